@@ -1,0 +1,46 @@
+"""pipnb — data-driven performance improvement plans for sales reps.
+
+The names an analyst uses are re-exported here and listed in ``__all__``; they are imported on first
+use so that ``pipnb``'s command line starts quickly.
+
+Example
+-------
+>>> import pipnb as pn
+>>> data = pn.load("data/demo")            # doctest: +SKIP
+>>> pn.scorecard(data).query("flag == 'shortfall'")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "load": "pipnb.sources",
+    "SalesData": "pipnb.data",
+    "demo_data": "pipnb.demo",
+    "DEMO_CASES": "pipnb.demo",
+    "weekly_panel": "pipnb.metrics",
+    "window_metrics": "pipnb.metrics",
+    "scorecard": "pipnb.peers",
+    "METRICS": "pipnb.schema",
+    "PipnbError": "pipnb.errors",
+    "DataError": "pipnb.errors",
+    "PlanError": "pipnb.errors",
+    "UnknownRepError": "pipnb.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'pipnb' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,3 @@
+from pipnb.cli import main
+
+main()

@@ -1,0 +1,315 @@
+"""The weekly panel: every metric for every rep and week, computed for all reps at once.
+
+The panel is long: ``rep_id, week, metric, numerator, denominator, value`` with ``week`` the Monday
+that starts it. Numerators and denominators are counts (or day sums), so any window pools them;
+a zero denominator leaves ``value`` undefined (NaN), never 0. Every weekly row depends only on events
+up to that week's end, so one panel serves reviews at any earlier date.
+
+Definitions (window = a run of whole weeks)
+-----------------------------------------
+- ``emails_per_week``, ``calls_per_week``, ``meetings_per_week``: activities of that kind per week employed.
+- ``first_meetings_per_week``: opportunities whose first meeting falls in the week.
+- ``followup_meeting_ratio``: opportunities whose second meeting falls in the window ÷ opportunities whose
+  first meeting falls in it (a third meeting is not counted again).
+- ``opps_created_per_week``: opportunities created (those without a created date are not counted).
+- ``win_rate``: won ÷ (won + lost) closed in the window; ``win_rate_all`` (basis "all"): won closed ÷
+  opportunities created in the window, the article's "win rate on all opps".
+- ``avg_days_between_touches``: mean of the gaps between consecutive touches (any activity on the
+  opportunity) that close in the window, plus, for each opportunity still open at the window end, the gap
+  from its last touch (or its creation) to the window end. Its two parts are kept as
+  ``touch_gap_closed`` and ``touch_gap_open`` (a snapshot at each week's end).
+- ``stale_opp_share``: open opportunities untouched for more than 14 days ÷ open opportunities, at the
+  window end (a snapshot).
+- ``avg_deal_size``, ``sales_cycle_days``: over won deals closed in the window.
+- ``pipeline_velocity`` (window only): opportunities created per week × win rate × deal size ÷ cycle days.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipnb.data import SalesData
+from pipnb.schema import METRICS, STALE_DAYS
+
+DAY_NS = 86_400 * 10**9
+SNAPSHOT = ("touch_gap_open", "stale_opp_share")  # take the window's last week, do not sum
+COMPONENTS = ("touch_gap_closed", "touch_gap_open", "win_rate_all")
+
+
+def to_days(stamps: pd.Series | pd.Index) -> np.ndarray:
+    """Timestamps as float days since 1970-01-01 (NaT becomes NaN)."""
+    values = pd.Series(stamps).to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
+    values[pd.isna(stamps)] = np.nan
+    return values / DAY_NS
+
+
+def week_start(stamps: pd.Series | pd.Timestamp) -> pd.Series | pd.Timestamp:
+    """The Monday 00:00 starting the week of each timestamp."""
+    if isinstance(stamps, pd.Timestamp):
+        day = stamps.normalize()
+        return day - pd.Timedelta(days=day.weekday())
+    day = stamps.dt.normalize()
+    return day - pd.to_timedelta(day.dt.day_of_week, unit="D")
+
+
+class _Grid:
+    """Rep × week integer coordinates shared by every metric of one panel."""
+
+    def __init__(self, data: SalesData, as_of: pd.Timestamp | None):
+        start, end = data.period
+        self.as_of = _as_of_instant(as_of if as_of is not None else end)
+        self.first_monday = week_start(start)
+        self.first_day = to_days(pd.Series([self.first_monday]))[0]
+        self.n_weeks = int((to_days(pd.Series([self.as_of]))[0] - 1e-9 - self.first_day) // 7) + 1
+        self.rep_ids = data.reps["rep_id"].to_numpy(dtype=object)
+        self.rep_code = pd.Index(self.rep_ids)
+        self.n_reps = len(self.rep_ids)
+        self.mondays = self.first_monday + pd.to_timedelta(np.arange(self.n_weeks) * 7, unit="D")
+        week_end_days = self.first_day + 7 * (np.arange(self.n_weeks) + 1)
+        self.week_end_days = np.minimum(week_end_days, to_days(pd.Series([self.as_of]))[0])
+        hire = to_days(data.reps["hire_date"]) if "hire_date" in data.reps else np.full(self.n_reps, np.nan)
+        self.employed = ~(week_end_days[None, :] <= np.nan_to_num(hire, nan=-np.inf)[:, None])
+
+    def codes(self, rep_ids: pd.Series) -> np.ndarray:
+        return self.rep_code.get_indexer(rep_ids)
+
+    def week_index(self, days: np.ndarray) -> np.ndarray:
+        """Week number of each day value; -1 outside the grid or missing."""
+        idx = np.floor((days - self.first_day) / 7)
+        ok = np.isfinite(idx) & (idx >= 0) & (idx < self.n_weeks)
+        return np.where(ok, idx, -1).astype(np.int64)
+
+    def count(self, reps: np.ndarray, weeks: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Sum of ``weights`` (default 1) per rep × week, as a dense matrix."""
+        ok = (reps >= 0) & (weeks >= 0)
+        if weights is not None:
+            ok &= np.isfinite(weights)
+            weights = weights[ok]
+        flat = reps[ok] * self.n_weeks + weeks[ok]
+        return np.bincount(flat, weights=weights, minlength=self.n_reps * self.n_weeks
+                           ).reshape(self.n_reps, self.n_weeks).astype(float)
+
+
+def _as_of_instant(as_of) -> pd.Timestamp:
+    """The instant that ends the day ``as_of`` (dates include their whole day)."""
+    return pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+
+
+def weekly_panel(data: SalesData, *, as_of: str | pd.Timestamp | None = None) -> pd.DataFrame:
+    """Compute every metric for every rep and week at once.
+
+    Parameters
+    ----------
+    data
+        Validated sales data.
+    as_of
+        Last day to include (default: the last day with data); events after it are ignored.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long panel ``rep_id, week, metric, numerator, denominator, value``; only weeks in which the rep
+        was employed. Metrics whose tables are missing from the source are absent.
+
+    Example
+    -------
+    >>> panel = weekly_panel(pn.demo_data())            # doctest: +SKIP
+    >>> panel.query("metric == 'emails_per_week'").head()  # doctest: +SKIP
+    """
+    grid = _Grid(data, as_of)
+    parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    parts.update(_opportunity_metrics(data, grid))
+    if data.activities is not None:
+        parts.update(_activity_metrics(data, grid))
+    return _to_long(parts, grid)
+
+
+def _opportunity_metrics(data: SalesData, grid: _Grid) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    opps = data.opportunities
+    ones = grid.employed.astype(float)
+    rep = grid.codes(opps["rep_id"])
+    created, closed = to_days(opps["created_at"]), to_days(opps["closed_at"])
+    created_week, closed_week = grid.week_index(created), grid.week_index(closed)
+    cutoff = to_days(pd.Series([grid.as_of]))[0]
+    closed_week = np.where(closed < cutoff, closed_week, -1)
+    won, lost = (opps["outcome"] == "won").to_numpy(), (opps["outcome"] == "lost").to_numpy()
+    won_week = np.where(won, closed_week, -1)
+    n_created = grid.count(rep, created_week)
+    n_won = grid.count(rep, won_week)
+    amount = opps["amount"].to_numpy(float) if "amount" in opps else np.full(len(opps), np.nan)
+    has_amount = np.where(np.isfinite(amount), won_week, -1)
+    return {
+        "opps_created_per_week": (n_created, ones),
+        "win_rate": (n_won, grid.count(rep, np.where(won | lost, closed_week, -1))),
+        "win_rate_all": (n_won, n_created),
+        "avg_deal_size": (grid.count(rep, has_amount, amount), grid.count(rep, has_amount)),
+        "sales_cycle_days": (grid.count(rep, won_week, closed - created), n_won),
+    }
+
+
+def _activity_metrics(data: SalesData, grid: _Grid) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    acts, opps = data.activities, data.opportunities
+    ones = grid.employed.astype(float)
+    days = to_days(acts["occurred_at"])
+    cutoff = to_days(pd.Series([grid.as_of]))[0]
+    week = np.where(days < cutoff, grid.week_index(days), -1)
+    rep = grid.codes(acts["rep_id"])
+    kind = acts["kind"].to_numpy(dtype=object)
+    out = {f"{k}s_per_week": (grid.count(rep, np.where(kind == k, week, -1)), ones)
+           for k in ("email", "call", "meeting")}
+
+    # touches on opportunities, ordered by opportunity then time; credited to the opportunity's owner
+    opp_index = pd.Index(opps["opp_id"])
+    opp_code = opp_index.get_indexer(acts["opp_id"]) if "opp_id" in acts else np.full(len(acts), -1)
+    on_opp = (opp_code >= 0) & (days < cutoff)
+    t_opp, t_day, t_kind = opp_code[on_opp], days[on_opp], kind[on_opp]
+    order = np.lexsort((t_day, t_opp))
+    t_opp, t_day, t_kind = t_opp[order], t_day[order], t_kind[order]
+    owner = grid.codes(opps["rep_id"])
+    t_rep, t_week = owner[t_opp], grid.week_index(t_day)
+
+    meet = t_kind == "meeting"
+    m_opp = t_opp[meet]
+    rank = _rank_within(m_opp)
+    m_rep, m_week = t_rep[meet], t_week[meet]
+    first = grid.count(m_rep, np.where(rank == 0, m_week, -1))
+    out["first_meetings_per_week"] = (first, ones)
+    out["followup_meeting_ratio"] = (grid.count(m_rep, np.where(rank == 1, m_week, -1)), first)
+
+    same = np.r_[False, t_opp[1:] == t_opp[:-1]]
+    gap = np.where(same, t_day - np.r_[np.nan, t_day[:-1]], np.nan)
+    gap_week = np.where(same, t_week, -1)
+    out["touch_gap_closed"] = (grid.count(t_rep, gap_week, gap), grid.count(t_rep, gap_week))
+    out.update(_open_snapshots(opps, grid, owner, t_opp, t_day))
+    closed_sum = out["touch_gap_closed"][0] + out["touch_gap_open"][0]
+    closed_n = out["touch_gap_closed"][1] + out["touch_gap_open"][1]
+    out["avg_days_between_touches"] = (closed_sum, closed_n)
+    return out
+
+
+def _rank_within(sorted_keys: np.ndarray) -> np.ndarray:
+    """0, 1, 2 ... within runs of equal keys of a sorted array."""
+    if len(sorted_keys) == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
+    run_start = np.maximum.accumulate(np.where(starts, np.arange(len(sorted_keys)), 0))
+    return np.arange(len(sorted_keys)) - run_start
+
+
+def _open_snapshots(opps: pd.DataFrame, grid: _Grid, owner: np.ndarray, t_opp: np.ndarray,
+                    t_day: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Days since the last touch of every opportunity open at each week's end."""
+    created = to_days(opps["created_at"])
+    created = np.where(np.isnan(created), grid.first_day, created)  # open without a created date
+    closed = to_days(opps["closed_at"])
+    first = np.maximum(grid.week_index(created), 0)
+    first = np.where(created < grid.first_day + 7 * grid.n_weeks, first, grid.n_weeks)
+    last_open = np.where(np.isnan(closed), grid.n_weeks - 1,
+                         np.floor((closed - grid.first_day) / 7) - 1)  # open at the end of weeks before close
+    last_open = np.minimum(last_open, grid.n_weeks - 1).astype(np.int64)
+    span = np.clip(last_open - first + 1, 0, None)
+    opp_rows = np.repeat(np.arange(len(opps)), span)
+    weeks = np.repeat(first, span) + _rank_within(opp_rows)
+    at = grid.week_end_days[weeks]
+    still_open = (at > created[opp_rows]) & ~(closed[opp_rows] <= at)
+    opp_rows, weeks, at = opp_rows[still_open], weeks[still_open], at[still_open]
+
+    # last touch strictly before the snapshot instant, per opportunity, by a search on (opp, day)
+    key_touch = t_opp * 1e6 + t_day
+    position = np.searchsorted(key_touch, opp_rows * 1e6 + at, side="left") - 1
+    valid = position >= 0
+    hit = np.zeros(len(opp_rows), dtype=bool)
+    hit[valid] = t_opp[position[valid]] == opp_rows[valid]
+    last = np.where(hit, t_day[np.clip(position, 0, None)], created[opp_rows])
+    gap = at - last
+    rep = owner[opp_rows]
+    n_open = grid.count(rep, weeks)
+    return {
+        "touch_gap_open": (grid.count(rep, weeks, gap), n_open),
+        "stale_opp_share": (grid.count(rep, np.where(gap > STALE_DAYS, weeks, -1)), n_open),
+    }
+
+
+def _to_long(parts: dict[str, tuple[np.ndarray, np.ndarray]], grid: _Grid) -> pd.DataFrame:
+    rep_idx, week_idx = np.nonzero(grid.employed)
+    frames = []
+    for metric, (num, den) in parts.items():
+        n, d = num[rep_idx, week_idx], den[rep_idx, week_idx]
+        frames.append(pd.DataFrame({
+            "rep_id": grid.rep_ids[rep_idx], "week": grid.mondays[week_idx], "metric": metric,
+            "numerator": n, "denominator": d,
+        }))
+    panel = pd.concat(frames, ignore_index=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        panel["value"] = np.where(panel["denominator"] > 0, panel["numerator"] / panel["denominator"], np.nan)
+    panel["rep_id"] = panel["rep_id"].astype(object)
+    panel["metric"] = panel["metric"].astype(object)
+    return panel
+
+
+# -- windows ------------------------------------------------------------------------------------
+def window_bounds(as_of: pd.Timestamp, weeks: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last Monday of the ``weeks`` weeks ending with the week that contains ``as_of``."""
+    last = week_start(pd.Timestamp(as_of))
+    return last - pd.Timedelta(weeks=weeks - 1), last
+
+
+def window_metrics(panel: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, *,
+                   win_rate_basis: str = "closed") -> pd.DataFrame:
+    """Pool each rep's weekly numerators and denominators over the weeks ``start``..``end`` (Mondays).
+
+    Parameters
+    ----------
+    panel
+        From :func:`weekly_panel`.
+    start, end
+        First and last week (their Mondays; other dates are moved to their week's Monday).
+    win_rate_basis
+        ``"closed"`` (won ÷ won+lost) or ``"all"`` (won ÷ opportunities created).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``rep_id, metric, numerator, denominator, value, weeks`` — one row per rep and metric.
+        Snapshot metrics take the window's last week; ``pipeline_velocity`` is derived.
+    """
+    if win_rate_basis not in ("closed", "all"):
+        raise ValueError("win_rate_basis must be 'closed' or 'all'")
+    start, end = week_start(pd.Timestamp(start)), week_start(pd.Timestamp(end))
+    rows = panel[(panel["week"] >= start) & (panel["week"] <= end)]
+    flows = rows[~rows["metric"].isin(SNAPSHOT)]
+    pooled = flows.groupby(["rep_id", "metric"], sort=False)[["numerator", "denominator"]].sum()
+    weeks = rows.groupby("rep_id")["week"].nunique().rename("weeks")
+    last_week = rows["week"] == rows.groupby("rep_id")["week"].transform("max")
+    snaps = rows[last_week & rows["metric"].isin(SNAPSHOT)].set_index(["rep_id", "metric"])
+    pooled = pd.concat([pooled, snaps[["numerator", "denominator"]]])
+    wide_n = pooled["numerator"].unstack("metric")
+    wide_d = pooled["denominator"].unstack("metric")
+    if "touch_gap_closed" in wide_n:
+        wide_n["avg_days_between_touches"] = wide_n["touch_gap_closed"] + wide_n["touch_gap_open"]
+        wide_d["avg_days_between_touches"] = wide_d["touch_gap_closed"] + wide_d["touch_gap_open"]
+    if win_rate_basis == "all":
+        wide_n["win_rate"], wide_d["win_rate"] = wide_n["win_rate_all"], wide_d["win_rate_all"]
+    keep = [m for m in METRICS if m in wide_n.columns]
+    out = pd.DataFrame({
+        "numerator": wide_n[keep].stack(future_stack=True),
+        "denominator": wide_d[keep].stack(future_stack=True),
+    })
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["value"] = np.where(out["denominator"] > 0, out["numerator"] / out["denominator"], np.nan)
+    out = out.reset_index()
+    out = pd.concat([out, _velocity(out)], ignore_index=True)
+    out = out.merge(weeks, left_on="rep_id", right_index=True, how="left")
+    return out.sort_values(["rep_id", "metric"], kind="stable").reset_index(drop=True)
+
+
+def _velocity(pooled: pd.DataFrame) -> pd.DataFrame:
+    wide = pooled.pivot(index="rep_id", columns="metric", values="value")
+    needed = ("opps_created_per_week", "win_rate", "avg_deal_size", "sales_cycle_days")
+    if not all(m in wide for m in needed):
+        return pd.DataFrame(columns=["rep_id", "metric", "numerator", "denominator", "value"])
+    cycle = wide["sales_cycle_days"].where(wide["sales_cycle_days"] > 0)
+    value = wide["opps_created_per_week"] * wide["win_rate"] * wide["avg_deal_size"] / cycle
+    return pd.DataFrame({"rep_id": wide.index, "metric": "pipeline_velocity", "numerator": np.nan,
+                         "denominator": np.nan, "value": value.to_numpy()})

@@ -1,0 +1,59 @@
+"""The team scan as text and records: which reps fall short of peers, on what, and why."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipnb.data import SalesData
+
+RECORD_COLUMNS = ["rep_id", "rep_name", "team", "metric", "value", "numerator", "denominator",
+                  "peer_median", "peer_p25", "peer_p75", "percentile", "flag", "reason"]
+
+
+def scan_records(card: pd.DataFrame) -> pd.DataFrame:
+    """The scorecard rows a CSV or JSON scan prints."""
+    return card[RECORD_COLUMNS]
+
+
+def flagged_reps(card: pd.DataFrame) -> list[str]:
+    """Reps with at least one shortfall, most shortfalls first."""
+    short = card[card["flag"] == "shortfall"]
+    counts = short.groupby("rep_id").size().sort_values(ascending=False, kind="stable")
+    return counts.index.tolist()
+
+
+def format_scan(card: pd.DataFrame, data: SalesData) -> str:
+    """A plain-text team scan: the window, then each rep that falls short with one line per metric."""
+    attrs = card.attrs
+    basis = "closed deals" if attrs.get("win_rate_basis") == "closed" else "all opportunities"
+    lines = [f"Team scan — {attrs['weeks']} weeks {attrs['window_start']:%Y-%m-%d} to "
+             f"{attrs['window_end']:%Y-%m-%d}; peers by {attrs['peer_by']}; win rate on {basis}"]
+    reps = card.drop_duplicates("rep_id")
+    ramping = card.loc[card["flag"] == "ramping", "rep_id"].nunique()
+    flagged = flagged_reps(card)
+    lines.append(f"{len(reps)} reps, {ramping} ramping (not judged); {len(flagged)} fall short of their peers.")
+    for note in _notes(card, data):
+        lines.append(f"note: {note}")
+    for rep_id in flagged:
+        rows = card[(card["rep_id"] == rep_id) & (card["flag"] == "shortfall")]
+        first = rows.iloc[0]
+        lines += ["", f"{rep_id}  {first['rep_name']} ({first['team']}) — {len(rows)} shortfall"
+                      + ("s" if len(rows) > 1 else "")]
+        lines += [f"  - {reason}" for reason in rows["reason"]]
+    strengths = card[card["flag"] == "strength"].groupby("rep_id").size()
+    if len(strengths):
+        lines += ["", f"{len(strengths)} reps lead their peers on at least one metric "
+                      "(see --format csv for every rep and metric)."]
+    return "\n".join(lines)
+
+
+def _notes(card: pd.DataFrame, data: SalesData) -> list[str]:
+    notes = []
+    missing = data.notes.get("open_opps_without_created_at", 0)
+    if missing:
+        notes.append(f"{missing} open opportunities have no created date: counted in the open pipeline, "
+                     "not in weekly creation")
+    unavailable = card.loc[card["flag"] == "unavailable", "metric"].unique()
+    if len(unavailable):
+        notes.append(f"unavailable (table missing from the source): {', '.join(unavailable)}")
+    return notes

@@ -1,0 +1,88 @@
+"""Where sales data comes from: one ``load(source)`` for every kind of source.
+
+A source is a folder of canonical tables (CSV or Parquet), or a source YAML whose ``format`` names an
+adapter (``columns`` for any CSV export). Each adapter returns raw tables that
+:func:`pipnb.validate.validate` checks the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from pipnb.data import SalesData
+from pipnb.errors import SourceError
+from pipnb.validate import RawTable, validate
+
+Reader = Callable[[dict, Path], dict[str, RawTable]]
+
+#: adapters for source YAML ``format:`` values; other modules register theirs here
+FORMATS: dict[str, Reader] = {}
+
+
+def register(name: str) -> Callable[[Reader], Reader]:
+    """Register a source YAML ``format`` adapter (a function ``(config, yaml_dir) -> raw tables``)."""
+    def wrap(reader: Reader) -> Reader:
+        FORMATS[name] = reader
+        return reader
+    return wrap
+
+
+def load(source: str | Path | SalesData, *, timezone: str = "UTC") -> SalesData:
+    """Load and validate sales data from a folder or a source YAML.
+
+    Parameters
+    ----------
+    source
+        A folder holding ``reps``, ``opportunities`` and optionally ``activities`` as ``.csv`` or
+        ``.parquet``; or a ``.yaml``/``.yml`` source file (``format: columns`` ...).
+    timezone
+        Zone every timestamp is normalized to.
+
+    Returns
+    -------
+    SalesData
+
+    Raises
+    ------
+    SourceError, DataError
+        With one line naming the file, row and column at fault.
+
+    Example
+    -------
+    >>> import pipnb as pn
+    >>> data = pn.load("data/demo")        # doctest: +SKIP
+    """
+    if isinstance(source, SalesData):
+        return source
+    from pipnb.sources import columns, folder  # noqa: F401  (registers the built-in formats)
+
+    path = Path(source)
+    if path.is_dir():
+        return validate(folder.read_folder(path), source=str(path), timezone=timezone)
+    if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
+        config = read_source_yaml(path)
+        return validate(FORMATS[config["format"]](config, path.parent), source=str(path), timezone=timezone)
+    if not path.exists():
+        raise SourceError(f"{path}: no such folder or file; pass a folder of reps/opportunities/activities "
+                          "tables or a source YAML (try `pipnb demo-data --out data/demo`)")
+    raise SourceError(f"{path}: not a folder or a .yaml source file")
+
+
+def read_source_yaml(path: Path) -> dict:
+    """Read a source YAML safely and check its ``format``."""
+    import yaml
+
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise SourceError(f"{path}{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
+    if not isinstance(config, dict) or "format" not in config:
+        raise SourceError(f"{path}: a source YAML needs a top-level `format:` "
+                          f"(one of {', '.join(sorted(FORMATS))})")
+    if config["format"] not in FORMATS:
+        raise SourceError(f"{path}: format '{config['format']}' is unknown "
+                          f"(use one of {', '.join(sorted(FORMATS))})")
+    return config

@@ -1,0 +1,131 @@
+"""Known answers for every metric on tiny hand-built tables (dates in January 2024; Monday = 1, 8, 15 ...)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipnb.data import SalesData
+from pipnb.metrics import weekly_panel, window_metrics
+
+T = pd.Timestamp
+NaT = pd.NaT
+
+
+def sales(opps, acts, reps=None):
+    reps = reps if reps is not None else pd.DataFrame(
+        {"rep_id": ["A", "B", "C"], "rep_name": ["Ann", "Bob", "Cy"], "team": ["E", "E", "E"],
+         "hire_date": [NaT, T("2024-01-08"), NaT]})
+    opps = pd.DataFrame(opps, columns=["opp_id", "rep_id", "created_at", "closed_at", "outcome", "amount"])
+    for c in ("created_at", "closed_at"):
+        opps[c] = pd.to_datetime(opps[c])
+    acts = None if acts is None else pd.DataFrame(acts, columns=["activity_id", "rep_id", "kind", "occurred_at",
+                                                                 "opp_id"])
+    if acts is not None:
+        acts["occurred_at"] = pd.to_datetime(acts["occurred_at"])
+    return SalesData(reps, opps, acts)
+
+
+@pytest.fixture
+def data():
+    return sales(
+        opps=[("o1", "A", "2024-01-01", "2024-01-20", "won", 100.0),
+              ("o2", "A", "2024-01-02", None, "open", None),
+              ("o3", "B", "2024-01-09", None, "open", None),
+              ("o4", "A", "2024-01-03", "2024-01-24", "lost", 50.0),
+              ("o5", "C", "2024-01-05", None, "open", None)],
+        acts=[("a", "A", "meeting", "2024-01-02", "o1"), ("b", "A", "meeting", "2024-01-10", "o1"),
+              ("c", "A", "email", "2024-01-03", "o2"), ("d", "A", "meeting", "2024-01-04", "o2"),
+              ("e", "B", "email", "2024-01-10", None), ("f", "A", "email", "2024-01-28", None),
+              ("g", "A", "call", "2024-01-16", "o1"), ("h", "A", "meeting", "2024-01-17", "o1"),
+              ("i", "C", "email", "2024-01-05", None)])
+
+
+def window(data, metric, rep, start="2024-01-01", end="2024-01-22", **kw):
+    pooled = window_metrics(weekly_panel(data), T(start), T(end), **kw)
+    return pooled.set_index(["rep_id", "metric"]).loc[(rep, metric)]
+
+
+def test_panel_is_long_and_covers_employed_weeks_only(data):
+    panel = weekly_panel(data)
+    assert list(panel.columns) == ["rep_id", "week", "metric", "numerator", "denominator", "value"]
+    weeks = panel.groupby("rep_id")["week"].agg(["min", "max", "nunique"])
+    assert weeks.loc["A", "nunique"] == 4 and weeks.loc["A", "min"] == T("2024-01-01")
+    assert weeks.loc["B", "min"] == T("2024-01-08")   # hired on the 8th: no row for the week before
+    assert (panel["week"].dt.day_of_week == 0).all()
+
+
+def test_counts_per_week(data):
+    emails = window(data, "emails_per_week", "A")
+    assert (emails["numerator"], emails["denominator"]) == (2, 4)   # the 3rd, and the 28th in the 4th week
+    assert window(data, "calls_per_week", "A")["numerator"] == 1
+    assert window(data, "meetings_per_week", "A")["value"] == pytest.approx(4 / 4)
+    assert window(data, "opps_created_per_week", "A")["value"] == pytest.approx(3 / 4)
+    assert window(data, "emails_per_week", "B")["value"] == pytest.approx(1 / 3)
+
+
+def test_first_meetings_and_followup_ratio(data):
+    first = window(data, "first_meetings_per_week", "A")
+    assert first["numerator"] == 2                         # o1 on the 2nd, o2 on the 4th
+    ratio = window(data, "followup_meeting_ratio", "A")
+    assert (ratio["numerator"], ratio["denominator"]) == (1, 2)   # o1's second meeting; the third not again
+    only_week_two = window(data, "followup_meeting_ratio", "A", start="2024-01-08", end="2024-01-08")
+    assert only_week_two["denominator"] == 0 and np.isnan(only_week_two["value"])  # undefined, never 0
+
+
+def test_win_rate_bases(data):
+    closed = window(data, "win_rate", "A")
+    assert (closed["numerator"], closed["denominator"]) == (1, 2)
+    everything = window(data, "win_rate", "A", win_rate_basis="all")
+    assert (everything["numerator"], everything["denominator"]) == (1, 3)
+    no_closed = window(data, "win_rate", "C")
+    assert no_closed["denominator"] == 0 and np.isnan(no_closed["value"])
+
+
+def test_deal_size_cycle_and_velocity(data):
+    assert window(data, "avg_deal_size", "A")["value"] == 100.0          # won deals only
+    assert window(data, "sales_cycle_days", "A")["value"] == 19.0
+    velocity = window(data, "pipeline_velocity", "A")["value"]
+    assert velocity == pytest.approx(0.75 * 0.5 * 100 / 19)
+
+
+def test_days_between_touches_includes_the_open_gap(data):
+    # window = weeks of Jan 1..Jan 21 (ends Monday Jan 22 00:00)
+    # closed gaps on o1: 2nd->10th (8), 10th->16th (6), 16th->17th (1); on o2: 3rd->4th (1)
+    # open at the end: o2 (last touch 4th: 18 days); o1 won on the 20th is closed; o4 (untouched since the 3rd: 19)
+    gaps = window(data, "avg_days_between_touches", "A", end="2024-01-15")
+    assert gaps["denominator"] == 6
+    assert gaps["value"] == pytest.approx((8 + 6 + 1 + 1 + 18 + 19) / 6)
+    stale = window(data, "stale_opp_share", "A", end="2024-01-15")
+    assert (stale["numerator"], stale["denominator"]) == (2, 2)
+
+
+def test_opportunity_with_one_touch_and_untouched_past_window_end(data):
+    # C's o5 (created the 5th) is never touched: its whole age is the open gap at the window end
+    gaps = window(data, "avg_days_between_touches", "C", end="2024-01-08")
+    assert gaps["value"] == pytest.approx(15 - 5) and gaps["denominator"] == 1
+    assert window(data, "stale_opp_share", "C", end="2024-01-08")["value"] == 0
+    assert window(data, "stale_opp_share", "C", end="2024-01-15")["value"] == 1   # 17 days > 14
+
+
+def test_rep_with_no_activity_and_no_meetings():
+    reps = pd.DataFrame({"rep_id": ["A", "B"], "rep_name": ["Ann", "Bob"], "team": ["E", "E"]})
+    data = sales(opps=[("o1", "A", "2024-01-01", None, "open", None), ("o2", "B", "2024-01-02", None, "open", None),
+                       ("o3", "A", "2024-01-10", None, "open", None)],
+                 acts=[("a", "A", "email", "2024-01-03", "o1")], reps=reps)
+    b = window(data, "emails_per_week", "B", end="2024-01-08")
+    assert b["numerator"] == 0 and b["value"] == 0            # employed weeks with no email: a real 0
+    assert np.isnan(window(data, "followup_meeting_ratio", "B", end="2024-01-08")["value"])
+    assert window(data, "first_meetings_per_week", "A", end="2024-01-08")["value"] == 0
+
+
+def test_missing_activities_table_leaves_activity_metrics_out():
+    data = sales(opps=[("o1", "A", "2024-01-01", "2024-01-05", "won", 10.0)], acts=None)
+    metrics = set(weekly_panel(data)["metric"])
+    assert "emails_per_week" not in metrics and "followup_meeting_ratio" not in metrics
+    assert "win_rate" in metrics
+
+
+def test_as_of_ignores_later_events(data):
+    early = window_metrics(weekly_panel(data, as_of="2024-01-14"), T("2024-01-01"), T("2024-01-08"))
+    late = window_metrics(weekly_panel(data), T("2024-01-01"), T("2024-01-08"))
+    pd.testing.assert_frame_equal(early.drop(columns="weeks"), late.drop(columns="weeks"))
