@@ -13,6 +13,8 @@ Example
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
 __version__ = "0.1.0"
 
@@ -24,6 +26,22 @@ _EXPORTS = {
     "weekly_panel": "pipnb.metrics",
     "window_metrics": "pipnb.metrics",
     "scorecard": "pipnb.peers",
+    "peer_ids": "pipnb.peers",
+    "peers_of": "pipnb.peers",
+    "plan_peers": "pipnb.peers",
+    "flagged_reps": "pipnb.scan",
+    "touch_gaps": "pipnb.metrics",
+    "read_panel": "pipnb.stages",
+    "demo_plan": "pipnb.stages",
+    "diagnose": "pipnb.diagnose",
+    "Diagnosis": "pipnb.diagnose",
+    "draft_plan": "pipnb.plan",
+    "Plan": "pipnb.plan",
+    "Policy": "pipnb.plan",
+    "review": "pipnb.review",
+    "Review": "pipnb.review",
+    "DRIVER_METRICS": "pipnb.schema",
+    "OUTCOME_METRICS": "pipnb.schema",
     "METRICS": "pipnb.schema",
     "PipnbError": "pipnb.errors",
     "DataError": "pipnb.errors",
@@ -31,10 +49,16 @@ _EXPORTS = {
     "UnknownRepError": "pipnb.errors",
 }
 
-__all__ = sorted(_EXPORTS)
+_MODULES = ("plots", "text", "stats")   # submodules a notebook uses as pn.plots, pn.text, pn.stats
+
+__all__ = sorted([*_EXPORTS, *_MODULES])
 
 
 def __getattr__(name: str):
+    if name in _MODULES:
+        module = importlib.import_module(f"pipnb.{name}")
+        globals()[name] = module
+        return module
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value
@@ -44,3 +68,19 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """Keep ``pn.diagnose`` and ``pn.review`` the functions after their modules are imported.
+
+    Importing ``pipnb.diagnose`` makes Python set the package attribute ``diagnose`` to the module;
+    for names that are exported functions, the module is not stored, so the lazy export wins.
+    """
+
+    def __setattr__(self, name: str, value) -> None:
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == f"pipnb.{name}":
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

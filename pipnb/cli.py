@@ -85,6 +85,181 @@ def scan(data_source: str, as_of: str | None, weeks: int, since: str | None, pee
                                                                                     indent=1))
 
 
+# -- the lifecycle ------------------------------------------------------------------------------
+def batch_options(f):
+    f = click.option("--reports", default="reports", show_default=True, help="Folder for the reports.")(f)
+    f = click.option("--params", default="params", show_default=True,
+                     help="Folder holding policy.yaml and plans/.")(f)
+    f = click.option("--jobs", "jobs_n", type=click.IntRange(1, 64), default=None,
+                     help="Parallel notebooks (default: the number of cores).")(f)
+    f = click.option("--force", is_flag=True, help="Re-run reports whose inputs are unchanged.")(f)
+    f = click.option("--kernel", default=None, help="Jupyter kernel for the notebooks (default: the fast "
+                     "pipnb kernel when available, else python3).")(f)
+    return f
+
+
+def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=None, quiet=False):
+    """Run jobs, rebuild the index, print the summary; a failed job makes the exit code non-zero."""
+    from pipnb.errors import RunError
+    from pipnb.runner import RunSummary, run_jobs
+    from pipnb.stages import write_index
+
+    summary = RunSummary.from_results(run_jobs(jobs, jobs_n=jobs_n, force=force, scheduler=scheduler,
+                                               kernel_name=kernel, progress=not quiet))
+    index = write_index(batch.reports, batch.params, summary.results)
+    click.echo(str(summary))
+    click.echo(f"index: {index}")
+    if summary.failed:
+        raise RunError(f"{len(summary.failed)} of {len(summary.results)} reports failed; their executed "
+                       "notebooks are kept beside the reports (see the summary above)")
+    return summary
+
+
+@main.command()
+@data_option
+@click.option("--rep", "rep_id", required=True, help="Rep id to diagnose.")
+@click.option("--as-of", default="", help="Last day of the diagnosis window (default: last day with data).")
+@batch_options
+def diagnose(data_source, rep_id, as_of, reports, params, jobs_n, force, kernel):
+    """Diagnose one rep and write reports/<rep>/diagnose.html."""
+    from pipnb.stages import diagnose_jobs, prepare
+
+    batch = prepare(data_source, reports=reports, params=params)
+    _execute(batch, diagnose_jobs(batch, [rep_id], as_of=_iso(as_of, "--as-of")), jobs_n=1, force=force,
+             kernel=kernel)
+
+
+@main.command()
+@data_option
+@click.option("--rep", "rep_id", required=True, help="Rep id to draft a plan for.")
+@click.option("--as-of", default="", help="Last day of the diagnosis window (default: last day with data).")
+@click.option("--start", default="", help="First day of the plan (default: the day after the diagnosis).")
+@batch_options
+def plan(data_source, rep_id, as_of, start, reports, params, jobs_n, force, kernel):
+    """Draft params/plans/<rep>.yaml (kept if it exists) and write reports/<rep>/plan.html."""
+    from pipnb.stages import draft_plans, plan_jobs, prepare
+
+    batch = prepare(data_source, reports=reports, params=params)
+    paths = draft_plans(batch, [rep_id], as_of=_iso(as_of, "--as-of"), start=_iso(start, "--start"),
+                        force=force)
+    click.echo(f"plan: {paths[0]}")
+    _execute(batch, plan_jobs(batch, paths), jobs_n=1, force=force, kernel=kernel)
+
+
+@main.command()
+@data_option
+@click.option("--plan", "plan_file", required=True, help="The plan YAML (params/plans/<rep>.yaml).")
+@click.option("--checkpoint", required=True, type=click.Choice(["1", "2", "3", "final"]))
+@click.option("--format", "fmt", type=click.Choice(["report", "json"]), default="report", show_default=True,
+              help="json prints the review for scripts instead of writing a report.")
+@batch_options
+def review(data_source, plan_file, checkpoint, fmt, reports, params, jobs_n, force, kernel):
+    """Review a plan at a checkpoint (1, 2, 3) or the final review."""
+    from pathlib import Path
+
+    from pipnb.plan import Plan
+
+    plan_obj = Plan.from_yaml(plan_file)
+    if fmt == "json":
+        import json
+
+        from pipnb.plan import Policy
+        from pipnb.review import review as run_review
+        from pipnb.sources import load
+
+        policy_path = Path(params) / "policy.yaml"
+        policy = Policy.from_yaml(policy_path) if policy_path.is_file() else None
+        result = run_review(load(data_source), plan_obj, checkpoint, policy=policy)
+        click.echo(json.dumps(result.to_dict(), indent=1, default=str))
+        return
+    from pipnb.stages import prepare, review_jobs
+
+    batch = prepare(data_source, reports=reports, params=params)
+    stage = "final" if checkpoint == "final" else f"checkpoint-{checkpoint}"
+    _execute(batch, review_jobs(batch, [Path(plan_file)], stage), jobs_n=1, force=force, kernel=kernel)
+
+
+@main.command()
+@data_option
+@click.option("--stage", required=True, type=click.Choice(["scan", "diagnose", "plan", "checkpoint-1",
+                                                           "checkpoint-2", "checkpoint-3", "final"]))
+@click.option("--reps", "rep_ids", multiple=True, metavar="ID ...", help="Rep ids (space or comma separated).")
+@click.option("--flagged", is_flag=True, help="Every rep the team scan flags on the win rate or a driver.")
+@click.option("--plans", "plans_glob", default=None, metavar="GLOB", help="Plan YAMLs to review.")
+@click.option("--as-of", default="", help="Last day of the diagnosis window (diagnose, plan).")
+@click.option("--scheduler", default=None, metavar="ADDRESS", help="Send the jobs to a Dask cluster.")
+@click.argument("more_reps", nargs=-1, metavar="")
+@batch_options
+def run(data_source, stage, rep_ids, flagged, plans_glob, as_of, scheduler, more_reps, reports, params,
+        jobs_n, force, kernel):
+    """Run one stage for many reps in parallel, resumably, and rebuild the index."""
+    from pipnb import stages
+
+    reps = [r for chunk in (*rep_ids, *more_reps) for r in chunk.split(",") if r]
+    if more_reps and not rep_ids:
+        raise click.UsageError(f"unexpected argument {more_reps[0]!r} (rep ids go after --reps)")
+    batch = stages.prepare(data_source, reports=reports, params=params)
+    as_of = _iso(as_of, "--as-of")
+    if stage == "scan":
+        jobs = [stages.scan_job(batch, as_of=as_of)]
+    elif stage in ("diagnose", "plan"):
+        if flagged or not reps:
+            reps = _flagged(batch, as_of)
+        for rep_id in reps:
+            batch.data.rep(rep_id)
+        jobs = (stages.diagnose_jobs(batch, reps, as_of=as_of) if stage == "diagnose" else
+                stages.plan_jobs(batch, stages.draft_plans(batch, reps, as_of=as_of, force=force)))
+    else:
+        jobs = stages.review_jobs(batch, stages.find_plans(batch, pattern=plans_glob, rep_ids=reps or None), stage)
+    _execute(batch, jobs, jobs_n=jobs_n, force=force, scheduler=scheduler, kernel=kernel)
+
+
+def _flagged(batch, as_of: str) -> list[str]:
+    from pipnb.peers import scorecard
+    from pipnb.scan import flagged_reps
+
+    card = scorecard(batch.data, as_of=as_of or None, weeks=batch.policy.diagnosis_weeks,
+                     peer_by=batch.policy.peer_by, win_rate_basis=batch.policy.win_rate_basis, panel=batch.panel)
+    return flagged_reps(card, plan_metrics_only=True)
+
+
+@main.command()
+@click.option("--reports", default="reports", show_default=True)
+@click.option("--params", default="params", show_default=True)
+def index(reports, params):
+    """Rebuild reports/index.html from the reports on disk."""
+    from pathlib import Path
+
+    from pipnb.stages import write_index
+
+    click.echo(f"index: {write_index(Path(reports), Path(params))}")
+
+
+@main.command()
+@click.option("--out", default="data/demo", show_default=True, help="Where the demo data lives.")
+@batch_options
+def demo(out, reports, params, jobs_n, force, kernel):
+    """The whole lifecycle on the built-in demo team; prints where the index report is."""
+    from pathlib import Path
+
+    from pipnb.stages import demo_jobs, prepare
+
+    if not (Path(out) / "reps.csv").exists():
+        from pipnb.demo import demo_data
+
+        demo_data().write(out)
+        click.echo(f"demo data written to {out}")
+    batch = prepare(out, reports=reports, params=params)
+    jobs = demo_jobs(batch, force=force)
+    _execute(batch, jobs, jobs_n=jobs_n, force=force, kernel=kernel)
+    click.echo(f"\nOpen the reports: {(batch.reports / 'index.html')}")
+
+
+def _iso(value: str | None, option: str) -> str:
+    stamp = _date(value or None, option)
+    return f"{stamp:%Y-%m-%d}" if stamp is not None else ""
+
+
 def _date(value: str | None, option: str):
     if value is None:
         return None

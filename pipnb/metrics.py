@@ -72,7 +72,7 @@ class _Grid:
         self.employed = ~(week_end_days[None, :] <= np.nan_to_num(hire, nan=-np.inf)[:, None])
 
     def codes(self, rep_ids: pd.Series) -> np.ndarray:
-        return self.rep_code.get_indexer(rep_ids)
+        return codes_in(rep_ids, self.rep_ids)
 
     def week_index(self, days: np.ndarray) -> np.ndarray:
         """Week number of each day value; -1 outside the grid or missing."""
@@ -89,6 +89,23 @@ class _Grid:
         flat = reps[ok] * self.n_weeks + weeks[ok]
         return np.bincount(flat, weights=weights, minlength=self.n_reps * self.n_weeks
                            ).reshape(self.n_reps, self.n_weeks).astype(float)
+
+
+def codes_in(values: pd.Series, universe) -> np.ndarray:
+    """Position of each value in ``universe`` (-1 when absent or missing), by Arrow's C++ hash lookup."""
+    import pyarrow.compute as pc
+
+    found = pc.index_in(_arrow_strings(values), value_set=_arrow_strings(universe))
+    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _arrow_strings(values):
+    """An Arrow string array (zero-copy for pandas' Arrow-backed ``str`` columns)."""
+    import pyarrow as pa
+
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.StringDtype):
+        return pa.array(values)
+    return pa.array(np.asarray(values, dtype=object), type=pa.string(), from_pandas=True)
 
 
 def _as_of_instant(as_of) -> pd.Timestamp:
@@ -155,21 +172,20 @@ def _activity_metrics(data: SalesData, grid: _Grid) -> dict[str, tuple[np.ndarra
     cutoff = to_days(pd.Series([grid.as_of]))[0]
     week = np.where(days < cutoff, grid.week_index(days), -1)
     rep = grid.codes(acts["rep_id"])
-    kind = acts["kind"].to_numpy(dtype=object)
-    out = {f"{k}s_per_week": (grid.count(rep, np.where(kind == k, week, -1)), ones)
-           for k in ("email", "call", "meeting")}
+    kind = codes_in(acts["kind"], ("email", "call", "meeting"))
+    out = {f"{k}s_per_week": (grid.count(rep, np.where(kind == i, week, -1)), ones)
+           for i, k in enumerate(("email", "call", "meeting"))}
 
     # touches on opportunities, ordered by opportunity then time; credited to the opportunity's owner
-    opp_index = pd.Index(opps["opp_id"])
-    opp_code = opp_index.get_indexer(acts["opp_id"]) if "opp_id" in acts else np.full(len(acts), -1)
+    opp_code = codes_in(acts["opp_id"], opps["opp_id"]) if "opp_id" in acts else np.full(len(acts), -1)
     on_opp = (opp_code >= 0) & (days < cutoff)
     t_opp, t_day, t_kind = opp_code[on_opp], days[on_opp], kind[on_opp]
-    order = np.lexsort((t_day, t_opp))
+    order = np.argsort(t_opp * 4_000_000.0 + (t_day - grid.first_day) * 86_400 / 1_000)
     t_opp, t_day, t_kind = t_opp[order], t_day[order], t_kind[order]
     owner = grid.codes(opps["rep_id"])
     t_rep, t_week = owner[t_opp], grid.week_index(t_day)
 
-    meet = t_kind == "meeting"
+    meet = t_kind == 2
     m_opp = t_opp[meet]
     rank = _rank_within(m_opp)
     m_rep, m_week = t_rep[meet], t_week[meet]
@@ -313,3 +329,47 @@ def _velocity(pooled: pd.DataFrame) -> pd.DataFrame:
     value = wide["opps_created_per_week"] * wide["win_rate"] * wide["avg_deal_size"] / cycle
     return pd.DataFrame({"rep_id": wide.index, "metric": "pipeline_velocity", "numerator": np.nan,
                          "denominator": np.nan, "value": value.to_numpy()})
+
+
+def touch_gaps(data: SalesData, as_of: str | pd.Timestamp, *, rep_ids: list[str] | None = None) -> pd.DataFrame:
+    """Every gap between consecutive touches on an opportunity up to ``as_of``, and each open gap.
+
+    Parameters
+    ----------
+    data
+        Validated sales data (needs activities).
+    as_of
+        Evaluation day (included); later touches are ignored.
+    rep_ids
+        Limit to these opportunity owners.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``rep_id, opp_id, ended_at, days, censored``: a closed gap ends with a touch (``censored`` False);
+        an opportunity still open at the end of ``as_of`` contributes the running gap since its last
+        touch (or its creation), right-censored (``censored`` True, ``ended_at`` = the evaluation instant).
+    """
+    columns = ["rep_id", "opp_id", "ended_at", "days", "censored"]
+    if data.activities is None or "opp_id" not in data.activities:
+        return pd.DataFrame(columns=columns)
+    end = _as_of_instant(as_of)
+    opps = data.opportunities
+    if rep_ids is not None:
+        opps = opps[opps["rep_id"].isin(rep_ids)]
+    acts = data.activities
+    touches = acts.loc[acts["opp_id"].isin(opps["opp_id"]) & (acts["occurred_at"] < end), ["opp_id", "occurred_at"]]
+    touches = touches.sort_values(["opp_id", "occurred_at"], kind="stable")
+    previous = touches.groupby("opp_id")["occurred_at"].shift()
+    closed = touches.assign(days=(touches["occurred_at"] - previous).dt.total_seconds() / 86_400)
+    closed = closed.dropna(subset=["days"]).rename(columns={"occurred_at": "ended_at"}).assign(censored=False)
+    open_now = opps[(opps["created_at"].isna() | (opps["created_at"] < end))
+                    & (opps["closed_at"].isna() | (opps["closed_at"] >= end))]
+    last = touches.groupby("opp_id")["occurred_at"].max()
+    since = open_now["opp_id"].map(last).fillna(open_now["created_at"])
+    running = pd.DataFrame({"opp_id": open_now["opp_id"], "ended_at": end,
+                            "days": (end - since).dt.total_seconds() / 86_400, "censored": True}).dropna(
+        subset=["days"])
+    gaps = pd.concat([closed[["opp_id", "ended_at", "days", "censored"]], running], ignore_index=True)
+    gaps["rep_id"] = gaps["opp_id"].map(opps.set_index("opp_id")["rep_id"])
+    return gaps[columns].reset_index(drop=True)

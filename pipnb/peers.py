@@ -17,7 +17,7 @@ from pipnb.schema import METRICS
 
 RAMP_WEEKS = 13      # tenure below this at the window start: ramping, not a peer and not flagged
 MIN_PEERS = 3        # fewer peers than this: no flag
-MARGIN = 0.10        # a flag also needs the rep to differ from the peer median by 10 %
+MARGIN = 0.20        # a flag also needs the rep to differ from the peer median by 20 %
 MIN_EVENTS = 5       # ratio/mean metrics with fewer trials than this are not flagged
 PEER_BY = ("team", "segment", "all")
 
@@ -143,24 +143,37 @@ class _quiet:
 def _shrink(rows: pd.DataFrame, peer: np.ndarray) -> np.ndarray:
     """Beta-binomial empirical Bayes: pull each rep's pooled rate toward their peers' pooled rate.
 
-    The prior strength comes from the spread of peer rates beyond binomial noise (method of moments),
-    so a team whose reps genuinely differ shrinks less.
+    The prior's centre is the rep's peers' pooled rate (the rep excluded); its strength comes from the
+    spread of rates across every judged rep beyond binomial noise (method of moments, each rep measured
+    against their own group's rate), so a company whose reps genuinely differ shrinks less. It is bounded
+    so that the prior never weighs more than a few hundred trials.
     """
     s = rows["numerator"].fillna(0).to_numpy(float)
     n = rows["denominator"].fillna(0).to_numpy(float)
     has = n > 0
     mask = peer & has[None, :]
-    k = mask.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = (mask @ s) / (mask @ n)
-        rate = np.where(has, s / np.where(has, n, 1), 0.0)
-        mean_rate = (mask @ rate) / k
-        var_rate = (mask @ rate**2) / k - mean_rate**2
-        noise = p * (1 - p) * ((mask @ np.where(has, 1 / np.where(has, n, 1), 0)) / k)
-        between = np.maximum(var_rate - noise, 1e-4)
-        strength = np.clip(p * (1 - p) / between - 1, 2, 500)
+        strength = _prior_strength(rows, s, n, has)
         shrunk = (s + strength * p) / (n + strength)
-    return np.where((k >= MIN_PEERS) & np.isfinite(p), np.where(has, shrunk, np.nan), s / np.where(has, n, np.nan))
+        raw = s / np.where(has, n, np.nan)
+    return np.where((mask.sum(axis=1) >= MIN_PEERS) & np.isfinite(p) & has, shrunk, raw)
+
+
+def _prior_strength(rows: pd.DataFrame, s: np.ndarray, n: np.ndarray, has: np.ndarray) -> float:
+    """Beta prior strength (alpha + beta) from the between-rep variance of rates around group rates."""
+    judged = has & ~rows["ramping"].to_numpy()
+    if judged.sum() < MIN_PEERS:
+        return 2.0
+    frame = pd.DataFrame({"g": rows["group"].to_numpy()[judged], "s": s[judged], "n": n[judged]})
+    group_rate = frame.groupby("g")[["s", "n"]].transform("sum")
+    p = (group_rate["s"] / group_rate["n"]).to_numpy()
+    rate = (frame["s"] / frame["n"]).to_numpy()
+    excess = np.mean((rate - p) ** 2 - p * (1 - p) / frame["n"].to_numpy())
+    base = float(np.mean(p * (1 - p)))
+    if excess <= 0:
+        return 200.0
+    return float(np.clip(base / excess - 1, 2.0, 200.0))
 
 
 def _flag(row, metric) -> tuple[str, str]:
@@ -227,3 +240,24 @@ def _add_unavailable(card: pd.DataFrame, data: SalesData, reps: pd.DataFrame) ->
         reason=f"{m.label.lower()}: unavailable, the source has no {' or '.join(tables)} table")
         for m in missing]
     return pd.concat([card, *extra], ignore_index=True)
+
+
+def peer_ids(card: pd.DataFrame, rep_id: str) -> list[str]:
+    """The rep's judged peers in a scorecard (same group, not ramping, the rep excluded)."""
+    reps = card.drop_duplicates("rep_id").set_index("rep_id")
+    ramping = card.groupby("rep_id")["flag"].agg(lambda f: (f == "ramping").any())
+    same = reps["team"] == reps.loc[rep_id, "team"]
+    return [r for r in reps.index[same & ~ramping.reindex(reps.index)] if r != rep_id]
+
+
+def peers_of(data: SalesData, rep_id: str, *, on: str | pd.Timestamp, peer_by: str = "team") -> list[str]:
+    """The rep's peers on a date: same team (or segment, or everyone), not ramping then, the rep excluded."""
+    reps = _rep_table(data, pd.Timestamp(on), peer_by).set_index("rep_id")
+    group = reps.loc[rep_id, "group"]
+    chosen = reps.index[(reps["group"] == group) & ~reps["ramping"] & (reps.index != rep_id)]
+    return chosen.tolist()
+
+
+def plan_peers(data: SalesData, plan, *, panel: pd.DataFrame | None = None) -> list[str]:
+    """A plan's comparison group: the rep's peers when the diagnosis window began."""
+    return peers_of(data, plan.rep_id, on=plan.diagnosis_window.start, peer_by=plan.peer_by)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pipnb.data import SalesData
+from pipnb.schema import DRIVER_METRICS
 
 RECORD_COLUMNS = ["rep_id", "rep_name", "team", "metric", "value", "numerator", "denominator",
                   "peer_median", "peer_p25", "peer_p75", "percentile", "flag", "reason"]
@@ -15,9 +16,15 @@ def scan_records(card: pd.DataFrame) -> pd.DataFrame:
     return card[RECORD_COLUMNS]
 
 
-def flagged_reps(card: pd.DataFrame) -> list[str]:
-    """Reps with at least one shortfall, most shortfalls first."""
+def flagged_reps(card: pd.DataFrame, *, plan_metrics_only: bool = False) -> list[str]:
+    """Reps with at least one shortfall, most shortfalls first.
+
+    With ``plan_metrics_only``, only shortfalls on the win rate and its drivers count (the reps a batch
+    run diagnoses with ``--flagged``).
+    """
     short = card[card["flag"] == "shortfall"]
+    if plan_metrics_only:
+        short = short[short["metric"].isin(("win_rate", *DRIVER_METRICS))]
     counts = short.groupby("rep_id").size().sort_values(ascending=False, kind="stable")
     return counts.index.tolist()
 

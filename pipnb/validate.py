@@ -105,8 +105,8 @@ def _as_text(series: pd.Series) -> pd.Series:
     """Text with surrounding blanks removed; empty strings become missing; 7.0 ids become '7'."""
     if pd.api.types.is_float_dtype(series) and (series.dropna() % 1 == 0).all():
         series = series.astype("Int64")
-    text = series.astype("string").str.strip()
-    return text.mask(text == "").astype(object).where(text.notna() & (text != ""), None)
+    text = series.astype("str").str.strip()   # Arrow-backed strings: fast joins and lookups downstream
+    return text.mask(text == "")
 
 
 def _parse_dates(series: pd.Series, rows: pd.Series, file: str, column: str, timezone: str) -> pd.Series:
@@ -146,14 +146,14 @@ def _parse_numbers(series: pd.Series, rows: pd.Series, file: str, column: str) -
 
 # -- per-table checks (pandera) -----------------------------------------------------------------
 def _schema(name: str) -> pa.DataFrameSchema:
-    text = {c: pa.Column(object, nullable=False) for c in REQUIRED[name] if c not in DATE_COLUMNS[name]}
+    text = {c: pa.Column(nullable=False) for c in REQUIRED[name] if c not in DATE_COLUMNS[name]}
     columns: dict[str, pa.Column] = dict(text)
-    columns[ID_COLUMN[name]] = pa.Column(object, nullable=False, unique=True)
+    columns[ID_COLUMN[name]] = pa.Column(nullable=False, unique=True)
     if name == "opportunities":
-        columns["outcome"] = pa.Column(object, pa.Check.isin(OUTCOMES), nullable=False)
+        columns["outcome"] = pa.Column(checks=pa.Check.isin(OUTCOMES), nullable=False)
         columns["amount"] = pa.Column(float, pa.Check.ge(0), nullable=True, required=False)
     if name == "activities":
-        columns["kind"] = pa.Column(object, pa.Check.isin(KINDS), nullable=False)
+        columns["kind"] = pa.Column(checks=pa.Check.isin(KINDS), nullable=False)
         columns["occurred_at"] = pa.Column("datetime64[ns]", nullable=False)
     return pa.DataFrameSchema(columns, strict=False, coerce=False)
 

@@ -1,0 +1,257 @@
+"""Charts for the reports (seaborn on matplotlib's Agg backend).
+
+Every chart shows one rep against their peers as a *distribution*: peers are never named or labelled.
+Functions return the matplotlib Figure so that notebooks can display it and tests can inspect it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from pipnb.peers import fmt  # noqa: E402
+from pipnb.schema import METRICS  # noqa: E402
+
+REP_COLOR, PEER_COLOR, TARGET_COLOR = "#c0392b", "#7f8c8d", "#2471a3"
+sns.set_theme(style="whitegrid", context="notebook")
+
+
+def _scale(metric: str) -> float:
+    return 100.0 if METRICS[metric].unit == "%" else 1.0
+
+
+def peer_distribution(card: pd.DataFrame, rep_id: str, metrics: list[str]) -> plt.Figure:
+    """The rep (red diamond) against the distribution of their peers (box and dots), one panel per metric.
+
+    Parameters
+    ----------
+    card
+        A :func:`pipnb.scorecard` (the whole team).
+    rep_id
+        The rep to highlight.
+    metrics
+        Metrics to show, one small panel each.
+    """
+    rep = card[card["rep_id"] == rep_id].set_index("metric")
+    group = card.loc[card["rep_id"] == rep_id, "team"].iloc[0]
+    judged = card.groupby("rep_id")["flag"].agg(lambda f: not (f == "ramping").any())
+    peers = card[(card["team"] == group) & (card["rep_id"] != rep_id)
+                 & card["rep_id"].map(judged)]
+    metrics = [m for m in metrics if m in rep.index and np.isfinite(rep.loc[m, "value"])]
+    fig, axes = plt.subplots(1, max(len(metrics), 1), figsize=(2.3 * max(len(metrics), 1), 3.4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        scale = _scale(metric)
+        values = peers.loc[peers["metric"] == metric, "value"].dropna() * scale
+        sns.boxplot(y=values, ax=ax, color="#dfe6e9", width=0.45, showfliers=False)
+        sns.stripplot(y=values, ax=ax, color=PEER_COLOR, size=5, jitter=0.12, alpha=0.8)
+        ax.scatter([0], [rep.loc[metric, "value"] * scale], marker="D", s=90, color=REP_COLOR, zorder=5,
+                   label="this rep")
+        ax.set_title(_wrap(METRICS[metric].label), fontsize=9)
+        ax.set_ylabel("%" if scale == 100 else METRICS[metric].unit, fontsize=8)
+        ax.set_xticks([])
+    axes[0][0].legend(loc="best", fontsize=8, frameon=True)
+    fig.suptitle("This rep (red) against the spread of peers (grey dots; peers not named)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def funnel(card: pd.DataFrame, rep_id: str) -> plt.Figure:
+    """Weekly funnel — opportunities, first meetings, second meetings, wins — rep against the peer median."""
+    weeks = card[card["metric"] == "opps_created_per_week"].set_index("rep_id")["denominator"]
+    wide_v = card.pivot(index="rep_id", columns="metric", values="value")
+    wide_n = card.pivot(index="rep_id", columns="metric", values="numerator")
+    stages = pd.DataFrame({
+        "Opportunities": wide_v["opps_created_per_week"],
+        "First meetings": wide_v.get("first_meetings_per_week"),
+        "Second meetings": wide_n.get("followup_meeting_ratio") / weeks,
+        "Wins": wide_n["win_rate"] / weeks,
+    })
+    team = card.drop_duplicates("rep_id").set_index("rep_id")["team"]
+    ramping = card.groupby("rep_id")["flag"].agg(lambda f: (f == "ramping").any())
+    peers = team.index[(team == team[rep_id]) & (team.index != rep_id) & ~ramping.reindex(team.index)]
+    long = pd.DataFrame({"stage": stages.columns, "This rep": stages.loc[rep_id].to_numpy(),
+                         "Peer median": stages.loc[peers].median().to_numpy()}).melt(
+        id_vars="stage", var_name="who", value_name="per week")
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    sns.barplot(data=long, x="stage", y="per week", hue="who", palette=[REP_COLOR, PEER_COLOR], ax=ax)
+    for container in ax.containers:
+        ax.bar_label(container, fmt="%.1f", fontsize=8)
+    ax.set_xlabel("")
+    ax.set_title("Funnel per week: this rep against the peer median", fontsize=10)
+    ax.legend(title="", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def rolling_rates(panel: pd.DataFrame, metric: str, weeks: int = 4) -> pd.DataFrame:
+    """Each rep's metric pooled over a trailing window of ``weeks`` weeks (rep × week, wide)."""
+    rows = panel[panel["metric"] == metric]
+    num = rows.pivot(index="week", columns="rep_id", values="numerator").sort_index()
+    den = rows.pivot(index="week", columns="rep_id", values="denominator").sort_index()
+    if metric in ("stale_opp_share",):
+        return num / den.where(den > 0)
+    n, d = num.rolling(weeks, min_periods=1).sum(), den.rolling(weeks, min_periods=1).sum()
+    return n / d.where(d > 0)
+
+
+def trend(panel: pd.DataFrame, rep_id: str, metric: str, *, peers: list[str], plan=None,
+          weeks: int = 4, since: dt.date | None = None) -> plt.Figure:
+    """Weekly trend of one metric: the rep's trailing 4-week value, the peers' median and middle half,
+    and, with a plan, its start, checkpoints and glide-path targets."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    _trend_on(ax, panel, rep_id, metric, peers=peers, plan=plan, since=since, weeks=weeks)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def _trend_on(ax, panel: pd.DataFrame, rep_id: str, metric: str, *, peers: list[str], plan, since, weeks: int):
+    series = rolling_rates(panel, metric, weeks)
+    if since is not None:
+        series = series[series.index >= pd.Timestamp(since)]
+    scale = _scale(metric)
+    peer_values = series.reindex(columns=[p for p in peers if p in series.columns]) * scale
+    if peer_values.shape[1]:
+        ax.fill_between(peer_values.index, peer_values.quantile(0.25, axis=1), peer_values.quantile(0.75, axis=1),
+                        color=PEER_COLOR, alpha=0.18, label="peers: middle half")
+        ax.plot(peer_values.index, peer_values.median(axis=1), color=PEER_COLOR, lw=1.5, label="peers: median")
+    if rep_id in series:
+        ax.plot(series.index, series[rep_id] * scale, color=REP_COLOR, lw=2.2, label="this rep")
+    if plan is not None:
+        _plan_marks(ax, plan, metric, scale)
+    ax.set_title(f"{METRICS[metric].label} (trailing {weeks} weeks)", fontsize=10)
+    ax.set_ylabel("%" if scale == 100 else METRICS[metric].unit)
+    ax.legend(fontsize=7, loc="best")
+
+
+def _plan_marks(ax, plan, metric: str, scale: float) -> None:
+    start = pd.Timestamp(plan.start)
+    ax.axvline(start, color="black", lw=1.2, ls="-")
+    ax.annotate("plan start", (start, 1), xycoords=("data", "axes fraction"), fontsize=8,
+                xytext=(3, -10), textcoords="offset points")
+    dates = [pd.Timestamp(d) for d in plan.checkpoint_dates().values()]
+    for when in dates[:-1]:
+        ax.axvline(when, color="black", lw=0.8, ls=":")
+    target = next((t for t in plan.targets if t.metric == metric), None)
+    if target is not None:
+        base = target.baseline if target.baseline is not None else target.glide[0]
+        xs = [start, *dates]
+        ys = [base * scale, *[g * scale for g in target.glide]]
+        ax.plot(xs, ys, color=TARGET_COLOR, lw=1.5, ls="--", marker="o", ms=4, label="glide path to target")
+
+
+def _wrap(text: str, width: int = 18) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
+
+
+def value_label(metric: str, value: float) -> str:
+    return fmt(value, METRICS[metric])
+
+
+def trend_grid(panel: pd.DataFrame, rep_id: str, metrics: list[str], *, peers: list[str], plan=None,
+               since: dt.date | None = None, weeks: int = 4) -> plt.Figure:
+    """:func:`trend` for several metrics stacked in one figure."""
+    metrics = [m for m in metrics if m in set(panel["metric"])]
+    fig, axes = plt.subplots(len(metrics) or 1, 1, figsize=(7.5, 2.9 * max(len(metrics), 1)), squeeze=False)
+    for ax, metric in zip(axes[:, 0], metrics):
+        _trend_on(ax, panel, rep_id, metric, peers=peers, plan=plan, since=since, weeks=weeks)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def scan_heatmap(card: pd.DataFrame, metrics: list[str] | None = None) -> plt.Figure:
+    """Each rep's percentile among peers per metric (red: low, blue: high; 'better' already oriented)."""
+    metrics = metrics or [m for m in ("win_rate", "followup_meeting_ratio", "first_meetings_per_week",
+                                      "opps_created_per_week", "avg_days_between_touches", "emails_per_week")
+                          if m in set(card["metric"])]
+    rows = card[card["metric"].isin(metrics)].copy()
+    lower_better = rows["metric"].map(lambda m: not METRICS[m].higher_is_better)
+    rows["score"] = np.where(lower_better, 100 - rows["percentile"], rows["percentile"])
+    rows["rep"] = rows["rep_name"].astype(str) + " (" + rows["team"].astype(str) + ")"
+    grid = rows.pivot(index="rep", columns="metric", values="score")[metrics]
+    grid.columns = [_wrap(METRICS[m].label, 16) for m in metrics]
+    fig, ax = plt.subplots(figsize=(8, 0.32 * len(grid) + 1.8))
+    sns.heatmap(grid, cmap="RdBu", vmin=0, vmax=100, center=50, annot=True, fmt=".0f", cbar_kws={
+        "label": "percentile among peers (higher = better)"}, ax=ax, annot_kws={"fontsize": 7})
+    ax.set_ylabel("")
+    ax.set_xlabel("")
+    ax.tick_params(axis="both", labelsize=8)
+    ax.set_title("Percentile among peers (shortfalls are red)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def counterfactual(ax, panel: pd.DataFrame, rep_id: str, metric: str, *, peers: list[str], windows,
+                   weeks: int = 4) -> None:
+    """On ``ax``: what the baseline predicts without a change (dashed) against what happened.
+
+    The prediction is the model's own counterfactual: the rep's baseline level carried forward and moved
+    week by week as the peers moved (seasonality, quarter ends), i.e. baseline × peers' median ÷ the
+    peers' baseline median. ``windows`` is a :class:`pipnb.stats.PlanWindows`; the shaded band is the
+    baseline.
+    """
+    series = rolling_rates(panel, metric, weeks)
+    scale = _scale(metric)
+    start, end = windows.baseline.first_week, windows.plan.last_week
+    shown = series[(series.index >= start) & (series.index <= end)]
+    if rep_id not in shown:
+        return
+    rep = shown[rep_id] * scale
+    in_base = (shown.index >= windows.baseline.first_week) & (shown.index <= windows.baseline.last_week)
+    peer_cols = [p for p in peers if p in shown.columns]
+    ax.plot(rep.index, rep, color=REP_COLOR, lw=2.2, label="this rep")
+    if peer_cols:
+        peer_median = shown[peer_cols].median(axis=1) * scale
+        ax.plot(shown.index, peer_median, color=PEER_COLOR, lw=1.3, label="peers: median")
+        base_rep, base_peer = rep[in_base].mean(), peer_median[in_base].mean()
+        if np.isfinite(base_rep) and base_peer and np.isfinite(base_peer):
+            expected = (base_rep * peer_median / base_peer)[shown.index > windows.baseline.last_week]
+            ax.plot(expected.index, expected, color=REP_COLOR, lw=1.3, ls="--", alpha=0.85,
+                    label="expected without a change")
+    ax.axvspan(windows.baseline.first_week, windows.baseline.end, color=TARGET_COLOR, alpha=0.07)
+    ax.axvline(windows.plan.first_week, color="black", lw=1.1)
+    ax.set_title(f"{METRICS[metric].label}: what happened vs the baseline's prediction", fontsize=10)
+    ax.set_ylabel("%" if scale == 100 else METRICS[metric].unit)
+    ax.legend(fontsize=7, loc="best")
+
+
+def counterfactual_grid(data, rv, *, panel: pd.DataFrame) -> plt.Figure:
+    """:func:`counterfactual` for every plan metric of a review (the shaded band is the baseline)."""
+    from pipnb.peers import plan_peers
+    from pipnb.review import with_win_rate_basis
+    from pipnb.stats import plan_windows
+
+    plan = rv.plan
+    panel = with_win_rate_basis(panel, plan.win_rate_basis)
+    windows = plan_windows(panel, plan.rep_id, plan_start=plan.start, as_of=rv.as_of,
+                           diagnosis_start=plan.diagnosis_window.start, diagnosis_end=plan.diagnosis_window.end)
+    peers = plan_peers(data, plan)
+    metrics = [t.metric for t in plan.targets]
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(7.5, 2.8 * len(metrics)), squeeze=False)
+    for ax, metric in zip(axes[:, 0], metrics):
+        counterfactual(ax, panel, plan.rep_id, metric, peers=peers, windows=windows)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def show(fig: plt.Figure, *, dpi: int = 110):
+    """Display a figure as an inline PNG and close it (the same in any kernel or backend)."""
+    import io
+
+    from IPython.display import Image, display
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    display(Image(data=buffer.getvalue(), format="png"))

@@ -1,0 +1,177 @@
+"""Diagnosis, plan drafting, plan YAML and reviews on the demo team (in-process, no notebooks)."""
+
+import datetime as dt
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+import pipnb as pn
+from pipnb.demo import DEMO_CASES, demo_plan_start
+from pipnb.errors import PlanError
+from pipnb.plan import Plan, Policy
+
+POLICY = Policy.from_yaml()
+
+
+@pytest.fixture(scope="module")
+def article(demo, demo_panel):
+    return pn.diagnose(demo, DEMO_CASES["article"], panel=demo_panel, win_rate_basis="all")
+
+
+def test_scan_flags_the_article_rep_on_win_rate_and_followup_not_volume(demo, demo_panel):
+    card = pn.scorecard(demo, win_rate_basis="all", panel=demo_panel)
+    flags = card[card["rep_id"] == DEMO_CASES["article"]].set_index("metric")["flag"]
+    assert flags["win_rate"] == "shortfall"
+    assert flags["followup_meeting_ratio"] == "shortfall"
+    assert flags["opps_created_per_week"] != "shortfall"
+    assert flags["first_meetings_per_week"] != "shortfall"
+
+
+def test_scan_finds_the_volume_and_stale_cases(demo, demo_panel):
+    card = pn.scorecard(demo, panel=demo_panel).set_index(["rep_id", "metric"])["flag"]
+    assert card[(DEMO_CASES["volume"], "first_meetings_per_week")] == "shortfall"
+    assert card[(DEMO_CASES["stale"], "avg_days_between_touches")] == "shortfall"
+    assert card[(DEMO_CASES["volume"], "followup_meeting_ratio")] != "shortfall"
+
+
+def test_diagnosis_dismisses_volume_and_ranks_followup(article):
+    drivers = article.drivers.set_index("metric")
+    assert drivers.loc["opps_created_per_week", "classification"] == "dismissed"
+    assert drivers.loc["first_meetings_per_week", "classification"] == "dismissed"
+    assert "Opportunities are not low, dismissing volume as the issue." in drivers.loc["opps_created_per_week",
+                                                                                       "rationale"]
+    assert "followup_meeting_ratio" in article.improvement_areas
+    assert article.outcomes.iloc[0]["metric"] == "win_rate"
+    assert article.needs_plan
+    shares = drivers["explains"].dropna()
+    assert ((shares >= 0) & (shares <= 1)).all()
+
+
+def test_explained_shares_of_funnel_drivers_add_up_to_the_funnel_part(article):
+    funnel = article.drivers.set_index("metric").loc[
+        ["opps_created_per_week", "first_meetings_per_week", "followup_meeting_ratio"], "explains"]
+    assert funnel.sum() <= 1 + 1e-9
+
+
+def test_draft_plan_targets_follow_the_policy(article):
+    plan = pn.draft_plan(article, policy=POLICY)
+    card = article.card[article.card["rep_id"] == article.rep_id].set_index("metric")
+    first = plan.target("first_meetings_per_week")
+    median = card.loc["first_meetings_per_week", "peer_median"]
+    assert first.target == pytest.approx(max(median, first.baseline), rel=1e-6)
+    follow = plan.target("followup_meeting_ratio")
+    base, med = follow.baseline, card.loc["followup_meeting_ratio", "peer_median"]
+    assert follow.target == pytest.approx(base + 0.8 * (med - base), rel=1e-6)   # slightly less than the median
+    emails = plan.target("emails_per_week")
+    assert (emails.min, emails.max) == (60, 100) and emails.target == 60
+    touches = plan.target("avg_days_between_touches")
+    assert touches.direction == "at_most" and touches.target <= 14
+    win = plan.target("win_rate")
+    assert win.baseline < win.target < card.loc["win_rate", "peer_median"]
+    assert "follow" in follow.rule.lower() and f"{base * 100:.0f}%" in follow.rule
+
+
+def test_glide_path_rises_in_equal_steps_to_the_target(article):
+    plan = pn.draft_plan(article, policy=POLICY)
+    emails = plan.target("emails_per_week")
+    steps = np.diff([emails.baseline, *emails.glide])
+    assert np.allclose(steps[:-1] / 3, steps[-1] / 3)          # weeks 3, 6, 9, 12: equal steps
+    assert emails.glide[-1] == emails.target
+    assert plan.checkpoints == [3, 6, 9] and plan.weeks == 12
+    dates = plan.checkpoint_dates()
+    assert dates["checkpoint-1"] == plan.start + dt.timedelta(days=20)
+    assert dates["final"] == plan.end == plan.start + dt.timedelta(days=83)
+    assert plan.status == "draft" and plan.data_fingerprint
+
+
+def test_plan_yaml_round_trip(tmp_path, article):
+    plan = pn.draft_plan(article, policy=POLICY)
+    path = plan.to_yaml(tmp_path / "plan.yaml")
+    again = Plan.from_yaml(path)
+    assert again == plan
+    assert yaml.safe_load(path.read_text())["status"] == "draft"
+
+
+def _broken(tmp_path, article, change):
+    raw = pn.draft_plan(article, policy=POLICY).model_dump(mode="json")
+    change(raw)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.parametrize("change, key, words", [
+    (lambda r: r.update(colour="red"), "colour", "unknown key"),
+    (lambda r: r.update(start="2026-02-30"), "start", "is not a date"),
+    (lambda r: r.update(checkpoints=[3, 6, 14]), None, "checkpoint week 14 is outside the plan"),
+    (lambda r: r["targets"][2].update(min=120), "targets.2", "upside down"),
+    (lambda r: r.update(status="fired"), "status", ""),
+])
+def test_bad_plan_yaml_is_one_line_naming_the_key(tmp_path, article, demo_folder, change, key, words):
+    path = _broken(tmp_path, article, change)
+    with pytest.raises(PlanError) as err:
+        Plan.from_yaml(path)
+    if key:
+        assert f": {key}" in str(err.value)
+    assert words in str(err.value)
+    result = subprocess.run([sys.executable, "-m", "pipnb", "review", "--data", str(demo_folder), "--plan",
+                             str(path), "--checkpoint", "1", "--format", "json"], capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and str(path) in result.stderr
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    path = tmp_path / "evil.yaml"
+    path.write_text("rep_id: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(PlanError, match="not valid YAML"):
+        Plan.from_yaml(path)
+
+
+def test_reviews_follow_the_glide_path(demo, demo_panel):
+    plan = pn.demo_plan(demo, "responder")
+    assert plan.start == demo_plan_start().date()
+    one = pn.review(demo, plan, 1, panel=demo_panel)
+    assert one.window_start == plan.start and one.as_of == plan.start + dt.timedelta(days=20)
+    assert list(one.table["target"]) == [t.glide[0] for t in plan.targets]
+    assert set(one.table["status"]) <= {"met", "on track", "behind", "no data"}
+    final = pn.review(demo, plan, "final", panel=demo_panel)
+    assert final.window_start == plan.start + dt.timedelta(weeks=9)
+    assert final.recommendation in ("complete", "extend", "consequences") and final.reasons
+    emails = final.table.set_index("metric").loc["emails_per_week"]
+    recomputed = demo_panel[(demo_panel["rep_id"] == plan.rep_id) & (demo_panel["metric"] == "emails_per_week")
+                            & (demo_panel["week"] >= str(final.window_start))
+                            & (demo_panel["week"] <= str(final.window_end))]
+    assert emails["actual"] == pytest.approx(recomputed["numerator"].sum() / recomputed["denominator"].sum())
+
+
+def test_review_before_the_data_reaches_the_checkpoint_is_an_error(demo, demo_panel):
+    plan = pn.demo_plan(demo).model_copy(update={"start": demo_plan_start().date() + dt.timedelta(weeks=4)})
+    with pytest.raises(PlanError, match="final ends .* but the data ends"):
+        pn.review(demo, plan, "final", panel=demo_panel)
+
+
+def test_review_json_for_scripts(demo_folder, tmp_path, demo):
+    path = pn.demo_plan(demo).to_yaml(tmp_path / "plan.yaml")
+    result = subprocess.run([sys.executable, "-m", "pipnb", "review", "--data", str(demo_folder), "--plan",
+                             str(path), "--checkpoint", "final", "--format", "json"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    import json
+
+    out = json.loads(result.stdout)
+    assert out["stage"] == "final" and out["recommendation"] in ("complete", "extend", "consequences")
+    assert {"metric", "baseline", "actual", "target", "estimate", "ci_low", "ci_high", "p_value", "p_adjusted",
+            "mde", "peer_change", "verdict", "sentence"} <= set(out["verdicts"][0])
+
+
+def test_demo_responder_improves_and_non_responder_does_not(demo, demo_panel):
+    responder = pn.review(demo, pn.demo_plan(demo, "responder"), "final", panel=demo_panel)
+    verdicts = responder.verdicts.set_index("metric")["verdict"]
+    assert verdicts["emails_per_week"] == "improved"
+    assert verdicts["followup_meeting_ratio"] == "improved"
+    other = pn.review(demo, pn.demo_plan(demo, "non_responder"), "final", panel=demo_panel)
+    assert "improved" not in set(other.verdicts["verdict"])
+    assert responder.recommendation in ("complete", "extend")
+    assert other.recommendation == "consequences"

@@ -1,0 +1,265 @@
+"""Write the lifecycle notebooks (run once by a developer after changing their story; not at run time).
+
+The notebooks are the source of the reports; this script only keeps their JSON tidy and their parameter
+cells consistent. Run: .venv/bin/python tools/build_notebooks.py
+"""
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+OUT = Path(__file__).resolve().parents[1] / "notebooks"
+IMPORTS = "import pipnb as pn\nfrom IPython.display import Markdown, display"
+LOAD = ("data = pn.load(data_source)\n"
+        "panel = pn.read_panel(panel_path) if panel_path else pn.weekly_panel(data)\n"
+        "policy = pn.Policy.from_yaml(policy_path)")
+COMMON = '''data_source: str = "../data/demo"  # folder of reps/opportunities/activities tables, or a source YAML
+panel_path: str = ""  # weekly panel precomputed by a batch run (Parquet); "" computes it here
+policy_path: str = "../params/policy.yaml"  # target and review rules'''
+
+
+def md(text):
+    return new_markdown_cell(text.strip())
+
+
+def code(text, *tags):
+    cell = new_code_cell(text.strip())
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    return cell
+
+
+def check(text):
+    """A cell whose output nbval compares with the stored one."""
+    return code("# NBVAL_CHECK_OUTPUT\n" + text.strip())
+
+
+def notebook(cells, title):
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.metadata["title"] = title
+    return nb
+
+
+TEAM_SCAN = notebook([
+    md("""
+# Team scan
+
+Which reps fall short of their peers, on which metrics — before it becomes a problem. Each rep is compared
+with the other reps of their team over the same weeks; reps still ramping up are shown but not judged.
+"""),
+    code(COMMON + '''
+as_of: str = ""  # last day of the window, YYYY-MM-DD; "" = the last day with data
+weeks: int = 12  # window length in weeks
+peer_by: str = "team"  # team | segment | all
+win_rate_basis: str = "closed"  # closed: won ÷ (won + lost); all: won ÷ all opportunities''', "parameters"),
+    code(IMPORTS),
+    code(LOAD + "\ncard = pn.scorecard(data, as_of=as_of or None, weeks=weeks, peer_by=peer_by,\n"
+         "                    win_rate_basis=win_rate_basis, panel=panel)"),
+    md("## Summary"),
+    code("display(Markdown(pn.text.scan_summary(card, data)))"),
+    md("""
+## Who falls short, and on what
+
+A rep *falls short* on a metric when they are below the bottom quarter of their peers and at least 20% from
+the peer median. Ratios such as the win rate are judged on pooled counts pulled toward the team rate first,
+so a rep with only a handful of closed deals is not flagged on noise.
+"""),
+    code("pn.text.show(pn.text.shortfall_table(card))"),
+    md("""
+## The team at a glance
+
+Each cell is the rep's percentile among their peers on one metric, oriented so that higher is always better
+(for days between touches, fewer days scores higher). Red cells are the ones to look at.
+"""),
+    code("pn.plots.show(pn.plots.scan_heatmap(card))"),
+    md("## Reps to diagnose\n\nThe reps with a shortfall on the win rate or one of its drivers, most shortfalls first."),
+    check("print(pn.flagged_reps(card, plan_metrics_only=True))"),
+], "Team scan")
+
+DIAGNOSE = notebook([
+    md("""
+# Diagnosis
+
+The first step of a performance improvement plan: **which outcome falls short, and which selling behaviours
+explain it**. Every finding below is backed by the rep's own numbers against the distribution of their
+peers over the same weeks; no other rep is named.
+"""),
+    code(COMMON + '''
+rep_id: str = "R07"  # rep to diagnose
+as_of: str = ""  # last day of the diagnosis window, YYYY-MM-DD; "" = the last day with data
+weeks: int = 12  # diagnosis window in weeks''', "parameters"),
+    code(IMPORTS),
+    code(LOAD + "\ndx = pn.diagnose(data, rep_id, as_of=as_of or None, weeks=weeks, peer_by=policy.peer_by,\n"
+         "                 win_rate_basis=policy.win_rate_basis, panel=panel)"),
+    md("## Summary"),
+    code("display(Markdown(pn.text.diagnosis_summary(dx)))"),
+    md("""
+## Outcomes
+
+The results the business cares about, win rate first. *Percentile* is the share of peers below this rep
+(50th = the middle of the team). *Peers' middle half* is the range that holds the middle 50% of peers.
+"""),
+    code("pn.text.show(pn.text.outcome_table(dx))"),
+    md("""
+## The rep against the peer distribution
+
+Each panel shows one metric: the grey dots and box are the peers (the box holds the middle half), the red
+diamond is this rep.
+"""),
+    code('pn.plots.show(pn.plots.peer_distribution(dx.card, rep_id, ["win_rate", *pn.DRIVER_METRICS]))'),
+    md("""
+## Drivers: what explains the outcome
+
+Each driver is a *shortfall* (an improvement area), *dismissed* as the issue (in line with peers) or a
+*strength*. The last column estimates how much of the gap in wins per week the driver accounts for: the
+funnel (opportunities → first meetings → second meetings → wins) splits the gap exactly; email volume and
+days between touches are estimated from how wins vary with them across peers.
+"""),
+    code("pn.text.show(pn.text.driver_table(dx))"),
+    code("display(Markdown(pn.text.driver_notes(dx)))"),
+    md("""
+## The funnel
+
+Per week, for this rep and for the median peer: where do deals stop?
+"""),
+    code("pn.plots.show(pn.plots.funnel(dx.card, rep_id))"),
+    md("""
+## Trends of the improvement areas
+
+The rep's value over a trailing four weeks (red) against the peers' median (grey line) and middle half
+(grey band), over the last six months.
+"""),
+    code("pn.plots.show(pn.plots.trend_grid(panel, rep_id, dx.improvement_areas or [\"win_rate\"],\n"
+         "                                    peers=pn.peer_ids(dx.card, rep_id), since=dx.history_start))"),
+    md("## Improvement areas, most important first"),
+    check("print(dx.improvement_areas)"),
+], "Diagnosis")
+
+PLAN = notebook([
+    md("""
+# Performance improvement plan
+
+The second step: **targets for each improvement area, computed from the data**, a timeline with three review
+checkpoints and a final review, the consequences if expectations are not met, the resources available and
+the manager's coaching commitments. The plan is stored as a YAML file that the manager may edit; every later
+review reads it.
+"""),
+    code(COMMON + '''
+rep_id: str = "R07"  # rep the plan is for
+as_of: str = ""  # last day of the diagnosis window, YYYY-MM-DD; "" = the last day with data
+start: str = ""  # first day of the plan, YYYY-MM-DD; "" = the day after the diagnosis window
+plan_path: str = ""  # plan YAML to present; "" drafts one here from the diagnosis (nothing is written)''',
+         "parameters"),
+    code(IMPORTS),
+    code(LOAD + "\nplan = pn.Plan.from_yaml(plan_path) if plan_path else pn.draft_plan(\n"
+         "    pn.diagnose(data, rep_id, as_of=as_of or None, weeks=policy.diagnosis_weeks, peer_by=policy.peer_by,\n"
+         "                win_rate_basis=policy.win_rate_basis, panel=panel), start=start or None, policy=policy)"),
+    md("## Overview"),
+    code("display(Markdown(pn.text.plan_overview(plan)))"),
+    md("""
+## Improvement areas and why they matter
+
+Each area is tied to a business outcome and documented with the numbers that show the shortfall.
+"""),
+    code("display(Markdown(pn.text.plan_areas(plan)))"),
+    md("""
+## Targets and the glide path
+
+Each target states the rule that set it and the numbers it came from. The glide path rises in equal steps
+from the baseline to the final target, so each checkpoint has its own, fair target.
+"""),
+    code("pn.text.show(pn.text.target_table(plan))"),
+    code("pn.plots.show(pn.plots.trend_grid(\n"
+         "    panel, plan.rep_id, [t.metric for t in plan.targets if t.focus] or [\"win_rate\"],\n"
+         "    peers=pn.plan_peers(data, plan), plan=plan, since=plan.diagnosis_window.start))"),
+    md("## Consequences, resources and coaching commitments"),
+    code("display(Markdown(pn.text.plan_commitments(plan)))"),
+    md("## Targets in this plan"),
+    check("print([(t.metric, t.focus) for t in plan.targets])"),
+], "Plan")
+
+REVIEW_CELLS = [
+    code(COMMON + '''
+plan_path: str = ""  # plan YAML (params/plans/<rep>.yaml); "" uses the demo's responding rep
+checkpoint: str = "{checkpoint}"  # 1, 2, 3 or final''', "parameters"),
+    code(IMPORTS),
+    code(LOAD + "\nplan = pn.Plan.from_yaml(plan_path) if plan_path else pn.demo_plan(data)\n"
+         "rv = pn.review(data, plan, checkpoint, panel=panel, policy=policy)"),
+    md("## Summary"),
+    code("display(Markdown(pn.text.review_summary(rv)))"),
+    md("""
+## Actual against target
+
+*Target now* is this checkpoint's step on the glide path. *This window* covers the weeks since the previous
+checkpoint; *since plan start* pools every plan week so far. A measure is **met** when this window reaches the
+target now, **on track** when the rep has covered at least half of the required change since the start, and
+**behind** otherwise.
+"""),
+    code("pn.text.show(pn.text.status_table(rv))"),
+    md("""
+## Did the rep really change?
+
+Reps are put on a plan after a bad stretch, so part of any rebound is chance (*regression to the mean*). The
+verdicts below compare the plan weeks with a baseline that did **not** select the rep (the weeks before the
+diagnosis window), against what the peers did over the same weeks, and adjust for looking at several measures
+at once. A short window can only show large changes: when the smallest detectable change is larger than the
+change the target asks for, the verdict is *too early to tell*, not *no improvement*.
+"""),
+    code("pn.text.show(pn.text.verdict_table(rv))"),
+    code("display(Markdown(pn.text.verdict_notes(rv)))"),
+    md("""
+## What happened against what the baseline predicted
+
+Dashed: what the baseline predicts without a change — the rep's baseline level moved week by week as the peers moved (seasonality, quarter ends). Solid red:
+what happened. Grey: the peers' median over the same weeks.
+"""),
+    code("pn.plots.show(pn.plots.counterfactual_grid(data, rv, panel=panel))"),
+    md("""
+## Weekly trends with the plan's checkpoints
+
+The rep's trailing four-week value against the peers, with the plan start (solid line), the checkpoints
+(dotted) and the glide path to the targets (blue dashes).
+"""),
+    code("pn.plots.show(pn.plots.trend_grid(panel, plan.rep_id, [t.metric for t in plan.targets],\n"
+         "                                    peers=pn.plan_peers(data, plan), plan=plan,\n"
+         "                                    since=plan.diagnosis_window.start))"),
+]
+
+CHECKPOINT = notebook([
+    md("""
+# Checkpoint review
+
+The third step: at each of the three checkpoints, **how is the rep doing against the plan**, measure by
+measure, and is there evidence of a real change?
+"""),
+    *[nbformat.from_dict(dict(c)) for c in REVIEW_CELLS],
+    md("## Status per measure"),
+    check("print(rv.table[['metric', 'status']].to_string(index=False))"),
+], "Checkpoint review")
+CHECKPOINT.cells[1].source = CHECKPOINT.cells[1].source.replace("{checkpoint}", "1")
+
+FINAL = notebook([
+    md("""
+# Final review
+
+The end of the plan: **did the rep meet it, and what should happen next?** The recommendation follows the
+policy's rules: targets met and improvement shown → complete; clear improvement but targets not yet met →
+extend; neither → the consequences stated in the plan.
+"""),
+    *[nbformat.from_dict(dict(c)) for c in REVIEW_CELLS],
+    md("## Recommendation"),
+    code("display(Markdown(pn.text.recommendation(rv)))"),
+    check("print(rv.recommendation)"),
+], "Final review")
+FINAL.cells[1].source = FINAL.cells[1].source.replace("{checkpoint}", "final")
+
+if __name__ == "__main__":
+    OUT.mkdir(exist_ok=True)
+    for name, nb in (("00-team-scan", TEAM_SCAN), ("10-diagnose", DIAGNOSE), ("20-plan", PLAN),
+                     ("30-checkpoint", CHECKPOINT), ("40-final-review", FINAL)):
+        nbformat.validate(nb)
+        nbformat.write(nb, OUT / f"{name}.ipynb")
+        print("wrote", OUT / f"{name}.ipynb")
