@@ -1,0 +1,537 @@
+"""pipnb.stats: did a rep on a plan really improve?
+
+Known answers first (a published interrupted-time-series result, statsmodels' own GLMs and rate
+intervals, the power figures of reference/statistics.md), then the behaviour of the windows, models
+and verdicts on small hand-built panels, and last the seeded simulation that shows the point of it all:
+with no true change, pipnb rarely says "improved" where a naive before/after test often does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pymannkendall
+import pytest
+import statsmodels.api as sm
+from statsmodels.stats import rates
+from statsmodels.stats.multitest import multipletests
+
+from pipnb import stats
+from pipnb.errors import DataError, PlanError, UnknownRepError
+
+DATA = Path(__file__).parent / "data"
+WEEKS = pd.date_range("2024-01-01", periods=37, freq="W-MON")     # 12 baseline, 12 diagnosis, 13 plan
+PLAN_START = WEEKS[24]
+AS_OF = WEEKS[-1] + pd.Timedelta(days=6)                          # the Sunday ending the 13th plan week
+IS_PLAN = np.arange(37) >= 24
+IS_BASELINE = np.arange(37) < 12
+PLAN_METRICS = ["emails_per_week", "first_meetings_per_week", "followup_meeting_ratio"]
+
+
+# -- builders ---------------------------------------------------------------------------------------
+def long_panel(metrics: dict[str, tuple[np.ndarray, np.ndarray]], weeks: pd.DatetimeIndex = WEEKS,
+               employed: np.ndarray | None = None) -> pd.DataFrame:
+    """The weekly panel from (reps x weeks) numerator/denominator arrays; reps are R00, R01, ..."""
+    frames = []
+    for metric, (num, den) in metrics.items():
+        num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+        n_reps = num.shape[0]
+        keep = np.ones(num.shape, bool) if employed is None else employed
+        frame = pd.DataFrame({
+            "rep_id": np.repeat([f"R{i:02d}" for i in range(n_reps)], num.shape[1]),
+            "week": np.tile(weeks, n_reps), "metric": metric,
+            "numerator": num.ravel(), "denominator": den.ravel(),
+            "value": np.divide(num, den, out=np.full(num.shape, np.nan), where=den > 0).ravel()})
+        frames.append(frame.loc[keep.ravel()])
+    return pd.concat(frames, ignore_index=True)
+
+
+def counts_panel(counts: np.ndarray, metric: str = "emails_per_week", **kw) -> pd.DataFrame:
+    return long_panel({metric: (counts, np.ones_like(counts))}, **kw)
+
+
+def peers_of(n_reps: int, rep: int = 0) -> list[str]:
+    return [f"R{i:02d}" for i in range(n_reps) if i != rep]
+
+
+def simulate_team(rng: np.random.Generator, *, n_reps: int = 30, heterogeneity: float = 0.2,
+                  email_nb_alpha: float = 0.05) -> dict[str, np.ndarray]:
+    """A team whose true rates never change: 30 reps x 37 weeks, one Monday holiday in the plan period.
+
+    Reps differ (log-normal rates around 30 emails and 4 first meetings a week, logit-normal follow-up
+    ratios around 40%); weekly counts are negative binomial (per working day); a week's second meetings
+    come from the previous week's first meetings (the panel's flow definition, so a weekly ratio can
+    exceed 1).
+    """
+    days = stats.working_days(WEEKS, [WEEKS[30]])
+
+    def weekly(mean: float, nb_alpha: float) -> np.ndarray:
+        rate = mean * np.exp(heterogeneity * rng.normal(size=n_reps) - heterogeneity ** 2 / 2)
+        noise = rng.gamma(1 / nb_alpha, nb_alpha, (n_reps, 37))
+        return rate[:, None] / 5 * days * noise
+
+    email_mean, first_mean = weekly(30, email_nb_alpha), weekly(4, 0.1)
+    first = rng.poisson(first_mean)
+    earlier = np.concatenate([rng.poisson(first_mean[:, :1]), first[:, :-1]], axis=1)
+    logit = np.log(0.4 / 0.6) + 0.5 * rng.normal(size=(n_reps, 1))
+    followup = rng.binomial(earlier, 1 / (1 + np.exp(-logit)))
+    return {"email_mean": email_mean, "emails": rng.poisson(email_mean), "first": first,
+            "followup": followup, "days": days}
+
+
+def team_panel(team: dict[str, np.ndarray], emails: np.ndarray | None = None) -> pd.DataFrame:
+    emails = team["emails"] if emails is None else emails
+    return long_panel({"emails_per_week": (emails, np.ones_like(emails)),
+                       "first_meetings_per_week": (team["first"], np.ones_like(emails)),
+                       "followup_meeting_ratio": (team["followup"], team["first"])})
+
+
+# -- known answers ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sicily() -> pd.DataFrame:
+    return pd.read_csv(DATA / "sicily.csv")
+
+
+def test_sicily_smoking_ban_level_change_matches_lopez_bernal_2017(sicily):
+    fit = stats.segmented_count_model(sicily, count="aces", time="time", post="smokban", offset="stdpop",
+                                      season="month", period=12, harmonics=2, family="quasipoisson")
+    assert np.round(fit.rate_ratio("level"), 3).tolist() == [0.885, 0.839, 0.933]
+    assert round(fit.dispersion, 3) == 2.262
+
+
+def test_sicily_with_the_corrected_slope_change_matches_the_paper(sicily):
+    fit = stats.segmented_count_model(sicily, count="aces", time="time", post="smokban", offset="stdpop",
+                                      season="month", slope_change=True)
+    assert np.round(fit.rate_ratio("level"), 3).tolist() == [0.876, 0.827, 0.929]
+    assert np.round(fit.rate_ratio("slope"), 3).tolist() == [1.001, 0.998, 1.005]
+    assert np.allclose(fit.rate_ratio("slope"), [1.0015, 0.9979, 1.0051], atol=1e-4)
+    assert fit.result.params.index.tolist()[:4] == ["const", "level", "time", "slope"]
+
+
+def test_segmented_counterfactual_switches_off_only_the_interruption(sicily):
+    fit = stats.segmented_count_model(sicily, count="aces", time="time", post="smokban", offset="stdpop",
+                                      season="month", slope_change=True)
+    before, after = sicily["smokban"] == 0, sicily["smokban"] == 1
+    assert np.allclose(fit.fitted[before], fit.counterfactual[before])
+    level, slope = fit.result.params["level"], fit.result.params["slope"]
+    expected = np.exp(level + slope * (sicily.loc[after, "time"] - 36))
+    assert np.allclose(fit.fitted[after] / fit.counterfactual[after], expected)
+
+
+def test_pooled_rate_ratio_matches_statsmodels_interval_and_poisson_glm():
+    ratio, low, high, p = stats.pooled_rate_ratio(84, 65.0, 60, 60.0)
+    assert np.allclose([low, high], rates.confint_poisson_2indep(84, 65.0, 60, 60.0, method="wald-log"))
+    glm = sm.GLM([84, 60], [[1, 1], [1, 0]], family=sm.families.Poisson(), exposure=[65.0, 60.0]).fit()
+    assert ratio == pytest.approx(np.exp(glm.params[1]))
+    assert [low, high] == pytest.approx(np.exp(glm.conf_int()[1]).tolist(), rel=1e-5)   # IRLS tolerance
+    assert p == pytest.approx(glm.pvalues[1], rel=1e-4)
+
+
+def test_holm_matches_statsmodels_multipletests():
+    p = np.array([0.01, 0.04, 0.03, 0.2, 0.005])
+    assert np.allclose(stats.holm(p), multipletests(p, method="holm")[1])
+    assert np.isnan(stats.holm([0.01, np.nan])[1]) and stats.holm([0.01, np.nan])[0] == 0.01
+
+
+@pytest.mark.parametrize(("rate", "plan_weeks", "expected"), [(5, 13, 1.50), (5, 4, 1.70), (2, 13, 1.86),
+                                                              (2, 4, 2.19)])
+def test_detectable_change_matches_the_reference_power_figures(rate, plan_weeks, expected):
+    """statistics.md: alpha .05 one-sided, 80% power, 12-week baseline."""
+    detectable = stats.mde_rate_ratio(rate, 12, plan_weeks, alternative="larger")
+    assert detectable == pytest.approx(expected, abs=0.01)
+
+
+def test_detectable_change_of_a_ratio_is_roughly_the_reference_figure():
+    """statistics.md: 30% over 40 first meetings is only shown to rise past about 69% on 13 meetings."""
+    reachable = 0.30 + stats.mde_proportion(0.30, 40, 13, alternative="larger")
+    assert 0.64 <= reachable <= 0.72
+    assert stats.mde_proportion(0.30, 40, 0) == np.inf
+
+
+def test_two_sided_and_overdispersed_checks_need_larger_changes():
+    base = stats.mde_rate_ratio(5, 12, 13)
+    assert base > stats.mde_rate_ratio(5, 12, 13, alternative="larger")
+    assert stats.mde_rate_ratio(5, 12, 13, dispersion=2.0) > base
+    assert stats.mde_rate_ratio(5, 12, 13, nb_alpha=0.1) > base
+
+
+# -- windows ----------------------------------------------------------------------------------------
+def test_default_baseline_is_the_12_weeks_before_the_diagnosis_window():
+    windows = stats.plan_windows(counts_panel(np.ones((1, 37))), "R00", plan_start=PLAN_START, as_of=AS_OF)
+    assert windows.baseline_source == "before_diagnosis"
+    assert (windows.baseline.first_week, windows.baseline.last_week) == (WEEKS[0], WEEKS[11])
+    assert (windows.diagnosis.first_week, windows.diagnosis.last_week) == (WEEKS[12], WEEKS[23])
+    assert windows.plan.weeks.equals(WEEKS[24:]) and windows.caveat == ""
+
+
+def test_plan_counts_only_complete_weeks_and_starts_on_the_next_monday():
+    windows = stats.plan_windows(counts_panel(np.ones((1, 37))), "R00",
+                                 plan_start=PLAN_START + pd.Timedelta(days=2),     # a Wednesday
+                                 as_of=WEEKS[30] + pd.Timedelta(days=3))           # a Thursday
+    assert windows.plan.first_week == WEEKS[25] and windows.plan.last_week == WEEKS[29]
+
+
+def test_short_history_falls_back_to_the_weeks_that_exist_then_to_the_diagnosis_window():
+    hired_late = np.arange(37) >= 10                                     # 2 weeks before the diagnosis window
+    windows = stats.plan_windows(counts_panel(np.ones((1, 37)), employed=hired_late[None, :]), "R00",
+                                 plan_start=PLAN_START, as_of=AS_OF)
+    assert windows.baseline_source == "earlier_data" and windows.baseline.n_weeks == 2
+    assert "last 2 weeks" in windows.caveat and "imprecise" in windows.caveat
+    hired_in_diagnosis = (np.arange(37) >= 14)[None, :]
+    windows = stats.plan_windows(counts_panel(np.ones((1, 37)), employed=hired_in_diagnosis), "R00",
+                                 plan_start=PLAN_START, as_of=AS_OF)
+    assert windows.baseline_source == "diagnosis_window" and windows.baseline == windows.diagnosis
+    assert "regression to the mean" in windows.caveat
+
+
+def test_a_baseline_set_in_the_plan_is_used_and_checked():
+    panel = counts_panel(np.ones((1, 37)))
+    windows = stats.plan_windows(panel, "R00", plan_start=PLAN_START, as_of=AS_OF,
+                                 baseline_start="2024-01-15", baseline_end="2024-03-10")
+    assert windows.baseline_source == "given"
+    assert (windows.baseline.first_week, windows.baseline.last_week) == (WEEKS[2], WEEKS[9])
+    with pytest.raises(PlanError, match="baseline must end before the plan starts"):
+        stats.plan_windows(panel, "R00", plan_start=PLAN_START, as_of=AS_OF, baseline_end=WEEKS[30])
+    with pytest.raises(PlanError, match="as_of"):
+        stats.plan_windows(panel, "R00", plan_start=PLAN_START, as_of=WEEKS[20])
+    with pytest.raises(PlanError, match="diagnosis window must end before the plan"):
+        stats.plan_windows(panel, "R00", plan_start=PLAN_START, as_of=AS_OF, diagnosis_end=WEEKS[25])
+
+
+def test_after_a_leave_the_baseline_is_the_last_weeks_worked_before_the_diagnosis_window():
+    worked = ((np.arange(37) < 9) | (np.arange(37) >= 12))[None, :]     # away in weeks 9-11
+    panel = counts_panel(np.ones((1, 37)), employed=worked)
+    windows = stats.plan_windows(panel, "R00", plan_start=PLAN_START, as_of=AS_OF, min_baseline_weeks=10)
+    assert windows.baseline_source == "earlier_data"
+    assert (windows.baseline.first_week, windows.baseline.last_week) == (WEEKS[0], WEEKS[8])
+
+
+# -- count model ------------------------------------------------------------------------------------
+def test_count_change_without_peers_is_the_poisson_glm_with_working_day_exposure():
+    rng = np.random.default_rng(3)
+    counts = rng.poisson(6, size=(1, 37)).astype(float)
+    panel = counts_panel(counts)
+    holidays = [WEEKS[3], WEEKS[27] + pd.Timedelta(days=2)]
+    windows = stats.plan_windows(panel, "R00", plan_start=PLAN_START, as_of=AS_OF)
+    change = stats.count_change(panel, "R00", "emails_per_week", windows=windows, peers=[], holidays=holidays,
+                                family="poisson")
+    used = IS_PLAN | IS_BASELINE
+    days = stats.working_days(WEEKS, holidays)
+    glm = sm.GLM(counts[0, used], sm.add_constant(IS_PLAN[used].astype(float)), family=sm.families.Poisson(),
+                 exposure=days[used]).fit()
+    assert change.estimate == pytest.approx(np.exp(glm.params[1]))
+    assert [change.ci_low, change.ci_high] == pytest.approx(np.exp(glm.conf_int()[1]).tolist())
+    assert change.p_value == pytest.approx(glm.pvalues[1])
+    assert np.isnan(change.peer_change) and change.placebo_n == 0
+
+
+def test_week_effects_are_the_poisson_glm_with_rep_and_week_dummies():
+    rng = np.random.default_rng(4)
+    counts = rng.poisson(rng.uniform(3, 9, size=(6, 1)) * rng.uniform(0.7, 1.3, size=(1, 10))).astype(float)
+    exposure = np.full((6, 10), 5.0)
+    exposure[0, :3] = 0.0                                               # hired late
+    exposure[4, 7] = 3.0                                                # a short week
+    counts = np.where(exposure > 0, counts, 0.0)
+    g, _, _ = stats._week_effects(counts, exposure, np.ones((1, 6)))
+    cells = exposure.ravel() > 0
+    rep, week = np.repeat(np.arange(6), 10)[cells], np.tile(np.arange(10), 6)[cells]
+    design = np.column_stack([np.ones(cells.sum()), (rep[:, None] == np.arange(1, 6)).astype(float),
+                              (week[:, None] == np.arange(1, 10)).astype(float)])
+    glm = sm.GLM(counts.ravel()[cells], design, family=sm.families.Poisson(),
+                 exposure=exposure.ravel()[cells]).fit()
+    assert np.allclose(np.log(g[0, 1:] / g[0, 0]), glm.params[6:], atol=1e-6)
+
+
+def test_a_swing_every_rep_shares_is_not_an_improvement():
+    """Quarter-end or seasonal rises lift peers too; week effects absorb them."""
+    level = np.array([[20.0], [30.0], [25.0], [35.0], [28.0], [22.0]])
+    season = np.where(IS_PLAN, 1.3, 1.0)[None, :]
+    panel = counts_panel(level * season)
+    verdicts = stats.assess(panel, "R00", metrics=["emails_per_week"], plan_start=PLAN_START, as_of=AS_OF,
+                            peers=peers_of(6))
+    row = verdicts.iloc[0]
+    assert row["actual"] / row["baseline"] == pytest.approx(1.3)
+    assert row["estimate"] == pytest.approx(1.0) and row["peer_change"] == pytest.approx(1.3)
+    assert row["verdict"] != stats.IMPROVED
+
+
+def test_a_real_doubling_is_measured_as_a_doubling():
+    level = np.array([[20.0], [30.0], [25.0], [35.0], [28.0], [22.0]])
+    panel = counts_panel(level * np.where(IS_PLAN & (np.arange(6) == 0)[:, None], 2.0, 1.0))
+    windows = stats.plan_windows(panel, "R00", plan_start=PLAN_START, as_of=AS_OF)
+    change = stats.count_change(panel, "R00", "emails_per_week", peers=peers_of(6), windows=windows)
+    assert change.estimate == pytest.approx(2.0) and change.peer_change == pytest.approx(1.0)
+    assert change.placebo_rank == 1 and change.placebo_n == 5
+
+
+def test_overdispersed_counts_get_a_negative_binomial_variance():
+    rng = np.random.default_rng(5)
+    panel = counts_panel(rng.poisson(rng.gamma(2.0, 10.0, size=(20, 37))))
+    windows = stats.plan_windows(panel, "R00", plan_start=PLAN_START, as_of=AS_OF)
+    change = stats.count_change(panel, "R00", "emails_per_week", peers=peers_of(20), windows=windows)
+    assert change.model.startswith("negative binomial")
+    poisson = stats.count_change(panel, "R00", "emails_per_week", peers=peers_of(20), windows=windows,
+                                 family="poisson")
+    assert change.estimate == pytest.approx(poisson.estimate)
+    assert change.ci_high / change.ci_low > 1.5 * poisson.ci_high / poisson.ci_low
+
+
+# -- ratio model ------------------------------------------------------------------------------------
+def test_ratio_change_without_peers_is_the_binomial_glm_on_pooled_counts():
+    second = np.zeros((1, 37))
+    first = np.zeros((1, 37))
+    second[0, :12], first[0, :12] = 1, 3                                  # 12 of 36 in the baseline
+    second[0, 24:], first[0, 24:] = 2, 3                                  # 26 of 39 in the plan
+    panel = long_panel({"followup_meeting_ratio": (second, first)})
+    windows = stats.plan_windows(panel, "R00", plan_start=PLAN_START, as_of=AS_OF)
+    change = stats.ratio_change(panel, "R00", "followup_meeting_ratio", windows=windows, peers=[])
+    glm = sm.GLM(np.array([[12, 24], [26, 13]]), np.array([[1.0, 0.0], [1.0, 1.0]]),
+                 family=sm.families.Binomial(link=sm.families.links.Identity())).fit()
+    assert change.estimate == pytest.approx(glm.params[1])
+    assert [change.ci_low, change.ci_high] == pytest.approx(glm.conf_int()[1].tolist())
+    assert (change.baseline, change.actual) == pytest.approx((12 / 36, 26 / 39))
+
+
+def test_flow_ratio_numerators_are_capped_at_the_pooled_denominator():
+    second = np.where(IS_PLAN, 3.0, 1.0)[None, :]
+    first = np.where(IS_PLAN, 2.0, 3.0)[None, :]                          # 39 second meetings, 26 first
+    panel = long_panel({"followup_meeting_ratio": (second, first)})
+    windows = stats.plan_windows(panel, "R00", plan_start=PLAN_START, as_of=AS_OF)
+    change = stats.ratio_change(panel, "R00", "followup_meeting_ratio", windows=windows, peers=[])
+    assert change.actual == 1.0 and change.detail["plan_successes"] == 26
+
+
+def test_a_small_baseline_is_shrunk_toward_peers_more_than_a_large_one():
+    peers_s, peers_n = [30, 36, 42, 33, 39], [100, 100, 100, 100, 100]
+    small, _, weight = stats.shrink_baseline(1, 10, peers_s, peers_n)
+    large, _, _ = stats.shrink_baseline(10, 100, peers_s, peers_n)
+    assert 0.1 < small < 0.36 and 0.1 < large < small and weight > 0
+    assert stats.shrink_baseline(1, 10, [], [])[0] == pytest.approx(0.1)
+
+
+def test_win_rate_change_is_judged_beyond_peers_with_placebo():
+    rng = np.random.default_rng(6)
+    closed = rng.poisson(4, size=(25, 37)).astype(float)
+    rate = np.full((25, 37), 0.25)
+    rate[0, IS_PLAN] = 0.6
+    won = rng.binomial(closed.astype(int), rate).astype(float)
+    panel = long_panel({"win_rate": (won, closed)})
+    verdicts = stats.assess(panel, "R00", metrics=["win_rate"], plan_start=PLAN_START, as_of=AS_OF,
+                            peers=peers_of(25))
+    row = verdicts.iloc[0]
+    assert row["effect"] == "difference in points" and row["verdict"] == stats.IMPROVED
+    assert row["ci_low"] < 0.35 < row["ci_high"] and row["placebo_rank"] == 1       # true change +35 points
+
+
+# -- days between touches ---------------------------------------------------------------------------
+def _gap(rep: str, opp: str, ended: str, days: float, censored: bool = False) -> dict:
+    return {"rep_id": rep, "opp_id": opp, "ended_at": pd.Timestamp(ended), "days": days, "censored": censored}
+
+
+def test_open_gaps_count_as_time_at_risk_and_gaps_are_split_at_window_edges():
+    gaps = pd.DataFrame([
+        _gap("R00", "A", "2024-02-01", 2), _gap("R00", "A", "2024-02-05", 4),
+        _gap("R00", "B", "2024-02-10", 6),
+        _gap("R00", "A", "2024-07-01", 2), _gap("R00", "A", "2024-07-03", 2),
+        _gap("R00", "B", "2024-09-15", 10, censored=True),               # still open at the review
+        _gap("R00", "C", "2024-06-20", 10),                              # started in the diagnosis window
+    ])
+    panel = counts_panel(np.ones((1, 37)))
+    windows = stats.plan_windows(panel, "R00", plan_start=PLAN_START, as_of=AS_OF)
+    change = stats.gap_change(gaps, "R00", windows=windows, peers=[])
+    # baseline: 12 days over 3 closed gaps; plan: 2 + 2 + 10 (open) + 3 (17-20 Jun) days over 3 closed gaps
+    assert change.baseline == pytest.approx(4.0) and change.actual == pytest.approx(17 / 3)
+    assert change.estimate == pytest.approx(17 / 12) and change.direction == -1
+    assert change.detail["open_gaps"] == 1
+
+
+def touch_gaps(rng: np.random.Generator, n_reps: int, mean_gap, n_opps: int = 12) -> pd.DataFrame:
+    """Each opportunity is touched at random (exponential gaps of ``mean_gap(rep, day)`` days) from the
+    first week to ``AS_OF``; its last gap is still open then (censored)."""
+    rows, end = [], (AS_OF - WEEKS[0]).days
+    for rep in range(n_reps):
+        for opp in range(n_opps):
+            last = day = rng.uniform(0, 7)
+            while (day := day + rng.exponential(mean_gap(rep, day))) < end:
+                touched = WEEKS[0] + pd.Timedelta(days=day)
+                rows.append(_gap(f"R{rep:02d}", f"{rep}-{opp}", touched, day - last))
+                last = day
+            rows.append(_gap(f"R{rep:02d}", f"{rep}-{opp}", AS_OF, end - last, censored=True))
+    return pd.DataFrame(rows)
+
+
+def test_shorter_gaps_between_touches_are_an_improvement():
+    plan_day = (PLAN_START - WEEKS[0]).days
+    gaps = touch_gaps(np.random.default_rng(7), 20,
+                      lambda rep, day: 3.0 if rep == 0 and day > plan_day else 7.0)  # R00: every 3 days
+    verdicts = stats.assess(counts_panel(np.ones((20, 37))), "R00", metrics=["avg_days_between_touches"],
+                            plan_start=PLAN_START, as_of=AS_OF, peers=peers_of(20), gaps=gaps,
+                            targets={"avg_days_between_touches": 5})
+    row = verdicts.iloc[0]
+    assert row["ci_low"] < 3 / 7 < row["ci_high"] and row["verdict"] == stats.IMPROVED
+    assert row["baseline"] == pytest.approx(7, rel=0.25) and row["effect"] == "gap ratio" and row["mde"] < 1
+
+
+# -- trend ------------------------------------------------------------------------------------------
+def test_trend_uses_mann_kendall_and_theil_sen():
+    rising = np.array([3, 4, 4, 6, 5, 7, 8, 8, 9, 11, 10, 12, 13], dtype=float)
+    trend = stats.trend_test(rising)
+    reference = pymannkendall.original_test(rising)
+    assert (trend.tau, trend.p_value) == pytest.approx((reference.Tau, reference.p))
+    assert trend.slope == pytest.approx(reference.slope)
+    short = stats.trend_test([1.0, 2.0, 4.0, 3.0, 5.0])
+    assert short.p_value == pytest.approx(10 / 120)          # exact Kendall: 5 of 120 orders, each side
+    assert np.isnan(stats.trend_test([1.0, np.nan, 2.0]).tau)
+
+
+# -- verdicts and sentences -------------------------------------------------------------------------
+def _change(**kw) -> stats.MetricChange:
+    base = {"metric": "emails_per_week", "kind": "count", "effect": "rate ratio", "model": "Poisson",
+            "higher_is_better": True, "baseline": 20.0, "baseline_raw": 20.0, "actual": 30.0, "estimate": 1.5,
+            "ci_low": 1.2, "ci_high": 1.9, "p_value": 0.001, "z": 3.3, "peer_change": 1.02,
+            "placebo_rank": 1.0, "placebo_n": 29, "placebo_p": 1 / 30, "mde": 1.3, "baseline_weeks": 12,
+            "plan_weeks": 13,
+            "detail": {"baseline_count": 240.0, "plan_count": 390.0}}
+    return stats.MetricChange(**{**base, **kw})
+
+
+def test_verdict_words():
+    assert stats.decide_verdict(_change(), 0.003) == stats.IMPROVED
+    worse = _change(estimate=0.7, ci_low=0.55, ci_high=0.85, z=-3.3)
+    assert stats.decide_verdict(worse, 0.003) == stats.WORSE
+    assert stats.decide_verdict(_change(estimate=1.1, z=0.8), 0.4, target=30.0) == stats.NO_CLEAR_CHANGE
+
+
+def test_too_early_when_the_checkpoint_could_not_show_the_target_change():
+    early = _change(estimate=1.2, z=1.0, mde=1.7, plan_weeks=4)
+    assert stats.decide_verdict(early, 0.3, target=25.0) == stats.TOO_EARLY          # target asks for +25%
+    assert stats.decide_verdict(early, 0.3, target=40.0) == stats.NO_CLEAR_CHANGE    # +100% was detectable
+    assert stats.decide_verdict(_change(estimate=np.nan, p_value=np.nan), np.nan) == stats.TOO_EARLY
+
+
+def test_improved_needs_the_placebo_check_to_agree():
+    lucky_team = _change(placebo_rank=4.0, placebo_p=4 / 30)
+    assert stats.decide_verdict(lucky_team, 0.003) == stats.NO_CLEAR_CHANGE
+    few_peers = _change(placebo_n=5, placebo_rank=1.0, placebo_p=1 / 6)
+    assert stats.decide_verdict(few_peers, 0.003) == stats.IMPROVED
+
+
+def test_placebo_rank_counts_ties_against_the_rep():
+    assert stats.placebo_rank(2.0, [2.0, 0.5, -1.0]) == (2.0, 3, 0.5)
+    assert stats.placebo_rank(-2.0, [0.0, 1.0, np.nan], higher_is_better=False) == (1.0, 2, 1 / 3)
+
+
+def test_sentence_gives_numbers_then_verdict_then_peers():
+    sentence = stats.describe_change(_change(), stats.IMPROVED, target=28.0,
+                                     baseline_label="1 Jan - 24 Mar 2024")
+    numbers, verdict, peers = (sentence.index(s) for s in ("30.0 a week", "Verdict: improved", "Peers over"))
+    assert numbers < verdict < peers
+    assert "+50% (plausibly +20% to +90%)" in sentence and "Target: 28.0 a week (met so far)" in sentence
+
+
+# -- assess -----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def improving_team() -> tuple[pd.DataFrame, list[str]]:
+    team = simulate_team(np.random.default_rng(11))
+    emails = team["emails"].copy()
+    emails[0, IS_PLAN] = np.random.default_rng(12).poisson(team["email_mean"][0, IS_PLAN] * 2.0)
+    return team_panel(team, emails), peers_of(30)
+
+
+def test_assess_returns_one_verdict_row_per_metric(improving_team):
+    panel, peers = improving_team
+    verdicts = stats.assess(panel, "R00", metrics=PLAN_METRICS, plan_start=PLAN_START, as_of=AS_OF,
+                            peers=peers, targets={"emails_per_week": 45, "followup_meeting_ratio": 0.6},
+                            holidays=[WEEKS[30]])
+    assert list(verdicts.columns) == list(stats.VERDICT_COLUMNS)
+    assert verdicts["metric"].tolist() == PLAN_METRICS
+    assert set(verdicts["verdict"]) <= set(stats.VERDICTS)
+    emails = verdicts.iloc[0]
+    assert emails["verdict"] == stats.IMPROVED and emails["ci_low"] > 1.2 and emails["placebo_rank"] == 1
+    assert emails["p_adjusted"] >= emails["p_value"]
+    assert verdicts["baseline_source"].eq("before_diagnosis").all()
+    assert not any(peer in " ".join(verdicts["sentence"]) for peer in peers)
+
+
+def test_assess_does_not_modify_its_inputs(improving_team):
+    panel, peers = improving_team
+    before, peers_before = panel.copy(), list(peers)
+    stats.assess(panel, "R00", metrics=PLAN_METRICS, plan_start=PLAN_START, as_of=AS_OF, peers=peers)
+    pd.testing.assert_frame_equal(panel, before)
+    assert peers == peers_before
+
+
+def test_assess_early_checkpoint_can_be_too_early(improving_team):
+    panel, peers = improving_team
+    verdicts = stats.assess(panel, "R00", metrics=["first_meetings_per_week"], plan_start=PLAN_START,
+                            as_of=WEEKS[26] + pd.Timedelta(days=6), peers=peers,
+                            targets={"first_meetings_per_week": 10.0})      # +50% on a 6.7 a week baseline
+    row = verdicts.iloc[0]
+    assert row["plan_weeks"] == 3 and row["verdict"] == stats.TOO_EARLY and row["mde"] > 1.5
+    assert "the smallest change this data can show" in row["sentence"]
+
+
+def test_assess_states_the_caveat_when_the_baseline_is_the_selecting_window():
+    counts = np.random.default_rng(8).poisson(10, size=(10, 37)).astype(float)
+    employed = np.ones((10, 37), bool)
+    employed[0, :12] = False                           # the rep was hired as the diagnosis window began
+    panel = counts_panel(counts, employed=employed)
+    verdicts = stats.assess(panel, "R00", metrics=["emails_per_week"], plan_start=PLAN_START, as_of=AS_OF,
+                            peers=peers_of(10))
+    assert verdicts.loc[0, "baseline_source"] == "diagnosis_window"
+    assert "regression to the mean" in verdicts.loc[0, "sentence"]
+    assert "With only 9 peers" in verdicts.loc[0, "caveat"]
+
+
+def test_assess_errors_say_what_to_fix(improving_team):
+    panel, peers = improving_team
+    common = {"plan_start": PLAN_START, "as_of": AS_OF, "peers": peers}
+    with pytest.raises(UnknownRepError, match="R99"):
+        stats.assess(panel, "R99", metrics=["emails_per_week"], **common)
+    with pytest.raises(DataError, match="gaps"):
+        stats.assess(panel, "R00", metrics=["avg_days_between_touches"], **common)
+    with pytest.raises(PlanError, match="avg_deal_size"):
+        stats.assess(panel, "R00", metrics=["avg_deal_size"], **common)
+    with pytest.raises(DataError, match="calls_per_week"):
+        stats.assess(panel, "R00", metrics=["calls_per_week"], **common)
+
+
+# -- the simulation ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def simulated_plans() -> dict[str, np.ndarray]:
+    """150 teams whose true rates never change; the rep with the fewest emails over the 12-week
+    diagnosis window is put on a plan. Each team gives two plans judged at the final review: as is (no
+    true change) and with the rep's true email rate x1.6 from the plan start: 300 simulated plans."""
+    rng = np.random.default_rng(2024)
+    pipnb_improved, naive_improved, improved_at_x16 = [], [], []
+    diagnosis = slice(12, 24)
+    for _ in range(150):
+        team = simulate_team(rng)
+        rep = int(np.argmin(team["emails"][:, diagnosis].sum(axis=1)))
+        kw = {"metrics": PLAN_METRICS, "plan_start": PLAN_START, "as_of": AS_OF, "peers": peers_of(30, rep),
+              "holidays": [WEEKS[30]]}
+        null = stats.assess(team_panel(team), f"R{rep:02d}", **kw)
+        pipnb_improved.append(null["verdict"].eq(stats.IMPROVED).to_numpy())
+        naive = rates.test_poisson_2indep(team["emails"][rep, IS_PLAN].sum(), team["days"][IS_PLAN].sum(),
+                                    team["emails"][rep, diagnosis].sum(), team["days"][diagnosis].sum(),
+                                    method="score", alternative="larger")
+        naive_improved.append(naive.pvalue < 0.05)
+        emails = team["emails"].copy()
+        emails[rep, IS_PLAN] = rng.poisson(team["email_mean"][rep, IS_PLAN] * 1.6)
+        boosted = stats.assess(team_panel(team, emails), f"R{rep:02d}", **kw)
+        improved_at_x16.append(boosted.loc[0, "verdict"] == stats.IMPROVED)
+    return {"pipnb": np.array(pipnb_improved), "naive": np.array(naive_improved),
+            "power": np.array(improved_at_x16)}
+
+
+def test_with_no_true_change_pipnb_rarely_says_improved_where_a_naive_test_often_does(simulated_plans):
+    pipnb, naive = simulated_plans["pipnb"], simulated_plans["naive"]
+    assert pipnb.mean(axis=0).max() <= 0.07                 # each plan metric
+    assert pipnb.any(axis=1).mean() <= 0.07                 # any of the three
+    assert naive.mean() > 0.15                              # emails vs the window that selected the rep
+
+
+def test_a_true_x16_email_rate_is_called_improved_by_the_final_review(simulated_plans):
+    assert simulated_plans["power"].mean() >= 0.70
