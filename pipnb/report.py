@@ -1,0 +1,398 @@
+"""Shareable HTML reports: an executed notebook in, one self-contained page out.
+
+A report is read by a sales manager, often on a phone, so the page
+
+* shows prose, tables and charts only: no code, no prompts, no ``parameters`` or papermill
+  ``injected-parameters`` cell, no stderr or warnings;
+* opens offline: no script at all, no stylesheet, font or image fetched from anywhere (plots are
+  inline ``data:`` PNGs, the CSS is inline);
+* fits a small screen (viewport meta, tables scroll sideways, images shrink to the width);
+* cannot be made to run script by the data: header text is HTML-escaped, and every HTML or Markdown
+  cell and output is passed through an allow-list sanitizer (bleach), so a rep named
+  ``<script>alert(1)</script>`` shows as that text.
+
+The conversion is nbconvert's ``HTMLExporter`` in-process (one exporter per process and thread,
+built on first use) with the ``pipnb_report`` template in ``pipnb/templates/``.
+
+Example
+-------
+>>> export_html("reports/R07/diagnose.ipynb", "reports/R07/diagnose.html",      # doctest: +SKIP
+...             header={"rep_name": "Dana Reyes", "stage": "diagnose", "as_of": "2024-06-30",
+...                     "plan_period": "2024-07-01 to 2024-09-30"})
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pipnb.io import atomic_write_text
+
+if TYPE_CHECKING:
+    import nbformat
+
+__all__ = ["IndexEntry", "Status", "confidentiality_line", "export_html", "read_input_hash", "sanitize_html",
+           "write_index"]
+
+Status = Literal["ok", "failed", "skipped", "missing"]
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+TEMPLATE_NAME = "pipnb_report"
+
+#: Cells carrying one of these tags are dropped from the report entirely.
+REMOVED_CELL_TAGS = frozenset({"parameters", "injected-parameters", "remove-cell", "papermill-error-cell-tag"})
+
+#: Header keys, in the order they are shown, and their labels.
+HEADER_FIELDS = {"rep_name": "Rep", "team": "Team", "stage": "Stage", "as_of": "As of",
+                 "plan_period": "Plan period"}
+
+_INPUT_HASH_META = "pipnb-input-hash"
+_INPUT_HASH_RE = re.compile(rb'<meta name="pipnb-input-hash" content="([0-9a-f]*)"')
+# A repr such as "<Axes: title={'center': 'x'}>" or "<Figure size 400x250 with 1 Axes>": left by a
+# plotting call that ended a cell, it means nothing to a reader.
+_OBJECT_REPR_RE = re.compile(r"^<[\w.]+(:| object at | size ).*>$", re.DOTALL)
+_STYLE_ELEMENT_RE = re.compile(r"<style\b[^>]*>.*?</style\s*>", re.IGNORECASE | re.DOTALL)
+_IMG_WITHOUT_SRC_RE = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>", re.IGNORECASE)
+
+
+# --------------------------------------------------------------------------- sanitizing
+
+_ALLOWED_TAGS = frozenset({
+    "a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del", "details",
+    "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i",
+    "img", "ins", "kbd", "li", "mark", "ol", "p", "pre", "q", "s", "small", "span", "strong", "sub",
+    "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul",
+})
+_UNSAFE_HREF = ("javascript:", "vbscript:", "data:", "file:")
+
+
+def _allow_attribute(tag: str, name: str, value: str) -> bool:
+    """Attribute allow-list for :func:`sanitize_html` (bleach calls it once per attribute)."""
+    if name in ("class", "id", "title", "style", "lang", "dir"):
+        return True
+    if tag in ("td", "th"):
+        return name in ("colspan", "rowspan", "align", "scope")
+    if tag == "img":
+        if name == "src":  # inline images only: nothing is fetched when the page opens
+            return value.startswith("data:image/")
+        return name in ("alt", "width", "height")
+    if tag == "a":
+        if name == "href":
+            return not value.strip().lower().startswith(_UNSAFE_HREF)
+        return name == "rel"
+    if tag == "ol":
+        return name in ("start", "type")
+    if tag in ("col", "colgroup"):
+        return name == "span"
+    return tag == "details" and name == "open"
+
+
+def _cleaner():
+    import bleach
+    from bleach.css_sanitizer import CSSSanitizer
+
+    return bleach.Cleaner(tags=_ALLOWED_TAGS, attributes=_allow_attribute,
+                          protocols={"http", "https", "mailto", "data"}, strip=False,
+                          strip_comments=True, css_sanitizer=CSSSanitizer())
+
+
+def sanitize_html(fragment: str | bytes) -> str:
+    """Return ``fragment`` with only inert HTML left.
+
+    ``<style>`` elements (pandas adds one to every table) are dropped; any other tag outside the
+    allow-list, ``<script>`` included, is escaped so it shows as text; event-handler attributes are
+    dropped; an ``<img>`` is kept only when its ``src`` is a ``data:image/`` URI.
+    """
+    fragment = fragment.decode() if isinstance(fragment, bytes) else str(fragment)
+    cleaned = _local_state().cleaner.clean(_STYLE_ELEMENT_RE.sub("", fragment))
+    return _IMG_WITHOUT_SRC_RE.sub("", cleaned)  # an image whose source was refused would show broken
+
+
+# --------------------------------------------------------------------------- exporter
+
+class _State(threading.local):
+    """Per-thread exporter and cleaner, built on first use (a template compiles once per worker)."""
+
+    exporter: Any = None
+    cleaner: Any = None
+
+
+_STATE = _State()
+
+
+def _local_state() -> _State:
+    if _STATE.cleaner is None:
+        _STATE.cleaner = _cleaner()
+    return _STATE
+
+
+def _exporter():
+    state = _local_state()
+    if state.exporter is None:
+        from nbconvert import HTMLExporter
+
+        class _ReportExporter(HTMLExporter):
+            def default_filters(self):
+                yield from super().default_filters()
+                yield ("clean_html", sanitize_html)  # replaces nbconvert's, which drops <p>, <h1>, <th>
+
+        quiet = logging.getLogger("pipnb.report.nbconvert")
+        quiet.setLevel(logging.ERROR)  # nbconvert warns about every plot lacking alt text
+        state.exporter = _ReportExporter(
+            log=quiet, template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATE_DIR)],
+            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+            sanitize_html=True, exclude_anchor_links=True,
+        )
+    return state.exporter
+
+
+def _report_cells(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``nb`` holding only what a reader sees (see the module docstring)."""
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
+    nb = copy.deepcopy(nb)
+    nb, _ = TagRemovePreprocessor(remove_cell_tags=set(REMOVED_CELL_TAGS)).preprocess(nb, {})
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [out for out in cell.get("outputs", []) if _shown(out)]
+            if not cell.outputs:
+                continue
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def _shown(output: Mapping[str, Any]) -> bool:
+    kind = output.get("output_type")
+    if kind == "stream":
+        return output.get("name") == "stdout"
+    if kind == "execute_result":
+        data = output.get("data", {})
+        if set(data) <= {"text/plain"} and _OBJECT_REPR_RE.match(str(data.get("text/plain", "")).strip()):
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- page
+
+_CSS = """
+:root { color-scheme: light; --ink: #1f2328; --muted: #59636e; --line: #d1d9e0; --band: #f6f8fa; }
+* { box-sizing: border-box; }
+html { -webkit-text-size-adjust: 100%; text-size-adjust: 100%; }
+body { margin: 0; color: var(--ink); background: #fff; line-height: 1.5;
+       font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+main, .pipnb-header > div { max-width: 60rem; margin: 0 auto; padding: 0 1rem; }
+main { padding-bottom: 2rem; }
+.pipnb-header { background: var(--band); border-bottom: 1px solid var(--line); margin-bottom: 1rem; }
+.pipnb-header h1 { font-size: 1.5rem; margin: .25rem 0 .5rem; }
+.pipnb-confidential { margin: 0; padding-top: .75rem; font-size: .85rem; font-weight: 600; color: #9a3412; }
+.pipnb-facts { display: flex; flex-wrap: wrap; gap: .25rem 1.5rem; margin: 0; padding-bottom: .75rem; }
+.pipnb-facts div { display: flex; gap: .4rem; }
+.pipnb-facts dt { color: var(--muted); }
+.pipnb-facts dd { margin: 0; font-weight: 600; }
+h1, h2, h3, h4 { line-height: 1.25; }
+img, svg { max-width: 100%; height: auto; }
+pre { white-space: pre-wrap; word-break: break-word; font-size: .875rem; margin: .5rem 0; }
+.jp-OutputArea-output, .jp-RenderedMarkdown, .pipnb-table-wrap { overflow-x: auto; }
+.jp-InputArea-prompt, .jp-OutputArea-prompt, .jp-Collapser, a.anchor-link { display: none; }
+table { border-collapse: collapse; margin: .5rem 0; font-size: .9rem; font-variant-numeric: tabular-nums; }
+th, td { border-bottom: 1px solid var(--line); padding: .3rem .6rem; text-align: right; vertical-align: top; }
+th { background: var(--band); }
+td:first-child, th:first-child, .pipnb-index td, .pipnb-index th { text-align: left; }
+.pipnb-status { display: inline-block; padding: 0 .5rem; border-radius: .75rem; font-size: .85rem; }
+.pipnb-status-ok { background: #dafbe1; color: #116329; }
+.pipnb-status-failed { background: #ffebe9; color: #a40e26; }
+.pipnb-status-skipped { background: #ddf4ff; color: #0a3069; }
+.pipnb-status-missing { background: #eaeef2; color: #59636e; }
+@media print { .pipnb-header { background: none; } }
+"""
+
+
+def _page(title: str, header_html: str, body_html: str, *, input_hash: str | None = None) -> str:
+    """A whole HTML document: inline CSS only, no script, no external resource."""
+    hash_meta = f'<meta name="{_INPUT_HASH_META}" content="{input_hash}">\n' if input_hash else ""
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        + hash_meta
+        + '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<meta name="referrer" content="no-referrer">\n'
+        # Belt and braces: even if something slipped through, the browser may load nothing external
+        # and run no script.
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        "img-src data:; style-src 'unsafe-inline'\">\n"
+        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"{header_html}<main>\n{body_html}\n</main>\n</body>\n</html>\n"
+    )
+
+
+def confidentiality_line(header: Mapping[str, Any]) -> str:
+    """The confidentiality sentence for a report (plain text, not escaped)."""
+    if header.get("confidential"):
+        return str(header["confidential"])
+    audience = (f"{header['rep_name']} and their manager" if header.get("rep_name")
+                else str(header.get("audience") or "the sales manager"))
+    return f"Confidential — prepared for {audience}; do not forward"
+
+
+def _header_html(header: Mapping[str, Any]) -> tuple[str, str]:
+    """Return (page title, escaped header block) for ``header``."""
+    esc = html.escape
+    stage, rep = header.get("stage"), header.get("rep_name")
+    title = str(header.get("title") or " — ".join(str(p) for p in (stage, rep) if p) or "pipnb report")
+    facts = "".join(
+        f"<div><dt>{label}</dt><dd>{esc(str(header[key]))}</dd></div>"
+        for key, label in HEADER_FIELDS.items() if header.get(key) not in (None, "")
+    )
+    block = (
+        '<header class="pipnb-header"><div>\n'
+        f'<p class="pipnb-confidential">{esc(confidentiality_line(header))}</p>\n'
+        f"<h1>{esc(title)}</h1>\n"
+        f'<dl class="pipnb-facts">{facts}</dl>\n'
+        "</div></header>\n"
+    )
+    return title, block
+
+
+# --------------------------------------------------------------------------- public API
+
+def export_html(notebook: nbformat.NotebookNode | str | os.PathLike[str], html_path: str | os.PathLike[str],
+                *, header: Mapping[str, Any]) -> Path:
+    """Write an executed notebook as a self-contained, offline, phone-readable HTML report.
+
+    Parameters
+    ----------
+    notebook
+        The executed notebook, as a ``NotebookNode`` or the path of an ``.ipynb`` file.
+    html_path
+        Where to write the report; written atomically (a reader never sees half a file).
+    header
+        What the header block shows, every value HTML-escaped. Keys: ``rep_name``, ``stage``,
+        ``as_of``, ``plan_period`` (shown when present), optional ``team``, ``title`` (default
+        ``"<stage> — <rep_name>"``), ``audience`` (who it is for when there is no ``rep_name``, e.g. a
+        team scan) and ``confidential`` (replaces the confidentiality line). The line defaults to
+        "Confidential — prepared for <rep_name> and their manager; do not forward".
+
+    Returns
+    -------
+    Path
+        ``html_path``.
+
+    Notes
+    -----
+    When the notebook metadata carries ``pipnb.input_hash`` (set by :mod:`pipnb.runner`), the page
+    records it in a ``<meta name="pipnb-input-hash">`` tag, so a rerun can tell it is up to date.
+    """
+    import nbformat  # imported here: `import pipnb.report` stays cheap for the command line
+
+    if not isinstance(notebook, (str, os.PathLike)):
+        nb, source_dir = notebook, None
+    else:
+        nb, source_dir = nbformat.read(notebook, as_version=4), str(Path(notebook).resolve().parent)
+    cells = _report_cells(nb)
+    resources = {"metadata": {"name": Path(html_path).stem, "path": source_dir or ""}}
+    body, _ = _exporter().from_notebook_node(cells, resources=resources)
+    title, header_block = _header_html(header)
+    input_hash = nb.metadata.get("pipnb", {}).get("input_hash")
+    if input_hash is not None and not re.fullmatch(r"[0-9a-f]+", str(input_hash)):
+        input_hash = None
+    return atomic_write_text(html_path, _page(title, header_block, body, input_hash=input_hash))
+
+
+def read_input_hash(html_path: str | os.PathLike[str]) -> str | None:
+    """Return the input hash recorded in a report by :func:`export_html`, or None (no file, no hash)."""
+    try:
+        with open(html_path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return None
+    match = _INPUT_HASH_RE.search(head)
+    return match.group(1).decode() if match else None
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """One row of ``reports/index.html``.
+
+    Parameters
+    ----------
+    rep
+        Who the report is about, as shown (e.g. ``"Dana Reyes (R07)"``); ``""`` for a team report.
+    stage
+        ``"scan"``, ``"diagnose"``, ``"plan"``, ``"checkpoint-1"``, …
+    status
+        ``"ok"``, ``"failed"``, ``"skipped"`` (up to date, not re-run) or ``"missing"`` (not produced).
+    path
+        The file to link (the HTML report; for a failure, the kept ``.ipynb``), or None for no link.
+    note
+        One line shown beside the status, e.g. a failure's error.
+    """
+
+    rep: str
+    stage: str
+    status: Status
+    path: Path | str | None = None
+    note: str = ""
+
+
+def write_index(entries: Iterable[IndexEntry], path: str | os.PathLike[str], *,
+                title: str = "pipnb reports", header: Mapping[str, Any] | None = None) -> Path:
+    """Write the index page listing every report with its status and a relative link.
+
+    Parameters
+    ----------
+    entries
+        The rows, shown in the order given (group them by rep, then stage).
+    path
+        Where to write the page (e.g. ``reports/index.html``); links are relative to its folder.
+    title
+        The page heading.
+    header
+        Optional header facts (``as_of``, ``audience`` …) as for :func:`export_html`.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    esc = html.escape
+    base = Path(path).resolve().parent
+    rows, counts = [], {}
+    for entry in entries:
+        counts[entry.status] = counts.get(entry.status, 0) + 1
+        label = esc(entry.stage)
+        if entry.path is not None:
+            href = Path(os.path.relpath(Path(entry.path).resolve(), base)).as_posix()
+            label = f'<a href="{esc(_quote_href(href))}">{label}</a>'
+        note = f"<br><small>{esc(entry.note)}</small>" if entry.note else ""
+        rows.append(
+            f"<tr><td>{esc(entry.rep)}</td><td>{label}</td>"
+            f'<td><span class="pipnb-status pipnb-status-{esc(entry.status)}">{esc(entry.status)}</span>'
+            f"{note}</td></tr>"
+        )
+    summary = ", ".join(f"{counts[s]} {s}" for s in ("ok", "skipped", "failed", "missing") if s in counts)
+    head = dict(header or {})
+    head.setdefault("title", title)
+    head.setdefault("audience", "the sales manager")
+    page_title, header_block = _header_html(head)
+    body = (
+        f"<p>{esc(summary or 'no reports')}</p>\n"
+        '<div class="pipnb-table-wrap"><table class="pipnb-index">\n'
+        "<thead><tr><th>Rep</th><th>Report</th><th>Status</th></tr></thead>\n<tbody>\n"
+        + "\n".join(rows) + "\n</tbody></table></div>"
+    )
+    return atomic_write_text(path, _page(page_title, header_block, body))
+
+
+def _quote_href(href: str) -> str:
+    from urllib.parse import quote
+
+    return quote(href, safe="/#.-_~")
