@@ -29,7 +29,9 @@ def demo_folder(tmp_path_factory, demo):
 @pytest.fixture(scope="session")
 def repo_demo_folder(demo):
     """``data/demo`` inside the checkout, where the notebooks' defaults look (git-ignored)."""
+    from pipnb.sources import load
+
     folder = ROOT / "data" / "demo"
-    if not (folder / "reps.csv").exists():
+    if not (folder / "reps.csv").exists() or load(folder).fingerprint() != demo.fingerprint():
         demo.write(folder)
     return folder

@@ -1,7 +1,9 @@
 """Write the lifecycle notebooks (run once by a developer after changing their story; not at run time).
 
 The notebooks are the source of the reports; this script only keeps their JSON tidy and their parameter
-cells consistent. Run: .venv/bin/python tools/build_notebooks.py
+cells consistent, and stores the expected output of each ``NBVAL_CHECK_OUTPUT`` cell by running the
+notebook once on the demo data (``data/demo``; ``pipnb demo-data`` writes it).
+Run: .venv/bin/python tools/build_notebooks.py [--no-outputs]
 """
 
 from pathlib import Path
@@ -15,7 +17,7 @@ LOAD = ("data = pn.load(data_source)\n"
         "panel = pn.read_panel(panel_path) if panel_path else pn.weekly_panel(data)\n"
         "policy = pn.Policy.from_yaml(policy_path)")
 COMMON = '''data_source: str = "../data/demo"  # folder of reps/opportunities/activities tables, or a source YAML
-panel_path: str = ""  # weekly panel precomputed by a batch run (Parquet); "" computes it here
+panel_path: str = ""  # weekly panel precomputed by a batch run (Parquet); empty computes it here
 policy_path: str = "../params/policy.yaml"  # target and review rules'''
 
 
@@ -31,8 +33,9 @@ def code(text, *tags):
 
 
 def check(text):
-    """A cell whose output nbval compares with the stored one."""
-    return code("# NBVAL_CHECK_OUTPUT\n" + text.strip())
+    """A cell whose output nbval compares with the stored one; left out of the HTML report."""
+    return code("# NBVAL_CHECK_OUTPUT\n# the key result, checked by the tests; not shown in the report\n" + text.strip(),
+                "remove-cell")
 
 
 def notebook(cells, title):
@@ -51,7 +54,7 @@ Which reps fall short of their peers, on which metrics — before it becomes a p
 with the other reps of their team over the same weeks; reps still ramping up are shown but not judged.
 """),
     code(COMMON + '''
-as_of: str = ""  # last day of the window, YYYY-MM-DD; "" = the last day with data
+as_of: str = ""  # last day of the window, YYYY-MM-DD; empty means the last day with data
 weeks: int = 12  # window length in weeks
 peer_by: str = "team"  # team | segment | all
 win_rate_basis: str = "closed"  # closed: won ÷ (won + lost); all: won ÷ all opportunities''', "parameters"),
@@ -75,7 +78,6 @@ Each cell is the rep's percentile among their peers on one metric, oriented so t
 (for days between touches, fewer days scores higher). Red cells are the ones to look at.
 """),
     code("pn.plots.show(pn.plots.scan_heatmap(card))"),
-    md("## Reps to diagnose\n\nThe reps with a shortfall on the win rate or one of its drivers, most shortfalls first."),
     check("print(pn.flagged_reps(card, plan_metrics_only=True))"),
 ], "Team scan")
 
@@ -89,7 +91,7 @@ peers over the same weeks; no other rep is named.
 """),
     code(COMMON + '''
 rep_id: str = "R07"  # rep to diagnose
-as_of: str = ""  # last day of the diagnosis window, YYYY-MM-DD; "" = the last day with data
+as_of: str = ""  # last day of the diagnosis window, YYYY-MM-DD; empty means the last day with data
 weeks: int = 12  # diagnosis window in weeks''', "parameters"),
     code(IMPORTS),
     code(LOAD + "\ndx = pn.diagnose(data, rep_id, as_of=as_of or None, weeks=weeks, peer_by=policy.peer_by,\n"
@@ -134,7 +136,6 @@ The rep's value over a trailing four weeks (red) against the peers' median (grey
 """),
     code("pn.plots.show(pn.plots.trend_grid(panel, rep_id, dx.improvement_areas or [\"win_rate\"],\n"
          "                                    peers=pn.peer_ids(dx.card, rep_id), since=dx.history_start))"),
-    md("## Improvement areas, most important first"),
     check("print(dx.improvement_areas)"),
 ], "Diagnosis")
 
@@ -149,9 +150,9 @@ review reads it.
 """),
     code(COMMON + '''
 rep_id: str = "R07"  # rep the plan is for
-as_of: str = ""  # last day of the diagnosis window, YYYY-MM-DD; "" = the last day with data
-start: str = ""  # first day of the plan, YYYY-MM-DD; "" = the day after the diagnosis window
-plan_path: str = ""  # plan YAML to present; "" drafts one here from the diagnosis (nothing is written)''',
+as_of: str = ""  # last day of the diagnosis window, YYYY-MM-DD; empty means the last day with data
+start: str = ""  # first day of the plan, YYYY-MM-DD; empty means the day after the diagnosis window
+plan_path: str = ""  # plan YAML to present; empty drafts one here from the diagnosis (nothing is written)''',
          "parameters"),
     code(IMPORTS),
     code(LOAD + "\nplan = pn.Plan.from_yaml(plan_path) if plan_path else pn.draft_plan(\n"
@@ -177,13 +178,12 @@ from the baseline to the final target, so each checkpoint has its own, fair targ
          "    peers=pn.plan_peers(data, plan), plan=plan, since=plan.diagnosis_window.start))"),
     md("## Consequences, resources and coaching commitments"),
     code("display(Markdown(pn.text.plan_commitments(plan)))"),
-    md("## Targets in this plan"),
     check("print([(t.metric, t.focus) for t in plan.targets])"),
 ], "Plan")
 
 REVIEW_CELLS = [
     code(COMMON + '''
-plan_path: str = ""  # plan YAML (params/plans/<rep>.yaml); "" uses the demo's responding rep
+plan_path: str = ""  # plan YAML (params/plans/<rep>.yaml); empty uses the demo's responding rep
 checkpoint: str = "{checkpoint}"  # 1, 2, 3 or final''', "parameters"),
     code(IMPORTS),
     code(LOAD + "\nplan = pn.Plan.from_yaml(plan_path) if plan_path else pn.demo_plan(data)\n"
@@ -236,7 +236,6 @@ The third step: at each of the three checkpoints, **how is the rep doing against
 measure, and is there evidence of a real change?
 """),
     *[nbformat.from_dict(dict(c)) for c in REVIEW_CELLS],
-    md("## Status per measure"),
     check("print(rv.table[['metric', 'status']].to_string(index=False))"),
 ], "Checkpoint review")
 CHECKPOINT.cells[1].source = CHECKPOINT.cells[1].source.replace("{checkpoint}", "1")
@@ -256,10 +255,32 @@ extend; neither → the consequences stated in the plan.
 ], "Final review")
 FINAL.cells[1].source = FINAL.cells[1].source.replace("{checkpoint}", "final")
 
+def store_checked_outputs(path: Path) -> None:
+    """Run the notebook with its defaults and keep the outputs of its NBVAL_CHECK_OUTPUT cells only,
+    so that ``pytest --nbval-lax notebooks/`` has the expected values to compare with."""
+    import tempfile
+
+    import papermill
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ran = papermill.execute_notebook(str(path), f"{tmp}/out.ipynb", cwd=str(OUT), progress_bar=False)
+    nb = nbformat.read(path, as_version=4)
+    executed = [c for c in ran.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    for cell, done in zip(nb.cells, executed, strict=True):
+        if cell.cell_type == "code" and cell.source.startswith("# NBVAL_CHECK_OUTPUT"):
+            cell.outputs = [o for o in done.outputs if o.get("output_type") == "stream"]
+            cell.execution_count = done.execution_count  # nbval refuses outputs of an unrun cell
+    nbformat.write(nb, path)
+
+
 if __name__ == "__main__":
+    import sys
+
     OUT.mkdir(exist_ok=True)
     for name, nb in (("00-team-scan", TEAM_SCAN), ("10-diagnose", DIAGNOSE), ("20-plan", PLAN),
                      ("30-checkpoint", CHECKPOINT), ("40-final-review", FINAL)):
         nbformat.validate(nb)
         nbformat.write(nb, OUT / f"{name}.ipynb")
+        if "--no-outputs" not in sys.argv:
+            store_checked_outputs(OUT / f"{name}.ipynb")
         print("wrote", OUT / f"{name}.ipynb")
