@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "load": "pipnb.sources",
+    "write_layout": "pipnb.sources.layouts",
     "SalesData": "pipnb.data",
     "demo_data": "pipnb.demo",
     "DEMO_CASES": "pipnb.demo",

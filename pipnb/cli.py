@@ -10,7 +10,7 @@ import sys
 
 import click
 
-DATA_HELP = "A folder of reps/opportunities/activities tables (.csv or .parquet) or a source YAML."
+DATA_HELP = ("A folder (pipnb tables, or a Salesforce / HubSpot export), a source YAML, or a database URL.")
 
 
 class _Group(click.Group):
@@ -49,12 +49,19 @@ def _load(source: str):
 @click.option("--reps", "n_reps", default=24, show_default=True, help="Number of reps (at least 24).")
 @click.option("--weeks", default=56, show_default=True, help="Number of weeks (at least 52).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
-def demo_data_cmd(out: str, seed: int, n_reps: int, weeks: int, fmt: str) -> None:
+@click.option("--layout", type=click.Choice(["canonical", "salesforce", "hubspot"]), default="canonical",
+              show_default=True, help="Write pipnb's tables, or the same team as a vendor export (CSV).")
+def demo_data_cmd(out: str, seed: int, n_reps: int, weeks: int, fmt: str, layout: str) -> None:
     """Write the built-in demo team (deterministic for a seed)."""
     from pipnb.demo import demo_data
 
     data = demo_data(seed=seed, reps=n_reps, weeks=weeks)
-    folder = data.write(out, format=fmt)
+    if layout == "canonical":
+        folder = data.write(out, format=fmt)
+    else:
+        from pipnb.sources.layouts import write_layout
+
+        folder = write_layout(data, out, layout)
     counts = ", ".join(f"{len(getattr(data, t))} {t}" for t in ("reps", "opportunities", "activities"))
     click.echo(f"wrote {counts} to {folder}")
 

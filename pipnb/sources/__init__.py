@@ -1,12 +1,14 @@
 """Where sales data comes from: one ``load(source)`` for every kind of source.
 
-A source is a folder of canonical tables (CSV or Parquet), or a source YAML whose ``format`` names an
-adapter (``columns`` for any CSV export). Each adapter returns raw tables that
+A source is a folder of canonical tables (CSV or Parquet), a Salesforce or HubSpot export folder, a
+database URL, or a source YAML whose ``format`` names an adapter (``columns`` for any CSV export,
+``salesforce``, ``hubspot``, ``sql``). Each adapter returns raw tables that
 :func:`pipnb.validate.validate` checks the same way.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,7 +37,9 @@ def load(source: str | Path | SalesData, *, timezone: str = "UTC") -> SalesData:
     ----------
     source
         A folder holding ``reps``, ``opportunities`` and optionally ``activities`` as ``.csv`` or
-        ``.parquet``; or a ``.yaml``/``.yml`` source file (``format: columns`` ...).
+        ``.parquet``; a Salesforce export folder (``Opportunity.csv`` + ``User.csv``); a HubSpot export
+        folder (``deals.csv`` + ``owners.csv``); a database URL (``sqlite:///crm.db``, tables under their
+        canonical names); or a ``.yaml``/``.yml`` source file (``format: columns`` ...).
     timezone
         Zone every timestamp is normalized to.
 
@@ -55,18 +59,34 @@ def load(source: str | Path | SalesData, *, timezone: str = "UTC") -> SalesData:
     """
     if isinstance(source, SalesData):
         return source
-    from pipnb.sources import columns, folder  # noqa: F401  (registers the built-in formats)
+    from pipnb.sources import columns, folder, hubspot, salesforce, sql  # noqa: F401  (registers the formats)
 
+    if isinstance(source, str) and "://" in source:
+        tables, shown = sql.read_url(source)
+        return validate(tables, source=shown, timezone=timezone)
     path = Path(source)
     if path.is_dir():
+        for is_export, read in ((salesforce.is_salesforce_folder, salesforce.read_salesforce_folder),
+                                (hubspot.is_hubspot_folder, hubspot.read_hubspot_folder)):
+            if is_export(path):
+                return validate(read(path, timezone=timezone), source=str(path), timezone=timezone)
         return validate(folder.read_folder(path), source=str(path), timezone=timezone)
     if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
         config = read_source_yaml(path)
-        return validate(FORMATS[config["format"]](config, path.parent), source=str(path), timezone=timezone)
+        return validate(_read(FORMATS[config["format"]], config, path.parent, timezone), source=str(path),
+                        timezone=timezone)
     if not path.exists():
         raise SourceError(f"{path}: no such folder or file; pass a folder of reps/opportunities/activities "
-                          "tables or a source YAML (try `pipnb demo-data --out data/demo`)")
+                          "tables, a CRM export folder, a database URL or a source YAML "
+                          "(try `pipnb demo-data --out data/demo`)")
     raise SourceError(f"{path}: not a folder or a .yaml source file")
+
+
+def _read(reader: Reader, config: dict, base: Path, timezone: str) -> dict[str, RawTable]:
+    """Call a format adapter; adapters with a ``timezone`` keyword get the zone to convert to."""
+    if "timezone" in inspect.signature(reader).parameters:
+        return reader(config, base, timezone=timezone)
+    return reader(config, base)
 
 
 def read_source_yaml(path: Path) -> dict:

@@ -1,0 +1,329 @@
+"""``format: hubspot`` — a folder of HubSpot exports: deals, meetings, emails, calls and owners.
+
+Columns are read by their HubSpot property names (``hs_object_id``, ``dealstage``, ``closedate``,
+``hubspot_owner_id`` ...) or by the labels a HubSpot export writes instead (``Record ID``, ``Close Date``,
+``Activity date`` ...). Timestamps may be millisecond epochs (``1709648530000``) or ISO 8601; associations
+are semicolon lists (``Associated Deal IDs``: the first deal that is in deals.csv is taken). A folder
+holding ``deals.csv`` and ``owners.csv`` is read as HubSpot without a YAML.
+
+- Outcome: ``hs_is_closed_won`` / ``hs_is_closed`` (else ``dealstage`` against ``won_stages`` /
+  ``lost_stages``).
+- Emails: only ``hs_email_direction`` = ``EMAIL`` (sent from the CRM) counts; incoming and forwarded
+  ones do not.
+- Meetings: a ``hs_meeting_outcome`` of ``CANCELED`` or ``NO_SHOW`` does not count.
+- Records without an owner belong to no rep and are left out; reps are the owners who own a deal or an
+  activity (or those matching ``reps_when``).
+
+.. code-block:: yaml
+
+    format: hubspot
+    folder: hubspot-export/             # relative to this file (default: its folder)
+    team_field: Team                    # column of owners.csv (default: team / teams)
+    pipelines: [default]                # only these pipelines (default: all)
+    won_stages: [closedwon]             # used when hs_is_closed_won is not exported
+    skip_meeting_outcomes: [CANCELED, NO_SHOW]
+    email_directions: [EMAIL]
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from pipnb.errors import DataError
+from pipnb.sources import register
+from pipnb.sources.salesforce import Export, Rules, clean_text, config_model, rule_mask
+from pipnb.validate import ROW, RawTable, _parse_dates
+
+# property name first, then the labels HubSpot's exports use for it
+ID = ("hs_object_id", "Record ID")
+OWNER = ("hubspot_owner_id", "Deal owner", "Activity assigned to")
+DEAL_FIELDS = {
+    "created": ("createdate", "Create Date"), "close": ("closedate", "Close Date"),
+    "amount": ("amount", "Amount"), "won": ("hs_is_closed_won", "Is Closed Won"),
+    "closed": ("hs_is_closed", "Is Closed"), "stage": ("dealstage", "Deal Stage"),
+    "pipeline": ("pipeline", "Pipeline"),
+}
+DEALS_OF = ("associated_deal_ids", "Associated Deal IDs", "associated_deal", "Associated Deal")
+COMPANIES_OF = ("associated_company_ids", "Associated Company IDs", "associated_company",
+                "Associated Company")
+TIMESTAMP = ("hs_timestamp", "Activity date")
+MEETING_START = ("hs_meeting_start_time", "Meeting start time")
+OWNER_FIELDS = {
+    "id": ("id", "ownerId", "Owner ID"), "first": ("firstName", "firstname", "first_name", "First Name"),
+    "last": ("lastName", "lastname", "last_name", "Last Name"), "email": ("email", "Email"),
+    "team": ("team", "teams", "Team", "Teams"), "manager": ("manager", "Manager"),
+    "segment": ("segment", "Segment"), "hire_date": ("hire_date", "Hire Date"),
+}
+_EXPORT = "export that property (HubSpot property names or the export's labels)"
+
+
+class HubSpotFiles(BaseModel):
+    """File names of the exports, relative to the folder."""
+
+    model_config = ConfigDict(extra="forbid")
+    deals: str = "deals.csv"
+    meetings: str = "meetings.csv"
+    emails: str = "emails.csv"
+    calls: str = "calls.csv"
+    owners: str = "owners.csv"
+
+
+class HubSpotSource(BaseModel):
+    """The ``format: hubspot`` source YAML; every key is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+    format: Literal["hubspot"] = "hubspot"
+    folder: str = "."
+    files: HubSpotFiles = HubSpotFiles()
+    team_field: str | None = None
+    segment_field: str | None = None
+    hire_date_field: str | None = None
+    reps_when: Rules | None = None
+    pipelines: list[str] | None = None
+    won_stages: list[str] = ["closedwon"]
+    lost_stages: list[str] = ["closedlost"]
+    email_directions: list[str] | None = ["EMAIL"]
+    skip_meeting_outcomes: list[str] = ["CANCELED", "NO_SHOW"]
+    skip_call_statuses: list[str] = []
+
+
+class HubSpotExport(Export):
+    """An exported HubSpot file: timestamps may also be millisecond epochs."""
+
+    def parse_times(self, field: str, timezone: str) -> pd.Series:
+        """Parse a HubSpot date or date-time: a millisecond epoch (UTC) or ISO 8601."""
+        text = self.text(field)
+        epoch = text.str.fullmatch(r"\d{12,13}").fillna(False).astype(bool)
+        out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+        if epoch.any():
+            stamps = pd.to_datetime(text[epoch].astype("int64"), unit="ms", utc=True)
+            out[epoch] = stamps.dt.tz_convert(timezone).dt.tz_localize(None).astype("datetime64[ns]")
+        if (~epoch).any():
+            out[~epoch] = _parse_dates(text[~epoch], self.rows[~epoch], self.name, field, timezone)
+        return out
+
+
+# -- entry points --------------------------------------------------------------------------------
+def is_hubspot_folder(folder: Path) -> bool:
+    """Whether ``folder`` looks like a HubSpot export (``deals.csv`` and ``owners.csv``)."""
+    return (folder / "deals.csv").is_file() and (folder / "owners.csv").is_file()
+
+
+@register("hubspot")
+def read_hubspot(config: dict, base: Path, *, timezone: str = "UTC") -> dict[str, RawTable]:
+    """Read a HubSpot export described by a source YAML (``format: hubspot``).
+
+    Parameters
+    ----------
+    config
+        The parsed YAML; see :class:`HubSpotSource`.
+    base
+        The YAML's folder; ``folder:`` is relative to it.
+    timezone
+        Zone timestamps are converted to (epochs and ``Z`` times are UTC).
+
+    Returns
+    -------
+    dict of RawTable
+        ``reps``, ``opportunities`` and, when meetings, emails or calls are exported, ``activities``.
+
+    Raises
+    ------
+    SourceError
+        A key of the YAML is wrong (the message names it).
+    DataError
+        A file, property or value is missing or malformed (the message names the file, row and column).
+    """
+    spec = config_model(HubSpotSource, config)
+    return read_hubspot_folder(base / spec.folder, spec=spec, timezone=timezone)
+
+
+def read_hubspot_folder(folder: Path, *, spec: HubSpotSource | None = None,
+                        timezone: str = "UTC") -> dict[str, RawTable]:
+    """Read the HubSpot exports in ``folder`` into canonical raw tables (defaults: :class:`HubSpotSource`)."""
+    spec = spec or HubSpotSource()
+    owners = HubSpotExport.read(folder, spec.files.owners, required=True)
+    deal_file = HubSpotExport.read(folder, spec.files.deals, required=True)
+    owner_ids = _owner_ids(owners)
+    exported = set(deal_file.text(deal_file.field(ID, fix=_EXPORT)).dropna())   # before any filter
+    deals = _deals(deal_file, spec, owners, owner_ids, timezone)
+    parts, names = [], []
+    for kind in ("meeting", "email", "call"):
+        export = HubSpotExport.read(folder, getattr(spec.files, f"{kind}s"))
+        if export is not None:
+            parts.append(_activities(export, kind, spec, exported, owners, owner_ids, timezone))
+            names.append(export.name)
+    acts = pd.concat(parts, ignore_index=True) if parts else None
+    reps, deals, acts = _select_reps(owners, owner_ids, spec, deals, acts, timezone)
+    tables = {"reps": RawTable(reps, owners.name), "opportunities": RawTable(deals, deal_file.name)}
+    if acts is not None:
+        tables["activities"] = RawTable(acts, " + ".join(names))
+    return tables
+
+
+# -- objects ---------------------------------------------------------------------------------------
+def _owner_ids(owners: Export) -> pd.Series:
+    field = owners.field(OWNER_FIELDS["id"], fix="export the owner id (`id` in HubSpot's owners API)")
+    ids = owners.text(field)
+    owners.require_filled(ids, field)
+    owners.check_unique(ids, field)
+    return ids
+
+
+def _deals(deals: Export, spec: HubSpotSource, owners: Export, owner_ids: pd.Series,
+           timezone: str) -> pd.DataFrame:
+    if spec.pipelines is not None:
+        pipeline = deals.text(deals.field(DEAL_FIELDS["pipeline"], fix="export it or remove `pipelines`"))
+        deals = deals.subset(_key(pipeline).isin(_keys(spec.pipelines)).astype(bool))
+    id_field = deals.field(ID, fix=_EXPORT)
+    ids = deals.text(id_field)
+    deals.require_filled(ids, id_field)
+    deals.check_unique(ids, id_field)
+    owner_field = deals.field(OWNER, fix=_EXPORT)
+    owner = _owner_of(deals, owner_field, owners, owner_ids)
+    won, closed = _outcome(deals, spec)
+    created = deals.stamps(DEAL_FIELDS["created"], timezone, fix=_EXPORT)
+    close = deals.stamps(DEAL_FIELDS["close"], timezone, fix=_EXPORT, required_rows=closed)
+    frame = pd.DataFrame({
+        ROW: deals.rows, "opp_id": ids, "rep_id": owner, "created_at": created,
+        "closed_at": close.where(closed).where(~(close < created), created),
+        "outcome": np.select([won, closed], ["won", "lost"], "open"),
+    })
+    if (amount := deals.first_of(DEAL_FIELDS["amount"])) is not None:
+        frame["amount"] = deals.text(amount)
+    if (company := deals.first_of(COMPANIES_OF)) is not None:
+        frame["account_id"] = _first_of_list(deals.text(company), set())
+    return frame
+
+
+def _outcome(deals: Export, spec: HubSpotSource) -> tuple[pd.Series, pd.Series]:
+    won_field = deals.first_of(DEAL_FIELDS["won"])
+    closed_field = deals.first_of(DEAL_FIELDS["closed"])
+    if won_field and closed_field:
+        won = deals.flags(won_field)
+        return won, deals.flags(closed_field) | won
+    stage_field = deals.first_of(DEAL_FIELDS["stage"])
+    if stage_field is None:
+        raise DataError("columns hs_is_closed and hs_is_closed_won are missing; export them (or dealstage, "
+                        "read with `won_stages` / `lost_stages` of the source YAML)", file=deals.name)
+    stage = _key(deals.text(stage_field))
+    won = stage.isin(_keys(spec.won_stages)).astype(bool)
+    return won, won | stage.isin(_keys(spec.lost_stages)).astype(bool)
+
+
+def _activities(export: Export, kind: str, spec: HubSpotSource, deal_ids: set, owners: Export,
+                owner_ids: pd.Series, timezone: str) -> pd.DataFrame:
+    export = export.subset(_counted(export, kind, spec))
+    id_field = export.field(ID, fix=_EXPORT)
+    ids = export.text(id_field)
+    export.require_filled(ids, id_field)
+    export.check_unique(ids, id_field)
+    owner = _owner_of(export, export.field(OWNER, fix=_EXPORT), owners, owner_ids)
+    times = [*MEETING_START, *TIMESTAMP] if kind == "meeting" else list(TIMESTAMP)
+    when = export.stamps([f for f in times if export.has(f)] or [TIMESTAMP[0]], timezone, fix=_EXPORT,
+                         required_rows=pd.Series(True, index=export.frame.index))
+    deal_field = export.first_of(DEALS_OF)
+    deal = _first_of_list(export.text(deal_field), deal_ids)
+    export.check_refs(deal, deal_field, deal_ids, "deals.csv")
+    company = _first_of_list(export.text(export.first_of(COMPANIES_OF)), set())
+    return pd.DataFrame({ROW: export.rows, "activity_id": ids, "rep_id": owner, "kind": kind,
+                         "occurred_at": when, "opp_id": deal, "account_id": company})
+
+
+def _counted(export: Export, kind: str, spec: HubSpotSource) -> pd.Series:
+    """Rows that count as the rep's activity: sent emails, meetings that took place, calls."""
+    everything = pd.Series(True, index=export.frame.index)
+    if kind == "email" and spec.email_directions is not None:
+        field = export.field(("hs_email_direction", "Email direction"),
+                             fix="export it or set `email_directions: null` in the source YAML")
+        return _key(export.text(field)).isin(_keys(spec.email_directions)).astype(bool)
+    if kind == "meeting" and spec.skip_meeting_outcomes:
+        field = export.field(("hs_meeting_outcome", "Meeting outcome"),
+                             fix="export it or set `skip_meeting_outcomes: []` in the source YAML")
+        return ~_key(export.text(field)).isin(_keys(spec.skip_meeting_outcomes)).astype(bool)
+    if kind == "call" and spec.skip_call_statuses:
+        field = export.field(("hs_call_status", "Call status"),
+                             fix="export it or set `skip_call_statuses: []` in the source YAML")
+        return ~_key(export.text(field)).isin(_keys(spec.skip_call_statuses)).astype(bool)
+    return everything
+
+
+def _owner_of(export: Export, field: str, owners: Export, owner_ids: pd.Series) -> pd.Series:
+    """Owner ids of ``field``; an export that wrote owner names instead is mapped back to ids."""
+    value = export.text(field)
+    names = _owner_names(owners)
+    unique = names[~names.duplicated(keep=False)]
+    by_name = dict(zip(unique.str.lower(), owner_ids[unique.index], strict=True))
+    owner = value.where(value.isin(set(owner_ids)), value.str.lower().map(by_name))
+    export.check_refs(owner.fillna(value), field, set(owner_ids), "owners.csv")
+    return owner
+
+
+def _select_reps(owners: Export, owner_ids: pd.Series, spec: HubSpotSource, deals: pd.DataFrame,
+                 acts: pd.DataFrame | None,
+                 timezone: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """Reps are the owners of records (or those matching ``reps_when``); others' records are dropped."""
+    if spec.reps_when is not None:
+        chosen = set(owner_ids[rule_mask(owners, spec.reps_when, "reps_when")])
+    else:
+        chosen = set(deals["rep_id"].dropna()) | (set(acts["rep_id"].dropna()) if acts is not None else set())
+    kept = deals[deals["rep_id"].isin(chosen)]
+    if acts is not None:
+        acts = acts[acts["rep_id"].isin(chosen)].copy()
+        acts.loc[~acts["opp_id"].isin(set(kept["opp_id"])), "opp_id"] = None
+    return _reps(owners.subset(owner_ids.isin(chosen)), owner_ids, spec, timezone), kept, acts
+
+
+def _reps(reps: Export, owner_ids: pd.Series, spec: HubSpotSource, timezone: str) -> pd.DataFrame:
+    team_field = spec.team_field or reps.field(
+        OWNER_FIELDS["team"], fix="add each owner's team or set `team_field` in the source YAML")
+    team = _first_of_list(reps.text(team_field, fix="export it or choose another `team_field`"), set())
+    reps.require_filled(team, team_field, fix="fill it in owners.csv or choose another `team_field`")
+    frame = pd.DataFrame({ROW: reps.rows, "rep_id": owner_ids[reps.frame.index],
+                          "rep_name": _owner_names(reps), "team": team})
+    optional = {"manager": None, "segment": spec.segment_field, "hire_date": spec.hire_date_field}
+    for column, chosen in optional.items():
+        field = chosen or reps.first_of(OWNER_FIELDS[column])
+        if field is None:
+            continue
+        if column == "hire_date":
+            frame[column] = reps.stamps([field], timezone, fix="export it or remove `hire_date_field`")
+        else:
+            frame[column] = reps.text(field, fix=f"export it or remove `{column}_field`")
+    return frame
+
+
+def _owner_names(owners: Export) -> pd.Series:
+    first = owners.text(owners.first_of(OWNER_FIELDS["first"]))
+    last = owners.text(owners.first_of(OWNER_FIELDS["last"]))
+    name = clean_text(first.fillna("") + " " + last.fillna(""))
+    email = owners.text(owners.first_of(OWNER_FIELDS["email"]))
+    ids = owners.text(owners.first_of(OWNER_FIELDS["id"]))
+    return name.fillna(email).fillna(ids)
+
+
+# -- values ----------------------------------------------------------------------------------------
+def _key(text: pd.Series) -> pd.Series:
+    """Enumeration values compared loosely: ``NO_SHOW``, ``No show`` and ``no-show`` are one key."""
+    return text.str.lower().str.replace(r"[^0-9a-z]", "", regex=True).fillna("")
+
+
+def _keys(values: list[str]) -> list[str]:
+    return [re.sub(r"[^0-9a-z]", "", v.lower()) for v in values]
+
+
+def _first_of_list(text: pd.Series, known: set) -> pd.Series:
+    """From semicolon lists, the first item among ``known`` (else the first item)."""
+    if not text.str.contains(";", regex=False).fillna(False).any():
+        return text
+    items = text.str.split(r"\s*;\s*", regex=True).explode()
+    items = items[items.notna() & (items != "")]
+    first = items.groupby(level=0).first()
+    exists = items[items.isin(known)].groupby(level=0).first()
+    return exists.combine_first(first).reindex(text.index).astype("string")

@@ -1,0 +1,499 @@
+"""``format: salesforce`` — a folder of standard Salesforce objects exported with their API field names.
+
+Files (Data Export service, Data Loader or a report export with API names):
+
+- ``Opportunity.csv``: Id, OwnerId, AccountId, StageName, IsClosed, IsWon, CreatedDate, CloseDate, Amount
+- ``Task.csv``: Id, OwnerId, WhatId, AccountId, ActivityDate, CompletedDateTime, Status, TaskSubtype ...
+- ``Event.csv``: Id, OwnerId, WhatId, AccountId, ActivityDateTime / StartDateTime / ActivityDate ...
+- ``User.csv``: Id, Name, ManagerId and a team field (``UserRole.Name`` or ``Department``)
+
+A folder holding ``Opportunity.csv`` and ``User.csv`` is read as Salesforce without a YAML. Ids are
+normalized to their 15-character case-sensitive form (an 18-character id is the 15-character one plus a
+checksum that encodes the case, which is restored). Outcome comes from IsClosed / IsWon; a ``WhatId``
+with the Opportunity key prefix ``006`` links an activity to an opportunity. Reps are the users who own
+an opportunity, a task or an event (or those matching ``reps_when``). Only completed tasks count
+(``task_status``); a task's time is CompletedDateTime, else ActivityDate (``task_time``); an event's is
+ActivityDateTime, StartDateTime, else ActivityDate (``event_time``). An opportunity closes on its
+CloseDate, or when it was created if CloseDate is earlier (deals logged after they closed).
+
+.. code-block:: yaml
+
+    format: salesforce
+    folder: export/                     # relative to this file (default: its folder)
+    team_field: Department              # default: UserRole.Name, else Department; UserRoleId is
+                                        # named from UserRole.csv (a Data Export) when it is there
+    email_when: {field: TaskSubtype, values: [Email, ListEmail]}
+    call_when: [{field: TaskSubtype, values: [Call]}, {field: Subject, pattern: "^call"}]
+    meeting_when: {field: Type, values: [Meeting]}     # default: every event is a meeting
+
+The helpers below the Salesforce reader (:class:`Export`, :class:`Rule`, :func:`rule_mask`,
+:func:`config_model`) are shared with the HubSpot adapter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Literal, TypeVar
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
+
+from pipnb.errors import DataError, SourceError
+from pipnb.sources import register
+from pipnb.sources.files import read_table_file
+from pipnb.validate import ROW, RawTable, _parse_dates
+
+OPPORTUNITY_PREFIX, ACCOUNT_PREFIX, USER_PREFIX = "006", "001", "005"
+_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"   # checksum alphabet of 18-character ids
+_API = "add it to the export (Salesforce API field names)"
+
+
+# -- source YAML -------------------------------------------------------------------------------
+class Rule(BaseModel):
+    """Which records count: ``field`` equal to one of ``values`` or matching ``pattern`` (any case)."""
+
+    model_config = ConfigDict(extra="forbid")
+    field: str
+    values: list[str] | None = None
+    pattern: str | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> Rule:
+        if self.values is None and self.pattern is None:
+            raise ValueError("a rule needs `values: [...]` or `pattern: ...`")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as err:
+                raise ValueError(f"pattern '{self.pattern}' is not a regular expression ({err})") from None
+        return self
+
+
+def _as_list(value: object) -> object:
+    return [value] if isinstance(value, dict) else value
+
+
+Rules = Annotated[list[Rule], BeforeValidator(_as_list)]
+"""One rule or a list of rules; a record counts when any rule matches."""
+
+
+class SalesforceFiles(BaseModel):
+    """File names of the exported objects, relative to the folder."""
+
+    model_config = ConfigDict(extra="forbid")
+    Opportunity: str = "Opportunity.csv"
+    Task: str = "Task.csv"
+    Event: str = "Event.csv"
+    User: str = "User.csv"
+    UserRole: str = "UserRole.csv"
+
+
+class SalesforceSource(BaseModel):
+    """The ``format: salesforce`` source YAML; every key is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+    format: Literal["salesforce"] = "salesforce"
+    folder: str = "."
+    files: SalesforceFiles = SalesforceFiles()
+    team_field: str | None = None
+    segment_field: str | None = None
+    hire_date_field: str | None = None
+    reps_when: Rules | None = None
+    email_when: Rules = [Rule(field="TaskSubtype", values=["Email", "ListEmail"])]
+    call_when: Rules = [Rule(field="TaskSubtype", values=["Call"])]
+    meeting_when: Rules | None = None
+    task_status: list[str] | None = ["Completed"]
+    task_time: list[str] = ["CompletedDateTime", "ActivityDate"]
+    event_time: list[str] = ["ActivityDateTime", "StartDateTime", "ActivityDate"]
+
+
+# -- entry points --------------------------------------------------------------------------------
+def is_salesforce_folder(folder: Path) -> bool:
+    """Whether ``folder`` looks like a Salesforce export (``Opportunity.csv`` and ``User.csv``)."""
+    return (folder / "Opportunity.csv").is_file() and (folder / "User.csv").is_file()
+
+
+@register("salesforce")
+def read_salesforce(config: dict, base: Path, *, timezone: str = "UTC") -> dict[str, RawTable]:
+    """Read a Salesforce export described by a source YAML (``format: salesforce``).
+
+    Parameters
+    ----------
+    config
+        The parsed YAML; see :class:`SalesforceSource`.
+    base
+        The YAML's folder; ``folder:`` is relative to it.
+    timezone
+        Zone timestamps are converted to (Salesforce exports date-times in UTC).
+
+    Returns
+    -------
+    dict of RawTable
+        ``reps``, ``opportunities`` and, when Task.csv or Event.csv exists, ``activities``.
+
+    Raises
+    ------
+    SourceError
+        A key of the YAML is wrong (the message names it).
+    DataError
+        A file, field or value is missing or malformed (the message names the file, row and field).
+    """
+    spec = config_model(SalesforceSource, config)
+    return read_salesforce_folder(base / spec.folder, spec=spec, timezone=timezone)
+
+
+def read_salesforce_folder(folder: Path, *, spec: SalesforceSource | None = None,
+                           timezone: str = "UTC") -> dict[str, RawTable]:
+    """Read the Salesforce objects in ``folder`` into canonical raw tables.
+
+    ``spec`` defaults to :class:`SalesforceSource` ``()``: the standard file names, fields and rules.
+    """
+    spec = spec or SalesforceSource()
+    users = Export.read(folder, spec.files.User, required=True)
+    opp = Export.read(folder, spec.files.Opportunity, required=True)
+    user_ids = _user_ids(users)
+    opps = _opportunities(opp.drop_deleted(), user_ids, timezone)
+    opp_ids = set(opps["opp_id"])
+    task, event = Export.read(folder, spec.files.Task), Export.read(folder, spec.files.Event)
+    parts = []
+    if task is not None:
+        parts.append(_tasks(task.drop_deleted(), spec, opp_ids, user_ids, timezone))
+    if event is not None:
+        parts.append(_events(event.drop_deleted(), spec, opp_ids, user_ids, timezone))
+    acts = pd.concat(parts, ignore_index=True) if parts else None
+    roles = Export.read(folder, spec.files.UserRole)
+    reps, opps, acts = _select_reps(users, user_ids, spec, opps, acts, roles, timezone)
+    tables = {"reps": RawTable(reps, users.name), "opportunities": RawTable(opps, opp.name)}
+    if acts is not None:
+        tables["activities"] = RawTable(acts, " + ".join(f.name for f in (task, event) if f is not None))
+    return tables
+
+
+# -- ids -------------------------------------------------------------------------------------------
+def salesforce_id15(values: pd.Series) -> pd.Series:
+    """Normalize Salesforce ids to the 15-character, case-sensitive form used for joining.
+
+    An 18-character id is a 15-character id plus three checksum characters that encode which of its
+    letters are upper case; the case is restored from them, so ids that went through a case-insensitive
+    tool (a spreadsheet, a database collation) still join. Other values are only stripped.
+
+    Example
+    -------
+    >>> salesforce_id15(pd.Series(["001A0000006Vm9rIAC", "001a0000006vm9RIAC", "001A0000006Vm9r"])).tolist()
+    ['001A0000006Vm9r', '001A0000006Vm9r', '001A0000006Vm9r']
+    """
+    text = clean_text(values)
+    long = text.str.len().eq(18).fillna(False).astype(bool)
+    if long.any():
+        text = text.copy()
+        text[long] = _restore_case(text[long].to_numpy(dtype=str))
+    return text
+
+
+def salesforce_id18(ids: pd.Series | np.ndarray | list[str]) -> np.ndarray:
+    """The 18-character form of 15-character Salesforce ids (the id plus its case checksum)."""
+    ids = np.asarray(ids, dtype=str)
+    codes = np.frombuffer("".join(ids).encode("ascii"), dtype=np.uint8).reshape(-1, 15)
+    upper = ((codes >= 65) & (codes <= 90)).reshape(-1, 3, 5)
+    flags = (upper * (1 << np.arange(5))).sum(axis=2)
+    suffix = np.array(list(_SUFFIX))[flags]
+    out = ids
+    for k in range(3):
+        out = np.char.add(out, suffix[:, k])
+    return out
+
+
+def _restore_case(ids: np.ndarray) -> np.ndarray:
+    try:
+        codes = np.frombuffer("".join(ids).encode("ascii"), dtype=np.uint8).reshape(-1, 18)
+    except UnicodeEncodeError:
+        return np.array([i[:15] for i in ids], dtype=object)
+    decode = np.full(256, -1, dtype=np.int16)
+    for i, char in enumerate(_SUFFIX):
+        decode[ord(char)] = decode[ord(char.lower())] = i
+    bits = decode[codes[:, 15:]]
+    valid = (bits >= 0).all(axis=1)
+    upper = ((np.maximum(bits, 0)[:, :, None] >> np.arange(5)) & 1).reshape(-1, 15).astype(bool)
+    body = codes[:, :15]
+    letter = ((body | 0x20) >= 97) & ((body | 0x20) <= 122)
+    cased = np.where(upper, body & 0xDF, body | 0x20)
+    fixed = np.where(letter & valid[:, None], cased, body).astype(np.uint8)
+    return np.ascontiguousarray(fixed).view("S15").ravel().astype(str).astype(object)
+
+
+# -- objects ---------------------------------------------------------------------------------------
+def _user_ids(users: Export) -> pd.Series:
+    ids = salesforce_id15(users.text("Id", fix=_API))
+    users.require_filled(ids, "Id")
+    users.check_unique(ids, "Id")
+    return ids
+
+
+def _opportunities(opp: Export, user_ids: pd.Series, timezone: str) -> pd.DataFrame:
+    ids = salesforce_id15(opp.text("Id", fix=_API))
+    opp.require_filled(ids, "Id")
+    opp.check_unique(ids, "Id")
+    owner = salesforce_id15(opp.text("OwnerId", fix=_API))
+    opp.require_filled(owner, "OwnerId")
+    opp.check_refs(owner, "OwnerId", set(user_ids), "User.csv")
+    won = opp.flags("IsWon", fix=_API)
+    closed = opp.flags("IsClosed", fix=_API) | won
+    created = opp.stamps(["CreatedDate"], timezone, fix=_API)
+    close = opp.stamps(["CloseDate"], timezone, fix=_API, required_rows=closed)
+    frame = pd.DataFrame({
+        ROW: opp.rows, "opp_id": ids, "rep_id": owner, "created_at": created,
+        # CloseDate is a day; a deal logged after it closed (or closed the day it was created) gets created_at
+        "closed_at": close.where(closed).where(~(close < created), created),
+        "outcome": np.select([won, closed], ["won", "lost"], "open"),
+    })
+    if opp.has("Amount"):
+        frame["amount"] = opp.text("Amount")
+    if opp.has("AccountId"):
+        frame["account_id"] = salesforce_id15(opp.text("AccountId"))
+    return frame
+
+
+def _tasks(task: Export, spec: SalesforceSource, opp_ids: set, user_ids: pd.Series,
+           timezone: str) -> pd.DataFrame:
+    keep = pd.Series(True, index=task.frame.index)
+    if spec.task_status is not None:
+        status = task.text("Status", fix="export it or set `task_status: null` in the source YAML")
+        keep &= status.str.lower().isin([s.lower() for s in spec.task_status]).fillna(False).astype(bool)
+    email = rule_mask(task, spec.email_when, "email_when")
+    call = rule_mask(task, spec.call_when, "call_when")
+    kind = pd.Series(np.select([email, call], ["email", "call"], ""), index=task.frame.index)
+    task = task.subset(keep & (kind != ""))
+    return _activities(task, kind[task.frame.index], spec.task_time, "task_time", opp_ids, user_ids, timezone)
+
+
+def _events(event: Export, spec: SalesforceSource, opp_ids: set, user_ids: pd.Series,
+            timezone: str) -> pd.DataFrame:
+    if event.has("IsChild"):          # copies of an event for each invitee
+        event = event.subset(~event.flags("IsChild"))
+    if spec.meeting_when is not None:
+        event = event.subset(rule_mask(event, spec.meeting_when, "meeting_when"))
+    kind = pd.Series("meeting", index=event.frame.index)
+    return _activities(event, kind, spec.event_time, "event_time", opp_ids, user_ids, timezone)
+
+
+def _activities(export: Export, kind: pd.Series, time_fields: list[str], key: str, opp_ids: set,
+                user_ids: pd.Series, timezone: str) -> pd.DataFrame:
+    ids = salesforce_id15(export.text("Id", fix=_API))
+    export.require_filled(ids, "Id")
+    export.check_unique(ids, "Id")
+    owner = salesforce_id15(export.text("OwnerId", fix=_API))
+    export.require_filled(owner, "OwnerId")
+    export.check_refs(owner, "OwnerId", set(user_ids), "User.csv")
+    what = salesforce_id15(export.text("WhatId"))
+    opp_id = what.where(what.str.startswith(OPPORTUNITY_PREFIX).fillna(False).astype(bool))
+    export.check_refs(opp_id, "WhatId", opp_ids, "Opportunity.csv")
+    account = salesforce_id15(export.text("AccountId"))
+    account = account.fillna(what.where(what.str.startswith(ACCOUNT_PREFIX).fillna(False).astype(bool)))
+    when = export.stamps(time_fields, timezone, fix=f"export one of them or set `{key}` in the source YAML",
+                         required_rows=pd.Series(True, index=export.frame.index))
+    return pd.DataFrame({ROW: export.rows, "activity_id": ids, "rep_id": owner, "kind": kind,
+                         "occurred_at": when, "opp_id": opp_id, "account_id": account})
+
+
+def _select_reps(users: Export, user_ids: pd.Series, spec: SalesforceSource, opps: pd.DataFrame,
+                 acts: pd.DataFrame | None, roles: Export | None,
+                 timezone: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """Reps are the users owning records (or matching ``reps_when``); others' records are dropped."""
+    if spec.reps_when is not None:
+        chosen = set(user_ids[rule_mask(users, spec.reps_when, "reps_when")])
+        dropped = set(opps.loc[~opps["rep_id"].isin(chosen), "opp_id"])
+        opps = opps[opps["rep_id"].isin(chosen)]
+        if acts is not None:
+            acts = acts[acts["rep_id"].isin(chosen)].copy()
+            acts.loc[acts["opp_id"].isin(dropped), "opp_id"] = None
+    else:
+        chosen = set(opps["rep_id"]) | (set(acts["rep_id"]) if acts is not None else set())
+    reps = users.subset(user_ids.isin(chosen))
+    return _reps(reps, users, user_ids, spec, roles, timezone), opps, acts
+
+
+def _reps(reps: Export, users: Export, user_ids: pd.Series, spec: SalesforceSource, roles: Export | None,
+          timezone: str) -> pd.DataFrame:
+    team_field = spec.team_field or reps.first_of(["UserRole.Name", "Department"])
+    if team_field is None:
+        raise DataError("no team column (UserRole.Name or Department); export one of them or set "
+                        "`team_field` in the source YAML", file=reps.name)
+    team = reps.text(team_field, fix="export it or choose another `team_field` in the source YAML")
+    if team_field == "UserRoleId" and roles is not None:     # a Data Export: name the roles
+        names = dict(zip(salesforce_id15(roles.text("Id", fix=_API)), roles.text("Name", fix=_API),
+                         strict=True))
+        team = salesforce_id15(team).map(names).fillna(team)
+    reps.require_filled(team, team_field, fix="fill it in Salesforce or choose another `team_field`")
+    frame = pd.DataFrame({ROW: reps.rows, "rep_id": user_ids[reps.frame.index], "rep_name": _user_names(reps),
+                          "team": team})
+    if reps.has("ManagerId"):
+        names = pd.Series(_user_names(users).to_numpy(), index=user_ids.to_numpy())
+        manager = salesforce_id15(reps.text("ManagerId"))
+        frame["manager"] = manager.map(names.to_dict()).fillna(manager)
+    segment = spec.segment_field or reps.first_of(["Division"])
+    if segment is not None:
+        frame["segment"] = reps.text(segment, fix="export it or remove `segment_field` from the source YAML")
+    hired = spec.hire_date_field or reps.first_of(["Hire_Date__c"])
+    if hired is not None:
+        frame["hire_date"] = reps.stamps([hired], timezone, fix="export it or remove `hire_date_field`")
+    return frame
+
+
+def _user_names(users: Export) -> pd.Series:
+    if users.has("Name"):
+        return users.text("Name")
+    first, last = users.text("FirstName", fix="export Name (or FirstName and LastName)"), users.text(
+        "LastName", fix="export Name (or FirstName and LastName)")
+    return (first.fillna("") + " " + last.fillna("")).str.strip()
+
+
+# -- helpers shared with the HubSpot adapter -------------------------------------------------------
+M = TypeVar("M", bound=BaseModel)
+_TRUE = {"true", "1", "yes", "y", "t", "x"}
+_FALSE = {"false", "0", "no", "n", "f", ""}
+
+
+def config_model(model: type[M], config: dict) -> M:
+    """Check a source YAML against its pydantic model; a mistake raises one line naming the key."""
+    try:
+        return model.model_validate(config)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        message = first["msg"].removeprefix("Value error, ")
+        raise SourceError(f"source YAML key `{key}`: {message}") from None
+
+
+def clean_text(series: pd.Series) -> pd.Series:
+    """Text with blanks stripped; empty strings become missing."""
+    text = series.astype("string").str.strip()
+    return text.mask(text == "")
+
+
+class Export:
+    """One exported vendor file: its columns, the name used in messages and each record's row.
+
+    Every check raises :class:`~pipnb.errors.DataError` naming the vendor's file, row and field.
+    """
+
+    def __init__(self, frame: pd.DataFrame, name: str):
+        self.frame, self.name = frame, name
+
+    @classmethod
+    def read(cls, folder: Path, file: str, *, required: bool = False) -> Export | None:
+        """Read ``folder/file``; ``None`` when an optional file is absent."""
+        path = folder / file
+        if not path.is_file():
+            if required:
+                raise DataError(f"{file} is missing; export that object there (or name its file in the "
+                                "source YAML under `files:`)", file=str(folder))
+            return None
+        return cls(read_table_file(path), path.name)
+
+    @property
+    def rows(self) -> pd.Series:
+        return self.frame[ROW]
+
+    def subset(self, mask: pd.Series) -> Export:
+        return type(self)(self.frame[mask.to_numpy(dtype=bool)], self.name)
+
+    def has(self, field: str) -> bool:
+        return field in self.frame.columns
+
+    def field(self, names: tuple[str, ...], *, fix: str | None = None) -> str | None:
+        """The first of ``names`` (a property name and its labels) that the export has."""
+        found = self.first_of(names)
+        if found is None and fix is not None:
+            raise DataError(f"column {names[0]} is missing; {fix}", file=self.name, column=names[0])
+        return found
+
+    def first_of(self, fields: Sequence[str]) -> str | None:
+        """The first of ``fields`` that the export has."""
+        return next((f for f in fields if self.has(f)), None)
+
+    def drop_deleted(self) -> Export:
+        """Without the rows a Data Loader "Export All" marks ``IsDeleted``."""
+        return self.subset(~self.flags("IsDeleted")) if self.has("IsDeleted") else self
+
+    def text(self, field: str | None, *, fix: str | None = None) -> pd.Series:
+        """The stripped text of ``field``; when it is absent, raise with ``fix`` (or give all-missing)."""
+        if field is None or not self.has(field):
+            if fix is None or field is None:
+                return pd.Series(pd.NA, index=self.frame.index, dtype="string")
+            raise DataError(f"column {field} is missing; {fix}", file=self.name, column=field)
+        return clean_text(self.frame[field])
+
+    def flags(self, field: str, *, fix: str | None = None) -> pd.Series:
+        """``field`` read as true/false (``true``, ``1``, ``yes`` ... in any case; empty is false)."""
+        text = self.text(field, fix=fix).fillna("").str.lower()
+        bad = ~text.isin(_TRUE | _FALSE)
+        if bad.any():
+            self._fail(bad, f"{field} '{{value}}' is not true or false", field, text)
+        return text.isin(_TRUE).astype(bool)
+
+    def stamps(self, fields: Sequence[str], timezone: str, *, fix: str,
+               required_rows: pd.Series | None = None) -> pd.Series:
+        """The first non-empty of ``fields`` per row, as naive timestamps in ``timezone``.
+
+        ``required_rows`` marks the rows that must have one; an empty one there raises.
+        """
+        present = [f for f in fields if self.has(f)]
+        if not present:
+            raise DataError(f"column {fields[0] if len(fields) == 1 else ' or '.join(fields)} is missing; "
+                            f"{fix}", file=self.name, column=fields[0])
+        out = pd.Series(pd.NaT, index=self.frame.index, dtype="datetime64[ns]")
+        for field in present:
+            out = out.fillna(self.parse_times(field, timezone))
+        if required_rows is not None:
+            self.require_filled(out.where(required_rows, pd.Timestamp(0)), " and ".join(present),
+                                fix=f"every {'record' if len(present) == 1 else 'activity'} here needs one",
+                                verb="are" if len(present) > 1 else "is")
+        return out
+
+    def parse_times(self, field: str, timezone: str) -> pd.Series:
+        """Parse one date or date-time field (ISO 8601, offsets such as ``+0000`` honoured)."""
+        return _parse_dates(self.text(field), self.rows, self.name, field, timezone)
+
+    def require_filled(self, values: pd.Series, field: str, *, fix: str | None = None,
+                       verb: str = "is") -> None:
+        """Raise at the first row where ``values`` is missing."""
+        empty = values.isna()
+        if empty.any():
+            self._fail(empty, f"{field} {verb} empty; {fix or 'every record needs one'}", field)
+
+    def check_unique(self, ids: pd.Series, field: str) -> None:
+        """Raise at the first repeated id (after normalization)."""
+        again = ids.notna() & ids.duplicated(keep="first")
+        if again.any():
+            value = ids[again.idxmax()]
+            first = self.rows[ids == value].min()
+            self._fail(again, f"{field} '{value}' appears more than once (first at row {first}); "
+                       "ids must be unique", field)
+
+    def check_refs(self, ids: pd.Series, field: str, known: set, parent: str) -> None:
+        """Raise at the first id that is not among ``known`` (the records of ``parent``)."""
+        unknown = ids.notna() & ~ids.isin(known)
+        if unknown.any():
+            self._fail(unknown, f"{field} '{{value}}' is not in {parent}; export it there too or remove "
+                       "this row", field, ids)
+
+    def _fail(self, mask: pd.Series, message: str, field: str, values: pd.Series | None = None) -> None:
+        index = mask.idxmax()
+        if values is not None:
+            message = message.replace("{value}", str(values[index]))
+        raise DataError(message, file=self.name, column=field, row=int(self.rows[index]))
+
+
+def rule_mask(export: Export, rules: list[Rule], key: str) -> pd.Series:
+    """Rows of ``export`` matched by any of ``rules`` (values compared in any case)."""
+    hit = pd.Series(False, index=export.frame.index)
+    for rule in rules:
+        text = export.text(rule.field, fix=f"export it or set `{key}` in the source YAML")
+        if rule.values is not None:
+            hit |= text.str.lower().isin([v.lower() for v in rule.values]).fillna(False).astype(bool)
+        if rule.pattern is not None:
+            hit |= text.str.contains(rule.pattern, case=False, regex=True).fillna(False).astype(bool)
+    return hit

@@ -1,0 +1,350 @@
+"""SQL databases: ``--data`` a database URL, or a source YAML with ``format: sql``.
+
+Any database SQLAlchemy reaches works: ``sqlite:///crm.db``, ``duckdb:///warehouse.duckdb`` (package
+``duckdb-engine``), ``postgresql+psycopg://analyst:${PIPNB_DB_PASSWORD}@db.internal/crm`` (``psycopg``),
+Snowflake, BigQuery, Redshift ... through their SQLAlchemy drivers. With a bare URL the tables are expected
+under their canonical names (``reps``, ``opportunities`` and optionally ``activities``).
+
+.. code-block:: yaml
+
+    format: sql
+    url_env: PIPNB_DB_URL               # or url: postgresql+psycopg://analyst:${PIPNB_DB_PASSWORD}@host/crm
+    schema: sales                       # default schema of `table:` entries
+    tables:
+      reps: {table: sales_reps, columns: {rep_id: id, rep_name: full_name, team: team_name}}
+      opportunities:
+        query: >
+          select id as opp_id, owner_id as rep_id, created_at, closed_at, amount,
+                 case when stage = 'Closed Won' then 'won' when stage = 'Closed Lost' then 'lost'
+                      else 'open' end as outcome
+          from crm.deals
+      activities: {table: activities}
+
+Credentials come from the environment, never from the YAML: ``${NAME}`` in a URL is replaced by the
+environment variable ``NAME``, and ``url_env`` names a variable holding the whole URL. Passwords (and
+query parameters that look like secrets) are replaced by ``***`` in every message and in
+``SalesData.source``. SQLite and DuckDB files are opened read-only and never created.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote, quote_plus
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pipnb.errors import DataError, SourceError
+from pipnb.schema import OPTIONAL, REQUIRED, TABLES
+from pipnb.sources import register
+from pipnb.sources.salesforce import config_model
+from pipnb.validate import ROW, RawTable
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SECRET_KEY = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
+_USERINFO = re.compile(r"(://[^:/@\s]*:)[^@\s]*(@)")
+#: pip packages of common SQLAlchemy drivers, for "the driver is not installed" messages
+DRIVERS = {
+    "psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "pg8000": "pg8000", "asyncpg": "asyncpg",
+    "pymysql": "pymysql", "mysqldb": "mysqlclient", "pyodbc": "pyodbc", "oracledb": "oracledb",
+    "snowflake": "snowflake-sqlalchemy", "bigquery": "sqlalchemy-bigquery", "redshift": "sqlalchemy-redshift",
+    "redshift_connector": "sqlalchemy-redshift redshift_connector", "duckdb": "duckdb-engine",
+    "databricks": "databricks-sqlalchemy", "trino": "trino[sqlalchemy]",
+}
+
+
+class SqlTable(BaseModel):
+    """Where one canonical table comes from: a ``table`` (with renamed ``columns``) or a ``query``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    table: str | None = None
+    db_schema: str | None = Field(None, alias="schema")
+    query: str | None = None
+    columns: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> SqlTable:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give either `table:` or `query:`")
+        return self
+
+
+class SqlSource(BaseModel):
+    """The ``format: sql`` source YAML."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    format: Literal["sql"]
+    url: str | None = None
+    url_env: str | None = None
+    db_schema: str | None = Field(None, alias="schema")
+    tables: dict[Literal["reps", "opportunities", "activities"], SqlTable] | None = None
+
+    @model_validator(mode="after")
+    def _one_url(self) -> SqlSource:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give either `url:` (credentials as ${VARIABLE}) or `url_env:` (a variable "
+                             "holding the URL)")
+        return self
+
+
+# -- entry points --------------------------------------------------------------------------------
+def read_url(url: str, *, base: Path | None = None) -> tuple[dict[str, RawTable], str]:
+    """Read the canonically named tables of the database at ``url``.
+
+    Parameters
+    ----------
+    url
+        A SQLAlchemy URL; ``${NAME}`` parts are taken from the environment.
+    base
+        Folder relative SQLite / DuckDB file paths start from (default: the working directory).
+
+    Returns
+    -------
+    tables, shown
+        The raw tables, and the URL with its password replaced by ``***`` (for ``SalesData.source``).
+
+    Raises
+    ------
+    SourceError
+        The URL, the driver or the connection fails; the message never holds the password.
+    """
+    database = Database(url, base=base or Path.cwd())
+    return database.read(None), database.shown
+
+
+@register("sql")
+def read_sql(config: dict, base: Path) -> dict[str, RawTable]:
+    """Read the tables a ``format: sql`` source YAML describes (see :class:`SqlSource`)."""
+    spec = config_model(SqlSource, config)
+    if spec.url_env is not None:
+        url = os.environ.get(spec.url_env)
+        if not url:
+            raise SourceError(f"environment variable {spec.url_env} (url_env in the source YAML) is not set; "
+                              "set it to the database URL")
+    else:
+        _refuse_literal_password(spec.url)
+        url = spec.url
+    tables = spec.tables
+    if tables is not None and spec.db_schema is not None:
+        tables = {name: table.model_copy(update={"db_schema": table.db_schema or spec.db_schema})
+                  for name, table in tables.items()}
+    return Database(url, base=base, schema=spec.db_schema).read(tables)
+
+
+def _refuse_literal_password(url: str) -> None:
+    """A YAML's URL may name credentials (``${VARIABLE}``) but never hold them."""
+    match = re.search(r"://[^:/@\s]*:([^@\s]*)@", url)
+    values = [match.group(1)] if match else []
+    values += [v for k, v in re.findall(r"[?&]([^=&]+)=([^&]*)", url) if _SECRET_KEY.search(k)]
+    if any(not _VARIABLE.fullmatch(value) for value in values):
+        raise SourceError("source YAML key `url`: holds a password; keep credentials out of the YAML: "
+                          "write it as ${PIPNB_DB_PASSWORD} (taken from the environment) or use `url_env:`")
+
+
+# -- the database ----------------------------------------------------------------------------------
+class Database:
+    """A database URL with its credentials expanded from the environment, and a redactor for messages.
+
+    Parameters
+    ----------
+    url
+        A SQLAlchemy URL, possibly holding ``${NAME}`` references.
+    base
+        Folder relative SQLite / DuckDB paths start from.
+    schema
+        Default schema for canonical table names.
+    """
+
+    def __init__(self, url: str, *, base: Path, schema: str | None = None):
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        self.secrets: list[str] = []
+        self.schema = schema
+        try:
+            template = make_url(url)
+        except (ArgumentError, ValueError):
+            shown = _USERINFO.sub(r"\1***\2", url)
+            raise SourceError(f"'{shown}' is not a database URL (use e.g. "
+                              "sqlite:///crm.db or postgresql+psycopg://user:${PIPNB_DB_PASSWORD}@host/db)"
+                              ) from None
+        self.url = self._expand(template)
+        self.shown = self._show(self.url)
+        self.url, self.connect_args = self._local_file(self.url, base)
+
+    # -- credentials ------------------------------------------------------------------------------
+    def _expand(self, url):
+        def expand(text):
+            return None if text is None else _VARIABLE.sub(self._variable, text)
+
+        query = {key: tuple(expand(x) for x in value) if isinstance(value, tuple) else expand(value)
+                 for key, value in url.query.items()}
+        url = url.set(username=expand(url.username), password=expand(url.password), host=expand(url.host),
+                      database=expand(url.database), query=query)
+        secret_values = [v for k, v in url.query.items() if _SECRET_KEY.search(k)]
+        for value in [url.password, *secret_values]:
+            for item in (value if isinstance(value, tuple) else (value,)):
+                if item:
+                    self.secrets += [item, quote_plus(item), quote(item, safe="")]
+        return url
+
+    @staticmethod
+    def _variable(match: re.Match) -> str:
+        value = os.environ.get(match.group(1))
+        if value is None:
+            raise SourceError(f"environment variable {match.group(1)} is not set (the database URL uses "
+                              f"${{{match.group(1)}}}); export it before running pipnb")
+        return value
+
+    def _show(self, url) -> str:
+        query = {k: ("***" if _SECRET_KEY.search(k) else v) for k, v in url.query.items()}
+        return url.set(query=query).render_as_string(hide_password=True)
+
+    def redact(self, message: str) -> str:
+        """``message`` with every secret of this URL replaced by ``***``."""
+        for secret in sorted(set(self.secrets), key=len, reverse=True):
+            message = message.replace(secret, "***")
+        return _USERINFO.sub(r"\1***\2", message)
+
+    # -- files --------------------------------------------------------------------------------------
+    def _local_file(self, url, base: Path):
+        """Open SQLite / DuckDB files read-only, relative to ``base``; never create one."""
+        backend = url.get_backend_name()
+        if backend not in ("sqlite", "duckdb") or url.database in (None, "", ":memory:"):
+            return url, {}
+        path = Path(url.database)
+        path = path if path.is_absolute() else base / path
+        if not path.is_file():
+            raise SourceError(f"{self.shown}: no such database file {path}")
+        if backend == "duckdb":
+            return url.set(database=str(path)), {"read_only": True}
+        return url.set(database=f"file:{path}", query={**url.query, "mode": "ro", "uri": "true"}), {}
+
+    # -- reading ------------------------------------------------------------------------------------
+    def read(self, tables: dict[str, SqlTable] | None) -> dict[str, RawTable]:
+        """Read each canonical table (default: the tables named like them)."""
+        engine = self._engine()
+        try:
+            with engine.connect() as conn:
+                raws = {name: self._read_one(conn, name, (tables or {}).get(name))
+                        for name in TABLES if tables is None or name in tables}
+        except self._failures(engine) as err:
+            raise self._error(err) from None
+        finally:
+            engine.dispose()
+        return {name: raw for name, raw in raws.items() if raw is not None}
+
+    @staticmethod
+    def _failures(engine) -> tuple[type[Exception], ...]:
+        """What a database, its driver or SQLAlchemy raise (PEP 249 drivers all define ``Error``)."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        dbapi = getattr(engine.dialect, "loaded_dbapi", None)
+        driver = (dbapi.Error,) if isinstance(getattr(dbapi, "Error", None), type) else ()
+        return (SQLAlchemyError, ImportError, OSError, *driver)
+
+    def _engine(self):
+        import sqlalchemy as sa
+        from sqlalchemy.exc import NoSuchModuleError
+
+        try:
+            return sa.create_engine(self.url, connect_args=self.connect_args)
+        except NoSuchModuleError:
+            raise SourceError(f"{self.shown}: SQLAlchemy has no dialect '{self.url.drivername}'; install the "
+                              "package that provides it") from None
+        except ImportError as err:
+            raise SourceError(f"{self.shown}: the database driver is not installed ({err.name or err}); "
+                              f"pip install {self._package()}") from None
+
+    def _package(self) -> str:
+        driver, backend = self.url.get_driver_name(), self.url.get_backend_name()
+        package = DRIVERS.get(driver) or DRIVERS.get(backend)
+        if package is None:
+            return f"the SQLAlchemy driver for {backend}"
+        return f'"{package}"' if "[" in package else package
+
+    def _error(self, err: Exception) -> Exception:
+        from sqlalchemy.exc import DBAPIError
+
+        if isinstance(err, ImportError):
+            return SourceError(f"{self.shown}: the database driver is not installed ({err.name or err}); "
+                               f"pip install {self._package()}")
+        if isinstance(err, pd.errors.DatabaseError) and err.__cause__ is not None:
+            err = err.__cause__                                  # pandas wraps the database's error
+        detail = err.orig if isinstance(err, DBAPIError) and err.orig is not None else err
+        text = " ".join(str(detail).split()) or type(detail).__name__
+        return SourceError(self.redact(f"{self.shown}: cannot read the database ({text})"))
+
+    def _read_one(self, conn, name: str, spec: SqlTable | None) -> RawTable | None:
+        if spec is not None and spec.query is not None:
+            return self._read_query(conn, name, spec)
+        optional = spec is None and name == "activities"        # a bare URL may lack activities
+        return self._read_table(conn, name, spec or SqlTable(table=name, db_schema=self.schema), optional)
+
+    def _read_table(self, conn, name: str, spec: SqlTable, optional: bool = False) -> RawTable | None:
+        import sqlalchemy as sa
+
+        label = f"sql:{spec.table}"
+        inspector = sa.inspect(conn)
+        if not inspector.has_table(spec.table, schema=spec.db_schema):
+            if optional:
+                return None
+            present = ", ".join(inspector.get_table_names(schema=spec.db_schema)[:12]) or "none"
+            raise DataError(f"table '{spec.table}' is not in {self.shown} (tables: {present}); create it "
+                            f"or map {name} to a table or a query in a source YAML (format: sql)", file=label)
+        table = sa.table(spec.table, schema=spec.db_schema)
+        # column names from an empty select: works where a dialect's inspector does not (duckdb-engine)
+        available = list(conn.execute(sa.select(sa.text("*")).select_from(table).limit(0)).keys())
+        chosen = _choose_columns(name, spec.columns, available, label)
+        table = sa.table(spec.table, *[sa.column(c) for c in available], schema=spec.db_schema)
+        statement = sa.select(*[table.c[source].label(canonical) for canonical, source in chosen.items()])
+        id_column = {"reps": "rep_id", "opportunities": "opp_id", "activities": "activity_id"}[name]
+        if id_column in chosen:
+            statement = statement.order_by(table.c[chosen[id_column]])
+        return _raw(pd.read_sql_query(statement, conn), name, label)
+
+    def _read_query(self, conn, name: str, spec: SqlTable) -> RawTable:
+        import sqlalchemy as sa
+
+        label = f"sql:{name} query"
+        try:
+            frame = pd.read_sql_query(sa.text(spec.query), conn)
+        except (sa.exc.DBAPIError, pd.errors.DatabaseError) as err:
+            cause = err.__cause__ or err                         # pandas wraps the database's error
+            detail = " ".join(str(getattr(cause, "orig", None) or cause).split())
+            raise SourceError(self.redact(f"{label} (tables.{name}.query in the source YAML) failed: "
+                                          f"{detail}")) from None
+        chosen = _choose_columns(name, spec.columns, list(frame.columns), label)
+        frame = frame[list(chosen.values())].set_axis(list(chosen), axis=1)
+        return _raw(frame, name, label)
+
+
+def _choose_columns(name: str, mapping: dict[str, str], available: list[str], label: str) -> dict[str, str]:
+    """Canonical column → database column; names match in any case (Snowflake answers in upper case)."""
+    known = (*REQUIRED[name], *OPTIONAL[name])
+    by_lower = {c.lower(): c for c in available}
+    chosen = {}
+    for canonical in known:
+        source = mapping.get(canonical, canonical)
+        if source.lower() in by_lower:
+            chosen[canonical] = by_lower[source.lower()]
+        elif canonical in mapping:
+            raise DataError(f"column '{source}' (mapped to {canonical}) is missing; columns present: "
+                            f"{', '.join(available)}", file=label, column=source)
+    for canonical in mapping:
+        if canonical not in known:
+            raise SourceError(f"source YAML tables.{name}.columns: '{canonical}' is not a column of {name} "
+                              f"(use one of {', '.join(known)})")
+    return chosen
+
+
+def _raw(frame: pd.DataFrame, name: str, label: str) -> RawTable:
+    frame = frame.reset_index(drop=True)
+    frame[ROW] = np.arange(len(frame)) + 1
+    hints = {c: f"select it as {c} or map it under tables.{name}.columns in a source YAML (format: sql)"
+             for c in REQUIRED[name]}
+    return RawTable(frame, label, hints)
