@@ -111,6 +111,13 @@ def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=No
     from pipnb.runner import RunSummary, run_jobs
     from pipnb.stages import write_index
 
+    if kernel is None:
+        from pipnb.kernel import KERNEL_NAME, available
+
+        fast, why = available()
+        kernel = KERNEL_NAME if fast else None
+        if not fast and not quiet:
+            click.echo(f"pipnb: using the normal kernel: {why}", err=True)
     summary = RunSummary.from_results(run_jobs(jobs, jobs_n=jobs_n, force=force, scheduler=scheduler,
                                                kernel_name=kernel, progress=not quiet))
     index = write_index(batch.reports, batch.params, summary.results)

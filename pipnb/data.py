@@ -11,6 +11,8 @@ import pandas as pd
 from pipnb.errors import UnknownRepError
 from pipnb.schema import TABLES
 
+SNAPSHOT = "snapshot.json"
+
 
 @dataclass(frozen=True)
 class SalesData:
@@ -74,6 +76,38 @@ class SalesData:
                 digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
                 digest.update(",".join(frame.columns).encode())
         return digest.hexdigest()[:16]
+
+    # -- snapshots: validated once per batch, read back by every notebook ---------------------
+    def write_snapshot(self, folder: str | Path) -> Path:
+        """Write the validated tables as Parquet plus ``snapshot.json`` (fingerprint, source, notes).
+
+        :func:`pipnb.load` reads such a folder back without validating again when the fingerprint
+        still matches, so a batch validates its data once, not once per report.
+        """
+        import json
+
+        from pipnb.io import atomic_write_text
+
+        folder = self.write(folder, format="parquet")
+        meta = {"fingerprint": self.fingerprint(), "source": self.source, "timezone": self.timezone,
+                "notes": self.notes, "tables": [t for t in TABLES if self.has(t)]}
+        atomic_write_text(folder / SNAPSHOT, json.dumps(meta, indent=1))
+        return folder
+
+    @classmethod
+    def read_snapshot(cls, folder: str | Path) -> SalesData | None:
+        """Read a folder written by :meth:`write_snapshot`; None when it is not one or was altered."""
+        import json
+
+        folder = Path(folder)
+        try:
+            meta = json.loads((folder / SNAPSHOT).read_text())
+            tables = {t: pd.read_parquet(folder / f"{t}.parquet") for t in meta["tables"]}
+        except (OSError, ValueError, KeyError):
+            return None
+        data = cls(reps=tables["reps"], opportunities=tables["opportunities"], activities=tables.get("activities"),
+                   source=meta["source"], timezone=meta["timezone"], notes=meta["notes"])
+        return data if data.fingerprint() == meta["fingerprint"] else None
 
     # -- output -----------------------------------------------------------------------------
     def write(self, folder: str | Path, *, format: str = "csv") -> Path:

@@ -46,13 +46,20 @@ def peer_distribution(card: pd.DataFrame, rep_id: str, metrics: list[str]) -> pl
                  & card["rep_id"].map(judged)]
     metrics = [m for m in metrics if m in rep.index and np.isfinite(rep.loc[m, "value"])]
     fig, axes = plt.subplots(1, max(len(metrics), 1), figsize=(2.3 * max(len(metrics), 1), 3.4), squeeze=False)
+    jitter = np.random.default_rng(0)     # fixed, so the same data always draws the same picture
     for ax, metric in zip(axes[0], metrics):
         scale = _scale(metric)
-        values = peers.loc[peers["metric"] == metric, "value"].dropna() * scale
-        sns.boxplot(y=values, ax=ax, color="#dfe6e9", width=0.45, showfliers=False)
-        sns.stripplot(y=values, ax=ax, color=PEER_COLOR, size=5, jitter=0.12, alpha=0.8)
+        values = (peers.loc[peers["metric"] == metric, "value"].dropna() * scale).to_numpy()
+        if len(values):
+            ax.boxplot(values, positions=[0], widths=0.45, showfliers=False, patch_artist=True,
+                       boxprops={"facecolor": "#dfe6e9", "edgecolor": PEER_COLOR},
+                       medianprops={"color": PEER_COLOR}, whiskerprops={"color": PEER_COLOR},
+                       capprops={"color": PEER_COLOR})
+            ax.scatter(jitter.uniform(-0.12, 0.12, len(values)), values, color=PEER_COLOR, s=22, alpha=0.8,
+                       zorder=3)
         ax.scatter([0], [rep.loc[metric, "value"] * scale], marker="D", s=90, color=REP_COLOR, zorder=5,
                    label="this rep")
+        ax.set_xlim(-0.6, 0.6)
         ax.set_title(_wrap(METRICS[metric].label), fontsize=9)
         ax.set_ylabel("%" if scale == 100 else METRICS[metric].unit, fontsize=8)
         ax.set_xticks([])
@@ -245,7 +252,7 @@ def counterfactual_grid(data, rv, *, panel: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def show(fig: plt.Figure, *, dpi: int = 110):
+def show(fig: plt.Figure, *, dpi: int = 90):
     """Display a figure as an inline PNG and close it (the same in any kernel or backend)."""
     import io
 

@@ -68,7 +68,8 @@ class Batch:
     data
         The loaded data (validated once per batch).
     source
-        The ``--data`` argument, made absolute for the notebooks.
+        What the notebooks load: a validated Parquet snapshot of the data (written once per batch, read
+        back without validating again).
     panel_path
         The weekly panel computed once per batch and handed to every notebook as a Parquet path.
     """
@@ -101,11 +102,14 @@ def prepare(source: str, *, reports: str | Path = "reports", params: str | Path 
         policy_path = ROOT / "params" / "policy.yaml"
     rules = Policy.from_yaml(policy_path)
     panel = weekly_panel(data)
-    panel_path = reports / ".batch" / f"panel-{data.fingerprint()}.parquet"
+    cache = reports / ".batch"
+    panel_path = cache / f"panel-{data.fingerprint()}.parquet"
     if not panel_path.exists():
         write_panel(panel, panel_path)
-    source_path = str(Path(source).resolve()) if "://" not in str(source) else str(source)
-    return Batch(data=data, source=source_path, panel=panel, panel_path=panel_path, reports=reports,
+    snapshot = cache / f"data-{data.fingerprint()}"
+    if not (snapshot / "snapshot.json").exists():
+        data.write_snapshot(snapshot)
+    return Batch(data=data, source=str(snapshot), panel=panel, panel_path=panel_path, reports=reports,
                  params=params, policy_path=policy_path, policy=rules)
 
 

@@ -12,11 +12,14 @@ import inspect
 from collections.abc import Callable
 from pathlib import Path
 
-from pipnb.data import SalesData
+from pipnb.data import SNAPSHOT, SalesData
 from pipnb.errors import SourceError
-from pipnb.validate import RawTable, validate
+from typing import TYPE_CHECKING
 
-Reader = Callable[[dict, Path], dict[str, RawTable]]
+if TYPE_CHECKING:   # pandera (behind pipnb.validate) is imported only when data is validated
+    from pipnb.validate import RawTable
+
+Reader = Callable[[dict, Path], "dict[str, RawTable]"]
 
 #: adapters for source YAML ``format:`` values; other modules register theirs here
 FORMATS: dict[str, Reader] = {}
@@ -59,7 +62,12 @@ def load(source: str | Path | SalesData, *, timezone: str = "UTC") -> SalesData:
     """
     if isinstance(source, SalesData):
         return source
+    if Path(source, SNAPSHOT).is_file():           # a batch's validated snapshot: trusted if unaltered
+        snapshot = SalesData.read_snapshot(source)
+        if snapshot is not None:
+            return snapshot
     from pipnb.sources import columns, folder, hubspot, salesforce, sql  # noqa: F401  (registers the formats)
+    from pipnb.validate import validate
 
     if isinstance(source, str) and "://" in source:
         tables, shown = sql.read_url(source)

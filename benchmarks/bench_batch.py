@@ -1,0 +1,119 @@
+"""Reports per minute for a batch of diagnoses, against a naive loop and a floor.
+
+* pipnb runner with ``--jobs 1`` and ``--jobs 2`` (normal kernel), and with the fast fork-server kernel;
+* naive loop: ``papermill`` CLI then ``jupyter nbconvert`` CLI per report, one after the other;
+* floor: a trivial notebook that only imports the same libraries, run by the same runner.
+
+Run: .venv/bin/python benchmarks/bench_batch.py [--reps 8] [--skip-naive]
+Goals (issue 3): runner >= 2x the naive loop, within 1.3x of the floor, --jobs 2 >= 1.7x --jobs 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from pipnb import stages
+from pipnb.demo import demo_data
+from pipnb.runner import Job, run_jobs
+
+BIN = Path(sys.executable).parent
+FLOOR_SOURCE = ("import pipnb as pn\nimport pandas, numpy, scipy.stats, seaborn, matplotlib.pyplot\n"
+                "import statsmodels.api, statsmodels.formula.api\nfrom IPython.display import Markdown, display")
+
+
+def per_minute(n: int, seconds: float) -> float:
+    return 60.0 * n / seconds
+
+
+def timed_run(jobs, **kw) -> float:
+    start = time.perf_counter()
+    results = run_jobs(jobs, force=True, progress=False, **kw)
+    elapsed = time.perf_counter() - start
+    failed = [r for r in results if r.status != "ok"]
+    if failed:
+        raise SystemExit(f"benchmark job failed: {failed[0].label}: {failed[0].error}")
+    return elapsed
+
+
+def floor_jobs(batch, jobs, folder: Path):
+    nb = new_notebook(cells=[new_code_cell("x = 1", metadata={"tags": ["parameters"]}), new_code_cell(FLOOR_SOURCE)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = folder / "floor.ipynb"
+    nbformat.write(nb, path)
+    return [Job(notebook=path, output_ipynb=folder / "floor" / f"{j.label.split()[0]}.ipynb",
+                output_html=folder / "floor" / f"{j.label.split()[0]}.html", parameters={"x": 2},
+                header=j.header, label=j.label) for j in jobs]
+
+
+def naive_loop(jobs, folder: Path) -> float:
+    start = time.perf_counter()
+    for job in jobs:
+        out = folder / "naive" / f"{job.label.split()[0]}.ipynb"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        args = [str(BIN / "papermill"), str(job.notebook), str(out), "--cwd", str(job.cwd), "--no-progress-bar"]
+        for key, value in job.parameters.items():
+            args += ["-p", key, str(value)]
+        subprocess.run(args, check=True, capture_output=True)
+        subprocess.run([str(BIN / "jupyter"), "nbconvert", "--to", "html", "--no-input", str(out)], check=True,
+                       capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reps", type=int, default=8, help="reps to diagnose (one report each)")
+    parser.add_argument("--skip-naive", action="store_true")
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        data = demo_data(reps=max(24, args.reps))
+        folder = data.write(tmp / "demo")
+        batch = stages.prepare(str(folder), reports=tmp / "reports", params=tmp / "params")
+        jobs = stages.diagnose_jobs(batch, data.rep_ids[: args.reps])
+        n = len(jobs)
+        rows = {}
+        rows["runner --jobs 1"] = timed_run(jobs, jobs_n=1)
+        rows["runner --jobs 2"] = timed_run(jobs, jobs_n=2)
+        from pipnb.kernel import available
+
+        fast, why = available()
+        if fast:
+            rows["runner --jobs 2, fast kernel"] = timed_run(jobs, jobs_n=2, kernel_name="pipnb-fast")
+        else:
+            print(f"fast kernel not measured: {why}")
+        rows["floor (imports only), --jobs 2"] = timed_run(floor_jobs(batch, jobs, tmp), jobs_n=2)
+        if not args.skip_naive:
+            rows["naive loop (papermill CLI + nbconvert CLI)"] = naive_loop(jobs, tmp)
+    print(f"\n{n} diagnosis reports")
+    for name, seconds in rows.items():
+        print(f"  {name:<45} {seconds:7.1f} s  {per_minute(n, seconds):6.1f} reports/min  "
+              f"{seconds / n:5.2f} s/report")
+    one, two = rows["runner --jobs 1"], rows["runner --jobs 2"]
+    floor = rows["floor (imports only), --jobs 2"]
+    print(f"\n--jobs 2 vs --jobs 1:      {one / two:5.2f}x   (goal >= 1.7x)")
+    print(f"runner --jobs 2 vs floor:  {two / floor:5.2f}x slower (goal <= 1.3x)")
+    if "naive loop (papermill CLI + nbconvert CLI)" in rows:
+        print(f"runner --jobs 2 vs naive:  {rows['naive loop (papermill CLI + nbconvert CLI)'] / two:5.2f}x faster "
+              "(goal >= 2x)")
+    if "runner --jobs 2, fast kernel" in rows:
+        fast_s = rows["runner --jobs 2, fast kernel"]
+        print(f"fast kernel vs --jobs 2:   {two / fast_s:5.2f}x faster; {fast_s / n:.2f} s wall per report")
+        if "naive loop (papermill CLI + nbconvert CLI)" in rows:
+            print(f"fast kernel vs naive:      {rows['naive loop (papermill CLI + nbconvert CLI)'] / fast_s:5.2f}x "
+                  "(issue 6 goal >= 5x)")
+
+
+if __name__ == "__main__":
+    main()
