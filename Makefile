@@ -13,6 +13,7 @@ test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 lab: $(STAMP)
+	test -f data/demo/reps.csv || $(BIN)/pipnb demo-data --out data/demo
 	$(BIN)/jupyter lab notebooks/
 
 bench: $(STAMP)

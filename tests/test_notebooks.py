@@ -180,3 +180,40 @@ def test_nbval_on_the_notebooks_with_their_defaults(repo_demo_folder):
                              str(ROOT / "notebooks")], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "5 passed" in result.stdout or re.search(r"\b\d+ passed", result.stdout)
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian's chromium is not installed")
+def test_real_index_and_checkpoint_report_in_headless_chromium(batch, results, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    errors, external = [], []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
+                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("request", lambda req: req.url.startswith(("file://", "data:")) or external.append(req.url))
+        page.goto((batch.reports / "index.html").as_uri())
+        page.locator(f'a[href="{RESPONDER}/checkpoint-1.html"]').click()
+        page.wait_for_load_state("load")
+        assert page.url.endswith(f"/{RESPONDER}/checkpoint-1.html")
+        images = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth])")
+        assert len(images) >= 2 and all(done and width > 0 for done, width in images)
+        assert "Did the rep really change?" in page.inner_text("main")
+        page.screenshot(path=str(tmp_path / "checkpoint-1.png"), full_page=True)
+        browser.close()
+    assert errors == [] and external == []
+    assert (tmp_path / "checkpoint-1.png").stat().st_size > 20_000
+
+
+@pytest.mark.parametrize("name", ["00-team-scan", "10-diagnose", "20-plan", "30-checkpoint", "40-final-review"])
+def test_notebooks_are_thin_with_a_typed_parameters_cell(name):
+    nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    for line in code[0].source.splitlines():
+        assert re.match(r"^\w+: (str|int|float|bool) = .+  # \S", line), line     # typed, with a comment
+    for cell in code:
+        assert not re.search(r"^\s*(def|class) ", cell.source, re.M), cell.source
+        assert "for rep" not in cell.source
+    assert sum(c.cell_type == "markdown" for c in nb.cells) >= 4      # the story is told in words
