@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,9 @@ def per_minute(n: int, seconds: float) -> float:
     return 60.0 * n / seconds
 
 
+MEDIANS: dict[str, float] = {}
+
+
 def timed_run(jobs, **kw) -> float:
     start = time.perf_counter()
     results = run_jobs(jobs, force=True, progress=False, **kw)
@@ -42,6 +46,8 @@ def timed_run(jobs, **kw) -> float:
     failed = [r for r in results if r.status != "ok"]
     if failed:
         raise SystemExit(f"benchmark job failed: {failed[0].label}: {failed[0].error}")
+    MEDIANS[repr(sorted(kw.items())) + str(len(jobs)) + str(jobs[0].notebook)] = statistics.median(
+        r.seconds for r in results)
     return elapsed
 
 
@@ -96,10 +102,13 @@ def main() -> None:
         rows["floor (imports only), --jobs 2"] = timed_run(floor_jobs(batch, jobs, tmp), jobs_n=2)
         if not args.skip_naive:
             rows["naive loop (papermill CLI + nbconvert CLI)"] = naive_loop(jobs, tmp)
-    print(f"\n{n} diagnosis reports")
-    for name, seconds in rows.items():
+    print(f"\n{n} diagnosis reports (wall time of the batch; per report = batch time / reports; "
+          "job median = median wall time of one report's execution and export)")
+    medians = list(MEDIANS.values())
+    for i, (name, seconds) in enumerate(rows.items()):
+        job = f"job median {medians[i]:4.2f} s" if i < len(medians) else ""
         print(f"  {name:<45} {seconds:7.1f} s  {per_minute(n, seconds):6.1f} reports/min  "
-              f"{seconds / n:5.2f} s/report")
+              f"{seconds / n:5.2f} s/report  {job}")
     one, two = rows["runner --jobs 1"], rows["runner --jobs 2"]
     floor = rows["floor (imports only), --jobs 2"]
     print(f"\n--jobs 2 vs --jobs 1:      {one / two:5.2f}x   (goal >= 1.7x)")

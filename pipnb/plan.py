@@ -30,17 +30,22 @@ class _Model(BaseModel):
 
 
 # -- policy -------------------------------------------------------------------------------------
-class TargetRule(_Model):
-    rule: Literal["peer_median", "close_gap", "range", "at_most", "at_least"]
-    share: float | None = Field(default=None, gt=0, le=1)
+class _Range(_Model):
+    """A model with an optional ``min``..``max`` range that must not be upside down."""
+
     min: float | None = None
     max: float | None = None
 
     @model_validator(mode="after")
     def _range_order(self):
         if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min {self.min} is above max {self.max}")
+            raise ValueError(f"range is upside down: min {self.min} is above max {self.max}")
         return self
+
+
+class TargetRule(_Range):
+    rule: Literal["peer_median", "close_gap", "range", "at_most", "at_least"]
+    share: float | None = Field(default=None, gt=0, le=1)
 
 
 class ReviewRules(_Model):
@@ -83,7 +88,7 @@ def _check_checkpoints(checkpoints: list[int], weeks: int) -> None:
 
 
 # -- plan ---------------------------------------------------------------------------------------
-class Target(_Model):
+class Target(_Range):
     """One plan target: where the rep starts, where they must get to, and how that was decided."""
 
     metric: str
@@ -91,8 +96,6 @@ class Target(_Model):
     direction: Literal["at_least", "at_most"]
     baseline: float | None
     target: float
-    min: float | None = None
-    max: float | None = None
     glide: list[float]             # targets at each checkpoint, then the final target
     focus: bool                    # an improvement area of the diagnosis
     rule: str                      # the rule in words, with the numbers it used
@@ -104,12 +107,6 @@ class Target(_Model):
         if value not in METRICS:
             raise ValueError(f"unknown metric '{value}' (use one of {', '.join(PLAN_METRICS)})")
         return value
-
-    @model_validator(mode="after")
-    def _range_order(self):
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"target range is upside down: min {self.min} is above max {self.max}")
-        return self
 
     def met(self, actual: float) -> bool:
         """Whether ``actual`` meets the final target."""

@@ -259,6 +259,7 @@ def show(fig: plt.Figure, *, dpi: int = 90):
     from IPython.display import Image, display
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    # the figures are laid out already (tight_layout): no second "tight" drawing pass; light compression
+    fig.savefig(buffer, format="png", dpi=dpi, pil_kwargs={"compress_level": 3})
     plt.close(fig)
     display(Image(data=buffer.getvalue(), format="png"))

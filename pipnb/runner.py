@@ -265,6 +265,8 @@ def _run_job(job: Job, wanted_hash: str) -> JobResult:
                 error = f"HTML export failed: {_one_line(exc)}"
     ipynb = job.output_ipynb if job.output_ipynb.exists() and (nb is not None or _kept(job, wanted_hash)) \
         else None
+    if error and job.output_html is not None and job.output_html.exists():
+        job.output_html.unlink()  # an older report would pass for this run's: the kept notebook is the record
     return JobResult(job=job, status="failed" if error else "ok", seconds=time.perf_counter() - start,
                      error=error, ipynb=ipynb, html=html, attempts=attempts, messages=tuple(messages))
 

@@ -217,3 +217,34 @@ def test_notebooks_are_thin_with_a_typed_parameters_cell(name):
         assert not re.search(r"^\s*(def|class) ", cell.source, re.M), cell.source
         assert "for rep" not in cell.source
     assert sum(c.cell_type == "markdown" for c in nb.cells) >= 4      # the story is told in words
+
+
+def test_cli_plan_drafts_the_yaml_then_the_report_and_keeps_an_edited_plan(tmp_path, demo_folder):
+    base = [sys.executable, "-m", "pipnb", "plan", "--data", str(demo_folder), "--rep", ARTICLE,
+            "--reports", str(tmp_path / "reports"), "--params", str(tmp_path / "params")]
+    first = subprocess.run(base, capture_output=True, text=True)
+    assert first.returncode == 0, first.stdout + first.stderr
+    yaml_path = tmp_path / "params" / "plans" / f"{ARTICLE}.yaml"
+    assert f"plan: {yaml_path}" in first.stdout
+    assert (tmp_path / "reports" / ARTICLE / "plan.html").exists()
+    edited = yaml_path.read_text().replace("status: draft", "status: active", 1)
+    yaml_path.write_text(edited)
+    again = subprocess.run([*base, "--force"], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert yaml_path.read_text() == edited                  # an active plan is never redrafted
+    assert "status <strong>active</strong>" in (tmp_path / "reports" / ARTICLE / "plan.html").read_text()
+
+
+def test_cli_diagnose_unknown_rep_is_one_line(tmp_path, demo_folder):
+    result = subprocess.run([sys.executable, "-m", "pipnb", "diagnose", "--data", str(demo_folder), "--rep", "R99",
+                             "--reports", str(tmp_path / "reports")], capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("pipnb: error: rep 'R99' is not in the data")
+    assert not (tmp_path / "reports" / "R99").exists()
+
+
+def test_rep_ids_never_escape_reports(tmp_path):
+    for evil in ("../../etc", "..", "a/b", "/abs", "R07\\..\\x"):
+        folder = stages.rep_dir(tmp_path, evil)
+        assert folder.parent == tmp_path.resolve() and ".." not in folder.name and "/" not in folder.name
+    assert stages.rep_dir(tmp_path, "R07").name == "R07"
