@@ -10,7 +10,8 @@ Definitions (window = a run of whole weeks)
 - ``emails_per_week``, ``calls_per_week``, ``meetings_per_week``: activities of that kind per week employed.
 - ``first_meetings_per_week``: opportunities whose first meeting falls in the week.
 - ``followup_meeting_ratio``: opportunities whose second meeting falls in the window ÷ opportunities whose
-  first meeting falls in it (a third meeting is not counted again).
+  first meeting falls in it (a third meeting is not counted again; a window never counts more follow-ups
+  than first meetings, so the ratio stays at or below 100%).
 - ``opps_created_per_week``: opportunities created (those without a created date are not counted).
 - ``win_rate``: won ÷ (won + lost) closed in the window; ``win_rate_all`` (basis "all"): won closed ÷
   opportunities created in the window, the article's "win rate on all opps".
@@ -34,6 +35,9 @@ from pipnb.schema import METRICS, STALE_DAYS
 
 DAY_NS = 86_400 * 10**9
 SNAPSHOT = ("touch_gap_open", "stale_opp_share")  # take the window's last week, do not sum
+# Second meetings of earlier first meetings can outnumber a short window's first meetings: a pooled window
+# counts at most one follow-up per first meeting, so the ratio never exceeds 100 %.
+CAPPED = ("followup_meeting_ratio",)
 COMPONENTS = ("touch_gap_closed", "touch_gap_open", "win_rate_all")
 
 
@@ -307,6 +311,9 @@ def window_metrics(panel: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, 
         wide_d["avg_days_between_touches"] = wide_d["touch_gap_closed"] + wide_d["touch_gap_open"]
     if win_rate_basis == "all":
         wide_n["win_rate"], wide_d["win_rate"] = wide_n["win_rate_all"], wide_d["win_rate_all"]
+    for metric in CAPPED:
+        if metric in wide_n:
+            wide_n[metric] = np.minimum(wide_n[metric], wide_d[metric])
     keep = [m for m in METRICS if m in wide_n.columns]
     out = pd.DataFrame({
         "numerator": wide_n[keep].stack(future_stack=True),

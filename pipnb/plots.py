@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from pipnb.metrics import CAPPED  # noqa: E402
 from pipnb.peers import fmt  # noqa: E402
 from pipnb.schema import METRICS  # noqa: E402
 
@@ -105,6 +106,8 @@ def rolling_rates(panel: pd.DataFrame, metric: str, weeks: int = 4) -> pd.DataFr
     if metric in ("stale_opp_share",):
         return num / den.where(den > 0)
     n, d = num.rolling(weeks, min_periods=1).sum(), den.rolling(weeks, min_periods=1).sum()
+    if metric in CAPPED:
+        n = np.minimum(n, d)
     return n / d.where(d > 0)
 
 

@@ -278,7 +278,10 @@ def index_entries(reports: Path, params: Path, results=()) -> list:
         for stage in [s for s in STAGES if s != "scan"]:
             base = folder / stage
             if stage in wanted or base.with_suffix(".ipynb").exists():
-                entries.append(_entry(IndexEntry, who, stage, base, by_path))
+                entry = _entry(IndexEntry, who, stage, base, by_path)
+                if stage == "plan" and plan is not None and entry.status == "ok":
+                    entry = IndexEntry(who, stage, "ok", entry.path, f"plan status: {plan.status}")
+                entries.append(entry)
     return entries
 
 

@@ -129,3 +129,14 @@ def test_as_of_ignores_later_events(data):
     early = window_metrics(weekly_panel(data, as_of="2024-01-14"), T("2024-01-01"), T("2024-01-08"))
     late = window_metrics(weekly_panel(data), T("2024-01-01"), T("2024-01-08"))
     pd.testing.assert_frame_equal(early.drop(columns="weeks"), late.drop(columns="weeks"))
+
+
+def test_followup_ratio_never_exceeds_one_in_a_window(data):
+    # week of Jan 8: o1's second meeting, but no first meeting that week
+    only = window(data, "followup_meeting_ratio", "A", start="2024-01-08", end="2024-01-15")
+    assert only["denominator"] == 0 and np.isnan(only["value"])
+    two = sales(opps=[("o1", "A", "2024-01-01", None, "open", None), ("o2", "A", "2024-01-08", None, "open", None)],
+                acts=[("a", "A", "meeting", "2024-01-02", "o1"), ("b", "A", "meeting", "2024-01-09", "o1"),
+                      ("c", "A", "meeting", "2024-01-10", "o2"), ("d", "A", "meeting", "2024-01-11", "o2")])
+    week_two = window(two, "followup_meeting_ratio", "A", start="2024-01-08", end="2024-01-08")
+    assert (week_two["numerator"], week_two["denominator"]) == (1, 1)     # two follow-ups, one first meeting

@@ -121,7 +121,8 @@ format: columns
 tables:
   opportunities:
     path: pipeline.csv            # relative to the YAML file
-    columns: {opp_id: opportunity_id, rep_id: sales_agent, created_at: engage_date, closed_at: close_date, amount: close_value}
+    columns: {opp_id: opportunity_id, rep_id: sales_agent, created_at: engage_date, closed_at: close_date,
+              amount: close_value}
     values:
       outcome: {from: deal_stage, map: {Won: won, Lost: lost, Engaging: open, Prospecting: open}}
   reps:
@@ -133,7 +134,8 @@ PIPELINE = ("opportunity_id,sales_agent,deal_stage,engage_date,close_date,close_
             "X2,Moses Frase,Engaging,2024-01-05,,\n"
             "X3,Darcel Schlecht,Lost,2024-01-04,2024-01-30,0\n"
             "X4,Darcel Schlecht,Prospecting,,,\n")
-TEAMS = "sales_agent,manager,regional_office\nMoses Frase,Dustin Brinkmann,Central\nDarcel Schlecht,Melvin Marxen,Central\n"
+TEAMS = ("sales_agent,manager,regional_office\nMoses Frase,Dustin Brinkmann,Central\n"
+         "Darcel Schlecht,Melvin Marxen,Central\n")
 
 
 def columns_source(tmp_path, yaml_text=COLUMNS_YAML, pipeline=PIPELINE):

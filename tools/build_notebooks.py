@@ -34,11 +34,13 @@ def code(text, *tags):
 
 def check(text):
     """A cell whose output nbval compares with the stored one; left out of the HTML report."""
-    return code("# NBVAL_CHECK_OUTPUT\n# the key result, checked by the tests; not shown in the report\n" + text.strip(),
-                "remove-cell")
+    note = "# NBVAL_CHECK_OUTPUT\n# the key result, checked by the tests; not shown in the report\n"
+    return code(note + text.strip(), "remove-cell")
 
 
 def notebook(cells, title):
+    for i, cell in enumerate(cells):
+        cell["id"] = f"cell-{i:02d}"     # stable ids: rebuilding does not churn the files
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
@@ -213,7 +215,8 @@ change the target asks for, the verdict is *too early to tell*, not *no improvem
     md("""
 ## What happened against what the baseline predicted
 
-Dashed: what the baseline predicts without a change — the rep's baseline level moved week by week as the peers moved (seasonality, quarter ends). Solid red:
+Dashed: what the baseline predicts without a change — the rep's baseline level moved week by week as the
+peers moved (seasonality, quarter ends). Solid red:
 what happened. Grey: the peers' median over the same weeks.
 """),
     code("pn.plots.show(pn.plots.counterfactual_grid(data, rv, panel=panel))"),
