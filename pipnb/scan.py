@@ -38,7 +38,10 @@ def format_scan(card: pd.DataFrame, data: SalesData) -> str:
     reps = card.drop_duplicates("rep_id")
     ramping = card.loc[card["flag"] == "ramping", "rep_id"].nunique()
     flagged = flagged_reps(card)
-    lines.append(f"{len(reps)} reps, {ramping} ramping (not judged); {len(flagged)} fall short of their peers.")
+    core = flagged_reps(card, plan_metrics_only=True)
+    lines.append(f"{len(reps)} reps, {ramping} ramping (not judged); {len(flagged)} fall short of their peers on "
+                 f"at least one metric, {len(core)} on the win rate or one of its drivers "
+                 f"({', '.join(core) or 'none'}).")
     for note in _notes(card, data):
         lines.append(f"note: {note}")
     for rep_id in flagged:
