@@ -90,7 +90,7 @@ def _parse(raw: RawTable, name: str, timezone: str) -> pd.DataFrame:
     frame = frame[keep]
     for column in keep:
         if column in DATE_COLUMNS[name]:
-            frame[column] = _parse_dates(frame[column], frame[ROW], raw.file, column, timezone)
+            frame[column] = parse_dates(frame[column], frame[ROW], raw.file, column, timezone)
         elif column == "amount":
             frame[column] = _parse_numbers(frame[column], frame[ROW], raw.file, column)
         elif column != ROW:
@@ -109,7 +109,7 @@ def _as_text(series: pd.Series) -> pd.Series:
     return text.mask(text == "")
 
 
-def _parse_dates(series: pd.Series, rows: pd.Series, file: str, column: str, timezone: str) -> pd.Series:
+def parse_dates(series: pd.Series, rows: pd.Series, file: str, column: str, timezone: str) -> pd.Series:
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         return series.dt.tz_convert(timezone).dt.tz_localize(None).astype("datetime64[ns]")
     if pd.api.types.is_datetime64_any_dtype(series):

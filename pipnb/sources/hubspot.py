@@ -37,8 +37,8 @@ from pydantic import BaseModel, ConfigDict
 
 from pipnb.errors import DataError
 from pipnb.sources import register
-from pipnb.sources.salesforce import Export, Rules, clean_text, config_model, rule_mask
-from pipnb.validate import ROW, RawTable, _parse_dates
+from pipnb.sources.vendor import Export, Rules, clean_text, config_model, rule_mask
+from pipnb.validate import ROW, RawTable, parse_dates
 
 # property name first, then the labels HubSpot's exports use for it
 ID = ("hs_object_id", "Record ID")
@@ -105,7 +105,7 @@ class HubSpotExport(Export):
             stamps = pd.to_datetime(text[epoch].astype("int64"), unit="ms", utc=True)
             out[epoch] = stamps.dt.tz_convert(timezone).dt.tz_localize(None).astype("datetime64[ns]")
         if (~epoch).any():
-            out[~epoch] = _parse_dates(text[~epoch], self.rows[~epoch], self.name, field, timezone)
+            out[~epoch] = parse_dates(text[~epoch], self.rows[~epoch], self.name, field, timezone)
         return out
 
 
