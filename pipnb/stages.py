@@ -293,14 +293,30 @@ def _entry(IndexEntry, who: str, stage: str, base: Path, by_path: dict):
     if result is not None and result.status == "failed":
         return IndexEntry(who, stage, "failed", ipynb if ipynb.exists() else None, result.error)
     if result is not None and result.status == "skipped" and html.exists():
-        return IndexEntry(who, stage, "ok", html, "up to date")
+        return IndexEntry(who, stage, "ok", html, _result_line(ipynb) or "up to date")
     if html.exists():
-        return IndexEntry(who, stage, "ok", html)
+        return IndexEntry(who, stage, "ok", html, _result_line(ipynb))
     if ipynb.exists():
         status = json.loads(ipynb.read_text(encoding="utf-8")).get("metadata", {}).get("pipnb", {}).get("status")
         return IndexEntry(who, stage, "failed" if status == "failed" else "missing", ipynb,
                           "the executed notebook is kept for inspection")
     return IndexEntry(who, stage, "missing", None, "not run yet")
+
+
+def _result_line(ipynb: Path) -> str:
+    """The printed line of the executed notebook's cell tagged ``pipnb-result`` (e.g. the final review's
+    recommendation), or ""."""
+    import json
+
+    try:
+        cells = json.loads(ipynb.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError):
+        return ""
+    for cell in cells:
+        if "pipnb-result" in cell.get("metadata", {}).get("tags", []):
+            text = "".join("".join(o.get("text", "")) for o in cell.get("outputs", []) if o.get("name") == "stdout")
+            return text.strip().splitlines()[0] if text.strip() else ""
+    return ""
 
 
 def write_index(reports: Path, params: Path, results=()) -> Path:

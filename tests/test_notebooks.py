@@ -78,8 +78,9 @@ def test_plan_report_has_targets_timeline_and_commitments(results, batch):
 
 
 def test_final_reviews_recommend_by_the_verdicts(results):
-    assert checked_output(results[f"{RESPONDER} final"]).strip() in ("complete", "extend")
-    assert checked_output(results[f"{NON_RESPONDER} final"]).strip() == "consequences"
+    assert checked_output(results[f"{RESPONDER} final"]).strip() in ("recommendation: complete",
+                                                                     "recommendation: extend")
+    assert checked_output(results[f"{NON_RESPONDER} final"]).strip() == "recommendation: consequences"
     html = Path(results[f"{RESPONDER} final"].html).read_text()
     assert "Recommended course of action" in html and "regression to the mean" in html
 
@@ -139,6 +140,7 @@ def test_index_lists_every_rep_and_stage(batch, results):
         assert f"({rep})" in html
         assert f'href="{rep}/{stage}.html"' in html
     assert 'href="team-scan.html"' in html
+    assert "recommendation: consequences" in html          # the final review's outcome beside its link
     assert "missing" in html          # the active plans' other checkpoints have not been run here
 
 

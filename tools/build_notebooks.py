@@ -32,10 +32,13 @@ def code(text, *tags):
     return cell
 
 
-def check(text):
-    """A cell whose output nbval compares with the stored one; left out of the HTML report."""
+def check(text, *tags):
+    """A cell whose output nbval compares with the stored one; left out of the HTML report.
+
+    Tagged ``pipnb-result``, its printed line is also what ``reports/index.html`` shows beside the report.
+    """
     note = "# NBVAL_CHECK_OUTPUT\n# the key result, checked by the tests; not shown in the report\n"
-    return code(note + text.strip(), "remove-cell")
+    return code(note + text.strip(), "remove-cell", *tags)
 
 
 def notebook(cells, title):
@@ -254,7 +257,7 @@ extend; neither → the consequences stated in the plan.
     *[nbformat.from_dict(dict(c)) for c in REVIEW_CELLS],
     md("## Recommendation"),
     code("display(Markdown(pn.text.recommendation(rv)))"),
-    check("print(rv.recommendation)"),
+    check('print(f"recommendation: {rv.recommendation}")', "pipnb-result"),
 ], "Final review")
 FINAL.cells[1].source = FINAL.cells[1].source.replace("{checkpoint}", "final")
 
