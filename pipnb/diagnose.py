@@ -22,7 +22,7 @@ import pandas as pd
 
 from pipnb.data import SalesData
 from pipnb.metrics import weekly_panel
-from pipnb.peers import fmt, scorecard
+from pipnb.peers import judged_reps, peer_ids, scorecard
 from pipnb.schema import DRIVER_METRICS, METRICS, OUTCOME_METRICS
 
 RATIONALE = {
@@ -181,8 +181,6 @@ def _drivers(card: pd.DataFrame, mine: pd.DataFrame, rep_id: str) -> tuple[pd.Da
 def _explained_shares(card: pd.DataFrame, rep_id: str) -> tuple[dict[str, float], float]:
     """Share of the log gap in wins per week that each driver explains (see the module docstring)."""
     wide = card.pivot(index="rep_id", columns="metric", values="value")
-    ramping = card.groupby("rep_id")["flag"].agg(lambda f: (f == "ramping").any())
-    team = card.drop_duplicates("rep_id").set_index("rep_id")["team"]
     needed = ("opps_created_per_week", "first_meetings_per_week", "followup_meeting_ratio", "win_rate")
     if not all(m in wide for m in needed):
         return {}, np.nan
@@ -195,7 +193,7 @@ def _explained_shares(card: pd.DataFrame, rep_id: str) -> tuple[dict[str, float]
         "closing": counts["win_rate"] / weeks / (wide["first_meetings_per_week"] * wide["followup_meeting_ratio"]),
     })
     wins = counts["win_rate"] / weeks
-    peers = team.index[(team == team[rep_id]) & (team.index != rep_id) & ~ramping.reindex(team.index)]
+    peers = peer_ids(card, rep_id)
     with np.errstate(divide="ignore", invalid="ignore"):
         total = np.log(wins[rep_id] / wins[peers].median())
         logs = {k: np.log(factors.loc[rep_id, k] / factors.loc[peers, k].median()) for k in FUNNEL}
@@ -206,7 +204,7 @@ def _explained_shares(card: pd.DataFrame, rep_id: str) -> tuple[dict[str, float]
     # the funnel stages leave unexplained; their slope is estimated across every judged rep (more stable
     # than one team). Their two estimates may overlap.
     remainder = max(0.0, 1.0 - sum(shares.values()))
-    judged = team.index[~ramping.reindex(team.index) & (team.index != rep_id)]
+    judged = judged_reps(card, besides=rep_id)
     for metric in ("emails_per_week", "avg_days_between_touches"):
         if metric in wide:
             share = _elasticity_share(wide[metric], wins, judged, rep_id, total, METRICS[metric].higher_is_better)
@@ -225,7 +223,3 @@ def _elasticity_share(driver: pd.Series, wins: pd.Series, peers: pd.Index, rep_i
     contribution = slope * np.log(driver[rep_id] / sample["x"].median())
     return float(np.clip(contribution / total, 0, 1)) if contribution < 0 else 0.0
 
-
-def describe_value(metric: str, value: float) -> str:
-    """A metric value formatted for a sales manager (``6%``, ``3.5/wk`` ...)."""
-    return fmt(value, METRICS[metric])

@@ -7,8 +7,10 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:   # the runner imports this module: keep pandas off its import path
+    import pandas as pd
 
 
 @contextlib.contextmanager

@@ -67,7 +67,6 @@ class _Grid:
         self.first_day = to_days(pd.Series([self.first_monday]))[0]
         self.n_weeks = int((to_days(pd.Series([self.as_of]))[0] - 1e-9 - self.first_day) // 7) + 1
         self.rep_ids = data.reps["rep_id"].to_numpy(dtype=object)
-        self.rep_code = pd.Index(self.rep_ids)
         self.n_reps = len(self.rep_ids)
         self.mondays = self.first_monday + pd.to_timedelta(np.arange(self.n_weeks) * 7, unit="D")
         week_end_days = self.first_day + 7 * (np.arange(self.n_weeks) + 1)

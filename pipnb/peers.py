@@ -8,6 +8,8 @@ closed deals is not flagged on noise.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -21,7 +23,6 @@ MARGIN = 0.20        # a flag also needs the rep to differ from the peer median 
 MIN_EVENTS = 5       # ratio/mean metrics with fewer trials than this are not flagged
 PEER_BY = ("team", "segment", "all")
 
-FLAGS = ("shortfall", "in line", "strength", "ramping", "no data", "unavailable")
 
 
 def scorecard(data: SalesData, as_of: str | pd.Timestamp | None = None, weeks: int = 12, *,
@@ -112,7 +113,8 @@ def _benchmark_metric(rows: pd.DataFrame, metric) -> pd.DataFrame:
     peer = same & ~np.eye(len(rows), dtype=bool) & ~rows["ramping"].to_numpy()[None, :] \
         & np.isfinite(value)[None, :]
     peer_values = np.where(peer, value[None, :], np.nan)
-    with np.errstate(invalid="ignore"), _quiet():
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)       # a rep without peers: an all-NaN row
         p25, median, p75 = np.nanquantile(peer_values, [0.25, 0.5, 0.75], axis=1)
     n_peers = peer.sum(axis=1)
     below = (peer_values < value[:, None]).sum(axis=1) + 0.5 * (peer_values == value[:, None]).sum(axis=1)
@@ -125,19 +127,6 @@ def _benchmark_metric(rows: pd.DataFrame, metric) -> pd.DataFrame:
     out["flag"] = [f for f, _ in flags]
     out["reason"] = [r for _, r in flags]
     return out
-
-
-class _quiet:
-    """Silence numpy's all-NaN slice warnings inside a block."""
-
-    def __enter__(self):
-        import warnings
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._w.__exit__(*exc)
 
 
 def _shrink(rows: pd.DataFrame, peer: np.ndarray) -> np.ndarray:
@@ -188,9 +177,9 @@ def _flag(row, metric) -> tuple[str, str]:
     if metric.kind in ("ratio", "mean") and row.denominator < MIN_EVENTS:
         return "in line", f"{label} {fmt(row.value, metric)} ({_counts(row, metric)}): too few to judge"
     judged = row.adjusted if np.isfinite(row.adjusted) else row.value
-    sign = 1 if metric.higher_is_better else -1
-    low = sign * (judged - row.peer_p25) < 0 if sign > 0 else judged > row.peer_p75
-    high = judged > row.peer_p75 if sign > 0 else judged < row.peer_p25
+    up = metric.higher_is_better
+    low = judged < row.peer_p25 if up else judged > row.peer_p75      # worse than three quarters of peers
+    high = judged > row.peer_p75 if up else judged < row.peer_p25     # better than three quarters
     far = abs(judged - row.peer_median) > MARGIN * abs(row.peer_median)
     peers = (f"peer median {fmt(row.peer_median, metric)} (middle half {fmt(row.peer_p25, metric)}–"
              f"{fmt(row.peer_p75, metric)}, {row.n_peers} peers)")
@@ -198,7 +187,7 @@ def _flag(row, metric) -> tuple[str, str]:
     adjusted = (f"; {fmt(judged, metric)} after allowing for the small sample"
                 if metric.kind == "ratio" and abs(judged - row.value) > 0.005 else "")
     if low and far:
-        side = "below the bottom quarter" if sign > 0 else "worse than three quarters"
+        side = "below the bottom quarter" if up else "worse than three quarters"
         return "shortfall", f"{own} vs {peers}{adjusted}: {side} of peers"
     if high and far:
         return "strength", f"{own} vs {peers}{adjusted}: better than three quarters of peers"
@@ -242,12 +231,16 @@ def _add_unavailable(card: pd.DataFrame, data: SalesData, reps: pd.DataFrame) ->
     return pd.concat([card, *extra], ignore_index=True)
 
 
+def judged_reps(card: pd.DataFrame, *, besides: str | None = None) -> list[str]:
+    """Reps of a scorecard that are judged (not ramping), optionally without ``besides``."""
+    ramping = card.groupby("rep_id", sort=False)["flag"].agg(lambda f: (f == "ramping").any())
+    return [r for r in ramping.index[~ramping] if r != besides]
+
+
 def peer_ids(card: pd.DataFrame, rep_id: str) -> list[str]:
-    """The rep's judged peers in a scorecard (same group, not ramping, the rep excluded)."""
-    reps = card.drop_duplicates("rep_id").set_index("rep_id")
-    ramping = card.groupby("rep_id")["flag"].agg(lambda f: (f == "ramping").any())
-    same = reps["team"] == reps.loc[rep_id, "team"]
-    return [r for r in reps.index[same & ~ramping.reindex(reps.index)] if r != rep_id]
+    """The rep's judged peers in a scorecard (same team, not ramping, the rep excluded)."""
+    team = card.drop_duplicates("rep_id").set_index("rep_id")["team"]
+    return [r for r in judged_reps(card, besides=rep_id) if team[r] == team[rep_id]]
 
 
 def peers_of(data: SalesData, rep_id: str, *, on: str | pd.Timestamp, peer_by: str = "team") -> list[str]:

@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from pipnb.metrics import CAPPED  # noqa: E402
-from pipnb.peers import fmt  # noqa: E402
+from pipnb.peers import peer_ids  # noqa: E402
 from pipnb.schema import METRICS  # noqa: E402
 
 REP_COLOR, PEER_COLOR, TARGET_COLOR = "#c0392b", "#7f8c8d", "#2471a3"
@@ -41,10 +41,7 @@ def peer_distribution(card: pd.DataFrame, rep_id: str, metrics: list[str]) -> pl
         Metrics to show, one small panel each.
     """
     rep = card[card["rep_id"] == rep_id].set_index("metric")
-    group = card.loc[card["rep_id"] == rep_id, "team"].iloc[0]
-    judged = card.groupby("rep_id")["flag"].agg(lambda f: not (f == "ramping").any())
-    peers = card[(card["team"] == group) & (card["rep_id"] != rep_id)
-                 & card["rep_id"].map(judged)]
+    peers = card[card["rep_id"].isin(peer_ids(card, rep_id))]
     metrics = [m for m in metrics if m in rep.index and np.isfinite(rep.loc[m, "value"])]
     fig, axes = plt.subplots(1, max(len(metrics), 1), figsize=(2.3 * max(len(metrics), 1), 3.4), squeeze=False)
     jitter = np.random.default_rng(0)     # fixed, so the same data always draws the same picture
@@ -81,9 +78,7 @@ def funnel(card: pd.DataFrame, rep_id: str) -> plt.Figure:
         "Second meetings": wide_n.get("followup_meeting_ratio") / weeks,
         "Wins": wide_n["win_rate"] / weeks,
     })
-    team = card.drop_duplicates("rep_id").set_index("rep_id")["team"]
-    ramping = card.groupby("rep_id")["flag"].agg(lambda f: (f == "ramping").any())
-    peers = team.index[(team == team[rep_id]) & (team.index != rep_id) & ~ramping.reindex(team.index)]
+    peers = peer_ids(card, rep_id)
     long = pd.DataFrame({"stage": stages.columns, "This rep": stages.loc[rep_id].to_numpy(),
                          "Peer median": stages.loc[peers].median().to_numpy()}).melt(
         id_vars="stage", var_name="who", value_name="per week")
@@ -162,9 +157,6 @@ def _wrap(text: str, width: int = 18) -> str:
 
     return "\n".join(textwrap.wrap(text, width))
 
-
-def value_label(metric: str, value: float) -> str:
-    return fmt(value, METRICS[metric])
 
 
 def trend_grid(panel: pd.DataFrame, rep_id: str, metrics: list[str], *, peers: list[str], plan=None,

@@ -22,8 +22,6 @@ from pipnb.peers import fmt
 from pipnb.plan import Plan, Policy
 from pipnb.schema import METRICS
 
-STATUS_ORDER = ("met", "on track", "behind", "no data")
-
 
 @dataclass
 class Review:

@@ -258,7 +258,7 @@ def index_entries(reports: Path, params: Path, results=()) -> list:
     entries = []
     scan = reports / "team-scan.html"
     if scan.exists() or (reports / "team-scan.ipynb").exists():
-        entries.append(_entry(IndexEntry, "", "scan", reports / "team-scan", by_path))
+        entries.append(_entry("", "scan", reports / "team-scan", by_path))
     plans = {}
     plan_dir = Path(params) / "plans"
     for path in sorted(plan_dir.glob("*.yaml")) if plan_dir.is_dir() else []:
@@ -278,15 +278,17 @@ def index_entries(reports: Path, params: Path, results=()) -> list:
         for stage in [s for s in STAGES if s != "scan"]:
             base = folder / stage
             if stage in wanted or base.with_suffix(".ipynb").exists():
-                entry = _entry(IndexEntry, who, stage, base, by_path)
+                entry = _entry(who, stage, base, by_path)
                 if stage == "plan" and plan is not None and entry.status == "ok":
                     entry = IndexEntry(who, stage, "ok", entry.path, f"plan status: {plan.status}")
                 entries.append(entry)
     return entries
 
 
-def _entry(IndexEntry, who: str, stage: str, base: Path, by_path: dict):
+def _entry(who: str, stage: str, base: Path, by_path: dict):
     import json
+
+    from pipnb.report import IndexEntry
 
     html, ipynb = base.with_suffix(".html"), base.with_suffix(".ipynb")
     result = by_path.get(ipynb.resolve())
