@@ -14,8 +14,10 @@ Use it like any kernel::
 
 Modules
 -------
-``forkserver``   the server program (preloading, forking, reaping, idle exit)
-``launcher``     client side: find or start the server, ask it for a kernel, watch the kernel
+``forkserver``   the server program, a package run by path (preloading, forking, reaping, idle exit)
+``launcher``     client side: which server serves a kernel, and starting it
+``forked``       client side: ask the server for a kernel and watch that kernel
+``protocol``     client side: single requests to the server (status, stop)
 ``provisioner``  the jupyter_client provisioner (entry point ``pipnb-fork-provisioner``)
 ``kernelspec``   the ``pipnb-fast`` kernelspec and its installation
 ``bench``        start-up and papermill timings, fast vs. normal kernel
@@ -148,7 +150,7 @@ def server_status() -> dict[str, Any] | None:
         ``preloaded``, ``failed``; None when no server is running.
     """
     from pipnb.kernel.launcher import current_address
-    from pipnb.kernel.launcher import server_status as status
+    from pipnb.kernel.protocol import server_status as status
 
     return status(current_address())
 
@@ -167,6 +169,6 @@ def stop_server(*, force: bool = False) -> bool:
         True when a server was running and has exited.
     """
     from pipnb.kernel.launcher import current_address
-    from pipnb.kernel.launcher import stop_server as stop
+    from pipnb.kernel.protocol import stop_server as stop
 
     return stop(current_address(), force=force)

@@ -1,4 +1,7 @@
-"""Client side of the fork server: find or start it, ask it for a kernel, and watch that kernel.
+"""Find or start the fork server: which server can fork a kernel, and how a client starts it.
+
+The rest of the client side builds on this module: :mod:`pipnb.kernel.forked` asks the server for a
+kernel and watches it, :mod:`pipnb.kernel.protocol` sends the server single requests (status, stop).
 
 Which server
 ------------
@@ -7,14 +10,14 @@ server program, same preload list and the same interpreter-level environment (``
 ``LD_LIBRARY_PATH``, ``LD_PRELOAD``, ``MPLCONFIGDIR``, ``LANG``, ``LC_ALL``, ``LC_CTYPE``: what
 a process reads once at start-up or import). These are hashed into the socket name
 ``pipnb-fs-<hash>.sock`` in the Jupyter runtime directory (or ``$TMPDIR/pipnb-<uid>`` when that
-path is too long for a Unix socket), so editing ``forkserver.py`` or switching virtualenvs starts
+path is too long for a Unix socket), so editing the server program or switching virtualenvs starts
 a new server instead of reusing a stale one; a server also retires itself when a package is
 installed or upgraded after it started.
 
 Starting it
 -----------
 A client that cannot connect takes ``pipnb-fs-<hash>.lock`` (``flock``), connects again, and only
-if there is still no server removes a stale socket and starts one: ``forkserver.py`` run by path
+if there is still no server removes a stale socket and starts one: ``forkserver/__main__.py`` run by path
 with the kernel's interpreter, detached (new session, stdio on ``/dev/null`` and the log file
 ``pipnb-fs-<hash>.log``), then waits until it accepts connections. Concurrent clients in other
 processes wait on the lock and then find the new server.
@@ -34,9 +37,7 @@ import dataclasses
 import hashlib
 import json
 import os
-import select
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -44,15 +45,14 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
 
 from pipnb.errors import PipnbError
 
-SERVER_SCRIPT = Path(__file__).with_name("forkserver.py")
+SERVER_PACKAGE = Path(__file__).with_name("forkserver")
+SERVER_SCRIPT = SERVER_PACKAGE / "__main__.py"
 ENV_IDLE = "PIPNB_FORKSERVER_IDLE"
 SOCKET_PATH_MAX = 100
 START_TIMEOUT = 60.0
-REPLY_TIMEOUT = 30.0
 _KEY_ENV = ("LD_LIBRARY_PATH", "LD_PRELOAD", "MPLCONFIGDIR", "LANG", "LC_ALL", "LC_CTYPE")
 _KERNEL_MODULES = ("ipykernel_launcher", "ipykernel")
 _SPAWNED: list[subprocess.Popen[bytes]] = []
@@ -60,10 +60,6 @@ _SPAWNED: list[subprocess.Popen[bytes]] = []
 
 class ForkServerError(PipnbError):
     """The fork server could not be started or could not launch a kernel; say why in one line."""
-
-
-class _ServerGone(ConnectionError):
-    """The server closed the connection before answering (it is exiting); try again."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,10 +176,18 @@ def server_address(python: Sequence[str], env: Mapping[str, str], preload: Seque
         (name, value) for name, value in env.items() if name.startswith("PYTHON") or name in _KEY_ENV
     )
     material = json.dumps(
-        [list(python), list(preload), key_env, hashlib.sha256(SERVER_SCRIPT.read_bytes()).hexdigest()]
+        [list(python), list(preload), key_env, _server_digest()]
     )
     digest = hashlib.sha256(material.encode()).hexdigest()[:12]
     return ServerAddress(runtime_dir() / f"pipnb-fs-{digest}.sock", tuple(python), tuple(preload))
+
+
+def _server_digest() -> str:
+    """Hash of the server program's source files: editing any of them starts a new server."""
+    digest = hashlib.sha256()
+    for path in sorted(SERVER_PACKAGE.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def idle_seconds(env: Mapping[str, str]) -> float:
@@ -216,6 +220,33 @@ def idle_seconds(env: Mapping[str, str]) -> float:
     if value < 0:
         raise ForkServerError(f"{ENV_IDLE}={raw!r} is not a number of seconds (use e.g. 120)")
     return value
+
+
+def current_address(env: Mapping[str, str] | None = None, python: Sequence[str] | None = None) -> ServerAddress:
+    """Return the address of the server this process's kernels would use.
+
+    Parameters
+    ----------
+    env
+        Kernel environment (default ``os.environ``).
+    python
+        Interpreter command (default: the ``pipnb-fast`` kernelspec's, else ``sys.executable``).
+
+    Returns
+    -------
+    ServerAddress
+    """
+    env = dict(os.environ if env is None else env)
+    if python is None:
+        python = [sys.executable]
+        with contextlib.suppress(Exception):
+            from jupyter_client.kernelspec import KernelSpecManager
+
+            from pipnb.kernel.kernelspec import KERNEL_NAME
+
+            argv = KernelSpecManager().get_kernel_spec(KERNEL_NAME).argv
+            python = split_kernel_cmd(argv, env)[0]
+    return server_address(python, env, default_preload())
 
 
 # ---------------------------------------------------------------------------------- startup
@@ -330,406 +361,3 @@ async def ensure_server(
         return proc.pid
     finally:
         os.close(lock_fd)
-
-
-# --------------------------------------------------------------------------------- requests
-async def _request(
-    path: Path, message: dict[str, Any], fds: Sequence[int] = (), *, timeout: float = REPLY_TIMEOUT
-) -> tuple[socket.socket, dict[str, Any], bytes]:
-    loop = asyncio.get_running_loop()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.setblocking(False)
-    try:
-        await loop.sock_connect(sock, str(path))
-        data = json.dumps(message).encode() + b"\n"
-        sent = socket.send_fds(sock, [data], list(fds)) if fds else sock.send(data)
-        if sent < len(data):
-            await loop.sock_sendall(sock, data[sent:])
-        buffer = bytearray()
-        async with asyncio.timeout(timeout):
-            while b"\n" not in buffer:
-                try:
-                    chunk = await loop.sock_recv(sock, 1 << 16)
-                except ConnectionResetError:
-                    chunk = b""
-                if not chunk:
-                    raise _ServerGone(f"fork server at {path} closed the connection")
-                buffer += chunk
-    except BaseException:
-        sock.close()
-        raise
-    line, rest = bytes(buffer).split(b"\n", 1)
-    return sock, json.loads(line), rest
-
-
-def request_sync(path: Path, message: dict[str, Any], *, timeout: float = REPLY_TIMEOUT) -> dict[str, Any]:
-    """Send one request without file descriptors and return the server's reply (blocking).
-
-    Parameters
-    ----------
-    path
-        Server socket.
-    message
-        Request, e.g. ``{"op": "status"}``.
-    timeout
-        Seconds to wait for the reply.
-
-    Returns
-    -------
-    dict
-        The reply.
-
-    Raises
-    ------
-    OSError
-        When no server listens at ``path``.
-    """
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(str(path))
-        sock.sendall(json.dumps(message).encode() + b"\n")
-        buffer = bytearray()
-        while b"\n" not in buffer:
-            chunk = sock.recv(1 << 16)
-            if not chunk:
-                raise _ServerGone(f"fork server at {path} closed the connection")
-            buffer += chunk
-    return json.loads(bytes(buffer).split(b"\n", 1)[0])
-
-
-def _stdio_fds(stdin: Any, stdout: Any, stderr: Any) -> tuple[list[int], list[int]]:
-    """Translate Popen-style stdio arguments into three descriptors to pass to the server."""
-    opened: list[int] = []
-
-    def devnull() -> int:
-        """Open /dev/null for this launch only."""
-        fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-        opened.append(fd)
-        return fd
-
-    def resolve(stream: Any, default: int) -> int:
-        """Descriptor for one Popen-style stream argument (None: this process's ``default``)."""
-        if stream is None:
-            try:
-                os.fstat(default)
-            except OSError:
-                return devnull()
-            return default
-        if stream == subprocess.DEVNULL:
-            return devnull()
-        if stream == subprocess.PIPE:
-            raise ForkServerError("stdio=PIPE cannot be passed to a forked kernel")
-        if isinstance(stream, int):
-            return stream
-        return stream.fileno()
-
-    try:
-        in_fd = devnull() if stdin is None else resolve(stdin, 0)
-        out_fd = resolve(stdout, 1)
-        err_fd = out_fd if stderr == subprocess.STDOUT else resolve(stderr, 2)
-    except BaseException:
-        for fd in opened:
-            os.close(fd)
-        raise
-    return [in_fd, out_fd, err_fd], opened
-
-
-def _umask() -> int | None:
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-async def launch_kernel(
-    cmd: Sequence[str],
-    *,
-    cwd: str | os.PathLike[str] | None,
-    env: Mapping[str, str],
-    stdin: int | IO[Any] | None = None,
-    stdout: int | IO[Any] | None = None,
-    stderr: int | IO[Any] | None = None,
-    preload: Sequence[str] | None = None,
-    start_timeout: float = START_TIMEOUT,
-) -> ForkedKernel:
-    """Have the fork server fork a kernel for ``cmd``, starting the server if needed.
-
-    Parameters
-    ----------
-    cmd
-        Formatted kernelspec argv (``python -m ipykernel_launcher -f CONNECTION_FILE ...``);
-        the connection file must already be written.
-    cwd
-        Working directory of the kernel (default: this process's).
-    env
-        Complete environment of the kernel.
-    stdin, stdout, stderr
-        As for :class:`subprocess.Popen`: None inherits this process's descriptor (stdin is
-        ``/dev/null``), an int or file object is passed on, ``DEVNULL`` is honoured.
-    preload
-        Modules the server imports once (default :func:`default_preload`).
-    start_timeout
-        Seconds allowed for starting a server.
-
-    Returns
-    -------
-    ForkedKernel
-        Handle on the running kernel.
-
-    Raises
-    ------
-    ForkServerError
-        When the server cannot start or refuses to fork; the caller may launch normally instead.
-    """
-    python, args = split_kernel_cmd(cmd, env)
-    address = server_address(python, env, preload if preload is not None else default_preload())
-    message = {
-        "op": "launch",
-        "args": args,
-        "cwd": os.path.abspath(cwd) if cwd else os.getcwd(),
-        "env": dict(env),
-        "umask": _umask(),
-    }
-    fds, opened = _stdio_fds(stdin, stdout, stderr)
-    try:
-        for _ in range(4):
-            try:
-                sock, reply, rest = await _request(address.socket, message, fds)
-            except (FileNotFoundError, ConnectionRefusedError):
-                await ensure_server(address, env, timeout=start_timeout)
-                continue
-            except _ServerGone:
-                await asyncio.sleep(0.05)  # the server was exiting; the next attempt starts one
-                continue
-            if not reply.get("ok"):
-                sock.close()
-                if reply.get("retry"):
-                    continue  # the server retired (packages changed); the next attempt starts one
-                raise ForkServerError(f"fork server refused to launch a kernel: {reply.get('error')}")
-            return ForkedKernel(int(reply["pid"]), sock, rest)
-    except OSError as exc:
-        raise ForkServerError(f"fork server at {address.socket} failed: {exc}") from exc
-    finally:
-        for fd in opened:
-            os.close(fd)
-    raise ForkServerError(f"could not reach a fork server at {address.socket}")
-
-
-class ForkedKernel:
-    """A kernel process forked by the server: not our child, so watched through the server.
-
-    The server reports the exit status on the launch connection; a pidfd (Linux) tells whether
-    the process is still alive should the server itself disappear.
-
-    Parameters
-    ----------
-    pid
-        Kernel pid; also its process group (the kernel starts a new session).
-    conn
-        The launch connection, or None for a kernel re-attached by pid only.
-    buffered
-        Bytes already read from ``conn`` after the launch reply.
-    """
-
-    UNKNOWN_EXIT = 1
-    """Exit code reported when the kernel is gone but its real status could not be learned."""
-
-    def __init__(self, pid: int, conn: socket.socket | None, buffered: bytes = b""):
-        self.pid = pid
-        self.returncode: int | None = None
-        self._conn = conn
-        self._buffer = bytearray(buffered)
-        self._server_gone = conn is None
-        self._pidfd: int | None = None
-        if hasattr(os, "pidfd_open"):
-            with contextlib.suppress(OSError):
-                self._pidfd = os.pidfd_open(pid)
-        self._parse()
-
-    def _parse(self) -> None:
-        while b"\n" in self._buffer:
-            line, _, rest = bytes(self._buffer).partition(b"\n")
-            self._buffer = bytearray(rest)
-            with contextlib.suppress(ValueError):
-                message = json.loads(line)
-                if isinstance(message, dict) and "exit" in message and self.returncode is None:
-                    self.returncode = int(message["exit"])
-
-    def _read(self) -> None:
-        while self._conn is not None and not self._server_gone:
-            try:
-                chunk = self._conn.recv(1 << 16)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                chunk = b""
-            if not chunk:
-                self._server_gone = True
-            self._buffer += chunk
-            self._parse()
-
-    def _alive(self) -> bool:
-        if self._pidfd is not None:
-            readable, _, _ = select.select([self._pidfd], [], [], 0)
-            return not readable
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        try:
-            with open(f"/proc/{self.pid}/stat") as stat:
-                return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-        except (OSError, IndexError):
-            return True
-
-    def poll(self) -> int | None:
-        """Return the exit code if the kernel has exited, else None (never blocks).
-
-        Returns
-        -------
-        int or None
-            ``subprocess`` convention: ``-N`` when killed by signal N.
-        """
-        if self.returncode is None:
-            self._read()
-        if self.returncode is None and self._server_gone and not self._alive():
-            self.returncode = self.UNKNOWN_EXIT
-        return self.returncode
-
-    def send_signal(self, signum: int) -> None:
-        """Signal the kernel's process group (falling back to the kernel); no-op once it exited.
-
-        Parameters
-        ----------
-        signum
-            Signal number, e.g. ``signal.SIGINT``.
-        """
-        if self.poll() is not None:
-            return
-        try:
-            os.killpg(self.pid, signum)
-            return
-        except OSError:
-            pass
-        with contextlib.suppress(ProcessLookupError):
-            if self._pidfd is not None and hasattr(signal, "pidfd_send_signal"):
-                signal.pidfd_send_signal(self._pidfd, signum)
-            else:
-                os.kill(self.pid, signum)
-
-    def close(self) -> None:
-        """Release the connection and pidfd; the server terminates the kernel if it still runs."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-        if self._pidfd is not None:
-            os.close(self._pidfd)
-            self._pidfd = None
-        self._server_gone = True
-
-
-# ------------------------------------------------------------------------- status and stop
-def server_status(address: ServerAddress) -> dict[str, Any] | None:
-    """Return the status of the server at ``address``, or None when none is running.
-
-    Parameters
-    ----------
-    address
-        Server address.
-
-    Returns
-    -------
-    dict or None
-        ``pid``, ``uptime``, ``idle``, ``kernels`` (pids), ``threads``, ``os_threads``,
-        ``preloaded``, ``failed``.
-    """
-    try:
-        return request_sync(address.socket, {"op": "status"})
-    except OSError:
-        return None
-
-
-def stop_server(address: ServerAddress, *, force: bool = False, wait: float = 10.0) -> bool:
-    """Ask the server at ``address`` to exit and wait until it has.
-
-    Parameters
-    ----------
-    address
-        Server address.
-    force
-        Terminate running kernels too; otherwise a server with kernels refuses.
-    wait
-        Seconds to wait for the server to exit.
-
-    Returns
-    -------
-    bool
-        True when a server was running and has exited.
-
-    Raises
-    ------
-    ForkServerError
-        When the server refuses (kernels running and not ``force``) or does not exit in time.
-    """
-    try:
-        reply = request_sync(address.socket, {"op": "stop", "force": force})
-    except OSError:
-        return False
-    if not reply.get("ok"):
-        raise ForkServerError(f"fork server {reply.get('pid', '')} refused to stop: {reply.get('error')}")
-    pid = int(reply["pid"])
-    deadline = time.monotonic() + wait
-    while _pid_running(pid):
-        reap_spawned()
-        if time.monotonic() > deadline:
-            raise ForkServerError(f"fork server {pid} did not exit within {wait:g} s")
-        time.sleep(0.02)
-    return True
-
-
-def _pid_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def current_address(env: Mapping[str, str] | None = None, python: Sequence[str] | None = None) -> ServerAddress:
-    """Return the address of the server this process's kernels would use.
-
-    Parameters
-    ----------
-    env
-        Kernel environment (default ``os.environ``).
-    python
-        Interpreter command (default: the ``pipnb-fast`` kernelspec's, else ``sys.executable``).
-
-    Returns
-    -------
-    ServerAddress
-    """
-    env = dict(os.environ if env is None else env)
-    if python is None:
-        python = [sys.executable]
-        with contextlib.suppress(Exception):
-            from jupyter_client.kernelspec import KernelSpecManager
-
-            from pipnb.kernel.kernelspec import KERNEL_NAME
-
-            argv = KernelSpecManager().get_kernel_spec(KERNEL_NAME).argv
-            python = split_kernel_cmd(argv, env)[0]
-    return server_address(python, env, default_preload())
-

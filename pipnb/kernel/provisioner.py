@@ -35,7 +35,8 @@ from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Bool, CaselessStrEnum, Float
 
-from pipnb.kernel.launcher import SOCKET_PATH_MAX, ForkedKernel, ForkServerError, launch_kernel, runtime_dir
+from pipnb.kernel.forked import ForkedKernel, launch_kernel
+from pipnb.kernel.launcher import SOCKET_PATH_MAX, ForkServerError, runtime_dir
 
 
 class ForkServerProvisioner(LocalProvisioner):  # type: ignore[misc]

@@ -1,0 +1,109 @@
+"""The fork server's own process: its log and name, a fork-safe environment, preloading, fork checks.
+
+What :mod:`.main` does to the process before serving (:func:`prepare_environment`, :func:`preload`)
+and what the server checks before every ``fork`` (:func:`fork_blockers`): a process may be forked
+safely only while it runs a single thread, which is why the server keeps every numeric library's
+thread pool at one thread and lets each kernel size its own after the fork.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+import threading
+import time
+
+FORK_SAFE_ENV: dict[str, str] = {
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "BLIS_NUM_THREADS": "1",
+    "VECLIB_MAXIMUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+    "JE_ARROW_MALLOC_CONF": "background_thread:false",
+    "MPLBACKEND": "Agg",
+}
+"""Environment of the server process: no thread pool and no GUI before ``fork``."""
+
+
+def log(message: str) -> None:
+    """Write one line to the server's log (its stderr)."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    print(f"{stamp} pipnb-forkserver[{os.getpid()}] {message}", file=sys.stderr, flush=True)
+
+
+def set_process_name(name: str) -> None:
+    """Name this process in ``ps -o comm``/``top`` (Linux; elsewhere a no-op)."""
+    with contextlib.suppress(OSError), open("/proc/self/comm", "w") as comm:
+        comm.write(name[:15])
+
+
+def os_thread_count() -> int:
+    """Return the number of OS threads of this process (Python and native), or -1 if unknown.
+
+    Returns
+    -------
+    int
+        Entries of ``/proc/self/task``; -1 where ``/proc`` is not available.
+    """
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return -1
+
+
+def fork_blockers() -> list[str]:
+    """Say why forking this process now would be unsafe.
+
+    Returns
+    -------
+    list of str
+        Empty when it is safe: a single Python thread, a single OS thread and no ZMQ context.
+    """
+    blockers = []
+    if threading.active_count() != 1:
+        names = ", ".join(t.name for t in threading.enumerate())
+        blockers.append(f"{threading.active_count()} Python threads are running ({names})")
+    native = os_thread_count()
+    if native > 1:
+        blockers.append(f"{native} OS threads are running (a native library started a thread pool)")
+    zmq = sys.modules.get("zmq")
+    if zmq is not None and getattr(zmq.Context, "_instance", None) is not None:
+        blockers.append("a ZMQ context exists")
+    return blockers
+
+
+def prepare_environment() -> None:
+    """Make the server fork-safe before anything is imported (thread pools, malloc, matplotlib)."""
+    os.environ.update(FORK_SAFE_ENV)
+    for name in [n for n in os.environ if n.startswith("JPY_")]:
+        del os.environ[name]  # ipykernel reads JPY_PARENT_PID at import; each kernel gets its own
+
+
+def preload(modules: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Import ``modules``; a module that fails to import is reported, not fatal.
+
+    Parameters
+    ----------
+    modules
+        Dotted module names.
+
+    Returns
+    -------
+    loaded : list of str
+        The modules that imported.
+    failed : dict
+        Module name to a one-line reason.
+    """
+    loaded: list[str] = []
+    failed: dict[str, str] = {}
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - any import failure only means "not preloaded"
+            failed[name] = f"{type(exc).__name__}: {exc}"
+        else:
+            loaded.append(name)
+    return loaded, failed
