@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from pipnb import stages
+from pipnb import batch as batches
 from pipnb.demo import demo_data
 from pipnb.runner import Job, run_jobs
 
@@ -86,8 +86,8 @@ def main() -> None:
         tmp = Path(tmp)
         data = demo_data(reps=max(24, args.reps))
         folder = data.write(tmp / "demo")
-        batch = stages.prepare(str(folder), reports=tmp / "reports", params=tmp / "params")
-        jobs = stages.diagnose_jobs(batch, data.rep_ids[: args.reps])
+        batch = batches.prepare(str(folder), reports=tmp / "reports", params=tmp / "params")
+        jobs = batches.diagnose_jobs(batch, data.rep_ids[: args.reps])
         n = len(jobs)
         rows = {}
         rows["runner --jobs 1"] = timed_run(jobs, jobs_n=1)

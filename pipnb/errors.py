@@ -8,6 +8,7 @@ as one line and exits non-zero without a traceback::
     ├── SourceError        a source YAML / URL cannot be used
     ├── PlanError          a plan or policy YAML is invalid
     ├── UnknownRepError    a rep id is not in the data
+    ├── JobError           a batch's jobs cannot run as given (e.g. two write the same file)
     └── RunError           a batch run finished with failed jobs
 """
 
@@ -58,6 +59,10 @@ class PlanError(PipnbError):
 
 class UnknownRepError(PipnbError):
     """A rep id is not present in the data."""
+
+
+class JobError(PipnbError):
+    """The jobs handed to :func:`pipnb.runner.run_jobs` cannot run as given (e.g. two write the same file)."""
 
 
 class RunError(PipnbError):

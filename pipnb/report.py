@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pipnb.io import atomic_write_text
+from pipnb.record import read_record
 
 if TYPE_CHECKING:
     import nbformat
@@ -288,8 +289,8 @@ def export_html(notebook: nbformat.NotebookNode | str | os.PathLike[str], html_p
 
     Notes
     -----
-    When the notebook metadata carries ``pipnb.input_hash`` (set by :mod:`pipnb.runner`), the page
-    records it in a ``<meta name="pipnb-input-hash">`` tag, so a rerun can tell it is up to date.
+    When the notebook carries a :class:`~pipnb.record.RunRecord` (set by :mod:`pipnb.runner`), the page
+    records its input hash in a ``<meta name="pipnb-input-hash">`` tag, so a rerun can tell it is up to date.
     """
     import nbformat  # imported here: `import pipnb.report` stays cheap for the command line
 
@@ -301,9 +302,8 @@ def export_html(notebook: nbformat.NotebookNode | str | os.PathLike[str], html_p
     resources = {"metadata": {"name": Path(html_path).stem, "path": source_dir or ""}}
     body, _ = _exporter().from_notebook_node(cells, resources=resources)
     title, header_block = _header_html(header)
-    input_hash = nb.metadata.get("pipnb", {}).get("input_hash")
-    if input_hash is not None and not re.fullmatch(r"[0-9a-f]+", str(input_hash)):
-        input_hash = None
+    record = read_record(nb)
+    input_hash = record.input_hash if record is not None and re.fullmatch(r"[0-9a-f]+", record.input_hash) else None
     return atomic_write_text(html_path, _page(title, header_block, body, input_hash=input_hash))
 
 

@@ -4,7 +4,8 @@ One :class:`Job` is one notebook run for one rep and stage. :func:`run_jobs` fan
 bounded process pool (or a Dask cluster), and each worker
 
 1. executes the notebook with papermill into a hidden temporary ``.ipynb`` beside the output;
-2. records ``metadata.pipnb`` (input hash, status) and renames it into place: the audit record;
+2. stamps its :class:`~pipnb.record.RunRecord` (input hash, status) and renames it into place: the audit
+   record;
 3. exports the HTML report in-process (:func:`pipnb.report.export_html`), atomically.
 
 A job whose cell raises is *failed*: its partially executed notebook (with papermill's error cell)
@@ -34,7 +35,6 @@ import multiprocessing
 import os
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -42,8 +42,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pipnb.errors import RunError
+from pipnb.errors import JobError, RunError
 from pipnb.io import atomic_write_text
+from pipnb.progress import capture_warnings, one_line, progress_bar
+from pipnb.record import RunRecord, read_record, write_record
 from pipnb.report import IndexEntry
 
 __all__ = ["Job", "JobResult", "JobStatus", "RunSummary", "input_hash", "run_jobs"]
@@ -204,7 +206,8 @@ class RunSummary:
         """Raise :class:`pipnb.errors.RunError` (exit code 1) when any job failed."""
         if self.failed:
             names = ", ".join(r.label for r in self.failed)
-            raise RunError(f"{len(self.failed)} of {len(self.results)} jobs failed: {names}")
+            raise RunError(f"{len(self.failed)} of {len(self.results)} jobs failed: {names}; their executed "
+                           "notebooks are kept beside the reports (see the summary)")
 
 
 # --------------------------------------------------------------------------- input hash
@@ -229,12 +232,8 @@ def _up_to_date(job: Job, wanted: str) -> bool:
 
     if job.output_html is not None and read_input_hash(job.output_html) != wanted:
         return False
-    try:
-        with open(job.output_ipynb, encoding="utf-8") as f:
-            meta = json.load(f).get("metadata", {}).get("pipnb", {})
-    except (OSError, ValueError):
-        return False
-    return meta.get("input_hash") == wanted and meta.get("status") == "ok"
+    record = read_record(job.output_ipynb)
+    return record is not None and record.input_hash == wanted and record.ok
 
 
 # --------------------------------------------------------------------------- the worker side
@@ -245,14 +244,14 @@ def _run_job(job: Job, wanted_hash: str) -> JobResult:
     messages: list[str] = []
     attempts, error, nb = 0, "", None
     _remove_stale_temp_files(job)
-    with _capture_warnings(messages):
+    with capture_warnings(messages):
         while nb is None and not error:
             attempts += 1
             try:
                 nb = _execute(job, wanted_hash)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a result
                 if attempts == 1 and _kernel_died(exc):
-                    messages.append(f"kernel died ({type(exc).__name__}: {_one_line(exc)}); retrying once")
+                    messages.append(f"kernel died ({type(exc).__name__}: {one_line(exc)}); retrying once")
                     continue
                 error = _describe(exc)
         html = None
@@ -262,7 +261,7 @@ def _run_job(job: Job, wanted_hash: str) -> JobResult:
 
                 html = export_html(nb, job.output_html, header=job.header)
             except Exception as exc:  # noqa: BLE001
-                error = f"HTML export failed: {_one_line(exc)}"
+                error = f"HTML export failed: {one_line(exc)}"
     ipynb = job.output_ipynb if job.output_ipynb.exists() and (nb is not None or _kept(job, wanted_hash)) \
         else None
     if error and job.output_html is not None and job.output_html.exists():
@@ -321,22 +320,20 @@ def _remove_stale_temp_files(job: Job) -> None:
                     stale.unlink(missing_ok=True)
 
 
-def _write_record(nb, job: Job, wanted_hash: str, status: str) -> None:
+def _write_record(nb, job: Job, wanted_hash: str, status: Literal["ok", "failed"]) -> None:
+    """Stamp the run's :class:`~pipnb.record.RunRecord` on the notebook and write it to its place."""
     import nbformat
 
-    nb.metadata["pipnb"] = {"input_hash": wanted_hash, "status": status, "label": job.label,
-                            "fingerprint": job.fingerprint}
+    write_record(nb, RunRecord(input_hash=wanted_hash, status=status, label=job.label,
+                               fingerprint=job.fingerprint))
     nb.metadata.get("papermill", {})["output_path"] = str(job.output_ipynb)
     atomic_write_text(job.output_ipynb, nbformat.writes(nb))
 
 
 def _kept(job: Job, wanted_hash: str) -> bool:
     """True when the notebook on disk is this run's failed record (not an older file)."""
-    try:
-        with open(job.output_ipynb, encoding="utf-8") as f:
-            return json.load(f).get("metadata", {}).get("pipnb", {}).get("input_hash") == wanted_hash
-    except (OSError, ValueError):
-        return False
+    record = read_record(job.output_ipynb)
+    return record is not None and record.input_hash == wanted_hash
 
 
 def _kernel_died(exc: BaseException) -> bool:
@@ -361,38 +358,10 @@ def _describe(exc: BaseException) -> str:
     from papermill.exceptions import PapermillExecutionError
 
     if isinstance(exc, PapermillExecutionError):
-        return f"{exc.ename}: {_one_line(exc.evalue)} (at In [{exc.exec_count}])"
+        return f"{exc.ename}: {one_line(exc.evalue)} (at In [{exc.exec_count}])"
     if _kernel_died(exc):
-        return f"kernel died twice: {_one_line(exc)} (kernel stderr in {KERNEL_LOG})"
-    return f"{type(exc).__name__}: {_one_line(exc)}"
-
-
-def _one_line(value: object, limit: int = 200) -> str:
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-class _ListHandler(logging.Handler):
-    """Collects this thread's warnings (papermill logs "Passed unknown parameter" as one)."""
-
-    def __init__(self, sink: list[str]):
-        super().__init__(logging.WARNING)
-        self.sink, self.thread = sink, threading.get_ident()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.thread == self.thread:
-            self.sink.append(_one_line(record.getMessage()))
-
-
-@contextlib.contextmanager
-def _capture_warnings(sink: list[str]) -> Iterator[None]:
-    handler = _ListHandler(sink)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
-        yield
-    finally:
-        root.removeHandler(handler)
+        return f"kernel died twice: {one_line(exc)} (kernel stderr in {KERNEL_LOG})"
+    return f"{type(exc).__name__}: {one_line(exc)}"
 
 
 def _init_pool_worker(stderr_log: str) -> None:
@@ -444,7 +413,7 @@ def run_jobs(jobs: Sequence[Job], *, jobs_n: int | None = None, force: bool = Fa
 
     Raises
     ------
-    ValueError
+    JobError
         When two jobs write the same file.
     """
     jobs = [_resolved(job, kernel_name) for job in jobs]
@@ -465,7 +434,7 @@ def run_jobs(jobs: Sequence[Job], *, jobs_n: int | None = None, force: bool = Fa
             stream = _start_dask(todo, scheduler, stack)
         elif todo:
             stream = _start_pool(todo, jobs_n or os.cpu_count() or 1, stack)
-        with _progress_bar(len(jobs), progress) as bar:
+        with progress_bar(len(jobs), progress) as bar:
             bar.update(len(jobs) - len(todo))
             for i, result in stream:
                 results[i] = result
@@ -495,7 +464,7 @@ def _check_distinct_outputs(jobs: Sequence[Job]) -> None:
             if path is None:
                 continue
             if path in seen:
-                raise ValueError(f"jobs {seen[path]!r} and {job.label!r} both write {path}; give each its own output")
+                raise JobError(f"jobs {seen[path]!r} and {job.label!r} both write {path}; give each its own output")
             seen[path] = job.label
 
 
@@ -562,31 +531,6 @@ def _result_or_crash(future: Any, job: Job) -> JobResult:
         return future.result()
     except Exception as exc:  # noqa: BLE001 - a lost worker fails this job only
         return JobResult(job=job, status="failed", error=f"worker lost: {_describe(exc)}")
-
-
-@contextlib.contextmanager
-def _progress_bar(total: int, enabled: bool) -> Iterator[Any]:
-    """A tqdm bar on stderr; while it is shown, log records go through ``tqdm.write``."""
-    from tqdm.auto import tqdm
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
-    with tqdm(total=total, desc="pipnb", unit="job", disable=not enabled, file=sys.stderr,
-              dynamic_ncols=True) as bar:
-        if not enabled:
-            yield bar
-            return
-        root = logging.getLogger()
-        fallback = None
-        if not root.handlers:  # nobody configured logging: stand in for logging.lastResort
-            fallback = logging.StreamHandler(sys.stderr)
-            fallback.setLevel(logging.WARNING)
-            root.addHandler(fallback)
-        try:
-            with logging_redirect_tqdm(loggers=[root], tqdm_class=tqdm):
-                yield bar
-        finally:
-            if fallback is not None:
-                root.removeHandler(fallback)
 
 
 def _plain(value: Any) -> Any:

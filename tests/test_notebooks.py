@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from pipnb import stages
+from pipnb import batch as batches
 from pipnb.demo import DEMO_CASES
 from pipnb.runner import run_jobs
 
@@ -23,21 +23,21 @@ ARTICLE, RESPONDER, NON_RESPONDER = DEMO_CASES["article"], DEMO_CASES["responder
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory, demo_folder):
     work = tmp_path_factory.mktemp("lifecycle")
-    return stages.prepare(str(demo_folder), reports=work / "reports", params=work / "params")
+    return batches.prepare(str(demo_folder), reports=work / "reports", params=work / "params")
 
 
 @pytest.fixture(scope="module")
 def results(batch, demo):
-    from pipnb.stages import demo_plan, plan_path
+    from pipnb.batch import demo_plan, plan_path
 
     for case in ("responder", "non_responder"):
         demo_plan(demo, case).to_yaml(plan_path(batch.params, DEMO_CASES[case]))
-    article_plan = stages.draft_plans(batch, [ARTICLE])
+    article_plan = batches.draft_plans(batch, [ARTICLE])
     active = [plan_path(batch.params, RESPONDER), plan_path(batch.params, NON_RESPONDER)]
-    jobs = [stages.scan_job(batch), *stages.diagnose_jobs(batch, [ARTICLE]), *stages.plan_jobs(batch, article_plan),
-            *stages.review_jobs(batch, active[:1], "checkpoint-1"), *stages.review_jobs(batch, active, "final")]
+    jobs = [batches.scan_job(batch), *batches.diagnose_jobs(batch, [ARTICLE]), *batches.plan_jobs(batch, article_plan),
+            *batches.review_jobs(batch, active[:1], "checkpoint-1"), *batches.review_jobs(batch, active, "final")]
     out = run_jobs(jobs, jobs_n=2, progress=False)
-    stages.write_index(batch.reports, batch.params, out)
+    batches.write_index(batch.reports, batch.params, out)
     return {r.job.label: r for r in out}
 
 
@@ -148,8 +148,8 @@ def test_escaped_rep_name(tmp_path, demo):
     evil = demo.reps.copy()
     evil.loc[evil["rep_id"] == ARTICLE, "rep_name"] = "<script>alert(1)</script>"
     folder = type(demo)(evil, demo.opportunities, demo.activities).write(tmp_path / "evil")
-    batch = stages.prepare(str(folder), reports=tmp_path / "reports", params=tmp_path / "params")
-    [result] = run_jobs(stages.diagnose_jobs(batch, [ARTICLE]), jobs_n=1, progress=False)
+    batch = batches.prepare(str(folder), reports=tmp_path / "reports", params=tmp_path / "params")
+    [result] = run_jobs(batches.diagnose_jobs(batch, [ARTICLE]), jobs_n=1, progress=False)
     assert result.status == "ok", result.error
     html = Path(result.html).read_text()
     assert "<script>alert(1)</script>" not in html
@@ -157,7 +157,7 @@ def test_escaped_rep_name(tmp_path, demo):
 
 
 def test_cli_run_isolates_a_broken_rep(tmp_path, demo_folder, demo):
-    from pipnb.stages import demo_plan
+    from pipnb.batch import demo_plan
 
     params = tmp_path / "params"
     good = demo_plan(demo, "responder").to_yaml(params / "plans" / f"{RESPONDER}.yaml")
@@ -252,6 +252,6 @@ def test_cli_diagnose_unknown_rep_is_one_line(tmp_path, demo_folder):
 
 def test_rep_ids_never_escape_reports(tmp_path):
     for evil in ("../../etc", "..", "a/b", "/abs", "R07\\..\\x"):
-        folder = stages.rep_dir(tmp_path, evil)
+        folder = batches.rep_dir(tmp_path, evil)
         assert folder.parent == tmp_path.resolve() and ".." not in folder.name and "/" not in folder.name
-    assert stages.rep_dir(tmp_path, "R07").name == "R07"
+    assert batches.rep_dir(tmp_path, "R07").name == "R07"

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from pipnb.errors import JobError, PipnbError
+from pipnb.record import read_record
 from pipnb.report import read_input_hash
 from pipnb.runner import Job, RunSummary, input_hash, run_jobs
 
@@ -58,6 +60,9 @@ def test_failed_notebook_kept_without_html(first_run):
     assert failed.ipynb == (out / "R99" / "stage.ipynb").resolve()
     kept = json.loads(failed.ipynb.read_text(encoding="utf-8"))
     assert kept["metadata"]["pipnb"]["status"] == "failed"
+    record = read_record(failed.ipynb)
+    assert (record.status, record.label, record.fingerprint) == ("failed", "R99 stage", "data-v1")
+    assert record.input_hash == input_hash(failed.job)
     assert kept["metadata"]["papermill"]["exception"] is True
     outputs = [o for c in kept["cells"] for o in c.get("outputs", [])]
     assert any(o.get("ename") == "ValueError" for o in outputs)  # the error cell is in the record
@@ -139,9 +144,21 @@ def test_rerun_after_an_interrupted_batch_finishes_the_rest(tmp_path):
     assert _stray_files(tmp_path) == []
 
 
+def test_the_record_is_read_back_or_none(first_run, tmp_path):
+    _, _, results = first_run
+    record = read_record(results[0].ipynb)
+    assert record.ok and record.input_hash == input_hash(results[0].job)
+    assert read_record(json.loads(results[0].ipynb.read_text(encoding="utf-8"))) == record   # a notebook dict
+    (tmp_path / "broken.ipynb").write_text("{not json")
+    (tmp_path / "plain.ipynb").write_text('{"metadata": {"pipnb": {"status": "ok"}}, "cells": []}')
+    for path in (tmp_path / "missing.ipynb", tmp_path / "broken.ipynb", tmp_path / "plain.ipynb"):
+        assert read_record(path) is None
+
+
 def test_two_jobs_may_not_share_an_output(tmp_path):
-    with pytest.raises(ValueError, match="both write"):
+    with pytest.raises(JobError, match="both write") as info:
         run_jobs([_job(tmp_path, "R01"), _job(tmp_path, "R01")], progress=False)
+    assert isinstance(info.value, PipnbError) and info.value.exit_code == 2     # a user mistake, one line
 
 
 def test_kernel_name_is_passed_to_papermill(tmp_path):

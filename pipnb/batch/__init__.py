@@ -1,0 +1,26 @@
+"""The batch layer: a lifecycle stage for many reps, as jobs for :func:`pipnb.runner.run_jobs`.
+
+* :mod:`pipnb.batch.prepare` — what a batch shares, prepared once (data snapshot, weekly panel, policy)
+  and the safe paths of a rep's reports and plan;
+* :mod:`pipnb.batch.jobs` — one job builder per stage, plan drafting, finding the plans to review;
+* :mod:`pipnb.batch.index` — ``reports/index.html`` rebuilt from the files on disk;
+* :mod:`pipnb.batch.demo` — the demo lifecycle.
+
+The command line calls these; :mod:`pipnb.runner` executes what they build.
+
+Example
+-------
+>>> from pipnb import batch                                                  # doctest: +SKIP
+>>> from pipnb.runner import run_jobs                                        # doctest: +SKIP
+>>> b = batch.prepare("data/demo", reports="reports", params="params")       # doctest: +SKIP
+>>> results = run_jobs(batch.diagnose_jobs(b, ["R07"]))                      # doctest: +SKIP
+>>> batch.write_index(b.reports, b.params, results)                          # doctest: +SKIP
+"""
+
+from pipnb.batch.demo import demo_jobs, demo_plan
+from pipnb.batch.index import write_index
+from pipnb.batch.jobs import diagnose_jobs, draft_plans, find_plans, plan_jobs, review_jobs, scan_job
+from pipnb.batch.prepare import Batch, plan_path, prepare, read_panel, rep_dir
+
+__all__ = ["Batch", "demo_jobs", "demo_plan", "diagnose_jobs", "draft_plans", "find_plans", "plan_jobs", "plan_path",
+           "prepare", "read_panel", "rep_dir", "review_jobs", "scan_job", "write_index"]

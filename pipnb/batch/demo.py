@@ -1,0 +1,63 @@
+"""The demo lifecycle as one batch: what ``pipnb demo`` runs, and the plan the review notebooks default to.
+
+:func:`demo_jobs` drafts the demo's plans (the two plan cases activated at the start
+:func:`pipnb.demo.demo_plan_start` gives, and a draft for every other flagged rep) and returns every job of
+the lifecycle; :func:`demo_plan` drafts one of the active plans in memory, for a review notebook opened
+with its defaults.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipnb.batch.jobs import diagnose_jobs, draft_plans, plan_jobs, review_jobs, scan_job
+from pipnb.batch.prepare import Batch, plan_path
+from pipnb.data import SalesData
+from pipnb.plan import Plan
+from pipnb.policy import Policy
+from pipnb.stages import review_stages
+
+
+def demo_jobs(batch: Batch, *, force: bool = False) -> list:
+    """Every job of the demo: scan, diagnosis and plan of each flagged rep, and the whole review cycle
+    of the two reps whose plans started 12 weeks before the data ends."""
+    from pipnb.demo import DEMO_CASES, demo_plan_start
+    from pipnb.diagnosis import diagnose
+    from pipnb.peers import scorecard
+    from pipnb.plan import draft_plan
+    from pipnb.scan import flagged_reps
+
+    start = demo_plan_start(f"{batch.data.period[1]:%Y-%m-%d}")
+    active = [DEMO_CASES["responder"], DEMO_CASES["non_responder"]]
+    for rep_id in active:
+        path = plan_path(batch.params, rep_id)
+        if path.exists() and not force:
+            continue
+        dx = diagnose(batch.data, rep_id, as_of=start - pd.Timedelta(days=1), policy=batch.policy, panel=batch.panel)
+        plan = draft_plan(dx, start=start, policy=batch.policy)
+        plan.with_status("active", on=start.date(), note="agreed with the rep at the plan meeting").to_yaml(path)
+    card = scorecard(batch.data, policy=batch.policy, panel=batch.panel)
+    flagged = [r for r in flagged_reps(card, plan_metrics_only=True) if r not in active]
+    plans = draft_plans(batch, flagged, force=force) + [plan_path(batch.params, r) for r in active]
+    before = f"{start - pd.Timedelta(days=1):%Y-%m-%d}"
+    jobs = [scan_job(batch), *diagnose_jobs(batch, flagged), *diagnose_jobs(batch, active, as_of=before),
+            *plan_jobs(batch, plans)]
+    reviewed = {path: Plan.from_yaml(path) for path in (plan_path(batch.params, r) for r in active)}
+    for stage in review_stages(max(len(plan.checkpoints) for plan in reviewed.values())):
+        jobs += review_jobs(batch, [path for path, plan in reviewed.items() if stage in plan.stages()], stage)
+    return jobs
+
+
+def demo_plan(data: SalesData, case: str = "responder") -> Plan:
+    """The demo's active plan for ``case`` ("responder" or "non_responder"), drafted in memory.
+
+    What the review notebooks use when they are opened with their defaults (no plan file yet).
+    """
+    from pipnb.demo import DEMO_CASES, demo_plan_start
+    from pipnb.diagnosis import diagnose
+    from pipnb.plan import draft_plan
+
+    policy = Policy.default()
+    start = demo_plan_start(f"{data.period[1]:%Y-%m-%d}")
+    dx = diagnose(data, DEMO_CASES[case], as_of=start - pd.Timedelta(days=1), policy=policy)
+    return draft_plan(dx, start=start, policy=policy).with_status("active", on=start.date())
