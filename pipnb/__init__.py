@@ -13,8 +13,6 @@ Example
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 
 __version__ = "0.1.0"
 
@@ -32,15 +30,15 @@ _EXPORTS = {
     "plan_peers": "pipnb.peers",
     "flagged_reps": "pipnb.scan",
     "touch_gaps": "pipnb.metrics",
-    "read_panel": "pipnb.stages",
-    "demo_plan": "pipnb.stages",
-    "diagnose": "pipnb.diagnose",
-    "Diagnosis": "pipnb.diagnose",
+    "read_panel": "pipnb.batch",
+    "demo_plan": "pipnb.batch",
+    "diagnose": "pipnb.diagnosis",
+    "Diagnosis": "pipnb.diagnosis",
     "draft_plan": "pipnb.plan",
     "Plan": "pipnb.plan",
-    "Policy": "pipnb.plan",
-    "review": "pipnb.review",
-    "Review": "pipnb.review",
+    "Policy": "pipnb.policy",
+    "review": "pipnb.reviews",
+    "Review": "pipnb.reviews",
     "DRIVER_METRICS": "pipnb.schema",
     "OUTCOME_METRICS": "pipnb.schema",
     "METRICS": "pipnb.schema",
@@ -69,19 +67,3 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-class _Package(types.ModuleType):
-    """Keep ``pn.diagnose`` and ``pn.review`` the functions after their modules are imported.
-
-    Importing ``pipnb.diagnose`` makes Python set the package attribute ``diagnose`` to the module;
-    for names that are exported functions, the module is not stored, so the lazy export wins.
-    """
-
-    def __setattr__(self, name: str, value) -> None:
-        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == f"pipnb.{name}":
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

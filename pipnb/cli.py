@@ -69,21 +69,27 @@ def demo_data_cmd(out: str, seed: int, n_reps: int, weeks: int, fmt: str, layout
 @main.command()
 @data_option
 @click.option("--as-of", default=None, help="Last day of the window (default: last day with data).")
-@click.option("--weeks", default=12, show_default=True, help="Window length in weeks.")
+@click.option("--weeks", type=click.IntRange(min=1), default=None,
+              help="Window length in weeks [default: the policy's diagnosis_weeks].")
 @click.option("--since", default=None, help="Start the window at this date instead of --weeks.")
-@click.option("--peer-by", type=click.Choice(["team", "segment", "all"]), default="team", show_default=True)
-@click.option("--win-rate-basis", type=click.Choice(["closed", "all"]), default="closed", show_default=True)
+@click.option("--peer-by", type=click.Choice(["team", "segment", "all"]), default=None,
+              help="Peer grouping [default: the policy's peer_by].")
+@click.option("--win-rate-basis", type=click.Choice(["closed", "all"]), default=None,
+              help="Win rate on closed deals or on all opportunities [default: the policy's].")
+@click.option("--policy", "policy_path", default=None, metavar="YAML",
+              help="Settings [default: params/policy.yaml when it exists, else pipnb's].")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True)
-def scan(data_source: str, as_of: str | None, weeks: int, since: str | None, peer_by: str,
-         win_rate_basis: str, fmt: str) -> None:
+def scan(data_source: str, as_of: str | None, weeks: int | None, since: str | None, peer_by: str | None,
+         win_rate_basis: str | None, policy_path: str | None, fmt: str) -> None:
     """Show which reps fall short of their peers, on which metrics, and why."""
     from pipnb.peers import scorecard
     from pipnb.scan import format_scan, scan_records
 
+    policy = _policy(policy_path)
     data = _load(data_source)
     card = scorecard(data, as_of=_date(as_of, "--as-of"), weeks=weeks, since=_date(since, "--since"),
-                     peer_by=peer_by, win_rate_basis=win_rate_basis)
+                     peer_by=peer_by, win_rate_basis=win_rate_basis, policy=policy)
     if fmt == "table":
         click.echo(format_scan(card, data))
     else:
@@ -92,40 +98,53 @@ def scan(data_source: str, as_of: str | None, weeks: int, since: str | None, pee
                                                                                     indent=1))
 
 
+def _policy(path: str | None):
+    """The settings: the given YAML, else ./params/policy.yaml when it exists, else pipnb's own."""
+    from pathlib import Path
+
+    from pipnb.policy import Policy
+
+    if path is not None:
+        return Policy.from_yaml(Path(path).resolve())
+    local = Path("params") / "policy.yaml"
+    return Policy.from_yaml(local.resolve()) if local.is_file() else Policy.default()
+
+
 # -- the lifecycle ------------------------------------------------------------------------------
 def batch_options(f):
     f = click.option("--reports", default="reports", show_default=True, help="Folder for the reports.")(f)
     f = click.option("--params", default="params", show_default=True,
                      help="Folder holding policy.yaml and plans/.")(f)
-    f = click.option("--jobs", "jobs_n", type=click.IntRange(1, 64), default=None,
-                     help="Parallel notebooks (default: the number of cores).")(f)
     f = click.option("--force", is_flag=True, help="Re-run reports whose inputs are unchanged.")(f)
     f = click.option("--kernel", default=None, help="Jupyter kernel for the notebooks (default: the fast "
                      "pipnb kernel when available, else python3).")(f)
     return f
 
 
-def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=None, quiet=False):
+def jobs_option(f):
+    """``--jobs``, for the commands that run many notebooks (``run``, ``demo``)."""
+    return click.option("--jobs", "jobs_n", type=click.IntRange(1, 64), default=None,
+                        help="Parallel notebooks (default: the number of cores).")(f)
+
+
+def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=None):
     """Run jobs, rebuild the index, print the summary; a failed job makes the exit code non-zero."""
-    from pipnb.errors import RunError
+    from pipnb.batch import write_index
     from pipnb.runner import RunSummary, run_jobs
-    from pipnb.stages import write_index
 
     if kernel is None:
         from pipnb.kernel import KERNEL_NAME, available
 
         fast, why = available()
         kernel = KERNEL_NAME if fast else None
-        if not fast and not quiet:
+        if not fast:
             click.echo(f"pipnb: using the normal kernel: {why}", err=True)
     summary = RunSummary.from_results(run_jobs(jobs, jobs_n=jobs_n, force=force, scheduler=scheduler,
-                                               kernel_name=kernel, progress=not quiet))
+                                               kernel_name=kernel))
     index = write_index(batch.reports, batch.params, summary.results)
     click.echo(str(summary))
     click.echo(f"index: {index}")
-    if summary.failed:
-        raise RunError(f"{len(summary.failed)} of {len(summary.results)} reports failed; their executed "
-                       "notebooks are kept beside the reports (see the summary above)")
+    summary.raise_for_failures()
     return summary
 
 
@@ -134,9 +153,9 @@ def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=No
 @click.option("--rep", "rep_id", required=True, help="Rep id to diagnose.")
 @click.option("--as-of", default="", help="Last day of the diagnosis window (default: last day with data).")
 @batch_options
-def diagnose(data_source, rep_id, as_of, reports, params, jobs_n, force, kernel):
+def diagnose(data_source, rep_id, as_of, reports, params, force, kernel):
     """Diagnose one rep and write reports/<rep>/diagnose.html."""
-    from pipnb.stages import diagnose_jobs, prepare
+    from pipnb.batch import diagnose_jobs, prepare
 
     batch = prepare(data_source, reports=reports, params=params)
     _execute(batch, diagnose_jobs(batch, [rep_id], as_of=_iso(as_of, "--as-of")), jobs_n=1, force=force,
@@ -149,9 +168,9 @@ def diagnose(data_source, rep_id, as_of, reports, params, jobs_n, force, kernel)
 @click.option("--as-of", default="", help="Last day of the diagnosis window (default: last day with data).")
 @click.option("--start", default="", help="First day of the plan (default: the day after the diagnosis).")
 @batch_options
-def plan(data_source, rep_id, as_of, start, reports, params, jobs_n, force, kernel):
+def plan(data_source, rep_id, as_of, start, reports, params, force, kernel):
     """Draft params/plans/<rep>.yaml (kept if it exists) and write reports/<rep>/plan.html."""
-    from pipnb.stages import draft_plans, plan_jobs, prepare
+    from pipnb.batch import draft_plans, plan_jobs, prepare
 
     batch = prepare(data_source, reports=reports, params=params)
     paths = draft_plans(batch, [rep_id], as_of=_iso(as_of, "--as-of"), start=_iso(start, "--start"),
@@ -163,40 +182,42 @@ def plan(data_source, rep_id, as_of, start, reports, params, jobs_n, force, kern
 @main.command()
 @data_option
 @click.option("--plan", "plan_file", required=True, help="The plan YAML (params/plans/<rep>.yaml).")
-@click.option("--checkpoint", required=True, type=click.Choice(["1", "2", "3", "final"]))
+@click.option("--checkpoint", required=True, metavar="N|final",
+              help="Which review: a checkpoint number (1 up to the plan's count), checkpoint-N, or final.")
 @click.option("--format", "fmt", type=click.Choice(["report", "json"]), default="report", show_default=True,
               help="json prints the review for scripts instead of writing a report.")
 @batch_options
-def review(data_source, plan_file, checkpoint, fmt, reports, params, jobs_n, force, kernel):
-    """Review a plan at a checkpoint (1, 2, 3) or the final review."""
+def review(data_source, plan_file, checkpoint, fmt, reports, params, force, kernel):
+    """Review a plan at one of its checkpoints or at the final review."""
     from pathlib import Path
 
     from pipnb.plan import Plan
+    from pipnb.stages import parse_stage
 
     plan_obj = Plan.from_yaml(plan_file)
+    stage = parse_stage(checkpoint, len(plan_obj.checkpoints), file=plan_file)
     if fmt == "json":
         import json
 
-        from pipnb.plan import Policy
-        from pipnb.review import review as run_review
+        from pipnb.policy import Policy
+        from pipnb.reviews import review as run_review
         from pipnb.sources import load
 
         policy_path = Path(params) / "policy.yaml"
         policy = Policy.from_yaml(policy_path) if policy_path.is_file() else None
-        result = run_review(load(data_source), plan_obj, checkpoint, policy=policy)
+        result = run_review(load(data_source), plan_obj, stage, policy=policy)
         click.echo(json.dumps(result.to_dict(), indent=1, default=str))
         return
-    from pipnb.stages import prepare, review_jobs
+    from pipnb.batch import prepare, review_jobs
 
     batch = prepare(data_source, reports=reports, params=params)
-    stage = "final" if checkpoint == "final" else f"checkpoint-{checkpoint}"
     _execute(batch, review_jobs(batch, [Path(plan_file)], stage), jobs_n=1, force=force, kernel=kernel)
 
 
 @main.command()
 @data_option
-@click.option("--stage", required=True, type=click.Choice(["scan", "diagnose", "plan", "checkpoint-1",
-                                                           "checkpoint-2", "checkpoint-3", "final"]))
+@click.option("--stage", required=True, metavar="STAGE",
+              help="scan, diagnose, plan, checkpoint-N (N up to the plans' checkpoints) or final.")
 @click.option("--reps", "rep_ids", multiple=True, metavar="ID ...", help="Rep ids (space or comma separated).")
 @click.option("--flagged", is_flag=True, help="Every rep the team scan flags on the win rate or a driver.")
 @click.option("--plans", "plans_glob", default=None, metavar="GLOB", help="Plan YAMLs to review.")
@@ -204,27 +225,30 @@ def review(data_source, plan_file, checkpoint, fmt, reports, params, jobs_n, for
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="Send the jobs to a Dask cluster.")
 @click.argument("more_reps", nargs=-1, metavar="")
 @batch_options
+@jobs_option
 def run(data_source, stage, rep_ids, flagged, plans_glob, as_of, scheduler, more_reps, reports, params,
-        jobs_n, force, kernel):
+        force, kernel, jobs_n):
     """Run one stage for many reps in parallel, resumably, and rebuild the index."""
-    from pipnb import stages
+    from pipnb.batch import diagnose_jobs, draft_plans, find_plans, plan_jobs, prepare, review_jobs, scan_job
+    from pipnb.stages import stage_name
 
+    stage = stage_name(stage)      # a review stage is checked against each plan by review_jobs
     reps = [r for chunk in (*rep_ids, *more_reps) for r in chunk.split(",") if r]
     if more_reps and not rep_ids:
         raise click.UsageError(f"unexpected argument {more_reps[0]!r} (rep ids go after --reps)")
-    batch = stages.prepare(data_source, reports=reports, params=params)
+    batch = prepare(data_source, reports=reports, params=params)
     as_of = _iso(as_of, "--as-of")
     if stage == "scan":
-        jobs = [stages.scan_job(batch, as_of=as_of)]
+        jobs = [scan_job(batch, as_of=as_of)]
     elif stage in ("diagnose", "plan"):
         if flagged or not reps:
             reps = _flagged(batch, as_of)
         for rep_id in reps:
             batch.data.rep(rep_id)
-        jobs = (stages.diagnose_jobs(batch, reps, as_of=as_of) if stage == "diagnose" else
-                stages.plan_jobs(batch, stages.draft_plans(batch, reps, as_of=as_of, force=force)))
+        jobs = (diagnose_jobs(batch, reps, as_of=as_of) if stage == "diagnose" else
+                plan_jobs(batch, draft_plans(batch, reps, as_of=as_of, force=force)))
     else:
-        jobs = stages.review_jobs(batch, stages.find_plans(batch, pattern=plans_glob, rep_ids=reps or None), stage)
+        jobs = review_jobs(batch, find_plans(batch, pattern=plans_glob, rep_ids=reps or None), stage)
     _execute(batch, jobs, jobs_n=jobs_n, force=force, scheduler=scheduler, kernel=kernel)
 
 
@@ -232,8 +256,7 @@ def _flagged(batch, as_of: str) -> list[str]:
     from pipnb.peers import scorecard
     from pipnb.scan import flagged_reps
 
-    card = scorecard(batch.data, as_of=as_of or None, weeks=batch.policy.diagnosis_weeks,
-                     peer_by=batch.policy.peer_by, win_rate_basis=batch.policy.win_rate_basis, panel=batch.panel)
+    card = scorecard(batch.data, as_of=as_of or None, policy=batch.policy, panel=batch.panel)
     return flagged_reps(card, plan_metrics_only=True)
 
 
@@ -244,7 +267,7 @@ def index(reports, params):
     """Rebuild reports/index.html from the reports on disk."""
     from pathlib import Path
 
-    from pipnb.stages import write_index
+    from pipnb.batch import write_index
 
     click.echo(f"index: {write_index(Path(reports), Path(params))}")
 
@@ -252,11 +275,12 @@ def index(reports, params):
 @main.command()
 @click.option("--out", default="data/demo", show_default=True, help="Where the demo data lives.")
 @batch_options
-def demo(out, reports, params, jobs_n, force, kernel):
+@jobs_option
+def demo(out, reports, params, force, kernel, jobs_n):
     """The whole lifecycle on the built-in demo team; prints where the index report is."""
     from pathlib import Path
 
-    from pipnb.stages import demo_jobs, prepare
+    from pipnb.batch import demo_jobs, prepare
 
     if not (Path(out) / "reps.csv").exists():
         from pipnb.demo import demo_data

@@ -21,34 +21,10 @@ import numpy as np
 import pandas as pd
 
 from pipnb.data import SalesData
-from pipnb.metrics import weekly_panel
+from pipnb.metrics import weekly_panel, window_metrics
 from pipnb.peers import judged_reps, peer_ids, scorecard
-from pipnb.schema import DRIVER_METRICS, METRICS, OUTCOME_METRICS
-
-RATIONALE = {
-    "followup_meeting_ratio": "Deals move forward when a second meeting brings in more stakeholders. A low "
-                              "ratio means opportunities stall after the first conversation, and that shows "
-                              "up directly in the win rate.",
-    "first_meetings_per_week": "First meetings are the entry to the funnel: every deal that can be won "
-                               "starts with one. Fewer first meetings means fewer deals to win.",
-    "opps_created_per_week": "Opportunity volume sets how many deals can be won. If it matches peers, "
-                             "volume is not the problem.",
-    "avg_days_between_touches": "Touching every open opportunity at least every 14 days keeps control of the "
-                                "deal and shows early which ones are dead, so they do not drag the averages.",
-    "emails_per_week": "Emails do not close deals, but they are a good proxy for general selling effort: "
-                       "following up on meetings and checking in on opportunities.",
-}
-DISMISSED = {
-    "followup_meeting_ratio": "Opportunities progress to a second meeting as often as with peers, so "
-                              "progression is not the issue.",
-    "first_meetings_per_week": "First meetings match peers, so getting in front of customers is not the issue.",
-    "opps_created_per_week": "Opportunities are not low, dismissing volume as the issue.",
-    "avg_days_between_touches": "Opportunities are touched as often as peers touch theirs, so deal control "
-                                "is not the issue.",
-    "emails_per_week": "Email volume matches peers, so selling effort is not the issue.",
-}
-FUNNEL = ("opps_created_per_week", "first_meetings_per_week", "followup_meeting_ratio")
-
+from pipnb.policy import Policy, resolve_policy
+from pipnb.schema import DRIVER_METRICS, FUNNEL_METRICS, METRICS, OUTCOME_METRICS
 
 @dataclass
 class Diagnosis:
@@ -82,6 +58,7 @@ class Diagnosis:
     data_fingerprint: str
     source: str
     card: pd.DataFrame = field(repr=False)  # the whole team's scorecard (for peer distributions)
+    prior: dict[str, float] = field(default_factory=dict)  # the rep's values over the window before
 
     @property
     def history_start(self) -> pd.Timestamp:
@@ -109,9 +86,9 @@ class Diagnosis:
         return f"{lead}. {areas}{rest}"
 
 
-def diagnose(data: SalesData, rep_id: str, as_of: str | pd.Timestamp | None = None, weeks: int = 12, *,
-             peer_by: str = "team", win_rate_basis: str = "all", panel: pd.DataFrame | None = None
-             ) -> Diagnosis:
+def diagnose(data: SalesData, rep_id: str, as_of: str | pd.Timestamp | None = None, weeks: int | None = None, *,
+             peer_by: str | None = None, win_rate_basis: str | None = None, policy: Policy | str | None = None,
+             panel: pd.DataFrame | None = None) -> Diagnosis:
     """Diagnose one rep against their peers.
 
     Parameters
@@ -122,10 +99,11 @@ def diagnose(data: SalesData, rep_id: str, as_of: str | pd.Timestamp | None = No
         The rep to diagnose.
     as_of
         Last day of the window (default: last day with data).
-    weeks
-        Window length in weeks.
-    peer_by, win_rate_basis
-        As in :func:`pipnb.scorecard`; the diagnosis defaults to the article's "win rate on all opps".
+    weeks, peer_by, win_rate_basis
+        Override the policy's window length, peer grouping and win-rate basis (as in
+        :func:`pipnb.scorecard`, which the diagnosis shares: one number, one answer).
+    policy
+        The settings (default ``params/policy.yaml``).
     panel
         A precomputed weekly panel (one per batch).
 
@@ -140,21 +118,37 @@ def diagnose(data: SalesData, rep_id: str, as_of: str | pd.Timestamp | None = No
     """
     rep = data.rep(rep_id)
     panel = weekly_panel(data) if panel is None else panel
-    card = scorecard(data, as_of=as_of, weeks=weeks, peer_by=peer_by, win_rate_basis=win_rate_basis,
-                     panel=panel)
+    policy = resolve_policy(policy).with_overrides(diagnosis_weeks=weeks, peer_by=peer_by,
+                                                   win_rate_basis=win_rate_basis)
+    card = scorecard(data, as_of=as_of, policy=policy, panel=panel)
     mine = card[card["rep_id"] == rep["rep_id"]].set_index("metric")
     outcomes = mine.loc[[m for m in OUTCOME_METRICS if m in mine.index]].reset_index()
     drivers, gap = _drivers(card, mine, str(rep["rep_id"]))
     areas = drivers[drivers["classification"] == "shortfall"].sort_values(
         "explains", ascending=False, na_position="last", kind="stable")["metric"].tolist()
     attrs = card.attrs
+    prior = _prior_values(panel, str(rep["rep_id"]), attrs["window_start"], policy)
     return Diagnosis(
         rep_id=str(rep["rep_id"]), rep_name=str(rep["rep_name"]), team=str(rep["team"]),
         as_of=pd.Timestamp(attrs["as_of"]), window_start=attrs["window_start"], window_end=attrs["window_end"],
-        weeks=weeks, peer_by=peer_by, win_rate_basis=win_rate_basis,
+        weeks=policy.diagnosis_weeks, peer_by=policy.peer_by, win_rate_basis=policy.win_rate_basis,
         n_peers=int(mine["n_peers"].max()) if mine["n_peers"].notna().any() else 0,
         outcomes=outcomes, drivers=drivers, improvement_areas=areas, wins_gap=gap,
-        data_fingerprint=data.fingerprint(), source=data.source, card=card)
+        data_fingerprint=data.fingerprint(), source=data.source, card=card, prior=prior)
+
+
+def _prior_values(panel: pd.DataFrame, rep_id: str, window_start: pd.Timestamp, policy: Policy) -> dict[str, float]:
+    """The rep's values over the equally long window before the diagnosis window (one that did not select
+    them): where a plan's glide path starts, so regression to the mean is not counted as progress."""
+    end = pd.Timestamp(window_start) - pd.Timedelta(weeks=1)
+    start = end - pd.Timedelta(weeks=policy.diagnosis_weeks - 1)
+    rows = panel[(panel["rep_id"] == rep_id) & (panel["week"] >= start) & (panel["week"] <= end)]
+    if rows.empty:
+        return {}
+    pooled = window_metrics(rows, start, end, win_rate_basis=policy.win_rate_basis)
+    weeks = rows["week"].nunique()
+    return {m: float(v) for m, v in zip(pooled["metric"], pooled["value"], strict=True)
+            if np.isfinite(v) and weeks >= policy.diagnosis_weeks // 2}
 
 
 def _drivers(card: pd.DataFrame, mine: pd.DataFrame, rep_id: str) -> tuple[pd.DataFrame, float]:
@@ -172,7 +166,7 @@ def _drivers(card: pd.DataFrame, mine: pd.DataFrame, rep_id: str) -> tuple[pd.Da
             "value": row["value"], "numerator": row["numerator"], "denominator": row["denominator"],
             "peer_median": row["peer_median"], "peer_p25": row["peer_p25"], "peer_p75": row["peer_p75"],
             "percentile": row["percentile"], "explains": explains.get(metric, np.nan),
-            "rationale": RATIONALE[metric] if classification != "dismissed" else DISMISSED[metric],
+            "rationale": METRICS[metric].dismissed if classification == "dismissed" else METRICS[metric].rationale,
             "evidence": row["reason"],
         })
     return pd.DataFrame(rows), gap
@@ -196,7 +190,7 @@ def _explained_shares(card: pd.DataFrame, rep_id: str) -> tuple[dict[str, float]
     peers = peer_ids(card, rep_id)
     with np.errstate(divide="ignore", invalid="ignore"):
         total = np.log(wins[rep_id] / wins[peers].median())
-        logs = {k: np.log(factors.loc[rep_id, k] / factors.loc[peers, k].median()) for k in FUNNEL}
+        logs = {k: np.log(factors.loc[rep_id, k] / factors.loc[peers, k].median()) for k in FUNNEL_METRICS}
     if not np.isfinite(total) or total >= 0:
         return {k: 0.0 for k in DRIVER_METRICS}, float(total) if np.isfinite(total) else np.nan
     shares = {k: float(np.clip(v / total, 0, 1)) if np.isfinite(v) and v < 0 else 0.0 for k, v in logs.items()}
@@ -205,7 +199,7 @@ def _explained_shares(card: pd.DataFrame, rep_id: str) -> tuple[dict[str, float]
     # than one team). Their two estimates may overlap.
     remainder = max(0.0, 1.0 - sum(shares.values()))
     judged = judged_reps(card, besides=rep_id)
-    for metric in ("emails_per_week", "avg_days_between_touches"):
+    for metric in (m for m in DRIVER_METRICS if METRICS[m].funnel_stage is None):
         if metric in wide:
             share = _elasticity_share(wide[metric], wins, judged, rep_id, total, METRICS[metric].higher_is_better)
             shares[metric] = min(share, remainder) if np.isfinite(share) else np.nan

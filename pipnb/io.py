@@ -43,13 +43,6 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return Path(path)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
-
-
 def atomic_write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write a DataFrame as CSV or Parquet (by suffix) atomically, dates as ISO 8601."""
     path = Path(path)

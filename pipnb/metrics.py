@@ -9,9 +9,9 @@ Definitions (window = a run of whole weeks)
 -----------------------------------------
 - ``emails_per_week``, ``calls_per_week``, ``meetings_per_week``: activities of that kind per week employed.
 - ``first_meetings_per_week``: opportunities whose first meeting falls in the week.
-- ``followup_meeting_ratio``: opportunities whose second meeting falls in the window ÷ opportunities whose
-  first meeting falls in it (a third meeting is not counted again; a window never counts more follow-ups
-  than first meetings, so the ratio stays at or below 100%).
+- ``followup_meeting_ratio``: a cohort ratio. Each opportunity's first meeting is judged in the week its
+  follow-up window (``cohort_days``, 21 by default) closes; it counts as followed up when the second meeting
+  came within those days. A window's ratio is followed-up ÷ judged first meetings, a proper proportion.
 - ``opps_created_per_week``: opportunities created (those without a created date are not counted).
 - ``win_rate``: won ÷ (won + lost) closed in the window; ``win_rate_all`` (basis "all"): won closed ÷
   opportunities created in the window, the article's "win rate on all opps".
@@ -31,14 +31,10 @@ import numpy as np
 import pandas as pd
 
 from pipnb.data import SalesData
-from pipnb.schema import METRICS, STALE_DAYS
+from pipnb.errors import DataError
+from pipnb.schema import METRICS, SNAPSHOT_ROWS, STALE_DAYS, WIN_RATE_BASES
 
 DAY_NS = 86_400 * 10**9
-SNAPSHOT = ("touch_gap_open", "stale_opp_share")  # take the window's last week, do not sum
-# Second meetings of earlier first meetings can outnumber a short window's first meetings: a pooled window
-# counts at most one follow-up per first meeting, so the ratio never exceeds 100 %.
-CAPPED = ("followup_meeting_ratio",)
-COMPONENTS = ("touch_gap_closed", "touch_gap_open", "win_rate_all")
 
 
 def to_days(stamps: pd.Series | pd.Index) -> np.ndarray:
@@ -48,13 +44,14 @@ def to_days(stamps: pd.Series | pd.Index) -> np.ndarray:
     return values / DAY_NS
 
 
-def week_start(stamps: pd.Series | pd.Timestamp) -> pd.Series | pd.Timestamp:
-    """The Monday 00:00 starting the week of each timestamp."""
-    if isinstance(stamps, pd.Timestamp):
-        day = stamps.normalize()
+def week_start(stamps: pd.Series | pd.Timestamp | str) -> pd.Series | pd.Timestamp:
+    """The Monday 00:00 starting the week of each timestamp (a Series, or one date of any spelling)."""
+    if not isinstance(stamps, pd.Series):
+        day = pd.Timestamp(stamps).normalize()
         return day - pd.Timedelta(days=day.weekday())
-    day = stamps.dt.normalize()
-    return day - pd.to_timedelta(day.dt.day_of_week, unit="D")
+    days = pd.to_datetime(stamps).to_numpy().astype("datetime64[D]")
+    monday = days - (days.astype("int64") + 3) % 7                 # 1970-01-01 was a Thursday
+    return pd.Series(monday.astype("datetime64[ns]"), index=stamps.index, name=stamps.name)
 
 
 class _Grid:
@@ -194,7 +191,7 @@ def _activity_metrics(data: SalesData, grid: _Grid) -> dict[str, tuple[np.ndarra
     m_rep, m_week = t_rep[meet], t_week[meet]
     first = grid.count(m_rep, np.where(rank == 0, m_week, -1))
     out["first_meetings_per_week"] = (first, ones)
-    out["followup_meeting_ratio"] = (grid.count(m_rep, np.where(rank == 1, m_week, -1)), first)
+    out["followup_meeting_ratio"] = _followup_cohorts(grid, m_opp, t_day[meet], m_rep, rank, cutoff)
 
     same = np.r_[False, t_opp[1:] == t_opp[:-1]]
     gap = np.where(same, t_day - np.r_[np.nan, t_day[:-1]], np.nan)
@@ -205,6 +202,29 @@ def _activity_metrics(data: SalesData, grid: _Grid) -> dict[str, tuple[np.ndarra
     closed_n = out["touch_gap_closed"][1] + out["touch_gap_open"][1]
     out["avg_days_between_touches"] = (closed_sum, closed_n)
     return out
+
+
+def _followup_cohorts(grid: _Grid, m_opp: np.ndarray, m_day: np.ndarray, m_rep: np.ndarray, rank: np.ndarray,
+                      cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+    """First meetings whose follow-up window closed in the week, and those followed up within it.
+
+    A cohort: each opportunity's first meeting is judged once its ``cohort_days`` have passed, in the week
+    the window closes (so a week's row depends only on events up to that week's end); it counts as
+    followed up when the opportunity's second meeting came within those days. A proper proportion: the
+    numerator is a subset of the denominator.
+    """
+    days = METRICS["followup_meeting_ratio"].cohort_days
+    first = rank == 0
+    f_opp, f_day, f_rep = m_opp[first], m_day[first], m_rep[first]
+    second_day = np.full(f_opp.shape, np.inf)
+    if f_opp.size:
+        seconds = rank == 1
+        where = np.searchsorted(f_opp, m_opp[seconds])           # meetings are sorted by opportunity
+        second_day[where] = m_day[seconds]
+    due = f_day + days
+    judged_week = np.where(due < cutoff, grid.week_index(due), -1)
+    followed = np.where(second_day - f_day <= days, judged_week, -1)
+    return grid.count(f_rep, followed), grid.count(f_rep, judged_week)
 
 
 def _rank_within(sorted_keys: np.ndarray) -> np.ndarray:
@@ -293,15 +313,15 @@ def window_metrics(panel: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, 
         ``rep_id, metric, numerator, denominator, value, weeks`` — one row per rep and metric.
         Snapshot metrics take the window's last week; ``pipeline_velocity`` is derived.
     """
-    if win_rate_basis not in ("closed", "all"):
-        raise ValueError("win_rate_basis must be 'closed' or 'all'")
+    if win_rate_basis not in WIN_RATE_BASES:
+        raise DataError(f"win_rate_basis '{win_rate_basis}' is not known (use {' or '.join(WIN_RATE_BASES)})")
     start, end = week_start(pd.Timestamp(start)), week_start(pd.Timestamp(end))
     rows = panel[(panel["week"] >= start) & (panel["week"] <= end)]
-    flows = rows[~rows["metric"].isin(SNAPSHOT)]
+    flows = rows[~rows["metric"].isin(SNAPSHOT_ROWS)]
     pooled = flows.groupby(["rep_id", "metric"], sort=False)[["numerator", "denominator"]].sum()
     weeks = rows.groupby("rep_id")["week"].nunique().rename("weeks")
     last_week = rows["week"] == rows.groupby("rep_id")["week"].transform("max")
-    snaps = rows[last_week & rows["metric"].isin(SNAPSHOT)].set_index(["rep_id", "metric"])
+    snaps = rows[last_week & rows["metric"].isin(SNAPSHOT_ROWS)].set_index(["rep_id", "metric"])
     pooled = pd.concat([pooled, snaps[["numerator", "denominator"]]])
     wide_n = pooled["numerator"].unstack("metric")
     wide_d = pooled["denominator"].unstack("metric")
@@ -310,9 +330,6 @@ def window_metrics(panel: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, 
         wide_d["avg_days_between_touches"] = wide_d["touch_gap_closed"] + wide_d["touch_gap_open"]
     if win_rate_basis == "all":
         wide_n["win_rate"], wide_d["win_rate"] = wide_n["win_rate_all"], wide_d["win_rate_all"]
-    for metric in CAPPED:
-        if metric in wide_n:
-            wide_n[metric] = np.minimum(wide_n[metric], wide_d[metric])
     keep = [m for m in METRICS if m in wide_n.columns]
     out = pd.DataFrame({
         "numerator": wide_n[keep].stack(future_stack=True),

@@ -1,33 +1,40 @@
 """Peer benchmarks and the scorecard: how each rep compares with their peers over a window.
 
-Peers are the rep's team (or segment, or everyone), the rep excluded, ramping reps excluded. For each
-rep and metric: the peer median and quartiles, the rep's percentile among peers, and a flag. Ratios are
-judged on pooled counts shrunk toward the peer rate (empirical Bayes, beta-binomial), so a rep with three
-closed deals is not flagged on noise.
+Peers are the rep's team (or segment, or everyone, by the policy), the rep excluded, ramping reps
+excluded; a group with fewer than ``min_peers`` judged peers widens to the segment, then the company. For
+each rep and metric: the peer median and quartiles, the rep's percentile among peers, and a flag.
+
+A shortfall is flagged only beyond the rep's own sampling noise and the peers' natural spread: the rep's
+rate is set against the peers' pooled rate in a funnel plot (:mod:`pipnb.stats.funnel`: Poisson counts per
+week, binomial cohort ratios, touches per open-opportunity day, each with the between-rep spread
+estimated from the team), at a level that keeps the chance of flagging a rep whose true rates equal their
+peers' on any plan metric at the policy's ``false_flag_rate`` (Bonferroni across the plan metrics), and
+beyond the practical ``margin`` (20% from the peer median, the article's rule).
 """
 
 from __future__ import annotations
 
 import warnings
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 
 from pipnb.data import SalesData
+from pipnb.errors import UnknownRepError
 from pipnb.metrics import week_start, weekly_panel, window_bounds, window_metrics
-from pipnb.schema import METRICS
+from pipnb.policy import Policy, resolve_policy
+from pipnb.schema import METRICS, PLAN_METRICS
+from pipnb.stats.funnel import funnel_limit, funnel_scale, funnel_z, null_variance, overdispersion
 
-RAMP_WEEKS = 13      # tenure below this at the window start: ramping, not a peer and not flagged
-MIN_PEERS = 3        # fewer peers than this: no flag
-MARGIN = 0.20        # a flag also needs the rep to differ from the peer median by 20 %
 MIN_EVENTS = 5       # ratio/mean metrics with fewer trials than this are not flagged
-PEER_BY = ("team", "segment", "all")
+PEER_LEVELS = {"team": ("team", "segment", "all"), "segment": ("segment", "all"), "all": ("all",)}
 
 
-
-def scorecard(data: SalesData, as_of: str | pd.Timestamp | None = None, weeks: int = 12, *,
-              since: str | pd.Timestamp | None = None, peer_by: str = "team",
-              win_rate_basis: str = "closed", panel: pd.DataFrame | None = None) -> pd.DataFrame:
+def scorecard(data: SalesData, as_of: str | pd.Timestamp | None = None, weeks: int | None = None, *,
+              since: str | pd.Timestamp | None = None, peer_by: str | None = None,
+              win_rate_basis: str | None = None, policy: Policy | str | None = None,
+              panel: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every rep against their peers on every metric over one window.
 
     Parameters
@@ -37,13 +44,17 @@ def scorecard(data: SalesData, as_of: str | pd.Timestamp | None = None, weeks: i
     as_of
         Last day of the window (default: the last day with data).
     weeks
-        Window length in whole weeks, ending with the week that contains ``as_of``.
+        Window length in whole weeks, ending with the week that contains ``as_of``
+        (default: the policy's ``diagnosis_weeks``).
     since
         Alternative to ``weeks``: the window starts with the week containing this date.
     peer_by
-        ``"team"``, ``"segment"`` or ``"all"``.
+        ``"team"``, ``"segment"`` or ``"all"`` (default: the policy's).
     win_rate_basis
-        ``"closed"`` or ``"all"`` (see :func:`pipnb.window_metrics`).
+        ``"closed"`` or ``"all"`` (see :func:`pipnb.window_metrics`; default: the policy's).
+    policy
+        The settings (a :class:`~pipnb.policy.Policy` or a path; default ``params/policy.yaml``); the
+        arguments above override it.
     panel
         A precomputed :func:`pipnb.weekly_panel` (computed here when omitted).
 
@@ -51,8 +62,11 @@ def scorecard(data: SalesData, as_of: str | pd.Timestamp | None = None, weeks: i
     -------
     pandas.DataFrame
         One row per rep and metric: rep_id, rep_name, team, metric, label, value, numerator,
-        denominator, adjusted (the shrunk value judged for ratios), peer_median, peer_p25, peer_p75,
-        n_peers, percentile, flag, reason.
+        denominator, peer_median, peer_p25, peer_p75, n_peers, percentile, z (the funnel z-score,
+        positive when better than peers), flag_limit (the value beyond which this window flags a
+        shortfall: the smallest shortfall it can show), flag, reason, peer_group, tau2 (the between-rep
+        variance of the metric). ``attrs`` hold the window, the settings used (``peer_by``,
+        ``win_rate_basis``, ``weeks``, ``policy``), each rep's ``peers`` and ``z_crit``.
 
     Example
     -------
@@ -60,58 +74,113 @@ def scorecard(data: SalesData, as_of: str | pd.Timestamp | None = None, weeks: i
     >>> card = pn.scorecard(pn.load("data/demo"))        # doctest: +SKIP
     >>> card.query("flag == 'shortfall'")               # doctest: +SKIP
     """
-    if peer_by not in PEER_BY:
-        raise ValueError(f"peer_by must be one of {', '.join(PEER_BY)}")
+    policy = resolve_policy(policy).with_overrides(peer_by=peer_by, win_rate_basis=win_rate_basis,
+                                                   diagnosis_weeks=weeks)
+    weeks = policy.diagnosis_weeks
     as_of = pd.Timestamp(as_of) if as_of is not None else data.period[1].normalize()
     panel = weekly_panel(data) if panel is None else panel
     start, end = window_bounds(as_of, weeks)
     if since is not None:
         start = week_start(pd.Timestamp(since))
-    pooled = window_metrics(panel, start, end, win_rate_basis=win_rate_basis)
-    reps = _rep_table(data, start, peer_by)
-    card = _benchmark(pooled, reps)
-    card = _add_unavailable(card, data, reps)
+    pooled = window_metrics(panel, start, end, win_rate_basis=policy.win_rate_basis)
+    reps = peer_table(data, on=start, policy=policy)
+    card = _benchmark(pooled, reps, policy)
+    card = _add_unavailable(card, data, reps).rename(columns={"group": "peer_group"})
+    if policy.confirm_previous_window and since is None:
+        card = _confirm(card, data, panel, start, weeks, policy)
     card["label"] = card["metric"].map(lambda m: METRICS[m].label)
     card.attrs.update(window_start=start, window_end=end + pd.Timedelta(days=6), as_of=as_of,
-                      peer_by=peer_by, win_rate_basis=win_rate_basis, weeks=weeks)
+                      peer_by=policy.peer_by, win_rate_basis=policy.win_rate_basis, weeks=weeks, policy=policy,
+                      peers={r: p for r, p in zip(reps["rep_id"], _peer_lists(reps), strict=True)},
+                      z_crit=_z_crit(policy))
     columns = ["rep_id", "rep_name", "team", "metric", "label", "value", "numerator", "denominator",
-               "adjusted", "peer_median", "peer_p25", "peer_p75", "n_peers", "percentile", "flag", "reason"]
+               "peer_median", "peer_p25", "peer_p75", "n_peers", "percentile", "z", "flag_limit", "flag",
+               "reason", "peer_group", "tau2"]
     order = {m: i for i, m in enumerate(METRICS)}
     card = card.sort_values(["rep_id", "metric"], key=lambda s: s.map(order) if s.name == "metric" else s)
     return card[columns].reset_index(drop=True)
 
 
-def _rep_table(data: SalesData, start: pd.Timestamp, peer_by: str) -> pd.DataFrame:
+# -- peer groups: the one rule ------------------------------------------------------------------
+def peer_table(data: SalesData, *, on: str | pd.Timestamp, policy: Policy | None = None) -> pd.DataFrame:
+    """Every rep with their peer group and whether they are ramping on a date.
+
+    The group is the rep's team, segment (a rep without one keeps their team) or ``"all"``, by the
+    policy's ``peer_by``; a rep hired less than ``ramp_weeks`` before ``on`` is ramping: neither judged
+    nor a peer. A rep whose group has fewer than ``min_peers`` judged peers is compared with the next
+    wider group (team, then segment, then everyone) and ``widened`` says from where.
+    """
+    policy = policy or Policy.default()
     reps = data.reps.copy()
-    if peer_by == "all":
-        reps["group"] = "all"
-    elif peer_by == "segment" and "segment" in reps:
-        reps["group"] = reps["segment"].fillna(reps["team"])
-    else:
-        reps["group"] = reps["team"]
     hire = reps["hire_date"] if "hire_date" in reps else pd.Series(pd.NaT, index=reps.index)
     reps["hire_date"] = hire
-    reps["tenure_weeks"] = (start - hire).dt.days / 7
-    reps["ramping"] = reps["tenure_weeks"] < RAMP_WEEKS
+    reps["tenure_weeks"] = (pd.Timestamp(on) - hire).dt.days / 7
+    reps["ramping"] = (reps["tenure_weeks"] < policy.ramp_weeks).to_numpy(bool)
+    keys = _level_keys(reps)
+    levels = PEER_LEVELS[policy.peer_by]
+    judged = ~reps["ramping"].to_numpy(bool)
+    chosen = np.full(len(reps), levels[-1], dtype=object)
+    for level in reversed(levels):
+        key = keys[level]
+        n_peers = (key[:, None] == key[None, :]).astype(int) @ judged.astype(int) - judged.astype(int)
+        chosen = np.where(n_peers >= policy.min_peers, level, chosen)
+    reps["peer_level"] = chosen
+    reps["group"] = [f"{level}:{keys[level][i]}" if level != "all" else "all" for i, level in enumerate(chosen)]
+    reps["widened"] = np.where(chosen != levels[0], levels[0], "")
     return reps
 
 
-def _benchmark(pooled: pd.DataFrame, reps: pd.DataFrame) -> pd.DataFrame:
+def _level_keys(reps: pd.DataFrame) -> dict[str, np.ndarray]:
+    team = reps["team"].astype(str).to_numpy()
+    segment = reps["segment"].fillna(reps["team"]).astype(str).to_numpy() if "segment" in reps else team
+    return {"team": team, "segment": segment, "all": np.full(len(reps), "all", dtype=object)}
+
+
+def peer_mask(reps: pd.DataFrame) -> np.ndarray:
+    """``mask[i, j]``: rep ``j`` is a peer of rep ``i`` (same group at ``i``'s level, not ramping, not ``i``)."""
+    keys = _level_keys(reps)
+    level = reps["peer_level"].to_numpy()
+    mask = np.zeros((len(reps), len(reps)), dtype=bool)
+    for name, key in keys.items():
+        rows = level == name
+        mask[rows] = key[rows][:, None] == key[None, :]
+    np.fill_diagonal(mask, False)
+    return mask & ~reps["ramping"].to_numpy(bool)[None, :]
+
+
+def _peer_lists(reps: pd.DataFrame) -> list[list[str]]:
+    ids = reps["rep_id"].astype(str).to_numpy()
+    return [ids[row].tolist() for row in peer_mask(reps)]
+
+
+def _peers_in(reps: pd.DataFrame, rep_id: str) -> list[str]:
+    ids = reps["rep_id"].astype(str).to_numpy()
+    if rep_id not in ids:
+        raise UnknownRepError(f"rep '{rep_id}' is not in the data")
+    return _peer_lists(reps)[int(np.flatnonzero(ids == rep_id)[0])]
+
+
+# -- flags ----------------------------------------------------------------------------------------
+def _z_crit(policy: Policy) -> float:
+    """One-sided z a shortfall must pass: ``false_flag_rate`` shared by the plan metrics (Bonferroni)."""
+    return NormalDist().inv_cdf(1 - policy.false_flag_rate / len(PLAN_METRICS))
+
+
+def _benchmark(pooled: pd.DataFrame, reps: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    mask = peer_mask(reps)
     frames = []
+    base = reps[["rep_id", "rep_name", "team", "group", "ramping", "hire_date", "widened"]]
     for metric, rows in pooled.groupby("metric", sort=False):
-        rows = reps[["rep_id", "rep_name", "team", "group", "ramping", "hire_date"]].merge(
-            rows, on="rep_id", how="left").assign(metric=metric)
-        frames.append(_benchmark_metric(rows, METRICS[metric]))
+        rows = base.merge(rows, on="rep_id", how="left").assign(metric=metric)
+        frames.append(_benchmark_metric(rows, mask, METRICS[metric], policy))
     return pd.concat(frames, ignore_index=True)
 
 
-def _benchmark_metric(rows: pd.DataFrame, metric) -> pd.DataFrame:
-    """Peer statistics for one metric, all reps at once (leave-one-out within each group)."""
+def _benchmark_metric(rows: pd.DataFrame, mask: np.ndarray, metric, policy: Policy) -> pd.DataFrame:
+    """Peer statistics and flags for one metric, all reps at once (each against their own peers)."""
     rows = rows.reset_index(drop=True)
     value = rows["value"].to_numpy(float)
-    same = rows["group"].to_numpy()[:, None] == rows["group"].to_numpy()[None, :]
-    peer = same & ~np.eye(len(rows), dtype=bool) & ~rows["ramping"].to_numpy()[None, :] \
-        & np.isfinite(value)[None, :]
+    peer = mask & np.isfinite(value)[None, :]
     peer_values = np.where(peer, value[None, :], np.nan)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)       # a rep without peers: an all-NaN row
@@ -120,78 +189,108 @@ def _benchmark_metric(rows: pd.DataFrame, metric) -> pd.DataFrame:
     below = (peer_values < value[:, None]).sum(axis=1) + 0.5 * (peer_values == value[:, None]).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         percentile = np.where(n_peers > 0, 100 * below / n_peers, np.nan)
-    adjusted = _shrink(rows, peer) if metric.kind == "ratio" else value
-    out = rows.assign(adjusted=adjusted, peer_median=median, peer_p25=p25, peer_p75=p75, n_peers=n_peers,
+    out = rows.assign(peer_median=median, peer_p25=p25, peer_p75=p75, n_peers=n_peers,
                       percentile=np.where(np.isfinite(value), percentile, np.nan))
-    flags = [_flag(r, metric) for r in out.itertuples(index=False)]
+    out = out.assign(**_funnel(out, peer, metric, policy))
+    flags = [_flag(r, metric, policy) for r in out.itertuples(index=False)]
     out["flag"] = [f for f, _ in flags]
     out["reason"] = [r for _, r in flags]
     return out
 
 
-def _shrink(rows: pd.DataFrame, peer: np.ndarray) -> np.ndarray:
-    """Beta-binomial empirical Bayes: pull each rep's pooled rate toward their peers' pooled rate.
-
-    The prior's centre is the rep's peers' pooled rate (the rep excluded); its strength comes from the
-    spread of rates across every judged rep beyond binomial noise (method of moments, each rep measured
-    against their own group's rate), so a company whose reps genuinely differ shrinks less. It is bounded
-    so that the prior never weighs more than a few hundred trials.
-    """
-    s = rows["numerator"].fillna(0).to_numpy(float)
-    n = rows["denominator"].fillna(0).to_numpy(float)
-    has = n > 0
-    mask = peer & has[None, :]
+def _funnel(rows: pd.DataFrame, peer: np.ndarray, metric, policy: Policy) -> dict[str, np.ndarray]:
+    """Funnel z-score (positive = better than peers), the flag limit and tau² for one metric."""
+    n = len(rows)
+    nan = np.full(n, np.nan)
+    if metric.model is None:
+        return {"z": nan, "flag_limit": nan, "tau2": nan}
+    kind = "count" if metric.model == "count" else metric.model
+    scale = funnel_scale(kind, rows["numerator"].fillna(0).to_numpy(float),
+                         rows["denominator"].fillna(0).to_numpy(float))
+    y, volume = scale.y, scale.n
+    has = volume > 0
+    w = peer & has[None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = (mask @ s) / (mask @ n)
-        strength = _prior_strength(rows, s, n, has)
-        shrunk = (s + strength * p) / (n + strength)
-        raw = s / np.where(has, n, np.nan)
-    return np.where((mask.sum(axis=1) >= MIN_PEERS) & np.isfinite(p) & has, shrunk, raw)
+        target = (w @ y) / (w @ volume)
+        rate = np.where(has, y / np.where(has, volume, 1), np.nan)
+    judged = has & ~rows["ramping"].to_numpy(bool) & np.isfinite(target)
+    tau2 = overdispersion(rate[judged], target[judged], null_variance(kind, target[judged], volume[judged]))
+    sign = -1.0 if (kind != "gap" and not metric.higher_is_better) else 1.0
+    z = sign * funnel_z(rate, target, volume, kind, tau2)
+    crit = _z_crit(policy)
+    limit = funnel_limit(target, volume, kind, tau2, -sign * crit)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        limit = 1.0 / limit if kind == "gap" else limit
+    median = rows["peer_median"].to_numpy(float)
+    margin = median * ((1 - policy.margin) if metric.higher_is_better else (1 + policy.margin))
+    flag_limit = np.minimum(limit, margin) if metric.higher_is_better else np.maximum(limit, margin)
+    return {"z": np.where(judged, z, np.nan), "flag_limit": np.where(judged, flag_limit, np.nan),
+            "tau2": np.full(n, tau2)}
 
 
-def _prior_strength(rows: pd.DataFrame, s: np.ndarray, n: np.ndarray, has: np.ndarray) -> float:
-    """Beta prior strength (alpha + beta) from the between-rep variance of rates around group rates."""
-    judged = has & ~rows["ramping"].to_numpy()
-    if judged.sum() < MIN_PEERS:
-        return 2.0
-    frame = pd.DataFrame({"g": rows["group"].to_numpy()[judged], "s": s[judged], "n": n[judged]})
-    group_rate = frame.groupby("g")[["s", "n"]].transform("sum")
-    p = (group_rate["s"] / group_rate["n"]).to_numpy()
-    rate = (frame["s"] / frame["n"]).to_numpy()
-    excess = np.mean((rate - p) ** 2 - p * (1 - p) / frame["n"].to_numpy())
-    base = float(np.mean(p * (1 - p)))
-    if excess <= 0:
-        return 200.0
-    return float(np.clip(base / excess - 1, 2.0, 200.0))
-
-
-def _flag(row, metric) -> tuple[str, str]:
+def _flag(row, metric, policy: Policy) -> tuple[str, str]:
     label = metric.label.lower()
     if not np.isfinite(row.value):
         return "no data", f"{label}: no data in the window ({_counts(row, metric)})"
     if row.ramping:
-        return "ramping", (f"{label} {fmt(row.value, metric)}: hired {row.hire_date:%Y-%m-%d}, still ramping "
-                           f"(under {RAMP_WEEKS} weeks), not judged")
-    if row.n_peers < MIN_PEERS:
+        return "ramping", (f"{label} {fmt(row.value, metric)}: hired {row.hire_date:%Y-%m-%d}, still ramping, "
+                           "not judged")
+    widened = f"; peers widened from the {row.widened}, too few to compare" if row.widened else ""
+    if row.n_peers < min(3, policy.min_peers):
         return "in line", f"{label} {fmt(row.value, metric)}: only {row.n_peers} comparable peers, not judged"
     if metric.kind in ("ratio", "mean") and row.denominator < MIN_EVENTS:
         return "in line", f"{label} {fmt(row.value, metric)} ({_counts(row, metric)}): too few to judge"
-    judged = row.adjusted if np.isfinite(row.adjusted) else row.value
     up = metric.higher_is_better
-    low = judged < row.peer_p25 if up else judged > row.peer_p75      # worse than three quarters of peers
-    high = judged > row.peer_p75 if up else judged < row.peer_p25     # better than three quarters
-    far = abs(judged - row.peer_median) > MARGIN * abs(row.peer_median)
-    peers = (f"peer median {fmt(row.peer_median, metric)} (middle half {fmt(row.peer_p25, metric)}–"
-             f"{fmt(row.peer_p75, metric)}, {row.n_peers} peers)")
     own = f"{label} {fmt(row.value, metric)}" + (f" ({_counts(row, metric)})" if metric.kind == "ratio" else "")
-    adjusted = (f"; {fmt(judged, metric)} after allowing for the small sample"
-                if metric.kind == "ratio" and abs(judged - row.value) > 0.005 else "")
+    peers = (f"peer median {fmt(row.peer_median, metric)} (middle half {fmt(row.peer_p25, metric)}–"
+             f"{fmt(row.peer_p75, metric)}, {row.n_peers} peers{widened})")
+    far = abs(row.value - row.peer_median) > policy.margin * abs(row.peer_median)
+    worse = row.value < row.peer_median if up else row.value > row.peer_median
+    if np.isfinite(row.z):
+        crit = _z_crit(policy)
+        evidence = f"{_strength(row.z, crit)} (z = {row.z:+.1f}; flagged beyond ±{crit:.1f})"
+        if row.z <= -crit and far and worse:
+            return "shortfall", (f"{own} vs {peers}: a shortfall beyond noise and the {policy.margin:.0%} "
+                                 f"margin, {evidence}")
+        if row.z >= crit and far and not worse:
+            return "strength", f"{own} vs {peers}: better than peers beyond noise, {evidence}"
+        limit = f"; this window would flag {'below' if up else 'above'} {fmt(row.flag_limit, metric)}"
+        return "in line", f"{own} vs {peers}: {evidence}{limit}"
+    low = row.value < row.peer_p25 if up else row.value > row.peer_p75      # no noise model: quartiles
+    high = row.value > row.peer_p75 if up else row.value < row.peer_p25
     if low and far:
         side = "below the bottom quarter" if up else "worse than three quarters"
-        return "shortfall", f"{own} vs {peers}{adjusted}: {side} of peers"
+        return "shortfall", f"{own} vs {peers}: {side} of peers"
     if high and far:
-        return "strength", f"{own} vs {peers}{adjusted}: better than three quarters of peers"
-    return "in line", f"{own} vs {peers}{adjusted}"
+        return "strength", f"{own} vs {peers}: better than three quarters of peers"
+    return "in line", f"{own} vs {peers}"
+
+
+def _strength(z: float, crit: float) -> str:
+    """Strength of evidence in words, from the funnel z-score."""
+    size = abs(z)
+    if size >= crit + 1:
+        return "strong evidence"
+    if size >= crit:
+        return "clear evidence"
+    if size >= 1.64:
+        return "some evidence, not enough to flag"
+    return "within the noise expected between reps"
+
+
+def _confirm(card: pd.DataFrame, data: SalesData, panel: pd.DataFrame, start: pd.Timestamp, weeks: int,
+             policy: Policy) -> pd.DataFrame:
+    """Keep a shortfall only when the window before also showed it (the policy's confirmation rule)."""
+    before = scorecard(data, as_of=start - pd.Timedelta(days=1), weeks=weeks, panel=panel,
+                       policy=policy.with_overrides(confirm_previous_window=False))
+    held = set(zip(*before.loc[before["flag"] == "shortfall", ["rep_id", "metric"]].to_numpy().T)) \
+        if (before["flag"] == "shortfall").any() else set()
+    card = card.copy()
+    lone = (card["flag"] == "shortfall") & ~pd.Series(list(zip(card["rep_id"], card["metric"])),
+                                                       index=card.index).isin(held)
+    card.loc[lone, "reason"] = card.loc[lone, "reason"] + "; not put forward: the window before did not show it"
+    card.loc[lone, "flag"] = "in line"
+    return card
 
 
 def _counts(row, metric) -> str:
@@ -224,7 +323,7 @@ def _add_unavailable(card: pd.DataFrame, data: SalesData, reps: pd.DataFrame) ->
     if not missing:
         return card
     tables = sorted({t for m in missing for t in m.needs if not data.has(t)})
-    extra = [reps[["rep_id", "rep_name", "team"]].assign(
+    extra = [reps[["rep_id", "rep_name", "team", "group"]].assign(
         metric=m.name, flag="unavailable",
         reason=f"{m.label.lower()}: unavailable, the source has no {' or '.join(tables)} table")
         for m in missing]
@@ -238,19 +337,22 @@ def judged_reps(card: pd.DataFrame, *, besides: str | None = None) -> list[str]:
 
 
 def peer_ids(card: pd.DataFrame, rep_id: str) -> list[str]:
-    """The rep's judged peers in a scorecard (same team, not ramping, the rep excluded)."""
-    team = card.drop_duplicates("rep_id").set_index("rep_id")["team"]
-    return [r for r in judged_reps(card, besides=rep_id) if team[r] == team[rep_id]]
+    """The rep's peers in a scorecard: the peer group the card judged them in (see :func:`peer_table`)."""
+    peers = card.attrs.get("peers")
+    if peers is None:
+        raise UnknownRepError("this scorecard carries no peer groups; compute it with pipnb.scorecard")
+    if rep_id not in peers:
+        raise UnknownRepError(f"rep '{rep_id}' is not in the scorecard")
+    return list(peers[rep_id])
 
 
-def peers_of(data: SalesData, rep_id: str, *, on: str | pd.Timestamp, peer_by: str = "team") -> list[str]:
-    """The rep's peers on a date: same team (or segment, or everyone), not ramping then, the rep excluded."""
-    reps = _rep_table(data, pd.Timestamp(on), peer_by).set_index("rep_id")
-    group = reps.loc[rep_id, "group"]
-    chosen = reps.index[(reps["group"] == group) & ~reps["ramping"] & (reps.index != rep_id)]
-    return chosen.tolist()
+def peers_of(data: SalesData, rep_id: str, *, on: str | pd.Timestamp, peer_by: str | None = None,
+             policy: Policy | None = None) -> list[str]:
+    """The rep's peers on a date: same peer group by the policy's ``peer_by``, not ramping, the rep excluded."""
+    policy = (policy or Policy.default()).with_overrides(peer_by=peer_by)
+    return _peers_in(peer_table(data, on=on, policy=policy), rep_id)
 
 
-def plan_peers(data: SalesData, plan, *, panel: pd.DataFrame | None = None) -> list[str]:
+def plan_peers(data: SalesData, plan, *, policy: Policy | None = None) -> list[str]:
     """A plan's comparison group: the rep's peers when the diagnosis window began."""
-    return peers_of(data, plan.rep_id, on=plan.diagnosis_window.start, peer_by=plan.peer_by)
+    return peers_of(data, plan.rep_id, on=plan.diagnosis_window.start, peer_by=plan.peer_by, policy=policy)

@@ -1,6 +1,6 @@
 """Policy and plan: targets computed from data, a glide path, the timeline, and the plan YAML.
 
-The article's second step. :func:`draft_plan` turns a :class:`~pipnb.diagnose.Diagnosis` into a
+The article's second step. :func:`draft_plan` turns a :class:`~pipnb.diagnosis.Diagnosis` into a
 :class:`Plan` by the rules of ``params/policy.yaml``; each target states its rule and the numbers it came
 from. A plan is saved as ``params/plans/<rep>.yaml`` — the contract between stages — and validated on load.
 """
@@ -13,82 +13,15 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from pipnb.errors import PlanError
 from pipnb.peers import fmt
-from pipnb.schema import METRICS
+from pipnb.policy import Policy, RangeModel, StrictModel, check_checkpoints, load_yaml_model, resolve_policy
+from pipnb.schema import METRICS, PLAN_METRICS
 
 STATUSES = ("draft", "active", "acknowledged", "extended", "completed", "not-completed")
-PLAN_METRICS = ("first_meetings_per_week", "followup_meeting_ratio", "emails_per_week",
-                "avg_days_between_touches", "win_rate")
-DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "params" / "policy.yaml"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-# -- policy -------------------------------------------------------------------------------------
-class _Range(_Model):
-    """A model with an optional ``min``..``max`` range that must not be upside down."""
-
-    min: float | None = None
-    max: float | None = None
-
-    @model_validator(mode="after")
-    def _range_order(self):
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"range is upside down: min {self.min} is above max {self.max}")
-        return self
-
-
-class TargetRule(_Range):
-    rule: Literal["peer_median", "close_gap", "range", "at_most", "at_least"]
-    share: float | None = Field(default=None, gt=0, le=1)
-
-
-class ReviewRules(_Model):
-    on_track_share: float = Field(default=0.5, ge=0, le=1)
-    complete_when: Literal["all_focus_met_and_improved"] = "all_focus_met_and_improved"
-    extension_weeks: int = Field(default=6, ge=1, le=26)
-
-
-class Policy(_Model):
-    """The rules of ``params/policy.yaml``."""
-
-    plan_weeks: int = Field(default=12, ge=2, le=52)
-    checkpoints: list[int] = [3, 6, 9]
-    diagnosis_weeks: int = Field(default=12, ge=2, le=104)
-    peer_by: Literal["team", "segment", "all"] = "team"
-    win_rate_basis: Literal["all", "closed"] = "all"
-    targets: dict[Literal[PLAN_METRICS], TargetRule]  # type: ignore[valid-type]
-    review: ReviewRules = ReviewRules()
-    consequences: list[str] = []
-    resources: list[str] = []
-    coaching: list[str] = []
-
-    @model_validator(mode="after")
-    def _checkpoints_inside(self):
-        _check_checkpoints(self.checkpoints, self.plan_weeks)
-        return self
-
-    @classmethod
-    def from_yaml(cls, path: str | Path = DEFAULT_POLICY) -> Policy:
-        return _load_model(cls, Path(path))
-
-
-def _check_checkpoints(checkpoints: list[int], weeks: int) -> None:
-    if sorted(set(checkpoints)) != list(checkpoints):
-        raise ValueError(f"checkpoints {checkpoints} must be increasing plan weeks")
-    outside = [c for c in checkpoints if not 0 < c < weeks]
-    if outside:
-        raise ValueError(f"checkpoint week {outside[0]} is outside the plan (weeks 1 to {weeks - 1}; "
-                         f"the final review is week {weeks})")
-
-
 # -- plan ---------------------------------------------------------------------------------------
-class Target(_Range):
+class Target(RangeModel):
     """One plan target: where the rep starts, where they must get to, and how that was decided."""
 
     metric: str
@@ -108,17 +41,13 @@ class Target(_Range):
             raise ValueError(f"unknown metric '{value}' (use one of {', '.join(PLAN_METRICS)})")
         return value
 
-    def met(self, actual: float) -> bool:
-        """Whether ``actual`` meets the final target."""
-        return self.reached(actual, self.target)
-
     def reached(self, actual: float, goal: float) -> bool:
         if actual is None or not np.isfinite(actual):
             return False
         return actual >= goal - 1e-9 if self.direction == "at_least" else actual <= goal + 1e-9
 
 
-class Window(_Model):
+class Window(StrictModel):
     start: dt.date
     end: dt.date
 
@@ -129,7 +58,7 @@ class Window(_Model):
         return self
 
 
-class Area(_Model):
+class Area(StrictModel):
     metric: str
     classification: str
     rationale: str
@@ -137,13 +66,13 @@ class Area(_Model):
     explains: float | None = None
 
 
-class HistoryEntry(_Model):
+class HistoryEntry(StrictModel):
     date: dt.date
     status: Literal[STATUSES]  # type: ignore[valid-type]
     note: str = ""
 
 
-class Plan(_Model):
+class Plan(StrictModel):
     """A performance improvement plan, as stored in ``params/plans/<rep>.yaml``.
 
     Example
@@ -174,7 +103,7 @@ class Plan(_Model):
 
     @model_validator(mode="after")
     def _consistent(self):
-        _check_checkpoints(self.checkpoints, self.weeks)
+        check_checkpoints(self.checkpoints, self.weeks)
         for target in self.targets:
             if len(target.glide) != len(self.checkpoints) + 1:
                 raise ValueError(f"target {target.metric}: glide has {len(target.glide)} values, the plan has "
@@ -190,20 +119,24 @@ class Plan(_Model):
         return self.start + dt.timedelta(weeks=self.weeks, days=-1)
 
     def stages(self) -> list[str]:
-        return [f"checkpoint-{i + 1}" for i in range(len(self.checkpoints))] + ["final"]
+        """The plan's reviews in order, ``checkpoint-1`` … ``checkpoint-N`` and ``final`` (see :mod:`pipnb.stages`)."""
+        from pipnb.stages import review_stages
+
+        return review_stages(len(self.checkpoints))
 
     def checkpoint_week(self, checkpoint: int | str) -> int:
-        """Plan week a checkpoint (1, 2, 3 or "final") closes."""
-        if str(checkpoint) == "final":
-            return self.weeks
-        index = int(checkpoint)
-        if not 1 <= index <= len(self.checkpoints):
-            raise PlanError(f"checkpoint {checkpoint} does not exist (use 1 to {len(self.checkpoints)} or final)",
-                            key="checkpoints")
-        return self.checkpoints[index - 1]
+        """Plan week a review closes: ``checkpoint`` is a number, ``"checkpoint-N"`` or ``"final"``."""
+        from pipnb.stages import FINAL, checkpoint_number, parse_stage
+
+        stage = parse_stage(checkpoint, len(self.checkpoints))
+        return self.weeks if stage == FINAL else self.checkpoints[checkpoint_number(stage) - 1]
+
+    def look_fractions(self) -> list[float]:
+        """Information fraction of each review (checkpoint week ÷ plan weeks; the final review 1.0)."""
+        return [w / self.weeks for w in self.checkpoints] + [1.0]
 
     def checkpoint_dates(self) -> dict[str, dt.date]:
-        """Last day of each checkpoint's window, and the final review's."""
+        """Last day of each review's window, by stage name (the checkpoints', then the final review's)."""
         weeks = [*self.checkpoints, self.weeks]
         return {stage: self.start + dt.timedelta(weeks=w, days=-1) for stage, w in zip(self.stages(), weeks)}
 
@@ -214,7 +147,7 @@ class Plan(_Model):
     @classmethod
     def from_yaml(cls, path: str | Path) -> Plan:
         """Load and validate a plan YAML; a problem raises :class:`PlanError` naming the key."""
-        return _load_model(cls, Path(path))
+        return load_yaml_model(cls, Path(path))
 
     def to_yaml(self, path: str | Path) -> Path:
         """Write the plan atomically as YAML (dates as ISO strings, keys in a stable order)."""
@@ -235,32 +168,6 @@ _PLAN_HEADER = ("# pipnb performance improvement plan. A manager may edit the te
                 "# every later stage reads this file and validates it (unknown keys and bad dates are errors).\n")
 
 
-def _load_model(cls, path: Path):
-    import yaml
-
-    if not path.is_file():
-        raise PlanError("file not found", file=str(path))
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else None
-        raise PlanError(f"not valid YAML ({getattr(err, 'problem', err)})", file=str(path), key=where) from None
-    if not isinstance(raw, dict):
-        raise PlanError("expected a mapping of keys to values", file=str(path))
-    try:
-        return cls.model_validate(raw)
-    except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or None
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            message = "unknown key (check its spelling; see params/policy.yaml and the README for the keys)"
-        elif "date" in first["type"]:
-            message = f"'{first.get('input')}' is not a date (use YYYY-MM-DD)"
-        raise PlanError(message, file=str(path), key=key) from None
-
-
 # -- drafting -----------------------------------------------------------------------------------
 def draft_plan(diagnosis, start: str | dt.date | None = None, policy: Policy | str | Path | None = None) -> Plan:
     """Draft a plan from a diagnosis: targets by the policy's rules, a glide path, the timeline.
@@ -268,7 +175,7 @@ def draft_plan(diagnosis, start: str | dt.date | None = None, policy: Policy | s
     Parameters
     ----------
     diagnosis
-        From :func:`pipnb.diagnose`.
+        From :func:`pipnb.diagnose` (:mod:`pipnb.diagnosis`).
     start
         First day of the plan (default: the Monday after the diagnosis window).
     policy
@@ -279,13 +186,15 @@ def draft_plan(diagnosis, start: str | dt.date | None = None, policy: Policy | s
     Plan
         With ``status: draft``.
     """
-    policy = policy if isinstance(policy, Policy) else Policy.from_yaml(policy or DEFAULT_POLICY)
+    policy = resolve_policy(policy)
     start = pd.Timestamp(start).date() if start is not None else (
         pd.Timestamp(diagnosis.window_end) + pd.Timedelta(days=1)).date()
     card = diagnosis.card[diagnosis.card["rep_id"] == diagnosis.rep_id].set_index("metric")
-    targets = [_target(metric, card.loc[metric], policy, diagnosis)
-               for metric in PLAN_METRICS if metric in card.index and metric in policy.targets
-               and card.loc[metric, "flag"] != "unavailable"]
+    targets: dict[str, Target] = {}
+    for metric in sorted(PLAN_METRICS, key=lambda m: m == "win_rate"):       # the drivers first: the win
+        if metric in card.index and metric in policy.targets and card.loc[metric, "flag"] != "unavailable":
+            targets[metric] = _target(metric, card.loc[metric], policy, diagnosis, targets)   # rate uses them
+    targets = [targets[m] for m in PLAN_METRICS if m in targets]
     areas = [Area(metric=r.metric, classification=r.classification, rationale=r.rationale, evidence=r.evidence,
                   explains=None if not np.isfinite(r.explains) else round(float(r.explains), 3))
              for r in diagnosis.drivers.itertuples()]
@@ -302,13 +211,43 @@ def draft_plan(diagnosis, start: str | dt.date | None = None, policy: Policy | s
                               note="drafted by pipnb from the diagnosis")])
 
 
-def _target(metric: str, row: pd.Series, policy: Policy, diagnosis) -> Target:
+def _target(metric: str, row: pd.Series, policy: Policy, diagnosis, drivers: dict[str, Target]) -> Target:
+    """One target: the policy's rule, moved toward the peers for an area flagged against them; the win
+    rate from the driver targets through the funnel; the glide path from a baseline that did not select
+    the rep."""
     rule = policy.targets[metric]
     spec = METRICS[metric]
-    baseline = float(row["value"]) if np.isfinite(row["value"]) else None
+    current = float(row["value"]) if np.isfinite(row["value"]) else None
     median = float(row["peer_median"]) if np.isfinite(row["peer_median"]) else None
     up = spec.higher_is_better
-    base = baseline if baseline is not None else (median or 0.0)
+    base = current if current is not None else (median or 0.0)
+    focus = metric in diagnosis.improvement_areas or (metric == "win_rate" and row["flag"] == "shortfall")
+    goal, text, lo, hi = _rule_goal(rule, base, median, spec)
+    if metric == "win_rate" and focus:
+        goal, text = _funnel_win_rate(goal, text, base, spec, diagnosis, drivers)
+    better = (lambda a, b: a > b) if up else (lambda a, b: a < b)
+    if focus and median is not None and not better(goal, base):
+        goal = base + policy.peer_gap_share * (median - base)
+        text += (f"; flagged against peers, so the target moves {policy.peer_gap_share:.0%} of the way from "
+                 f"{fmt(base, spec)} toward the peers' median {fmt(median, spec)}")
+    elif not focus and better(base, goal):
+        text += f"; already at {fmt(base, spec)}: the target is to stay at or beyond the standard"
+    start = _glide_start(diagnosis.prior.get(metric), base, goal, up)
+    glide = [round(start + (goal - start) * w / policy.plan_weeks, 6)
+             for w in [*policy.checkpoints, policy.plan_weeks]]
+    if start != base:
+        text += (f"; the glide path starts from {fmt(start, spec)}, the level in the weeks before the diagnosis "
+                 "(the window that selected the rep is not a fair starting point)")
+    return Target(
+        metric=metric, label=spec.label, direction="at_least" if up else "at_most",
+        baseline=round(start, 6), target=round(goal, 6), min=lo, max=hi, glide=glide, focus=focus,
+        rule=f"{spec.label}: {text}.",
+        basis={"baseline": current, "prior": diagnosis.prior.get(metric), "peer_median": median,
+               "peer_p25": _num(row["peer_p25"]), "peer_p75": _num(row["peer_p75"]),
+               "n_peers": _num(row["n_peers"])})
+
+
+def _rule_goal(rule, base: float, median: float | None, spec) -> tuple[float, str, float | None, float | None]:
     lo = hi = None
     if rule.rule == "peer_median":
         goal = median if median is not None else base
@@ -328,21 +267,40 @@ def _target(metric: str, row: pd.Series, policy: Policy, diagnosis) -> Target:
     else:
         goal, lo = rule.min, rule.min
         text = f"at least {fmt(goal, spec)}"
-    keep = (goal < base) if up else (goal > base)
-    if keep:  # already better than the rule asks: the target is to hold the baseline
-        goal = base
-        text += f"; already at {fmt(base, spec)}, so the target is to hold that level"
-    glide = [round(base + (goal - base) * w / policy.plan_weeks, 6) for w in [*policy.checkpoints,
-                                                                              policy.plan_weeks]]
-    return Target(
-        metric=metric, label=spec.label, direction="at_least" if up else "at_most",
-        baseline=None if baseline is None else round(baseline, 6), target=round(goal, 6), min=lo, max=hi,
-        glide=glide, focus=metric in diagnosis.improvement_areas or (
-            metric == "win_rate" and row["flag"] == "shortfall"),
-        rule=f"{spec.label}: {text}.",
-        basis={"baseline": baseline, "peer_median": median,
-               "peer_p25": _num(row["peer_p25"]), "peer_p75": _num(row["peer_p75"]),
-               "n_peers": _num(row["n_peers"])})
+    return goal, text, lo, hi
+
+
+def _funnel_win_rate(fair: float, fair_text: str, base: float, spec, diagnosis,
+                     drivers: dict[str, Target]) -> tuple[float, str]:
+    """The win rate the driver targets lead to (the article's "based on the previous actions"), capped by
+    the fair-increase rule: target first meetings × target follow-up ratio × wins per follow-up, over the
+    deals the rep closes a week."""
+    card = diagnosis.card[diagnosis.card["rep_id"] == diagnosis.rep_id].set_index("metric")
+    needed = ("first_meetings_per_week", "followup_meeting_ratio", "win_rate")
+    if not all(m in card.index and m in drivers for m in needed[:2]) or "win_rate" not in card.index:
+        return fair, fair_text
+    weeks = float(diagnosis.weeks)
+    wins, closed = float(card.loc["win_rate", "numerator"]), float(card.loc["win_rate", "denominator"])
+    followups = float(card.loc["followup_meeting_ratio", "numerator"])
+    if followups < 1 or closed <= 0 or wins <= 0:
+        return fair, fair_text
+    per_followup = wins / followups
+    meetings, ratio = drivers["first_meetings_per_week"].target, drivers["followup_meeting_ratio"].target
+    expected = meetings * ratio * per_followup
+    derived = expected / (closed / weeks)
+    goal = min(derived, fair) if derived > base else fair
+    text = (f"from the driver targets: {meetings:.1f} first meetings a week × {ratio:.0%} followed up × "
+            f"{per_followup:.0%} of follow-ups won = {expected:.2f} wins a week over {closed / weeks:.1f} deals "
+            f"closed a week = {fmt(derived, spec)}; capped by the fair increase ({fair_text}) at "
+            f"{fmt(goal, spec)}")
+    return goal, text
+
+
+def _glide_start(prior: float | None, current: float, goal: float, up: bool) -> float:
+    """Where the glide path starts: the level before the window that selected the rep, never past the goal."""
+    if prior is None or not np.isfinite(prior):
+        return current
+    return min(prior, goal) if up else max(prior, goal)
 
 
 def _num(value) -> float | None:

@@ -16,7 +16,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from pipnb.metrics import CAPPED  # noqa: E402
 from pipnb.peers import peer_ids  # noqa: E402
 from pipnb.schema import METRICS  # noqa: E402
 
@@ -98,23 +97,11 @@ def rolling_rates(panel: pd.DataFrame, metric: str, weeks: int = 4) -> pd.DataFr
     rows = panel[panel["metric"] == metric]
     num = rows.pivot(index="week", columns="rep_id", values="numerator").sort_index()
     den = rows.pivot(index="week", columns="rep_id", values="denominator").sort_index()
-    if metric in ("stale_opp_share",):
+    spec = METRICS[metric]
+    if spec.snapshot:
         return num / den.where(den > 0)
     n, d = num.rolling(weeks, min_periods=1).sum(), den.rolling(weeks, min_periods=1).sum()
-    if metric in CAPPED:
-        n = np.minimum(n, d)
     return n / d.where(d > 0)
-
-
-def trend(panel: pd.DataFrame, rep_id: str, metric: str, *, peers: list[str], plan=None,
-          weeks: int = 4, since: dt.date | None = None) -> plt.Figure:
-    """Weekly trend of one metric: the rep's trailing 4-week value, the peers' median and middle half,
-    and, with a plan, its start, checkpoints and glide-path targets."""
-    fig, ax = plt.subplots(figsize=(7.5, 3.4))
-    _trend_on(ax, panel, rep_id, metric, peers=peers, plan=plan, since=since, weeks=weeks)
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    return fig
 
 
 def _trend_on(ax, panel: pd.DataFrame, rep_id: str, metric: str, *, peers: list[str], plan, since, weeks: int):
@@ -230,7 +217,7 @@ def counterfactual(ax, panel: pd.DataFrame, rep_id: str, metric: str, *, peers: 
 def counterfactual_grid(data, rv, *, panel: pd.DataFrame) -> plt.Figure:
     """:func:`counterfactual` for every plan metric of a review (the shaded band is the baseline)."""
     from pipnb.peers import plan_peers
-    from pipnb.review import with_win_rate_basis
+    from pipnb.reviews import with_win_rate_basis
     from pipnb.stats import plan_windows
 
     plan = rv.plan

@@ -1,10 +1,12 @@
 """Reviews: a plan's checkpoints and its final review, against the glide path, with honest statistics.
 
-The article's third step. Each checkpoint compares the rep's actual numbers with the glide-path target
-for the checkpoint's own window (the weeks since the previous checkpoint) and since the plan start, gives
-each metric a status (*met*, *on track*, *behind*), and carries the statistical verdicts of
-:mod:`pipnb.stats` (did the rep change, beyond chance and beyond what peers did over the same weeks).
-The final review adds overall attainment and a recommended course of action with its reasons.
+The article's third step. Each review pools every plan week so far and gives each target a status from
+a 95% interval of the rep's level (:mod:`pipnb.stats.intervals`): *met* when the whole interval reaches
+what the glide path expects on average by now, *not met* when it all falls short, *not yet clear*
+otherwise. It carries the statistical verdicts of :mod:`pipnb.stats` on the plan's improvement areas
+(did the rep change, beyond chance and beyond what peers did over the same weeks; the checkpoints and the
+final review share one error budget). The final review recommends *consequences* only with positive
+evidence of a remaining shortfall, *complete* with positive evidence of success, and *extend* otherwise.
 """
 
 from __future__ import annotations
@@ -18,9 +20,14 @@ import pandas as pd
 from pipnb.data import SalesData
 from pipnb.errors import PlanError
 from pipnb.metrics import weekly_panel, window_metrics
-from pipnb.peers import fmt
-from pipnb.plan import Plan, Policy
+from pipnb.peers import fmt, plan_peers
+from pipnb.plan import Plan, Target
+from pipnb.policy import Policy, resolve_policy
 from pipnb.schema import METRICS
+from pipnb.stats.intervals import level_interval
+
+MET, NOT_MET, NOT_YET_CLEAR, NO_DATA = "met", "not met", "not yet clear", "no data"
+STATUSES = (MET, NOT_MET, NOT_YET_CLEAR, NO_DATA)
 
 
 @dataclass
@@ -30,12 +37,16 @@ class Review:
     Attributes
     ----------
     table
-        Per plan metric: baseline, target (this checkpoint's glide value), final_target, actual over
-        the checkpoint window (with its counts), actual since the plan start, progress and status.
+        Per plan metric: baseline, target (the glide path's average over the plan weeks so far: what the
+        pooled level is held to), glide_target (the path's value at this review), final_target, actual
+        over the review's own window (with its counts), since_start with since_low / since_high (its 95%
+        interval), peer_level (the peers' median over the plan weeks), short_of_peers / at_peer_level,
+        and status (:data:`STATUSES`).
     verdicts
         The statistics of improvement per metric (see :func:`pipnb.stats.assess`).
-    recommendation, reasons
-        Final review only: ``complete``, ``extend`` or ``consequences``, and why.
+    recommendation, reasons, extended_end
+        Final review only: ``complete``, ``extend`` or ``consequences``, why, and the new end date of an
+        extension.
     """
 
     plan: Plan
@@ -48,6 +59,7 @@ class Review:
     attainment: float | None = None
     recommendation: str | None = None
     reasons: list[str] = field(default_factory=list)
+    extended_end: dt.date | None = None
 
     @property
     def is_final(self) -> bool:
@@ -91,11 +103,11 @@ def review(data: SalesData, plan: Plan, checkpoint: int | str, *, panel: pd.Data
     PlanError
         When the checkpoint does not exist or the data does not reach its last day yet.
     """
-    from pipnb.plan import DEFAULT_POLICY
+    from pipnb.stages import parse_stage
 
-    policy = policy or Policy.from_yaml(DEFAULT_POLICY)
+    policy = resolve_policy(policy)
     data.rep(plan.rep_id)
-    stage = "final" if str(checkpoint) == "final" else f"checkpoint-{int(checkpoint)}"
+    stage = parse_stage(checkpoint, len(plan.checkpoints))
     week = plan.checkpoint_week(checkpoint)
     previous = ([0, *plan.checkpoints])[plan.stages().index(stage)]
     as_of = plan.start + dt.timedelta(weeks=week, days=-1)
@@ -105,53 +117,99 @@ def review(data: SalesData, plan: Plan, checkpoint: int | str, *, panel: pd.Data
                         f"{as_of}", key=stage)
     panel = weekly_panel(data) if panel is None else panel
     start_window = plan.start + dt.timedelta(weeks=previous)
-    mine = panel[panel["rep_id"] == plan.rep_id]
-    window = _pooled(mine, start_window, as_of, plan)
+    look = plan.stages().index(stage)
+    peers = plan_peers(data, plan, policy=policy)
+    mine = panel[panel["rep_id"].isin([plan.rep_id, *peers])]
+    window = _pooled(mine, start_window, as_of, plan).loc[plan.rep_id]
     since = _pooled(mine, plan.start, as_of, plan)
-    table = _status_table(plan, stage, window, since, policy)
-    verdicts = plan_verdicts(data, plan, panel=panel, as_of=as_of)
+    weekly = _weekly(mine, plan.rep_id, plan.start, as_of)
+    table = _status_table(plan, look, week, window, since, weekly, peers, policy)
+    verdicts = plan_verdicts(data, plan, panel=panel, as_of=as_of, look=look, peers=peers)
     out = Review(plan=plan, stage=stage, as_of=as_of, window_start=start_window, window_end=as_of, table=table,
                  verdicts=verdicts)
     if out.is_final:
         out.attainment, out.recommendation, out.reasons = _recommend(table, verdicts, plan, policy)
+        if out.recommendation == "extend":
+            out.extended_end = plan.end + dt.timedelta(weeks=policy.review.extension_weeks)
     return out
 
 
 def _pooled(panel: pd.DataFrame, start: dt.date, end: dt.date, plan: Plan) -> pd.DataFrame:
     pooled = window_metrics(panel, pd.Timestamp(start), pd.Timestamp(end), win_rate_basis=plan.win_rate_basis)
-    return pooled.set_index("metric")
+    return pooled.set_index(["rep_id", "metric"])
 
 
-def _status_table(plan: Plan, stage: str, window: pd.DataFrame, since: pd.DataFrame,
-                  policy: Policy) -> pd.DataFrame:
-    step = plan.stages().index(stage)
+def _weekly(panel: pd.DataFrame, rep_id: str, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """The rep's weekly numerators over the plan weeks so far (metric × week)."""
+    rows = panel[(panel["rep_id"] == rep_id) & (panel["week"] >= pd.Timestamp(start))
+                 & (panel["week"] <= pd.Timestamp(end))]
+    return rows.pivot_table(index="week", columns="metric", values="numerator", aggfunc="sum")
+
+
+def glide_average(target: Target, plan_week: int, plan_weeks: int) -> float:
+    """The glide path's average over plan weeks 1..``plan_week``: what the pooled plan level should reach.
+
+    The glide runs in a straight line from the baseline (week 0) to the final target (the last week), so
+    a rep on the path averages ``baseline + (target - baseline) * (W + 1) / (2 T)`` over the first W weeks.
+    """
+    base = target.target if target.baseline is None else target.baseline
+    return float(base + (target.target - base) * (plan_week + 1) / (2 * plan_weeks))
+
+
+def _status_table(plan: Plan, look: int, plan_week: int, window: pd.DataFrame, since: pd.DataFrame,
+                  weekly: pd.DataFrame, peers: list[str], policy: Policy) -> pd.DataFrame:
     rows = []
     for target in plan.targets:
-        goal = target.glide[step]
-        actual = _get(window, target.metric, "value")
-        overall = _get(since, target.metric, "value")
-        base = target.baseline
-        required = None if base is None else goal - base
-        progress = (overall - base) / required if base is not None and required and np.isfinite(overall) \
-            else np.nan
-        if not np.isfinite(actual):
-            status = "no data"
-        elif target.reached(actual, goal):
-            status = "met"
-        elif np.isfinite(progress) and progress >= policy.review.on_track_share:
-            status = "on track"
-        else:
-            status = "behind"
         spec = METRICS[target.metric]
+        mine = since.loc[plan.rep_id] if plan.rep_id in since.index.get_level_values(0) else pd.DataFrame()
+        num, den = _get(mine, target.metric, "numerator"), _get(mine, target.metric, "denominator")
+        series = weekly[target.metric].to_numpy(float) if target.metric in weekly else np.array([])
+        level, low, high = level_interval(spec.model or "count", numerator=num, denominator=den, weekly=series)
+        goal = glide_average(target, plan_week, plan.weeks)
+        status = _status(level, low, high, goal, spec.higher_is_better)
+        peer_level = _peer_level(since, peers, target.metric)
         rows.append({
-            "metric": target.metric, "label": target.label, "focus": target.focus, "baseline": base,
-            "target": goal, "final_target": target.target, "actual": actual,
+            "metric": target.metric, "label": target.label, "focus": target.focus, "baseline": target.baseline,
+            "target": goal, "glide_target": target.glide[look],
+            "final_target": target.target, "actual": _get(window, target.metric, "value"),
             "numerator": _get(window, target.metric, "numerator"),
             "denominator": _get(window, target.metric, "denominator"),
-            "since_start": overall, "progress": progress, "status": status,
-            "display": f"{fmt(actual, spec)} vs target {fmt(goal, spec)} (baseline {fmt(base or np.nan, spec)})",
+            "since_start": level, "since_low": low, "since_high": high, "peer_level": peer_level,
+            "short_of_peers": _beyond(high, low, peer_level, policy.margin, spec.higher_is_better, worse=True),
+            "at_peer_level": _beyond(high, low, peer_level, policy.margin, spec.higher_is_better, worse=False),
+            "status": status,
+            "display": (f"{fmt(level, spec)} since the plan start (95% interval {fmt(low, spec)}–{fmt(high, spec)}) "
+                        f"vs {fmt(goal, spec)} expected by now"),
         })
     return pd.DataFrame(rows)
+
+
+def _status(level: float, low: float, high: float, goal: float, up: bool) -> str:
+    """*met* when the whole interval reaches the target, *not met* when it all falls short."""
+    if not np.isfinite(level):
+        return NO_DATA
+    if (low >= goal - 1e-9) if up else (high <= goal + 1e-9):
+        return MET
+    if (high < goal) if up else (low > goal):
+        return NOT_MET
+    return NOT_YET_CLEAR
+
+
+def _peer_level(since: pd.DataFrame, peers: list[str], metric: str) -> float:
+    values = [_get(since.loc[p], metric, "value") for p in peers if p in since.index.get_level_values(0)]
+    values = [v for v in values if np.isfinite(v)]
+    return float(np.median(values)) if values else np.nan
+
+
+def _beyond(high: float, low: float, peer_level: float, margin: float, up: bool, *, worse: bool) -> bool:
+    """Whether the interval lies wholly short of the peers' level by the margin (``worse``), or wholly
+    within the margin of it or better (not ``worse``)."""
+    if not np.isfinite(peer_level):
+        return False
+    line = peer_level * ((1 - margin) if up else (1 + margin))
+    if worse:
+        return bool(high < line) if up else bool(low > line)
+    return bool(low >= line) if up else bool(high <= line)
 
 
 def _get(frame: pd.DataFrame, metric: str, column: str) -> float:
@@ -160,54 +218,62 @@ def _get(frame: pd.DataFrame, metric: str, column: str) -> float:
 
 def _recommend(table: pd.DataFrame, verdicts: pd.DataFrame, plan: Plan,
                policy: Policy) -> tuple[float, str, list[str]]:
-    """Complete when the focus targets are met and improvement is shown; extend on clear improvement
-    short of the targets; otherwise the plan's stated consequences."""
+    """*Consequences* only with positive evidence of a remaining shortfall; *complete* with positive evidence
+    that the rep reached the targets or the peers; otherwise *extend*.
+
+    Positive evidence of a shortfall on an improvement area: the pooled plan-period interval lies wholly
+    below what the plan expected by now **and** wholly short of the peers' level over the same weeks by
+    the practical margin. Completion: every improvement area met (interval wholly at or above the target)
+    or no longer short of peers (interval wholly within the margin of the peers' level or better).
+    """
     focus = table[table["focus"]] if table["focus"].any() else table
-    met = focus["status"].eq("met")
+    met = focus["status"].eq(MET)
     attainment = float(met.mean()) if len(focus) else 0.0
     judged = verdicts.set_index("metric")["verdict"] if len(verdicts) else pd.Series(dtype=object)
-    improved = [m for m in focus["metric"] if judged.get(m) == "improved"]
-    reasons = [f"{met.sum()} of {len(focus)} focus targets met at the final review ({attainment:.0%})."]
+    reasons = [f"{met.sum()} of {len(focus)} focus targets met with confidence at the final review."]
     for row in focus.itertuples():
-        verdict = judged.get(row.metric, "not assessed")
-        reasons.append(f"{row.label}: {row.display}; {row.status}; statistical verdict: {verdict}.")
-    if met.all() and (improved or len(focus) == 0 or _already_there(focus)):
-        decision = "complete"
-        reasons.append("Targets are met and the improvement is real beyond chance: close the plan as completed.")
-    elif improved:
-        decision = "extend"
-        reasons.append(f"Clear improvement on {', '.join(METRICS[m].label.lower() for m in improved)}, but not "
-                       f"every target is met: extend the plan by {policy.review.extension_weeks} weeks.")
-    else:
-        decision = "consequences"
-        reasons.append("Neither the targets nor a clear improvement were reached: apply the consequences "
-                       "stated in the plan.")
-    return attainment, decision, reasons
+        reasons.append(f"{row.label}: {row.display}; {row.status}; peers {fmt(row.peer_level, METRICS[row.metric])} "
+                       f"over the same weeks; change since the baseline: {judged.get(row.metric, 'not assessed')}.")
+    short = focus[(focus["status"] == NOT_MET) & focus["short_of_peers"]]
+    done = focus["status"].eq(MET) | focus["at_peer_level"]
+    if len(short):
+        labels = ", ".join(r.lower() for r in short["label"])
+        return attainment, "consequences", [*reasons, (
+            f"The evidence shows a remaining shortfall on {labels}: the plan-period level falls short of the "
+            f"target and of the peers' level by more than {policy.margin:.0%}, beyond chance. Apply the "
+            "consequences stated in the plan.")]
+    if len(focus) and done.all():
+        return attainment, "complete", [*reasons, (
+            "Every improvement area met its target or reached the peers' level, beyond chance: close the plan "
+            "as completed.")]
+    new_end = plan.end + dt.timedelta(weeks=policy.review.extension_weeks)
+    return attainment, "extend", [*reasons, (
+        f"The data do not show a remaining shortfall beyond chance, nor that every target was reached: extend the "
+        f"plan by {policy.review.extension_weeks} weeks, to {new_end:%d %B %Y}, rather than act on a guess.")]
 
 
-def _already_there(focus: pd.DataFrame) -> bool:
-    """Targets that only asked to hold a level need no statistical improvement."""
-    return bool(((focus["target"] - focus["baseline"]).abs() < 1e-9).all())
-
-
-def plan_verdicts(data: SalesData, plan: Plan, *, panel: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+def plan_verdicts(data: SalesData, plan: Plan, *, panel: pd.DataFrame, as_of: dt.date, look: int = -1,
+                  peers: list[str] | None = None) -> pd.DataFrame:
     """The statistics of improvement for every plan metric (see :func:`pipnb.stats.assess`).
 
     The baseline is the weeks before the diagnosis window recorded in the plan; peers are the rep's
-    peers when that window began, compared over the same weeks.
+    peers when that window began, compared over the same weeks. Only the plan's focus metrics get a
+    verdict; ``look`` is this review's place among the plan's checkpoints and final review, which share
+    one error budget.
     """
     from pipnb.metrics import touch_gaps
-    from pipnb.peers import plan_peers
     from pipnb.stats import assess
 
-    peers = plan_peers(data, plan)
+    peers = plan_peers(data, plan) if peers is None else peers
     metrics = [t.metric for t in plan.targets]
+    focus = [t.metric for t in plan.targets if t.focus] or metrics
     panel = with_win_rate_basis(panel[panel["rep_id"].isin([plan.rep_id, *peers])], plan.win_rate_basis)
     gaps = touch_gaps(data, as_of, rep_ids=[plan.rep_id, *peers]) if "avg_days_between_touches" in metrics \
         else None
     return assess(panel, plan.rep_id, metrics=metrics, plan_start=plan.start, as_of=as_of, peers=peers,
                   targets={t.metric: t.target for t in plan.targets}, gaps=gaps,
-                  diagnosis_start=plan.diagnosis_window.start, diagnosis_end=plan.diagnosis_window.end)
+                  diagnosis_start=plan.diagnosis_window.start, diagnosis_end=plan.diagnosis_window.end,
+                  focus=focus, fractions=plan.look_fractions(), look=look)
 
 
 def with_win_rate_basis(panel: pd.DataFrame, basis: str) -> pd.DataFrame:

@@ -35,7 +35,9 @@ PANEL_COLUMNS = ("rep_id", "week", "metric", "numerator", "denominator", "value"
 
 @dataclass(frozen=True)
 class Metric:
-    """One metric of the catalogue.
+    """One metric of the catalogue: every property any module asks about lives here.
+
+    Adding a metric means one entry in :data:`METRICS` plus its computation in :mod:`pipnb.metrics`.
 
     Attributes
     ----------
@@ -47,11 +49,29 @@ class Metric:
         ``"count"`` (events per week), ``"ratio"`` (successes / trials),
         ``"mean"`` (a pooled average such as days) or ``"derived"`` (computed from others).
     higher_is_better
-        Direction used by flags and verdicts.
+        Direction used by flags, targets and verdicts.
     needs
         The tables the metric is computed from; when one is missing the metric is unavailable.
     unit
-        How the value is shown: ``"per week"``, ``"%"``, ``"days"``, ``"$"``.
+        How the value is shown: ``"per week"``, ``"%"``, ``"days"``, ``"$"``, ``"$ per day"``.
+    role
+        ``"outcome"`` (what the business gets), ``"driver"`` (what the rep does) or ``"context"``.
+    model
+        The change model of :mod:`pipnb.stats` that tests it (``"count"``, ``"ratio"``, ``"gap"``),
+        or ``None`` when a plan's improvement on it is not tested.
+    snapshot
+        A window takes its last week's value (a state at a date), not the sum of its weeks.
+    plan_target
+        A plan can set a target on it.
+    funnel_stage
+        Position in the funnel whose product is wins per week (``None`` outside the funnel).
+    cohort_days
+        For a cohort ratio: the days after the event within which success counts (the follow-up ratio
+        judges each first meeting once this many days have passed).
+    rationale
+        Why it matters, for a diagnosis that finds it short (the article's business reasons).
+    dismissed
+        The sentence that dismisses it as the issue when it matches peers.
     """
 
     name: str
@@ -60,31 +80,70 @@ class Metric:
     higher_is_better: bool
     needs: tuple[str, ...]
     unit: str
+    role: str = "context"
+    model: str | None = None
+    snapshot: bool = False
+    plan_target: bool = False
+    funnel_stage: int | None = None
+    cohort_days: int | None = None
+    rationale: str = ""
+    dismissed: str = ""
 
+
+_OPPS = ("opportunities",)
+_BOTH = ("opportunities", "activities")
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("win_rate", "Win rate", "ratio", True, ("opportunities",), "%"),
-    Metric("opps_created_per_week", "Opportunities created per week", "count", True, ("opportunities",),
-           "per week"),
-    Metric("first_meetings_per_week", "First meetings per week", "count", True,
-           ("opportunities", "activities"), "per week"),
-    Metric("followup_meeting_ratio", "Follow-up meeting ratio", "ratio", True,
-           ("opportunities", "activities"), "%"),
-    Metric("meetings_per_week", "Meetings per week (all)", "count", True, ("activities",), "per week"),
-    Metric("emails_per_week", "Emails per week", "count", True, ("activities",), "per week"),
-    Metric("calls_per_week", "Calls per week", "count", True, ("activities",), "per week"),
-    Metric("avg_days_between_touches", "Average days between touches", "mean", False,
-           ("opportunities", "activities"), "days"),
-    Metric("stale_opp_share", "Share of open opportunities untouched > 14 days", "ratio", False,
-           ("opportunities", "activities"), "%"),
-    Metric("avg_deal_size", "Average won deal size", "mean", True, ("opportunities",), "$"),
-    Metric("sales_cycle_days", "Sales cycle (days, won deals)", "mean", False, ("opportunities",), "days"),
-    Metric("pipeline_velocity", "Pipeline velocity ($ per day)", "derived", True, ("opportunities",),
-           "$ per day"),
+    Metric("win_rate", "Win rate", "ratio", True, _OPPS, "%", role="outcome", model="ratio", plan_target=True),
+    Metric("opps_created_per_week", "Opportunities created per week", "count", True, _OPPS, "per week",
+           role="driver", model="count", funnel_stage=1,
+           rationale="Opportunity volume sets how many deals can be won. If it matches peers, volume is not "
+                     "the problem.",
+           dismissed="Opportunities are not low, dismissing volume as the issue."),
+    Metric("first_meetings_per_week", "First meetings per week", "count", True, _BOTH, "per week",
+           role="driver", model="count", plan_target=True, funnel_stage=2,
+           rationale="First meetings are the entry to the funnel: every deal that can be won starts with one. "
+                     "Fewer first meetings means fewer deals to win.",
+           dismissed="First meetings match peers, so getting in front of customers is not the issue."),
+    Metric("followup_meeting_ratio", "Follow-up meeting ratio", "ratio", True, _BOTH, "%",
+           role="driver", model="ratio", plan_target=True, funnel_stage=3, cohort_days=21,
+           rationale="Deals move forward when a second meeting brings in more stakeholders. A low ratio means "
+                     "opportunities stall after the first conversation, and that shows up directly in the "
+                     "win rate.",
+           dismissed="Opportunities progress to a second meeting as often as with peers, so progression is "
+                     "not the issue."),
+    Metric("meetings_per_week", "Meetings per week (all)", "count", True, ("activities",), "per week",
+           model="count"),
+    Metric("emails_per_week", "Emails per week", "count", True, ("activities",), "per week",
+           role="driver", model="count", plan_target=True,
+           rationale="Emails do not close deals, but they are a good proxy for general selling effort: "
+                     "following up on meetings and checking in on opportunities.",
+           dismissed="Email volume matches peers, so selling effort is not the issue."),
+    Metric("calls_per_week", "Calls per week", "count", True, ("activities",), "per week", model="count"),
+    Metric("avg_days_between_touches", "Average days between touches", "mean", False, _BOTH, "days",
+           role="driver", model="gap", plan_target=True,
+           rationale="Touching every open opportunity at least every 14 days keeps control of the deal and "
+                     "shows early which ones are dead, so they do not drag the averages.",
+           dismissed="Opportunities are touched as often as peers touch theirs, so deal control is not the "
+                     "issue."),
+    Metric("stale_opp_share", "Share of open opportunities untouched > 14 days", "ratio", False, _BOTH, "%",
+           model="ratio", snapshot=True),
+    Metric("avg_deal_size", "Average won deal size", "mean", True, _OPPS, "$", role="outcome"),
+    Metric("sales_cycle_days", "Sales cycle (days, won deals)", "mean", False, _OPPS, "days", role="outcome"),
+    Metric("pipeline_velocity", "Pipeline velocity ($ per day)", "derived", True, _OPPS, "$ per day",
+           role="outcome"),
 )}
 
-OUTCOME_METRICS = ("win_rate", "avg_deal_size", "sales_cycle_days", "pipeline_velocity")
-DRIVER_METRICS = ("followup_meeting_ratio", "first_meetings_per_week", "opps_created_per_week",
-                  "avg_days_between_touches", "emails_per_week")
+OUTCOME_METRICS = tuple(m for m, spec in METRICS.items() if spec.role == "outcome")
+DRIVER_METRICS = tuple(m for m, spec in METRICS.items() if spec.role == "driver")
+PLAN_METRICS = tuple(m for m, spec in METRICS.items() if spec.plan_target)
+FUNNEL_METRICS = tuple(sorted((m for m, s in METRICS.items() if s.funnel_stage), key=lambda m:
+                              METRICS[m].funnel_stage))
+
+# Panel rows a window takes from its last week: snapshot metrics, and the open half of the touch gap (the panel
+# also holds ``touch_gap_closed`` and ``win_rate_all``, parts of a metric rather than metrics).
+SNAPSHOT_ROWS = ("touch_gap_open", *(m for m, spec in METRICS.items() if spec.snapshot))
 
 STALE_DAYS = 14  # the article's standard: touch every open opportunity at least every 14 days
+WIN_RATE_BASES = ("closed", "all")
+PEER_GROUPINGS = ("team", "segment", "all")

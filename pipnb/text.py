@@ -2,9 +2,14 @@
 
 Every piece of text that comes from the data (names, teams, notes typed into a plan) is HTML-escaped
 here, so a rep named ``<script>alert(1)</script>`` shows as text in every report.
+
+The statistics of improvement (:mod:`pipnb.stats`) return numbers; the sentence that puts one metric's
+verdict into words (:func:`describe_change`, with :data:`METHOD_NOTE` on how to read it) is written here.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -12,12 +17,20 @@ import pandas as pd
 from pipnb.peers import fmt
 from pipnb.schema import METRICS
 
+if TYPE_CHECKING:   # annotations only: pipnb.stats and the report models import heavier modules
+    from IPython.display import HTML
+
+    from pipnb.data import SalesData
+    from pipnb.diagnosis import Diagnosis
+    from pipnb.plan import Plan
+    from pipnb.reviews import Review
+    from pipnb.stats import MetricChange
 
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
                           **{c: f"&#{ord(c)};" for c in "*_`[]|#\\~"}})
 
 
-def esc(value) -> str:
+def esc(value: object) -> str:
     """HTML-escape text that came from data, and neutralize Markdown emphasis, links and tables (one pass,
     so entities are never escaped twice)."""
     return str(value).translate(_ESCAPES)
@@ -27,14 +40,14 @@ def value(metric: str, number: float) -> str:
     return fmt(number, METRICS[metric])
 
 
-def show(table: pd.DataFrame):
+def show(table: pd.DataFrame) -> HTML:
     """A display table without the index; every cell is HTML-escaped (pandas' ``escape=True``)."""
     from IPython.display import HTML
 
     return HTML(table.to_html(index=False, escape=True, border=0, classes="pipnb-table", na_rep="—"))
 
 
-def diagnosis_summary(dx) -> str:
+def diagnosis_summary(dx: Diagnosis) -> str:
     """The opening of a diagnosis report."""
     lines = [f"**{esc(dx.rep_name)}** ({esc(dx.team)}), {dx.weeks} weeks from {dx.window_start:%d %b %Y} to "
              f"{dx.window_end:%d %b %Y}, compared with {dx.n_peers} peers in the same "
@@ -54,7 +67,7 @@ def diagnosis_summary(dx) -> str:
     return "\n".join(lines)
 
 
-def outcome_table(dx) -> pd.DataFrame:
+def outcome_table(dx: Diagnosis) -> pd.DataFrame:
     """Outcome metrics as a display table (no peer is named)."""
     rows = dx.outcomes
     return pd.DataFrame({
@@ -69,7 +82,7 @@ def outcome_table(dx) -> pd.DataFrame:
     })
 
 
-def driver_table(dx) -> pd.DataFrame:
+def driver_table(dx: Diagnosis) -> pd.DataFrame:
     rows = dx.drivers
     return pd.DataFrame({
         "Driver": rows["label"],
@@ -81,7 +94,7 @@ def driver_table(dx) -> pd.DataFrame:
     })
 
 
-def driver_notes(dx) -> str:
+def driver_notes(dx: Diagnosis) -> str:
     """One paragraph per driver: finding, business rationale, the numbers."""
     parts = []
     for row in dx.drivers.itertuples():
@@ -90,7 +103,7 @@ def driver_notes(dx) -> str:
     return "\n\n".join(parts)
 
 
-def plan_overview(plan) -> str:
+def plan_overview(plan: Plan) -> str:
     dates = plan.checkpoint_dates()
     timeline = "; ".join(f"{stage.replace('-', ' ')}: {when:%d %b %Y}" for stage, when in dates.items())
     lines = [f"**Plan for {esc(plan.rep_name)}** ({esc(plan.team)}) — status **{plan.status}**.",
@@ -99,7 +112,7 @@ def plan_overview(plan) -> str:
     return "\n".join(lines)
 
 
-def target_table(plan) -> pd.DataFrame:
+def target_table(plan: Plan) -> pd.DataFrame:
     rows = []
     for t in plan.targets:
         spec = METRICS[t.metric]
@@ -118,36 +131,43 @@ def bullet_list(items: list[str], empty: str = "None stated.") -> str:
     return "\n".join(f"- {esc(item)}" for item in items) if items else empty
 
 
-def review_summary(rv) -> str:
+def review_summary(rv: Review) -> str:
+    from pipnb.reviews import STATUSES
+    from pipnb.stages import stage_title
+
     counts = rv.table["status"].value_counts()
-    parts = ", ".join(f"{counts[s]} {s}" for s in ("met", "on track", "behind", "no data") if s in counts)
-    title = "Final review" if rv.is_final else rv.stage.replace("-", " ").capitalize()
-    lines = [f"**{title}** of the plan for **{esc(rv.plan.rep_name)}**: the window "
+    parts = ", ".join(f"{counts[s]} {s}" for s in STATUSES if s in counts)
+    weeks = (rv.window_end - rv.plan.start).days // 7 + 1
+    lines = [f"**{stage_title(rv.stage)}** of the plan for **{esc(rv.plan.rep_name)}**: the window "
              f"{rv.window_start:%d %b} – {rv.window_end:%d %b %Y} (plan week "
-             f"{(rv.window_start - rv.plan.start).days // 7 + 1} to {(rv.window_end - rv.plan.start).days // 7 + 1}"
-             f"). Targets: {parts}."]
+             f"{(rv.window_start - rv.plan.start).days // 7 + 1} to {weeks}). Targets, judged on all {weeks} plan "
+             f"weeks so far with a 95% interval: {parts}."]
     return "\n".join(lines)
 
 
-def status_table(rv) -> pd.DataFrame:
+def status_table(rv: Review) -> pd.DataFrame:
     t = rv.table
     return pd.DataFrame({
         "Measure": t["label"] + np.where(t["focus"], " (focus)", ""),
         "Baseline": [value(m, v if v is not None else np.nan) for m, v in zip(t["metric"], t["baseline"])],
-        "Target now": [value(m, v) for m, v in zip(t["metric"], t["target"])],
         "This window": [value(m, v) for m, v in zip(t["metric"], t["actual"])],
         "Counts": [_counts(m, n, d) for m, n, d in zip(t["metric"], t["numerator"], t["denominator"])],
-        "Since plan start": [value(m, v) for m, v in zip(t["metric"], t["since_start"])],
+        "Since plan start (95% interval)": [f"{value(m, v)} ({value(m, lo)}–{value(m, hi)})" for m, v, lo, hi in
+                                            zip(t["metric"], t["since_start"], t["since_low"], t["since_high"])],
+        "Expected by now": [value(m, v) for m, v in zip(t["metric"], t["target"])],
+        "Peers, same weeks": [value(m, v) for m, v in zip(t["metric"], t["peer_level"])],
         "Final target": [value(m, v) for m, v in zip(t["metric"], t["final_target"])],
         "Status": t["status"],
     })
 
 
-def recommendation(rv) -> str:
+def recommendation(rv: Review) -> str:
     word = {"complete": "Complete the plan", "extend": "Extend the plan",
             "consequences": "Apply the stated consequences"}[rv.recommendation]
     lines = [f"### Recommended course of action: {word}", "",
-             f"Overall attainment: **{rv.attainment:.0%}** of the focus targets met.", ""]
+             f"Overall attainment: **{rv.attainment:.0%}** of the focus targets met with confidence.", ""]
+    if rv.extended_end is not None:
+        lines += [f"New plan end: **{rv.extended_end:%d %B %Y}**.", ""]
     lines += [f"- {esc(reason)}" for reason in rv.reasons]
     if rv.recommendation == "consequences":
         lines += ["", "Consequences stated in the plan:", bullet_list(rv.plan.consequences)]
@@ -173,7 +193,7 @@ def _pct(p: float) -> str:
     return f"{n}{suffix}"
 
 
-def scan_summary(card: pd.DataFrame, data) -> str:
+def scan_summary(card: pd.DataFrame, data: SalesData) -> str:
     """The opening of the team scan."""
     from pipnb.scan import flagged_reps
 
@@ -207,7 +227,7 @@ def shortfall_table(card: pd.DataFrame) -> pd.DataFrame:
     }).reset_index(drop=True)
 
 
-def plan_areas(plan) -> str:
+def plan_areas(plan: Plan) -> str:
     """Improvement areas of a plan with their rationale and evidence (shortfalls first)."""
     order = {"shortfall": 0, "strength": 1, "dismissed": 2}
     parts = []
@@ -219,7 +239,7 @@ def plan_areas(plan) -> str:
     return "\n\n".join(parts) or "No improvement area was recorded."
 
 
-def plan_commitments(plan) -> str:
+def plan_commitments(plan: Plan) -> str:
     return "\n".join([
         "**Consequences if expectations are not met**", "", bullet_list(plan.consequences), "",
         "**Resources available**", "", bullet_list(plan.resources), "",
@@ -229,7 +249,7 @@ def plan_commitments(plan) -> str:
     ])
 
 
-def verdict_table(rv) -> pd.DataFrame:
+def verdict_table(rv: Review) -> pd.DataFrame:
     """The statistics of improvement as a display table: counts first, the verdict last."""
     v = rv.verdicts
     if v.empty:
@@ -258,11 +278,153 @@ def _change(effect: str, estimate: float, low: float, high: float) -> str:
     return text + span
 
 
-def verdict_notes(rv) -> str:
+def verdict_notes(rv: Review) -> str:
     """One paragraph per measure in a manager's words, then how regression to the mean is handled."""
-    from pipnb.stats import METHOD_NOTE
-
     if rv.verdicts.empty:
         return "No plan measure could be assessed."
     lines = [f"- **{esc(row.label)} — {row.verdict}.** {esc(row.sentence)}" for row in rv.verdicts.itertuples()]
     return "\n".join([*lines, "", f"*How to read this.* {METHOD_NOTE}"])
+
+
+# -- verdict sentences --------------------------------------------------------------------------
+METHOD_NOTE = (
+    "Reps are put on a plan after a bad stretch, so some recovery happens by chance (regression to the "
+    "mean). The plan period is therefore compared with an earlier baseline that did not select the rep, "
+    "never with the stretch that triggered the plan; the rep's change is measured beyond what peers did "
+    "over the same weeks, with its uncertainty widened when the peers refitted as if on the plan vary more "
+    "than the model expects. Only the plan's improvement areas are judged, and the checkpoints and the final "
+    "review share one error budget (a checkpoint needs a much larger change to say 'improved' than the final "
+    "review). 'Too early to tell' means the data so far could not have shown the change the target asks for."
+)
+
+
+def describe_change(change: MetricChange, verdict: str, *, target: float | None = None,
+                    baseline_label: str = "", caveat: str = "") -> str:
+    """One paragraph a sales manager can read: counts and ranges, then the verdict, then peers.
+
+    Names no peer: peers appear only as "peers over the same weeks" and a count.
+
+    Parameters
+    ----------
+    change
+        The metric's change.
+    verdict
+        From :func:`pipnb.stats.decide_verdict`.
+    target
+        The plan's final target, if any.
+    baseline_label
+        The baseline window in words (``PlanWindows.describe_baseline()``).
+    caveat
+        Sentences appended at the end (short or selecting baseline, few peers).
+
+    Example
+    -------
+    ``"Emails per week: 17.3 a week over 13 plan weeks (222 in all), against 12.6 a week over the 12
+    baseline weeks (1 Jan – 24 Mar 2024). Beyond what peers did, the change is +41% (plausibly +6% to
+    +86%). Verdict: no clear change yet (this data would show a change of +49% or more). Peers over the
+    same weeks: -2%; measured the same way, none of 29 peers improved as much."``
+    """
+    label = METRICS[change.metric].label if change.metric in METRICS else change.metric
+    parts = [f"{label}: {_levels(change, baseline_label)}.", _range_text(change),
+             _target_text(change, target), f"Verdict: {verdict}{_verdict_reason(change, verdict, target)}.",
+             _peer_text(change), caveat]
+    return " ".join(p for p in parts if p)
+
+
+def _levels(c: MetricChange, baseline_label: str) -> str:
+    d = c.detail
+    plan = f"over {_weeks(c.plan_weeks, 'plan')}"
+    base = f"over the {_weeks(c.baseline_weeks, 'baseline')}"
+    base += f" ({baseline_label})" if baseline_label else ""
+    if c.plan_weeks == 0:
+        return f"no complete plan week yet; the baseline is {_baseline_value(c)} {base}"
+    if c.kind == "count":
+        return (f"{_num(c.actual)} a week {plan} ({d['plan_count']:.0f} in all), "
+                f"against {_num(c.baseline)} a week {base}")
+    if c.kind == "ratio":
+        shrunk = (f", or {_percent(c.baseline)} once weighed against the peer rate"
+                  if np.isfinite(c.baseline) and abs(c.baseline - c.baseline_raw) >= 0.005 else "")
+        return (f"{d['plan_successes']:.0f} of {d['plan_trials']:.0f} ({_percent(c.actual)}) {plan}, against "
+                f"{d['baseline_successes']:.0f} of {d['baseline_trials']:.0f} ({_percent(c.baseline_raw)}) "
+                f"{base}{shrunk}")
+    return (f"{_num(c.actual)} days on average {plan} ({d['plan_closed']:.0f} gaps closed; gaps still open "
+            f"count as running), against {_num(c.baseline)} days {base}")
+
+
+def _weeks(n: int, kind: str) -> str:
+    return f"{n} {kind} week{'s' * (n != 1)}"
+
+
+def _baseline_value(c: MetricChange) -> str:
+    if c.kind == "count":
+        return f"{_num(c.baseline)} a week"
+    if c.kind == "ratio":
+        d = c.detail
+        return f"{d['baseline_successes']:.0f} of {d['baseline_trials']:.0f} ({_percent(c.baseline_raw)})"
+    return f"{_num(c.baseline)} days"
+
+
+def _num(x: float) -> str:
+    return "n/a" if not np.isfinite(x) else f"{x:.1f}"
+
+
+def _percent(x: float) -> str:
+    return "n/a" if not np.isfinite(x) else f"{x:.0%}"
+
+
+def _signed(value: float, effect: str, *, unit: bool = True, plural: bool = False) -> str:
+    """'+41%', '-6 points', '+12'; ratios shown as percent changes."""
+    if not np.isfinite(value):
+        return "n/a" if np.isnan(value) else "any change"
+    if effect == "difference in points":
+        points = f"{value * 100:+.0f}"
+        return points + (f" point{'s' * (plural or points not in ('+1', '-1'))}" if unit else "")
+    return f"{(value - 1) * 100:+.0f}%"
+
+
+def _range_text(c: MetricChange) -> str:
+    if not np.isfinite(c.estimate):
+        return "There is not enough data yet to measure a change."
+    what = "the gap between touches changed by" if c.kind == "gap" else "the change is"
+    against = "Beyond what peers did" if np.isfinite(c.peer_change) else "Against the baseline (no peers)"
+    return (f"{against}, {what} {_signed(c.estimate, c.effect)} (plausibly "
+            f"{_signed(c.ci_low, c.effect, unit=False)} to {_signed(c.ci_high, c.effect, plural=True)}).")
+
+
+def _target_text(c: MetricChange, target: float | None) -> str:
+    if target is None or not np.isfinite(target):
+        return ""
+    shown = {"ratio": _percent(target), "gap": f"{target:.1f} days"}.get(c.kind, f"{target:.1f} a week")
+    met = np.isfinite(c.actual) and ((c.actual >= target) if c.higher_is_better else (c.actual <= target))
+    return f"Target: {shown} ({'met so far' if met else 'not met yet'})."
+
+
+def _verdict_reason(c: MetricChange, verdict: str, target: float | None) -> str:
+    from pipnb.stats import NO_CLEAR_CHANGE, TOO_EARLY, target_change  # here: `import pipnb.text` stays light
+    from pipnb.stats.verdicts import _nothing_detectable
+
+    if verdict == TOO_EARLY and not np.isfinite(c.estimate):
+        return " — no data for the plan period or the baseline yet"
+    if verdict == TOO_EARLY:
+        wanted = target_change(c, target)
+        if _nothing_detectable(c) or not np.isfinite(wanted):
+            return f" — {_weeks(c.plan_weeks, 'plan')} of data cannot show a change yet"
+        return (f" — with {_weeks(c.plan_weeks, 'plan')} the smallest change this data can show is "
+                f"{_signed(c.mde, c.effect)}, more than the {_signed(wanted, c.effect)} the target asks for")
+    if verdict == NO_CLEAR_CHANGE and np.isfinite(c.mde) and not _nothing_detectable(c):
+        return f" (this data would show a change of {_signed(c.mde, c.effect)} or more)"
+    return ""
+
+
+def _peer_text(c: MetricChange) -> str:
+    if c.placebo_n == 0:
+        return "No peers to compare with over the same weeks."
+    if not np.isfinite(c.peer_change):
+        return ""
+    text = f"Peers over the same weeks: {_signed(c.peer_change, c.effect)}"
+    if np.isfinite(c.placebo_rank):
+        toward_better = c.direction >= 0
+        k = int(c.placebo_rank) - 1 if toward_better else c.placebo_n + 1 - int(c.placebo_rank)
+        way = "improved" if toward_better else "declined"
+        text += f"; measured the same way, {'none' if k == 0 else k} of {c.placebo_n} peers {way} as much"
+    return text + "."

@@ -11,18 +11,20 @@ import yaml
 import pipnb as pn
 from pipnb.demo import DEMO_CASES, demo_plan_start
 from pipnb.errors import PlanError
-from pipnb.plan import Plan, Policy
+from pipnb.schema import METRICS
+from pipnb.plan import Plan
+from pipnb.policy import Policy
 
 POLICY = Policy.from_yaml()
 
 
 @pytest.fixture(scope="module")
 def article(demo, demo_panel):
-    return pn.diagnose(demo, DEMO_CASES["article"], panel=demo_panel, win_rate_basis="all")
+    return pn.diagnose(demo, DEMO_CASES["article"], panel=demo_panel)
 
 
 def test_scan_flags_the_article_rep_on_win_rate_and_followup_not_volume(demo, demo_panel):
-    card = pn.scorecard(demo, win_rate_basis="all", panel=demo_panel)
+    card = pn.scorecard(demo, panel=demo_panel)          # the policy's basis: deals closed in the window
     flags = card[card["rep_id"] == DEMO_CASES["article"]].set_index("metric")["flag"]
     assert flags["win_rate"] == "shortfall"
     assert flags["followup_meeting_ratio"] == "shortfall"
@@ -32,7 +34,7 @@ def test_scan_flags_the_article_rep_on_win_rate_and_followup_not_volume(demo, de
 
 def test_scan_finds_the_volume_and_stale_cases(demo, demo_panel):
     card = pn.scorecard(demo, panel=demo_panel).set_index(["rep_id", "metric"])["flag"]
-    assert card[(DEMO_CASES["volume"], "first_meetings_per_week")] == "shortfall"
+    assert card[(DEMO_CASES["volume"], "opps_created_per_week")] == "shortfall"    # the funnel's entry
     assert card[(DEMO_CASES["stale"], "avg_days_between_touches")] == "shortfall"
     assert card[(DEMO_CASES["volume"], "followup_meeting_ratio")] != "shortfall"
 
@@ -61,17 +63,37 @@ def test_draft_plan_targets_follow_the_policy(article):
     card = article.card[article.card["rep_id"] == article.rep_id].set_index("metric")
     first = plan.target("first_meetings_per_week")
     median = card.loc["first_meetings_per_week", "peer_median"]
-    assert first.target == pytest.approx(max(median, first.baseline), rel=1e-6)
+    assert first.target == pytest.approx(median, rel=1e-6)                       # the peers' median rule
     follow = plan.target("followup_meeting_ratio")
-    base, med = follow.baseline, card.loc["followup_meeting_ratio", "peer_median"]
+    base, med = follow.basis["baseline"], card.loc["followup_meeting_ratio", "peer_median"]
+    assert base == pytest.approx(card.loc["followup_meeting_ratio", "value"])
     assert follow.target == pytest.approx(base + 0.8 * (med - base), rel=1e-6)   # slightly less than the median
     emails = plan.target("emails_per_week")
     assert (emails.min, emails.max) == (60, 100) and emails.target == 60
     touches = plan.target("avg_days_between_touches")
     assert touches.direction == "at_most" and touches.target <= 14
     win = plan.target("win_rate")
-    assert win.baseline < win.target < card.loc["win_rate", "peer_median"]
+    assert win.basis["baseline"] < win.target < card.loc["win_rate", "peer_median"]
+    # the win-rate target comes from the driver targets through the funnel, capped by the fair increase
+    assert "first meetings a week" in win.rule and "capped by the fair increase" in win.rule
+    fair = win.basis["baseline"] + 0.5 * (card.loc["win_rate", "peer_median"] - win.basis["baseline"])
+    assert win.target <= fair + 1e-6
     assert "follow" in follow.rule.lower() and f"{base * 100:.0f}%" in follow.rule
+
+
+def test_a_target_flagged_against_peers_moves_toward_them_and_glides_from_an_unselected_baseline(article):
+    plan = pn.draft_plan(article, policy=POLICY)
+    card = article.card[article.card["rep_id"] == article.rep_id].set_index("metric")
+    touches = plan.target("avg_days_between_touches")            # 9.2 days vs peers 5.1: the 14-day rule asks
+    assert touches.focus                                         # nothing, the peers do
+    now, median = card.loc["avg_days_between_touches", ["value", "peer_median"]]
+    assert touches.target == pytest.approx(now + 0.8 * (median - now), rel=1e-6) and touches.target < now
+    for target in plan.targets:
+        prior = article.prior.get(target.metric)
+        if prior is not None:                                    # the glide path starts before the selecting
+            up = target.direction == "at_least"                  # window, never beyond the goal
+            start = min(prior, target.target) if up else max(prior, target.target)
+            assert target.baseline == pytest.approx(start, abs=1e-6)
 
 
 def test_glide_path_rises_in_equal_steps_to_the_target(article):
@@ -107,7 +129,7 @@ def _broken(tmp_path, article, change):
     (lambda r: r.update(colour="red"), "colour", "unknown key"),
     (lambda r: r.update(start="2026-02-30"), "start", "is not a date"),
     (lambda r: r.update(checkpoints=[3, 6, 14]), None, "checkpoint week 14 is outside the plan"),
-    (lambda r: r["targets"][2].update(min=120), "targets.2", "upside down"),
+    (lambda r: r["targets"][3].update(min=120), "targets.3", "upside down"),   # emails: a range 60-100
     (lambda r: r.update(status="fired"), "status", ""),
 ])
 def test_bad_plan_yaml_is_one_line_naming_the_key(tmp_path, article, demo_folder, change, key, words):
@@ -135,8 +157,17 @@ def test_reviews_follow_the_glide_path(demo, demo_panel):
     assert plan.start == demo_plan_start().date()
     one = pn.review(demo, plan, 1, panel=demo_panel)
     assert one.window_start == plan.start and one.as_of == plan.start + dt.timedelta(days=20)
-    assert list(one.table["target"]) == [t.glide[0] for t in plan.targets]
-    assert set(one.table["status"]) <= {"met", "on track", "behind", "no data"}
+    assert list(one.table["glide_target"]) == [t.glide[0] for t in plan.targets]
+    # held to the glide path's average over plan weeks 1-3: baseline + (target - baseline) * 4 / 24
+    expected = [t.baseline + (t.target - t.baseline) * 4 / 24 for t in plan.targets]
+    assert list(one.table["target"]) == pytest.approx(expected)
+    assert set(one.table["status"]) <= {"met", "not met", "not yet clear", "no data"}
+    for row in one.table.itertuples():                        # the status reads the interval, not the point
+        if row.status == "met":
+            assert (row.since_low >= row.target) if METRICS[row.metric].higher_is_better else \
+                (row.since_high <= row.target)
+        if row.status == "not yet clear":
+            assert row.since_low < row.target < row.since_high
     final = pn.review(demo, plan, "final", panel=demo_panel)
     assert final.window_start == plan.start + dt.timedelta(weeks=9)
     assert final.recommendation in ("complete", "extend", "consequences") and final.reasons
@@ -162,7 +193,7 @@ def test_review_json_for_scripts(demo_folder, tmp_path, demo):
 
     out = json.loads(result.stdout)
     assert out["stage"] == "final" and out["recommendation"] in ("complete", "extend", "consequences")
-    assert {"metric", "baseline", "actual", "target", "estimate", "ci_low", "ci_high", "p_value", "p_adjusted",
+    assert {"metric", "baseline", "actual", "target", "estimate", "ci_low", "ci_high", "p_value", "z", "boundary",
             "mde", "peer_change", "verdict", "sentence"} <= set(out["verdicts"][0])
 
 
@@ -175,3 +206,54 @@ def test_demo_responder_improves_and_non_responder_does_not(demo, demo_panel):
     assert "improved" not in set(other.verdicts["verdict"])
     assert responder.recommendation in ("complete", "extend")
     assert other.recommendation == "consequences"
+
+
+# -- one number, one answer: the settings every stage shares -------------------------------------------
+def test_scan_and_diagnosis_give_one_win_rate_for_one_rep_window_and_basis(demo, demo_panel, demo_folder):
+    rep = DEMO_CASES["article"]
+    for basis in ("closed", "all"):
+        scan = subprocess.run([sys.executable, "-m", "pipnb", "scan", "--data", str(demo_folder), "--format",
+                               "json", "--win-rate-basis", basis], capture_output=True, text=True, check=True)
+        rows = [r for r in yaml.safe_load(scan.stdout) if r["rep_id"] == rep and r["metric"] == "win_rate"]
+        dx = pn.diagnose(demo, rep, panel=demo_panel, win_rate_basis=basis)
+        mine = dx.outcomes.set_index("metric").loc["win_rate"]
+        assert (rows[0]["numerator"], rows[0]["denominator"]) == (mine["numerator"], mine["denominator"])
+        assert rows[0]["peer_median"] == pytest.approx(mine["peer_median"])
+    # with no override both read the policy, and the diagnosis says which basis it used
+    default = pn.diagnose(demo, rep, panel=demo_panel)
+    assert default.win_rate_basis == POLICY.win_rate_basis
+    card = pn.scorecard(demo, panel=demo_panel)
+    assert card.attrs["win_rate_basis"] == POLICY.win_rate_basis
+    same = card[(card["rep_id"] == rep) & (card["metric"] == "win_rate")].iloc[0]
+    assert same["numerator"] == default.outcomes.set_index("metric").loc["win_rate", "numerator"]
+
+
+def test_peers_follow_the_policy_grouping_in_flags_shares_and_plans(demo, demo_panel):
+    segment = POLICY.with_overrides(peer_by="segment")
+    rep = DEMO_CASES["article"]
+    card = pn.scorecard(demo, panel=demo_panel, policy=segment)
+    by_card = set(pn.peer_ids(card, rep))
+    by_date = set(pn.peers_of(demo, rep, on=card.attrs["window_start"], policy=segment))
+    assert by_card == by_date
+    reps = demo.reps.set_index("rep_id")
+    assert {reps.loc[r, "segment"] for r in by_card} == {reps.loc[rep, "segment"]}
+    everyone = set(pn.peer_ids(pn.scorecard(demo, panel=demo_panel, peer_by="all"), rep))
+    assert by_card < everyone and len({reps.loc[r, "team"] for r in everyone}) > 1
+    n_peers = card[(card["rep_id"] == rep) & (card["metric"] == "win_rate")]["n_peers"].iloc[0]
+    assert n_peers == len(by_card)
+
+
+def test_a_cli_flag_overrides_the_policy_and_a_bad_setting_is_one_line(demo_folder, tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(open(pn.policy.DEFAULT_POLICY).read().replace("win_rate_basis: closed", "win_rate_basis: all"))
+    out = subprocess.run([sys.executable, "-m", "pipnb", "scan", "--data", str(demo_folder), "--policy", str(policy)],
+                         capture_output=True, text=True, check=True).stdout
+    assert "win rate on all opportunities" in out.splitlines()[0]
+    out = subprocess.run([sys.executable, "-m", "pipnb", "scan", "--data", str(demo_folder), "--policy", str(policy),
+                          "--win-rate-basis", "closed"], capture_output=True, text=True, check=True).stdout
+    assert "win rate on closed deals" in out.splitlines()[0]
+    policy.write_text("peer_by: region\n")
+    bad = subprocess.run([sys.executable, "-m", "pipnb", "scan", "--data", str(demo_folder), "--policy", str(policy)],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.count("\n") == 1 and "peer_by" in bad.stderr

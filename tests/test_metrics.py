@@ -67,7 +67,7 @@ def test_first_meetings_and_followup_ratio(data):
     first = window(data, "first_meetings_per_week", "A")
     assert first["numerator"] == 2                         # o1 on the 2nd, o2 on the 4th
     ratio = window(data, "followup_meeting_ratio", "A")
-    assert (ratio["numerator"], ratio["denominator"]) == (1, 2)   # o1's second meeting; the third not again
+    assert (ratio["numerator"], ratio["denominator"]) == (1, 2)   # o1 followed up within 21 days, o2 never
     only_week_two = window(data, "followup_meeting_ratio", "A", start="2024-01-08", end="2024-01-08")
     assert only_week_two["denominator"] == 0 and np.isnan(only_week_two["value"])  # undefined, never 0
 
@@ -131,12 +131,22 @@ def test_as_of_ignores_later_events(data):
     pd.testing.assert_frame_equal(early.drop(columns="weeks"), late.drop(columns="weeks"))
 
 
-def test_followup_ratio_never_exceeds_one_in_a_window(data):
-    # week of Jan 8: o1's second meeting, but no first meeting that week
-    only = window(data, "followup_meeting_ratio", "A", start="2024-01-08", end="2024-01-15")
-    assert only["denominator"] == 0 and np.isnan(only["value"])
-    two = sales(opps=[("o1", "A", "2024-01-01", None, "open", None), ("o2", "A", "2024-01-08", None, "open", None)],
-                acts=[("a", "A", "meeting", "2024-01-02", "o1"), ("b", "A", "meeting", "2024-01-09", "o1"),
-                      ("c", "A", "meeting", "2024-01-10", "o2"), ("d", "A", "meeting", "2024-01-11", "o2")])
-    week_two = window(two, "followup_meeting_ratio", "A", start="2024-01-08", end="2024-01-08")
-    assert (week_two["numerator"], week_two["denominator"]) == (1, 1)     # two follow-ups, one first meeting
+def test_followup_ratio_is_a_cohort_judged_when_its_window_closes():
+    # first meetings: o1 on the 2nd (second meeting the 9th: 7 days), o3 on the 3rd (never followed up),
+    # o2 on the 10th (second meeting Feb 5th: 26 days, past the 21-day window)
+    opps = [(o, "A", "2024-01-01", None, "open", None) for o in ("o1", "o2", "o3")]
+    acts = [("a", "A", "meeting", "2024-01-02", "o1"), ("b", "A", "meeting", "2024-01-09", "o1"),
+            ("c", "A", "meeting", "2024-01-03", "o3"), ("d", "A", "meeting", "2024-01-10", "o2"),
+            ("e", "A", "meeting", "2024-02-05", "o2")]
+    data = sales(opps, acts)
+    pooled = window_metrics(weekly_panel(data, as_of="2024-02-20"), T("2024-01-01"), T("2024-02-12"))
+    ratio = pooled.set_index(["rep_id", "metric"]).loc[("A", "followup_meeting_ratio")]
+    assert (ratio["numerator"], ratio["denominator"]) == (1, 3)        # never more follow-ups than first meetings
+    # judged in the week the window closes: o1 and o3 on the 23rd/24th, o2 on the 31st
+    week = window_metrics(weekly_panel(data, as_of="2024-02-20"), T("2024-01-22"), T("2024-01-22"))
+    assert tuple(week.set_index(["rep_id", "metric"]).loc[("A", "followup_meeting_ratio"),
+                                                           ["numerator", "denominator"]]) == (1, 2)
+    # before a cohort's window has closed it is not judged at all (not counted as a miss)
+    early = window_metrics(weekly_panel(data, as_of="2024-01-25"), T("2024-01-01"), T("2024-01-22"))
+    assert tuple(early.set_index(["rep_id", "metric"]).loc[("A", "followup_meeting_ratio"),
+                                                            ["numerator", "denominator"]]) == (1, 2)

@@ -5,6 +5,8 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
+from pipnb.errors import SourceError
+
 from pipnb.demo import demo_data
 from pipnb.peers import scorecard
 from pipnb.sources import load
@@ -55,5 +57,5 @@ def test_salesforce_layout_gives_the_same_scorecard_at_close_date_precision(demo
 
 
 def test_unknown_layout_is_refused(demo, tmp_path):
-    with pytest.raises(ValueError, match="layout must be one of salesforce, hubspot"):
+    with pytest.raises(SourceError, match="layout must be one of salesforce, hubspot"):
         write_layout(demo, tmp_path, "pipedrive")

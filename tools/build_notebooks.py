@@ -60,12 +60,12 @@ with the other reps of their team over the same weeks; reps still ramping up are
 """),
     code(COMMON + '''
 as_of: str = ""  # last day of the window, YYYY-MM-DD; empty means the last day with data
-weeks: int = 12  # window length in weeks
-peer_by: str = "team"  # team | segment | all
-win_rate_basis: str = "closed"  # closed: won ÷ (won + lost); all: won ÷ all opportunities''', "parameters"),
+weeks: int = 0  # window length in weeks; 0 takes the policy's diagnosis_weeks
+peer_by: str = ""  # team | segment | all; empty takes the policy's
+win_rate_basis: str = ""  # closed: won ÷ (won + lost); all: won ÷ all opps; empty: the policy's''', "parameters"),
     code(IMPORTS),
-    code(LOAD + "\ncard = pn.scorecard(data, as_of=as_of or None, weeks=weeks, peer_by=peer_by,\n"
-         "                    win_rate_basis=win_rate_basis, panel=panel)"),
+    code(LOAD + "\ncard = pn.scorecard(data, as_of=as_of or None, weeks=weeks or None, peer_by=peer_by or None,\n"
+         "                    win_rate_basis=win_rate_basis or None, policy=policy, panel=panel)"),
     md("## Summary"),
     code("display(Markdown(pn.text.scan_summary(card, data)))"),
     md("""
@@ -97,10 +97,10 @@ peers over the same weeks; no other rep is named.
     code(COMMON + '''
 rep_id: str = "R07"  # rep to diagnose
 as_of: str = ""  # last day of the diagnosis window, YYYY-MM-DD; empty means the last day with data
-weeks: int = 12  # diagnosis window in weeks''', "parameters"),
+weeks: int = 0  # diagnosis window in weeks; 0 takes the policy's diagnosis_weeks''', "parameters"),
     code(IMPORTS),
-    code(LOAD + "\ndx = pn.diagnose(data, rep_id, as_of=as_of or None, weeks=weeks, peer_by=policy.peer_by,\n"
-         "                 win_rate_basis=policy.win_rate_basis, panel=panel)"),
+    code(LOAD + "\ndx = pn.diagnose(data, rep_id, as_of=as_of or None, weeks=weeks or None, policy=policy,\n"
+         "                 panel=panel)"),
     md("## Summary"),
     code("display(Markdown(pn.text.diagnosis_summary(dx)))"),
     md("""
@@ -161,8 +161,8 @@ plan_path: str = ""  # plan YAML to present; empty drafts one here from the diag
          "parameters"),
     code(IMPORTS),
     code(LOAD + "\nplan = pn.Plan.from_yaml(plan_path) if plan_path else pn.draft_plan(\n"
-         "    pn.diagnose(data, rep_id, as_of=as_of or None, weeks=policy.diagnosis_weeks, peer_by=policy.peer_by,\n"
-         "                win_rate_basis=policy.win_rate_basis, panel=panel), start=start or None, policy=policy)"),
+         "    pn.diagnose(data, rep_id, as_of=as_of or None, policy=policy, panel=panel),\n"
+         "    start=start or None, policy=policy)"),
     md("## Overview"),
     code("display(Markdown(pn.text.plan_overview(plan)))"),
     md("""
@@ -189,7 +189,7 @@ from the baseline to the final target, so each checkpoint has its own, fair targ
 REVIEW_CELLS = [
     code(COMMON + '''
 plan_path: str = ""  # plan YAML (params/plans/<rep>.yaml); empty uses the demo's responding rep
-checkpoint: str = "{checkpoint}"  # 1, 2, 3 or final''', "parameters"),
+checkpoint: str = "{checkpoint}"  # a checkpoint number (1 .. the policy's count) or final''', "parameters"),
     code(IMPORTS),
     code(LOAD + "\nplan = pn.Plan.from_yaml(plan_path) if plan_path else pn.demo_plan(data)\n"
          "rv = pn.review(data, plan, checkpoint, panel=panel, policy=policy)"),
@@ -198,10 +198,11 @@ checkpoint: str = "{checkpoint}"  # 1, 2, 3 or final''', "parameters"),
     md("""
 ## Actual against target
 
-*Target now* is this checkpoint's step on the glide path. *This window* covers the weeks since the previous
-checkpoint; *since plan start* pools every plan week so far. A measure is **met** when this window reaches the
-target now, **on track** when the rep has covered at least half of the required change since the start, and
-**behind** otherwise.
+*Since plan start* pools every plan week so far, with a 95% interval: one window's number can be luck. It is
+held to what the glide path (from the baseline to the final target) expects *on average* over those weeks.
+A measure is **met** when the whole interval reaches it, **not met** when the whole interval falls short, and
+**not yet clear** otherwise. *This window* covers the weeks since the previous review, for reference; *peers*
+is the peers' median over the same plan weeks.
 """),
     code("pn.text.show(pn.text.status_table(rv))"),
     md("""
@@ -209,9 +210,10 @@ target now, **on track** when the rep has covered at least half of the required 
 
 Reps are put on a plan after a bad stretch, so part of any rebound is chance (*regression to the mean*). The
 verdicts below compare the plan weeks with a baseline that did **not** select the rep (the weeks before the
-diagnosis window), against what the peers did over the same weeks, and adjust for looking at several measures
-at once. A short window can only show large changes: when the smallest detectable change is larger than the
-change the target asks for, the verdict is *too early to tell*, not *no improvement*.
+diagnosis window), against what the peers did over the same weeks. Only the plan's improvement areas are
+judged; the three checkpoints and the final review share one error budget, so an early checkpoint says
+*improved* only for a very large change. When the smallest change this review could detect is larger than
+the change the target asks for, the verdict is *too early to tell*, not *no improvement*.
 """),
     code("pn.text.show(pn.text.verdict_table(rv))"),
     code("display(Markdown(pn.text.verdict_notes(rv)))"),
@@ -250,9 +252,10 @@ FINAL = notebook([
     md("""
 # Final review
 
-The end of the plan: **did the rep meet it, and what should happen next?** The recommendation follows the
-policy's rules: targets met and improvement shown → complete; clear improvement but targets not yet met →
-extend; neither → the consequences stated in the plan.
+The end of the plan: **did the rep meet it, and what should happen next?** The recommendation needs positive
+evidence either way: *complete* when every improvement area met its target or reached the peers' level beyond
+chance; *consequences* only when the plan-period level of an improvement area falls short of both its target
+and the peers (by the practical margin) beyond chance; otherwise *extend*, with the new end date.
 """),
     *[nbformat.from_dict(dict(c)) for c in REVIEW_CELLS],
     md("## Recommendation"),

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pipnb.data import SalesData
+from pipnb.errors import SourceError
 from pipnb.io import atomic_write_table
 from pipnb.sources.salesforce import salesforce_id18
 
@@ -46,7 +47,7 @@ def write_layout(data: SalesData, folder: str | Path, layout: Literal["salesforc
         The folder, ready for ``pipnb scan --data FOLDER``.
     """
     if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+        raise SourceError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     files = _salesforce(data) if layout == "salesforce" else _hubspot(data)

@@ -1,0 +1,254 @@
+"""What the statistics modules share: the verdict vocabulary, the small result types, and the helpers
+every kind of metric (counts, ratios, gaps) finishes its fit with (interval, p-value, placebo rank)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+# -- vocabulary ---------------------------------------------------------------------------------
+IMPROVED = "improved"
+NO_CLEAR_CHANGE = "no clear change yet"
+WORSE = "worse"
+TOO_EARLY = "too early to tell"
+VERDICTS = (IMPROVED, NO_CLEAR_CHANGE, WORSE, TOO_EARLY)
+NOT_JUDGED = "not judged (not an improvement area)"
+
+VERDICT_COLUMNS = (
+    "metric", "label", "baseline", "actual", "target", "estimate", "ci_low", "ci_high", "p_value",
+    "z", "boundary", "mde", "peer_change", "verdict", "sentence", "effect", "model", "baseline_raw",
+    "placebo_rank", "placebo_n", "placebo_p", "inflation", "trend_tau", "trend_p", "theil_sen_slope",
+    "baseline_window", "baseline_source", "baseline_weeks", "plan_weeks", "caveat",
+)
+
+GAP_METRIC = "avg_days_between_touches"
+SNAPSHOT_METRICS = frozenset({"stale_opp_share"})
+
+Family = Literal["auto", "poisson", "quasipoisson", "negbin"]
+Alternative = Literal["two-sided", "larger", "smaller"]
+ArrayLike = Sequence[float] | np.ndarray
+
+
+# -- small results ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Trend:
+    """Mann-Kendall trend and Theil-Sen slope of a weekly series (NaN when fewer than 3 weeks)."""
+
+    tau: float = math.nan
+    p_value: float = math.nan
+    slope: float = math.nan
+    n: int = 0
+
+
+@dataclass(frozen=True)
+class MetricChange:
+    """One metric's change from baseline to plan period, beyond peers.
+
+    Attributes
+    ----------
+    metric, kind
+        Panel metric name and ``"count"``, ``"ratio"`` or ``"gap"``.
+    effect
+        The scale of ``estimate``: ``"rate ratio"``, ``"difference in points"`` or ``"gap ratio"``.
+    model
+        The model in words, e.g. ``"negative binomial (alpha=0.05), week effects from 29 peers"``.
+    baseline, baseline_raw, actual
+        The rep's baseline (shrunk toward peers for ratios), its raw value, and the plan-period value.
+    estimate, ci_low, ci_high, p_value, z
+        The difference-in-differences change, its interval, two-sided p-value and z statistic.
+    peer_change
+        What peers did over the same weeks, on the ``effect`` scale.
+    placebo_rank, placebo_n, placebo_p
+        Rank of the rep's change among itself and ``placebo_n`` peers refitted as if on the plan
+        (1 = most improved) and the one-sided placebo p-value in the direction of the rep's change.
+    mde
+        The smallest change (``effect`` scale, in the better direction) this data could detect with
+        the requested power (replaced by :func:`assess` with that of the sequential rule at the look).
+    se, inflation
+        Standard error of the change on the model scale (log ratio or points), after multiplying by
+        ``inflation``: how much more the peers' placebo changes vary than the model says (at least 1).
+    detail
+        Counts behind the numbers (for the sentence): e.g. ``plan_count``, ``baseline_trials``.
+    """
+
+    metric: str
+    kind: str
+    effect: str
+    model: str
+    higher_is_better: bool
+    baseline: float
+    baseline_raw: float
+    actual: float
+    estimate: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    z: float
+    peer_change: float
+    placebo_rank: float
+    placebo_n: int
+    placebo_p: float
+    mde: float
+    baseline_weeks: int
+    plan_weeks: int
+    se: float = math.nan
+    inflation: float = 1.0
+    trend: Trend = field(default_factory=Trend)
+    detail: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def direction(self) -> int:
+        """+1 if the estimate points the better way, -1 the worse way, 0 if none or unknown."""
+        null = 0.0 if self.effect == "difference in points" else 1.0
+        if not np.isfinite(self.estimate) or self.estimate == null:
+            return 0
+        up = self.estimate > null
+        return 1 if up == self.higher_is_better else -1
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """Vectorised fit: element 0 is the rep, elements 1.. are the peers refitted as if on the plan."""
+
+    est: np.ndarray       # model scale: log ratio or difference in points
+    se: np.ndarray
+    peer: np.ndarray      # peers' change on the model scale
+    log_scale: bool
+    model: str
+
+
+# -- helpers shared by the three kinds ----------------------------------------------------------
+_NORMAL = NormalDist()
+
+
+def _z_crit(alpha: float, alternative: Alternative) -> float:
+    """Critical normal quantile of a two-sided or one-sided test at level ``alpha``."""
+    return _NORMAL.inv_cdf(1 - (alpha / 2 if alternative == "two-sided" else alpha))
+
+
+def _two_sided_p(z: float) -> float:
+    return math.erfc(abs(z) / math.sqrt(2)) if np.isfinite(z) else math.nan
+
+
+def _control_matrix(n_units: int) -> np.ndarray:
+    """Row k says which units are the controls when unit k is treated: peers, never unit 0 nor k."""
+    controls = np.ones((n_units, n_units))
+    controls[:, 0] = 0.0
+    np.fill_diagonal(controls, 0.0)
+    return controls
+
+
+def _grid(rows: pd.DataFrame, units: Sequence[str], weeks: pd.DatetimeIndex
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Numerators, denominators and presence as (unit x week) arrays; duplicate rows are summed."""
+    shape = (len(units), len(weeks))
+    num, den, present = np.zeros(shape), np.zeros(shape), np.zeros(shape, dtype=bool)
+    ui = pd.Index(units).get_indexer(rows["rep_id"])
+    wi = weeks.get_indexer(rows["week"])
+    n_val = rows["numerator"].to_numpy(dtype=float)
+    d_val = rows["denominator"].to_numpy(dtype=float)
+    keep = (ui >= 0) & (wi >= 0) & np.isfinite(n_val)
+    where = (ui[keep], wi[keep])
+    np.add.at(num, where, n_val[keep])
+    np.add.at(den, where, np.nan_to_num(d_val[keep]))
+    present[where] = True
+    return num, den, present
+
+
+def _finish(fit: _Fit, *, alpha: float, higher_is_better: bool) -> dict[str, float]:
+    """Estimate, interval, p-value and placebo of unit 0 from a vectorised fit."""
+    z_all = np.divide(fit.est, fit.se, out=np.full_like(fit.est, np.nan), where=fit.se > 0)
+    inflation = placebo_inflation(z_all[1:])
+    z_all = z_all / inflation
+    est, se, z = fit.est[0], fit.se[0] * inflation, z_all[0]
+    crit = _z_crit(alpha, "two-sided")
+    lo, hi = est - crit * se, est + crit * se
+    back = np.exp if fit.log_scale else (lambda v: v)
+    rank, n_placebo, p_placebo = placebo_rank(z, z_all[1:], higher_is_better=higher_is_better)
+    p = _two_sided_p(z)
+    return {"estimate": float(back(est)), "ci_low": float(back(lo)), "ci_high": float(back(hi)),
+            "p_value": p, "z": float(z), "peer_change": float(back(fit.peer[0])),
+            "placebo_rank": rank, "placebo_n": n_placebo, "placebo_p": p_placebo, "se": float(se),
+            "inflation": float(inflation)}
+
+
+MIN_PLACEBOS = 4
+
+
+def placebo_inflation(peer_z: ArrayLike) -> float:
+    """How much wider the model's standard errors must be to match the peers' placebo changes.
+
+    Each peer refitted as if it had been on the plan should give a z-score drawn from N(0, 1) when the
+    model's variance is right. Week-to-week correlation (pipelines, quarters) makes real z-scores spread
+    wider; the root mean square of the peers' z-scores, when above 1, is the factor to widen by (in-space
+    placebos as a check of the variance). With fewer than ``MIN_PLACEBOS`` peers, no check: 1.
+
+    Example
+    -------
+    >>> placebo_inflation([2.0, -2.0, 2.0, -2.0])
+    2.0
+    """
+    z = np.asarray(peer_z, dtype=float)
+    z = z[np.isfinite(z)]
+    if z.size < MIN_PLACEBOS:
+        return 1.0
+    return float(max(1.0, math.sqrt(float(np.mean(z ** 2)))))
+
+
+def placebo_rank(rep_z: float, peer_z: ArrayLike, *, higher_is_better: bool = True
+                 ) -> tuple[float, int, float]:
+    """Rank the rep's change among peers refitted as if they had been on the plan.
+
+    Parameters
+    ----------
+    rep_z
+        The rep's standardized change (estimate / standard error).
+    peer_z
+        The same statistic for each peer, with the peer treated as the rep; NaNs (peers without
+        enough data) are ignored.
+    higher_is_better
+        Direction of the metric.
+
+    Returns
+    -------
+    rank, n, p
+        ``rank`` among the ``n + 1`` units, 1 = most improved (ties count against the rep);
+        ``p`` = one-sided placebo p-value in the direction of the rep's change: the share of the
+        ``n + 1`` units whose change is at least as extreme that way. NaN rank/p when ``rep_z`` is NaN.
+
+    Example
+    -------
+    >>> placebo_rank(3.0, [0.1, -1.2, 2.0])
+    (1.0, 3, 0.25)
+    """
+    peers = np.asarray(peer_z, dtype=float)
+    peers = peers[np.isfinite(peers)]
+    if not np.isfinite(rep_z):
+        return math.nan, int(peers.size), math.nan
+    sign = 1.0 if higher_is_better else -1.0
+    better_rank = 1 + int(np.sum(sign * peers >= sign * rep_z))
+    worse_rank = 1 + int(np.sum(sign * peers <= sign * rep_z))
+    toward_better = sign * rep_z >= 0
+    p = (better_rank if toward_better else worse_rank) / (peers.size + 1)
+    return float(better_rank), int(peers.size), float(p)
+
+
+def _units(rep_id: str, peers: Sequence[str]) -> list[str]:
+    seen = {rep_id}
+    units = [rep_id]
+    for peer in peers:
+        if peer not in seen:
+            seen.add(peer)
+            units.append(peer)
+    return units
+
+
+def _safe_div(num: Any, den: Any) -> np.ndarray:
+    num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    return np.divide(num, den, out=np.full(np.broadcast(num, den).shape, np.nan), where=den > 0)

@@ -1,0 +1,231 @@
+"""The entry point: :func:`assess` measures every plan metric, adjusts for testing several, and returns
+one verdict row per metric (the sentence in it is worded by :func:`pipnb.text.describe_change`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipnb.errors import DataError, PlanError
+from pipnb.schema import METRICS
+from pipnb.stats._common import GAP_METRIC, NOT_JUDGED, VERDICT_COLUMNS, Family, MetricChange, _units
+from pipnb.stats.counts import count_change
+from pipnb.stats.gaps import gap_change
+from pipnb.stats.ratios import ratio_change
+from pipnb.stats.verdicts import decide_verdict, oriented_z, rule_mde, sequential_holm
+from pipnb.metrics import week_start
+from pipnb.stats.windows import PlanWindows, plan_windows
+
+
+def measure_change(panel: pd.DataFrame, rep_id: str, metric: str, *, windows: PlanWindows,
+                   peers: Sequence[str], gaps: pd.DataFrame | None = None,
+                   holidays: Iterable[Any] | None = None, family: Family = "auto", alpha: float = 0.05,
+                   power: float = 0.8) -> MetricChange:
+    """Dispatch one metric to :func:`count_change`, :func:`ratio_change` or :func:`gap_change`.
+
+    Raises
+    ------
+    PlanError
+        For a metric that cannot be assessed (deal size, cycle length, velocity).
+    DataError
+        When ``avg_days_between_touches`` is asked for without the ``gaps`` table.
+    """
+    kind = metric_kind(metric)
+    if kind == "gap":
+        if gaps is None:
+            raise DataError(f"{metric} needs the per-gap table `gaps` (rep_id, opp_id, ended_at, days, "
+                            "censored); pass gaps=... to assess")
+        return gap_change(gaps, rep_id, windows=windows, peers=peers, alpha=alpha, power=power, metric=metric)
+    if kind == "ratio":
+        return ratio_change(panel, rep_id, metric, windows=windows, peers=peers, alpha=alpha, power=power)
+    return count_change(panel, rep_id, metric, windows=windows, peers=peers, holidays=holidays, family=family,
+                        alpha=alpha, power=power)
+
+
+def metric_kind(metric: str) -> str:
+    """``"count"``, ``"ratio"`` or ``"gap"``; raises :class:`PlanError` for metrics without a test."""
+    if metric == GAP_METRIC:
+        return "gap"
+    meta = METRICS.get(metric)
+    if meta is None or meta.kind not in ("count", "ratio"):
+        known = ", ".join(m for m, v in METRICS.items() if v.kind in ("count", "ratio")) + f", {GAP_METRIC}"
+        raise PlanError(f"metric '{metric}' cannot be assessed for improvement (use one of: {known})",
+                        key="metrics")
+    return meta.kind
+
+
+def assess(
+    panel: pd.DataFrame,
+    rep_id: str,
+    *,
+    metrics: Sequence[str],
+    plan_start: Any,
+    as_of: Any,
+    peers: Sequence[str],
+    targets: Mapping[str, float] | None = None,
+    gaps: pd.DataFrame | None = None,
+    baseline_start: Any = None,
+    baseline_end: Any = None,
+    diagnosis_start: Any = None,
+    diagnosis_end: Any = None,
+    holidays: Iterable[Any] | None = None,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    family: Family = "auto",
+    baseline_weeks: int = 12,
+    diagnosis_weeks: int = 12,
+    min_baseline_weeks: int = 4,
+    focus: Sequence[str] | None = None,
+    fractions: Sequence[float] = (1.0,),
+    look: int = -1,
+) -> pd.DataFrame:
+    """Judge, per plan metric, whether the rep has improved since the plan started.
+
+    Parameters
+    ----------
+    panel
+        The weekly panel (rep_id, week, metric, numerator, denominator, value) for the rep and peers.
+    rep_id
+        The rep on the plan.
+    metrics
+        The plan's metrics: counts, ratios, or ``avg_days_between_touches`` (needs ``gaps``).
+    plan_start, as_of
+        Plan start date and assessment date; only complete plan weeks up to ``as_of`` count.
+    peers
+        Peer rep ids, compared over the same weeks and refitted as placebos.
+    targets
+        Final target value per metric (same units as ``actual``: per week, a share, days).
+    gaps
+        Per-gap table (rep_id, opp_id, ended_at, days, censored) for ``avg_days_between_touches``.
+    baseline_start, baseline_end, diagnosis_start, diagnosis_end
+        Windows recorded in the plan; by default the diagnosis window is the ``diagnosis_weeks`` weeks
+        before the plan and the baseline the ``baseline_weeks`` before that (see :func:`plan_windows`).
+    holidays
+        Non-working days (count exposure).
+    alpha, power
+        One-sided error for "improved", and separately for "worse", spent over the plan's looks and
+        shared by its focus metrics (Holm); power for the smallest detectable change.
+    family
+        Count model: ``"auto"``, ``"poisson"``, ``"quasipoisson"`` or ``"negbin"``.
+    baseline_weeks, diagnosis_weeks, min_baseline_weeks
+        Default window lengths and the shortest default baseline accepted before falling back.
+    focus
+        The plan's improvement areas: only they get a verdict (default: every metric); the others are
+        measured and shown as :data:`NOT_JUDGED`.
+    fractions, look
+        Information fraction of every look of the plan (checkpoint week ÷ plan weeks, the final review
+        1.0) and which look this is (0-based; -1 the last). One look at 1.0 is a fixed-sample test.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per metric with :data:`VERDICT_COLUMNS`: ``baseline`` / ``actual`` / ``target`` in the
+        metric's units; ``estimate``, ``ci_low``, ``ci_high``, ``mde`` and ``peer_change`` on the
+        ``effect`` scale (rate or gap ratio, or difference in points); ``p_value`` two-sided (fixed
+        sample, for reference); ``z`` oriented so positive is better and ``boundary`` the z it had to
+        reach at this look; ``verdict`` one of :data:`VERDICTS` or :data:`NOT_JUDGED`; ``sentence`` for
+        the manager.
+
+    Raises
+    ------
+    UnknownRepError
+        The rep has no rows in the panel.
+    PlanError
+        Contradictory dates, or a metric that cannot be assessed.
+    DataError
+        ``avg_days_between_touches`` without ``gaps``, or a metric missing from the panel.
+
+    Example
+    -------
+    >>> verdicts = assess(panel, "R07", metrics=["emails_per_week", "followup_meeting_ratio"],
+    ...                   plan_start="2024-07-01", as_of="2024-09-29", peers=peer_ids,
+    ...                   targets={"emails_per_week": 60})                            # doctest: +SKIP
+    """
+    targets = dict(targets or {})
+    metrics = list(dict.fromkeys(metrics))
+    for metric in metrics:
+        metric_kind(metric)
+    units = _units(rep_id, peers)
+    windows = plan_windows(panel, rep_id, plan_start=plan_start, as_of=as_of,
+                           diagnosis_start=diagnosis_start, diagnosis_end=diagnosis_end,
+                           baseline_start=baseline_start, baseline_end=baseline_end,
+                           diagnosis_weeks=diagnosis_weeks, baseline_weeks=baseline_weeks,
+                           min_baseline_weeks=min_baseline_weeks)
+    rows = _relevant_rows(panel, units, metrics, windows)
+    peers = _peers_with_data(units[1:], rows, gaps)
+    changes = [measure_change(rows, rep_id, m, windows=windows, peers=peers, gaps=gaps, holidays=holidays,
+                              family=family, alpha=alpha, power=power) for m in metrics]
+    judged = [focus is None or c.metric in focus for c in changes]
+    z = [oriented_z(c) if j else math.nan for c, j in zip(changes, judged, strict=True)]
+    look = look % len(fractions)
+    crossed, boundary = sequential_holm(z, fractions=fractions, look=look, alpha=alpha)
+    changes = [replace(c, mde=rule_mde(c, b, power)) if j else c
+               for c, b, j in zip(changes, boundary, judged, strict=True)]
+    records = [_verdict_record(c, int(x), float(b), j, targets.get(c.metric), windows, alpha)
+               for c, x, b, j in zip(changes, crossed, boundary, judged, strict=True)]
+    return pd.DataFrame.from_records(records, columns=list(VERDICT_COLUMNS))
+
+
+def _relevant_rows(panel: pd.DataFrame, units: Sequence[str], metrics: Sequence[str],
+                   windows: PlanWindows) -> pd.DataFrame:
+    """The panel rows one assessment uses, with weeks taken to their Monday (a new frame)."""
+    missing = [m for m in metrics if m != GAP_METRIC and m not in set(panel["metric"].unique())]
+    if missing:
+        raise DataError(f"metric(s) {', '.join(missing)} are not in the weekly panel; compute them first or "
+                        "drop them from the plan")
+    unit_code = pd.Index(units).get_indexer(panel["rep_id"])
+    metric_code = pd.Index(metrics).get_indexer(panel["metric"])
+    keep = np.flatnonzero((unit_code >= 0) & (metric_code >= 0))
+    weeks = week_start(panel["week"].iloc[keep]).to_numpy()
+    inside = windows.weeks.get_indexer(weeks) >= 0
+    keep = keep[inside]
+    return pd.DataFrame({                     # categorical ids: the per-metric grids index them cheaply
+        "rep_id": pd.Categorical.from_codes(unit_code[keep], categories=list(units)),
+        "week": weeks[inside],
+        "metric": pd.Categorical.from_codes(metric_code[keep], categories=list(metrics)),
+        "numerator": panel["numerator"].to_numpy(dtype=float)[keep],
+        "denominator": panel["denominator"].to_numpy(dtype=float)[keep],
+    })
+
+
+def _peers_with_data(peers: Sequence[str], rows: pd.DataFrame, gaps: pd.DataFrame | None) -> list[str]:
+    """The peers that have any row in the compared weeks (or any gap): the others add nothing."""
+    seen = set(rows["rep_id"].unique())
+    if gaps is not None:
+        seen |= set(gaps["rep_id"].unique())
+    return [peer for peer in peers if peer in seen]
+
+
+def _verdict_record(c: MetricChange, crossed: int, boundary: float, judged: bool, target: float | None,
+                    windows: PlanWindows, alpha: float) -> dict[str, Any]:
+    from pipnb.text import describe_change  # the words live in pipnb.text, which imports pipnb.stats
+
+    verdict = decide_verdict(c, crossed, target=target) if judged else NOT_JUDGED
+    caveat = " ".join(x for x in (windows.caveat, _placebo_caveat(c)) if x)
+    sentence = describe_change(c, verdict, target=target, baseline_label=windows.describe_baseline(),
+                               caveat=caveat)
+    label = METRICS[c.metric].label if c.metric in METRICS else c.metric
+    return {
+        "metric": c.metric, "label": label, "baseline": c.baseline, "actual": c.actual,
+        "target": math.nan if target is None else float(target), "estimate": c.estimate, "ci_low": c.ci_low,
+        "ci_high": c.ci_high, "p_value": c.p_value, "z": oriented_z(c), "boundary": boundary, "mde": c.mde,
+        "peer_change": c.peer_change, "verdict": verdict, "sentence": sentence, "effect": c.effect,
+        "model": c.model, "baseline_raw": c.baseline_raw, "placebo_rank": c.placebo_rank,
+        "placebo_n": c.placebo_n, "placebo_p": c.placebo_p, "inflation": c.inflation,
+        "trend_tau": c.trend.tau, "trend_p": c.trend.p_value,
+        "theil_sen_slope": c.trend.slope, "baseline_window": windows.describe_baseline(),
+        "baseline_source": windows.baseline_source, "baseline_weeks": c.baseline_weeks,
+        "plan_weeks": c.plan_weeks, "caveat": caveat,
+    }
+
+
+def _placebo_caveat(c: MetricChange) -> str:
+    if c.inflation > 1.05:
+        return (f"Peers refitted as if on the plan varied {c.inflation:.1f} times more than the model expects, "
+                "so the interval is widened by as much.")
+    return ""

@@ -1,0 +1,93 @@
+"""Flagging a shortfall without fooling anyone: funnel-plot control limits with over-dispersion.
+
+A rep is compared with a target (their peers' pooled level over the same weeks) on the scale where noise is
+understood: a **count** of events over weeks (Poisson), a **ratio** of successes over trials (binomial), or
+**touch gaps** as touches over open-opportunity days (Poisson on the touch rate, whose inverse is the mean
+gap). The z-score of the rep against the target divides the difference by the noise expected at the rep's
+own volume, plus the spread that really exists between reps (Spiegelhalter 2005, "Funnel plots for
+comparing institutional performance", Stat Med 24:1185; additive random effect ``tau^2`` estimated from
+winsorized z-scores, DerSimonian–Laird style). Control limits drawn at ``target ± z * sd(volume)`` form the
+funnel of the scan's charts; a rep outside the lower limit *and* beyond the practical margin falls short.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["FunnelScale", "funnel_scale", "null_variance", "overdispersion", "funnel_z", "funnel_limit"]
+
+
+@dataclass(frozen=True)
+class FunnelScale:
+    """A metric put on the funnel's scale: events ``y`` over volume ``n``, rate ``y / n``, oriented so that a
+    higher rate is better (``sign`` is -1 when the metric's value falls as the rate rises, as for days
+    between touches)."""
+
+    kind: str          # "count", "ratio" or "gap"
+    y: np.ndarray
+    n: np.ndarray
+
+
+def funnel_scale(kind: str, numerator: np.ndarray, denominator: np.ndarray) -> FunnelScale:
+    """Events and volume of each rep for one metric from the scorecard's pooled window counts.
+
+    Counts: ``numerator`` events in ``denominator`` weeks. Ratios: ``numerator`` successes of
+    ``denominator`` trials. Gaps: ``denominator`` gaps over ``numerator`` days (the touch rate, 1 / mean
+    gap).
+    """
+    num = np.asarray(numerator, dtype=float)
+    den = np.asarray(denominator, dtype=float)
+    if kind in ("count", "ratio"):
+        return FunnelScale(kind, num, den)
+    if kind == "gap":
+        return FunnelScale(kind, den, num)
+    raise ValueError(f"no funnel model for a metric of kind '{kind}'")
+
+
+def null_variance(kind: str, target: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Variance of a rate ``y / n`` at volume ``n`` when the true rate is ``target`` (within-rep noise)."""
+    target = np.asarray(target, dtype=float)
+    n = np.asarray(n, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if kind == "ratio":
+            return target * (1.0 - target) / n
+        return target / n
+
+
+def overdispersion(rate: np.ndarray, target: np.ndarray, var0: np.ndarray, *, winsor: float = 0.2) -> float:
+    """Between-rep variance ``tau^2`` beyond within-rep noise (additive random effect, Spiegelhalter 2005).
+
+    z-scores are winsorized at the ``winsor`` and ``1 - winsor`` quantiles (20% by default, more than the
+    paper's 10%: several reps of a team may truly fall short, and they must not widen the limits that
+    judge them); when their mean square ``phi`` exceeds what chance allows,
+    ``tau^2 = (n phi - (n - 1)) / (sum w - sum w^2 / sum w)`` with ``w = 1 / var0``;
+    otherwise 0.
+    """
+    rate, target, var0 = (np.asarray(a, dtype=float) for a in (rate, target, var0))
+    ok = np.isfinite(rate) & np.isfinite(target) & np.isfinite(var0) & (var0 > 0)
+    if ok.sum() < 3:
+        return 0.0
+    z = (rate[ok] - target[ok]) / np.sqrt(var0[ok])
+    lo, hi = np.quantile(z, [winsor, 1.0 - winsor])
+    z = np.clip(z, lo, hi)
+    m = len(z)
+    phi = float(np.mean(z ** 2))
+    if m * phi <= m - 1:
+        return 0.0
+    w = 1.0 / var0[ok]
+    return float(max(0.0, (m * phi - (m - 1)) / (w.sum() - (w ** 2).sum() / w.sum())))
+
+
+def funnel_z(rate: np.ndarray, target: np.ndarray, n: np.ndarray, kind: str, tau2: float) -> np.ndarray:
+    """Each rep's z-score against the target, within-rep noise at the rep's volume plus ``tau^2``."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (np.asarray(rate, dtype=float) - target) / np.sqrt(null_variance(kind, target, n) + tau2)
+
+
+def funnel_limit(target: float | np.ndarray, n: float | np.ndarray, kind: str, tau2: float, z: float
+                 ) -> np.ndarray:
+    """The control limit ``target + z * sd`` at volume ``n`` (``z < 0`` for the lower limit)."""
+    limit = np.asarray(target, dtype=float) + z * np.sqrt(null_variance(kind, target, n) + tau2)
+    return np.clip(limit, 0.0, 1.0) if kind == "ratio" else np.maximum(limit, 0.0)

@@ -1,0 +1,145 @@
+"""Power: the smallest change a checkpoint could detect (rate ratios and proportions), and the pooled
+rate ratio of two Poisson counts."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from scipy import optimize
+
+from pipnb.stats._common import _NORMAL, Alternative, _two_sided_p, _z_crit
+
+
+def _solve_mde(variance: Callable[[float], float], alpha: float, power: float,
+               alternative: Alternative, *, increase: bool = True, upper: float = 20.0) -> float:
+    """Smallest |x| (log ratio) with ``|x| = (z_alpha + z_power) * sd(x)``, returned as exp(+-x)."""
+    k = _z_crit(alpha, alternative) + _NORMAL.inv_cdf(power)
+    sign = 1.0 if increase else -1.0
+
+    def gap(x: float) -> float:
+        return x - k * math.sqrt(variance(sign * x))
+    if gap(upper) < 0:
+        return math.inf if increase else 0.0
+    return math.exp(sign * optimize.brentq(gap, 1e-12, upper, xtol=1e-10))
+
+
+def mde_rate_ratio(baseline_rate: float, baseline_weeks: float, plan_weeks: float, *,
+                   dispersion: float = 1.0, nb_alpha: float = 0.0, extra_var: float = 0.0,
+                   alpha: float = 0.05, power: float = 0.8, alternative: Alternative = "two-sided") -> float:
+    """Smallest rate ratio a before/after comparison of a weekly count can detect.
+
+    Solves ``log R = (z_alpha + z_power) * sd(log R)`` with the variance under the alternative,
+    ``phi * (1/(r*n_b) + 1/(R*r*n_p)) + nb_alpha * (1/n_b + 1/n_p) + extra_var``.
+
+    Parameters
+    ----------
+    baseline_rate
+        Events per week in the baseline.
+    baseline_weeks, plan_weeks
+        Lengths of the two windows (weeks; fractions allowed).
+    dispersion, nb_alpha
+        Quasi-Poisson dispersion and negative-binomial alpha (weekly counts), 1 and 0 for Poisson.
+    extra_var
+        Extra variance of the log ratio, e.g. from the peers' change.
+    alpha, power, alternative
+        Level, power, and ``"two-sided"`` or one-sided (``"larger"``) testing.
+
+    Returns
+    -------
+    float
+        The ratio (> 1), or ``inf`` when no change is detectable.
+
+    Example
+    -------
+    >>> round(mde_rate_ratio(5, 12, 13, alternative="larger"), 2)
+    1.5
+    """
+    if baseline_rate <= 0 or baseline_weeks <= 0 or plan_weeks <= 0:
+        return math.inf
+    fixed = dispersion / (baseline_rate * baseline_weeks) + nb_alpha * (1 / baseline_weeks + 1 / plan_weeks)
+
+    def variance(log_ratio: float) -> float:
+        return fixed + extra_var + dispersion / (baseline_rate * plan_weeks * math.exp(log_ratio))
+    return _solve_mde(variance, alpha, power, alternative)
+
+
+def mde_proportion(baseline_rate: float, baseline_trials: float, plan_trials: float, *,
+                   baseline_var: float | None = None, extra_var: float = 0.0, alpha: float = 0.05,
+                   power: float = 0.8, alternative: Alternative = "two-sided",
+                   increase: bool = True) -> float:
+    """Smallest change in a proportion (in points, e.g. 0.39) that a checkpoint can detect.
+
+    Solves ``d = (z_alpha + z_power) * sqrt(v_b + (p+d)(1-p-d)/n_p + extra_var)``, with
+    ``v_b = p(1-p)/n_b`` unless ``baseline_var`` is given (e.g. a shrunk baseline's posterior variance).
+
+    Parameters
+    ----------
+    baseline_rate, baseline_trials
+        The baseline proportion and its number of trials.
+    plan_trials
+        Trials in the plan period so far (e.g. first meetings).
+    baseline_var, extra_var
+        Baseline variance to use instead of the binomial one, and extra variance (peers' change).
+    alpha, power, alternative
+        Level, power, and ``"two-sided"`` or one-sided testing.
+    increase
+        Look for a rise (higher is better) or a fall.
+
+    Returns
+    -------
+    float
+        ``d`` (positive when ``increase``, negative otherwise), or ``inf`` / ``-inf`` when even the
+        largest possible change could not be detected.
+
+    Example
+    -------
+    >>> round(0.30 + mde_proportion(0.30, 40, 13, alternative="larger"), 2)
+    0.67
+    """
+    p0 = float(baseline_rate)
+    if plan_trials <= 0 or not 0 <= p0 <= 1:
+        return math.inf if increase else -math.inf
+    v_b = p0 * (1 - p0) / baseline_trials if baseline_var is None else baseline_var
+    k = _z_crit(alpha, alternative) + _NORMAL.inv_cdf(power)
+    sign = 1.0 if increase else -1.0
+    room = (1 - p0) if increase else p0
+
+    def gap(d: float) -> float:
+        p1 = p0 + sign * d
+        return d - k * math.sqrt(max(v_b + p1 * (1 - p1) / plan_trials + extra_var, 0.0))
+    if room <= 0 or gap(room) < 0:
+        return sign * math.inf
+    return sign * float(optimize.brentq(gap, 0.0, room, xtol=1e-10))
+
+
+def pooled_rate_ratio(count1: float, exposure1: float, count0: float, exposure0: float, *,
+                      dispersion: float = 1.0, alpha: float = 0.05) -> tuple[float, float, float, float]:
+    """Rate ratio of two pooled Poisson counts with a Wald interval on the log scale.
+
+    This is the Poisson GLM ``count ~ period`` with ``exposure`` on two pooled rows (quasi-Poisson
+    when ``dispersion > 1``); a zero count gets the Haldane 0.5 correction.
+
+    Parameters
+    ----------
+    count1, exposure1
+        Events and exposure (e.g. working days) of the period compared (the plan).
+    count0, exposure0
+        The same for the reference period (the baseline).
+    dispersion
+        Quasi-Poisson dispersion multiplying the variance.
+    alpha
+        1 - confidence level.
+
+    Returns
+    -------
+    ratio, ci_low, ci_high, p_value
+        Two-sided p-value for ratio = 1.
+    """
+    zero = 0.5 if min(count1, count0) == 0 else 0.0
+    c1, c0 = count1 + zero, count0 + zero
+    log_ratio = math.log((c1 / exposure1) / (c0 / exposure0))
+    se = math.sqrt(dispersion * (1 / c1 + 1 / c0))
+    crit = _z_crit(alpha, "two-sided")
+    p = _two_sided_p(log_ratio / se)
+    return math.exp(log_ratio), math.exp(log_ratio - crit * se), math.exp(log_ratio + crit * se), p

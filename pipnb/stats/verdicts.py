@@ -1,0 +1,164 @@
+"""Multiplicity and verdicts: Holm across metrics with group-sequential boundaries across looks, the
+change a target asks for, whether it was detectable, and the verdict rule."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from statistics import NormalDist
+
+import numpy as np
+
+from pipnb.stats._common import IMPROVED, NO_CLEAR_CHANGE, TOO_EARLY, WORSE, ArrayLike, MetricChange
+from pipnb.stats.sequential import look_boundary
+
+
+def holm(p_values: ArrayLike) -> np.ndarray:
+    """Holm step-down adjusted p-values (same as ``multipletests(p, method="holm")``); NaNs stay NaN.
+
+    A metric with no estimate (NaN) is left out of the family rather than counted.
+
+    Example
+    -------
+    >>> holm([0.01, 0.04, 0.03]).round(2).tolist()
+    [0.03, 0.06, 0.06]
+    """
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    idx = np.flatnonzero(np.isfinite(p))
+    if idx.size == 0:
+        return out
+    order = idx[np.argsort(p[idx], kind="stable")]
+    m = order.size
+    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    out[order] = np.minimum(stepped, 1.0)
+    return out
+
+
+def target_change(change: MetricChange, target: float | None) -> float:
+    """The change the target asks for, on the ``effect`` scale (NaN when no target or no baseline)."""
+    if target is None or not np.isfinite(target) or not np.isfinite(change.baseline):
+        return math.nan
+    if change.effect == "difference in points":
+        return float(target - change.baseline)
+    return float(target / change.baseline) if change.baseline > 0 else math.nan
+
+
+def detectable(change: MetricChange, target: float | None) -> bool:
+    """Whether this checkpoint could have detected the change the target asks for (80% power).
+
+    False when the smallest detectable change is larger than the target change, or when no change at
+    all is detectable yet; True when there is no target (or it asks for no change in the better
+    direction) and some change is detectable, or when the detectable change is unknown.
+    """
+    if _nothing_detectable(change):
+        return False
+    wanted = target_change(change, target)
+    if not np.isfinite(change.mde) or not np.isfinite(wanted):
+        return True
+    null = 0.0 if change.effect == "difference in points" else 1.0
+    if wanted == null or (wanted > null) != change.higher_is_better:
+        return True
+    return abs(_scale(change.mde, change.effect)) <= abs(_scale(wanted, change.effect))
+
+
+def _nothing_detectable(change: MetricChange) -> bool:
+    return bool(np.isinf(change.mde)) or (change.effect != "difference in points" and change.mde == 0.0)
+
+
+def _scale(value: float, effect: str) -> float:
+    return value if effect == "difference in points" else math.log(value)
+
+
+def sequential_holm(z: ArrayLike, *, fractions: Sequence[float], look: int, alpha: float = 0.05
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Which metrics cross the group-sequential boundary at this look, Holm step-down across metrics.
+
+    Each direction (better, worse) has its own one-sided error ``alpha`` spent over the looks (see
+    :mod:`pipnb.stats.sequential`). The metrics are taken from the most extreme z down: the j-th (of m)
+    must reach the boundary of a design at level ``alpha / (m - j)``; the first that does not stops the
+    steps.
+
+    Parameters
+    ----------
+    z
+        Each metric's z-score of the change, oriented so that positive is better (NaN: not judged).
+    fractions
+        The information fraction of every look of the plan (checkpoint week ÷ plan weeks).
+    look
+        Which look this is (0-based).
+    alpha
+        One-sided error for "improved", and separately for "worse", over all looks and metrics.
+
+    Returns
+    -------
+    crossed, boundary
+        ``crossed`` is +1 (improved), -1 (worse) or 0 per metric; ``boundary`` the z each metric had to
+        reach at its first Holm step (``alpha / m``), which sets its smallest detectable change.
+    """
+    z = np.asarray(z, dtype=float)
+    crossed = np.zeros(z.shape, dtype=int)
+    finite = np.flatnonzero(np.isfinite(z))
+    m = finite.size
+    boundary = np.full(z.shape, np.nan)
+    if m == 0:
+        return crossed, boundary
+    boundary[finite] = look_boundary(fractions, look, alpha / m)
+    for sign in (1, -1):
+        order = finite[np.argsort(-sign * z[finite], kind="stable")]
+        for j, index in enumerate(order):
+            if sign * z[index] < look_boundary(fractions, look, alpha / (m - j)):
+                break
+            crossed[index] = sign
+    return crossed, boundary
+
+
+def decide_verdict(change: MetricChange, crossed: int, *, target: float | None = None) -> str:
+    """The verdict word for one metric.
+
+    *improved* / *worse* when the change crossed this look's group-sequential boundary (Holm across the
+    plan's focus metrics, :func:`sequential_holm`); otherwise *too early to tell* when the look could not
+    have detected the change the target asks for (or has no data), else *no clear change yet*.
+
+    Parameters
+    ----------
+    change
+        The metric's change (:func:`count_change`, :func:`ratio_change`, :func:`gap_change`), its ``mde``
+        that of the sequential rule at this look.
+    crossed
+        +1, -1 or 0 from :func:`sequential_holm`.
+    target
+        The plan's final target for the metric, in the metric's units.
+
+    Returns
+    -------
+    str
+        One of :data:`VERDICTS`.
+    """
+    if not np.isfinite(change.estimate) or not np.isfinite(change.z):
+        return TOO_EARLY
+    if crossed > 0 and change.direction > 0:
+        return IMPROVED
+    if crossed < 0 and change.direction < 0:
+        return WORSE
+    return NO_CLEAR_CHANGE if detectable(change, target) else TOO_EARLY
+
+
+def oriented_z(change: MetricChange) -> float:
+    """The change's z-score, positive when it points the better way."""
+    return float(change.z if change.higher_is_better else -change.z)
+
+
+def rule_mde(change: MetricChange, boundary: float, power: float = 0.8) -> float:
+    """Smallest change (``effect`` scale, the better way) the rule detects with ``power`` at this look.
+
+    ``(boundary + z_power) * se`` on the model scale (log ratio or points), with the fit's inflated
+    standard error; ``inf`` when nothing is detectable (no standard error).
+    """
+    if not np.isfinite(change.se) or change.se <= 0 or not np.isfinite(boundary):
+        return math.inf
+    size = (boundary + NormalDist().inv_cdf(power)) * change.se
+    sign = 1.0 if change.higher_is_better else -1.0
+    if change.effect == "difference in points":
+        return sign * size
+    return math.exp(sign * size)
