@@ -245,3 +245,49 @@ def show(fig: plt.Figure, *, dpi: int = 90):
     fig.savefig(buffer, format="png", dpi=dpi, pil_kwargs={"compress_level": 3})
     plt.close(fig)
     display(Image(data=buffer.getvalue(), format="png"))
+
+
+def funnel_grid(card: pd.DataFrame, metrics: list[str] | None = None) -> plt.Figure:
+    """The team scan's funnel plots: each rep's rate against its volume, with the control limits.
+
+    One panel per plan metric: a dot per judged rep (red when flagged short), the company's pooled level
+    (grey line) and the lower and upper limits a rep must pass to be flagged (the funnel: wide at small
+    volumes, narrow at large ones, widened by the real spread between reps). Each rep is judged against
+    their own peers, so the drawn funnel, centred on the company, is a guide.
+    """
+    from pipnb.schema import PLAN_METRICS
+    from pipnb.stats.funnel import funnel_limit, funnel_scale
+
+    metrics = metrics or [m for m in PLAN_METRICS if m in set(card["metric"])]
+    crit = card.attrs.get("z_crit", 2.33)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(2.6 * len(metrics) + 0.6, 2.9), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        _funnel_panel(ax, card[card["metric"] == metric], METRICS[metric], crit, funnel_scale, funnel_limit)
+    fig.tight_layout()
+    return fig
+
+
+def _funnel_panel(ax, rows: pd.DataFrame, spec, crit: float, funnel_scale, funnel_limit) -> None:
+    rows = rows[np.isfinite(rows["z"].to_numpy(float))]
+    ax.set_title(_wrap(spec.label, 26), fontsize=8)
+    if rows.empty:
+        ax.set_axis_off()
+        return
+    kind = spec.model
+    scale = funnel_scale(kind, rows["numerator"].to_numpy(float), rows["denominator"].to_numpy(float))
+    target = scale.y.sum() / scale.n.sum()
+    volumes = np.linspace(max(scale.n.min() * 0.5, 1e-9), scale.n.max() * 1.3, 80)
+    tau2 = float(rows["tau2"].iloc[0])
+    factor = _scale(spec.name)
+    to_value = (lambda r: 1.0 / r) if kind == "gap" else (lambda r: r)
+    with np.errstate(divide="ignore"):
+        for z, style in ((-crit, "--"), (crit, "--")):
+            ax.plot(volumes, to_value(funnel_limit(target, volumes, kind, tau2, z)) * factor, style,
+                    color=PEER_COLOR, lw=0.9)
+    ax.axhline(to_value(target) * factor, color=PEER_COLOR, lw=0.8)
+    short = (rows["flag"] == "shortfall").to_numpy()
+    ax.scatter(scale.n[~short], rows["value"].to_numpy(float)[~short] * factor, s=14, color=TARGET_COLOR)
+    ax.scatter(scale.n[short], rows["value"].to_numpy(float)[short] * factor, s=22, color=REP_COLOR)
+    unit = {"count": "weeks", "ratio": "trials", "gap": "days of open deals"}[kind]
+    ax.set_xlabel(unit, fontsize=7)
+    ax.tick_params(labelsize=7)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pipnb.data import SalesData
-from pipnb.schema import DRIVER_METRICS
+from pipnb.schema import DRIVER_METRICS, METRICS, PLAN_METRICS
 
 RECORD_COLUMNS = ["rep_id", "rep_name", "team", "metric", "value", "numerator", "denominator",
                   "peer_median", "peer_p25", "peer_p75", "percentile", "flag", "reason"]
@@ -44,6 +44,8 @@ def format_scan(card: pd.DataFrame, data: SalesData) -> str:
                  f"({', '.join(core) or 'none'}).")
     for note in _notes(card, data):
         lines.append(f"note: {note}")
+    for finding in team_findings(card, data):
+        lines.append(f"team finding: {finding}")
     for rep_id in flagged:
         rows = card[(card["rep_id"] == rep_id) & (card["flag"] == "shortfall")]
         first = rows.iloc[0]
@@ -55,6 +57,32 @@ def format_scan(card: pd.DataFrame, data: SalesData) -> str:
         lines += ["", f"{len(strengths)} reps lead their peers on at least one metric "
                       "(see --format csv for every rep and metric)."]
     return "\n".join(lines)
+
+
+def team_findings(card: pd.DataFrame, data: SalesData, *, panel: pd.DataFrame | None = None,
+                  share: float = 0.25) -> list[str]:
+    """Teams in which ``share`` or more of the judged reps fall short of the whole company on a plan metric.
+
+    A shortfall that a quarter of a team shares is a team finding (territory, leads, the manager's
+    coaching) before it is an individual one: individual plans would miss the cause.
+    """
+    from pipnb.peers import scorecard
+
+    policy = card.attrs.get("policy")
+    if policy is None or policy.peer_by == "all":
+        return []
+    company = scorecard(data, as_of=card.attrs["as_of"], policy=policy.with_overrides(peer_by="all"), panel=panel)
+    judged = company[~company["flag"].isin(("ramping", "unavailable", "no data"))]
+    judged = judged[judged["metric"].isin(PLAN_METRICS)]
+    findings = []
+    for (team, metric), rows in judged.groupby(["team", "metric"], sort=True):
+        n = rows["rep_id"].nunique()
+        short = rows.loc[rows["flag"] == "shortfall", "rep_id"].nunique()
+        if n >= 4 and short / n >= share:
+            findings.append(f"team {team}: {short} of {n} reps fall short of the whole company on "
+                            f"{METRICS[metric].label.lower()}: a team finding to look into before individual "
+                            "plans")
+    return findings
 
 
 def _notes(card: pd.DataFrame, data: SalesData) -> list[str]:

@@ -193,9 +193,10 @@ def _pct(p: float) -> str:
     return f"{n}{suffix}"
 
 
-def scan_summary(card: pd.DataFrame, data: SalesData) -> str:
-    """The opening of the team scan."""
-    from pipnb.scan import flagged_reps
+def scan_summary(card: pd.DataFrame, data: SalesData, *, panel: pd.DataFrame | None = None) -> str:
+    """The opening of the team scan: the window and settings, who falls short, how often chance alone would
+    flag a rep, and team findings."""
+    from pipnb.scan import flagged_reps, team_findings
 
     attrs = card.attrs
     flagged = flagged_reps(card)
@@ -204,12 +205,25 @@ def scan_summary(card: pd.DataFrame, data: SalesData) -> str:
     lines = [f"**{card['rep_id'].nunique()} reps**, {attrs['weeks']} weeks from {attrs['window_start']:%d %b %Y} "
              f"to {attrs['window_end']:%d %b %Y}; peers by {attrs['peer_by']}; win rate on {basis}.",
              f"\n**{len(flagged)} reps fall short of their peers on at least one metric**; {ramping} ramping "
-             "reps are shown but not judged."]
+             "reps are shown but not judged.",
+             f"\n{_false_flag_sentence(card)}"]
+    lines += [f"\n**Team finding**: {esc(finding)}." for finding in team_findings(card, data, panel=panel)]
     missing = data.notes.get("open_opps_without_created_at", 0)
     if missing:
         lines.append(f"\n{missing} open opportunities have no created date: they count in the open pipeline, "
                      "not in weekly creation.")
     return "\n".join(lines)
+
+
+def _false_flag_sentence(card: pd.DataFrame) -> str:
+    policy = card.attrs.get("policy")
+    if policy is None:
+        return ""
+    return (f"A shortfall is flagged only beyond the rep's own sampling noise and the real spread between reps "
+            f"(funnel limits at z = {card.attrs['z_crit']:.2f}) and at least {policy.margin:.0%} from the peer "
+            f"median, so a rep whose true rates equal their peers' is flagged on some plan metric at most "
+            f"{policy.false_flag_rate:.0%} of the time. *Not flagged* is not *fine*: each row states the level "
+            "below which this window would flag.")
 
 
 def shortfall_table(card: pd.DataFrame) -> pd.DataFrame:
@@ -223,8 +237,16 @@ def shortfall_table(card: pd.DataFrame) -> pd.DataFrame:
         "Rep": rows["rep_name"], "Team": rows["team"], "Metric": rows["label"],
         "Value": [value(m, v) for m, v in zip(rows["metric"], rows["value"])],
         "Peer median": [value(m, v) for m, v in zip(rows["metric"], rows["peer_median"])],
-        "Percentile": [_pct(p) for p in rows["percentile"]],
+        "Flagged beyond": [value(m, v) for m, v in zip(rows["metric"], rows["flag_limit"])],
+        "Evidence": [_evidence(z) for z in rows["z"]],
     }).reset_index(drop=True)
+
+
+def _evidence(z: float) -> str:
+    """The funnel z-score in words (how far beyond the noise a shortfall lies)."""
+    if not np.isfinite(z):
+        return "quartile rule (no noise model)"
+    return f"z = {z:+.1f}"
 
 
 def plan_areas(plan: Plan) -> str:

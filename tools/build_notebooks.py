@@ -56,7 +56,8 @@ TEAM_SCAN = notebook([
 # Team scan
 
 Which reps fall short of their peers, on which metrics — before it becomes a problem. Each rep is compared
-with the other reps of their team over the same weeks; reps still ramping up are shown but not judged.
+with the other reps of their peer group (the policy's; a group too small widens) over the same weeks; reps
+still ramping up are shown but not judged.
 """),
     code(COMMON + '''
 as_of: str = ""  # last day of the window, YYYY-MM-DD; empty means the last day with data
@@ -67,15 +68,23 @@ win_rate_basis: str = ""  # closed: won ÷ (won + lost); all: won ÷ all opps; e
     code(LOAD + "\ncard = pn.scorecard(data, as_of=as_of or None, weeks=weeks or None, peer_by=peer_by or None,\n"
          "                    win_rate_basis=win_rate_basis or None, policy=policy, panel=panel)"),
     md("## Summary"),
-    code("display(Markdown(pn.text.scan_summary(card, data)))"),
+    code("display(Markdown(pn.text.scan_summary(card, data, panel=panel)))"),
     md("""
 ## Who falls short, and on what
 
-A rep *falls short* on a metric when they are below the bottom quarter of their peers and at least 20% from
-the peer median. Ratios such as the win rate are judged on pooled counts pulled toward the team rate first,
-so a rep with only a handful of closed deals is not flagged on noise.
+A rep *falls short* on a metric when their rate lies beyond the funnel's lower limit — further from their
+peers' pooled rate than their own sampling noise and the real spread between reps allow — and at least 20%
+from the peer median. Each line gives the strength of the evidence.
 """),
     code("pn.text.show(pn.text.shortfall_table(card))"),
+    md("""
+## Funnel plots
+
+Each dot is a rep: their rate against how much data it rests on (weeks, trials or days of open deals). The
+dashed lines are the control limits around the company's level: wide where data is thin, narrow where it is
+plentiful. Red dots are flagged shortfalls (each rep is judged against their own peer group).
+"""),
+    code("pn.plots.show(pn.plots.funnel_grid(card))"),
     md("""
 ## The team at a glance
 
