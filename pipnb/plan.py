@@ -195,6 +195,8 @@ def draft_plan(diagnosis, start: str | dt.date | None = None, policy: Policy | s
         if metric in card.index and metric in policy.targets and card.loc[metric, "flag"] != "unavailable":
             targets[metric] = _target(metric, card.loc[metric], policy, diagnosis, targets)   # rate uses them
     targets = [targets[m] for m in PLAN_METRICS if m in targets]
+    if not any(t.focus for t in targets):      # nothing flagged: the areas are what the plan asks to change
+        targets = [t.model_copy(update={"focus": _asks_change(t)}) for t in targets]
     areas = [Area(metric=r.metric, classification=r.classification, rationale=r.rationale, evidence=r.evidence,
                   explains=None if not np.isfinite(r.explains) else round(float(r.explains), 3))
              for r in diagnosis.drivers.itertuples()]
@@ -294,6 +296,14 @@ def _funnel_win_rate(fair: float, fair_text: str, base: float, spec, diagnosis,
             f"closed a week = {fmt(derived, spec)}; capped by the fair increase ({fair_text}) at "
             f"{fmt(goal, spec)}")
     return goal, text
+
+
+def _asks_change(target: Target, material: float = 0.05) -> bool:
+    """Whether a target asks for a material change (5%) from where its glide path starts."""
+    if target.baseline is None or target.baseline == 0:
+        return False
+    change = (target.target - target.baseline) / abs(target.baseline)
+    return change > material if target.direction == "at_least" else change < -material
 
 
 def _glide_start(prior: float | None, current: float, goal: float, up: bool) -> float:

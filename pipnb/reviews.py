@@ -40,8 +40,8 @@ class Review:
         Per plan metric: baseline, target (the glide path's average over the plan weeks so far: what the
         pooled level is held to), glide_target (the path's value at this review), final_target, actual
         over the review's own window (with its counts), since_start with since_low / since_high (its 95%
-        interval), peer_level (the peers' median over the plan weeks), short_of_peers / at_peer_level,
-        and status (:data:`STATUSES`).
+        interval) and since_numerator / since_denominator (the pooled counts), peer_level (the peers'
+        median over the plan weeks), short_of_peers / at_peer_level, and status (:data:`STATUSES`).
     verdicts
         The statistics of improvement per metric (see :func:`pipnb.stats.assess`).
     recommendation, reasons, extended_end
@@ -174,7 +174,8 @@ def _status_table(plan: Plan, look: int, plan_week: int, window: pd.DataFrame, s
             "final_target": target.target, "actual": _get(window, target.metric, "value"),
             "numerator": _get(window, target.metric, "numerator"),
             "denominator": _get(window, target.metric, "denominator"),
-            "since_start": level, "since_low": low, "since_high": high, "peer_level": peer_level,
+            "since_start": level, "since_low": low, "since_high": high, "since_numerator": num,
+            "since_denominator": den, "peer_level": peer_level,
             "short_of_peers": _beyond(high, low, peer_level, policy.margin, spec.higher_is_better, worse=True),
             "at_peer_level": _beyond(high, low, peer_level, policy.margin, spec.higher_is_better, worse=False),
             "status": status,

@@ -96,7 +96,7 @@ _BOTH = ("opportunities", "activities")
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("win_rate", "Win rate", "ratio", True, _OPPS, "%", role="outcome", model="ratio", plan_target=True),
     Metric("opps_created_per_week", "Opportunities created per week", "count", True, _OPPS, "per week",
-           role="driver", model="count", funnel_stage=1,
+           role="driver", model="count", plan_target=True, funnel_stage=1,
            rationale="Opportunity volume sets how many deals can be won. If it matches peers, volume is not "
                      "the problem.",
            dismissed="Opportunities are not low, dismissing volume as the issue."),

@@ -129,7 +129,7 @@ def _broken(tmp_path, article, change):
     (lambda r: r.update(colour="red"), "colour", "unknown key"),
     (lambda r: r.update(start="2026-02-30"), "start", "is not a date"),
     (lambda r: r.update(checkpoints=[3, 6, 14]), None, "checkpoint week 14 is outside the plan"),
-    (lambda r: r["targets"][3].update(min=120), "targets.3", "upside down"),   # emails: a range 60-100
+    (lambda r: r["targets"][4].update(min=120), "targets.4", "upside down"),   # emails: a range 60-100
     (lambda r: r.update(status="fired"), "status", ""),
 ])
 def test_bad_plan_yaml_is_one_line_naming_the_key(tmp_path, article, demo_folder, change, key, words):
