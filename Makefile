@@ -19,6 +19,7 @@ lab: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_metrics.py
 	$(BIN)/python benchmarks/bench_stats.py
+	$(BIN)/python benchmarks/bench_fairness.py
 	$(BIN)/python benchmarks/bench_batch.py
 
 $(STAMP): pyproject.toml
