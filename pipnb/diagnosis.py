@@ -39,6 +39,12 @@ class Diagnosis:
         ``evidence`` and ``explains`` (share of the gap in wins, 0-1, NaN when not estimable).
     improvement_areas
         Shortfall drivers, most explanatory first.
+    prior
+        The rep's values over the equally long window before (where a plan's glide path starts).
+    cost
+        The shortfall in wins per quarter and in money, with an interval (:func:`gap_cost`).
+    dead
+        The rep's open opportunities untouched for more than 14 days (:func:`dead_opportunities`).
     """
 
     rep_id: str
@@ -59,6 +65,8 @@ class Diagnosis:
     source: str
     card: pd.DataFrame = field(repr=False)  # the whole team's scorecard (for peer distributions)
     prior: dict[str, float] = field(default_factory=dict)  # the rep's values over the window before
+    cost: dict[str, float] = field(default_factory=dict)   # the shortfall in wins per quarter and in money
+    dead: pd.DataFrame | None = field(default=None, repr=False)  # open deals untouched > 14 days
 
     @property
     def history_start(self) -> pd.Timestamp:
@@ -128,13 +136,17 @@ def diagnose(data: SalesData, rep_id: str, as_of: str | pd.Timestamp | None = No
         "explains", ascending=False, na_position="last", kind="stable")["metric"].tolist()
     attrs = card.attrs
     prior = _prior_values(panel, str(rep["rep_id"]), attrs["window_start"], policy)
+    end = min(pd.Timestamp(attrs["window_end"]), data.period[1].normalize())
+    dead = dead_opportunities(data, str(rep["rep_id"]), end) if data.has("activities") else \
+        pd.DataFrame(columns=["opp_id", "account_id", "amount", "days_since_touch"])
     return Diagnosis(
         rep_id=str(rep["rep_id"]), rep_name=str(rep["rep_name"]), team=str(rep["team"]),
         as_of=pd.Timestamp(attrs["as_of"]), window_start=attrs["window_start"], window_end=attrs["window_end"],
         weeks=policy.diagnosis_weeks, peer_by=policy.peer_by, win_rate_basis=policy.win_rate_basis,
         n_peers=int(mine["n_peers"].max()) if mine["n_peers"].notna().any() else 0,
         outcomes=outcomes, drivers=drivers, improvement_areas=areas, wins_gap=gap,
-        data_fingerprint=data.fingerprint(), source=data.source, card=card, prior=prior)
+        data_fingerprint=data.fingerprint(), source=data.source, card=card, prior=prior,
+        cost=gap_cost(card, str(rep["rep_id"])), dead=dead)
 
 
 def _prior_values(panel: pd.DataFrame, rep_id: str, window_start: pd.Timestamp, policy: Policy) -> dict[str, float]:
@@ -217,3 +229,79 @@ def _elasticity_share(driver: pd.Series, wins: pd.Series, peers: pd.Index, rep_i
     contribution = slope * np.log(driver[rep_id] / sample["x"].median())
     return float(np.clip(contribution / total, 0, 1)) if contribution < 0 else 0.0
 
+
+
+# -- what the shortfall costs, and the dead opportunities ----------------------------------------------
+QUARTER_WEEKS = 13
+
+
+def gap_cost(card: pd.DataFrame, rep_id: str, *, level: float = 0.95) -> dict[str, float]:
+    """The shortfall in wins per quarter and in money, against the peers' median wins per week.
+
+    Wins per week are the win rate's numerator (won deals closed in the window) over the window's weeks.
+    The gap is the peers' median minus the rep's, times 13 weeks; its interval comes from the rep's own count
+    (an exact Poisson interval). Money multiplies by the peers' pooled average won deal size (the article's
+    "a poor performer costs nearly $15,000"); with no amounts in the data the money is unknown (NaN).
+
+    Returns
+    -------
+    dict
+        ``wins_per_quarter``, ``wins_low``, ``wins_high``, ``deal_size``, ``money``, ``money_low``,
+        ``money_high``, ``rep_wins``, ``weeks``, ``peer_wins_per_week``.
+    """
+    from scipy import stats as sps
+
+    rows = card[card["metric"] == "win_rate"].set_index("rep_id")
+    weeks = card[card["metric"] == "opps_created_per_week"].set_index("rep_id")["denominator"]
+    nan = {k: np.nan for k in ("wins_per_quarter", "wins_low", "wins_high", "deal_size", "money", "money_low",
+                               "money_high", "rep_wins", "weeks", "peer_wins_per_week")}
+    peers = card.attrs.get("peers", {}).get(rep_id, [])
+    if rep_id not in rows.index or not peers or rep_id not in weeks.index or not weeks[rep_id] > 0:
+        return nan
+    per_week = rows["numerator"] / weeks.reindex(rows.index)
+    peer_rate = float(np.nanmedian(per_week.reindex(peers).to_numpy(float))) if peers else np.nan
+    wins, n_weeks = float(rows.loc[rep_id, "numerator"]), float(weeks[rep_id])
+    tail = (1 - level) / 2
+    low = sps.chi2.ppf(tail, 2 * wins) / 2 if wins > 0 else 0.0
+    high = sps.chi2.ppf(1 - tail, 2 * wins + 2) / 2
+    gap = (peer_rate - np.array([wins, high, low]) / n_weeks) * QUARTER_WEEKS
+    sizes = card[(card["metric"] == "avg_deal_size") & card["rep_id"].isin(peers)]
+    size = float(sizes["numerator"].sum() / sizes["denominator"].sum()) if sizes["denominator"].sum() > 0 \
+        else np.nan
+    return {"wins_per_quarter": float(gap[0]), "wins_low": float(gap[1]), "wins_high": float(gap[2]),
+            "deal_size": size, "money": float(gap[0] * size), "money_low": float(gap[1] * size),
+            "money_high": float(gap[2] * size), "rep_wins": wins, "weeks": n_weeks,
+            "peer_wins_per_week": peer_rate}
+
+
+def dead_opportunities(data: SalesData, rep_id: str, as_of: pd.Timestamp, *, days: int | None = None
+                       ) -> pd.DataFrame:
+    """The rep's open opportunities untouched for more than ``days`` (the article's 14) at ``as_of``.
+
+    The article asks to close these out or re-engage them "so it doesn't affect their average". One row per
+    opportunity: opp_id, account_id, amount, days_since_touch, oldest first. Only the rep's own deals.
+    """
+    from pipnb.metrics import touch_gaps
+    from pipnb.schema import STALE_DAYS
+
+    days = STALE_DAYS if days is None else days
+    gaps = touch_gaps(data, as_of, rep_ids=[rep_id])
+    running = gaps[gaps["censored"] & (gaps["days"] > days)]
+    opps = data.opportunities.set_index("opp_id")
+    out = pd.DataFrame({"opp_id": running["opp_id"].to_numpy(),
+                        "account_id": running["opp_id"].map(opps["account_id"]).to_numpy()
+                        if "account_id" in opps else None,
+                        "amount": running["opp_id"].map(opps["amount"]).to_numpy() if "amount" in opps else np.nan,
+                        "days_since_touch": running["days"].round(1).to_numpy()})
+    return out.sort_values("days_since_touch", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def touch_gaps_without(data: SalesData, rep_id: str, as_of: pd.Timestamp, start: pd.Timestamp,
+                       dead: pd.DataFrame) -> tuple[float, float]:
+    """Average days between touches over the window with and without the dead opportunities."""
+    from pipnb.metrics import touch_gaps
+
+    gaps = touch_gaps(data, as_of, rep_ids=[rep_id])
+    gaps = gaps[gaps["ended_at"] >= pd.Timestamp(start)]
+    alive = gaps[~gaps["opp_id"].isin(dead["opp_id"])]
+    return tuple(float(g["days"].mean()) if len(g) else np.nan for g in (gaps, alive))

@@ -27,12 +27,13 @@ if TYPE_CHECKING:   # annotations only: pipnb.stats and the report models import
     from pipnb.stats import MetricChange
 
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
-                          **{c: f"&#{ord(c)};" for c in "*_`[]|#\\~"}})
+                          **{c: f"&#{ord(c)};" for c in "*_`[]|#\\~$:"}})
 
 
 def esc(value: object) -> str:
-    """HTML-escape text that came from data, and neutralize Markdown emphasis, links and tables (one pass,
-    so entities are never escaped twice)."""
+    """HTML-escape text that came from data, and neutralize Markdown emphasis, links, tables, math (``$``) and
+    bare URLs (``:``, so ``https://...`` is never turned into a link), in one pass, so entities are never
+    escaped twice."""
     return str(value).translate(_ESCAPES)
 
 
@@ -92,6 +93,51 @@ def driver_table(dx: Diagnosis) -> pd.DataFrame:
         "Finding": rows["classification"],
         "Share of the win gap it explains": [f"{e:.0%}" if np.isfinite(e) else "—" for e in rows["explains"]],
     })
+
+
+def cost_of_gap(dx: Diagnosis) -> str:
+    """The shortfall in wins per quarter and in money, with its range (the article's cost of a poor performer)."""
+    c = dx.cost
+    if not c or not np.isfinite(c.get("wins_per_quarter", np.nan)):
+        return "The cost of the gap cannot be estimated: the data has no closed deals for the rep or peers."
+    if c["wins_per_quarter"] <= 0:
+        return (f"The rep wins {c['rep_wins']:.0f} deals in {c['weeks']:.0f} weeks, as many as the peers' median or "
+                "more: no shortfall in wins to cost.")
+    money = (f", about **${c['money']:,.0f}** a quarter at the peers' average won deal of ${c['deal_size']:,.0f} "
+             f"(plausibly ${max(c['money_low'], 0):,.0f} to ${c['money_high']:,.0f})"
+             if np.isfinite(c["money"]) else " (the data has no deal amounts to put a price on it)")
+    return (f"**The cost of the gap.** The rep won {c['rep_wins']:.0f} deals in {c['weeks']:.0f} weeks against the "
+            f"peers' median of {c['peer_wins_per_week'] * c['weeks']:.1f}: about **{c['wins_per_quarter']:.1f} wins "
+            f"a quarter** fewer (plausibly {max(c['wins_low'], 0):.1f} to {c['wins_high']:.1f}){money}.")
+
+
+def dead_opportunity_table(dx: Diagnosis) -> pd.DataFrame:
+    """The rep's open opportunities untouched for more than 14 days (their own deals only)."""
+    dead = dx.dead if dx.dead is not None else pd.DataFrame(columns=["opp_id", "account_id", "amount",
+                                                                     "days_since_touch"])
+    return pd.DataFrame({
+        "Opportunity": [esc(v) for v in dead["opp_id"]],
+        "Account": [esc(v) if isinstance(v, str) else "—" for v in dead["account_id"]],
+        "Amount": [f"${v:,.0f}" if np.isfinite(v) else "—" for v in dead["amount"].astype(float)],
+        "Days since last touch": [f"{v:.0f}" for v in dead["days_since_touch"]],
+    })
+
+
+def dead_opportunity_notes(dx: Diagnosis, data: SalesData) -> str:
+    """How many deals are dead, their share, and the touch metric with and without them."""
+    from pipnb.diagnosis import touch_gaps_without
+
+    dead = dx.dead if dx.dead is not None else pd.DataFrame()
+    if dead.empty:
+        return "No open opportunity has gone more than 14 days without a touch."
+    mine = dx.card[(dx.card["rep_id"] == dx.rep_id) & (dx.card["metric"] == "stale_opp_share")]
+    share = f" ({mine['value'].iloc[0]:.0%} of the open pipeline)" if len(mine) and np.isfinite(
+        mine["value"].iloc[0]) else ""
+    end = min(pd.Timestamp(dx.window_end), data.period[1].normalize())
+    with_dead, without = touch_gaps_without(data, dx.rep_id, end, dx.window_start, dead)
+    return (f"**{len(dead)} open opportunities**{share} have had no touch for more than 14 days. The article's "
+            f"advice: close them out or re-engage them, so they do not drag the averages. With them, touches come "
+            f"every {with_dead:.1f} days on average; without them, every {without:.1f} days.")
 
 
 def driver_notes(dx: Diagnosis) -> str:

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -257,3 +258,38 @@ def test_a_cli_flag_overrides_the_policy_and_a_bad_setting_is_one_line(demo_fold
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.count("\n") == 1 and "peer_by" in bad.stderr
+
+
+# -- the cost of the gap and the dead opportunities (the article's two asks) ---------------------------
+def test_cost_of_the_gap_in_wins_and_money_is_computed_from_the_card(article):
+    card = article.card
+    wins = card[card["metric"] == "win_rate"].set_index("rep_id")["numerator"]
+    weeks = card[card["metric"] == "opps_created_per_week"].set_index("rep_id")["denominator"]
+    peers = pn.peer_ids(card, article.rep_id)
+    peer_rate = float(np.median([wins[p] / weeks[p] for p in peers]))
+    expected = (peer_rate - wins[article.rep_id] / weeks[article.rep_id]) * 13
+    cost = article.cost
+    assert cost["wins_per_quarter"] == pytest.approx(expected)
+    assert cost["wins_low"] < cost["wins_per_quarter"] < cost["wins_high"]
+    sizes = card[(card["metric"] == "avg_deal_size") & card["rep_id"].isin(peers)]
+    assert cost["money"] == pytest.approx(expected * sizes["numerator"].sum() / sizes["denominator"].sum())
+    assert "wins a quarter" in pn.text.cost_of_gap(article)
+
+
+def test_dead_opportunities_are_the_reps_own_open_deals_untouched_past_14_days(demo, demo_panel):
+    dx = pn.diagnose(demo, DEMO_CASES["stale"], panel=demo_panel)
+    dead = dx.dead
+    opps = demo.opportunities.set_index("opp_id")
+    assert len(dead) > 5 and (dead["days_since_touch"] > 14).all()
+    assert set(opps.loc[dead["opp_id"], "rep_id"]) == {DEMO_CASES["stale"]}
+    assert (opps.loc[dead["opp_id"], "outcome"] == "open").all() or (
+        opps.loc[dead["opp_id"], "closed_at"] > dx.window_end).all()
+    assert list(dead["days_since_touch"]) == sorted(dead["days_since_touch"], reverse=True)
+    # the last touch of the oldest really is that long before the window end
+    oldest = dead.iloc[0]
+    touches = demo.activities[demo.activities["opp_id"] == oldest["opp_id"]]["occurred_at"]
+    touches = touches[touches <= dx.window_end + pd.Timedelta(days=1)]
+    last = touches.max() if len(touches) else opps.loc[oldest["opp_id"], "created_at"]
+    assert (dx.window_end + pd.Timedelta(days=1) - last).total_seconds() / 86400 == pytest.approx(
+        oldest["days_since_touch"], abs=0.1)
+    assert "open opportunities" in pn.text.dead_opportunity_notes(dx, demo)

@@ -119,6 +119,7 @@ The results the business cares about, win rate first. *Percentile* is the share 
 (50th = the middle of the team). *Peers' middle half* is the range that holds the middle 50% of peers.
 """),
     code("pn.text.show(pn.text.outcome_table(dx))"),
+    code("display(Markdown(pn.text.cost_of_gap(dx)))"),
     md("""
 ## The rep against the peer distribution
 
@@ -142,6 +143,14 @@ days between touches are estimated from how wins vary with them across peers.
 Per week, for this rep and for the median peer: where do deals stop?
 """),
     code("pn.plots.show(pn.plots.funnel(dx.card, rep_id))"),
+    md("""
+## Dead opportunities
+
+Open opportunities of this rep that have gone more than 14 days without a touch (the article's standard), oldest
+first: close them out or re-engage them.
+"""),
+    code("display(Markdown(pn.text.dead_opportunity_notes(dx, data)))"),
+    code("pn.text.show(pn.text.dead_opportunity_table(dx))"),
     md("""
 ## Trends of the improvement areas
 
