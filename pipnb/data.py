@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipnb.errors import UnknownRepError
+from pipnb.quality import DataQuality
 from pipnb.schema import TABLES
 
 SNAPSHOT = "snapshot.json"
@@ -29,7 +30,11 @@ class SalesData:
     timezone
         The zone every timestamp was normalized to (stored as naive local times).
     notes
-        Counts of tolerated oddities seen while loading, e.g. ``open_opps_without_created_at``.
+        Counts of tolerated oddities seen while loading, e.g. ``open_opps_without_created_at``,
+        ``open_close_dates_ignored``.
+    quality
+        What the load kept, set aside, blanked, filtered and corrected, row by row (see
+        :mod:`pipnb.quality`; ``pipnb check`` prints it).
     """
 
     reps: pd.DataFrame
@@ -38,6 +43,7 @@ class SalesData:
     source: str = "<memory>"
     timezone: str = "UTC"
     notes: dict[str, int] = field(default_factory=dict)
+    quality: DataQuality = field(default_factory=DataQuality, repr=False, compare=False)
 
     # -- views ------------------------------------------------------------------------------
     def has(self, table: str) -> bool:
@@ -59,12 +65,33 @@ class SalesData:
 
     @property
     def period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
-        """First and last timestamp seen in opportunities and activities."""
+        """First and last timestamp seen in opportunities and activities.
+
+        Raises
+        ------
+        DataError
+            When no opportunity or activity carries a date.
+        """
+        from pipnb.errors import DataError
+
         stamps = [self.opportunities["created_at"], self.opportunities["closed_at"]]
         if self.activities is not None:
             stamps.append(self.activities["occurred_at"])
         both = pd.concat([s.dropna() for s in stamps])
+        if both.empty:
+            raise DataError(f"no opportunity or activity in the data from {self.source} has a date")
         return both.min(), both.max()
+
+    def inactive(self, on: str | pd.Timestamp) -> pd.Series:
+        """Whether each rep (a boolean Series on ``reps``' index) had left before the day ``on``.
+
+        A rep has left when their ``end_date`` is before ``on``; a rep marked ``active: false`` without
+        one was given the day of their last record when loaded. Such a rep is neither judged nor a peer.
+        """
+        if "end_date" not in self.reps:
+            return pd.Series(False, index=self.reps.index)
+        day = pd.Timestamp(on).normalize()
+        return (self.reps["end_date"] < day).fillna(False).astype(bool)
 
     def fingerprint(self) -> str:
         """A short hash of the table contents; the same data always gives the same value."""
@@ -88,9 +115,14 @@ class SalesData:
 
         from pipnb.io import atomic_write_text
 
+        from pipnb.io import atomic_write_table
+
         folder = self.write(folder, format="parquet")
+        atomic_write_table(self.quality.files, folder / "quality-files.parquet")
+        atomic_write_table(self.quality.issues, folder / "quality-issues.parquet")
         meta = {"fingerprint": self.fingerprint(), "source": self.source, "timezone": self.timezone,
-                "notes": self.notes, "tables": [t for t in TABLES if self.has(t)]}
+                "notes": self.notes, "tables": [t for t in TABLES if self.has(t)],
+                "bad_rows": self.quality.bad_rows}
         atomic_write_text(folder / SNAPSHOT, json.dumps(meta, indent=1))
         return folder
 
@@ -103,10 +135,14 @@ class SalesData:
         try:
             meta = json.loads((folder / SNAPSHOT).read_text())
             tables = {t: pd.read_parquet(folder / f"{t}.parquet") for t in meta["tables"]}
+            quality = DataQuality(files=pd.read_parquet(folder / "quality-files.parquet"),
+                                  issues=pd.read_parquet(folder / "quality-issues.parquet"),
+                                  bad_rows=meta.get("bad_rows", "stop")) \
+                if (folder / "quality-issues.parquet").is_file() else DataQuality()   # an older snapshot
         except (OSError, ValueError, KeyError):
             return None
         data = cls(reps=tables["reps"], opportunities=tables["opportunities"], activities=tables.get("activities"),
-                   source=meta["source"], timezone=meta["timezone"], notes=meta["notes"])
+                   source=meta["source"], timezone=meta["timezone"], notes=meta["notes"], quality=quality)
         return data if data.fingerprint() == meta["fingerprint"] else None
 
     # -- output -----------------------------------------------------------------------------

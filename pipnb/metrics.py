@@ -27,6 +27,8 @@ Definitions (window = a run of whole weeks)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -70,6 +72,12 @@ class _Grid:
         self.week_end_days = np.minimum(week_end_days, to_days(pd.Series([self.as_of]))[0])
         hire = to_days(data.reps["hire_date"]) if "hire_date" in data.reps else np.full(self.n_reps, np.nan)
         self.employed = ~(week_end_days[None, :] <= np.nan_to_num(hire, nan=-np.inf)[:, None])
+        if "end_date" in data.reps:          # a rep who left: no week after the one they left in
+            left = to_days(data.reps["end_date"])
+            self.employed &= ~(week_end_days[None, :] - 7 > np.nan_to_num(left, nan=np.inf)[:, None])
+        # a week the data ends in counts for the working days it covers (data ending on a Monday: 1/5)
+        covered = self.week_end_days - (week_end_days - 7)
+        self.exposure = self.employed * (np.clip(np.ceil(covered - 1e-9), 0, 5) / 5)[None, :]
 
     def codes(self, rep_ids: pd.Series) -> np.ndarray:
         return codes_in(rep_ids, self.rep_ids)
@@ -144,7 +152,7 @@ def weekly_panel(data: SalesData, *, as_of: str | pd.Timestamp | None = None) ->
 
 def _opportunity_metrics(data: SalesData, grid: _Grid) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     opps = data.opportunities
-    ones = grid.employed.astype(float)
+    ones = grid.exposure
     rep = grid.codes(opps["rep_id"])
     created, closed = to_days(opps["created_at"]), to_days(opps["closed_at"])
     created_week, closed_week = grid.week_index(created), grid.week_index(closed)
@@ -167,7 +175,7 @@ def _opportunity_metrics(data: SalesData, grid: _Grid) -> dict[str, tuple[np.nda
 
 def _activity_metrics(data: SalesData, grid: _Grid) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     acts, opps = data.activities, data.opportunities
-    ones = grid.employed.astype(float)
+    ones = grid.exposure
     days = to_days(acts["occurred_at"])
     cutoff = to_days(pd.Series([grid.as_of]))[0]
     week = np.where(days < cutoff, grid.week_index(days), -1)
@@ -260,7 +268,8 @@ def _open_snapshots(opps: pd.DataFrame, grid: _Grid, owner: np.ndarray, t_opp: n
     valid = position >= 0
     hit = np.zeros(len(opp_rows), dtype=bool)
     hit[valid] = t_opp[position[valid]] == opp_rows[valid]
-    last = np.where(hit, t_day[np.clip(position, 0, None)], created[opp_rows])
+    touched = t_day[np.clip(position, 0, None)] if len(t_day) else np.full(len(opp_rows), np.nan)
+    last = np.where(hit, touched, created[opp_rows])   # no touch on any opportunity: since creation
     gap = at - last
     rep = owner[opp_rows]
     n_open = grid.count(rep, weeks)
@@ -292,6 +301,76 @@ def window_bounds(as_of: pd.Timestamp, weeks: int) -> tuple[pd.Timestamp, pd.Tim
     """First and last Monday of the ``weeks`` weeks ending with the week that contains ``as_of``."""
     last = week_start(pd.Timestamp(as_of))
     return last - pd.Timedelta(weeks=weeks - 1), last
+
+
+@dataclass(frozen=True)
+class DataWindow:
+    """A window of whole weeks inside the data.
+
+    Attributes
+    ----------
+    as_of
+        The window's as-of day: the one asked for, or the last day with data when that comes first.
+    start, end
+        First and last Monday.
+    last_day
+        The last day the window holds: its last Sunday, or the last day with data when that comes first.
+    weeks
+        The weeks it spans, once clipped to the data (what the rates are per).
+    """
+
+    as_of: pd.Timestamp
+    start: pd.Timestamp
+    end: pd.Timestamp
+    last_day: pd.Timestamp
+    weeks: int
+
+
+def data_window(data: SalesData, as_of: str | pd.Timestamp | None = None, weeks: int = 12, *,
+                since: str | pd.Timestamp | None = None) -> DataWindow:
+    """The ``weeks`` weeks ending with the week of ``as_of`` (or starting with the week of ``since``),
+    clipped to the data: a window never runs past the last day with data, nor before the first.
+
+    Parameters
+    ----------
+    data
+        Validated sales data.
+    as_of
+        The last day (default: the last day with data; a later day is moved back to it).
+    weeks
+        Window length in whole weeks (at least 1); ignored when ``since`` is given.
+    since
+        The window starts with the week containing this day instead.
+
+    Raises
+    ------
+    DataError
+        ``weeks`` below 1, or a window with no data in it (one line giving the data's first and last day).
+    """
+    if weeks is None or int(weeks) < 1:
+        raise DataError(f"the window needs at least 1 week (weeks = {weeks}); use --weeks 1 or more")
+    first, last = (stamp.normalize() for stamp in data.period)
+    span = f"the data runs from {first:%Y-%m-%d} to {last:%Y-%m-%d}"
+    day = pd.Timestamp(as_of).normalize() if as_of is not None else last
+    back = pd.Timedelta(weeks=int(weeks) - 1)
+    start = week_start(pd.Timestamp(since)) if since is not None else week_start(day) - back
+    if day < first:
+        raise DataError(f"no data in the window ending {day:%Y-%m-%d}: {span}; choose an as-of date in between")
+    if start > last:
+        window = (f"from the week of {start:%Y-%m-%d} on" if since is not None else
+                  f"in the window {start:%Y-%m-%d} to {day:%Y-%m-%d}")
+        raise DataError(f"no data {window}: {span}; choose {'a since' if since is not None else 'an as-of'} date "
+                        "in between")
+    day = min(day, last)
+    end = week_start(day)
+    if since is None:
+        start = end - back
+    if start > end:
+        raise DataError(f"the window starts {start:%Y-%m-%d}, after its last day {day:%Y-%m-%d}; choose a "
+                        "--since date before the as-of date")
+    start = max(start, week_start(first))
+    return DataWindow(as_of=day, start=start, end=end, last_day=min(end + pd.Timedelta(days=6), last),
+                      weeks=int((end - start).days // 7 + 1))
 
 
 def window_metrics(panel: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, *,

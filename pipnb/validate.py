@@ -2,9 +2,22 @@
 
 Source adapters hand over :class:`RawTable` objects: a DataFrame whose columns already carry canonical
 names (values may still be text), the file name to cite in messages, and the spreadsheet row of every
-record (header = row 1). :func:`validate` parses types, checks each table with a pandera schema, then
-checks the tables against each other, and returns a :class:`~pipnb.data.SalesData`. The first problem
-found raises :class:`~pipnb.errors.DataError`.
+record (header = row 1; a ``_file`` column names each record's file when a table has several).
+:func:`validate` parses types, checks each table with a pandera schema, then checks the tables against
+each other, applies the rules every source shares, and returns a :class:`~pipnb.data.SalesData`.
+
+Every problem goes to the load's :class:`~pipnb.quality.Ledger`: with ``bad_rows="stop"`` (the default)
+the first one raises :class:`~pipnb.errors.DataError`; with ``"skip"`` a row whose required field is
+invalid is set aside whole, an invalid optional value (amount, hire_date, end_date, active) is blanked,
+and both are listed on the loaded data (``SalesData.quality``).
+
+Rules of every source
+---------------------
+- an open deal's ``closed_at`` is a forecast: it is ignored (counted in ``notes``);
+- a closed deal whose close precedes its creation is closed when created (listed as ``corrected``);
+- two instants compare as days when either has no time of day (a close *date* on the day of a
+  timestamped creation is not before it);
+- a rep with ``active`` false and no ``end_date`` is taken to have left on the day of their last record.
 """
 
 from __future__ import annotations
@@ -19,10 +32,16 @@ from pandera.errors import SchemaErrors
 
 from pipnb.data import SalesData
 from pipnb.errors import DataError
-from pipnb.schema import DATE_COLUMNS, ID_COLUMN, KINDS, OPTIONAL, OUTCOMES, REQUIRED
+from pipnb.quality import (BEFORE_DEAL, BEFORE_HIRE, BLANKED, CORRECTED, FACT, FILE, LEFT_UNDATED, NO_OWNER,
+                           ROW, SET_ASIDE, UNTOUCHED, Ledger)
+from pipnb.schema import BOOL_COLUMNS, DATE_COLUMNS, ID_COLUMN, KINDS, OPTIONAL, OUTCOMES, REQUIRED, TABLES
 
-ROW = "_row"  # spreadsheet row of each record, carried by adapters for messages
+__all__ = ["DATE_FIX", "FILE", "ROW", "RawTable", "earlier", "parse_dates", "to_dates", "validate"]
+
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
+DATE_FIX = "(use YYYY-MM-DD or ISO 8601, e.g. 2024-03-31T14:05:00+02:00)"
+_TRUE = ("true", "1", "yes", "y", "t", "active")
+_FALSE = ("false", "0", "no", "n", "f", "inactive")
 
 
 @dataclass
@@ -32,9 +51,10 @@ class RawTable:
     Attributes
     ----------
     frame
-        Canonical column names; an optional ``_row`` column holds each record's spreadsheet row.
+        Canonical column names; an optional ``_row`` column holds each record's spreadsheet row, an
+        optional ``_file`` column the file it came from (when a table has several).
     file
-        Name used in error messages (``opportunities.csv``, ``Task.csv``, ``sql:deals``).
+        Name used in error messages (``opportunities.csv``, ``Task.csv + Event.csv``, ``sql:deals``).
     hints
         Per canonical column, how the user fixes a missing column in this source (appended to messages).
     """
@@ -44,7 +64,8 @@ class RawTable:
     hints: dict[str, str] | None = None
 
 
-def validate(tables: dict[str, RawTable], *, source: str, timezone: str = "UTC") -> SalesData:
+def validate(tables: dict[str, RawTable], *, source: str, timezone: str = "UTC",
+             ledger: Ledger | None = None) -> SalesData:
     """Parse and check raw tables; return the validated :class:`SalesData`.
 
     Parameters
@@ -55,30 +76,49 @@ def validate(tables: dict[str, RawTable], *, source: str, timezone: str = "UTC")
         Shown in report headers and messages.
     timezone
         Zone aware timestamps are converted to; naive timestamps are taken to be in it already.
+    ledger
+        The load's record (default: a new one that stops at the first bad row).
 
     Raises
     ------
     DataError
-        The first problem found, naming the file, row and column and how to fix it.
+        The first problem found (``bad_rows="stop"``), naming the file, row and column and how to fix it;
+        with ``"skip"``, only problems no row can be set aside for (a missing column, an empty table, no
+        row left). Such an error carries the partial data as ``err.data`` (its quality says why).
     """
+    ledger = ledger or Ledger()
     for name in ("reps", "opportunities"):
         if name not in tables:
             raise DataError(f"the source has no {name} table; provide {name}.csv (or .parquet) "
                             "or map it in the source YAML", file=source)
-    parsed = {name: _parse(raw, name, timezone) for name, raw in tables.items()}
+    files = {name: raw.file for name, raw in tables.items()}
+    parsed = {}
+    for name in TABLES:
+        if name in tables:
+            ledger.read_frame(name, tables[name].frame, tables[name].file)
+            parsed[name] = _parse(tables[name], name, timezone, ledger)
     for name, frame in parsed.items():
-        _check_schema(frame, name, tables[name].file)
-    notes = _check_relations(parsed, {name: raw.file for name, raw in tables.items()})
-    clean = {name: frame.drop(columns=ROW).reset_index(drop=True) for name, frame in parsed.items()}
-    return SalesData(reps=clean["reps"], opportunities=clean["opportunities"],
-                     activities=clean.get("activities"), source=source, timezone=timezone, notes=notes)
+        parsed[name] = _check_schema(frame, name, ledger)
+    parsed = _check_relations(parsed, files, ledger)
+    parsed = _apply_rules(parsed, ledger)
+    _note_facts(parsed, ledger)
+    quality = ledger.quality(parsed, files)
+    clean = {name: frame.drop(columns=[ROW, FILE]).reset_index(drop=True) for name, frame in parsed.items()}
+    data = SalesData(reps=clean["reps"], opportunities=clean["opportunities"],
+                     activities=clean.get("activities"), source=source, timezone=timezone,
+                     notes=dict(ledger.notes), quality=quality)
+    for name in ("reps", "opportunities"):
+        if parsed[name].empty:
+            err = DataError(f"no {name} row is left: every one was set aside; `pipnb check --data SRC` lists "
+                            "why", file=files[name])
+            err.data = data
+            raise err
+    return data
 
 
 # -- parsing ------------------------------------------------------------------------------------
-def _parse(raw: RawTable, name: str, timezone: str) -> pd.DataFrame:
-    frame = raw.frame.copy()
-    if ROW not in frame.columns:
-        frame[ROW] = np.arange(len(frame)) + 2
+def _parse(raw: RawTable, name: str, timezone: str, ledger: Ledger) -> pd.DataFrame:
+    frame = raw.frame
     for column in REQUIRED[name]:
         if column not in frame.columns:
             hint = (raw.hints or {}).get(column) or "add it or map it with a column-mapping YAML"
@@ -86,19 +126,39 @@ def _parse(raw: RawTable, name: str, timezone: str) -> pd.DataFrame:
                             file=raw.file, column=column)
     if frame.empty:
         raise DataError(f"the table is empty; it needs at least one row of {name}", file=raw.file)
-    keep = [c for c in (*REQUIRED[name], *OPTIONAL[name], ROW) if c in frame.columns]
-    frame = frame[keep]
+    keep = [c for c in (*REQUIRED[name], *OPTIONAL[name], ROW, FILE) if c in frame.columns]
+    frame = frame[keep].copy()
+    if ROW not in frame.columns:
+        frame[ROW] = np.arange(len(frame)) + 2
+    if FILE not in frame.columns:
+        frame[FILE] = raw.file
+    aside = pd.Series(False, index=frame.index)
     for column in keep:
+        required = column in REQUIRED[name]
+        action = SET_ASIDE if required else BLANKED
         if column in DATE_COLUMNS[name]:
-            frame[column] = parse_dates(frame[column], frame[ROW], raw.file, column, timezone)
+            frame[column], bad, text = to_dates(frame[column], timezone)
+            ledger.flag(name, frame, bad & ~aside, column=column, reason="is not a date", action=action,
+                        values=text, message=f"{column} '{{value}}' is not a date {DATE_FIX}")
         elif column == "amount":
-            frame[column] = _parse_numbers(frame[column], frame[ROW], raw.file, column)
-        elif column != ROW:
+            frame[column], bad, text = _numbers(frame[column])
+            ledger.flag(name, frame, bad & ~aside, column=column, reason="is not a number", action=action,
+                        values=text, message=f"{column} '{{value}}' is not a number (use digits and a decimal point)")
+        elif column in BOOL_COLUMNS[name]:
+            frame[column], bad, text = _flags(frame[column])
+            ledger.flag(name, frame, bad & ~aside, column=column, reason="is not true or false", action=action,
+                        values=text, message=f"{column} '{{value}}' is not true or false (use true/false, yes/no, 1/0)")
+        elif column in (ROW, FILE):
+            continue
+        else:
             frame[column] = _as_text(frame[column])
+            continue
+        if required:
+            aside |= bad
     for column in ("outcome", "kind"):
         if column in frame.columns:
             frame[column] = frame[column].str.strip().str.lower()
-    return frame
+    return frame[~aside]
 
 
 def _as_text(series: pd.Series) -> pd.Series:
@@ -109,39 +169,72 @@ def _as_text(series: pd.Series) -> pd.Series:
     return text.mask(text == "")
 
 
-def parse_dates(series: pd.Series, rows: pd.Series, file: str, column: str, timezone: str) -> pd.Series:
+def to_dates(series: pd.Series, timezone: str) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Parsed naive timestamps in ``timezone`` (NaT where not a date), the rows that were not, and the text.
+
+    A date outside what a nanosecond timestamp holds (before 1678, after 2261) is not a date.
+    """
     if isinstance(series.dtype, pd.DatetimeTZDtype):
-        return series.dt.tz_convert(timezone).dt.tz_localize(None).astype("datetime64[ns]")
+        series = series.dt.tz_convert(timezone).dt.tz_localize(None)
     if pd.api.types.is_datetime64_any_dtype(series):
-        return series.astype("datetime64[ns]")
+        out = _nanoseconds(series)
+        return out, series.notna() & out.isna(), series.astype("string")
     text = _as_text(series)
     out = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
     aware = text.notna() & text.fillna("").str.contains(_OFFSET)
     naive = text.notna() & ~aware
     if aware.any():
         stamps = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
-        out[aware] = stamps.dt.tz_convert(timezone).dt.tz_localize(None).astype("datetime64[ns]")
+        out[aware] = _nanoseconds(stamps.dt.tz_convert(timezone).dt.tz_localize(None))
     if naive.any():
-        out[naive] = pd.to_datetime(text[naive], format="ISO8601", errors="coerce").astype("datetime64[ns]")
-    bad = text.notna() & out.isna()
+        out[naive] = _nanoseconds(pd.to_datetime(text[naive], format="ISO8601", errors="coerce"))
+    return out, text.notna() & out.isna(), text
+
+
+_EARLIEST, _LATEST = pd.Timestamp("1678-01-01"), pd.Timestamp("2261-12-31")
+
+
+def _nanoseconds(stamps: pd.Series) -> pd.Series:
+    """Naive timestamps as ``datetime64[ns]``; those a nanosecond timestamp cannot hold become NaT."""
+    if stamps.dtype == "datetime64[ns]":
+        return stamps
+    inside = (stamps >= _EARLIEST) & (stamps <= _LATEST)
+    return stamps.where(inside).astype("datetime64[ns]")
+
+
+def parse_dates(series: pd.Series, rows: pd.Series, file: str, column: str, timezone: str) -> pd.Series:
+    """Parse dates or date-times (ISO 8601, offsets honoured) to naive timestamps in ``timezone``.
+
+    Raises
+    ------
+    DataError
+        At the first value that is not a date, naming ``file``, its row and ``column``.
+    """
+    out, bad, text = to_dates(series, timezone)
     if bad.any():
         first = bad.idxmax()
-        raise DataError(f"{column} '{text[first]}' is not a date (use YYYY-MM-DD or ISO 8601, "
-                        "e.g. 2024-03-31T14:05:00+02:00)", file=file, column=column, row=int(rows[first]))
+        raise DataError(f"{column} '{text[first]}' is not a date {DATE_FIX}", file=file, column=column,
+                        row=int(rows[first]))
     return out
 
 
-def _parse_numbers(series: pd.Series, rows: pd.Series, file: str, column: str) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(series):
-        return series.astype(float)
+def _numbers(series: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return series.astype(float), pd.Series(False, index=series.index), series.astype("string")
     text = _as_text(series)
-    numbers = pd.to_numeric(text.str.replace(r"[,\s$€£]", "", regex=True), errors="coerce")
-    bad = text.notna() & numbers.isna()
-    if bad.any():
-        first = bad.idxmax()
-        raise DataError(f"{column} '{text[first]}' is not a number (use digits and a decimal point)",
-                        file=file, column=column, row=int(rows[first]))
-    return numbers.astype(float)
+    numbers = pd.to_numeric(text.str.replace(r"[,\s$€£]", "", regex=True), errors="coerce").astype(float)
+    numbers = numbers.where(np.isfinite(numbers))
+    return numbers, text.notna() & numbers.isna(), text
+
+
+def _flags(series: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype("boolean"), pd.Series(False, index=series.index), series.astype("string")
+    text = _as_text(series).str.lower()
+    out = pd.Series(pd.NA, index=series.index, dtype="boolean")
+    out[text.isin(_TRUE).fillna(False).to_numpy(bool)] = True
+    out[text.isin(_FALSE).fillna(False).to_numpy(bool)] = False
+    return out, text.notna() & out.isna(), text
 
 
 # -- per-table checks (pandera) -----------------------------------------------------------------
@@ -163,77 +256,194 @@ _FIXES = {
     "kind": f"use one of {', '.join(KINDS)}",
     "amount": "amounts must be zero or positive",
 }
+_REASONS = {"outcome": f"is not one of {', '.join(OUTCOMES)}", "kind": f"is not one of {', '.join(KINDS)}",
+            "amount": "is negative"}
 
 
-def _check_schema(frame: pd.DataFrame, name: str, file: str) -> None:
+def _check_schema(frame: pd.DataFrame, name: str, ledger: Ledger) -> pd.DataFrame:
+    """Check one table with its pandera schema; rows failing a required column are set aside, a negative
+    amount is blanked (in the order of their first row: with ``bad_rows="stop"`` the earliest raises)."""
     try:
         _schema(name).validate(frame, lazy=True)
+        return frame
     except SchemaErrors as errors:
-        cases = errors.failure_cases.dropna(subset=["index"]).sort_values("index", key=_row_key(frame))
+        cases = errors.failure_cases.dropna(subset=["index"])
         if cases.empty:
-            raise DataError(str(errors).splitlines()[0], file=file) from None
-        case = cases.iloc[0]
-        column, index = case["column"], case["index"]
-        if "unique" in str(case["check"]) or "duplicate" in str(case["check"]):
-            index = frame.index[frame[column].duplicated(keep="first")][0]
-        raise DataError(_describe(frame, column, index, str(case["check"])), file=file, column=column,
-                        row=int(frame.loc[index, ROW])) from None
+            raise DataError(str(errors).splitlines()[0], file=frame[FILE].iloc[0] if len(frame) else None) from None
+    groups = []
+    for (column, check), case in cases.groupby(["column", "check"], sort=False):
+        check = str(check)
+        if "unique" in check or "duplicate" in check:
+            mask = frame[column].notna() & frame[column].duplicated(keep="first")
+        else:
+            mask = pd.Series(frame.index.isin(case["index"]), index=frame.index)
+        if mask.any():
+            groups.append((int(frame.loc[mask, ROW].min()), column, check, mask))
+    aside = pd.Series(False, index=frame.index)
+    frame = frame.copy()
+    for _, column, check, mask in sorted(groups, key=lambda g: g[0]):
+        if "unique" in check or "duplicate" in check:
+            mask = frame[column].notna() & ~aside & frame[column].where(~aside).duplicated(keep="first")
+            ledger.flag(name, frame.assign(first=_first_of(frame, column, aside)), mask, column=column,
+                        reason="appears more than once (the first is kept)",
+                        message=f"{column} '{{value}}' appears more than once (first at {{first}}); ids must be unique")
+        elif "not_nullable" in check:
+            ledger.flag(name, frame, mask & ~aside, column=column,
+                        message=f"{column} is empty; every row needs a {column}",
+                        reason=NO_OWNER if (name, column) == ("opportunities", "rep_id") else "is empty")
+        elif column == "amount":
+            ledger.flag(name, frame, mask, column=column, action=BLANKED, reason=_REASONS[column],
+                        message=f"{column} '{{value}}' is not valid: {_FIXES[column]}")
+            frame[column] = frame[column].mask(mask)
+            continue
+        else:
+            ledger.flag(name, frame, mask & ~aside, column=column, reason=_REASONS.get(column, f"fails {check}"),
+                        message=f"{column} '{{value}}' is not valid: {_FIXES.get(column, check)}")
+        aside |= mask
+    return frame[~aside]
 
 
-def _row_key(frame: pd.DataFrame):
-    return lambda idx: idx.map(lambda i: frame[ROW].get(i, 0))
-
-
-def _describe(frame: pd.DataFrame, column: str, index, check: str) -> str:
-    value = frame.loc[index, column]
-    if "unique" in check or "duplicate" in check:
-        first = frame.loc[frame[column] == value, ROW].min()
-        return f"{column} '{value}' appears more than once (first at row {first}); ids must be unique"
-    if "not_nullable" in check or pd.isna(value):
-        return f"{column} is empty; every row needs a {column}"
-    return f"{column} '{value}' is not valid: {_FIXES.get(column, check)}"
+def _first_of(frame: pd.DataFrame, column: str, aside: pd.Series) -> pd.Series:
+    """For each row, where the first row with its ``column`` value is (``row 2`` or ``calls.csv row 2``)."""
+    kept = frame[~aside]
+    firsts = kept.loc[~kept[column].duplicated(keep="first"), [column, ROW, FILE]].set_index(column)
+    row = frame[column].map(firsts[ROW]).astype("Int64").astype("string")
+    file = frame[column].map(firsts[FILE])
+    return ("row " + row).where(file == frame[FILE], file + " row " + row)
 
 
 # -- cross-table checks -------------------------------------------------------------------------
-def _check_relations(tables: dict[str, pd.DataFrame], files: dict[str, str]) -> dict[str, int]:
+def _check_relations(tables: dict[str, pd.DataFrame], files: dict[str, str], ledger: Ledger) -> dict[str, pd.DataFrame]:
+    tables = dict(tables)
     reps, opps = tables["reps"], tables["opportunities"]
-    known_reps = set(reps["rep_id"])
-    _first_missing(opps, "rep_id", known_reps, files["opportunities"], files["reps"])
+    known_reps = reps["rep_id"]
+    aside = _missing(ledger, "opportunities", opps, "rep_id", known_reps, files["reps"])
 
     closed = opps["outcome"].isin(("won", "lost"))
-    no_close = closed & opps["closed_at"].isna() if "closed_at" in opps else closed
-    if no_close.any():
-        row = opps.loc[no_close.idxmax()]
-        raise DataError(f"outcome '{row['outcome']}' needs a closed_at date (opp {row['opp_id']}); "
-                        "add the close date or mark the opportunity open", file=files["opportunities"],
-                        column="closed_at", row=int(row[ROW]))
+    if "closed_at" not in opps:
+        opps = opps.assign(closed_at=pd.Series(pd.NaT, index=opps.index, dtype="datetime64[ns]"))
+    no_close = closed & opps["closed_at"].isna() & ~aside
+    ledger.flag("opportunities", opps, no_close, column="closed_at", reason="is empty on a closed (won or lost) deal",
+                message="outcome '{outcome}' needs a closed_at date (opp {opp_id}); add the close date or mark the "
+                        "opportunity open")
+    aside |= no_close
     no_created = opps["created_at"].isna()
-    if (no_created & closed).any():
-        row = opps.loc[(no_created & closed).idxmax()]
-        raise DataError(f"created_at is empty for closed opportunity {row['opp_id']}; add the created date",
-                        file=files["opportunities"], column="created_at", row=int(row[ROW]))
-    if "closed_at" in opps:
-        backwards = opps["closed_at"] < opps["created_at"]
-        if backwards.any():
-            row = opps.loc[backwards.idxmax()]
-            raise DataError(f"closed_at {row['closed_at']:%Y-%m-%d} is before created_at "
-                            f"{row['created_at']:%Y-%m-%d} (opp {row['opp_id']}); fix one of the two dates",
-                            file=files["opportunities"], column="closed_at", row=int(row[ROW]))
-    else:
-        tables["opportunities"] = opps.assign(closed_at=pd.Series(pd.NaT, index=opps.index,
-                                                                  dtype="datetime64[ns]"))
+    ledger.flag("opportunities", opps, no_created & closed & ~aside, column="created_at",
+                reason="is empty on a closed (won or lost) deal",
+                message="created_at is empty for closed opportunity {opp_id}; add the created date")
+    aside |= no_created & closed
+    opps = tables["opportunities"] = opps[~aside]
 
     if "activities" in tables:
         acts = tables["activities"]
-        _first_missing(acts, "rep_id", known_reps, files["activities"], files["reps"])
+        aside = _missing(ledger, "activities", acts, "rep_id", known_reps, files["reps"])
+        acts = acts[~aside]
         if "opp_id" in acts:
-            _first_missing(acts, "opp_id", set(opps["opp_id"]), files["activities"], files["opportunities"])
-    return {"open_opps_without_created_at": int(no_created.sum())}
+            unknown = acts["opp_id"].notna() & ~_within(acts["opp_id"], opps["opp_id"])
+            ledger.flag("activities", acts, unknown, column="opp_id", action=BLANKED,
+                        reason=f"is not in {files['opportunities']} (or was set aside there)",
+                        message=f"opp_id '{{value}}' is not in {_literal(files['opportunities'])}; add it there or "
+                                "remove this row")
+            acts = acts.assign(opp_id=acts["opp_id"].mask(unknown))
+        tables["activities"] = acts
+    return tables
 
 
-def _first_missing(frame: pd.DataFrame, column: str, known: set, file: str, parent: str) -> None:
-    unknown = frame[column].notna() & ~frame[column].isin(known)
-    if unknown.any():
-        row = frame.loc[unknown.idxmax()]
-        raise DataError(f"{column} '{row[column]}' is not in {parent}; add it there or remove this row",
-                        file=file, column=column, row=int(row[ROW]))
+def _missing(ledger: Ledger, name: str, frame: pd.DataFrame, column: str, known: pd.Series,
+             parent: str) -> pd.Series:
+    """Set aside the rows whose ``column`` names no record of ``parent``."""
+    unknown = frame[column].notna() & ~_within(frame[column], known)
+    return ledger.flag(name, frame, unknown, column=column, reason=f"is not in {parent} (or was set aside there)",
+                       message=f"{column} '{{value}}' is not in {_literal(parent)}; add it there or remove this row")
+
+
+def _within(values: pd.Series, universe: pd.Series) -> pd.Series:
+    """Whether each of ``values`` is among ``universe`` (Arrow's hash lookup: fast on millions of ids)."""
+    from pipnb.metrics import codes_in
+
+    found = codes_in(values, universe.dropna().drop_duplicates().astype("str")) >= 0
+    return pd.Series(found, index=values.index)
+
+
+def _literal(text: str) -> str:
+    """``text`` for a message template (braces doubled)."""
+    return str(text).replace("{", "{{").replace("}", "}}")
+
+
+# -- rules of every source ------------------------------------------------------------------------
+def earlier(a: pd.Series, b: pd.Series) -> pd.Series:
+    """Whether ``a`` is before ``b``; as days when either has no time of day (a date, or midnight)."""
+    day_a, day_b = a.dt.normalize(), b.dt.normalize()
+    as_days = (a == day_a) | (b == day_b)
+    before = np.where(as_days.to_numpy(bool), (day_a < day_b).to_numpy(bool), (a < b).to_numpy(bool))
+    return pd.Series(before, index=a.index) & a.notna() & b.notna()
+
+
+def _apply_rules(tables: dict[str, pd.DataFrame], ledger: Ledger) -> dict[str, pd.DataFrame]:
+    """The rules every source shares: forecast close dates ignored, closes before creation moved to it."""
+    tables = dict(tables)
+    opps = tables["opportunities"]
+    open_ = opps["outcome"] == "open"
+    forecast = open_ & opps["closed_at"].notna()
+    ledger.note("open_close_dates_ignored", int(forecast.sum()))
+    closed_at = opps["closed_at"].mask(open_)
+    backwards = ~open_ & earlier(closed_at, opps["created_at"])
+    ledger.flag("opportunities", opps, backwards, column="closed_at", action=CORRECTED,
+                reason="is before created_at: closed when created")
+    closed_at = closed_at.mask(closed_at < opps["created_at"], opps["created_at"])   # a same-day close date too
+    tables["opportunities"] = opps.assign(closed_at=closed_at)
+    ledger.note("open_opps_without_created_at", int((open_ & opps["created_at"].isna()).sum()))
+    reps = tables["reps"]
+    if "active" in reps:
+        undated = (reps["active"] == False).fillna(False).astype(bool)  # noqa: E712 (a nullable boolean)
+        if "end_date" in reps:
+            undated &= reps["end_date"].isna()
+        if undated.any():
+            last = _last_record(tables).reindex(reps["rep_id"]).to_numpy()
+            end = reps["end_date"] if "end_date" in reps else pd.Series(pd.NaT, index=reps.index,
+                                                                          dtype="datetime64[ns]")
+            end = end.mask(undated, pd.Series(last, index=reps.index))
+            ledger.flag("reps", reps, undated, column="end_date", action=FACT, reason=LEFT_UNDATED, values=end)
+            tables["reps"] = reps.assign(end_date=end)
+    return tables
+
+
+def _last_record(tables: dict[str, pd.DataFrame]) -> pd.Series:
+    """Each rep's last day with a record (a deal created or closed, an activity)."""
+    opps = tables["opportunities"]
+    parts = [pd.DataFrame({"rep_id": opps["rep_id"], "at": opps[c]}) for c in ("created_at", "closed_at")]
+    if "activities" in tables:
+        parts.append(pd.DataFrame({"rep_id": tables["activities"]["rep_id"],
+                                   "at": tables["activities"]["occurred_at"]}))
+    stamps = pd.concat(parts, ignore_index=True).dropna()
+    return stamps.groupby("rep_id")["at"].max().dt.normalize()
+
+
+def _lookup(keys: pd.Series, values: pd.Series) -> pd.Series:
+    """``values`` (indexed by unique ids) at each of ``keys``, on ``keys``' index (missing: NaT)."""
+    from pipnb.metrics import codes_in
+
+    if values.empty:
+        return pd.Series(pd.NaT, index=keys.index, dtype=values.dtype)
+    at = codes_in(keys, values.index)
+    return pd.Series(values.to_numpy()[np.clip(at, 0, None)], index=keys.index, dtype=values.dtype).mask(at < 0)
+
+
+def _note_facts(tables: dict[str, pd.DataFrame], ledger: Ledger) -> None:
+    """List the facts a load would otherwise keep silent (the rows stay)."""
+    if "activities" not in tables:
+        return
+    reps, opps, acts = tables["reps"], tables["opportunities"], tables["activities"]
+    if "hire_date" in reps:
+        hire = _lookup(acts["rep_id"], reps.set_index("rep_id")["hire_date"])
+        ledger.flag("activities", acts, earlier(acts["occurred_at"], hire), column="occurred_at", action=FACT,
+                    reason=BEFORE_HIRE)
+    if "opp_id" in acts:
+        created = _lookup(acts["opp_id"], opps.set_index("opp_id")["created_at"])
+        ledger.flag("activities", acts, earlier(acts["occurred_at"], created), column="occurred_at", action=FACT,
+                    reason=BEFORE_DEAL)
+        touched = acts["opp_id"].dropna()
+    else:
+        touched = pd.Series([], dtype="str")
+    untouched = (opps["outcome"] == "open") & ~_within(opps["opp_id"], touched)
+    ledger.flag("opportunities", opps, untouched, column="opp_id", action=FACT, reason=UNTOUCHED)

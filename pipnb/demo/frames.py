@@ -37,7 +37,8 @@ def to_sales_data(roster: Roster, opps: Opps, acts: Acts, cal: Calendar, seed: i
     tables = {"reps": reps,
               "opportunities": _opportunity_frame(opps, order, opp_ids, rep_ids, accounts, cal),
               "activities": _activity_frame(acts, rank, opp_ids, rep_ids, accounts, cal)}
-    return SalesData(**{name: frame[list(REQUIRED[name] + OPTIONAL[name])] for name, frame in tables.items()},
+    return SalesData(**{name: frame[[c for c in REQUIRED[name] + OPTIONAL[name] if c in frame]]
+                        for name, frame in tables.items()},
                      source=f"pipnb demo (seed={seed}, reps={len(reps)}, weeks={cal.weeks})")
 
 

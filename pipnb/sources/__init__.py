@@ -3,18 +3,26 @@
 A source is a folder of canonical tables (CSV or Parquet), a Salesforce or HubSpot export folder, a
 database URL, or a source YAML whose ``format`` names an adapter (``columns`` for any CSV export,
 ``salesforce``, ``hubspot``, ``sql``). Each adapter returns raw tables that
-:func:`pipnb.validate.validate` checks the same way.
+:func:`pipnb.validate.validate` checks the same way, and reports the rows it does not keep to the load's
+:class:`~pipnb.quality.Ledger`.
+
+``bad_rows`` chooses what an invalid row does: ``"stop"`` (the default) stops the load at the first one;
+``"skip"`` sets it aside (an invalid optional value is blanked) and lists it on the loaded data. It comes
+from the ``load`` argument, else from :func:`use_bad_rows` (the command line's ``--bad-rows``), else from
+the source YAML's ``bad_rows:`` key.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipnb.data import SNAPSHOT, SalesData
 from pipnb.errors import SourceError
-from typing import TYPE_CHECKING
+from pipnb.quality import BAD_ROWS, Ledger, check_bad_rows
 
 if TYPE_CHECKING:   # pandera (behind pipnb.validate) is imported only when data is validated
     from pipnb.validate import RawTable
@@ -23,6 +31,18 @@ Reader = Callable[[dict, Path], "dict[str, RawTable]"]
 
 #: adapters for source YAML ``format:`` values; other modules register theirs here
 FORMATS: dict[str, Reader] = {}
+_BAD_ROWS: ContextVar[str | None] = ContextVar("pipnb_bad_rows", default=None)
+
+
+def use_bad_rows(value: str | None) -> None:
+    """Set how loads without a ``bad_rows`` argument treat invalid rows (``"stop"``, ``"skip"``; None: the
+    source YAML's choice, else stop). The command line's ``--bad-rows`` sets it."""
+    _BAD_ROWS.set(check_bad_rows(value, key="--bad-rows"))
+
+
+def bad_rows_choice() -> str | None:
+    """The choice :func:`use_bad_rows` made (None when none was made)."""
+    return _BAD_ROWS.get()
 
 
 def register(name: str) -> Callable[[Reader], Reader]:
@@ -33,7 +53,7 @@ def register(name: str) -> Callable[[Reader], Reader]:
     return wrap
 
 
-def load(source: str | Path | SalesData, *, timezone: str = "UTC") -> SalesData:
+def load(source: str | Path | SalesData, *, timezone: str = "UTC", bad_rows: str | None = None) -> SalesData:
     """Load and validate sales data from a folder or a source YAML.
 
     Parameters
@@ -45,6 +65,10 @@ def load(source: str | Path | SalesData, *, timezone: str = "UTC") -> SalesData:
         canonical names); or a ``.yaml``/``.yml`` source file (``format: columns`` ...).
     timezone
         Zone every timestamp is normalized to.
+    bad_rows
+        ``"stop"``: the first invalid row stops the load; ``"skip"``: invalid rows are set aside (invalid
+        optional values blanked), counted and listed in ``SalesData.quality``. Default: the command line's
+        ``--bad-rows``, else the source YAML's ``bad_rows:``, else ``"stop"``.
 
     Returns
     -------
@@ -69,20 +93,26 @@ def load(source: str | Path | SalesData, *, timezone: str = "UTC") -> SalesData:
     from pipnb.sources import columns, folder, hubspot, salesforce, sql  # noqa: F401  (registers the formats)
     from pipnb.validate import validate
 
+    choice = check_bad_rows(bad_rows) or bad_rows_choice()
     if isinstance(source, str) and "://" in source:
+        ledger = Ledger(choice)
         tables, shown = sql.read_url(source)
-        return validate(tables, source=shown, timezone=timezone)
+        return validate(tables, source=shown, timezone=timezone, ledger=ledger)
     path = Path(source)
     if path.is_dir():
+        ledger = Ledger(choice)
         for is_export, read in ((salesforce.is_salesforce_folder, salesforce.read_salesforce_folder),
                                 (hubspot.is_hubspot_folder, hubspot.read_hubspot_folder)):
             if is_export(path):
-                return validate(read(path, timezone=timezone), source=str(path), timezone=timezone)
-        return validate(folder.read_folder(path), source=str(path), timezone=timezone)
+                return validate(read(path, timezone=timezone, ledger=ledger), source=str(path), timezone=timezone,
+                                ledger=ledger)
+        return validate(folder.read_folder(path), source=str(path), timezone=timezone, ledger=ledger)
     if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
         config = read_source_yaml(path)
-        return validate(_read(FORMATS[config["format"]], config, path.parent, timezone), source=str(path),
-                        timezone=timezone)
+        written = config.get("bad_rows")      # a wrong value is named by the format's own check of the YAML
+        ledger = Ledger(choice or (written if written in BAD_ROWS else None))
+        return validate(_read(FORMATS[config["format"]], config, path.parent, timezone, ledger), source=str(path),
+                        timezone=timezone, ledger=ledger)
     if not path.exists():
         raise SourceError(f"{path}: no such folder or file; pass a folder of reps/opportunities/activities "
                           "tables, a CRM export folder, a database URL or a source YAML "
@@ -90,11 +120,12 @@ def load(source: str | Path | SalesData, *, timezone: str = "UTC") -> SalesData:
     raise SourceError(f"{path}: not a folder or a .yaml source file")
 
 
-def _read(reader: Reader, config: dict, base: Path, timezone: str) -> dict[str, RawTable]:
-    """Call a format adapter; adapters with a ``timezone`` keyword get the zone to convert to."""
-    if "timezone" in inspect.signature(reader).parameters:
-        return reader(config, base, timezone=timezone)
-    return reader(config, base)
+def _read(reader: Reader, config: dict, base: Path, timezone: str, ledger: Ledger) -> dict[str, RawTable]:
+    """Call a format adapter; adapters with a ``timezone`` (``ledger``) keyword get the zone to convert to
+    (the load's ledger)."""
+    accepts = inspect.signature(reader).parameters
+    options = {"timezone": timezone, "ledger": ledger}
+    return reader(config, base, **{k: v for k, v in options.items() if k in accepts})
 
 
 def read_source_yaml(path: Path) -> dict:

@@ -11,13 +11,21 @@ holding ``deals.csv`` and ``owners.csv`` is read as HubSpot without a YAML.
 - Emails: only ``hs_email_direction`` = ``EMAIL`` (sent from the CRM) counts; incoming and forwarded
   ones do not.
 - Meetings: a ``hs_meeting_outcome`` of ``CANCELED`` or ``NO_SHOW`` does not count.
-- Records without an owner belong to no rep and are left out; reps are the owners who own a deal or an
-  activity (or those matching ``reps_when``).
+- Records without an owner belong to no rep and are left out (and listed); reps are the owners who own a
+  deal or an activity (or those matching ``reps_when``). An ``archived`` owner is not ``active``.
+
+Warehouse syncs (Fivetran, Airbyte, Stitch) prefix deal properties (``property_dealname``,
+``property_closedate``, ``property_hubspot_owner_id``) and name objects ``deal``, ``owner``,
+``engagement_meetings`` ...; names match ignoring case, underscores and that prefix, so such a folder, or a
+database holding those tables (``url:`` in the source YAML), loads too. Rows flagged ``is_deleted``,
+``_fivetran_deleted`` or ``archived`` are left out and counted.
 
 .. code-block:: yaml
 
     format: hubspot
     folder: hubspot-export/             # relative to this file (default: its folder)
+    # url: duckdb:///warehouse.duckdb   # or: the tables of a database HubSpot is synced to (schema: ...)
+    bad_rows: skip                      # set invalid rows aside and list them (default: stop)
     team_field: Team                    # column of owners.csv (default: team / teams)
     pipelines: [default]                # only these pipelines (default: all)
     won_stages: [closedwon]             # used when hs_is_closed_won is not exported
@@ -36,18 +44,20 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from pipnb.errors import DataError
+from pipnb.quality import BLANKED, FILE, FILTERED, NO_OWNER, SET_ASIDE, Ledger
 from pipnb.sources import register
-from pipnb.sources.vendor import Export, Rules, clean_text, config_model, rule_mask
-from pipnb.validate import ROW, RawTable, parse_dates
+from pipnb.sources.vendor import (DELETED, Export, Rules, Shelf, VendorSource, clean_text, column_key,
+                                  config_model, open_shelf, rule_mask)
+from pipnb.validate import DATE_FIX, ROW, RawTable, to_dates
 
-# property name first, then the labels HubSpot's exports use for it
-ID = ("hs_object_id", "Record ID")
-OWNER = ("hubspot_owner_id", "Deal owner", "Activity assigned to")
+# property name first, then the labels HubSpot's exports use for it, then warehouse syncs' names
+ID = ("hs_object_id", "Record ID", "deal_id", "engagement_id", "id")
+OWNER = ("hubspot_owner_id", "Deal owner", "Activity assigned to", "owner_id")
 DEAL_FIELDS = {
     "created": ("createdate", "Create Date"), "close": ("closedate", "Close Date"),
     "amount": ("amount", "Amount"), "won": ("hs_is_closed_won", "Is Closed Won"),
-    "closed": ("hs_is_closed", "Is Closed"), "stage": ("dealstage", "Deal Stage"),
-    "pipeline": ("pipeline", "Pipeline"),
+    "closed": ("hs_is_closed", "Is Closed"), "stage": ("dealstage", "Deal Stage", "deal_pipeline_stage_id"),
+    "pipeline": ("pipeline", "Pipeline", "deal_pipeline_id"),
 }
 DEALS_OF = ("associated_deal_ids", "Associated Deal IDs", "associated_deal", "Associated Deal")
 COMPANIES_OF = ("associated_company_ids", "Associated Company IDs", "associated_company",
@@ -59,8 +69,15 @@ OWNER_FIELDS = {
     "last": ("lastName", "lastname", "last_name", "Last Name"), "email": ("email", "Email"),
     "team": ("team", "teams", "Team", "Teams"), "manager": ("manager", "Manager"),
     "segment": ("segment", "Segment"), "hire_date": ("hire_date", "Hire Date"),
+    "active": ("active", "Active", "is_active"), "archived": ("archived", "Archived"),
 }
 _EXPORT = "export that property (HubSpot property names or the export's labels)"
+#: other names of the exported objects (warehouse syncs name them in the singular, or as engagements)
+OBJECTS = {"deals": ("deal",), "owners": ("owner",),
+           "meetings": ("meeting", "engagement_meetings", "engagements_meetings", "engagement_meeting"),
+           "emails": ("email", "engagement_emails", "engagements_emails", "engagement_email"),
+           "calls": ("call", "engagement_calls", "engagements_calls", "engagement_call")}
+_PREFIX = re.compile(r"^propert(?:y|ies)_+", re.IGNORECASE)
 
 
 class HubSpotFiles(BaseModel):
@@ -74,12 +91,11 @@ class HubSpotFiles(BaseModel):
     owners: str = "owners.csv"
 
 
-class HubSpotSource(BaseModel):
+class HubSpotSource(VendorSource):
     """The ``format: hubspot`` source YAML; every key is optional."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
     format: Literal["hubspot"] = "hubspot"
-    folder: str = "."
     files: HubSpotFiles = HubSpotFiles()
     team_field: str | None = None
     segment_field: str | None = None
@@ -94,29 +110,41 @@ class HubSpotSource(BaseModel):
 
 
 class HubSpotExport(Export):
-    """An exported HubSpot file: timestamps may also be millisecond epochs."""
+    """An exported HubSpot file: timestamps may also be millisecond epochs; a sync's ``property_`` prefix
+    is ignored in column names."""
 
-    def parse_times(self, field: str, timezone: str) -> pd.Series:
+    @staticmethod
+    def key(name: str) -> str:
+        return column_key(_PREFIX.sub("", str(name).strip()))
+
+    def parse_times(self, field: str, timezone: str, *, optional: bool = False) -> pd.Series:
         """Parse a HubSpot date or date-time: a millisecond epoch (UTC) or ISO 8601."""
-        text = self.text(field)
+        column = self.column(field)
+        text = self.text(column)
         epoch = text.str.fullmatch(r"\d{12,13}").fillna(False).astype(bool)
         out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
         if epoch.any():
             stamps = pd.to_datetime(text[epoch].astype("int64"), unit="ms", utc=True)
             out[epoch] = stamps.dt.tz_convert(timezone).dt.tz_localize(None).astype("datetime64[ns]")
+        bad = pd.Series(False, index=text.index)
         if (~epoch).any():
-            out[~epoch] = parse_dates(text[~epoch], self.rows[~epoch], self.name, field, timezone)
+            out[~epoch], bad[~epoch], _ = to_dates(text[~epoch], timezone)
+        self.set_aside(bad, column, "is not a date", f"{column} '{{value}}' is not a date {DATE_FIX}", values=text,
+                       action=BLANKED if optional else SET_ASIDE)
         return out
 
 
 # -- entry points --------------------------------------------------------------------------------
 def is_hubspot_folder(folder: Path) -> bool:
-    """Whether ``folder`` looks like a HubSpot export (``deals.csv`` and ``owners.csv``)."""
-    return (folder / "deals.csv").is_file() and (folder / "owners.csv").is_file()
+    """Whether ``folder`` looks like a HubSpot export (deals and owners, CSV or Parquet, in any case)."""
+    shelf = Shelf(folder)
+    return shelf.find(["deals.csv", *OBJECTS["deals"]]) is not None and \
+        shelf.find(["owners.csv", *OBJECTS["owners"]]) is not None
 
 
 @register("hubspot")
-def read_hubspot(config: dict, base: Path, *, timezone: str = "UTC") -> dict[str, RawTable]:
+def read_hubspot(config: dict, base: Path, *, timezone: str = "UTC",
+                 ledger: Ledger | None = None) -> dict[str, RawTable]:
     """Read a HubSpot export described by a source YAML (``format: hubspot``).
 
     Parameters
@@ -127,6 +155,8 @@ def read_hubspot(config: dict, base: Path, *, timezone: str = "UTC") -> dict[str
         The YAML's folder; ``folder:`` is relative to it.
     timezone
         Zone timestamps are converted to (epochs and ``Z`` times are UTC).
+    ledger
+        The load's record of rows not kept (default: a new one that stops at the first bad row).
 
     Returns
     -------
@@ -141,22 +171,33 @@ def read_hubspot(config: dict, base: Path, *, timezone: str = "UTC") -> dict[str
         A file, property or value is missing or malformed (the message names the file, row and column).
     """
     spec = config_model(HubSpotSource, config)
-    return read_hubspot_folder(base / spec.folder, spec=spec, timezone=timezone)
+    objects = [name for key, file in spec.files.model_dump().items() for name in (file, *OBJECTS[key])]
+    shelf = open_shelf(spec, base, objects)
+    return read_hubspot_folder(shelf, spec=spec, timezone=timezone, ledger=ledger)
 
 
-def read_hubspot_folder(folder: Path, *, spec: HubSpotSource | None = None,
-                        timezone: str = "UTC") -> dict[str, RawTable]:
-    """Read the HubSpot exports in ``folder`` into canonical raw tables (defaults: :class:`HubSpotSource`)."""
+def read_hubspot_folder(folder: Path | Shelf, *, spec: HubSpotSource | None = None, timezone: str = "UTC",
+                        ledger: Ledger | None = None) -> dict[str, RawTable]:
+    """Read the HubSpot exports in ``folder`` (or a database's tables) into canonical raw tables (defaults:
+    :class:`HubSpotSource`)."""
     spec = spec or HubSpotSource()
-    owners = HubSpotExport.read(folder, spec.files.owners, required=True)
-    deal_file = HubSpotExport.read(folder, spec.files.deals, required=True)
+    ledger = ledger or Ledger()
+
+    def read(key: str, table: str = "", required: bool = False) -> HubSpotExport | None:
+        file = getattr(spec.files, key)
+        names = [file, *OBJECTS[key]] if file == HubSpotFiles.model_fields[key].default else [file]
+        return HubSpotExport.read(folder, names, required=required, table=table, ledger=ledger)
+
+    owners = read("owners", "reps", required=True)
+    deal_file = read("deals", "opportunities", required=True)
     owner_ids = _owner_ids(owners)
     exported = set(deal_file.text(deal_file.field(ID, fix=_EXPORT)).dropna())   # before any filter
-    deals = _deals(deal_file, spec, owners, owner_ids, timezone)
+    deals = _deals(deal_file.drop_deleted((*DELETED, "archived")), spec, owners, owner_ids, timezone)
     parts, names = [], []
     for kind in ("meeting", "email", "call"):
-        export = HubSpotExport.read(folder, getattr(spec.files, f"{kind}s"))
+        export = read(f"{kind}s", "activities")
         if export is not None:
+            export = export.drop_deleted((*DELETED, "archived"))
             parts.append(_activities(export, kind, spec, exported, owners, owner_ids, timezone))
             names.append(export.name)
     acts = pd.concat(parts, ignore_index=True) if parts else None
@@ -173,14 +214,16 @@ def _owner_ids(owners: Export) -> pd.Series:
     ids = owners.text(field)
     owners.require_filled(ids, field)
     owners.check_unique(ids, field)
-    return ids
+    return ids.where(owners.good)
 
 
 def _deals(deals: Export, spec: HubSpotSource, owners: Export, owner_ids: pd.Series,
            timezone: str) -> pd.DataFrame:
     if spec.pipelines is not None:
-        pipeline = deals.text(deals.field(DEAL_FIELDS["pipeline"], fix="export it or remove `pipelines`"))
-        deals = deals.subset(_key(pipeline).isin(_keys(spec.pipelines)).astype(bool))
+        field = deals.field(DEAL_FIELDS["pipeline"], fix="export it or remove `pipelines`")
+        pipeline = deals.text(field)
+        deals = deals.keep(_key(pipeline).isin(_keys(spec.pipelines)).astype(bool),
+                           f"not in the pipelines {', '.join(spec.pipelines)} (pipelines)", column=field)
     id_field = deals.field(ID, fix=_EXPORT)
     ids = deals.text(id_field)
     deals.require_filled(ids, id_field)
@@ -189,17 +232,17 @@ def _deals(deals: Export, spec: HubSpotSource, owners: Export, owner_ids: pd.Ser
     owner = _owner_of(deals, owner_field, owners, owner_ids)
     won, closed = _outcome(deals, spec)
     created = deals.stamps(DEAL_FIELDS["created"], timezone, fix=_EXPORT)
-    close = deals.stamps(DEAL_FIELDS["close"], timezone, fix=_EXPORT, required_rows=closed)
+    # validate() ignores an open deal's close date (a forecast) and moves one before the creation to it
+    close = deals.stamps(DEAL_FIELDS["close"], timezone, fix=_EXPORT, required_rows=closed, optional=True)
     frame = pd.DataFrame({
-        ROW: deals.rows, "opp_id": ids, "rep_id": owner, "created_at": created,
-        "closed_at": close.where(closed).where(~(close < created), created),
-        "outcome": np.select([won, closed], ["won", "lost"], "open"),
+        ROW: deals.rows, FILE: deals.frame[FILE], "opp_id": ids, "rep_id": owner, "created_at": created,
+        "closed_at": close, "outcome": np.select([won, closed], ["won", "lost"], "open"),
     })
     if (amount := deals.first_of(DEAL_FIELDS["amount"])) is not None:
         frame["amount"] = deals.text(amount)
     if (company := deals.first_of(COMPANIES_OF)) is not None:
         frame["account_id"] = _first_of_list(deals.text(company), set())
-    return frame
+    return frame[deals.good]
 
 
 def _outcome(deals: Export, spec: HubSpotSource) -> tuple[pd.Series, pd.Series]:
@@ -219,7 +262,8 @@ def _outcome(deals: Export, spec: HubSpotSource) -> tuple[pd.Series, pd.Series]:
 
 def _activities(export: Export, kind: str, spec: HubSpotSource, deal_ids: set, owners: Export,
                 owner_ids: pd.Series, timezone: str) -> pd.DataFrame:
-    export = export.subset(_counted(export, kind, spec))
+    counted, reason, field = _counted(export, kind, spec)
+    export = export.keep(counted, reason, column=field or "")
     id_field = export.field(ID, fix=_EXPORT)
     ids = export.text(id_field)
     export.require_filled(ids, id_field)
@@ -230,54 +274,78 @@ def _activities(export: Export, kind: str, spec: HubSpotSource, deal_ids: set, o
                          required_rows=pd.Series(True, index=export.frame.index))
     deal_field = export.first_of(DEALS_OF)
     deal = _first_of_list(export.text(deal_field), deal_ids)
-    export.check_refs(deal, deal_field, deal_ids, "deals.csv")
+    deal = export.check_refs(deal, deal_field or DEALS_OF[0], deal_ids, "deals.csv", optional=True)
     company = _first_of_list(export.text(export.first_of(COMPANIES_OF)), set())
-    return pd.DataFrame({ROW: export.rows, "activity_id": ids, "rep_id": owner, "kind": kind,
-                         "occurred_at": when, "opp_id": deal, "account_id": company})
+    frame = pd.DataFrame({ROW: export.rows, FILE: export.frame[FILE], "activity_id": ids, "rep_id": owner,
+                          "kind": kind, "occurred_at": when, "opp_id": deal, "account_id": company})
+    return frame[export.good]
 
 
-def _counted(export: Export, kind: str, spec: HubSpotSource) -> pd.Series:
-    """Rows that count as the rep's activity: sent emails, meetings that took place, calls."""
+def _counted(export: Export, kind: str, spec: HubSpotSource) -> tuple[pd.Series, str, str | None]:
+    """Rows that count as the rep's activity (sent emails, meetings that took place, calls), why the others
+    do not, and the field that says so."""
     everything = pd.Series(True, index=export.frame.index)
     if kind == "email" and spec.email_directions is not None:
         field = export.field(("hs_email_direction", "Email direction"),
                              fix="export it or set `email_directions: null` in the source YAML")
-        return _key(export.text(field)).isin(_keys(spec.email_directions)).astype(bool)
+        return (_key(export.text(field)).isin(_keys(spec.email_directions)).astype(bool),
+                f"not a sent email (email_directions: {', '.join(spec.email_directions)})", field)
     if kind == "meeting" and spec.skip_meeting_outcomes:
         field = export.field(("hs_meeting_outcome", "Meeting outcome"),
                              fix="export it or set `skip_meeting_outcomes: []` in the source YAML")
-        return ~_key(export.text(field)).isin(_keys(spec.skip_meeting_outcomes)).astype(bool)
+        return (~_key(export.text(field)).isin(_keys(spec.skip_meeting_outcomes)).astype(bool),
+                f"did not take place (skip_meeting_outcomes: {', '.join(spec.skip_meeting_outcomes)})", field)
     if kind == "call" and spec.skip_call_statuses:
         field = export.field(("hs_call_status", "Call status"),
                              fix="export it or set `skip_call_statuses: []` in the source YAML")
-        return ~_key(export.text(field)).isin(_keys(spec.skip_call_statuses)).astype(bool)
-    return everything
+        return (~_key(export.text(field)).isin(_keys(spec.skip_call_statuses)).astype(bool),
+                f"not counted (skip_call_statuses: {', '.join(spec.skip_call_statuses)})", field)
+    return everything, "", None
 
 
 def _owner_of(export: Export, field: str, owners: Export, owner_ids: pd.Series) -> pd.Series:
     """Owner ids of ``field``; an export that wrote owner names instead is mapped back to ids."""
     value = export.text(field)
-    names = _owner_names(owners)
+    names = _owner_names(owners)[owners.good]
     unique = names[~names.duplicated(keep=False)]
     by_name = dict(zip(unique.str.lower(), owner_ids[unique.index], strict=True))
-    owner = value.where(value.isin(set(owner_ids)), value.str.lower().map(by_name))
-    export.check_refs(owner.fillna(value), field, set(owner_ids), "owners.csv")
+    known = set(owner_ids.dropna())
+    owner = value.where(value.isin(known), value.str.lower().map(by_name))
+    export.check_refs(owner.fillna(value), field, known, owners.name)
     return owner
 
 
 def _select_reps(owners: Export, owner_ids: pd.Series, spec: HubSpotSource, deals: pd.DataFrame,
                  acts: pd.DataFrame | None,
                  timezone: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
-    """Reps are the owners of records (or those matching ``reps_when``); others' records are dropped."""
+    """Reps are the owners of records (or those matching ``reps_when``); others' records are dropped and
+    listed: those without an owner, and (with ``reps_when``) those of owners who are not reps."""
+    ledger = owners.ledger
     if spec.reps_when is not None:
-        chosen = set(owner_ids[rule_mask(owners, spec.reps_when, "reps_when")])
+        chosen = set(owner_ids[rule_mask(owners, spec.reps_when, "reps_when") & owners.good])
+        reason = "not a rep (reps_when)"
     else:
         chosen = set(deals["rep_id"].dropna()) | (set(acts["rep_id"].dropna()) if acts is not None else set())
+        reason = "not a rep: owns no deal or activity"
+    ledger.flag("opportunities", deals, deals["rep_id"].isna(), column="hubspot_owner_id", action=FILTERED,
+                reason=NO_OWNER)
+    ledger.flag("opportunities", deals, deals["rep_id"].notna() & ~deals["rep_id"].isin(chosen),
+                column="hubspot_owner_id", action=FILTERED, values=deals["rep_id"],
+                reason="its owner is not a rep (reps_when)")
     kept = deals[deals["rep_id"].isin(chosen)]
     if acts is not None:
-        acts = acts[acts["rep_id"].isin(chosen)].copy()
-        acts.loc[~acts["opp_id"].isin(set(kept["opp_id"])), "opp_id"] = None
-    return _reps(owners.subset(owner_ids.isin(chosen)), owner_ids, spec, timezone), kept, acts
+        ledger.flag("activities", acts, acts["rep_id"].isna(), column="hubspot_owner_id", action=FILTERED,
+                    reason="no owner: the activity belongs to no rep")
+        ledger.flag("activities", acts, acts["rep_id"].notna() & ~acts["rep_id"].isin(chosen),
+                    column="hubspot_owner_id", action=FILTERED, values=acts["rep_id"],
+                    reason="its owner is not a rep (reps_when)")
+        acts = acts[acts["rep_id"].isin(chosen)]
+        lost = acts["opp_id"].notna() & ~acts["opp_id"].isin(set(kept["opp_id"]))
+        ledger.flag("activities", acts, lost, column="associated_deal_ids", action=BLANKED, stops=False,
+                    values=acts["opp_id"], reason="its deal was left out")
+        acts = acts.assign(opp_id=acts["opp_id"].mask(lost))
+    reps = owners.keep(owner_ids.isin(chosen), reason, column=owners.column(OWNER_FIELDS["id"][0]) or "id")
+    return _reps(reps, owner_ids, spec, timezone), kept, acts
 
 
 def _reps(reps: Export, owner_ids: pd.Series, spec: HubSpotSource, timezone: str) -> pd.DataFrame:
@@ -285,7 +353,7 @@ def _reps(reps: Export, owner_ids: pd.Series, spec: HubSpotSource, timezone: str
         OWNER_FIELDS["team"], fix="add each owner's team or set `team_field` in the source YAML")
     team = _first_of_list(reps.text(team_field, fix="export it or choose another `team_field`"), set())
     reps.require_filled(team, team_field, fix="fill it in owners.csv or choose another `team_field`")
-    frame = pd.DataFrame({ROW: reps.rows, "rep_id": owner_ids[reps.frame.index],
+    frame = pd.DataFrame({ROW: reps.rows, FILE: reps.frame[FILE], "rep_id": owner_ids[reps.frame.index],
                           "rep_name": _owner_names(reps), "team": team})
     optional = {"manager": None, "segment": spec.segment_field, "hire_date": spec.hire_date_field}
     for column, chosen in optional.items():
@@ -293,10 +361,16 @@ def _reps(reps: Export, owner_ids: pd.Series, spec: HubSpotSource, timezone: str
         if field is None:
             continue
         if column == "hire_date":
-            frame[column] = reps.stamps([field], timezone, fix="export it or remove `hire_date_field`")
+            frame[column] = reps.stamps([field], timezone, fix="export it or remove `hire_date_field`",
+                                        optional=True)
         else:
             frame[column] = reps.text(field, fix=f"export it or remove `{column}_field`")
-    return frame
+    if (active := reps.first_of(OWNER_FIELDS["active"])) is not None:
+        frame["active"] = reps.text(active)
+    elif (archived := reps.first_of(OWNER_FIELDS["archived"])) is not None:
+        frame["active"] = reps.text(archived).str.lower().map({"true": "false", "false": "true"}).fillna(
+            reps.text(archived))
+    return frame[reps.good]
 
 
 def _owner_names(owners: Export) -> pd.Series:

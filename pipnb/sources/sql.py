@@ -32,21 +32,19 @@ import os
 import re
 from pathlib import Path
 from typing import Literal
-from urllib.parse import quote, quote_plus
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipnb.errors import DataError, SourceError
+from pipnb.redact import Redactor, parse_url, show_url
 from pipnb.schema import OPTIONAL, REQUIRED, TABLES
 from pipnb.sources import register
 from pipnb.sources.salesforce import config_model
 from pipnb.validate import ROW, RawTable
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_SECRET_KEY = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
-_USERINFO = re.compile(r"(://[^:/@\s]*:)[^@\s]*(@)")
 #: pip packages of common SQLAlchemy drivers, for "the driver is not installed" messages
 DRIVERS = {
     "psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "pg8000": "pg8000", "asyncpg": "asyncpg",
@@ -78,6 +76,7 @@ class SqlSource(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     format: Literal["sql"]
+    bad_rows: Literal["stop", "skip"] = "stop"
     url: str | None = None
     url_env: str | None = None
     db_schema: str | None = Field(None, alias="schema")
@@ -120,27 +119,29 @@ def read_url(url: str, *, base: Path | None = None) -> tuple[dict[str, RawTable]
 def read_sql(config: dict, base: Path) -> dict[str, RawTable]:
     """Read the tables a ``format: sql`` source YAML describes (see :class:`SqlSource`)."""
     spec = config_model(SqlSource, config)
-    if spec.url_env is not None:
-        url = os.environ.get(spec.url_env)
-        if not url:
-            raise SourceError(f"environment variable {spec.url_env} (url_env in the source YAML) is not set; "
-                              "set it to the database URL")
-    else:
-        _refuse_literal_password(spec.url)
-        url = spec.url
     tables = spec.tables
     if tables is not None and spec.db_schema is not None:
         tables = {name: table.model_copy(update={"db_schema": table.db_schema or spec.db_schema})
                   for name, table in tables.items()}
-    return Database(url, base=base, schema=spec.db_schema).read(tables)
+    return database_for(spec.url, spec.url_env, base=base, schema=spec.db_schema).read(tables)
+
+
+def database_for(url: str | None, url_env: str | None, *, base: Path, schema: str | None = None) -> Database:
+    """The database a source YAML names by ``url:`` (credentials as ``${VARIABLE}``) or ``url_env:``."""
+    if url_env is not None:
+        url = os.environ.get(url_env)
+        if not url:
+            raise SourceError(f"environment variable {url_env} (url_env in the source YAML) is not set; "
+                              "set it to the database URL")
+    else:
+        _refuse_literal_password(url)
+    return Database(url, base=base, schema=schema)
 
 
 def _refuse_literal_password(url: str) -> None:
     """A YAML's URL may name credentials (``${VARIABLE}``) but never hold them."""
-    match = re.search(r"://[^:/@\s]*:([^@\s]*)@", url)
-    values = [match.group(1)] if match else []
-    values += [v for k, v in re.findall(r"[?&]([^=&]+)=([^&]*)", url) if _SECRET_KEY.search(k)]
-    if any(not _VARIABLE.fullmatch(value) for value in values):
+    parsed = parse_url(url)
+    if parsed is not None and parsed.credentials:
         raise SourceError("source YAML key `url`: holds a password; keep credentials out of the YAML: "
                           "write it as ${PIPNB_DB_PASSWORD} (taken from the environment) or use `url_env:`")
 
@@ -163,15 +164,19 @@ class Database:
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError
 
-        self.secrets: list[str] = []
+        self.redactor = Redactor()
         self.schema = schema
         try:
             template = make_url(url)
         except (ArgumentError, ValueError):
-            shown = _USERINFO.sub(r"\1***\2", url)
-            raise SourceError(f"'{shown}' is not a database URL (use e.g. "
+            raise SourceError(f"'{show_url(url)}' is not a database URL (use e.g. "
                               "sqlite:///crm.db or postgresql+psycopg://user:${PIPNB_DB_PASSWORD}@host/db)"
                               ) from None
+        parsed = parse_url(url)
+        if parsed is None or not parsed.agrees(template.username, template.password, template.host, template.port):
+            raise SourceError(f"'{show_url(url)}' cannot be read without guessing where its password ends: "
+                              "percent-encode @ / ? # % and spaces in it (@ as %40), or keep it in an "
+                              "environment variable and write ${PIPNB_DB_PASSWORD}")
         self.url = self._expand(template)
         self.shown = self._show(self.url)
         self.url, self.connect_args = self._local_file(self.url, base)
@@ -185,11 +190,8 @@ class Database:
                  for key, value in url.query.items()}
         url = url.set(username=expand(url.username), password=expand(url.password), host=expand(url.host),
                       database=expand(url.database), query=query)
-        secret_values = [v for k, v in url.query.items() if _SECRET_KEY.search(k)]
-        for value in [url.password, *secret_values]:
-            for item in (value if isinstance(value, tuple) else (value,)):
-                if item:
-                    self.secrets += [item, quote_plus(item), quote(item, safe="")]
+        self.redactor.add(url.password)
+        self.redactor.add_url(url.render_as_string(hide_password=False))
         return url
 
     @staticmethod
@@ -201,14 +203,11 @@ class Database:
         return value
 
     def _show(self, url) -> str:
-        query = {k: ("***" if _SECRET_KEY.search(k) else v) for k, v in url.query.items()}
-        return url.set(query=query).render_as_string(hide_password=True)
+        return show_url(url.render_as_string(hide_password=False))
 
     def redact(self, message: str) -> str:
         """``message`` with every secret of this URL replaced by ``***``."""
-        for secret in sorted(set(self.secrets), key=len, reverse=True):
-            message = message.replace(secret, "***")
-        return _USERINFO.sub(r"\1***\2", message)
+        return self.redactor(message)
 
     # -- files --------------------------------------------------------------------------------------
     def _local_file(self, url, base: Path):
@@ -237,6 +236,22 @@ class Database:
         finally:
             engine.dispose()
         return {name: raw for name, raw in raws.items() if raw is not None}
+
+    def read_whole(self, wanted: set[str], key) -> dict[str, pd.DataFrame]:
+        """Every column of the tables whose ``key(name)`` is in ``wanted`` (a CRM's objects synced to a
+        warehouse), by their names in the database."""
+        import sqlalchemy as sa
+
+        engine = self._engine()
+        try:
+            with engine.connect() as conn:
+                names = [t for t in sa.inspect(conn).get_table_names(schema=self.schema) if key(t) in wanted]
+                return {t: pd.read_sql_query(sa.select(sa.text("*")).select_from(sa.table(t, schema=self.schema)),
+                                             conn) for t in names}
+        except self._failures(engine) as err:
+            raise self._error(err) from None
+        finally:
+            engine.dispose()
 
     @staticmethod
     def _failures(engine) -> tuple[type[Exception], ...]:
