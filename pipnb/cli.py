@@ -1,12 +1,18 @@
 """The ``pipnb`` command line: parse, validate, delegate.
 
 Heavy libraries are imported inside the commands, so ``pipnb --help`` starts quickly. Every
-:class:`~pipnb.errors.PipnbError` ends as one line on stderr and a non-zero exit code.
+:class:`~pipnb.errors.PipnbError` ends as one line on stderr and a non-zero exit code, and so does a file
+that cannot be written (a full disk): nothing half-written is left. Paths given on the command line are
+taken from the caller's working directory before anything runs; notebooks receive absolute paths. What
+pipnb prints passes one filter: control characters from the data are shown escaped (``\x1b``), never sent
+to the terminal, and an error message never shows a database password (:mod:`pipnb.redact`).
 """
 
 from __future__ import annotations
 
+import errno
 import sys
+import unicodedata
 
 import click
 
@@ -17,14 +23,84 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         from pipnb.errors import PipnbError
 
+        stdout = sys.stdout
+        sys.stdout = _Printable(stdout)
         try:
             return super().invoke(ctx)
         except PipnbError as err:
-            click.echo(f"pipnb: error: {err}", err=True)
-            sys.exit(err.exit_code)
+            _fail(str(err), err.exit_code)
         except KeyboardInterrupt:
             click.echo("pipnb: interrupted; finished files are kept, rerun to complete the rest", err=True)
             sys.exit(130)
+        except BrokenPipeError:       # the reader went away (`pipnb scan | head`): nothing more to say
+            sys.exit(1)
+        except OSError as err:        # e.g. a full disk: every file pipnb writes is whole or absent
+            _fail(_os_error(err), 1)
+        finally:
+            sys.stdout = stdout
+
+
+def _fail(message: str, code: int):
+    click.echo(f"pipnb: error: {printable(_redacted(message))}", err=True)
+    sys.exit(code)
+
+
+def _os_error(err: OSError) -> str:
+    where = f" {err.filename}" if err.filename else ""
+    what = err.strerror or str(err)
+    if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return (f"cannot write{where}: {what}; nothing half-written was left and finished files are kept: free "
+                "some space and rerun")
+    return f"cannot read or write{where}: {what}"
+
+
+def _redacted(message: str) -> str:
+    """``message`` without the secrets of a database URL given on the command line (even a mistyped one)."""
+    from pipnb.redact import Redactor
+
+    redact = Redactor()
+    args = sys.argv[1:]
+    for i, arg in enumerate(args):
+        value = args[i + 1] if arg == "--data" and i + 1 < len(args) else arg.partition("=")[2] \
+            if arg.startswith("--data=") else None
+        if value and ("://" in value or "@" in value):
+            redact.add_url(value)
+    return redact(message)
+
+
+#: Characters never sent to a terminal as they are: controls (but newline and tab) and bidirectional overrides.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (but newline and tab) and bidirectional overrides shown escaped
+    (``\x1b``, ``\r``, ``\u202e``), so text from the data cannot move the cursor, recolour or rewrite a
+    terminal."""
+    if text.isprintable() or all(c in "\n\t" or c.isprintable() for c in text):
+        return text
+    return "".join(c.encode("unicode_escape").decode("ascii") if _unsafe(c) else c for c in text)
+
+
+def _unsafe(c: str) -> bool:
+    return c not in "\n\t" and (unicodedata.category(c) == "Cc" or c in _BIDI)
+
+
+class _Printable:
+    """A text stream that passes what is written through :func:`printable` (stdout while a command runs)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError("write() argument must be str")
+        self._stream.write(printable(text))
+        return len(text)
+
+    def __getattr__(self, name: str):          # encoding, errors, flush, isatty, fileno ...
+        if name == "buffer":                   # writes go through write(), never around it
+            raise AttributeError(name)
+        return getattr(self._stream, name)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,13 +110,32 @@ def main() -> None:
 
 
 def data_option(f):
+    """``--data SRC`` and ``--bad-rows stop|skip`` (how every load of the command treats invalid rows)."""
+    f = click.option("--bad-rows", type=click.Choice(["stop", "skip"]), default=None, expose_value=False,
+                     callback=_use_bad_rows,
+                     help="stop: the first invalid row stops the load; skip: set invalid rows aside (blank invalid "
+                          "optional values) and list them (`pipnb check` shows the list) [default: the source "
+                          "YAML's bad_rows, else stop].")(f)
     return click.option("--data", "data_source", required=True, metavar="SRC", help=DATA_HELP)(f)
 
 
+def _use_bad_rows(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Make ``--bad-rows`` the choice of every load of this command (``prepare`` loads too), for its duration."""
+    from pipnb.sources import use_bad_rows
+
+    use_bad_rows(value)
+    ctx.call_on_close(lambda: use_bad_rows(None))
+    return value
+
+
 def _load(source: str):
+    """Load the data, and say in one line on stderr what was kept, left out and worth knowing."""
+    from pipnb.quality import summary_line
     from pipnb.sources import load
 
-    return load(source)
+    data = load(source)
+    click.echo(f"pipnb: {summary_line(data)}", err=True)
+    return data
 
 
 @main.command("demo-data")
@@ -84,7 +179,7 @@ def scan(data_source: str, as_of: str | None, weeks: int | None, since: str | No
          win_rate_basis: str | None, policy_path: str | None, fmt: str) -> None:
     """Show which reps fall short of their peers, on which metrics, and why."""
     from pipnb.peers import scorecard
-    from pipnb.scan import format_scan, scan_records
+    from pipnb.scan import format_scan, scan_csv, scan_records
 
     policy = _policy(policy_path)
     data = _load(data_source)
@@ -94,7 +189,7 @@ def scan(data_source: str, as_of: str | None, weeks: int | None, since: str | No
         click.echo(format_scan(card, data))
     else:
         records = scan_records(card)
-        click.echo(records.to_csv(index=False) if fmt == "csv" else records.to_json(orient="records",
+        click.echo(scan_csv(records) if fmt == "csv" else records.to_json(orient="records",
                                                                                     indent=1))
 
 
@@ -111,11 +206,20 @@ def _policy(path: str | None):
 
 
 # -- the lifecycle ------------------------------------------------------------------------------
+def _absolute(ctx: click.Context, param: click.Parameter, value):
+    """A path option taken from the caller's working directory, before anything runs."""
+    from pathlib import Path
+
+    return None if value is None else str(Path(value).expanduser().absolute())
+
+
 def batch_options(f):
-    f = click.option("--reports", default="reports", show_default=True, help="Folder for the reports.")(f)
-    f = click.option("--params", default="params", show_default=True,
+    f = click.option("--reports", default="reports", show_default=True, callback=_absolute,
+                     help="Folder for the reports.")(f)
+    f = click.option("--params", default="params", show_default=True, callback=_absolute,
                      help="Folder holding policy.yaml and plans/.")(f)
-    f = click.option("--force", is_flag=True, help="Re-run reports whose inputs are unchanged.")(f)
+    f = click.option("--force", is_flag=True, help="Re-run reports whose inputs are unchanged (a review already "
+                     "written gets a new version beside it, never a rewrite).")(f)
     f = click.option("--kernel", default=None, help="Jupyter kernel for the notebooks (default: the fast "
                      "pipnb kernel when available, else python3).")(f)
     return f
@@ -130,6 +234,7 @@ def jobs_option(f):
 def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=None):
     """Run jobs, rebuild the index, print the summary; a failed job makes the exit code non-zero."""
     from pipnb.batch import write_index
+    from pipnb.quality import write_quality_csv
     from pipnb.runner import RunSummary, run_jobs
 
     if kernel is None:
@@ -142,8 +247,10 @@ def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=No
     summary = RunSummary.from_results(run_jobs(jobs, jobs_n=jobs_n, force=force, scheduler=scheduler,
                                                kernel_name=kernel))
     index = write_index(batch.reports, batch.params, summary.results)
-    click.echo(str(summary))
+    quality = write_quality_csv(batch.data, batch.reports)   # every row set aside or value blanked
+    click.echo(_redacted(str(summary)))
     click.echo(f"index: {index}")
+    click.echo(f"data quality: {quality}")
     summary.raise_for_failures()
     return summary
 
@@ -156,27 +263,144 @@ def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=No
 def diagnose(data_source, rep_id, as_of, reports, params, force, kernel):
     """Diagnose one rep and write reports/<rep>/diagnose.html."""
     from pipnb.batch import diagnose_jobs, prepare
+    from pipnb.batch.prepare import absolute_source
 
-    batch = prepare(data_source, reports=reports, params=params)
+    batch = prepare(absolute_source(data_source), reports=reports, params=params)
     _execute(batch, diagnose_jobs(batch, [rep_id], as_of=_iso(as_of, "--as-of")), jobs_n=1, force=force,
              kernel=kernel)
 
 
-@main.command()
-@data_option
-@click.option("--rep", "rep_id", required=True, help="Rep id to draft a plan for.")
+def _optional_data(f):
+    """``data_option``, with ``--data`` optional: ``pipnb plan`` drafts with it and signs steps without it."""
+    f = data_option(f)
+    for param in f.__click_params__:
+        if param.name == "data_source":
+            param.required = False
+    return f
+
+
+@main.group(invoke_without_command=True, subcommand_metavar="[activate|acknowledge|extend|complete|close REP]")
+@_optional_data
+@click.option("--rep", "rep_id", default=None, help="Rep id to draft a plan for.")
 @click.option("--as-of", default="", help="Last day of the diagnosis window (default: last day with data).")
 @click.option("--start", default="", help="First day of the plan (default: the day after the diagnosis).")
 @batch_options
-def plan(data_source, rep_id, as_of, start, reports, params, force, kernel):
-    """Draft params/plans/<rep>.yaml (kept if it exists) and write reports/<rep>/plan.html."""
-    from pipnb.batch import draft_plans, plan_jobs, prepare
+@click.pass_context
+def plan(ctx, data_source, rep_id, as_of, start, reports, params, force, kernel):
+    """Draft a plan, or sign a step of its lifecycle.
 
-    batch = prepare(data_source, reports=reports, params=params)
+    \b
+    Draft:  pipnb plan --data SRC --rep ID [--start DATE]
+            writes params/plans/<rep>.yaml (kept if it exists) and reports/<rep>/plan.html.
+    Sign:   pipnb plan activate|acknowledge|extend|complete|close REP --by NAME [--note TEXT]
+            draft -> active -> acknowledged -> extended -> completed / not-completed (close);
+            activate locks the targets and dates; a re-activation needs --note (why).
+    History: pipnb plan history REP
+    """
+    from pipnb.batch import draft_plans, plan_jobs, prepare
+    from pipnb.batch.prepare import absolute_source
+    from pipnb.errors import PlanError
+    from pipnb.runner import Problem
+
+    ctx.ensure_object(dict)["params"] = params
+    if ctx.invoked_subcommand is not None:
+        if data_source or rep_id:
+            raise click.UsageError("--data and --rep draft a plan; a lifecycle step takes the rep only: "
+                                   f"pipnb plan {ctx.invoked_subcommand} REP --by NAME")
+        return
+    if not data_source or not rep_id:
+        raise click.UsageError("draft a plan with --data SRC --rep ID, or sign a step of one: pipnb plan "
+                               "activate|acknowledge|extend|complete|close REP --by NAME")
+    batch = prepare(absolute_source(data_source), reports=reports, params=params)
     paths = draft_plans(batch, [rep_id], as_of=_iso(as_of, "--as-of"), start=_iso(start, "--start"),
                         force=force)
+    if isinstance(paths[0], Problem):
+        raise PlanError(paths[0].error)
     click.echo(f"plan: {paths[0]}")
     _execute(batch, plan_jobs(batch, paths), jobs_n=1, force=force, kernel=kernel)
+
+
+_STEPS = {
+    "activate": "Activate a plan: its targets and dates are locked (re-activating an edited plan needs --note).",
+    "acknowledge": "Record that the rep acknowledged the active plan.",
+    "extend": "Extend the plan: its end moves by the policy's review.extension_weeks (or --weeks).",
+    "complete": "Close the plan as completed.",
+    "close": "Close the plan as not completed (the consequences apply).",
+}
+
+
+def _step_command(action: str):
+    def step(ctx, rep_id, by, note, params, weeks=None):
+        _sign(action, rep_id, by=by, note=note, params=params or ctx.obj.get("params") or "params", weeks=weeks)
+
+    step = click.pass_context(step)
+    if action == "extend":
+        step = click.option("--weeks", type=click.IntRange(1, 26), default=None,
+                            help="Weeks to extend by [default: the policy's review.extension_weeks].")(step)
+    step = click.option("--params", default=None, callback=_absolute,
+                        help="Folder holding plans/ and policy.yaml [default: params].")(step)
+    step = click.option("--note", default="", metavar="TEXT",
+                        help="Why (kept in the history; required to re-activate).")(step)
+    step = click.option("--by", "by", required=True, metavar="NAME",
+                        help="Who signs this step (kept in the plan's history).")(step)
+    step = click.argument("rep_id", metavar="REP")(step)
+    return plan.command(action, help=_STEPS[action])(step)
+
+
+for _action in _STEPS:
+    _step_command(_action)
+
+
+def _sign(action: str, rep_id: str, *, by: str, note: str, params: str, weeks: int | None) -> None:
+    """Load the rep's plan, take the step, write it back; one line says what was signed."""
+    from pathlib import Path
+
+    from pipnb.batch import plan_path
+    from pipnb.errors import PlanError
+    from pipnb.plan import Plan
+    from pipnb.policy import Policy
+
+    path = plan_path(Path(params), rep_id)
+    if not path.is_file():
+        raise PlanError(f"no plan for {rep_id} (looked for {path}); draft it with pipnb plan --data SRC --rep "
+                        f"{rep_id}")
+    plan_obj = Plan.from_yaml(path)
+    if plan_obj.rep_id != rep_id:
+        raise PlanError(f"holds the plan of {plan_obj.rep_id!r}, not {rep_id!r}", file=str(path))
+    if action == "extend" and weeks is None:
+        policy = Path(params) / "policy.yaml"
+        weeks = (Policy.from_yaml(policy) if policy.is_file() else Policy.default()).review.extension_weeks
+    signed = plan_obj.transition(action, by=by, note=note, extension_weeks=weeks)
+    signed.to_yaml(path)
+    entry = signed.history[-1]
+    line = f"{path}: {signed.status}, signed by {entry.by} on {entry.date}"
+    if entry.lock:
+        line += f"; targets and dates locked (sha256 {entry.lock}); plan period {signed.start} to {signed.end}"
+    click.echo(line + (f"; {entry.note}" if entry.note else ""))
+
+
+@plan.command("history")
+@click.argument("rep_id", metavar="REP")
+@click.option("--params", default=None, callback=_absolute, help="Folder holding plans/ [default: params].")
+@click.pass_context
+def plan_history(ctx, rep_id, params):
+    """Show a plan's status, lock and signed history (who, when, why), and any edit since it was locked."""
+    from pathlib import Path
+
+    from pipnb.batch import plan_path
+    from pipnb.plan import Plan
+
+    path = plan_path(Path(params or ctx.obj.get("params") or "params"), rep_id)
+    plan_obj = Plan.from_yaml(path)
+    lock = (f"locked {plan_obj.lock.on} by {plan_obj.lock.by} (sha256 {plan_obj.lock.sha256[:12]})"
+            if plan_obj.lock is not None else "not locked")
+    click.echo(f"{path}: {plan_obj.status}, {plan_obj.start} to {plan_obj.end}, {lock}")
+    for h in plan_obj.history:
+        when = f"{h.at:%Y-%m-%d %H:%M} UTC" if h.at is not None else f"{h.date}"
+        click.echo(f"  {h.date}  {h.status:<13} {h.by or '(unsigned)'}  {when}" + (f"  {h.note}" if h.note else ""))
+    edit = plan_obj.edits()
+    if edit:
+        click.echo(f"  edited since it was locked: {edit}")
 
 
 @main.command()
@@ -188,16 +412,27 @@ def plan(data_source, rep_id, as_of, start, reports, params, force, kernel):
               help="json prints the review for scripts instead of writing a report.")
 @batch_options
 def review(data_source, plan_file, checkpoint, fmt, reports, params, force, kernel):
-    """Review a plan at one of its checkpoints or at the final review."""
+    """Review a plan at one of its checkpoints or at the final review.
+
+    A plan edited after it was locked is refused (one line saying what changed) until it is re-activated.
+    A review once written is kept: a later run with other data or another plan writes a new version beside
+    it (reports/<rep>/<stage>.v2.html ...), and the index links every version.
+    """
     from pathlib import Path
 
+    from pipnb.batch.prepare import absolute_source
+    from pipnb.errors import PlanError
     from pipnb.plan import Plan
+    from pipnb.runner import Problem
     from pipnb.stages import parse_stage
 
+    plan_file, data_source = str(Path(plan_file).expanduser().absolute()), absolute_source(data_source)
     plan_obj = Plan.from_yaml(plan_file)
     stage = parse_stage(checkpoint, len(plan_obj.checkpoints), file=plan_file)
+    plan_obj.check_lock(file=plan_file)
     if fmt == "json":
         import json
+        import warnings
 
         from pipnb.policy import Policy
         from pipnb.reviews import review as run_review
@@ -205,13 +440,20 @@ def review(data_source, plan_file, checkpoint, fmt, reports, params, force, kern
 
         policy_path = Path(params) / "policy.yaml"
         policy = Policy.from_yaml(policy_path) if policy_path.is_file() else None
-        result = run_review(load(data_source), plan_obj, stage, policy=policy)
-        click.echo(json.dumps(result.to_dict(), indent=1, default=str))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = run_review(load(data_source), plan_obj, stage, policy=policy)
+        notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+        click.echo(json.dumps({**result.to_dict(), "notes": notes}, indent=1, default=str))
         return
     from pipnb.batch import prepare, review_jobs
 
     batch = prepare(data_source, reports=reports, params=params)
-    _execute(batch, review_jobs(batch, [Path(plan_file)], stage), jobs_n=1, force=force, kernel=kernel)
+    jobs = review_jobs(batch, [Path(plan_file)], stage, plan_files_only=False)
+    problems = [j for j in jobs if isinstance(j, Problem)]
+    if problems:
+        raise PlanError(problems[0].error)
+    _execute(batch, jobs, jobs_n=1, force=force, kernel=kernel)
 
 
 @main.command()
@@ -230,13 +472,14 @@ def run(data_source, stage, rep_ids, flagged, plans_glob, as_of, scheduler, more
         force, kernel, jobs_n):
     """Run one stage for many reps in parallel, resumably, and rebuild the index."""
     from pipnb.batch import diagnose_jobs, draft_plans, find_plans, plan_jobs, prepare, review_jobs, scan_job
+    from pipnb.batch.prepare import absolute_source
     from pipnb.stages import stage_name
 
     stage = stage_name(stage)      # a review stage is checked against each plan by review_jobs
     reps = [r for chunk in (*rep_ids, *more_reps) for r in chunk.split(",") if r]
     if more_reps and not rep_ids:
         raise click.UsageError(f"unexpected argument {more_reps[0]!r} (rep ids go after --reps)")
-    batch = prepare(data_source, reports=reports, params=params)
+    batch = prepare(absolute_source(data_source), reports=reports, params=params)
     as_of = _iso(as_of, "--as-of")
     if stage == "scan":
         jobs = [scan_job(batch, as_of=as_of)]
@@ -261,8 +504,8 @@ def _flagged(batch, as_of: str) -> list[str]:
 
 
 @main.command()
-@click.option("--reports", default="reports", show_default=True)
-@click.option("--params", default="params", show_default=True)
+@click.option("--reports", default="reports", show_default=True, callback=_absolute)
+@click.option("--params", default="params", show_default=True, callback=_absolute)
 def index(reports, params):
     """Rebuild reports/index.html from the reports on disk."""
     from pathlib import Path
@@ -273,21 +516,26 @@ def index(reports, params):
 
 
 @main.command()
-@click.option("--out", default="data/demo", show_default=True, help="Where the demo data lives.")
+@click.option("--out", default="data/demo", show_default=True, callback=_absolute,
+              help="Where the demo data lives (written there when missing).")
+@click.option("--data", "data_source", default=None, metavar="SRC",
+              help="Run the demo lifecycle on this source instead (it must hold the demo team, e.g. the demo "
+                   "tables copied into a database).")
 @batch_options
 @jobs_option
-def demo(out, reports, params, force, kernel, jobs_n):
+def demo(out, data_source, reports, params, force, kernel, jobs_n):
     """The whole lifecycle on the built-in demo team; prints where the index report is."""
     from pathlib import Path
 
     from pipnb.batch import demo_jobs, prepare
+    from pipnb.batch.prepare import absolute_source
 
-    if not (Path(out) / "reps.csv").exists():
+    if data_source is None and not (Path(out) / "reps.csv").exists():
         from pipnb.demo import demo_data
 
         demo_data().write(out)
         click.echo(f"demo data written to {out}")
-    batch = prepare(out, reports=reports, params=params)
+    batch = prepare(absolute_source(data_source or out), reports=reports, params=params)
     jobs = demo_jobs(batch, force=force)
     _execute(batch, jobs, jobs_n=jobs_n, force=force, kernel=kernel)
     click.echo(f"\nOpen the reports: {(batch.reports / 'index.html')}")
@@ -307,6 +555,42 @@ def _date(value: str | None, option: str):
         return pd.Timestamp(value)
     except ValueError:
         raise click.BadParameter(f"'{value}' is not a date (use YYYY-MM-DD)", param_hint=option) from None
+
+
+
+# -- data quality -------------------------------------------------------------------------------
+@main.command()
+@data_option
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
+              help="table: the report; csv: every listed row (table, file, row, column, value, action, reason); "
+                   "json: the report for scripts.")
+def check(data_source: str, fmt: str) -> None:
+    """Report the data's quality: rows read and kept per file; rows set aside, values blanked, rows
+    filtered and duplicates resolved, by reason; and the facts worth knowing (activities before the rep's
+    hire or before their deal, open deals without a touch, deals without an owner), with their first rows.
+
+    Invalid rows are set aside and listed (--bad-rows skip) unless --bad-rows stop is given.
+    """
+    from pipnb.errors import DataError
+    from pipnb.quality import format_report, quality_report
+    from pipnb.sources import bad_rows_choice, load
+
+    try:
+        data = load(data_source, bad_rows=bad_rows_choice() or "skip")
+    except DataError as err:      # no row left: the report still says why
+        if getattr(err, "data", None) is not None:
+            _echo_check(err.data, fmt, format_report, quality_report)
+        raise
+    _echo_check(data, fmt, format_report, quality_report)
+
+
+def _echo_check(data, fmt: str, format_report, quality_report) -> None:
+    if fmt == "csv":
+        from pipnb.quality import issues_csv
+
+        click.echo(issues_csv(data), nl=False)
+    else:
+        click.echo(format_report(quality_report(data), fmt))
 
 
 if __name__ == "__main__":  # pragma: no cover

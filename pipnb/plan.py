@@ -3,23 +3,43 @@
 The article's second step. :func:`draft_plan` turns a :class:`~pipnb.diagnosis.Diagnosis` into a
 :class:`Plan` by the rules of ``params/policy.yaml``; each target states its rule and the numbers it came
 from. A plan is saved as ``params/plans/<rep>.yaml`` — the contract between stages — and validated on load.
+
+A plan's lifecycle is signed: :meth:`Plan.transition` (``pipnb plan activate|acknowledge|extend|complete|close
+REP --by NAME``) checks the step (draft → active → acknowledged → extended → completed / not-completed),
+appends who, when and why to its history, and on activation (or extension) locks its targets and dates: a
+:class:`Lock` holds the signed terms and their hash. :meth:`Plan.check_lock` names any later edit of them in
+one line; every review calls it, and refuses an edited plan until it is re-activated with a reason.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from pipnb.errors import PlanError
 from pipnb.peers import fmt
 from pipnb.policy import Policy, RangeModel, StrictModel, check_checkpoints, load_yaml_model, resolve_policy
 from pipnb.schema import METRICS, PLAN_METRICS
 
 STATUSES = ("draft", "active", "acknowledged", "extended", "completed", "not-completed")
+#: The signed steps of a plan's lifecycle: the statuses each may start from, and the status it leads to.
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "activate": (("draft", "active", "acknowledged", "extended"), "active"),
+    "acknowledge": (("active",), "acknowledged"),
+    "extend": (("active", "acknowledged", "extended"), "extended"),
+    "complete": (("active", "acknowledged", "extended"), "completed"),
+    "close": (("active", "acknowledged", "extended"), "not-completed"),
+}
+#: What activation locks: the dates, the settings that judge the plan, and every target's numbers.
+LOCKED_FIELDS = ("rep_id", "start", "weeks", "checkpoints", "diagnosis_window", "win_rate_basis", "peer_by")
+LOCKED_TARGET_FIELDS = ("direction", "baseline", "target", "min", "max", "glide", "focus")
 # -- plan ---------------------------------------------------------------------------------------
 class Target(RangeModel):
     """One plan target: where the rep starts, where they must get to, and how that was decided."""
@@ -67,9 +87,37 @@ class Area(StrictModel):
 
 
 class HistoryEntry(StrictModel):
+    """One step of the plan's life: the status it led to, on which day, who signed it, why, and when exactly
+    (``at``, UTC); an activation or an extension also names the hash of the lock it set."""
+
     date: dt.date
     status: Literal[STATUSES]  # type: ignore[valid-type]
+    by: str = ""
     note: str = ""
+    at: dt.datetime | None = None
+    lock: str = ""
+
+
+class Lock(StrictModel):
+    """The terms a plan was activated with (:data:`LOCKED_FIELDS` and the targets' numbers), who locked them
+    and when, and the SHA-256 of all that (``sha256``): an edit to the plan, or to the lock itself, shows. Every
+    signed step also seals the status and the history (``record``), so neither can be rewritten by hand."""
+
+    sha256: str
+    on: dt.date
+    by: str
+    record: str = ""
+    terms: dict[str, Any]
+
+    @staticmethod
+    def digest(terms: dict[str, Any], on: dt.date, by: str) -> str:
+        text = json.dumps({"terms": terms, "on": f"{on}", "by": by}, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @staticmethod
+    def seal(status: str, history: list[HistoryEntry]) -> str:
+        raw = {"status": status, "history": [h.model_dump(mode="json") for h in history]}
+        return hashlib.sha256(json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 class Plan(StrictModel):
@@ -81,7 +129,7 @@ class Plan(StrictModel):
     >>> plan.checkpoint_dates()                             # doctest: +SKIP
     """
 
-    rep_id: str
+    rep_id: str = Field(min_length=1)
     rep_name: str
     team: str
     status: Literal[STATUSES] = "draft"  # type: ignore[valid-type]
@@ -100,9 +148,26 @@ class Plan(StrictModel):
     resources: list[str] = []
     coaching: list[str] = []
     history: list[HistoryEntry] = []
+    lock: Lock | None = None
+
+    @field_validator("targets")
+    @classmethod
+    def _some_targets(cls, targets: list[Target]) -> list[Target]:
+        if not targets:
+            raise ValueError("a plan needs at least one target (the list is empty)")
+        seen = [t.metric for t in targets]
+        twice = sorted({m for m in seen if seen.count(m) > 1})
+        if twice:
+            raise ValueError(f"{twice[0]} has two targets; keep one")
+        return targets
 
     @model_validator(mode="after")
     def _consistent(self):
+        try:
+            self.start + dt.timedelta(weeks=self.weeks)
+        except OverflowError:
+            raise ValueError(f"start {self.start} leaves no room for a {self.weeks}-week plan (use a real start "
+                             "date, YYYY-MM-DD)") from None
         check_checkpoints(self.checkpoints, self.weeks)
         for target in self.targets:
             if len(target.glide) != len(self.checkpoints) + 1:
@@ -146,26 +211,221 @@ class Plan(StrictModel):
     # -- files ------------------------------------------------------------------------------
     @classmethod
     def from_yaml(cls, path: str | Path) -> Plan:
-        """Load and validate a plan YAML; a problem raises :class:`PlanError` naming the key."""
-        return load_yaml_model(cls, Path(path))
+        """Load and validate a plan YAML; a problem raises :class:`PlanError` naming the key.
+
+        A file that is not UTF-8 text or cannot be read is a :class:`PlanError` too (one line).
+        """
+        path = Path(path)
+        try:
+            return load_yaml_model(cls, path)
+        except UnicodeDecodeError as err:
+            raise PlanError(f"not UTF-8 text (byte 0x{err.object[err.start]:02x} at position {err.start}); save "
+                            "it as UTF-8", file=str(path)) from None
+        except OSError as err:
+            raise PlanError(f"cannot be read ({err.strerror or err})", file=str(path)) from None
 
     def to_yaml(self, path: str | Path) -> Path:
-        """Write the plan atomically as YAML (dates as ISO strings, keys in a stable order)."""
+        """Write the plan atomically as YAML (dates as ISO strings, keys in a stable order).
+
+        The lock's terms are written on one line, in flow style: they are the signed copy, not for editing.
+        """
         import yaml
 
         from pipnb.io import atomic_write_text
 
-        text = yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True, width=100)
+        raw = self.model_dump(mode="json")
+        lock = raw.pop("lock")
+        text = yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=100)
+        if lock is not None:
+            terms = lock.pop("terms")
+            text += yaml.safe_dump({"lock": lock}, sort_keys=False, allow_unicode=True, width=100)
+            text += "  terms: " + yaml.safe_dump(terms, default_flow_style=True, allow_unicode=True,
+                                                 width=1_000_000, sort_keys=True).strip() + "\n"
         return atomic_write_text(path, _PLAN_HEADER + text)
 
     def with_status(self, status: str, *, on: dt.date | None = None, note: str = "") -> Plan:
-        """A copy with a new status and a history entry."""
+        """A copy with a new status and a history entry, unsigned and unchecked (see :meth:`transition`)."""
         entry = HistoryEntry(date=on or dt.date.today(), status=status, note=note)
         return self.model_copy(update={"status": status, "history": [*self.history, entry]})
 
+    # -- the signed lifecycle ---------------------------------------------------------------------
+    def terms(self) -> dict[str, Any]:
+        """What activation locks (:data:`LOCKED_FIELDS`, and per target :data:`LOCKED_TARGET_FIELDS`), as plain
+        JSON values."""
+        raw = self.model_dump(mode="json")
+        terms = {key: raw[key] for key in LOCKED_FIELDS}
+        terms["targets"] = {t["metric"]: {k: t[k] for k in LOCKED_TARGET_FIELDS} for t in raw["targets"]}
+        return terms
 
-_PLAN_HEADER = ("# pipnb performance improvement plan. A manager may edit the text, the targets and the status;\n"
-                "# every later stage reads this file and validates it (unknown keys and bad dates are errors).\n")
+    def content_hash(self) -> str:
+        """The SHA-256 of what a review reads from the plan: everything but its status, history and lock (a
+        signature changes none of a review's numbers)."""
+        raw = self.model_dump(mode="json", exclude={"status", "history", "lock"})
+        return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
+
+    def transition(self, action: str, *, by: str, note: str = "", on: dt.date | None = None,
+                   extension_weeks: int | None = None) -> Plan:
+        """The plan after one signed step of its lifecycle.
+
+        Parameters
+        ----------
+        action
+            ``activate``, ``acknowledge``, ``extend``, ``complete`` or ``close`` (see :data:`TRANSITIONS`).
+        by
+            Who signs the step (recorded in the history).
+        note
+            Why; required to re-activate a plan that was activated before.
+        on
+            The day recorded (default today); the history also records the exact time.
+        extension_weeks
+            ``extend`` only: the weeks added to the plan (the policy's ``review.extension_weeks``).
+
+        Returns
+        -------
+        Plan
+            A validated copy: the new status, a history entry, and for ``activate`` and ``extend`` a new lock.
+
+        Raises
+        ------
+        PlanError
+            A step the plan's status does not allow, a missing signature or reason, a plan edited since it
+            was locked (for any step but ``activate``), or an extension past 52 weeks.
+        """
+        if action not in TRANSITIONS:
+            raise PlanError(f"'{action}' is not a step of a plan's lifecycle (use {', '.join(TRANSITIONS)})")
+        sources, status = TRANSITIONS[action]
+        by, note = " ".join(str(by).split()), " ".join(str(note).split())
+        if not by:
+            raise PlanError(f"say who signs this step: pipnb plan {action} {self.rep_id} --by NAME")
+        if self.status not in sources:
+            allowed = ", ".join(s for s, (starts, _) in TRANSITIONS.items() if self.status in starts) or "none"
+            raise PlanError(f"the plan of {self.rep_id} is {self.status}: it cannot {action} (steps allowed from "
+                            f"{self.status}: {allowed})")
+        on = on or dt.date.today()
+        update: dict[str, Any] = {"status": status}
+        lines = []
+        if action == "activate":
+            before = self.edits()
+            if self.signed_activation() is not None:
+                if not note:
+                    raise PlanError(f"the plan of {self.rep_id} was activated before: say why it is re-activated "
+                                    f"with --note (what changed: {before or 'nothing'})")
+                lines.append(f"re-activated; changed since the last lock: {before or 'nothing'}")
+        else:
+            self.check_lock(signed=True)
+        if action == "extend":
+            if not extension_weeks or extension_weeks < 1:
+                raise PlanError("an extension needs a number of weeks (the policy's review.extension_weeks)")
+            update["weeks"] = self.weeks + int(extension_weeks)
+            new_end = self.start + dt.timedelta(weeks=update["weeks"], days=-1)
+            lines.append(f"extended by {extension_weeks} weeks: the plan now ends {new_end} (was {self.end})")
+        try:
+            plan = self._validated(update)
+        except PlanError as err:
+            raise PlanError(f"cannot {action} the plan of {self.rep_id}: {err}") from None
+        if action in ("activate", "extend"):
+            terms = plan.terms()
+            lock = Lock(sha256=Lock.digest(terms, on, by), on=on, by=by, terms=terms)
+            plan = plan.model_copy(update={"lock": lock})
+        entry = HistoryEntry(date=on, status=status, by=by, note="; ".join([*lines, note] if note else lines),
+                             at=dt.datetime.now(dt.UTC).replace(microsecond=0),
+                             lock=plan.lock.sha256[:12] if action in ("activate", "extend") else "")
+        history = [*plan.history, entry]
+        sealed = plan.lock.model_copy(update={"record": Lock.seal(status, history)})
+        return plan.model_copy(update={"history": history, "lock": sealed})
+
+    def signed_activation(self) -> HistoryEntry | None:
+        """The last history entry that locked the plan (an activation or an extension), or None."""
+        return next((h for h in reversed(self.history) if h.lock), None)
+
+    def edits(self) -> str | None:
+        """What changed since the plan was locked, in one line; None when it is as signed (or never was)."""
+        if self.lock is None:
+            signed = self.signed_activation()
+            return None if signed is None else f"its lock was removed (locked {signed.date} by {signed.by})"
+        if Lock.digest(self.lock.terms, self.lock.on, self.lock.by) != self.lock.sha256:
+            return "its lock was edited (the signed terms no longer match their hash)"
+        changes = _differences(self.lock.terms, self.terms())
+        if changes:
+            more = f" and {len(changes) - 3} more" if len(changes) > 3 else ""
+            return ", ".join(changes[:3]) + more
+        if self.history and self.history[-1].status != self.status:
+            return (f"its status was set to {self.status} by hand (the history ends with {self.history[-1].status}; "
+                    "use pipnb plan to change it)")
+        if self.lock.record and Lock.seal(self.status, self.history) != self.lock.record:
+            return (f"its status ({self.status}) or its history was edited by hand (they no longer match what the "
+                    "last signed step sealed; use pipnb plan to change them)")
+        return None
+
+    def check_lock(self, *, file: str | None = None, signed: bool = False) -> None:
+        """Refuse a plan edited since it was locked: one :class:`PlanError` line saying what changed.
+
+        With ``signed``, a plan that was never locked is refused too (a lifecycle step needs an activation).
+        """
+        edit = self.edits()
+        if edit is not None:
+            locked = f" (locked {self.lock.on} by {self.lock.by})" if self.lock is not None else ""
+            raise PlanError(f"the plan of {self.rep_id} was edited after it was locked{locked}: {edit}; re-activate "
+                            f"it with a reason to accept the change: pipnb plan activate {self.rep_id} --by NAME "
+                            "--note WHY", file=file)
+        if signed and self.lock is None:
+            raise PlanError(f"the plan of {self.rep_id} was never activated with its targets locked: activate it "
+                            f"first: pipnb plan activate {self.rep_id} --by NAME", file=file)
+
+    def data_notes(self, data) -> list[str]:
+        """Sentences saying when the data behind the plan (up to the end of its diagnosis) is no longer the data
+        it was drafted from; ``[]`` when it is. Data added after the diagnosis changes nothing here."""
+        from pipnb.fingerprint import fingerprint_until
+
+        end = self.diagnosis_window.end
+        if not self.data_fingerprint or self.data_fingerprint == data.fingerprint():
+            return []
+        now = fingerprint_until(data, end)
+        if now == self.data_fingerprint:
+            return []
+        return [f"The data behind this plan (up to {end:%d %b %Y}, the end of its diagnosis) is not the data it "
+                f"was drafted from: rows dated on or before that day were added, changed or removed since "
+                f"(fingerprint {self.data_fingerprint[:8]}, now {now[:8]}); its baseline and targets may no "
+                "longer match the data."]
+
+    def _validated(self, update: dict[str, Any]) -> Plan:
+        try:
+            return type(self).model_validate({**self.model_dump(), **update})
+        except ValidationError as err:
+            first = err.errors()[0]
+            key = ".".join(str(p) for p in first["loc"]) or None
+            raise PlanError(first["msg"].removeprefix("Value error, "), key=key) from None
+
+
+def _differences(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[str]:
+    """``key: old → new`` for every locked value that differs (nested keys dotted)."""
+    out = []
+    for key in sorted(set(before) | set(after), key=str):
+        name = f"{prefix}{key}"
+        if key not in after:
+            out.append(f"{name} removed")
+        elif key not in before:
+            out.append(f"{name} added")
+        elif isinstance(before[key], dict) and isinstance(after[key], dict):
+            out += _differences(before[key], after[key], f"{name}.")
+        elif before[key] != after[key]:
+            out.append(f"{name} {_short(before[key])} → {_short(after[key])}")
+    return out
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    return str(value)
+
+
+_PLAN_HEADER = ("# pipnb performance improvement plan. A manager may edit the text of a draft, its targets and its\n"
+                "# dates; `pipnb plan activate REP --by NAME` locks the targets and dates (the `lock:` at the end is\n"
+                "# the signed copy: an edit is refused by every review until the plan is re-activated with a reason).\n"
+                "# Change the status with `pipnb plan acknowledge|extend|complete|close REP --by NAME`.\n"
+                "# Every later stage reads this file and validates it (unknown keys and bad dates are errors).\n")
 
 
 # -- drafting -----------------------------------------------------------------------------------
@@ -299,10 +559,15 @@ def _funnel_win_rate(fair: float, fair_text: str, base: float, spec, diagnosis,
 
 
 def _asks_change(target: Target, material: float = 0.05) -> bool:
-    """Whether a target asks for a material change (5%) from where its glide path starts."""
-    if target.baseline is None or target.baseline == 0:
+    """Whether a target asks for a material change (5%) from the diagnosis window's level.
+
+    Judged on the diagnosis window, never on the weeks before it: those are the verdicts' baseline, and
+    choosing the areas where that baseline happened to be low would make them "improve" by chance.
+    """
+    current = target.basis.get("baseline")
+    if current is None or not np.isfinite(current) or current == 0:
         return False
-    change = (target.target - target.baseline) / abs(target.baseline)
+    change = (target.target - current) / abs(current)
     return change > material if target.direction == "at_least" else change < -material
 
 

@@ -1,31 +1,43 @@
-"""The record an executed notebook carries: ``metadata.pipnb``, written and read here only.
+"""The record an executed notebook carries (``metadata.pipnb``), and where a report's versions live.
 
-:mod:`pipnb.runner` stamps every notebook it executes with a :class:`RunRecord` (the hash of the job's
-inputs, how the run ended, the job's label and the data fingerprint) before renaming it into place. The
-record is how a rerun knows a report is up to date, how a kept failure is told from an older file, and
-how the index marks a notebook that never produced its HTML.
+:mod:`pipnb.runner` stamps every notebook it executes with a :class:`RunRecord`: the hash of the job's inputs,
+how the run ended, the job's label, the data fingerprint, the report's as-of date, its named inputs (the data as
+of that date, the plan, the policy, the notebook ...), its version and what changed since the version before,
+and when it was written. The record is how a rerun knows a report is up to date, how a kept failure is told
+from an older file, and how the index says what changed between versions.
+
+**Versions.** A report is a *base* path without suffix, e.g. ``reports/R03/checkpoint-1``. Version 1 is
+``checkpoint-1.ipynb`` + ``checkpoint-1.html``; version *n* > 1 is ``checkpoint-1.v<n>.ipynb`` + ``.html``
+(:func:`version_path`). A *frozen* report (a checkpoint or final review) never loses a version: a later run with
+other inputs writes the next one beside it. A failed run writes its executed notebook, with its error, where
+the next version would go (or, for a report that keeps one version, to ``<base>.failed.ipynb``), and never
+touches a good report.
 
 Example
 -------
 >>> rec = read_record("reports/R07/diagnose.ipynb")        # doctest: +SKIP
->>> rec.status, rec.input_hash[:8]                         # doctest: +SKIP
-('ok', '3f2a9c1e')
+>>> rec.status, rec.input_hash[:8], rec.version            # doctest: +SKIP
+('ok', '3f2a9c1e', 1)
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["KEY", "RunRecord", "read_record", "write_record"]
+__all__ = ["KEY", "RunRecord", "Version", "failure_path", "read_record", "version_path", "versions", "write_record"]
 
 #: The key under the notebook's metadata.
 KEY = "pipnb"
 
 RecordStatus = Literal["ok", "failed"]
+
+_VERSION = re.compile(r"\.v([1-9][0-9]*)\Z")
 
 
 @dataclass(frozen=True)
@@ -42,12 +54,31 @@ class RunRecord:
         The job's label, e.g. ``"R07 diagnose"``.
     fingerprint
         The fingerprint of the data the notebook read.
+    version
+        The report's version this run wrote (1, 2, ...).
+    as_of
+        The report's as-of date (``YYYY-MM-DD``), when it has one.
+    inputs
+        Named hashes of what the report depends on (``data`` as of its date, ``plan``, ``policy``,
+        ``notebook``, ``parameters``, ``header``).
+    changes
+        What changed since the version before, one phrase each (empty for a first version).
+    written_at
+        When the run ended (UTC, ISO 8601).
+    error
+        The failure, one line (failed runs).
     """
 
     input_hash: str
     status: RecordStatus
     label: str = ""
     fingerprint: str = ""
+    version: int = 1
+    as_of: str = ""
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    changes: tuple[str, ...] = ()
+    written_at: str = ""
+    error: str = ""
 
     @property
     def ok(self) -> bool:
@@ -56,7 +87,9 @@ class RunRecord:
 
 def write_record(nb: Any, record: RunRecord) -> None:
     """Stamp ``record`` on a notebook (a ``NotebookNode``) as ``nb.metadata["pipnb"]``, in place."""
-    nb.metadata[KEY] = asdict(record)
+    raw = asdict(record)
+    raw["inputs"], raw["changes"] = dict(record.inputs), list(record.changes)
+    nb.metadata[KEY] = raw
 
 
 def read_record(nb_or_path: Any) -> RunRecord | None:
@@ -85,5 +118,62 @@ def read_record(nb_or_path: Any) -> RunRecord | None:
     input_hash, status = raw.get("input_hash"), raw.get("status")
     if not isinstance(input_hash, str) or status not in ("ok", "failed"):
         return None
+    inputs = raw.get("inputs") if isinstance(raw.get("inputs"), Mapping) else {}
+    changes = raw.get("changes") if isinstance(raw.get("changes"), list) else []
+    version = raw.get("version")
     return RunRecord(input_hash=input_hash, status=status, label=str(raw.get("label", "")),
-                     fingerprint=str(raw.get("fingerprint", "")))
+                     fingerprint=str(raw.get("fingerprint", "")),
+                     version=version if isinstance(version, int) and version >= 1 else 1,
+                     as_of=str(raw.get("as_of", "")), inputs={str(k): str(v) for k, v in inputs.items()},
+                     changes=tuple(str(c) for c in changes), written_at=str(raw.get("written_at", "")),
+                     error=str(raw.get("error", "")))
+
+
+# --------------------------------------------------------------------------- versions
+
+def version_path(base: Path, version: int, suffix: str) -> Path:
+    """The file of a report's ``version`` (1, 2, ...) with ``suffix`` (``.ipynb`` or ``.html``)."""
+    base = Path(base)
+    stem = base.name if version == 1 else f"{base.name}.v{version}"
+    return base.with_name(stem + suffix)
+
+
+def failure_path(base: Path) -> Path:
+    """Where a failed run of a report that keeps one version leaves its notebook: ``<base>.failed.ipynb``."""
+    base = Path(base)
+    return base.with_name(f"{base.name}.failed.ipynb")
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of a report on disk: its number, files and record (None when the notebook has none)."""
+
+    number: int
+    ipynb: Path
+    html: Path
+    record: RunRecord | None
+
+    @property
+    def good(self) -> bool:
+        """A successful run whose HTML report exists."""
+        return self.record is not None and self.record.ok and self.html.exists()
+
+
+def versions(base: Path) -> list[Version]:
+    """Every version of the report at ``base`` found on disk, oldest first (a version is there when its
+    notebook or its HTML is)."""
+    base = Path(base)
+    numbers = set()
+    if version_path(base, 1, ".ipynb").exists() or version_path(base, 1, ".html").exists():
+        numbers.add(1)
+    if base.parent.is_dir():
+        for path in base.parent.glob(f"{base.name}.v*.*"):
+            if path.suffix in (".ipynb", ".html"):
+                match = _VERSION.search(path.name[: -len(path.suffix)])
+                if match and path.name[: -len(path.suffix)] == f"{base.name}.v{match.group(1)}":
+                    numbers.add(int(match.group(1)))
+    out = []
+    for n in sorted(numbers):
+        ipynb = version_path(base, n, ".ipynb")
+        out.append(Version(n, ipynb, version_path(base, n, ".html"), read_record(ipynb)))
+    return out

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pipnb.io import atomic_write_text
-from pipnb.record import read_record
+from pipnb.record import RunRecord, read_record
 
 if TYPE_CHECKING:
     import nbformat
@@ -53,7 +53,7 @@ REMOVED_CELL_TAGS = frozenset({"parameters", "injected-parameters", "remove-cell
 
 #: Header keys, in the order they are shown, and their labels.
 HEADER_FIELDS = {"rep_name": "Rep", "team": "Team", "stage": "Stage", "as_of": "As of",
-                 "plan_period": "Plan period"}
+                 "plan_period": "Plan period", "plan_status": "Plan status"}
 
 _INPUT_HASH_META = "pipnb-input-hash"
 _INPUT_HASH_RE = re.compile(rb'<meta name="pipnb-input-hash" content="([0-9a-f]*)"')
@@ -214,6 +214,9 @@ td:first-child, th:first-child, .pipnb-index td, .pipnb-index th { text-align: l
 .pipnb-status-failed { background: #ffebe9; color: #a40e26; }
 .pipnb-status-skipped { background: #ddf4ff; color: #0a3069; }
 .pipnb-status-missing { background: #eaeef2; color: #59636e; }
+.pipnb-record { margin: 0; padding-bottom: .75rem; font-size: .85rem; color: var(--muted); }
+.pipnb-notes { margin: 0 0 .75rem; padding: .5rem 1rem .5rem 1.75rem; background: #fff8c5;
+               border: 1px solid #d4a72c; border-radius: .375rem; font-size: .9rem; }
 @media print { .pipnb-header { background: none; } }
 """
 
@@ -244,8 +247,9 @@ def confidentiality_line(header: Mapping[str, Any]) -> str:
     return f"Confidential — prepared for {audience}; do not forward"
 
 
-def _header_html(header: Mapping[str, Any]) -> tuple[str, str]:
-    """Return (page title, escaped header block) for ``header``."""
+def _header_html(header: Mapping[str, Any], record: RunRecord | None = None) -> tuple[str, str]:
+    """Return (page title, escaped header block) for ``header``, with the run ``record``'s version line and the
+    header's ``notes`` (e.g. the data behind an earlier stage changed) when there are any."""
     esc = html.escape
     stage, rep = header.get("stage"), header.get("rep_name")
     title = str(header.get("title") or " — ".join(str(p) for p in (stage, rep) if p) or "pipnb report")
@@ -258,9 +262,30 @@ def _header_html(header: Mapping[str, Any]) -> tuple[str, str]:
         f'<p class="pipnb-confidential">{esc(confidentiality_line(header))}</p>\n'
         f"<h1>{esc(title)}</h1>\n"
         f'<dl class="pipnb-facts">{facts}</dl>\n'
-        "</div></header>\n"
+        + _notes_html(header.get("notes"))
+        + _record_html(record)
+        + "</div></header>\n"
     )
     return title, block
+
+
+def _notes_html(notes: Any) -> str:
+    if not notes:
+        return ""
+    items = [notes] if isinstance(notes, str) else list(notes)
+    return '<ul class="pipnb-notes">' + "".join(f"<li>{html.escape(str(n))}</li>" for n in items) + "</ul>\n"
+
+
+def _record_html(record: RunRecord | None) -> str:
+    """A run record as one line: "Record: version 2, written 2026-07-01 10:22 UTC; what changed since version 1:
+    ..." (empty without a record)."""
+    if record is None or not record.written_at:
+        return ""
+    when = record.written_at.replace("T", " ").replace("Z", " UTC")
+    text = f"Record: version {record.version}, written {when}"
+    if record.changes:
+        text += f"; what changed since version {record.version - 1}: " + "; ".join(record.changes)
+    return f'<p class="pipnb-record">{html.escape(text)}.</p>\n'
 
 
 # --------------------------------------------------------------------------- public API
@@ -301,8 +326,8 @@ def export_html(notebook: nbformat.NotebookNode | str | os.PathLike[str], html_p
     cells = _report_cells(nb)
     resources = {"metadata": {"name": Path(html_path).stem, "path": source_dir or ""}}
     body, _ = _exporter().from_notebook_node(cells, resources=resources)
-    title, header_block = _header_html(header)
     record = read_record(nb)
+    title, header_block = _header_html(header, record)
     input_hash = record.input_hash if record is not None and re.fullmatch(r"[0-9a-f]+", record.input_hash) else None
     return atomic_write_text(html_path, _page(title, header_block, body, input_hash=input_hash))
 
@@ -334,6 +359,10 @@ class IndexEntry:
         The file to link (the HTML report; for a failure, the kept ``.ipynb``), or None for no link.
     note
         One line shown beside the status, e.g. a failure's error.
+    earlier
+        Other files of the same report, linked under the note: ``(label, path, note)``, e.g. the versions a
+        later one replaced (``("version 1", "R07/checkpoint-1.html", "as of 2026-04-26")``) or the last good
+        report a failure left in place.
     """
 
     rep: str
@@ -341,6 +370,7 @@ class IndexEntry:
     status: Status
     path: Path | str | None = None
     note: str = ""
+    earlier: tuple[tuple[str, Path | str, str], ...] = ()
 
 
 def write_index(entries: Iterable[IndexEntry], path: str | os.PathLike[str], *,
@@ -373,6 +403,10 @@ def write_index(entries: Iterable[IndexEntry], path: str | os.PathLike[str], *,
             href = Path(os.path.relpath(Path(entry.path).resolve(), base)).as_posix()
             label = f'<a href="{esc(_quote_href(href))}">{label}</a>'
         note = f"<br><small>{esc(entry.note)}</small>" if entry.note else ""
+        for what, where, why in entry.earlier:
+            href = Path(os.path.relpath(Path(where).resolve(), base)).as_posix()
+            note += (f'<br><small><a href="{esc(_quote_href(href))}">{esc(what)}</a>'
+                     + (f": {esc(why)}" if why else "") + "</small>")
         rows.append(
             f"<tr><td>{esc(entry.rep)}</td><td>{label}</td>"
             f'<td><span class="pipnb-status pipnb-status-{esc(entry.status)}">{esc(entry.status)}</span>'

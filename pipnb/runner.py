@@ -1,18 +1,23 @@
-"""Batch execution: run many parameterized notebooks with papermill, in parallel, resumably.
+"""Batch execution: run many parameterized notebooks with papermill, in parallel, resumably, append-only.
 
-One :class:`Job` is one notebook run for one rep and stage. :func:`run_jobs` fans jobs out over a
-bounded process pool (or a Dask cluster), and each worker
+One :class:`Job` is one notebook run for one rep and stage. :func:`run_jobs` decides, for each job, whether
+it is up to date and otherwise which version of its report the run writes (:mod:`pipnb.record`), then fans
+the jobs out over a bounded process pool (or a Dask cluster). Each worker
 
 1. executes the notebook with papermill into a hidden temporary ``.ipynb`` beside the output;
-2. stamps its :class:`~pipnb.record.RunRecord` (input hash, status) and renames it into place: the audit
-   record;
-3. exports the HTML report in-process (:func:`pipnb.report.export_html`), atomically.
+2. stamps its :class:`~pipnb.record.RunRecord` (input hash, version, as-of date, named inputs, what changed
+   since the version before, when) and exports the HTML report to a hidden temporary file;
+3. renames the notebook (the audit record), then the report, into place.
 
-A job whose cell raises is *failed*: its partially executed notebook (with papermill's error cell)
-is kept, no HTML is written, the other jobs go on. A kernel that dies (or loses a ZMQ port race on
-start) is retried once. A job whose inputs (notebook content, parameters, header, data fingerprint)
-are unchanged since its last successful run is *skipped*, unless ``force``. Every file is written
-through a rename, so an interrupted batch leaves whole files only and a rerun finishes the rest.
+A report is never lost: a job whose cell raises is *failed*; its partially executed notebook (with
+papermill's error cell) is kept where the next version would go, or for a report that keeps one version
+(:attr:`Job.frozen` False) beside it as ``<stage>.failed.ipynb``; a good report is never deleted or
+replaced by a failure. A *frozen* report (a checkpoint or final review) is never replaced at all: a run with
+other inputs, or with ``force``, writes the next version beside it. A kernel that dies (or loses a ZMQ port
+race on start) is retried once. A job whose inputs are unchanged since its last good version is *skipped*,
+unless ``force``. Every file is written through a rename, so an interrupted batch (or a full disk) leaves
+whole files only and a rerun finishes the rest. Pool workers watch their parent: if the batch is killed,
+they stop their kernels and exit.
 
 Example
 -------
@@ -33,8 +38,10 @@ import json
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -43,19 +50,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pipnb.errors import JobError, RunError
-from pipnb.io import atomic_write_text
+from pipnb.io import atomic_path, atomic_write_text
 from pipnb.progress import capture_warnings, one_line, progress_bar
-from pipnb.record import RunRecord, read_record, write_record
+from pipnb.record import RunRecord, Version, failure_path, version_path, versions, write_record
 from pipnb.report import IndexEntry
 
-__all__ = ["Job", "JobResult", "JobStatus", "RunSummary", "input_hash", "run_jobs"]
+__all__ = ["Job", "JobResult", "JobStatus", "Problem", "RunSummary", "input_hash", "run_jobs"]
 
 log = logging.getLogger(__name__)
 
 JobStatus = Literal["ok", "failed", "skipped"]
 
 #: Bump when what a run writes changes in a way that should invalidate every up-to-date report.
-HASH_SCHEME = "pipnb-run-1"
+HASH_SCHEME = "pipnb-run-2"
 
 #: How the worker talks to its kernel: Unix sockets where there are some (no TCP port to race for
 #: between parallel kernels, no "running over TCP without encryption" warning), else TCP.
@@ -64,6 +71,9 @@ KERNEL_TRANSPORT = "ipc" if os.name == "posix" else "tcp"
 #: Where local pool workers and their kernels write stderr (kernel start-up chatter would break the
 #: progress bar); cleared when it passes 5 MB.
 KERNEL_LOG = Path(tempfile.gettempdir()) / f"pipnb-kernels-{getattr(os, 'getuid', lambda: 0)()}.log"
+
+#: How often (seconds) a pool worker checks that the batch that started it is still alive.
+PARENT_POLL = 0.5
 
 
 @dataclass(frozen=True)
@@ -75,7 +85,8 @@ class Job:
     notebook
         The source notebook (its first code cell tagged ``parameters``).
     output_ipynb
-        Where the executed notebook goes (kept even when a cell fails: the audit record).
+        Where the executed notebook goes (kept even when a cell fails: the audit record). Later versions of a
+        frozen report go beside it (``<stage>.v2.ipynb``, see :mod:`pipnb.record`).
     output_html
         Where the HTML report goes, or None for no report.
     parameters
@@ -83,7 +94,7 @@ class Job:
         ``Path``, ``date`` and ``datetime`` values are passed as strings (ISO 8601 for dates).
     header
         The report header, see :func:`pipnb.report.export_html` (``rep_name``, ``stage``, ``as_of``,
-        ``plan_period``, …).
+        ``plan_period``, ``notes``, …).
     label
         A short name for progress, logs and the summary, e.g. ``"R07 diagnose"``.
     kernel_name
@@ -94,6 +105,15 @@ class Job:
         A fingerprint of the data the notebook reads (e.g. the team panel's hash): a change re-runs it.
     timeout
         Seconds one cell may run before the job fails; None waits forever.
+    frozen
+        A report that, once written, is never replaced: a later run with other inputs (or ``force``) writes
+        the next version beside it. Otherwise a good run replaces the report (never a failed one).
+    inputs
+        Named fingerprints of what the notebook reads (``data``, ``plan``, ``policy`` ...): part of the input
+        hash, recorded in the run record, and how "what changed" between versions is told.
+    path_parameters
+        Names of parameters that are only where an input lives (its content is in ``inputs``): left out of the
+        input hash, so moving a file re-runs nothing.
     """
 
     notebook: Path | str
@@ -106,6 +126,9 @@ class Job:
     cwd: Path | str | None = None
     fingerprint: str = ""
     timeout: float | None = None
+    frozen: bool = False
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    path_parameters: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -115,8 +138,35 @@ class Job:
         set_(self, "cwd", None if self.cwd is None else Path(self.cwd))
         set_(self, "parameters", {str(k): _plain(v) for k, v in dict(self.parameters).items()})
         set_(self, "header", dict(self.header))
+        set_(self, "inputs", {str(k): str(v) for k, v in dict(self.inputs).items()})
+        set_(self, "path_parameters", tuple(self.path_parameters))
         if not self.label:
             set_(self, "label", f"{self.notebook.stem} → {self.output_ipynb.stem}")
+
+    @property
+    def base(self) -> Path:
+        """The report's path without suffix (``reports/R07/checkpoint-1``): its versions are named from it."""
+        return self.output_ipynb.with_suffix("")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A job that could not be built: a plan that cannot be read, a plan for a rep not in the data, a plan
+    edited after it was locked, or (``skipped``) a file that is not a plan, named and left alone.
+
+    Parameters
+    ----------
+    label
+        What it is about, e.g. ``"params/plans/R14.yaml"`` or ``"R14 checkpoint-1"``.
+    error
+        One line: what is wrong and how to fix it.
+    skipped
+        Not a failure: the summary names it, the exit code stays 0.
+    """
+
+    label: str
+    error: str
+    skipped: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,24 +176,29 @@ class JobResult:
     Attributes
     ----------
     job
-        The job (paths absolute).
+        The job (paths absolute); None for a :class:`Problem`.
     status
-        ``"ok"``, ``"failed"`` or ``"skipped"`` (up to date, not executed).
+        ``"ok"``, ``"failed"`` or ``"skipped"`` (up to date, not executed; or a file that is not a plan).
     seconds
         Wall time in the worker (0 when skipped).
     error
         One line naming the error, ``""`` unless failed.
     ipynb
-        The executed notebook written or kept, or None when none was written.
+        The executed notebook written (or, for a failure, kept), or None when none was written. For a skipped
+        job, the notebook of the report that is up to date.
     html
         The HTML report, or None when it was not written (a failure) or not asked for.
     attempts
         Executions tried (2 after a kernel death).
     messages
         Warnings raised while running the job (papermill's, e.g. an unknown parameter), one line each.
+    version
+        The report version written (or up to date).
+    problem
+        The problem, for a job that could not be built.
     """
 
-    job: Job
+    job: Job | None
     status: JobStatus
     seconds: float = 0.0
     error: str = ""
@@ -151,15 +206,17 @@ class JobResult:
     html: Path | None = None
     attempts: int = 0
     messages: tuple[str, ...] = ()
+    version: int = 0
+    problem: Problem | None = None
 
     @property
     def label(self) -> str:
-        return self.job.label
+        return self.job.label if self.job is not None else self.problem.label if self.problem else ""
 
     def index_entry(self) -> IndexEntry:
         """This result as a row of ``reports/index.html``: the report, or the kept notebook of a
         failure, under the header's ``rep_name`` and ``stage`` (the label when there is no stage)."""
-        header = self.job.header
+        header = self.job.header if self.job is not None else {}
         return IndexEntry(rep=str(header.get("rep_name", "")), stage=str(header.get("stage") or self.label),
                           status=self.status, path=self.html or self.ipynb, note=self.error)
 
@@ -193,6 +250,10 @@ class RunSummary:
         executed = sum(r.seconds for r in self.results)
         lines = [f"{len(self.ok)} ok, {len(self.skipped)} skipped, {len(self.failed)} failed "
                  f"({len(self.results)} jobs, {executed:.1f} s of execution)"]
+        ignored = [r for r in self.skipped if r.problem is not None]
+        if ignored:
+            lines.append("not run:")
+            lines += [f"  {r.label}  {r.error}" for r in ignored]
         if self.failed:
             width = max(len(r.label) for r in self.failed)
             lines.append("failed:")
@@ -206,97 +267,231 @@ class RunSummary:
         """Raise :class:`pipnb.errors.RunError` (exit code 1) when any job failed."""
         if self.failed:
             names = ", ".join(r.label for r in self.failed)
-            raise RunError(f"{len(self.failed)} of {len(self.results)} jobs failed: {names}; their executed "
-                           "notebooks are kept beside the reports (see the summary)")
+            kept = "; their executed notebooks are kept beside the reports" if any(r.ipynb for r in self.failed) \
+                else ""
+            raise RunError(f"{len(self.failed)} of {len(self.results)} jobs failed: {names}{kept} (see the summary)")
 
 
-# --------------------------------------------------------------------------- input hash
+# --------------------------------------------------------------------------- inputs and versions
 
 def input_hash(job: Job) -> str:
     """The hash of everything a job's output depends on.
 
-    The notebook file's content, the parameters, the header, the data fingerprint and
-    :data:`HASH_SCHEME`; not the kernel, the paths or the working directory.
+    The notebook file's content, the parameters (but those in :attr:`Job.path_parameters`), the header, the
+    data fingerprint, the named :attr:`Job.inputs` and :data:`HASH_SCHEME`; not the kernel, the paths or the
+    working directory.
     """
     digest = hashlib.sha256(HASH_SCHEME.encode())
     digest.update(Path(job.notebook).read_bytes())
-    digest.update(json.dumps([job.parameters, job.header, job.fingerprint], sort_keys=True,
+    digest.update(json.dumps([_hashed_parameters(job), job.header, job.fingerprint, job.inputs], sort_keys=True,
                              default=str).encode())
     return digest.hexdigest()
 
 
-def _up_to_date(job: Job, wanted: str) -> bool:
-    """True when the job's notebook and HTML both exist and were written by a successful run
-    with the same input hash."""
+def _hashed_parameters(job: Job) -> dict[str, Any]:
+    return {k: v for k, v in job.parameters.items() if k not in job.path_parameters}
+
+
+def _short_hash(value: Any) -> str:
+    raw = value if isinstance(value, bytes) else json.dumps(value, sort_keys=True, default=str).encode()
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def recorded_inputs(job: Job) -> dict[str, str]:
+    """The named inputs a run records: :attr:`Job.inputs` (``data`` defaulting to the job's fingerprint), and
+    hashes of the notebook, the parameters and the header."""
+    inputs = {"data": job.fingerprint, **job.inputs} if job.fingerprint or job.inputs else {}
+    inputs.update(notebook=_short_hash(Path(job.notebook).read_bytes()),
+                  parameters=_short_hash(_hashed_parameters(job)), header=_short_hash(job.header))
+    return inputs
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where one run of a job writes: the version's notebook and report, where a failure goes, the version
+    number, and what changed since the version before."""
+
+    ipynb: Path
+    html: Path | None
+    failure: Path
+    version: int
+    changes: tuple[str, ...]
+    inputs: Mapping[str, str]
+
+
+def _good(version: Version, job: Job) -> bool:
+    """A successful run whose report (when the job has one) exists and was written by that run."""
     from pipnb.report import read_input_hash
 
-    if job.output_html is not None and read_input_hash(job.output_html) != wanted:
+    record = version.record
+    if record is None or not record.ok:
         return False
-    record = read_record(job.output_ipynb)
-    return record is not None and record.input_hash == wanted and record.ok
+    if job.output_html is None:
+        return True
+    return version.html.exists() and read_input_hash(version.html) == record.input_hash
+
+
+def latest_good(job: Job) -> Version | None:
+    """The newest good version of the job's report on disk, or None."""
+    good = [v for v in versions(job.base) if _good(v, job)]
+    return good[-1] if good else None
+
+
+def plan_output(job: Job, wanted: str, *, force: bool = False) -> tuple[Output | None, Version | None]:
+    """Where a run of ``job`` would write, or None when its last good version is up to date (and not
+    ``force``); and that last good version."""
+    last = latest_good(job)
+    if last is not None and not force and last.record.input_hash == wanted:
+        return None, last
+    inputs = recorded_inputs(job)
+    changes = _changes(last, job, inputs, force) if last is not None else ()
+    number = (last.number + 1 if last is not None else 1) if job.frozen else 1
+    version = (last.record.version + 1 if last is not None else 1) if not job.frozen else number
+    ipynb = version_path(job.base, number, ".ipynb")
+    html = None if job.output_html is None else version_path(job.base, number, ".html")
+    slot_is_good = not job.frozen and last is not None and last.number == number
+    return Output(ipynb=ipynb, html=html, failure=failure_path(job.base) if slot_is_good else ipynb,
+                  version=version, changes=changes, inputs=inputs), last
+
+
+_INPUT_NAMES = {"data": "the data up to {as_of} changed", "plan": "the plan changed",
+                "policy": "the policy changed", "notebook": "the notebook changed (a pipnb update)",
+                "header": "the report's header changed (e.g. the rep's name or the plan period)"}
+
+
+def _changes(last: Version, job: Job, inputs: Mapping[str, str], force: bool) -> tuple[str, ...]:
+    """What differs between the last good version's inputs and this run's, one phrase each."""
+    before = dict(last.record.inputs)
+    if not before:
+        return ("the inputs changed (the version before has no record of them)",)
+    as_of = job.header.get("as_of") or "the report's date"
+    out = []
+    for key in [*_INPUT_NAMES, *sorted(set(inputs) - set(_INPUT_NAMES))]:
+        if key == "parameters" or before.get(key) == inputs.get(key):
+            continue
+        out.append(_INPUT_NAMES.get(key, "{key} changed").format(as_of=as_of, key=key))
+    if before.get("parameters") != inputs.get("parameters"):
+        out.append(_parameter_changes(last.ipynb, job))
+    if not out:
+        out.append("rerun with --force" if force else "pipnb's run record changed")
+    return tuple(out)
+
+
+def _parameter_changes(previous_ipynb: Path, job: Job) -> str:
+    """``parameters changed: as_of 2026-04-05 → 2026-04-12`` from the previous notebook's papermill record."""
+    try:
+        with open(previous_ipynb, encoding="utf-8") as f:
+            old = json.load(f)["metadata"]["papermill"]["parameters"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "the parameters changed"
+    new = _hashed_parameters(job)
+    keys = sorted(k for k in set(old) | set(new) if k not in job.path_parameters and old.get(k) != new.get(k))
+    shown = ", ".join(f"{k} {old.get(k, '—')} → {new.get(k, '—')}" for k in keys[:3])
+    return f"the parameters changed: {shown}" if shown else "the parameters changed"
 
 
 # --------------------------------------------------------------------------- the worker side
 
-def _run_job(job: Job, wanted_hash: str) -> JobResult:
-    """Execute one job and export its report; never raises (the error goes in the result)."""
+def _run_job(job: Job, wanted_hash: str, out: Output) -> JobResult:
+    """Execute one job and write its version of the report; never raises (the error goes in the result)."""
     start = time.perf_counter()
     messages: list[str] = []
-    attempts, error, nb = 0, "", None
-    _remove_stale_temp_files(job)
+    attempts, error, nb, partial = 0, "", None, None
+    _remove_stale_temp_files(job, out)
     with capture_warnings(messages):
         while nb is None and not error:
             attempts += 1
             try:
-                nb = _execute(job, wanted_hash)
+                nb = _execute(job)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a result
                 if attempts == 1 and _kernel_died(exc):
                     messages.append(f"kernel died ({type(exc).__name__}: {one_line(exc)}); retrying once")
                     continue
-                error = _describe(exc)
-        html = None
-        if nb is not None and job.output_html is not None:
+                error, partial = _describe(exc), getattr(exc, "pipnb_notebook", None)
+        html = ipynb = None
+        if nb is not None:
             try:
-                from pipnb.report import export_html
-
-                html = export_html(nb, job.output_html, header=job.header)
-            except Exception as exc:  # noqa: BLE001
-                error = f"HTML export failed: {one_line(exc)}"
-    ipynb = job.output_ipynb if job.output_ipynb.exists() and (nb is not None or _kept(job, wanted_hash)) \
-        else None
-    if error and job.output_html is not None and job.output_html.exists():
-        job.output_html.unlink()  # an older report would pass for this run's: the kept notebook is the record
+                html = _write_report(nb, job, wanted_hash, out)
+                ipynb = out.ipynb
+            except Exception as exc:  # noqa: BLE001 - a report that cannot be written is a failure
+                what = "HTML export failed" if not isinstance(exc, OSError) else "the report could not be written"
+                error, partial = f"{what}: {type(exc).__name__}: {one_line(exc)}", nb
+        if error and partial is not None:
+            try:
+                _write_failure(partial, job, wanted_hash, out, error)
+                ipynb = out.failure
+            except Exception as exc:  # noqa: BLE001 - e.g. the disk is full
+                error += f" (its notebook could not be kept either: {type(exc).__name__}: {one_line(exc)})"
     return JobResult(job=job, status="failed" if error else "ok", seconds=time.perf_counter() - start,
-                     error=error, ipynb=ipynb, html=html, attempts=attempts, messages=tuple(messages))
+                     error=error, ipynb=ipynb, html=html, attempts=attempts, messages=tuple(messages),
+                     version=out.version)
 
 
-def _execute(job: Job, wanted_hash: str):
-    """Run papermill into a temporary file, stamp ``metadata.pipnb``, rename into place."""
+def _execute(job: Job):
+    """Run papermill into a temporary file and return the executed notebook (the temporary file is removed).
+
+    A cell that raises raises :class:`~papermill.exceptions.PapermillExecutionError` carrying the partially
+    executed notebook as ``pipnb_notebook``.
+    """
     import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    out = job.output_ipynb
-    out.parent.mkdir(parents=True, exist_ok=True)
+    job.output_ipynb.parent.mkdir(parents=True, exist_ok=True)
     # Papermill wants a name ending in .ipynb; the leading dot keeps it out of listings.
-    tmp = out.with_name(f".{out.stem}.{uuid.uuid4().hex[:12]}.tmp.ipynb")
+    tmp = job.output_ipynb.with_name(f".{job.base.name}.{uuid.uuid4().hex[:12]}.tmp.ipynb")
     try:
         try:
-            nb = papermill.execute_notebook(
+            return papermill.execute_notebook(
                 str(job.notebook), str(tmp), parameters=dict(job.parameters), kernel_name=job.kernel_name,
                 cwd=str(job.cwd) if job.cwd else None, progress_bar=False, log_output=False,
                 request_save_on_cell_execute=False, execution_timeout=job.timeout,
                 shutdown_kernel="immediate",  # outputs are all in; do not wait for a graceful exit
                 config=_kernel_config(),
             )
-        except PapermillExecutionError:
-            if tmp.exists():  # papermill saved it with the error cell: keep it as the record
-                _write_record(nbformat.read(tmp, as_version=4), job, wanted_hash, "failed")
+        except PapermillExecutionError as exc:
+            if tmp.exists():  # papermill saved it with the error cell: the record of the failure
+                exc.pipnb_notebook = nbformat.read(tmp, as_version=4)
             raise
-        _write_record(nb, job, wanted_hash, "ok")
-        return nb
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _record(job: Job, wanted_hash: str, out: Output, status: Literal["ok", "failed"], error: str = "") -> RunRecord:
+    return RunRecord(input_hash=wanted_hash, status=status, label=job.label, fingerprint=job.fingerprint,
+                     version=out.version, as_of=str(job.header.get("as_of", "") or ""), inputs=out.inputs,
+                     changes=out.changes, error=error,
+                     written_at=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"))
+
+
+def _write_report(nb, job: Job, wanted_hash: str, out: Output) -> Path | None:
+    """Stamp the record, export the HTML to a hidden file, write the notebook, then rename the HTML into place;
+    a failure file this run supersedes is removed. Returns the HTML path (None when the job has none)."""
+    import nbformat
+
+    write_record(nb, _record(job, wanted_hash, out, "ok"))
+    nb.metadata.setdefault("papermill", {})["output_path"] = str(out.ipynb)
+    if out.html is None:
+        atomic_write_text(out.ipynb, nbformat.writes(nb))
+    else:
+        from pipnb.report import export_html
+
+        with atomic_path(out.html) as tmp_html:
+            export_html(nb, tmp_html, header=job.header)
+            atomic_write_text(out.ipynb, nbformat.writes(nb))
+    if out.failure != out.ipynb:
+        out.failure.unlink(missing_ok=True)           # a failure this good run supersedes
+    return out.html
+
+
+def _write_failure(nb, job: Job, wanted_hash: str, out: Output, error: str) -> None:
+    """Keep a failed run's notebook, with its error and record, where :class:`Output` says (never over a good
+    report)."""
+    import nbformat
+
+    write_record(nb, _record(job, wanted_hash, out, "failed", error))
+    nb.metadata.setdefault("papermill", {})["output_path"] = str(out.failure)
+    atomic_write_text(out.failure, nbformat.writes(nb))
 
 
 def _kernel_config():
@@ -311,29 +506,16 @@ def _kernel_config():
     return Config({"KernelManager": settings})
 
 
-def _remove_stale_temp_files(job: Job) -> None:
+def _remove_stale_temp_files(job: Job, out: Output) -> None:
     """Remove what a killed run of this job left: papermill's and pipnb.io's temporary files."""
-    for final in (job.output_ipynb, job.output_html):
-        if final is not None and final.parent.is_dir():
-            for pattern in (f".{final.stem}.{'[0-9a-f]' * 12}.tmp.ipynb", f".{final.name}.{'?' * 8}.tmp"):
-                for stale in final.parent.glob(pattern):
-                    stale.unlink(missing_ok=True)
-
-
-def _write_record(nb, job: Job, wanted_hash: str, status: Literal["ok", "failed"]) -> None:
-    """Stamp the run's :class:`~pipnb.record.RunRecord` on the notebook and write it to its place."""
-    import nbformat
-
-    write_record(nb, RunRecord(input_hash=wanted_hash, status=status, label=job.label,
-                               fingerprint=job.fingerprint))
-    nb.metadata.get("papermill", {})["output_path"] = str(job.output_ipynb)
-    atomic_write_text(job.output_ipynb, nbformat.writes(nb))
-
-
-def _kept(job: Job, wanted_hash: str) -> bool:
-    """True when the notebook on disk is this run's failed record (not an older file)."""
-    record = read_record(job.output_ipynb)
-    return record is not None and record.input_hash == wanted_hash
+    folder = job.output_ipynb.parent
+    if not folder.is_dir():
+        return
+    patterns = [f".{job.base.name}.{'[0-9a-f]' * 12}.tmp.ipynb"]
+    patterns += [f".{final.name}.{'?' * 8}.tmp" for final in (out.ipynb, out.html, out.failure) if final is not None]
+    for pattern in patterns:
+        for stale in folder.glob(pattern):
+            stale.unlink(missing_ok=True)
 
 
 def _kernel_died(exc: BaseException) -> bool:
@@ -364,8 +546,9 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {one_line(exc)}"
 
 
-def _init_pool_worker(stderr_log: str) -> None:
-    """Send a pool worker's stderr (and so its kernels') to a log file, not the caller's terminal."""
+def _init_pool_worker(stderr_log: str, parent: int) -> None:
+    """Send a pool worker's stderr (and so its kernels') to a log file, not the caller's terminal, and
+    start watching the batch process that started the worker."""
     try:
         if os.path.getsize(stderr_log) > 5_000_000:
             os.truncate(stderr_log, 0)
@@ -378,11 +561,53 @@ def _init_pool_worker(stderr_log: str) -> None:
     os.dup2(fd, 2)
     os.close(fd)
     logging.captureWarnings(True)  # Python warnings become log records, collected per job
+    threading.Thread(target=_watch_parent, args=(parent,), name="pipnb-parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit when the batch process is gone (killed, e.g. by the out-of-memory killer): a worker left behind
+    would hold its memory and its kernel forever. Its kernels are stopped first."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL)
+    _stop_children()
+    os._exit(1)
+
+
+def _stop_children() -> None:
+    """Terminate this process's children (its kernels), then kill those that remain after a second."""
+    children = _children()
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in children:
+            with contextlib.suppress(OSError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + 1.0
+        while children and time.monotonic() < deadline:
+            children = [pid for pid in children if _alive(pid)]
+            time.sleep(0.05)
+        if not children:
+            return
+
+
+def _children() -> list[int]:
+    """This process's child pids (Linux: ``/proc``; elsewhere none are known)."""
+    pids: list[int] = []
+    for task in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        with contextlib.suppress(OSError, ValueError):
+            pids += [int(p) for p in task.read_text().split()]
+    return pids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return False
 
 
 # --------------------------------------------------------------------------- orchestration
 
-def run_jobs(jobs: Sequence[Job], *, jobs_n: int | None = None, force: bool = False,
+def run_jobs(jobs: Sequence[Job | Problem], *, jobs_n: int | None = None, force: bool = False,
              scheduler: Any = None, progress: bool = True, kernel_name: str | None = None
              ) -> list[JobResult]:
     """Run every job, in parallel, skipping those already up to date.
@@ -390,12 +615,13 @@ def run_jobs(jobs: Sequence[Job], *, jobs_n: int | None = None, force: bool = Fa
     Parameters
     ----------
     jobs
-        The jobs; two jobs must not write the same output.
+        The jobs; two jobs must not write the same output. A :class:`Problem` (a job that could not be
+        built) becomes a failed (or, for a file that is not a plan, skipped) result without running.
     jobs_n
         Notebooks run at once (local process pool size); default ``os.cpu_count()``.
         Ignored with ``scheduler``.
     force
-        Run every job, even those up to date.
+        Run every job, even those up to date (a frozen report gets a new version, never a rewrite).
     scheduler
         A Dask scheduler address (``"tcp://host:8786"``), a ``distributed.Client`` or a cluster object:
         run the jobs there instead of a local pool (paths must be visible to the workers).
@@ -416,16 +642,23 @@ def run_jobs(jobs: Sequence[Job], *, jobs_n: int | None = None, force: bool = Fa
     JobError
         When two jobs write the same file.
     """
-    jobs = [_resolved(job, kernel_name) for job in jobs]
-    _check_distinct_outputs(jobs)
-    results: list[JobResult | None] = [None] * len(jobs)
-    todo: list[tuple[int, Job, str]] = []
-    for i, job in enumerate(jobs):
-        wanted = input_hash(job)
-        if not force and _up_to_date(job, wanted):
-            results[i] = JobResult(job=job, status="skipped", ipynb=job.output_ipynb, html=job.output_html)
+    items = [item if isinstance(item, Problem) else _resolved(item, kernel_name) for item in jobs]
+    _check_distinct_outputs([j for j in items if isinstance(j, Job)])
+    results: list[JobResult | None] = [None] * len(items)
+    todo: list[tuple[int, Job, str, Output]] = []
+    for i, item in enumerate(items):
+        if isinstance(item, Problem):
+            results[i] = JobResult(job=None, status="skipped" if item.skipped else "failed", error=item.error,
+                                   problem=item)
+            continue
+        wanted = input_hash(item)
+        out, last = plan_output(item, wanted, force=force)
+        if out is None:
+            results[i] = JobResult(job=item, status="skipped", ipynb=last.ipynb,
+                                   html=last.html if item.output_html is not None else None,
+                                   version=last.record.version)
         else:
-            todo.append((i, job, wanted))
+            todo.append((i, item, wanted, out))
 
     with contextlib.ExitStack() as stack:
         # Start the workers before the progress bar (and its monitor thread): the pool forks.
@@ -434,8 +667,8 @@ def run_jobs(jobs: Sequence[Job], *, jobs_n: int | None = None, force: bool = Fa
             stream = _start_dask(todo, scheduler, stack)
         elif todo:
             stream = _start_pool(todo, jobs_n or os.cpu_count() or 1, stack)
-        with progress_bar(len(jobs), progress) as bar:
-            bar.update(len(jobs) - len(todo))
+        with progress_bar(len(items), progress) as bar:
+            bar.update(len(items) - len(todo))
             for i, result in stream:
                 results[i] = result
                 for message in result.messages:
@@ -463,26 +696,28 @@ def _check_distinct_outputs(jobs: Sequence[Job]) -> None:
         for path in (job.output_ipynb, job.output_html):
             if path is None:
                 continue
-            if path in seen:
-                raise JobError(f"jobs {seen[path]!r} and {job.label!r} both write {path}; give each its own output")
-            seen[path] = job.label
+            key = Path(str(path).casefold())       # one file where names ignore case (macOS, Windows)
+            if key in seen:
+                raise JobError(f"jobs {seen[key]!r} and {job.label!r} both write {path}; give each its own output")
+            seen[key] = job.label
 
 
-def _start_pool(todo: list[tuple[int, Job, str]], jobs_n: int, stack: contextlib.ExitStack
+def _start_pool(todo: list[tuple[int, Job, str, Output]], jobs_n: int, stack: contextlib.ExitStack
                 ) -> Iterator[tuple[int, JobResult]]:
     """Submit the jobs to a local process pool; yield (index, result) as they finish.
 
     The workers are forked from this process (no re-import, no ``__main__`` guard needed), after
-    papermill, nbconvert and the report template are loaded here once, so each worker starts warm.
+    papermill, nbconvert and the report template are loaded here once, so each worker starts warm. Each
+    worker watches this process and exits when it is gone.
     """
     _preload()
     # fork: workers inherit the loaded modules, environment and directory. macOS cannot fork safely.
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     pool = concurrent.futures.ProcessPoolExecutor(
         max_workers=max(1, min(jobs_n, len(todo))), mp_context=multiprocessing.get_context(method),
-        initializer=_init_pool_worker, initargs=(str(KERNEL_LOG),))
+        initializer=_init_pool_worker, initargs=(str(KERNEL_LOG), os.getpid()))
     stack.callback(pool.shutdown, wait=True, cancel_futures=True)
-    futures = {pool.submit(_run_job, job, wanted): (i, job) for i, job, wanted in todo}
+    futures = {pool.submit(_run_job, job, wanted, out): (i, job) for i, job, wanted, out in todo}
 
     def drain() -> Iterator[tuple[int, JobResult]]:
         for future in concurrent.futures.as_completed(futures):
@@ -492,7 +727,7 @@ def _start_pool(todo: list[tuple[int, Job, str]], jobs_n: int, stack: contextlib
     return drain()
 
 
-def _start_dask(todo: list[tuple[int, Job, str]], scheduler: Any, stack: contextlib.ExitStack
+def _start_dask(todo: list[tuple[int, Job, str, Output]], scheduler: Any, stack: contextlib.ExitStack
                 ) -> Iterator[tuple[int, JobResult]]:
     """Submit the jobs to a Dask cluster; yield (index, result) as they finish."""
     from distributed import Client, as_completed
@@ -503,9 +738,10 @@ def _start_dask(todo: list[tuple[int, Job, str]], scheduler: Any, stack: context
         client = Client(scheduler)
         stack.callback(client.close)
     batch = uuid.uuid4().hex[:8]
-    futures = client.map(_run_job, [job for _, job, _ in todo], [wanted for _, _, wanted in todo],
-                         key=[f"pipnb-{batch}-{i}" for i, _, _ in todo], pure=False)
-    index = {future.key: (i, job) for future, (i, job, _) in zip(futures, todo, strict=True)}
+    futures = client.map(_run_job, [job for _, job, _, _ in todo], [wanted for _, _, wanted, _ in todo],
+                         [out for _, _, _, out in todo], key=[f"pipnb-{batch}-{i}" for i, _, _, _ in todo],
+                         pure=False)
+    index = {future.key: (i, job) for future, (i, job, _, _) in zip(futures, todo, strict=True)}
 
     def drain() -> Iterator[tuple[int, JobResult]]:
         for future in as_completed(futures):

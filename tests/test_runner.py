@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,151 @@ def test_dask_cluster_gives_the_same_statuses(tmp_path):
             again = run_jobs(jobs, scheduler=client, progress=False)
     assert [r.status for r in again] == ["skipped", "skipped", "failed", "skipped"]
     assert _stray_files(tmp_path) == []
+
+
+# -- append-only records: a good report is never lost, a frozen one never rewritten ------------------------
+def _frozen(out: Path, notebook: str = "toy_trivial", **parameters) -> Job:
+    return Job(FIXTURES / f"{notebook}.ipynb", out / "R30" / "checkpoint-1.ipynb", out / "R30" / "checkpoint-1.html",
+               parameters={"rep_id": "R30", **parameters}, header={"rep_name": "Rep R30", "as_of": "2026-04-26"},
+               label="R30 checkpoint-1", fingerprint="data-v1", frozen=True, inputs={"plan": "p1"})
+
+
+def test_a_frozen_report_gets_a_new_version_beside_it_never_a_rewrite(tmp_path):
+    from pipnb.record import versions
+
+    first, = run_jobs([_frozen(tmp_path)], progress=False)
+    v1 = {p.name: p.read_bytes() for p in (tmp_path / "R30").iterdir()}
+    assert first.version == 1 and sorted(v1) == ["checkpoint-1.html", "checkpoint-1.ipynb"]
+    changed = replace(_frozen(tmp_path), inputs={"plan": "p2"})
+    second, = run_jobs([changed], progress=False)
+    assert (second.status, second.version, second.html.name) == ("ok", 2, "checkpoint-1.v2.html")
+    assert {p: (tmp_path / "R30" / p).read_bytes() for p in v1} == v1              # version 1 untouched
+    forced, = run_jobs([changed], force=True, progress=False)
+    assert forced.html.name == "checkpoint-1.v3.html"                             # --force never rewrites
+    failing = replace(changed, notebook=FIXTURES / "toy_fail.ipynb")
+    failed, = run_jobs([failing], progress=False)
+    assert failed.status == "failed" and failed.ipynb.name == "checkpoint-1.v4.ipynb" and failed.html is None
+    records = [(v.number, v.record.status, v.good, v.record.changes)
+               for v in versions(tmp_path / "R30" / "checkpoint-1")]
+    assert records == [(1, "ok", True, ()), (2, "ok", True, ("the plan changed",)),
+                       (3, "ok", True, ("rerun with --force",)),
+                       (4, "failed", False, ("the notebook changed (a pipnb update)",))]
+    assert "Record: version 2" in second.html.read_text() and "what changed since version 1: the plan changed" \
+        in second.html.read_text()
+    assert [r.status for r in run_jobs([changed], progress=False)] == ["skipped"]   # v3 is up to date
+    assert _stray_files(tmp_path) == []
+
+
+def test_a_failure_never_deletes_or_replaces_a_good_report(tmp_path):
+    from pipnb.batch.index import index_entries
+
+    def diagnose(notebook: str, **parameters) -> Job:
+        return replace(_job(tmp_path, "R31", notebook, **parameters), output_ipynb=tmp_path / "R31" / "diagnose.ipynb",
+                       output_html=tmp_path / "R31" / "diagnose.html")
+
+    good, = run_jobs([diagnose("toy_trivial")], progress=False)
+    before = {p.name: p.read_bytes() for p in good.ipynb.parent.iterdir()}
+    failed, = run_jobs([diagnose("toy_fail")], progress=False)
+    assert failed.status == "failed" and failed.ipynb.name == "diagnose.failed.ipynb"
+    assert {p: (good.ipynb.parent / p).read_bytes() for p in before} == before          # the good one, as it was
+    assert read_record(failed.ipynb).status == "failed" and "toy failure" in read_record(failed.ipynb).error
+    entry = next(e for e in index_entries(tmp_path, tmp_path / "params") if e.stage == "diagnose")
+    assert entry.status == "failed" and Path(entry.path).name == "diagnose.failed.ipynb"
+    assert entry.earlier[0][0] == "last good report, version 1" and Path(entry.earlier[0][1]).name == "diagnose.html"
+    again, = run_jobs([diagnose("toy_trivial", note="new")], progress=False)           # a good run supersedes it
+    assert again.status == "ok" and not (good.ipynb.parent / "diagnose.failed.ipynb").exists()
+    assert next(e for e in index_entries(tmp_path, tmp_path / "params") if e.stage == "diagnose").status == "ok"
+
+
+def test_a_problem_fails_alone_and_a_skipped_file_is_named(tmp_path):
+    from pipnb.runner import Problem
+
+    results = run_jobs([Problem("plans/bad.yaml", "plans/bad.yaml: not valid YAML"), _job(tmp_path, "R32"),
+                        Problem("plans/R32-copy.yaml", "not a plan file", skipped=True)], progress=False)
+    assert [r.status for r in results] == ["failed", "ok", "skipped"]
+    text = str(RunSummary.from_results(results))
+    assert text.startswith("1 ok, 1 skipped, 1 failed")
+    assert "plans/R32-copy.yaml  not a plan file" in text and "plans/bad.yaml  plans/bad.yaml: not valid YAML" in text
+    with pytest.raises(Exception, match="1 of 3 jobs failed: plans/bad.yaml"):
+        RunSummary.from_results(results).raise_for_failures()
+
+
+# -- faults -------------------------------------------------------------------------------------------------
+_KILLED_BATCH = """
+import sys, time
+from pathlib import Path
+from pipnb.runner import Job, run_jobs
+out, fixtures = Path(sys.argv[1]), Path(sys.argv[2])
+jobs = [Job(fixtures / "toy_sleep.ipynb", out / r / "s.ipynb", out / r / "s.html", parameters={"rep_id": r},
+            label=r) for r in ("R40", "R41")]
+run_jobs(jobs, jobs_n=2, progress=False)
+"""
+
+
+def _descendants(pid: int) -> set[int]:
+    found, todo = set(), [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*/children"):
+            try:
+                children = {int(p) for p in task.read_text().split()}
+            except OSError:
+                continue
+            todo += list(children - found)
+            found |= children
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_pool_workers_and_their_kernels_exit_when_the_batch_is_killed(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    batch = subprocess.Popen([sys.executable, "-c", _KILLED_BATCH, str(tmp_path), str(FIXTURES)])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(_descendants(batch.pid)) < 4:   # 2 workers, 2 kernels
+        time.sleep(0.2)
+    left = _descendants(batch.pid)
+    assert len(left) >= 4, "the workers and kernels did not start"
+    time.sleep(1.0)
+    batch.send_signal(signal.SIGKILL)                                           # as the out-of-memory killer does
+    batch.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() and
+                                              "zombie" not in _state(p) for p in left):
+        time.sleep(0.2)
+    alive = [p for p in left if Path(f"/proc/{p}").exists() and "zombie" not in _state(p)]
+    assert alive == [], f"left behind: {alive}"
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].lower()
+    except (OSError, IndexError):
+        return "zombie"
+
+
+_FULL_DISK = """
+import resource, sys
+from pathlib import Path
+from pipnb.runner import Job, run_jobs
+out, fixtures, limit = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+job = Job(fixtures / "toy_report.ipynb", out / "R50" / "s.ipynb", out / "R50" / "s.html", parameters={"rep_id": "R50"},
+          label="R50 s")
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))   # every file past this size fails: a full disk
+[result] = run_jobs([job], jobs_n=1, progress=False)
+print(result.status, "|", result.error)
+"""
+
+
+def test_a_full_disk_fails_the_job_in_one_line_and_leaves_no_partial_file(tmp_path):
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", _FULL_DISK, str(tmp_path), str(FIXTURES), "20000"],
+                         capture_output=True, text=True)
+    status, _, error = run.stdout.strip().partition(" | ")
+    assert status == "failed", run.stdout + run.stderr
+    assert "File too large" in error and "\n" not in error
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []                # nothing half-written

@@ -1,9 +1,9 @@
 """The demo lifecycle as one batch: what ``pipnb demo`` runs, and the plan the review notebooks default to.
 
-:func:`demo_jobs` drafts the demo's plans (the two plan cases activated at the start
+:func:`demo_jobs` drafts the demo's plans (the two plan cases activated, signed and locked, at the start
 :func:`pipnb.demo.demo_plan_start` gives, and a draft for every other flagged rep) and returns every job of
-the lifecycle; :func:`demo_plan` drafts one of the active plans in memory, for a review notebook opened
-with its defaults.
+the lifecycle; :func:`demo_plan` drafts one of the active plans in memory (unsigned), for a review notebook
+opened with its defaults.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pandas as pd
 from pipnb.batch.jobs import diagnose_jobs, draft_plans, plan_jobs, review_jobs, scan_job
 from pipnb.batch.prepare import Batch, plan_path
 from pipnb.data import SalesData
+from pipnb.errors import PipnbError
 from pipnb.plan import Plan
 from pipnb.policy import Policy
 from pipnb.stages import review_stages
@@ -31,14 +32,16 @@ def demo_jobs(batch: Batch, *, force: bool = False) -> list:
     active = [DEMO_CASES["responder"], DEMO_CASES["non_responder"]]
     for rep_id in active:
         path = plan_path(batch.params, rep_id)
-        if path.exists() and not force:
+        if path.exists() and not (force and _draft(path)):      # a signed plan is never redrafted
             continue
         dx = diagnose(batch.data, rep_id, as_of=start - pd.Timedelta(days=1), policy=batch.policy, panel=batch.panel)
         plan = draft_plan(dx, start=start, policy=batch.policy)
-        plan.with_status("active", on=start.date(), note="agreed with the rep at the plan meeting").to_yaml(path)
+        plan = plan.model_copy(update={"data_fingerprint": batch.fingerprint_until(plan.diagnosis_window.end)})
+        plan.transition("activate", by="pipnb demo (the rep's manager)", on=start.date(),
+                        note="agreed with the rep at the plan meeting").to_yaml(path)
     card = scorecard(batch.data, policy=batch.policy, panel=batch.panel)
     flagged = [r for r in flagged_reps(card, plan_metrics_only=True) if r not in active]
-    plans = draft_plans(batch, flagged, force=force) + [plan_path(batch.params, r) for r in active]
+    plans = [*draft_plans(batch, flagged, force=force), *(plan_path(batch.params, r) for r in active)]
     before = f"{start - pd.Timedelta(days=1):%Y-%m-%d}"
     jobs = [scan_job(batch), *diagnose_jobs(batch, flagged), *diagnose_jobs(batch, active, as_of=before),
             *plan_jobs(batch, plans)]
@@ -46,6 +49,13 @@ def demo_jobs(batch: Batch, *, force: bool = False) -> list:
     for stage in review_stages(max(len(plan.checkpoints) for plan in reviewed.values())):
         jobs += review_jobs(batch, [path for path, plan in reviewed.items() if stage in plan.stages()], stage)
     return jobs
+
+
+def _draft(path) -> bool:
+    try:
+        return Plan.from_yaml(path).status == "draft"
+    except PipnbError:
+        return False
 
 
 def demo_plan(data: SalesData, case: str = "responder") -> Plan:

@@ -1,11 +1,13 @@
-"""``reports/index.html``: every report on disk with its status, and the stages a plan still expects.
+"""``reports/index.html``: every report on disk with its status and versions, and the stages a plan still expects.
 
 The index is rebuilt from the files, not from memory, so ``pipnb index`` after any run (or none) gives the
 same page: a rep's folder holds ``rep.json`` (their display name, written by :func:`remember_rep` when a
-job is built), their executed notebooks and their HTML reports. A stage with HTML is *ok* (with the line
-its notebook printed in the cell tagged ``pipnb-result``, e.g. a final review's recommendation), one with
-only a notebook is *failed* or *missing* by the notebook's :class:`~pipnb.record.RunRecord`, and a review
-an active plan expects but nobody ran yet is *missing*.
+job is built), their executed notebooks and their HTML reports, in versions (:mod:`pipnb.record`). A stage
+shows its latest good report (with the line its notebook printed in the cell tagged ``pipnb-result``, e.g. a
+final review's recommendation, and what changed since the version before) and links the earlier versions; a
+failure newer than it is shown as *failed*, with a link to the kept notebook and to the last good report left
+in place; a review an active plan expects but nobody ran yet is *missing*. A ``rep.json`` that cannot be read
+is named, never a traceback.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipnb.batch.prepare import rep_dir, safe_name
+from pipnb.batch.prepare import plan_path, rep_dir, safe_name
 from pipnb.errors import PipnbError
 from pipnb.io import atomic_write_text
 from pipnb.plan import Plan
-from pipnb.record import read_record
+from pipnb.record import Version, failure_path, read_record, versions
 from pipnb.report import IndexEntry
 from pipnb.report import write_index as write_page
 from pipnb.stages import FIXED_STAGES, checkpoint_number, review_stages
@@ -32,8 +34,18 @@ RESULT_TAG = "pipnb-result"
 
 
 def remember_rep(reports: Path, rep_id: str, rep: Mapping[str, Any]) -> None:
-    """Record the rep's display name and team beside their reports (``reports/<rep>/rep.json``), for the index."""
+    """Record the rep's display name and team beside their reports (``reports/<rep>/rep.json``), for the index.
+
+    Raises
+    ------
+    PipnbError
+        When the folder already holds another rep's reports (its ``rep.json`` names another id).
+    """
     folder = rep_dir(reports, rep_id)
+    info = _rep_info(folder)
+    if info is not None and info.get("rep_id") not in (None, str(rep_id)):
+        raise PipnbError(f"{folder} holds the reports of rep {info['rep_id']!r}, not {rep_id!r}; move that folder "
+                         "away (it was made by an older pipnb whose folder names could collide)")
     atomic_write_text(folder / "rep.json", json.dumps({"rep_id": str(rep_id), "rep_name": str(rep["rep_name"]),
                                                        "team": str(rep["team"])}))
 
@@ -53,27 +65,29 @@ def index_entries(reports: Path, params: Path, results: Iterable[JobResult] = ()
     list[IndexEntry]
         The team scan first, then per rep folder (sorted) its stages in lifecycle order.
     """
-    by_path = {Path(r.job.output_ipynb).resolve(): r for r in results}
+    by_base = {r.job.base.resolve(): r for r in results if r.job is not None}
+    reports = Path(reports)
     entries = []
-    if (reports / "team-scan.html").exists() or (reports / "team-scan.ipynb").exists():
-        entries.append(_entry("", "scan", reports / "team-scan", by_path))
-    plans = _plans_by_folder(Path(params) / "plans")
-    folders = sorted(p for p in Path(reports).iterdir() if p.is_dir() and not p.name.startswith(".")) \
-        if Path(reports).is_dir() else []
+    if versions(reports / "team-scan") or failure_path(reports / "team-scan").exists():
+        entries.append(_entry("", "scan", reports / "team-scan", by_base))
+    plans = _plans_by_folder(Path(params))
+    folders = sorted(p for p in reports.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+        if reports.is_dir() else []
     for folder in folders:
-        meta = folder / "rep.json"
-        info = json.loads(meta.read_text()) if meta.exists() else {"rep_id": folder.name, "rep_name": folder.name}
-        who = f"{info['rep_name']} ({info['rep_id']})"
+        info = _rep_info(folder)
+        who = (f"{info.get('rep_name', folder.name)} ({info.get('rep_id', folder.name)})" if info is not None
+               else f"{folder.name} (its rep.json cannot be read)")
         plan = plans.get(folder.name)
         wanted = ["diagnose", "plan", *(plan.stages() if plan is not None and plan.status != "draft" else [])]
-        on_disk = [checkpoint_number(p.stem) or 0 for p in folder.glob("checkpoint-*.ipynb")]
+        on_disk = [checkpoint_number(p.name.split(".")[0]) or 0 for p in folder.glob("checkpoint-*.ipynb")]
         n_checkpoints = max([len(plan.checkpoints) if plan is not None else 0, *on_disk])
         for stage in [s for s in FIXED_STAGES if s != "scan"] + review_stages(n_checkpoints):
             base = folder / stage
-            if stage in wanted or base.with_suffix(".ipynb").exists():
-                entry = _entry(who, stage, base, by_path)
+            if stage in wanted or versions(base) or failure_path(base).exists():
+                entry = _entry(who, stage, base, by_base)
                 if stage == "plan" and plan is not None and entry.status == "ok":
-                    entry = IndexEntry(who, stage, "ok", entry.path, f"plan status: {plan.status}")
+                    entry = IndexEntry(who, stage, "ok", entry.path, f"plan status: {plan_status(plan)}",
+                                       entry.earlier)
                 entries.append(entry)
     return entries
 
@@ -85,33 +99,91 @@ def write_index(reports: Path, params: Path, results: Iterable[JobResult] = ()) 
                       header={"audience": "sales managers and HR partners"})
 
 
-def _plans_by_folder(plan_dir: Path) -> dict[str, Plan]:
-    """Every readable plan under ``params/plans``, by the folder name of its rep (broken ones are left out)."""
+def _rep_info(folder: Path) -> dict | None:
+    """The folder's ``rep.json``, or None when there is none or it cannot be read."""
+    try:
+        info = json.loads((folder / "rep.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return {k: str(v) for k, v in info.items()} if isinstance(info, dict) else None
+
+
+def plan_status(plan: Plan) -> str:
+    """The plan's status as a report header and the index show it: signed (who locked it, when) or not."""
+    if plan.lock is not None:
+        return f"{plan.status} (targets and dates locked {plan.lock.on:%d %b %Y} by {plan.lock.by})"
+    return plan.status if plan.status == "draft" else f"{plan.status} (not signed: never activated with pipnb plan)"
+
+
+def _plans_by_folder(params: Path) -> dict[str, Plan]:
+    """Every readable plan file under ``params/plans``, by the folder name of its rep (broken ones, and files
+    that are not their rep's plan file, such as backup copies, are left out)."""
+    plan_dir = params / "plans"
     plans = {}
     for path in sorted(plan_dir.glob("*.yaml")) if plan_dir.is_dir() else []:
         try:
             plan = Plan.from_yaml(path)
         except PipnbError:
             continue
-        plans[safe_name(plan.rep_id)] = plan
+        if path.name == plan_path(params, plan.rep_id).name:
+            plans[safe_name(plan.rep_id)] = plan
     return plans
 
 
-def _entry(who: str, stage: str, base: Path, by_path: dict) -> IndexEntry:
-    html, ipynb = base.with_suffix(".html"), base.with_suffix(".ipynb")
-    result = by_path.get(ipynb.resolve())
+def _entry(who: str, stage: str, base: Path, by_base: dict) -> IndexEntry:
+    """The row of one report: its latest good version (earlier ones linked), or a newer failure."""
+    on_disk = versions(base)
+    good = [v for v in on_disk if v.good]
+    last = good[-1] if good else None
+    kept = _newest_failure(on_disk, base, last)
+    result = by_base.get(base.resolve())
+    earlier = tuple((f"version {v.number}", v.html, _when(v)) for v in reversed(good[:-1]))
     if result is not None and result.status == "failed":
-        return IndexEntry(who, stage, "failed", ipynb if ipynb.exists() else None, result.error)
-    if result is not None and result.status == "skipped" and html.exists():
-        return IndexEntry(who, stage, "ok", html, result_line(ipynb) or "up to date")
-    if html.exists():
-        return IndexEntry(who, stage, "ok", html, result_line(ipynb))
-    if ipynb.exists():
-        record = read_record(ipynb)
+        keep = ((f"last good report, version {last.number}", last.html, _when(last)),) if last else ()
+        return IndexEntry(who, stage, "failed", result.ipynb, result.error, keep + earlier)
+    if kept is not None and (result is None or result.status != "skipped"):
+        note = kept.record.error if kept.record is not None and kept.record.error else \
+            "the executed notebook is kept for inspection"
+        keep = ((f"last good report, version {last.number}", last.html, _when(last)),) if last else ()
+        return IndexEntry(who, stage, "failed", kept.ipynb, note, keep + earlier)
+    if last is not None:
+        note = result_line(last.ipynb) or ("up to date" if result is not None and result.status == "skipped" else "")
+        if last.record.version > 1:
+            changed = "; ".join(last.record.changes)
+            note = "; ".join(p for p in (note, f"version {last.record.version}" + (f": {changed}" if changed else ""))
+                             if p)
+        return IndexEntry(who, stage, "ok", last.html, note, earlier)
+    if on_disk:
+        record = on_disk[-1].record
         failed = record is not None and record.status == "failed"
-        return IndexEntry(who, stage, "failed" if failed else "missing", ipynb,
+        return IndexEntry(who, stage, "failed" if failed else "missing", on_disk[-1].ipynb,
                           "the executed notebook is kept for inspection")
     return IndexEntry(who, stage, "missing", None, "not run yet")
+
+
+def _newest_failure(on_disk: list[Version], base: Path, last: Version | None) -> Version | None:
+    """A failed run newer than the last good version: a failed version after it, or ``<base>.failed.ipynb``
+    written after it."""
+    after = [v for v in on_disk
+             if v.record is not None and not v.record.ok and (last is None or v.number > last.number)]
+    if after:
+        return after[-1]
+    path = failure_path(base)
+    record = read_record(path)
+    if record is None or record.ok:
+        return None
+    if last is not None and record.written_at <= (last.record.written_at or ""):
+        return None
+    return Version(last.number if last else 1, path, path.with_suffix(".html"), record)
+
+
+def _when(version: Version) -> str:
+    """"as of 2026-04-26, written 2026-07-01; the data up to 2026-04-26 changed" for an earlier version."""
+    record = version.record
+    parts = [f"as of {record.as_of}" if record and record.as_of else "",
+             f"written {record.written_at[:10]}" if record and record.written_at else ""]
+    text = ", ".join(p for p in parts if p)
+    return "; ".join([text, *record.changes]) if record and record.changes else text
 
 
 def result_line(ipynb: Path) -> str:
@@ -119,7 +191,7 @@ def result_line(ipynb: Path) -> str:
     review's recommendation), or "" when there is none."""
     try:
         cells = json.loads(ipynb.read_text(encoding="utf-8"))["cells"]
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         return ""
     for cell in cells:
         if RESULT_TAG in cell.get("metadata", {}).get("tags", []):

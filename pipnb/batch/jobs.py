@@ -5,6 +5,14 @@ turns a :class:`~pipnb.batch.prepare.Batch` and a list of reps or plans into job
 :func:`pipnb.runner.run_jobs`; each also records the rep's display name for the index. :func:`draft_plans`
 writes the plan YAMLs the plan notebooks then present (in-process: it is fast), and :func:`find_plans`
 finds the plans a review run covers. Review stages come from :mod:`pipnb.stages`, checked against each plan.
+
+A plan is isolated: one that cannot be read, belongs to no rep of the data, was edited after it was locked,
+or lacks the stage becomes a :class:`~pipnb.runner.Problem` (named in the summary; the others run), and a
+file that is not a rep's plan file (a backup copy such as ``R14-copy.yaml``) is named and skipped.
+
+Every job is handed absolute paths and records what its report stands on: the data *as of the report's
+date* (:mod:`pipnb.fingerprint`; rows dated later change nothing), the policy and, for a plan or a review,
+the plan. Reviews are frozen (:mod:`pipnb.record`): a run with other inputs writes a new version beside them.
 """
 
 from __future__ import annotations
@@ -13,41 +21,65 @@ import glob
 import hashlib
 from pathlib import Path
 
-from pipnb.batch.index import remember_rep
+import pandas as pd
+
+from pipnb.batch.index import plan_status, remember_rep
 from pipnb.batch.prepare import ROOT, Batch, plan_path, rep_dir
-from pipnb.errors import PlanError
+from pipnb.errors import PipnbError, PlanError
 from pipnb.plan import Plan
+from pipnb.record import versions
+from pipnb.runner import Job, Problem
 from pipnb.stages import FINAL, checkpoint_number, parse_stage, stage_title
 
 NOTEBOOKS = {
     "scan": "00-team-scan.ipynb", "diagnose": "10-diagnose.ipynb", "plan": "20-plan.ipynb",
     "checkpoint": "30-checkpoint.ipynb", FINAL: "40-final-review.ipynb",
 }
+#: Parameters that only say where an input lives (its content is fingerprinted in the job's inputs).
+PATH_PARAMETERS = ("data_source", "panel_path", "policy_path", "plan_path")
 
 
-def _job(batch: Batch, notebook: str, out: Path, parameters: dict, header: dict, label: str,
-         extra_fingerprint: str = ""):
-    from pipnb.runner import Job
-
+def _job(batch: Batch, notebook: str, out: Path, parameters: dict, header: dict, label: str, *, as_of: str,
+         frozen: bool = False, **inputs: str) -> Job:
+    data = data_stamp(batch, as_of)
     params = {"data_source": batch.source, "panel_path": str(batch.panel_path),
               "policy_path": str(batch.policy_path), **parameters}
     return Job(notebook=ROOT / "notebooks" / notebook, output_ipynb=out.with_suffix(".ipynb"),
                output_html=out.with_suffix(".html"), parameters=params, header=header, label=label,
-               cwd=ROOT / "notebooks", fingerprint=batch.fingerprint + extra_fingerprint)
+               cwd=ROOT / "notebooks", fingerprint=data, frozen=frozen, path_parameters=PATH_PARAMETERS,
+               inputs={"data": data, "policy": batch.policy_hash, **inputs})
 
 
-def scan_job(batch: Batch, *, as_of: str = "", weeks: int = 0):
+def data_stamp(batch: Batch, as_of: str) -> str:
+    """``<fingerprint>@<day>``: the data a report as of ``as_of`` stands on, up to the end of that week (a
+    report's weekly numbers count the whole week that holds its date)."""
+    day = pd.Timestamp(as_of)
+    day = f"{day + pd.Timedelta(days=6 - day.weekday()):%Y-%m-%d}"
+    return f"{batch.fingerprint_until(day)}@{day}"
+
+
+def _last_day(batch: Batch) -> str:
+    return f"{batch.data.period[1]:%Y-%m-%d}"
+
+
+def scan_job(batch: Batch, *, as_of: str = "", weeks: int = 0) -> Job:
     """The team scan as of ``as_of`` (default: the data's last day), written to ``reports/team-scan.html``."""
-    as_of = as_of or f"{batch.data.period[1]:%Y-%m-%d}"
+    as_of = as_of or _last_day(batch)
     header = {"stage": stage_title("scan"), "as_of": as_of, "title": stage_title("scan"),
               "audience": "sales managers and sales operations"}
     return _job(batch, NOTEBOOKS["scan"], batch.reports / "team-scan",
-                {"as_of": as_of, "weeks": weeks}, header, "team scan")   # settings: the batch's policy
+                {"as_of": as_of, "weeks": weeks}, header, "team scan", as_of=as_of)   # settings: the batch's policy
 
 
-def diagnose_jobs(batch: Batch, rep_ids: list[str], *, as_of: str = ""):
-    """One diagnosis per rep, written to ``reports/<rep>/diagnose.html``."""
-    as_of = as_of or f"{batch.data.period[1]:%Y-%m-%d}"
+def diagnose_jobs(batch: Batch, rep_ids: list[str], *, as_of: str = "") -> list[Job]:
+    """One diagnosis per rep, written to ``reports/<rep>/diagnose.html``.
+
+    Raises
+    ------
+    UnknownRepError
+        When a rep is not in the data (the ids come from the command line).
+    """
+    as_of = as_of or _last_day(batch)
     jobs = []
     for rep_id in rep_ids:
         rep = batch.data.rep(rep_id)
@@ -55,86 +87,205 @@ def diagnose_jobs(batch: Batch, rep_ids: list[str], *, as_of: str = ""):
         header = {"rep_name": rep["rep_name"], "team": rep["team"], "stage": stage_title("diagnose"),
                   "as_of": as_of}
         jobs.append(_job(batch, NOTEBOOKS["diagnose"], rep_dir(batch.reports, rep_id) / "diagnose",
-                         {"rep_id": str(rep_id), "as_of": as_of},
-                         header, f"{rep_id} diagnose"))
+                         {"rep_id": str(rep_id), "as_of": as_of}, header, f"{rep_id} diagnose", as_of=as_of))
     return jobs
 
 
 def draft_plans(batch: Batch, rep_ids: list[str], *, as_of: str = "", start: str = "",
-                force: bool = False) -> list[Path]:
+                force: bool = False) -> list[Path | Problem]:
     """Draft and write ``params/plans/<rep>.yaml`` for each rep (in-process; fast).
 
     An existing plan is kept unless it is still a draft and ``force`` is set, so a manager's edits and a
-    plan that is already active are never overwritten.
+    plan that is already active are never overwritten. An existing file that cannot be read, or that holds
+    another rep's plan, is a :class:`~pipnb.runner.Problem` for that rep (the file is left alone). A drafted
+    plan records the fingerprint of the data up to the end of its diagnosis: what it was drafted from.
     """
     from pipnb.diagnosis import diagnose
     from pipnb.plan import draft_plan
 
-    paths = []
+    paths: list[Path | Problem] = []
     for rep_id in rep_ids:
         path = plan_path(batch.params, rep_id)
         if path.exists():
-            existing = Plan.from_yaml(path)
+            try:
+                existing = Plan.from_yaml(path)
+            except PlanError as err:
+                paths.append(Problem(f"{rep_id} plan", f"{err}; the file is left as it is (fix or move it)"))
+                continue
+            if existing.rep_id != str(rep_id):
+                paths.append(Problem(f"{rep_id} plan", f"{path} holds the plan of {existing.rep_id!r}, not "
+                                                       f"{rep_id!r}; the file is left as it is"))
+                continue
             if existing.status != "draft" or not force:
                 paths.append(path)
                 continue
         dx = diagnose(batch.data, rep_id, as_of=as_of or None, policy=batch.policy, panel=batch.panel)
-        draft_plan(dx, start=start or None, policy=batch.policy).to_yaml(path)
-        paths.append(path)
+        plan = draft_plan(dx, start=start or None, policy=batch.policy)
+        stamped = plan.model_copy(update={"data_fingerprint": batch.fingerprint_until(plan.diagnosis_window.end)})
+        paths.append(stamped.to_yaml(path))
     return paths
 
 
-def plan_jobs(batch: Batch, plan_paths: list[Path]):
+def plan_jobs(batch: Batch, plan_paths: list[Path | Problem]) -> list[Job | Problem]:
     """One plan document per plan YAML, written to ``reports/<rep>/plan.html``."""
-    jobs = []
+    jobs: list[Job | Problem] = []
     for path in plan_paths:
-        plan = Plan.from_yaml(path)
-        remember_rep(batch.reports, plan.rep_id, batch.data.rep(plan.rep_id))
-        header = {"rep_name": plan.rep_name, "team": plan.team, "stage": stage_title("plan"),
-                  "as_of": f"{plan.diagnosis_window.end}", "plan_period": f"{plan.start} to {plan.end}"}
+        if isinstance(path, Problem):
+            jobs.append(path)
+            continue
+        try:
+            plan = _read_plan(batch, path)
+        except PipnbError as err:
+            jobs.append(_problem(path, err))
+            continue
+        as_of = f"{plan.diagnosis_window.end}"
+        header = {"rep_name": plan.rep_name, "team": plan.team, "stage": stage_title("plan"), "as_of": as_of,
+                  "plan_period": f"{plan.start} to {plan.end}", "plan_status": plan_status(plan)}
         jobs.append(_job(batch, NOTEBOOKS["plan"], rep_dir(batch.reports, plan.rep_id) / "plan",
-                         {"rep_id": plan.rep_id, "plan_path": str(path)}, header, f"{plan.rep_id} plan",
-                         _file_hash(path)))
+                         {"rep_id": plan.rep_id, "plan_path": str(Path(path).resolve())}, header,
+                         f"{plan.rep_id} plan", as_of=as_of, plan=_file_hash(path)))
     return jobs
 
 
-def review_jobs(batch: Batch, plan_paths: list[Path], stage: int | str):
+def review_jobs(batch: Batch, plan_paths: list[Path | Problem], stage: int | str, *,
+                plan_files_only: bool = True) -> list[Job | Problem]:
     """One review per plan at ``stage`` (``"checkpoint-N"``, ``N`` or ``"final"``), written to
-    ``reports/<rep>/<stage>.html``.
+    ``reports/<rep>/<stage>.html`` (a frozen report: a later run with other inputs writes a new version).
+
+    Each plan fails alone (a :class:`~pipnb.runner.Problem`): a plan that cannot be read, is for a rep not in
+    the data, was edited after it was locked, or is the second plan of a rep in this batch. A plan without
+    the stage is skipped, and with ``plan_files_only`` so is a file that is not its rep's plan file (a
+    backup copy). The report's header says when the data behind the plan or behind an earlier stage of the
+    rep changed since it was written.
 
     Raises
     ------
     PlanError
-        When a plan has no such review (the message names the plan and the reviews it has).
+        When no plan has such a review (the message names the reviews the plans have).
     """
-    jobs = []
+    jobs: list[Job | Problem] = []
+    lacking: list[PlanError] = []
+    seen: dict[str, str] = {}
     for path in plan_paths:
-        plan = Plan.from_yaml(path)
-        name = parse_stage(stage, len(plan.checkpoints), file=str(path))
-        checkpoint = FINAL if name == FINAL else str(checkpoint_number(name))
-        remember_rep(batch.reports, plan.rep_id, batch.data.rep(plan.rep_id))
-        header = {"rep_name": plan.rep_name, "team": plan.team, "stage": stage_title(name),
-                  "as_of": f"{plan.checkpoint_dates()[name]}", "plan_period": f"{plan.start} to {plan.end}"}
-        jobs.append(_job(batch, NOTEBOOKS[FINAL if name == FINAL else "checkpoint"],
-                         rep_dir(batch.reports, plan.rep_id) / name, {"plan_path": str(path), "checkpoint": checkpoint},
-                         header, f"{plan.rep_id} {name}", _file_hash(path)))
+        if isinstance(path, Problem):
+            jobs.append(path)
+            continue
+        shown = _shown(path)
+        try:
+            plan = Plan.from_yaml(path)
+        except PlanError as err:
+            jobs.append(_problem(path, err))
+            continue
+        if plan_files_only and Path(path).name != plan_path(batch.params, plan.rep_id).name:
+            jobs.append(Problem(shown, f"not a plan file: it holds {plan.rep_id}'s plan, whose file is "
+                                       f"{plan_path(batch.params, plan.rep_id).name} (a copy is left alone)",
+                                skipped=True))
+            continue
+        if plan.rep_id in seen:
+            jobs.append(Problem(shown, f"a second plan for {plan.rep_id} (the first is {seen[plan.rep_id]}); "
+                                       "review one plan per rep"))
+            continue
+        try:
+            name = parse_stage(stage, len(plan.checkpoints), file=shown)
+        except PlanError as err:
+            lacking.append(err)
+            jobs.append(_problem(path, err, skipped=True))
+            continue
+        try:
+            plan = _read_plan(batch, path, plan)
+            plan.check_lock(file=shown)
+        except PipnbError as err:
+            jobs.append(_problem(path, err))
+            continue
+        seen[plan.rep_id] = shown
+        jobs.append(_review_job(batch, path, plan, name))
+    if lacking and not any(isinstance(j, Job) for j in jobs) and len(lacking) == len(jobs):
+        raise lacking[0]
     return jobs
 
 
-def find_plans(batch: Batch, *, pattern: str | None = None, rep_ids: list[str] | None = None) -> list[Path]:
-    """Plan YAMLs by glob (``--plans``), by rep id (``--reps``), or every plan under ``params/plans``."""
+def _review_job(batch: Batch, path: Path, plan: Plan, name: str) -> Job:
+    checkpoint = FINAL if name == FINAL else str(checkpoint_number(name))
+    as_of = f"{plan.checkpoint_dates()[name]}"
+    folder = rep_dir(batch.reports, plan.rep_id)
+    notes = [*plan.data_notes(batch.data), *_earlier_notes(batch, folder, plan, name)]
+    header = {"rep_name": plan.rep_name, "team": plan.team, "stage": stage_title(name), "as_of": as_of,
+              "plan_period": f"{plan.start} to {plan.end}", "plan_status": plan_status(plan), "notes": notes}
+    return _job(batch, NOTEBOOKS[FINAL if name == FINAL else "checkpoint"], folder / name,
+                {"plan_path": str(Path(path).resolve()), "checkpoint": checkpoint}, header,
+                f"{plan.rep_id} {name}", as_of=as_of, frozen=True, plan=plan.content_hash()[:16])
+
+
+def _earlier_notes(batch: Batch, folder: Path, plan: Plan, stage: str) -> list[str]:
+    """A sentence for each earlier report of the rep (the diagnosis, the reviews before ``stage``, as of a day
+    no later than this one's) whose data has changed since it was written: rows dated on or before its as-of
+    date were added, changed or removed. Data dated after this review changes none of them."""
+    earlier = ["diagnose", *plan.stages()[: plan.stages().index(stage)]]
+    as_of = f"{plan.checkpoint_dates()[stage]}"
+    notes = []
+    for name in earlier:
+        good = [v for v in versions(folder / name) if v.good]
+        record = good[-1].record if good else None
+        if record is None or not record.as_of or not record.inputs.get("data") or record.as_of > as_of:
+            continue
+        if record.inputs["data"] != data_stamp(batch, record.as_of):
+            when = record.written_at[:10] or "earlier"
+            notes.append(f"The data behind the {stage_title(name).lower()} report (up to "
+                         f"{pd.Timestamp(record.as_of):%d %b %Y}) has changed since it was written ({when}): rows "
+                         "dated on or before that day were added, changed or removed. That report is kept as it "
+                         "was; rerun its stage to add a new version beside it.")
+    return notes
+
+
+def find_plans(batch: Batch, *, pattern: str | None = None, rep_ids: list[str] | None = None
+               ) -> list[Path | Problem]:
+    """Plan YAMLs by glob (``--plans``, relative to the working directory), by rep id (``--reps``; a rep
+    without a plan is a :class:`~pipnb.runner.Problem`), or every plan under ``params/plans``; absolute paths.
+
+    Raises
+    ------
+    PlanError
+        When nothing matches.
+    """
     if rep_ids:
-        paths = [plan_path(batch.params, r) for r in rep_ids]
-        missing = [p for p in paths if not p.exists()]
-        if missing:
-            raise PlanError("no plan yet; draft it with `pipnb plan` or `pipnb run --stage plan`",
-                            file=str(missing[0]))
-        return paths
-    found = sorted(Path(p) for p in glob.glob(pattern or str(batch.params / "plans" / "*.yaml")))
-    if not found:
-        raise PlanError(f"no plan YAML matches {pattern or batch.params / 'plans' / '*.yaml'}")
-    return found
+        found: list[Path | Problem] = []
+        for rep_id in rep_ids:
+            path = plan_path(batch.params, rep_id)
+            found.append(path if path.exists() else Problem(
+                f"{rep_id} plan", f"{path}: no plan yet; draft it with `pipnb plan` or `pipnb run --stage plan`"))
+        if all(isinstance(p, Problem) for p in found):
+            raise PlanError(found[0].error)
+        return found
+    wanted = pattern or str(batch.params / "plans" / "*.yaml")
+    paths = sorted(Path(p).resolve() for p in glob.glob(str(Path(wanted).expanduser())))
+    paths = [p for p in paths if p.is_file()]
+    if not paths:
+        raise PlanError(f"no plan YAML matches {wanted}")
+    return paths
+
+
+def _read_plan(batch: Batch, path: Path, plan: Plan | None = None) -> Plan:
+    """The plan at ``path`` (read unless given), checked to be for a rep of the data; records the rep for the
+    index."""
+    plan = plan or Plan.from_yaml(path)
+    remember_rep(batch.reports, plan.rep_id, batch.data.rep(plan.rep_id))
+    return plan
+
+
+def _problem(path: Path, err: Exception, *, skipped: bool = False) -> Problem:
+    """A plan that fails alone: labelled by its file (as the user wrote it), the message without it."""
+    shown, message = _shown(path), str(err)
+    for prefix in (f"{shown}: ", f"{path}: ", f"{Path(path).resolve()}: "):
+        message = message.removeprefix(prefix)
+    return Problem(shown, message, skipped=skipped)
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _file_hash(path: Path) -> str:
-    return "-" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]

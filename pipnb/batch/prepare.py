@@ -1,40 +1,59 @@
 """What one batch shares, prepared once: the loaded data, its Parquet snapshot, the weekly panel, the policy.
 
-:func:`prepare` loads and validates the data once, computes the team's weekly panel once and writes both
-under ``reports/.batch/`` (named by the data's fingerprint, so a rerun on the same data reuses them); every
-notebook of the batch is handed their paths, not a recomputation. The path helpers here are the only way
-a rep id becomes a file name: :func:`rep_dir` and :func:`plan_path` can never point outside ``reports/`` or
-``params/plans/``.
+:func:`prepare` loads and validates the data once, computes the team's weekly panel once and keeps both in a
+cache **outside** ``reports/`` (the folder shared with managers): ``.pipnb/cache/<key>/`` beside ``params/``.
+The key is the data's fingerprint, pipnb's version and the hash of the metric code, so data, an upgrade or a
+metric change each give a fresh entry; an entry is checked before use (every file against the SHA-256 its
+``manifest.json`` recorded) and rebuilt when it was altered or left half-written. An entry is built in a
+hidden folder and renamed into place, so a full disk or a kill leaves no partial entry. Every notebook of the
+batch is handed the entry's paths, not a recomputation.
+
+The path helpers here are the only way a rep id becomes a file name: :func:`safe_name` maps ids to folder
+names one to one even on case-insensitive file systems (macOS, Windows), and :func:`rep_dir` and
+:func:`plan_path` can never point outside ``reports/`` or ``params/plans/``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
-from dataclasses import dataclass
+import shutil
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from pipnb.data import SalesData
 from pipnb.errors import PipnbError
-from pipnb.io import atomic_path
+from pipnb.io import atomic_path, atomic_write_text
 from pipnb.policy import Policy
 
 ROOT = Path(__file__).resolve().parents[2]
-_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+#: Ids kept as they are: upper-case letters, digits, ``_`` and ``-`` (one spelling per name, whatever the
+#: file system's case rules); any other id becomes ``<slug>~<hash>``, and ``~`` never occurs in a kept id.
+_PLAIN = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,63}")
+_DEVICES = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])", re.IGNORECASE)   # reserved names on Windows
+#: The files whose code makes the panel: a change to any of them is a new cache entry.
+METRIC_CODE = ("metrics.py", "schema.py", "data.py")
 
 
 def safe_name(rep_id: str) -> str:
-    """A file-system name for a rep id: the id itself when it is plain, else a readable slug plus a hash.
+    """A file-system name for a rep id, one to one even where file names ignore case.
 
-    The result never contains a path separator or ``..``, so it cannot leave its folder.
+    A plain id (upper-case letters, digits, ``_``, ``-``; not a Windows device name) is kept: ``R07`` stays
+    ``R07``. Any other id becomes a readable slug, ``~`` and 12 hex digits of the SHA-256 of the exact id:
+    ``r07`` becomes ``r07~c1e4...``, ``../../etc/x`` becomes ``etc-x~...``. Kept names never hold ``~`` and
+    hashed ones always do, and two ids that differ in case differ in hash, so no two ids share a folder. The
+    result never contains a path separator or ``..``, so it cannot leave its folder.
     """
     text = str(rep_id)
-    if _SAFE.match(text) and ".." not in text:
+    if _PLAIN.fullmatch(text) and not _DEVICES.fullmatch(text):
         return text
     slug = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")[:40] or "rep"
-    return f"{slug}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    return f"{slug}~{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 def rep_dir(root: Path, rep_id: str) -> Path:
@@ -47,9 +66,17 @@ def rep_dir(root: Path, rep_id: str) -> Path:
 
 
 def plan_path(params: Path, rep_id: str) -> Path:
-    """Where a rep's plan YAML lives: ``params/plans/<rep>.yaml``."""
+    """Where a rep's plan YAML lives: ``params/plans/<safe rep name>.yaml`` (the mapping of :func:`safe_name`)."""
     plans = (Path(params) / "plans").resolve()
     return plans / f"{safe_name(rep_id)}.yaml"
+
+
+def absolute_source(source: str | Path) -> str:
+    """A data source with a relative path made absolute against the working directory (URLs are kept)."""
+    text = str(source)
+    if "://" in text:
+        return text
+    return str(Path(text).expanduser().absolute())
 
 
 @dataclass(frozen=True)
@@ -61,14 +88,16 @@ class Batch:
     data
         The loaded data (validated once per batch).
     source
-        What the notebooks load: a validated Parquet snapshot of the data (written once per batch, read
-        back without validating again).
+        What the notebooks load: a validated Parquet snapshot of the data in the cache (written once per
+        data, pipnb version and metric code; read back without validating again).
     panel, panel_path
-        The weekly panel computed once per batch, and the Parquet file handed to every notebook.
+        The weekly panel computed once, and the Parquet file handed to every notebook.
     reports, params
         The reports folder and the folder holding ``policy.yaml`` and ``plans/``.
     policy_path, policy
         The policy file the batch uses and its rules.
+    cache
+        The cache entry (``.pipnb/cache/<key>``).
     """
 
     data: SalesData
@@ -79,50 +108,131 @@ class Batch:
     params: Path
     policy_path: Path
     policy: Policy
+    cache: Path | None = None
+    _until: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
-    def fingerprint(self) -> str:
-        """The data's fingerprint and the policy file's hash: a change to either re-runs every report."""
-        policy_hash = hashlib.sha256(self.policy_path.read_bytes()).hexdigest()[:12]
-        return f"{self.data.fingerprint()}-{policy_hash}"
+    def policy_hash(self) -> str:
+        return hashlib.sha256(self.policy_path.read_bytes()).hexdigest()[:12]
+
+    def fingerprint_until(self, day) -> str:
+        """The fingerprint of the data as it stood at the end of ``day`` (see :mod:`pipnb.fingerprint`)."""
+        from pipnb.fingerprint import fingerprint_until
+
+        key = f"{pd.Timestamp(day):%Y-%m-%d}"
+        if key not in self._until:
+            self._until[key] = fingerprint_until(self.data, key)
+        return self._until[key]
 
 
 def prepare(source: str, *, reports: str | Path = "reports", params: str | Path = "params",
-            policy: str | Path | None = None) -> Batch:
-    """Load and validate the data, compute the weekly panel once and save it for the notebooks.
+            policy: str | Path | None = None, cache: str | Path | None = None) -> Batch:
+    """Load and validate the data, compute the weekly panel once and keep it for the notebooks.
 
     Parameters
     ----------
     source
-        A data source as :func:`pipnb.sources.load` takes it.
+        A data source as :func:`pipnb.sources.load` takes it (a relative path is taken from the working
+        directory).
     reports, params
-        The reports folder (its ``.batch/`` subfolder is the cache) and the params folder.
+        The reports folder and the params folder.
     policy
         The policy YAML; default ``params/policy.yaml``, else the one shipped with pipnb.
+    cache
+        The cache folder; default ``.pipnb/cache`` beside ``params`` (never inside ``reports``).
 
     Returns
     -------
     Batch
     """
-    from pipnb.metrics import weekly_panel
     from pipnb.sources import load
 
-    data = load(source)
+    data = load(absolute_source(source))
     reports, params = Path(reports).resolve(), Path(params).resolve()
     policy_path = Path(policy).resolve() if policy else params / "policy.yaml"
     if not policy_path.is_file():
         policy_path = ROOT / "params" / "policy.yaml"
     rules = Policy.from_yaml(policy_path)
+    root = Path(cache).resolve() if cache else params.parent / ".pipnb" / "cache"
+    entry, panel = cached_entry(data, root)
+    return Batch(data=data, source=str(entry / "data"), panel=panel, panel_path=entry / "panel.parquet",
+                 reports=reports, params=params, policy_path=policy_path, policy=rules, cache=entry)
+
+
+# -- the cache ---------------------------------------------------------------------------------------------
+def cache_key(data: SalesData) -> dict[str, str]:
+    """What a cache entry is keyed on: the data's fingerprint, pipnb's version and the metric code's hash."""
+    import pipnb
+
+    code = hashlib.sha256()
+    for name in METRIC_CODE:
+        code.update((Path(pipnb.__file__).parent / name).read_bytes())
+    parts = {"data": data.fingerprint(), "pipnb": pipnb.__version__, "metric_code": code.hexdigest()[:16]}
+    parts["key"] = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
+    return parts
+
+
+def cached_entry(data: SalesData, root: Path) -> tuple[Path, pd.DataFrame]:
+    """The cache entry for ``data`` under ``root`` (checked, else built) and its weekly panel."""
+    from pipnb.metrics import weekly_panel
+
+    key = cache_key(data)
+    entry = root / key["key"]
+    if _valid(entry, key):
+        return entry, pd.read_parquet(entry / "panel.parquet")
     panel = weekly_panel(data)
-    cache = reports / ".batch"
-    panel_path = cache / f"panel-{data.fingerprint()}.parquet"
-    if not panel_path.exists():
-        write_panel(panel, panel_path)
-    snapshot = cache / f"data-{data.fingerprint()}"
-    if not (snapshot / "snapshot.json").exists():
-        data.write_snapshot(snapshot)
-    return Batch(data=data, source=str(snapshot), panel=panel, panel_path=panel_path, reports=reports,
-                 params=params, policy_path=policy_path, policy=rules)
+    root.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned(root)
+    building = root / f".{key['key']}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        building.mkdir()
+        write_panel(panel, building / "panel.parquet")
+        data.write_snapshot(building / "data")
+        files = {str(p.relative_to(building)): _sha256(p) for p in sorted(building.rglob("*")) if p.is_file()}
+        atomic_write_text(building / "manifest.json", json.dumps({**key, "files": files}, indent=1))
+        if entry.exists():                        # altered or half-written: replaced whole
+            shutil.rmtree(entry, ignore_errors=True)
+        try:
+            os.replace(building, entry)
+        except OSError:
+            if not _valid(entry, key):            # another batch built it at the same moment
+                raise
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return entry, panel
+
+
+def _remove_abandoned(root: Path, age: float = 3600.0) -> None:
+    """Remove entries a killed batch left half-built (hidden ``.*.tmp`` folders older than ``age`` seconds)."""
+    import time
+
+    for stale in root.glob(".*.tmp"):
+        try:
+            if time.time() - stale.stat().st_mtime > age:
+                shutil.rmtree(stale, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def _valid(entry: Path, key: dict[str, str]) -> bool:
+    """Whether a cache entry is whole, for this key, and unaltered (every file matches its recorded hash)."""
+    try:
+        manifest = json.loads((entry / "manifest.json").read_text(encoding="utf-8"))
+        if any(manifest.get(k) != v for k, v in key.items()):
+            return False
+        files = manifest["files"]
+        return {"panel.parquet", "data/snapshot.json"} <= set(files) and all(
+            _sha256(entry / name) == digest for name, digest in files.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_panel(panel: pd.DataFrame, path: Path) -> Path:
