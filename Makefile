@@ -9,8 +9,11 @@ STAMP  := $(VENV)/.pipnb-installed
 demo: $(STAMP)
 	$(BIN)/pipnb demo
 
+# The fork-server kernel tests run alone (they time kernels and read their environment); the rest run on
+# two workers, one test file per worker.
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q tests/test_kernel.py
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --ignore=tests/test_kernel.py
 
 lab: $(STAMP)
 	test -f data/demo/reps.csv || $(BIN)/pipnb demo-data --out data/demo

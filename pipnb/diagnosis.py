@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pipnb.data import SalesData
+from pipnb.fingerprint import fingerprint_until
 from pipnb.metrics import weekly_panel, window_metrics
 from pipnb.peers import judged_reps, peer_ids, scorecard
 from pipnb.policy import Policy, resolve_policy
@@ -145,7 +146,7 @@ def diagnose(data: SalesData, rep_id: str, as_of: str | pd.Timestamp | None = No
         weeks=policy.diagnosis_weeks, peer_by=policy.peer_by, win_rate_basis=policy.win_rate_basis,
         n_peers=int(mine["n_peers"].max()) if mine["n_peers"].notna().any() else 0,
         outcomes=outcomes, drivers=drivers, improvement_areas=areas, wins_gap=gap,
-        data_fingerprint=data.fingerprint(), source=data.source, card=card, prior=prior,
+        data_fingerprint=fingerprint_until(data, attrs["window_end"]), source=data.source, card=card, prior=prior,
         cost=gap_cost(card, str(rep["rep_id"])), dead=dead)
 
 

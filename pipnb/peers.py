@@ -22,10 +22,10 @@ import pandas as pd
 
 from pipnb.data import SalesData
 from pipnb.errors import UnknownRepError
-from pipnb.metrics import week_start, weekly_panel, window_bounds, window_metrics
+from pipnb.metrics import data_window, weekly_panel, window_metrics
 from pipnb.policy import Policy, resolve_policy
 from pipnb.schema import METRICS, PLAN_METRICS
-from pipnb.stats.funnel import funnel_limit, funnel_scale, funnel_z, null_variance, overdispersion
+from pipnb.stats.funnel import funnel_limit, funnel_scale, funnel_z, peer_overdispersion
 
 MIN_EVENTS = 5       # ratio/mean metrics with fewer trials than this are not flagged
 PEER_LEVELS = {"team": ("team", "segment", "all"), "segment": ("segment", "all"), "all": ("all",)}
@@ -62,7 +62,8 @@ def scorecard(data: SalesData, as_of: str | pd.Timestamp | None = None, weeks: i
     -------
     pandas.DataFrame
         One row per rep and metric: rep_id, rep_name, team, metric, label, value, numerator,
-        denominator, peer_median, peer_p25, peer_p75, n_peers, percentile, z (the funnel z-score,
+        denominator, peer_median, peer_p25, peer_p75, n_peers, percentile (the share of peers this rep does
+        better than: higher is better for every metric, fewer days between touches included), z (the funnel z-score,
         positive when better than peers), flag_limit (the value beyond which this window flags a
         shortfall: the smallest shortfall it can show), flag, reason, peer_group, tau2 (the between-rep
         variance of the metric). ``attrs`` hold the window, the settings used (``peer_by``,
@@ -76,20 +77,17 @@ def scorecard(data: SalesData, as_of: str | pd.Timestamp | None = None, weeks: i
     """
     policy = resolve_policy(policy).with_overrides(peer_by=peer_by, win_rate_basis=win_rate_basis,
                                                    diagnosis_weeks=weeks)
-    weeks = policy.diagnosis_weeks
-    as_of = pd.Timestamp(as_of) if as_of is not None else data.period[1].normalize()
     panel = weekly_panel(data) if panel is None else panel
-    start, end = window_bounds(as_of, weeks)
-    if since is not None:
-        start = week_start(pd.Timestamp(since))
+    window = data_window(data, as_of, policy.diagnosis_weeks, since=since)   # never past the data's last day
+    as_of, start, end, weeks = window.as_of, window.start, window.end, window.weeks
     pooled = window_metrics(panel, start, end, win_rate_basis=policy.win_rate_basis)
-    reps = peer_table(data, on=start, policy=policy)
+    reps = peer_table(data, on=start, policy=policy, until=window.last_day)
     card = _benchmark(pooled, reps, policy)
     card = _add_unavailable(card, data, reps).rename(columns={"group": "peer_group"})
     if policy.confirm_previous_window and since is None:
         card = _confirm(card, data, panel, start, weeks, policy)
     card["label"] = card["metric"].map(lambda m: METRICS[m].label)
-    card.attrs.update(window_start=start, window_end=end + pd.Timedelta(days=6), as_of=as_of,
+    card.attrs.update(window_start=start, window_end=window.last_day, as_of=as_of,
                       peer_by=policy.peer_by, win_rate_basis=policy.win_rate_basis, weeks=weeks, policy=policy,
                       peers={r: p for r, p in zip(reps["rep_id"], _peer_lists(reps), strict=True)},
                       z_crit=_z_crit(policy))
@@ -102,23 +100,26 @@ def scorecard(data: SalesData, as_of: str | pd.Timestamp | None = None, weeks: i
 
 
 # -- peer groups: the one rule ------------------------------------------------------------------
-def peer_table(data: SalesData, *, on: str | pd.Timestamp, policy: Policy | None = None) -> pd.DataFrame:
+def peer_table(data: SalesData, *, on: str | pd.Timestamp, policy: Policy | None = None,
+               until: str | pd.Timestamp | None = None) -> pd.DataFrame:
     """Every rep with their peer group and whether they are ramping on a date.
 
     The group is the rep's team, segment (a rep without one keeps their team) or ``"all"``, by the
     policy's ``peer_by``; a rep hired less than ``ramp_weeks`` before ``on`` is ramping: neither judged
-    nor a peer. A rep whose group has fewer than ``min_peers`` judged peers is compared with the next
-    wider group (team, then segment, then everyone) and ``widened`` says from where.
+    nor a peer; so is a rep who had left (``end_date``, or ``active: false``) before ``until`` (``inactive``).
+    A rep whose group has fewer than ``min_peers`` judged peers is compared with the next wider group
+    (team, then segment, then everyone) and ``widened`` says from where.
     """
     policy = policy or Policy.default()
     reps = data.reps.copy()
     hire = reps["hire_date"] if "hire_date" in reps else pd.Series(pd.NaT, index=reps.index)
     reps["hire_date"] = hire
     reps["tenure_weeks"] = (pd.Timestamp(on) - hire).dt.days / 7
-    reps["ramping"] = (reps["tenure_weeks"] < policy.ramp_weeks).to_numpy(bool)
+    reps["inactive"] = data.inactive(until if until is not None else on).to_numpy(bool)
+    reps["ramping"] = (reps["tenure_weeks"] < policy.ramp_weeks).to_numpy(bool) & ~reps["inactive"]
     keys = _level_keys(reps)
     levels = PEER_LEVELS[policy.peer_by]
-    judged = ~reps["ramping"].to_numpy(bool)
+    judged = ~(reps["ramping"] | reps["inactive"]).to_numpy(bool)
     chosen = np.full(len(reps), levels[-1], dtype=object)
     for level in reversed(levels):
         key = keys[level]
@@ -145,7 +146,7 @@ def peer_mask(reps: pd.DataFrame) -> np.ndarray:
         rows = level == name
         mask[rows] = key[rows][:, None] == key[None, :]
     np.fill_diagonal(mask, False)
-    return mask & ~reps["ramping"].to_numpy(bool)[None, :]
+    return mask & ~(reps["ramping"] | reps["inactive"]).to_numpy(bool)[None, :]
 
 
 def _peer_lists(reps: pd.DataFrame) -> list[list[str]]:
@@ -169,7 +170,7 @@ def _z_crit(policy: Policy) -> float:
 def _benchmark(pooled: pd.DataFrame, reps: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     mask = peer_mask(reps)
     frames = []
-    base = reps[["rep_id", "rep_name", "team", "group", "ramping", "hire_date", "widened"]]
+    base = reps[["rep_id", "rep_name", "team", "group", "ramping", "inactive", "hire_date", "widened"]]
     for metric, rows in pooled.groupby("metric", sort=False):
         rows = base.merge(rows, on="rep_id", how="left").assign(metric=metric)
         frames.append(_benchmark_metric(rows, mask, METRICS[metric], policy))
@@ -190,7 +191,8 @@ def _benchmark_metric(rows: pd.DataFrame, mask: np.ndarray, metric, policy: Poli
     with np.errstate(invalid="ignore", divide="ignore"):
         percentile = np.where(n_peers > 0, 100 * below / n_peers, np.nan)
     out = rows.assign(peer_median=median, peer_p25=p25, peer_p75=p75, n_peers=n_peers,
-                      percentile=np.where(np.isfinite(value), percentile, np.nan))
+                      percentile=np.where(np.isfinite(value), percentile if metric.higher_is_better
+                                          else 100 - percentile, np.nan))
     out = out.assign(**_funnel(out, peer, metric, policy))
     flags = [_flag(r, metric, policy) for r in out.itertuples(index=False)]
     out["flag"] = [f for f, _ in flags]
@@ -213,8 +215,8 @@ def _funnel(rows: pd.DataFrame, peer: np.ndarray, metric, policy: Policy) -> dic
     with np.errstate(invalid="ignore", divide="ignore"):
         target = (w @ y) / (w @ volume)
         rate = np.where(has, y / np.where(has, volume, 1), np.nan)
-    judged = has & ~rows["ramping"].to_numpy(bool) & np.isfinite(target)
-    tau2 = overdispersion(rate[judged], target[judged], null_variance(kind, target[judged], volume[judged]))
+    judged = has & ~(rows["ramping"] | rows["inactive"]).to_numpy(bool) & np.isfinite(target)
+    tau2 = peer_overdispersion(kind, rate, volume, target, w)
     sign = -1.0 if (kind != "gap" and not metric.higher_is_better) else 1.0
     z = sign * funnel_z(rate, target, volume, kind, tau2)
     crit = _z_crit(policy)
@@ -225,13 +227,15 @@ def _funnel(rows: pd.DataFrame, peer: np.ndarray, metric, policy: Policy) -> dic
     margin = median * ((1 - policy.margin) if metric.higher_is_better else (1 + policy.margin))
     flag_limit = np.minimum(limit, margin) if metric.higher_is_better else np.maximum(limit, margin)
     return {"z": np.where(judged, z, np.nan), "flag_limit": np.where(judged, flag_limit, np.nan),
-            "tau2": np.full(n, tau2)}
+            "tau2": tau2}
 
 
 def _flag(row, metric, policy: Policy) -> tuple[str, str]:
     label = metric.label.lower()
     if not np.isfinite(row.value):
         return "no data", f"{label}: no data in the window ({_counts(row, metric)})"
+    if row.inactive:
+        return "inactive", f"{label}: left the company, neither judged nor a peer"
     if row.ramping:
         return "ramping", (f"{label} {fmt(row.value, metric)}: hired {row.hire_date:%Y-%m-%d}, still ramping, "
                            "not judged")
@@ -332,8 +336,8 @@ def _add_unavailable(card: pd.DataFrame, data: SalesData, reps: pd.DataFrame) ->
 
 def judged_reps(card: pd.DataFrame, *, besides: str | None = None) -> list[str]:
     """Reps of a scorecard that are judged (not ramping), optionally without ``besides``."""
-    ramping = card.groupby("rep_id", sort=False)["flag"].agg(lambda f: (f == "ramping").any())
-    return [r for r in ramping.index[~ramping] if r != besides]
+    out = card.groupby("rep_id", sort=False)["flag"].agg(lambda f: f.isin(("ramping", "inactive")).any())
+    return [r for r in out.index[~out] if r != besides]
 
 
 def peer_ids(card: pd.DataFrame, rep_id: str) -> list[str]:

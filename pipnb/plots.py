@@ -21,6 +21,7 @@ from pipnb.schema import METRICS  # noqa: E402
 
 REP_COLOR, PEER_COLOR, TARGET_COLOR = "#c0392b", "#7f8c8d", "#2471a3"
 sns.set_theme(style="whitegrid", context="notebook")
+matplotlib.rcParams["text.parse_math"] = False   # "$...$" in a rep's name is text, never math
 
 
 def _scale(metric: str) -> float:
@@ -164,8 +165,7 @@ def scan_heatmap(card: pd.DataFrame, metrics: list[str] | None = None) -> plt.Fi
                                       "opps_created_per_week", "avg_days_between_touches", "emails_per_week")
                           if m in set(card["metric"])]
     rows = card[card["metric"].isin(metrics)].copy()
-    lower_better = rows["metric"].map(lambda m: not METRICS[m].higher_is_better)
-    rows["score"] = np.where(lower_better, 100 - rows["percentile"], rows["percentile"])
+    rows["score"] = rows["percentile"]                  # already oriented: higher is better
     rows["rep"] = rows["rep_name"].astype(str) + " (" + rows["team"].astype(str) + ")"
     grid = rows.pivot(index="rep", columns="metric", values="score")[metrics]
     grid.columns = [_wrap(METRICS[m].label, 16) for m in metrics]
@@ -277,7 +277,7 @@ def _funnel_panel(ax, rows: pd.DataFrame, spec, crit: float, funnel_scale, funne
     scale = funnel_scale(kind, rows["numerator"].to_numpy(float), rows["denominator"].to_numpy(float))
     target = scale.y.sum() / scale.n.sum()
     volumes = np.linspace(max(scale.n.min() * 0.5, 1e-9), scale.n.max() * 1.3, 80)
-    tau2 = float(rows["tau2"].iloc[0])
+    tau2 = float(rows["tau2"].median())              # each rep has their own peers' spread: the typical one
     factor = _scale(spec.name)
     to_value = (lambda r: 1.0 / r) if kind == "gap" else (lambda r: r)
     with np.errstate(divide="ignore"):

@@ -101,10 +101,21 @@ def review(data: SalesData, plan: Plan, checkpoint: int | str, *, panel: pd.Data
     Raises
     ------
     PlanError
-        When the checkpoint does not exist or the data does not reach its last day yet.
+        When the plan was edited after it was locked (one line saying what changed), the checkpoint does not
+        exist or the data does not reach its last day yet.
+
+    Warns
+    -----
+    UserWarning
+        When the data behind the plan (up to the end of its diagnosis) is not the data it was drafted from.
     """
+    import warnings
+
     from pipnb.stages import parse_stage
 
+    plan.check_lock()                          # an edited locked plan is refused until it is re-activated
+    for note in plan.data_notes(data):         # the data behind the plan changed since it was drafted
+        warnings.warn(note, stacklevel=2)
     policy = resolve_policy(policy)
     data.rep(plan.rep_id)
     stage = parse_stage(checkpoint, len(plan.checkpoints))

@@ -11,9 +11,25 @@ RECORD_COLUMNS = ["rep_id", "rep_name", "team", "metric", "value", "numerator", 
                   "peer_median", "peer_p25", "peer_p75", "percentile", "flag", "reason"]
 
 
+#: What a spreadsheet reads as the start of a formula (or hides one behind): a cell starting with one of
+#: these is written with a leading ``'``, so it opens as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def scan_records(card: pd.DataFrame) -> pd.DataFrame:
     """The scorecard rows a CSV or JSON scan prints."""
     return card[RECORD_COLUMNS]
+
+
+def scan_csv(records: pd.DataFrame) -> str:
+    """``records`` as CSV text a spreadsheet opens safely: every text cell that starts with ``=``, ``+``, ``-``,
+    ``@``, a tab or a carriage return gets a leading ``'`` (numbers are written as numbers)."""
+    def cell(value):
+        return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+    text_columns = [c for c in records.columns if not pd.api.types.is_numeric_dtype(records[c])]
+    safe = records.assign(**{c: records[c].map(cell) for c in text_columns})
+    return safe.to_csv(index=False)
 
 
 def flagged_reps(card: pd.DataFrame, *, plan_metrics_only: bool = False) -> list[str]:
@@ -72,7 +88,7 @@ def team_findings(card: pd.DataFrame, data: SalesData, *, panel: pd.DataFrame | 
     if policy is None or policy.peer_by == "all":
         return []
     company = scorecard(data, as_of=card.attrs["as_of"], policy=policy.with_overrides(peer_by="all"), panel=panel)
-    judged = company[~company["flag"].isin(("ramping", "unavailable", "no data"))]
+    judged = company[~company["flag"].isin(("ramping", "inactive", "unavailable", "no data"))]
     judged = judged[judged["metric"].isin(PLAN_METRICS)]
     findings = []
     for (team, metric), rows in judged.groupby(["team", "metric"], sort=True):
@@ -94,4 +110,8 @@ def _notes(card: pd.DataFrame, data: SalesData) -> list[str]:
     unavailable = card.loc[card["flag"] == "unavailable", "metric"].unique()
     if len(unavailable):
         notes.append(f"unavailable (table missing from the source): {', '.join(unavailable)}")
+    left = data.inactive(card.attrs["window_end"]) if "window_end" in card.attrs else []
+    if len(left) and left.any():
+        notes.append(f"inactive (left before the window ended; neither judged nor a peer): "
+                     f"{', '.join(data.reps.loc[left, 'rep_id'].astype(str))}")
     return notes

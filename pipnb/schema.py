@@ -16,16 +16,17 @@ REQUIRED = {
     "activities": ("activity_id", "rep_id", "kind", "occurred_at"),
 }
 OPTIONAL = {
-    "reps": ("manager", "segment", "hire_date"),
+    "reps": ("manager", "segment", "hire_date", "active", "end_date"),
     "opportunities": ("closed_at", "amount", "account_id"),
     "activities": ("opp_id", "account_id"),
 }
 ID_COLUMN = {"reps": "rep_id", "opportunities": "opp_id", "activities": "activity_id"}
 DATE_COLUMNS = {
-    "reps": ("hire_date",),
+    "reps": ("hire_date", "end_date"),
     "opportunities": ("created_at", "closed_at"),
     "activities": ("occurred_at",),
 }
+BOOL_COLUMNS = {"reps": ("active",), "opportunities": (), "activities": ()}
 OUTCOMES = ("open", "won", "lost")
 KINDS = ("email", "call", "meeting")
 
@@ -68,6 +69,10 @@ class Metric:
     cohort_days
         For a cohort ratio: the days after the event within which success counts (the follow-up ratio
         judges each first meeting once this many days have passed).
+    carryover_weeks
+        Plan weeks whose values still mostly reflect what happened before the plan (follow-up cohorts of
+        earlier first meetings; deals closed in the plan but worked before it): left out when judging a
+        change, so the luck of the window that selected the rep is not carried into the verdict.
     rationale
         Why it matters, for a diagnosis that finds it short (the article's business reasons).
     dismissed
@@ -86,6 +91,7 @@ class Metric:
     plan_target: bool = False
     funnel_stage: int | None = None
     cohort_days: int | None = None
+    carryover_weeks: int = 0
     rationale: str = ""
     dismissed: str = ""
 
@@ -94,7 +100,8 @@ _OPPS = ("opportunities",)
 _BOTH = ("opportunities", "activities")
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("win_rate", "Win rate", "ratio", True, _OPPS, "%", role="outcome", model="ratio", plan_target=True),
+    Metric("win_rate", "Win rate", "ratio", True, _OPPS, "%", role="outcome", model="ratio", plan_target=True,
+           carryover_weeks=4),
     Metric("opps_created_per_week", "Opportunities created per week", "count", True, _OPPS, "per week",
            role="driver", model="count", plan_target=True, funnel_stage=1,
            rationale="Opportunity volume sets how many deals can be won. If it matches peers, volume is not "
@@ -106,7 +113,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
                      "Fewer first meetings means fewer deals to win.",
            dismissed="First meetings match peers, so getting in front of customers is not the issue."),
     Metric("followup_meeting_ratio", "Follow-up meeting ratio", "ratio", True, _BOTH, "%",
-           role="driver", model="ratio", plan_target=True, funnel_stage=3, cohort_days=21,
+           role="driver", model="ratio", plan_target=True, funnel_stage=3, cohort_days=21, carryover_weeks=3,
            rationale="Deals move forward when a second meeting brings in more stakeholders. A low ratio means "
                      "opportunities stall after the first conversation, and that shows up directly in the "
                      "win rate.",

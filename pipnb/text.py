@@ -195,7 +195,7 @@ def status_table(rv: Review) -> pd.DataFrame:
     t = rv.table
     return pd.DataFrame({
         "Measure": t["label"] + np.where(t["focus"], " (focus)", ""),
-        "Baseline": [value(m, v if v is not None else np.nan) for m, v in zip(t["metric"], t["baseline"])],
+        "Glide starts at": [value(m, v if v is not None else np.nan) for m, v in zip(t["metric"], t["baseline"])],
         "This window": [value(m, v) for m, v in zip(t["metric"], t["actual"])],
         "Counts": [_counts(m, n, d) for m, n, d in zip(t["metric"], t["numerator"], t["denominator"])],
         "Since plan start (95% interval)": [f"{value(m, v)} ({value(m, lo)}–{value(m, hi)})" for m, v, lo, hi in
@@ -324,7 +324,7 @@ def verdict_table(rv: Review) -> pd.DataFrame:
         return pd.DataFrame({"Measure": [], "Verdict": []})
     return pd.DataFrame({
         "Measure": v["label"],
-        "Baseline": [value(m, x) for m, x in zip(v["metric"], v["baseline"])],
+        "Baseline weeks (before the diagnosis)": [value(m, x) for m, x in zip(v["metric"], v["baseline"])],
         "Plan period": [value(m, x) for m, x in zip(v["metric"], v["actual"])],
         "Change beyond peers (95% range)": [_change(e, x, lo, hi) for e, x, lo, hi in
                                             zip(v["effect"], v["estimate"], v["ci_low"], v["ci_high"])],

@@ -59,8 +59,8 @@ def test_every_notebook_ran(results):
 
 def test_scan_lists_the_case_reps(results):
     flagged = checked_output(results["team scan"])
-    for case in ("article", "volume", "stale", "non_responder"):
-        assert DEMO_CASES[case] in flagged
+    for case in ("article", "stale", "non_responder"):       # the volume case's team spreads too widely to
+        assert DEMO_CASES[case] in flagged                     # flag it (see test_lifecycle)
 
 
 def test_diagnosis_names_followup_as_an_improvement_area(results):

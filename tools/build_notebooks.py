@@ -69,6 +69,8 @@ win_rate_basis: str = ""  # closed: won ÷ (won + lost); all: won ÷ all opps; e
          "                    win_rate_basis=win_rate_basis or None, policy=policy, panel=panel)"),
     md("## Summary"),
     code("display(Markdown(pn.text.scan_summary(card, data, panel=panel)))"),
+    md("## Data quality"),
+    code("display(Markdown(pn.quality.quality_section(data)))"),
     md("""
 ## Who falls short, and on what
 
@@ -115,8 +117,9 @@ weeks: int = 0  # diagnosis window in weeks; 0 takes the policy's diagnosis_week
     md("""
 ## Outcomes
 
-The results the business cares about, win rate first. *Percentile* is the share of peers below this rep
-(50th = the middle of the team). *Peers' middle half* is the range that holds the middle 50% of peers.
+The results the business cares about, win rate first. *Percentile* is the share of peers this rep does better
+than (50th = the middle of the team; higher is better for every metric, fewer days between touches
+included). *Peers' middle half* is the range that holds the middle 50% of peers.
 """),
     code("pn.text.show(pn.text.outcome_table(dx))"),
     code("display(Markdown(pn.text.cost_of_gap(dx)))"),
@@ -275,9 +278,10 @@ evidence either way: *complete* when every improvement area met its target or re
 chance; *consequences* only when the plan-period level of an improvement area falls short of both its target
 and the peers (by the practical margin) beyond chance; otherwise *extend*, with the new end date.
 """),
-    *[nbformat.from_dict(dict(c)) for c in REVIEW_CELLS],
+    *[nbformat.from_dict(dict(c)) for c in REVIEW_CELLS[:5]],       # the summary, then the conclusion
     md("## Recommendation"),
     code("display(Markdown(pn.text.recommendation(rv)))"),
+    *[nbformat.from_dict(dict(c)) for c in REVIEW_CELLS[5:]],
     check('print(f"recommendation: {rv.recommendation}")', "pipnb-result"),
 ], "Final review")
 FINAL.cells[1].source = FINAL.cells[1].source.replace("{checkpoint}", "final")

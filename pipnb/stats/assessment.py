@@ -19,7 +19,7 @@ from pipnb.stats.gaps import gap_change
 from pipnb.stats.ratios import ratio_change
 from pipnb.stats.verdicts import decide_verdict, oriented_z, rule_mde, sequential_holm
 from pipnb.metrics import week_start
-from pipnb.stats.windows import PlanWindows, plan_windows
+from pipnb.stats.windows import PlanWindows, Window, plan_windows
 
 
 def measure_change(panel: pd.DataFrame, rep_id: str, metric: str, *, windows: PlanWindows,
@@ -36,6 +36,7 @@ def measure_change(panel: pd.DataFrame, rep_id: str, metric: str, *, windows: Pl
         When ``avg_days_between_touches`` is asked for without the ``gaps`` table.
     """
     kind = metric_kind(metric)
+    windows = cohort_windows(windows, metric)
     if kind == "gap":
         if gaps is None:
             raise DataError(f"{metric} needs the per-gap table `gaps` (rep_id, opp_id, ended_at, days, "
@@ -45,6 +46,20 @@ def measure_change(panel: pd.DataFrame, rep_id: str, metric: str, *, windows: Pl
         return ratio_change(panel, rep_id, metric, windows=windows, peers=peers, alpha=alpha, power=power)
     return count_change(panel, rep_id, metric, windows=windows, peers=peers, holidays=holidays, family=family,
                         alpha=alpha, power=power)
+
+
+def cohort_windows(windows: PlanWindows, metric: str) -> PlanWindows:
+    """The windows a metric is judged on: its plan period starts after the metric's ``carryover_weeks``.
+
+    A follow-up cohort is judged 21 days after its first meeting, and a deal closed in the first plan weeks
+    was mostly worked before the plan, so those weeks still carry the luck of the window that selected the
+    rep (who would look "worse", or "improved", by chance); they are left out of the verdict.
+    """
+    lag = METRICS[metric].carryover_weeks if metric in METRICS else 0
+    if not lag or windows.plan.n_weeks == 0:
+        return windows
+    first = windows.plan.first_week + pd.Timedelta(weeks=lag)
+    return replace(windows, plan=Window(first, windows.plan.last_week))
 
 
 def metric_kind(metric: str) -> str:

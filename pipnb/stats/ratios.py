@@ -53,14 +53,21 @@ def _ratio_fit(succ: np.ndarray, trials: np.ndarray, present: np.ndarray, is_pla
     if n_units == 1:
         peer = np.zeros(1)
     est = (p_plan - base) - peer
-    se = np.sqrt(var_plan + base_var + expect["P"][1] + expect["B"][1])
-    bad = ~np.isfinite(est) | (n_p <= 0) | (n_b <= 0)
+    # The rep's part of the variance at the pooled rate of both periods (the score test's): the Wald
+    # variance of a handful of trials at 0% or 100% makes a tiny sample look certain.
+    pooled = np.clip(_safe_div(s_b + s_p, n_b + n_p), 0.02, 0.98)
+    own_var = np.maximum(var_plan + base_var, pooled * (1 - pooled) * (_safe_div(1.0, n_p) + _safe_div(1.0, n_b)))
+    se = np.sqrt(own_var + expect["P"][1] + expect["B"][1])
+    bad = ~np.isfinite(est) | (n_p < MIN_TRIALS) | (n_b < MIN_TRIALS)
     fit = _Fit(np.where(bad, np.nan, est), np.where(bad, np.nan, se), np.where(n_units > 1, peer, np.nan),
                False, "")
     extra = {"s_b": s_b[0], "n_b": n_b[0], "s_p": s_p[0], "n_p": n_p[0], "base": base[0],
              "base_var": base_var[0],
              "peer_var": expect["P"][1][0] + expect["B"][1][0]}
     return fit, extra
+
+
+MIN_TRIALS = 10      # fewer trials in the baseline or the plan period: no verdict yet (too early to tell)
 
 
 def _pool(succ: np.ndarray, trials: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

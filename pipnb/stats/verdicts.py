@@ -67,7 +67,9 @@ def _nothing_detectable(change: MetricChange) -> bool:
 
 
 def _scale(value: float, effect: str) -> float:
-    return value if effect == "difference in points" else math.log(value)
+    if effect == "difference in points":
+        return value
+    return math.log(value) if value > 0 else -math.inf     # a target of 0 on a ratio scale: all the way down
 
 
 def sequential_holm(z: ArrayLike, *, fractions: Sequence[float], look: int, alpha: float = 0.05
