@@ -9,7 +9,8 @@ the jobs out over a bounded process pool (or a Dask cluster). Each worker
    since the version before, when) and exports the HTML report to a hidden temporary file;
 3. renames the notebook (the audit record), then the report, into place.
 
-A report is never lost: a job whose cell raises is *failed*; its partially executed notebook (with
+Which version a run writes lives in :mod:`pipnb.versions`; how pool workers watch their batch in
+:mod:`pipnb.workers`. A report is never lost: a job whose cell raises is *failed*; its partially executed notebook (with
 papermill's error cell) is kept where the next version would go, or for a report that keeps one version
 (:attr:`Job.frozen` False) beside it as ``<stage>.failed.ipynb``; a good report is never deleted or
 replaced by a failure. A *frozen* report (a checkpoint or final review) is never replaced at all: a run with
@@ -33,15 +34,11 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import datetime as dt
-import hashlib
-import json
 import logging
 import multiprocessing
 import os
-import signal
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -52,17 +49,16 @@ from typing import Any, Literal
 from pipnb.errors import JobError, RunError
 from pipnb.io import atomic_path, atomic_write_text
 from pipnb.progress import capture_warnings, one_line, progress_bar
-from pipnb.record import RunRecord, Version, failure_path, version_path, versions, write_record
+from pipnb.record import RunRecord, write_record
 from pipnb.report import IndexEntry
+from pipnb.versions import HASH_SCHEME, Output, input_hash, plan_output, recorded_inputs  # noqa: F401
+from pipnb.workers import init_pool_worker
 
 __all__ = ["Job", "JobResult", "JobStatus", "Problem", "RunSummary", "input_hash", "run_jobs"]
 
 log = logging.getLogger(__name__)
 
 JobStatus = Literal["ok", "failed", "skipped"]
-
-#: Bump when what a run writes changes in a way that should invalidate every up-to-date report.
-HASH_SCHEME = "pipnb-run-2"
 
 #: How the worker talks to its kernel: Unix sockets where there are some (no TCP port to race for
 #: between parallel kernels, no "running over TCP without encryption" warning), else TCP.
@@ -71,9 +67,6 @@ KERNEL_TRANSPORT = "ipc" if os.name == "posix" else "tcp"
 #: Where local pool workers and their kernels write stderr (kernel start-up chatter would break the
 #: progress bar); cleared when it passes 5 MB.
 KERNEL_LOG = Path(tempfile.gettempdir()) / f"pipnb-kernels-{getattr(os, 'getuid', lambda: 0)()}.log"
-
-#: How often (seconds) a pool worker checks that the batch that started it is still alive.
-PARENT_POLL = 0.5
 
 
 @dataclass(frozen=True)
@@ -272,124 +265,6 @@ class RunSummary:
             raise RunError(f"{len(self.failed)} of {len(self.results)} jobs failed: {names}{kept} (see the summary)")
 
 
-# --------------------------------------------------------------------------- inputs and versions
-
-def input_hash(job: Job) -> str:
-    """The hash of everything a job's output depends on.
-
-    The notebook file's content, the parameters (but those in :attr:`Job.path_parameters`), the header, the
-    data fingerprint, the named :attr:`Job.inputs` and :data:`HASH_SCHEME`; not the kernel, the paths or the
-    working directory.
-    """
-    digest = hashlib.sha256(HASH_SCHEME.encode())
-    digest.update(Path(job.notebook).read_bytes())
-    digest.update(json.dumps([_hashed_parameters(job), job.header, job.fingerprint, job.inputs], sort_keys=True,
-                             default=str).encode())
-    return digest.hexdigest()
-
-
-def _hashed_parameters(job: Job) -> dict[str, Any]:
-    return {k: v for k, v in job.parameters.items() if k not in job.path_parameters}
-
-
-def _short_hash(value: Any) -> str:
-    raw = value if isinstance(value, bytes) else json.dumps(value, sort_keys=True, default=str).encode()
-    return hashlib.sha256(raw).hexdigest()[:16]
-
-
-def recorded_inputs(job: Job) -> dict[str, str]:
-    """The named inputs a run records: :attr:`Job.inputs` (``data`` defaulting to the job's fingerprint), and
-    hashes of the notebook, the parameters and the header."""
-    inputs = {"data": job.fingerprint, **job.inputs} if job.fingerprint or job.inputs else {}
-    inputs.update(notebook=_short_hash(Path(job.notebook).read_bytes()),
-                  parameters=_short_hash(_hashed_parameters(job)), header=_short_hash(job.header))
-    return inputs
-
-
-@dataclass(frozen=True)
-class Output:
-    """Where one run of a job writes: the version's notebook and report, where a failure goes, the version
-    number, and what changed since the version before."""
-
-    ipynb: Path
-    html: Path | None
-    failure: Path
-    version: int
-    changes: tuple[str, ...]
-    inputs: Mapping[str, str]
-
-
-def _good(version: Version, job: Job) -> bool:
-    """A successful run whose report (when the job has one) exists and was written by that run."""
-    from pipnb.report import read_input_hash
-
-    record = version.record
-    if record is None or not record.ok:
-        return False
-    if job.output_html is None:
-        return True
-    return version.html.exists() and read_input_hash(version.html) == record.input_hash
-
-
-def latest_good(job: Job) -> Version | None:
-    """The newest good version of the job's report on disk, or None."""
-    good = [v for v in versions(job.base) if _good(v, job)]
-    return good[-1] if good else None
-
-
-def plan_output(job: Job, wanted: str, *, force: bool = False) -> tuple[Output | None, Version | None]:
-    """Where a run of ``job`` would write, or None when its last good version is up to date (and not
-    ``force``); and that last good version."""
-    last = latest_good(job)
-    if last is not None and not force and last.record.input_hash == wanted:
-        return None, last
-    inputs = recorded_inputs(job)
-    changes = _changes(last, job, inputs, force) if last is not None else ()
-    number = (last.number + 1 if last is not None else 1) if job.frozen else 1
-    version = (last.record.version + 1 if last is not None else 1) if not job.frozen else number
-    ipynb = version_path(job.base, number, ".ipynb")
-    html = None if job.output_html is None else version_path(job.base, number, ".html")
-    slot_is_good = not job.frozen and last is not None and last.number == number
-    return Output(ipynb=ipynb, html=html, failure=failure_path(job.base) if slot_is_good else ipynb,
-                  version=version, changes=changes, inputs=inputs), last
-
-
-_INPUT_NAMES = {"data": "the data up to {as_of} changed", "plan": "the plan changed",
-                "policy": "the policy changed", "notebook": "the notebook changed (a pipnb update)",
-                "header": "the report's header changed (e.g. the rep's name or the plan period)"}
-
-
-def _changes(last: Version, job: Job, inputs: Mapping[str, str], force: bool) -> tuple[str, ...]:
-    """What differs between the last good version's inputs and this run's, one phrase each."""
-    before = dict(last.record.inputs)
-    if not before:
-        return ("the inputs changed (the version before has no record of them)",)
-    as_of = job.header.get("as_of") or "the report's date"
-    out = []
-    for key in [*_INPUT_NAMES, *sorted(set(inputs) - set(_INPUT_NAMES))]:
-        if key == "parameters" or before.get(key) == inputs.get(key):
-            continue
-        out.append(_INPUT_NAMES.get(key, "{key} changed").format(as_of=as_of, key=key))
-    if before.get("parameters") != inputs.get("parameters"):
-        out.append(_parameter_changes(last.ipynb, job))
-    if not out:
-        out.append("rerun with --force" if force else "pipnb's run record changed")
-    return tuple(out)
-
-
-def _parameter_changes(previous_ipynb: Path, job: Job) -> str:
-    """``parameters changed: as_of 2026-04-05 → 2026-04-12`` from the previous notebook's papermill record."""
-    try:
-        with open(previous_ipynb, encoding="utf-8") as f:
-            old = json.load(f)["metadata"]["papermill"]["parameters"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return "the parameters changed"
-    new = _hashed_parameters(job)
-    keys = sorted(k for k in set(old) | set(new) if k not in job.path_parameters and old.get(k) != new.get(k))
-    shown = ", ".join(f"{k} {old.get(k, '—')} → {new.get(k, '—')}" for k in keys[:3])
-    return f"the parameters changed: {shown}" if shown else "the parameters changed"
-
-
 # --------------------------------------------------------------------------- the worker side
 
 def _run_job(job: Job, wanted_hash: str, out: Output) -> JobResult:
@@ -546,65 +421,6 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {one_line(exc)}"
 
 
-def _init_pool_worker(stderr_log: str, parent: int) -> None:
-    """Send a pool worker's stderr (and so its kernels') to a log file, not the caller's terminal, and
-    start watching the batch process that started the worker."""
-    try:
-        if os.path.getsize(stderr_log) > 5_000_000:
-            os.truncate(stderr_log, 0)
-    except OSError:
-        pass
-    try:
-        fd = os.open(stderr_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    except OSError:
-        fd = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(fd, 2)
-    os.close(fd)
-    logging.captureWarnings(True)  # Python warnings become log records, collected per job
-    threading.Thread(target=_watch_parent, args=(parent,), name="pipnb-parent-watch", daemon=True).start()
-
-
-def _watch_parent(parent: int) -> None:
-    """Exit when the batch process is gone (killed, e.g. by the out-of-memory killer): a worker left behind
-    would hold its memory and its kernel forever. Its kernels are stopped first."""
-    while os.getppid() == parent:
-        time.sleep(PARENT_POLL)
-    _stop_children()
-    os._exit(1)
-
-
-def _stop_children() -> None:
-    """Terminate this process's children (its kernels), then kill those that remain after a second."""
-    children = _children()
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in children:
-            with contextlib.suppress(OSError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + 1.0
-        while children and time.monotonic() < deadline:
-            children = [pid for pid in children if _alive(pid)]
-            time.sleep(0.05)
-        if not children:
-            return
-
-
-def _children() -> list[int]:
-    """This process's child pids (Linux: ``/proc``; elsewhere none are known)."""
-    pids: list[int] = []
-    for task in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
-        with contextlib.suppress(OSError, ValueError):
-            pids += [int(p) for p in task.read_text().split()]
-    return pids
-
-
-def _alive(pid: int) -> bool:
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return False
-
-
 # --------------------------------------------------------------------------- orchestration
 
 def run_jobs(jobs: Sequence[Job | Problem], *, jobs_n: int | None = None, force: bool = False,
@@ -715,7 +531,7 @@ def _start_pool(todo: list[tuple[int, Job, str, Output]], jobs_n: int, stack: co
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     pool = concurrent.futures.ProcessPoolExecutor(
         max_workers=max(1, min(jobs_n, len(todo))), mp_context=multiprocessing.get_context(method),
-        initializer=_init_pool_worker, initargs=(str(KERNEL_LOG), os.getpid()))
+        initializer=init_pool_worker, initargs=(str(KERNEL_LOG), os.getpid()))
     stack.callback(pool.shutdown, wait=True, cancel_futures=True)
     futures = {pool.submit(_run_job, job, wanted, out): (i, job) for i, job, wanted, out in todo}
 
