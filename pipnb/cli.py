@@ -20,6 +20,22 @@ DATA_HELP = ("A folder (pipnb tables, or a Salesforce / HubSpot export), a sourc
 
 
 class _Group(click.Group):
+    def main(self, *args, **kwargs):
+        """Click's own handling, except that a command-line mistake is one line (no usage block), exit 2."""
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.exceptions.Exit as done:
+            sys.exit(done.exit_code)
+        except click.exceptions.Abort:
+            click.echo("pipnb: aborted", err=True)
+            sys.exit(1)
+        except click.ClickException as err:
+            hint = f" (see pipnb {err.ctx.command_path.split(' ', 1)[-1]} --help)" if getattr(err, "ctx", None) \
+                and " " in err.ctx.command_path else " (see pipnb --help)"
+            _fail(err.format_message() + (hint if isinstance(err, click.UsageError) else ""), err.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
+
     def invoke(self, ctx: click.Context):
         from pipnb.errors import PipnbError
 

@@ -436,3 +436,13 @@ def test_skip_on_a_database_url(tmp_path):
     assert data.opportunities["opp_id"].tolist() == ["o1", "o2"]
     assert data.quality.files[["file", "rows_read", "rows_kept", "set_aside", "blanked"]].values.tolist() == [
         ["sql:reps", 2, 2, 0, 0], ["sql:opportunities", 3, 2, 1, 2]]
+
+
+def test_a_command_line_mistake_is_one_line_and_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    for args in (["scan", "--data", str(tmp_path), "--weeks", "-3"], ["scan", "--bogus"], ["nosuch"]):
+        done = subprocess.run([sys.executable, "-m", "pipnb", *args], capture_output=True, text=True)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+        assert done.stderr.startswith("pipnb: error: ") and "--help" in done.stderr
