@@ -44,8 +44,9 @@ class Diagnosis:
         The rep's values over the equally long window before (where a plan's glide path starts).
     cost
         The shortfall in wins per quarter and in money, with an interval (:func:`gap_cost`).
-    dead
-        The rep's open opportunities untouched for more than 14 days (:func:`dead_opportunities`).
+    dead, touch_days
+        The rep's open opportunities untouched for more than 14 days (:func:`dead_opportunities`), and the
+        average days between touches over the window with and without them.
     """
 
     rep_id: str
@@ -68,6 +69,7 @@ class Diagnosis:
     prior: dict[str, float] = field(default_factory=dict)  # the rep's values over the window before
     cost: dict[str, float] = field(default_factory=dict)   # the shortfall in wins per quarter and in money
     dead: pd.DataFrame | None = field(default=None, repr=False)  # open deals untouched > 14 days
+    touch_days: tuple[float, float] = (np.nan, np.nan)      # days between touches with / without them
 
     @property
     def history_start(self) -> pd.Timestamp:
@@ -138,8 +140,7 @@ def diagnose(data: SalesData, rep_id: str, as_of: str | pd.Timestamp | None = No
     attrs = card.attrs
     prior = _prior_values(panel, str(rep["rep_id"]), attrs["window_start"], policy)
     end = min(pd.Timestamp(attrs["window_end"]), data.period[1].normalize())
-    dead = dead_opportunities(data, str(rep["rep_id"]), end) if data.has("activities") else \
-        pd.DataFrame(columns=["opp_id", "account_id", "amount", "days_since_touch"])
+    dead, touch_days = _dead_and_touch_days(data, str(rep["rep_id"]), attrs["window_start"], end)
     return Diagnosis(
         rep_id=str(rep["rep_id"]), rep_name=str(rep["rep_name"]), team=str(rep["team"]),
         as_of=pd.Timestamp(attrs["as_of"]), window_start=attrs["window_start"], window_end=attrs["window_end"],
@@ -147,7 +148,7 @@ def diagnose(data: SalesData, rep_id: str, as_of: str | pd.Timestamp | None = No
         n_peers=int(mine["n_peers"].max()) if mine["n_peers"].notna().any() else 0,
         outcomes=outcomes, drivers=drivers, improvement_areas=areas, wins_gap=gap,
         data_fingerprint=fingerprint_until(data, attrs["window_end"]), source=data.source, card=card, prior=prior,
-        cost=gap_cost(card, str(rep["rep_id"])), dead=dead)
+        cost=gap_cost(card, str(rep["rep_id"])), dead=dead, touch_days=touch_days)
 
 
 def _prior_values(panel: pd.DataFrame, rep_id: str, window_start: pd.Timestamp, policy: Policy) -> dict[str, float]:
@@ -275,18 +276,16 @@ def gap_cost(card: pd.DataFrame, rep_id: str, *, level: float = 0.95) -> dict[st
             "peer_wins_per_week": peer_rate}
 
 
-def dead_opportunities(data: SalesData, rep_id: str, as_of: pd.Timestamp, *, days: int | None = None
-                       ) -> pd.DataFrame:
-    """The rep's open opportunities untouched for more than ``days`` (the article's 14) at ``as_of``.
+def dead_opportunities(data: SalesData, gaps: pd.DataFrame, *, days: int | None = None) -> pd.DataFrame:
+    """The open opportunities in ``gaps`` (from :func:`pipnb.touch_gaps`) untouched for more than ``days``
+    (the article's 14).
 
     The article asks to close these out or re-engage them "so it doesn't affect their average". One row per
-    opportunity: opp_id, account_id, amount, days_since_touch, oldest first. Only the rep's own deals.
+    opportunity: opp_id, account_id, amount, days_since_touch, oldest first.
     """
-    from pipnb.metrics import touch_gaps
     from pipnb.schema import STALE_DAYS
 
     days = STALE_DAYS if days is None else days
-    gaps = touch_gaps(data, as_of, rep_ids=[rep_id])
     running = gaps[gaps["censored"] & (gaps["days"] > days)]
     opps = data.opportunities.set_index("opp_id")
     out = pd.DataFrame({"opp_id": running["opp_id"].to_numpy(),
@@ -297,12 +296,16 @@ def dead_opportunities(data: SalesData, rep_id: str, as_of: pd.Timestamp, *, day
     return out.sort_values("days_since_touch", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def touch_gaps_without(data: SalesData, rep_id: str, as_of: pd.Timestamp, start: pd.Timestamp,
-                       dead: pd.DataFrame) -> tuple[float, float]:
-    """Average days between touches over the window with and without the dead opportunities."""
+def _dead_and_touch_days(data: SalesData, rep_id: str, start: pd.Timestamp, end: pd.Timestamp
+                         ) -> tuple[pd.DataFrame, tuple[float, float]]:
+    """The rep's dead opportunities at ``end``, and the average days between touches over the window with
+    and without them (one pass over the rep's touches)."""
     from pipnb.metrics import touch_gaps
 
-    gaps = touch_gaps(data, as_of, rep_ids=[rep_id])
-    gaps = gaps[gaps["ended_at"] >= pd.Timestamp(start)]
-    alive = gaps[~gaps["opp_id"].isin(dead["opp_id"])]
-    return tuple(float(g["days"].mean()) if len(g) else np.nan for g in (gaps, alive))
+    if not data.has("activities"):
+        return pd.DataFrame(columns=["opp_id", "account_id", "amount", "days_since_touch"]), (np.nan, np.nan)
+    gaps = touch_gaps(data, end, rep_ids=[rep_id])
+    dead = dead_opportunities(data, gaps)
+    window = gaps[gaps["ended_at"] >= pd.Timestamp(start)]
+    alive = window[~window["opp_id"].isin(dead["opp_id"])]
+    return dead, tuple(float(g["days"].mean()) if len(g) else np.nan for g in (window, alive))

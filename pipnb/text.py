@@ -123,18 +123,15 @@ def dead_opportunity_table(dx: Diagnosis) -> pd.DataFrame:
     })
 
 
-def dead_opportunity_notes(dx: Diagnosis, data: SalesData) -> str:
+def dead_opportunity_notes(dx: Diagnosis) -> str:
     """How many deals are dead, their share, and the touch metric with and without them."""
-    from pipnb.diagnosis import touch_gaps_without
-
     dead = dx.dead if dx.dead is not None else pd.DataFrame()
     if dead.empty:
         return "No open opportunity has gone more than 14 days without a touch."
     mine = dx.card[(dx.card["rep_id"] == dx.rep_id) & (dx.card["metric"] == "stale_opp_share")]
     share = f" ({mine['value'].iloc[0]:.0%} of the open pipeline)" if len(mine) and np.isfinite(
         mine["value"].iloc[0]) else ""
-    end = min(pd.Timestamp(dx.window_end), data.period[1].normalize())
-    with_dead, without = touch_gaps_without(data, dx.rep_id, end, dx.window_start, dead)
+    with_dead, without = dx.touch_days
     return (f"**{len(dead)} open opportunities**{share} have had no touch for more than 14 days. The article's "
             f"advice: close them out or re-engage them, so they do not drag the averages. With them, touches come "
             f"every {with_dead:.1f} days on average; without them, every {without:.1f} days.")

@@ -298,4 +298,4 @@ def test_dead_opportunities_are_the_reps_own_open_deals_untouched_past_14_days(d
     last = touches.max() if len(touches) else opps.loc[oldest["opp_id"], "created_at"]
     assert (dx.window_end + pd.Timedelta(days=1) - last).total_seconds() / 86400 == pytest.approx(
         oldest["days_since_touch"], abs=0.1)
-    assert "open opportunities" in pn.text.dead_opportunity_notes(dx, demo)
+    assert "open opportunities" in pn.text.dead_opportunity_notes(dx)

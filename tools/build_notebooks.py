@@ -152,7 +152,7 @@ Per week, for this rep and for the median peer: where do deals stop?
 Open opportunities of this rep that have gone more than 14 days without a touch (the article's standard), oldest
 first: close them out or re-engage them.
 """),
-    code("display(Markdown(pn.text.dead_opportunity_notes(dx, data)))"),
+    code("display(Markdown(pn.text.dead_opportunity_notes(dx)))"),
     code("pn.text.show(pn.text.dead_opportunity_table(dx))"),
     md("""
 ## Trends of the improvement areas

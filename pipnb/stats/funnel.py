@@ -56,8 +56,7 @@ def null_variance(kind: str, target: np.ndarray, n: np.ndarray) -> np.ndarray:
         return target / n
 
 
-def overdispersion(rate: np.ndarray, target: np.ndarray, var0: np.ndarray, *, winsor: float = 0.2,
-                   robust: str = "winsor") -> float:
+def overdispersion(rate: np.ndarray, target: np.ndarray, var0: np.ndarray, *, winsor: float = 0.2) -> float:
     """Between-rep variance ``tau^2`` beyond within-rep noise (additive random effect, Spiegelhalter 2005).
 
     z-scores are winsorized at the ``winsor`` and ``1 - winsor`` quantiles (20% by default, more than the
@@ -73,11 +72,8 @@ def overdispersion(rate: np.ndarray, target: np.ndarray, var0: np.ndarray, *, wi
         return 0.0
     z = (rate[ok] - target[ok]) / np.sqrt(var0[ok])
     m = len(z)
-    if robust == "mad":
-        phi = float((1.482602218505602 * np.median(np.abs(z - np.median(z)))) ** 2)
-    else:
-        lo, hi = np.quantile(z, [winsor, 1.0 - winsor])
-        phi = float(np.mean(np.clip(z, lo, hi) ** 2)) / _winsor_consistency(winsor)
+    lo, hi = np.quantile(z, [winsor, 1.0 - winsor])
+    phi = float(np.mean(np.clip(z, lo, hi) ** 2)) / _winsor_consistency(winsor)
     if m * phi <= m - 1:
         return 0.0
     w = 1.0 / var0[ok]
