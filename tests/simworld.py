@@ -60,9 +60,10 @@ activities, ~1 600 opportunities) takes under 0.1 s.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -653,15 +654,30 @@ def scenario_planted(seed: int, driver: str, *, windows: Sequence[int] = (12, 26
     tally_plan(t, f"s3.{driver}", recovered, metric=metric)
     tally_plan(t, "s3.all", recovered, metric=metric)
     if mde:
-        stated = run.stated_mde(metric)
-        t.value(f"s7.{driver}.stated_mde", stated)
-        factor = true_factor_for_mde(driver, stated, params)
-        t.add(f"s7.{driver}.mde_stated", factor is not None)
-        if factor is not None:
-            moved = generate(seed, params, low_rep(driver, after=0.6 * factor))
-            t.value(f"s7.{driver}.true_factor", factor)
-            t.add(f"s7.{driver}.improved_final", run_plan(moved, rep, every_look=False).verdict(metric) == IMPROVED)
+        _tally_mde(t, seed, driver, params, run)
     return t
+
+
+def scenario_mde(seed: int, driver: str, *, params: WorldParams = WorldParams()) -> Tally:
+    """(7) alone: a rep truly at 60% on ``driver`` forced onto a plan, then the same history with a true
+    change from the plan start equal to the smallest change that plan's final review stated it could detect."""
+    t = Tally()
+    low = generate(seed, params, low_rep(driver))
+    _tally_mde(t, seed, driver, params, run_plan(low, low.rep_id(0), every_look=False))
+    return t
+
+
+def _tally_mde(t: Tally, seed: int, driver: str, params: WorldParams, run: PlanRun) -> None:
+    metric = DRIVER_METRIC[driver]
+    stated = run.stated_mde(metric)
+    t.value(f"s7.{driver}.stated_mde", stated)
+    factor = true_factor_for_mde(driver, stated, params)
+    t.add(f"s7.{driver}.mde_stated", factor is not None)
+    if factor is not None:
+        moved = generate(seed, params, low_rep(driver, after=0.6 * factor))
+        t.value(f"s7.{driver}.true_factor", factor)
+        t.add(f"s7.{driver}.improved_final",
+              run_plan(moved, run.rep_id, every_look=False).verdict(metric) == IMPROVED)
 
 
 def scenario_emails_up(seed: int, *, factor: float = 1.5, params: WorldParams = WorldParams()) -> Tally:
@@ -687,30 +703,117 @@ def scenario_followup_up(seed: int, *, before: float = 0.45, after: float = 0.70
 
 
 def true_factor_for_mde(driver: str, mde: float, params: WorldParams, level: float = 0.6) -> float | None:
-    """The multiplier on the rep's true rate that equals a stated smallest detectable change.
+    """The multiplier on the rep's true rate whose effect on the metric equals a stated detectable change.
 
-    Counts: the MDE is a rate ratio. Touch gaps: a gap ratio (below 1: shorter gaps), so the touch rate is
-    multiplied by its inverse. Ratios: a difference in points, added to the rep's true probability
-    (``level`` x the peer probability). None when no finite change is stated."""
+    The stated change is on the metric's own scale over the weeks the final review judges (a rate ratio for
+    counts, a gap ratio for touch gaps, points for the follow-up ratio); a multiplier on the generator's
+    rate reaches the metric diluted (meetings are touches too; first meetings and follow-ups lag the
+    opportunities they come from). :func:`effect_slope` measures that dilution on large worlds, and the
+    multiplier is solved from it. None when no finite change is stated."""
     if mde is None or not np.isfinite(mde) or mde == 0:
         return None
-    if driver in ("emails", "opps", "first_meetings"):
+    if driver in ("emails", "opps"):
         return mde if mde > 1 else None
+    slope = effect_slope(driver, params, level)
+    if driver == "first_meetings":
+        return math.exp(math.log(mde) / slope) if mde > 1 else None
     if driver == "touches":
-        return 1 / mde if 0 < mde < 1 else None
+        return math.exp(-math.log(mde) / slope) if 0 < mde < 1 else None
     if driver == "followup":
-        p0 = params.followup_prob * level
-        return (p0 + abs(mde)) / p0 if p0 + abs(mde) < 0.98 else None
+        factor = 1 + abs(mde) / slope
+        return factor if params.followup_prob * level * factor < 0.98 else None
     return None
+
+
+CALIBRATION_FACTORS = (1.25, 1.5, 2.0, 2.5)
+
+
+@functools.lru_cache(maxsize=None)
+def effect_slope(driver: str, params: WorldParams = WorldParams(), level: float = 0.6, *, n_reps: int = 200,
+                 seed: int = 7) -> float:
+    """How a multiplier ``f`` on the generator's rate shows in the metric the final review judges.
+
+    Half of a large all-equal team (``n_reps``) sits at ``level`` of the peer level and moves to ``level * f``
+    from the plan start; the other half stays at the peer level and serves as the control. The pooled
+    difference in differences over the judged weeks (the 12 weeks before the plan, and the plan weeks after
+    the metric's carry-over weeks) is, for each ``f`` in :data:`CALIBRATION_FACTORS`, a log ratio (first
+    meetings, touch gaps: fitted as ``slope * log f``, the gap ratio's sign turned) or points (follow-up
+    ratio: ``slope * (f - 1)``); the least-squares slope through the origin is returned. It is computed from
+    the generated events and pipnb's weekly panel and touch gaps (the metric definitions), not from any test
+    or estimate of pipnb's, once per process."""
+    big = replace(params, n_reps=n_reps, rep_cv=0.0)
+    treated = range(n_reps // 2)
+    metric = DRIVER_METRIC[driver]
+    from pipnb.schema import METRICS
+    carry = METRICS[metric].carryover_weeks if metric in METRICS else 0
+    weeks = {"B": (PLAN_START_WEEK - 12, PLAN_START_WEEK - 1), "P": (PLAN_START_WEEK + carry, params.n_weeks)}
+    xs, ys = [], []
+    for f in CALIBRATION_FACTORS:
+        world = generate(seed, big, [c for i in treated for c in low_rep(driver, factor=level, after=level * f,
+                                                                          rep=i)])
+        group = np.where(np.isin(world.rep_ids, world.rep_ids[:n_reps // 2]), "T", "C")
+        sums = _window_sums(world, metric, group, weeks)
+        if driver == "followup":
+            rate = {k: sums[k][0] / sums[k][1] for k in sums}
+            xs.append(f - 1)
+            ys.append((rate["T", "P"] - rate["T", "B"]) - (rate["C", "P"] - rate["C", "B"]))
+        else:
+            ratio = {k: sums[k][0] / sums[k][1] for k in sums}
+            effect = math.log((ratio["T", "P"] / ratio["T", "B"]) / (ratio["C", "P"] / ratio["C", "B"]))
+            xs.append(math.log(f))
+            ys.append(-effect if driver == "touches" else effect)
+    x, y = np.asarray(xs), np.asarray(ys)
+    return float(x @ y / (x @ x))
+
+
+def _window_sums(world: World, metric: str, group: np.ndarray, weeks: dict) -> dict:
+    """(numerator, denominator) per (group, window): counts and ratios from the weekly panel; touch gaps
+    as days at risk inside the window over the gaps closed in it (gaps split at the window edges)."""
+    out = {}
+    lookup = dict(zip(world.rep_ids, group))
+    if metric == "avg_days_between_touches":
+        gaps = pn.touch_gaps(world.data, world.week_end(world.params.n_weeks))
+        end = pd.to_datetime(gaps["ended_at"])
+        start = end - pd.to_timedelta(gaps["days"], unit="D")
+        g = gaps["rep_id"].map(lookup).to_numpy()
+        for w, (first, last) in weeks.items():
+            a, b = world.week_start(first), world.week_end(last) + pd.Timedelta(days=1)
+            overlap = (end.clip(upper=b) - start.clip(lower=a)).dt.total_seconds().clip(lower=0) / 86_400
+            closed = (end >= a) & (end < b) & ~gaps["censored"].astype(bool)
+            for k in ("T", "C"):
+                out[k, w] = (float(overlap[g == k].sum()), float(closed[g == k].sum()))
+        return out
+    panel = world.panel
+    rows = panel[panel["metric"] == metric]
+    g = rows["rep_id"].map(lookup).to_numpy()
+    week = pd.to_datetime(rows["week"])
+    for w, (first, last) in weeks.items():
+        inside = ((week >= world.week_start(first)) & (week <= world.week_start(last))).to_numpy()
+        for k in ("T", "C"):
+            sel = inside & (g == k)
+            denominator = float(rows["denominator"].to_numpy()[sel].sum())
+            if metric in COUNT_METRICS:           # a count: events per rep-week
+                denominator = float(sel.sum())
+            out[k, w] = (float(rows["numerator"].to_numpy()[sel].sum()), denominator)
+    return out
 
 
 def ideal_detection(params: WorldParams = WorldParams(), *, factor: float = 0.6, weeks: Sequence[int] = (12, 26),
                     alphas: Sequence[float] = (0.05, 0.01)) -> pd.DataFrame:
     """The ceiling for scenario 4: power of an exact one-sided test of a rep at ``factor`` of the peer level
-    against a *known* peer rate (no peer noise, no overdispersion, no practical margin). Counts: Poisson over
-    the window; the follow-up ratio: binomial on the first meetings of the window. ``alpha`` is per metric
-    (1% is about what keeps an all-equal team's any-of-five-metrics flag rate near 5%)."""
-    from scipy.stats import binom, poisson
+    against a *known* peer rate (no peer noise, no week-to-week noise, no practical margin). Counts: Poisson
+    over the window (``spread`` "none"), and negative binomial when the test also knows the peers' natural
+    spread (``spread`` "known": a peer's own rate varies with the world's between-rep CV, which the null
+    must allow for, as pipnb's limits do); the follow-up ratio: binomial on the first meetings of the
+    window. ``alpha`` is per metric (1% is about what keeps an all-equal team's any-of-six-metrics flag rate
+    near 5%)."""
+    from scipy.stats import binom, nbinom, poisson
+
+    def lower_critical(cdf, guess: int) -> int:
+        c = guess
+        while c >= 0 and cdf(c) > a:
+            c -= 1
+        return c
 
     rows = []
     counts = {"emails": params.emails_per_week, "opps": params.opps_per_week,
@@ -719,17 +822,18 @@ def ideal_detection(params: WorldParams = WorldParams(), *, factor: float = 0.6,
         for a in alphas:
             for driver, rate in counts.items():
                 m0 = rate * w
-                c = int(poisson.ppf(a, m0))
-                while c >= 0 and poisson.cdf(c, m0) > a:
-                    c -= 1
-                rows.append({"driver": driver, "weeks": w, "alpha": a,
-                             "power": float(poisson.cdf(c, factor * m0)) if c >= 0 else 0.0})
+                nulls = {"none": poisson(m0)}
+                if params.rep_cv > 0:
+                    size = 1 / params.rep_cv ** 2
+                    nulls["known"] = nbinom(size, size / (size + m0))
+                for spread, null in nulls.items():
+                    c = lower_critical(null.cdf, int(null.ppf(a)))
+                    rows.append({"driver": driver, "weeks": w, "alpha": a, "spread": spread,
+                                 "power": float(poisson.cdf(c, factor * m0)) if c >= 0 else 0.0})
             n = int(round(counts["first_meetings"] * w))
             p0 = params.followup_prob
-            c = int(binom.ppf(a, n, p0))
-            while c >= 0 and binom.cdf(c, n, p0) > a:
-                c -= 1
-            rows.append({"driver": "followup", "weeks": w, "alpha": a,
+            c = lower_critical(lambda k: binom.cdf(k, n, p0), int(binom.ppf(a, n, p0)))
+            rows.append({"driver": "followup", "weeks": w, "alpha": a, "spread": "none",
                          "power": float(binom.cdf(c, n, factor * p0)) if c >= 0 else 0.0})
     return pd.DataFrame(rows)
 

@@ -47,6 +47,40 @@ class Trend:
 
 
 @dataclass(frozen=True)
+class ChangeVariance:
+    """The variance of a metric's change as a function of the true change, before placebo inflation.
+
+    The smallest detectable change must be computed under the alternative: a rep who sends 40% more emails
+    has a plan count 40% larger and so a smaller variance, a follow-up ratio that rises from 27% to 45% has a
+    different binomial variance. ``kind`` picks the form (``x`` on the model scale, signed as the estimate):
+
+    * ``"log"`` (counts, touch gaps): ``fixed + plan * exp(-events * x)``, where ``plan`` is the variance of
+      the plan-period part had the rep stayed at the baseline level and ``events`` is +1 when a larger value
+      means more events (counts) and -1 when it means fewer (a longer gap between touches closes fewer gaps);
+    * ``"points"`` (ratios): the score variance ``max(v_b + p1(1-p1)/n_p, pbar(1-pbar)(1/n_b + 1/n_p)) +
+      fixed`` with ``p1 = p0 + x`` and ``pbar`` the pooled rate of both periods.
+    """
+
+    kind: Literal["log", "points"]
+    fixed: float
+    plan: float = 0.0
+    events: float = 1.0
+    p0: float = math.nan
+    n_b: float = math.nan
+    n_p: float = math.nan
+    base_var: float = math.nan
+
+    def at(self, x: float) -> float:
+        if self.kind == "log":
+            return self.fixed + self.plan * math.exp(-self.events * x)
+        p1 = min(max(self.p0 + x, 0.02), 0.98)
+        pooled = min(max((self.n_b * self.p0 + self.n_p * p1) / (self.n_b + self.n_p), 0.02), 0.98)
+        own = max(self.base_var + p1 * (1 - p1) / self.n_p,
+                  pooled * (1 - pooled) * (1 / self.n_b + 1 / self.n_p))
+        return self.fixed + own
+
+
+@dataclass(frozen=True)
 class MetricChange:
     """One metric's change from baseline to plan period, beyond peers.
 
@@ -73,6 +107,8 @@ class MetricChange:
     se, inflation
         Standard error of the change on the model scale (log ratio or points), after multiplying by
         ``inflation``: how much more the peers' placebo changes vary than the model says (at least 1).
+    variance
+        The change's variance under an alternative (:class:`ChangeVariance`), for the detectable change.
     detail
         Counts behind the numbers (for the sentence): e.g. ``plan_count``, ``baseline_trials``.
     """
@@ -99,6 +135,7 @@ class MetricChange:
     plan_weeks: int
     se: float = math.nan
     inflation: float = 1.0
+    variance: ChangeVariance | None = None
     trend: Trend = field(default_factory=Trend)
     detail: Mapping[str, float] = field(default_factory=dict)
 

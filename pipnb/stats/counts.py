@@ -14,6 +14,7 @@ from scipy import stats as sps
 
 from pipnb.schema import METRICS
 from pipnb.stats._common import (
+    ChangeVariance,
     Family,
     MetricChange,
     _control_matrix,
@@ -22,8 +23,9 @@ from pipnb.stats._common import (
     _grid,
     _safe_div,
     _units,
+    _z_crit,
 )
-from pipnb.stats.power import _solve_mde
+from pipnb.stats.power import detectable_change
 from pipnb.stats.trend import trend_test
 from pipnb.stats.windows import PlanWindows, working_days
 
@@ -208,6 +210,9 @@ def count_change(panel: pd.DataFrame, rep_id: str, metric: str, *, windows: Plan
     meta = METRICS.get(metric)
     higher = meta.higher_is_better if meta else True
     out = _finish(fit, alpha=alpha, higher_is_better=higher)
+    variance = _count_variance(extra)
+    mde = math.nan if variance is None else detectable_change(
+        variance, _z_crit(alpha, "two-sided"), power=power, inflation=out["inflation"], higher_is_better=higher)
     base, plan = extra["parts"]["B"], extra["parts"]["P"]
     rate = {k: _per_week(p["y"][0], p["e"][0]) for k, p in (("B", base), ("P", plan))}
     weekly_counts, weekly_exposure, weekly_valid = extra["weekly"]
@@ -215,7 +220,7 @@ def count_change(panel: pd.DataFrame, rep_id: str, metric: str, *, windows: Plan
     return MetricChange(
         metric=metric, kind="count", effect="rate ratio", model=fit.model, higher_is_better=higher,
         baseline=rate["B"], baseline_raw=rate["B"], actual=rate["P"],
-        mde=_count_mde(extra, alpha, power, higher),
+        mde=mde, variance=variance,
         baseline_weeks=int((weekly_valid & ~is_plan).sum()), plan_weeks=int((weekly_valid & is_plan).sum()),
         trend=trend_test(series),
         detail={"baseline_count": float(base["y"][0]), "plan_count": float(plan["y"][0])}, **out)
@@ -225,16 +230,14 @@ def _per_week(count: float, days: float) -> float:
     return float(count / days * DAYS_PER_WORKING_WEEK) if days > 0 else math.nan
 
 
-def _count_mde(extra: Mapping[str, Any], alpha: float, power: float, higher: bool) -> float:
-    """Smallest detectable rate ratio for the rep, with the fit's dispersion and peer noise."""
+def _count_variance(extra: Mapping[str, Any]) -> ChangeVariance | None:
+    """The log rate ratio's variance as a function of the true ratio: the baseline total, the negative-
+    binomial terms and the peers' noise are fixed; the plan total is the baseline rate projected onto the
+    plan weeks (by the week effects) times the ratio."""
     base, plan = extra["parts"]["B"], extra["parts"]["P"]
     y_b, m_b, m_p = base["y"][0], base["m"][0], plan["m"][0]
     if y_b <= 0 or m_b <= 0 or m_p <= 0:
-        return math.nan
+        return None
     phi, nb_alpha = extra["phi"], extra["nb_alpha"]
     fixed = phi / y_b + nb_alpha * (base["w2"][0] / m_b ** 2 + plan["w2"][0] / m_p ** 2) + extra["ctrl_var"]
-    expected_plan = y_b * m_p / m_b
-
-    def variance(log_ratio: float) -> float:
-        return fixed + phi / (expected_plan * math.exp(log_ratio))
-    return _solve_mde(variance, alpha, power, "two-sided", increase=higher)
+    return ChangeVariance("log", fixed=float(fixed), plan=float(phi / (y_b * m_p / m_b)), events=1.0)

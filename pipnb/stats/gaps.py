@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from pipnb.stats._common import (
-    _NORMAL,
     GAP_METRIC,
+    ChangeVariance,
     MetricChange,
     _control_matrix,
     _finish,
@@ -19,6 +19,7 @@ from pipnb.stats._common import (
     _units,
     _z_crit,
 )
+from pipnb.stats.power import detectable_change
 from pipnb.stats.trend import trend_test
 from pipnb.metrics import week_start
 from pipnb.stats.windows import PlanWindows, Window
@@ -102,35 +103,51 @@ def gap_change(gaps: pd.DataFrame, rep_id: str, *, windows: PlanWindows, peers: 
     gaps = gaps.loc[gaps["rep_id"].isin(units)]
     gaps = gaps.assign(ended_at=pd.to_datetime(gaps["ended_at"]), censored=gaps["censored"].astype(bool))
     sums = {k: _gap_sums(gaps, units, w) for k, w in (("B", windows.baseline), ("P", windows.plan))}
-    fit = _gap_fit(sums, len(units))
+    fit, variance = _gap_fit(sums, len(units))
     out = _finish(fit, alpha=alpha, higher_is_better=False)
-    crit = _z_crit(alpha, "two-sided") + _NORMAL.inv_cdf(power)
-    mde = math.exp(-crit * fit.se[0]) if np.isfinite(fit.se[0]) else math.nan
+    mde = math.nan if variance is None else detectable_change(
+        variance, _z_crit(alpha, "two-sided"), power=power, inflation=out["inflation"], higher_is_better=False)
     peers_txt = f", peer change from {len(units) - 1} peers" if len(units) > 1 else ", no peers"
     mean = {k: float(s["t"][0] / s["d"][0]) if s["d"][0] > 0 else math.nan for k, s in sums.items()}
     own = gaps.loc[gaps["rep_id"] == rep_id]
     return MetricChange(
         metric=metric, kind="gap", effect="gap ratio", higher_is_better=False,
         model="exponential gaps per opportunity, open gaps censored, clustered by opportunity" + peers_txt,
-        baseline=mean["B"], baseline_raw=mean["B"], actual=mean["P"], mde=mde,
+        baseline=mean["B"], baseline_raw=mean["B"], actual=mean["P"], mde=mde, variance=variance,
         baseline_weeks=windows.baseline.n_weeks, plan_weeks=windows.plan.n_weeks,
         trend=trend_test(_weekly_closed_gaps(own, windows.plan)),
         detail={"baseline_closed": float(sums["B"]["d"][0]), "plan_closed": float(sums["P"]["d"][0]),
                 "open_gaps": float(own["censored"].sum())}, **out)
 
 
-def _gap_fit(sums: Mapping[str, Mapping[str, np.ndarray]], n_units: int) -> _Fit:
-    """Log ratio of mean gaps (plan / baseline), minus the controls' log ratio, for every unit."""
+def _gap_fit(sums: Mapping[str, Mapping[str, np.ndarray]], n_units: int) -> tuple[_Fit, ChangeVariance | None]:
+    """Log ratio of mean gaps (plan / baseline), minus the controls' log ratio, for every unit, and the
+    rep's variance as a function of the true gap ratio."""
     own = {k: _log_gap_and_var(s) for k, s in sums.items()}
     est, var = own["P"][0] - own["B"][0], own["P"][1] + own["B"][1]
     peer = np.full(n_units, np.nan)
+    fixed = own["B"][1][0]
     if n_units > 1:
         controls = _control_matrix(n_units)
         ctrl = {k: _log_gap_and_var(s, controls) for k, s in sums.items()}
         peer = ctrl["P"][0] - ctrl["B"][0]
         est, var = est - peer, var + ctrl["P"][1] + ctrl["B"][1]
+        fixed = fixed + ctrl["P"][1][0] + ctrl["B"][1][0]
     bad = ((sums["B"]["d"] == 0) & (sums["P"]["d"] == 0)) | ~np.isfinite(est)
-    return _Fit(np.where(bad, np.nan, est), np.where(bad, np.nan, np.sqrt(var)), peer, True, "")
+    fit = _Fit(np.where(bad, np.nan, est), np.where(bad, np.nan, np.sqrt(var)), peer, True, "")
+    return fit, _gap_variance(sums, own["P"][1][0], fixed)
+
+
+def _gap_variance(sums: Mapping[str, Mapping[str, np.ndarray]], plan_var: float, fixed: float
+                  ) -> ChangeVariance | None:
+    """The plan part scaled to the closed gaps the rep would have had at the baseline mean gap (days at
+    risk in the plan / baseline mean gap); a gap ratio ``r`` closes ``1/r`` times as many."""
+    d_b, t_b, d_p, t_p = (float(sums[k][c][0]) for k in ("B", "P") for c in ("d", "t"))
+    if d_b <= 0 or t_b <= 0 or t_p <= 0 or not math.isfinite(fixed):
+        return None
+    expected = t_p * d_b / t_b
+    plan = plan_var * max(d_p, 0.5) / expected if math.isfinite(plan_var) else 1 / expected
+    return ChangeVariance("log", fixed=float(fixed), plan=float(max(plan, 1 / expected)), events=-1.0)
 
 
 def _weekly_closed_gaps(gaps: pd.DataFrame, window: Window) -> np.ndarray:

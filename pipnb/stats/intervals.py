@@ -26,7 +26,7 @@ def count_interval(weekly: np.ndarray, level: float = 0.95) -> tuple[float, floa
 
     Example
     -------
-    >>> [round(x, 2) for x in count_interval(np.array([4, 6, 5, 5]))]
+    >>> [round(float(x), 2) for x in count_interval(np.array([4, 6, 5, 5]))]
     [5.0, 1.44, 8.56]
     """
     y = np.asarray(weekly, dtype=float)

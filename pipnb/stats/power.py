@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from scipy import optimize
 
-from pipnb.stats._common import _NORMAL, Alternative, _two_sided_p, _z_crit
+from pipnb.stats._common import _NORMAL, Alternative, ChangeVariance, _two_sided_p, _z_crit
 
 
 def _solve_mde(variance: Callable[[float], float], alpha: float, power: float,
@@ -22,6 +22,48 @@ def _solve_mde(variance: Callable[[float], float], alpha: float, power: float,
     if gap(upper) < 0:
         return math.inf if increase else 0.0
     return math.exp(sign * optimize.brentq(gap, 1e-12, upper, xtol=1e-10))
+
+
+def detectable_change(variance: ChangeVariance, crit: float, *, power: float = 0.8, inflation: float = 1.0,
+                      higher_is_better: bool = True) -> float:
+    """Smallest change in the better direction that a rule rejecting at ``|z| >= crit`` detects with ``power``.
+
+    Solves ``d = (crit + z_power) * inflation * sqrt(variance.at(x))`` with ``x = +-d`` the change on the
+    model scale, so the variance is that of the alternative (more events after a rise, the binomial variance
+    at the new rate), not that of the data observed under the null.
+
+    Returns
+    -------
+    float
+        On the effect scale: a ratio ``exp(x)`` for ``"log"`` variances, points ``x`` for ``"points"``;
+        ``inf`` (``0`` for a ratio that must fall, ``-inf`` for points that must fall) when even the largest
+        change could not be detected.
+
+    Example
+    -------
+    >>> v = ChangeVariance("log", fixed=1 / 60, plan=1 / 60)
+    >>> round(detectable_change(v, 1.96), 2)       # 60 events in each period at the baseline rate
+    1.59
+    """
+    if not math.isfinite(crit) or not math.isfinite(variance.fixed):
+        return math.inf if higher_is_better else (0.0 if variance.kind == "log" else -math.inf)
+    k = (crit + _NORMAL.inv_cdf(power)) * max(float(inflation), 1.0)
+    sign = 1.0 if higher_is_better else -1.0
+    if variance.kind == "log":
+        upper = 20.0
+    else:
+        upper = (1 - variance.p0) if higher_is_better else variance.p0
+        if not math.isfinite(upper) or upper <= 0 or variance.n_p <= 0 or variance.n_b <= 0:
+            return sign * math.inf
+
+    def gap(d: float) -> float:
+        return d - k * math.sqrt(max(variance.at(sign * d), 0.0))
+    if gap(upper) < 0:
+        if variance.kind == "log":
+            return math.inf if higher_is_better else 0.0
+        return sign * math.inf
+    d = float(optimize.brentq(gap, 0.0, upper, xtol=1e-10))
+    return math.exp(sign * d) if variance.kind == "log" else sign * d
 
 
 def mde_rate_ratio(baseline_rate: float, baseline_weeks: float, plan_weeks: float, *,

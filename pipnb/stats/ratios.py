@@ -12,6 +12,7 @@ import pandas as pd
 from pipnb.schema import METRICS
 from pipnb.stats._common import (
     SNAPSHOT_METRICS,
+    ChangeVariance,
     MetricChange,
     _control_matrix,
     _finish,
@@ -19,8 +20,9 @@ from pipnb.stats._common import (
     _grid,
     _safe_div,
     _units,
+    _z_crit,
 )
-from pipnb.stats.power import mde_proportion
+from pipnb.stats.power import detectable_change
 from pipnb.stats.trend import trend_test
 from pipnb.stats.windows import PlanWindows
 
@@ -144,8 +146,10 @@ def ratio_change(panel: pd.DataFrame, rep_id: str, metric: str, *, windows: Plan
     meta = METRICS.get(metric)
     higher = meta.higher_is_better if meta else True
     out = _finish(fit, alpha=alpha, higher_is_better=higher)
-    mde = mde_proportion(extra["base"], extra["n_b"], extra["n_p"], baseline_var=extra["base_var"],
-                         extra_var=extra["peer_var"], alpha=alpha, power=power, increase=higher)
+    variance = ChangeVariance("points", fixed=float(extra["peer_var"]), p0=float(extra["base"]),
+                              n_b=float(extra["n_b"]), n_p=float(extra["n_p"]), base_var=float(extra["base_var"]))
+    mde = detectable_change(variance, _z_crit(alpha, "two-sided"), power=power, inflation=out["inflation"],
+                            higher_is_better=higher)
     peers_txt = (f", week-standardized peer change from {len(units) - 1} peers" if len(units) > 1
                  else ", no peers")
     weekly = _safe_div(succ[0], trials[0])[is_plan & present[0]]
@@ -153,7 +157,7 @@ def ratio_change(panel: pd.DataFrame, rep_id: str, metric: str, *, windows: Plan
         metric=metric, kind="ratio", effect="difference in points", higher_is_better=higher,
         model="binomial on pooled counts" + peers_txt,
         baseline=float(extra["base"]), baseline_raw=float(_safe_div(extra["s_b"], extra["n_b"])),
-        actual=float(_safe_div(extra["s_p"], extra["n_p"])), mde=float(mde),
+        actual=float(_safe_div(extra["s_p"], extra["n_p"])), mde=float(mde), variance=variance,
         baseline_weeks=int((present[0] & ~is_plan).sum()), plan_weeks=int((present[0] & is_plan).sum()),
         trend=trend_test(weekly),
         detail={"baseline_successes": float(extra["s_b"]), "baseline_trials": float(extra["n_b"]),

@@ -10,6 +10,7 @@ from statistics import NormalDist
 import numpy as np
 
 from pipnb.stats._common import IMPROVED, NO_CLEAR_CHANGE, TOO_EARLY, WORSE, ArrayLike, MetricChange
+from pipnb.stats.power import detectable_change
 from pipnb.stats.sequential import look_boundary
 
 
@@ -154,10 +155,17 @@ def oriented_z(change: MetricChange) -> float:
 def rule_mde(change: MetricChange, boundary: float, power: float = 0.8) -> float:
     """Smallest change (``effect`` scale, the better way) the rule detects with ``power`` at this look.
 
-    ``(boundary + z_power) * se`` on the model scale (log ratio or points), with the fit's inflated
-    standard error; ``inf`` when nothing is detectable (no standard error).
+    ``boundary`` is the look's group-sequential z boundary (after Holm); the variance is the change's own
+    under the alternative (:class:`ChangeVariance`) times the placebo inflation, so the stated change is
+    the one this look's decision would find 80% of the time. Without a variance model, ``(boundary +
+    z_power) * se``. ``inf`` when nothing is detectable.
     """
-    if not np.isfinite(change.se) or change.se <= 0 or not np.isfinite(boundary):
+    if not np.isfinite(boundary):
+        return math.inf
+    if change.variance is not None:
+        return detectable_change(change.variance, float(boundary), power=power, inflation=change.inflation,
+                                 higher_is_better=change.higher_is_better)
+    if not np.isfinite(change.se) or change.se <= 0:
         return math.inf
     size = (boundary + NormalDist().inv_cdf(power)) * change.se
     sign = 1.0 if change.higher_is_better else -1.0
