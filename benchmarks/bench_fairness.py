@@ -87,7 +87,8 @@ def _run(job):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--reps", type=int, default=120, help="replications per scenario (all-equal and scenario 7: 2x)")
+    parser.add_argument("--reps", type=int, default=120,
+                        help="replications per scenario (all-equal and scenario 7: 2x)")
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--quick", action="store_true", help="12 replications per scenario (a smoke run)")
@@ -95,8 +96,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     reps = 12 if args.quick else args.reps
     jobs = tasks(reps, args.seed, args.only or GROUPS)
-    print(f"fairness benchmark: {reps} replications per scenario (all-equal and scenario 7 {2 * reps}), seed {args.seed}, "
-          f"{args.jobs} processes, {len(jobs)} worlds", flush=True)
+    print(f"fairness benchmark: {reps} replications per scenario (all-equal and scenario 7 {2 * reps}), "
+          f"seed {args.seed}, {args.jobs} processes, {len(jobs)} worlds", flush=True)
 
     wall = time.perf_counter()
     total, cpu, errors = sw.Tally(), dict.fromkeys(GROUPS, 0.0), []

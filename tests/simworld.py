@@ -728,7 +728,7 @@ def true_factor_for_mde(driver: str, mde: float, params: WorldParams, level: flo
 CALIBRATION_FACTORS = (1.25, 1.5, 2.0, 2.5)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def effect_slope(driver: str, params: WorldParams = WorldParams(), level: float = 0.6, *, n_reps: int = 200,
                  seed: int = 7) -> float:
     """How a multiplier ``f`` on the generator's rate shows in the metric the final review judges.
@@ -809,9 +809,10 @@ def ideal_detection(params: WorldParams = WorldParams(), *, factor: float = 0.6,
     near 5%)."""
     from scipy.stats import binom, nbinom, poisson
 
-    def lower_critical(cdf, guess: int) -> int:
-        c = guess
-        while c >= 0 and cdf(c) > a:
+    def lower_critical(null, alpha: float) -> int:
+        """The largest count whose lower tail under ``null`` (a frozen scipy distribution) is <= alpha."""
+        c = int(null.ppf(alpha))
+        while c >= 0 and null.cdf(c) > alpha:
             c -= 1
         return c
 
@@ -827,12 +828,12 @@ def ideal_detection(params: WorldParams = WorldParams(), *, factor: float = 0.6,
                     size = 1 / params.rep_cv ** 2
                     nulls["known"] = nbinom(size, size / (size + m0))
                 for spread, null in nulls.items():
-                    c = lower_critical(null.cdf, int(null.ppf(a)))
+                    c = lower_critical(null, a)
                     rows.append({"driver": driver, "weeks": w, "alpha": a, "spread": spread,
                                  "power": float(poisson.cdf(c, factor * m0)) if c >= 0 else 0.0})
             n = int(round(counts["first_meetings"] * w))
             p0 = params.followup_prob
-            c = lower_critical(lambda k: binom.cdf(k, n, p0), int(binom.ppf(a, n, p0)))
+            c = lower_critical(binom(n, p0), a)
             rows.append({"driver": "followup", "weeks": w, "alpha": a, "spread": "none",
                          "power": float(binom.cdf(c, n, factor * p0)) if c >= 0 else 0.0})
     return pd.DataFrame(rows)
