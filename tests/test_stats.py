@@ -611,3 +611,30 @@ def test_with_no_true_change_pipnb_rarely_says_improved_where_a_naive_test_often
 
 def test_a_true_x16_email_rate_is_called_improved_by_the_final_review(simulated_plans):
     assert simulated_plans["power"].mean() >= 0.70
+
+
+def test_the_rep_s_own_history_checks_the_count_variance_with_placebo_plan_starts():
+    """A rep whose weekly emails swing slowly (pipeline cycles: +-45% with a period of 26 weeks) while the
+    peers' are Poisson: the peers' placebos cannot see it, placebo plan starts in the rep's own history do,
+    and the interval widens; the same rep without the swing keeps the Poisson variance. Six teams each (the
+    swing's phase against the windows decides how much a single team shows). Placebos never reach into the
+    diagnosis window (it selected the rep)."""
+    weeks = pd.date_range("2022-01-03", periods=96, freq="W-MON")    # 72 weeks before the diagnosis window
+    n, units = len(weeks), [f"R{i:02d}" for i in range(9)]
+    swing = 1 + 0.45 * np.sin(2 * np.pi * np.arange(n) / 26)
+    inflation = {"swinging": [], "steady": []}
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        peers = rng.poisson(40.0, size=(8, n))
+        for name, rate in (("swinging", 40.0 * swing), ("steady", np.full(n, 40.0))):
+            panel = counts_panel(np.vstack([rng.poisson(rate), peers]), weeks=weeks)
+            windows = stats.plan_windows(panel, "R00", plan_start=weeks[-12],
+                                         as_of=weeks[-1] + pd.Timedelta(days=6))
+            assert windows.diagnosis.first_week == weeks[-24]
+            own = stats.counts.in_time_placebo_z(panel.assign(week=pd.to_datetime(panel["week"])), units, windows)
+            assert 6 <= own.size <= stats.counts.MAX_OWN_PLACEBOS
+            change = stats.count_change(panel, "R00", "emails_per_week", peers=units[1:], windows=windows)
+            assert "placebo plan starts in the rep's own history" in change.model
+            inflation[name].append(change.inflation)
+    assert np.mean(inflation["swinging"]) > 1.2, inflation
+    assert np.mean(inflation["steady"]) < 1.06, inflation

@@ -198,10 +198,12 @@ def _grid(rows: pd.DataFrame, units: Sequence[str], weeks: pd.DatetimeIndex
     return num, den, present
 
 
-def _finish(fit: _Fit, *, alpha: float, higher_is_better: bool) -> dict[str, float]:
-    """Estimate, interval, p-value and placebo of unit 0 from a vectorised fit."""
+def _finish(fit: _Fit, *, alpha: float, higher_is_better: bool, own_placebo_z: ArrayLike = ()
+            ) -> dict[str, float]:
+    """Estimate, interval, p-value and placebo of unit 0 from a vectorised fit; ``own_placebo_z`` (the rep's
+    in-time placebos) join the peers' in checking the variance, not in ranking the rep."""
     z_all = np.divide(fit.est, fit.se, out=np.full_like(fit.est, np.nan), where=fit.se > 0)
-    inflation = placebo_inflation(z_all[1:])
+    inflation = placebo_inflation(np.concatenate([z_all[1:], np.asarray(own_placebo_z, dtype=float)]))
     z_all = z_all / inflation
     est, se, z = fit.est[0], fit.se[0] * inflation, z_all[0]
     crit = _z_crit(alpha, "two-sided")
@@ -219,12 +221,13 @@ MIN_PLACEBOS = 4
 
 
 def placebo_inflation(peer_z: ArrayLike) -> float:
-    """How much wider the model's standard errors must be to match the peers' placebo changes.
+    """How much wider the model's standard errors must be to match the placebo changes.
 
-    Each peer refitted as if it had been on the plan should give a z-score drawn from N(0, 1) when the
-    model's variance is right. Week-to-week correlation (pipelines, quarters) makes real z-scores spread
-    wider; the root mean square of the peers' z-scores, when above 1, is the factor to widen by (in-space
-    placebos as a check of the variance). With fewer than ``MIN_PLACEBOS`` peers, no check: 1.
+    Each peer refitted as if it had been on the plan (in space), and for counts the rep's own history
+    refitted with earlier plan starts (in time), should give a z-score drawn from N(0, 1) when the model's
+    variance is right. Week-to-week correlation (pipelines, quarters) makes real z-scores spread wider; the
+    root mean square of the placebo z-scores, when above 1, is the factor to widen by. With fewer than
+    ``MIN_PLACEBOS`` placebos, no check: 1.
 
     Example
     -------

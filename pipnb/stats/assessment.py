@@ -172,7 +172,7 @@ def assess(
                            diagnosis_weeks=diagnosis_weeks, baseline_weeks=baseline_weeks,
                            min_baseline_weeks=min_baseline_weeks)
     rows = _relevant_rows(panel, units, metrics, windows)
-    peers = _peers_with_data(units[1:], rows, gaps)
+    peers = _peers_with_data(units[1:], rows, gaps, windows)
     changes = [measure_change(rows, rep_id, m, windows=windows, peers=peers, gaps=gaps, holidays=holidays,
                               family=family, alpha=alpha, power=power) for m in metrics]
     judged = [focus is None or c.metric in focus for c in changes]
@@ -197,7 +197,8 @@ def _relevant_rows(panel: pd.DataFrame, units: Sequence[str], metrics: Sequence[
     metric_code = pd.Index(metrics).get_indexer(panel["metric"])
     keep = np.flatnonzero((unit_code >= 0) & (metric_code >= 0))
     weeks = week_start(panel["week"].iloc[keep]).to_numpy()
-    inside = windows.weeks.get_indexer(weeks) >= 0
+    # every week up to the plan's end: counts check their variance on the rep's own earlier history
+    inside = (weeks <= windows.plan.last_week.to_datetime64()) | (windows.weeks.get_indexer(weeks) >= 0)
     keep = keep[inside]
     return pd.DataFrame({                     # categorical ids: the per-metric grids index them cheaply
         "rep_id": pd.Categorical.from_codes(unit_code[keep], categories=list(units)),
@@ -208,9 +209,11 @@ def _relevant_rows(panel: pd.DataFrame, units: Sequence[str], metrics: Sequence[
     })
 
 
-def _peers_with_data(peers: Sequence[str], rows: pd.DataFrame, gaps: pd.DataFrame | None) -> list[str]:
+def _peers_with_data(peers: Sequence[str], rows: pd.DataFrame, gaps: pd.DataFrame | None,
+                     windows: PlanWindows) -> list[str]:
     """The peers that have any row in the compared weeks (or any gap): the others add nothing."""
-    seen = set(rows["rep_id"].unique())
+    compared = windows.weeks.get_indexer(pd.DatetimeIndex(rows["week"])) >= 0
+    seen = set(rows.loc[compared, "rep_id"].unique())
     if gaps is not None:
         seen |= set(gaps["rep_id"].unique())
     return [peer for peer in peers if peer in seen]

@@ -209,7 +209,8 @@ def count_change(panel: pd.DataFrame, rep_id: str, metric: str, *, windows: Plan
     fit, extra = _count_fit(counts, present, days, is_plan, family)
     meta = METRICS.get(metric)
     higher = meta.higher_is_better if meta else True
-    out = _finish(fit, alpha=alpha, higher_is_better=higher)
+    in_time = in_time_placebo_z(rows, units, windows, holidays=holidays, family=family)
+    out = _finish(fit, alpha=alpha, higher_is_better=higher, own_placebo_z=in_time)
     variance = _count_variance(extra)
     mde = math.nan if variance is None else detectable_change(
         variance, _z_crit(alpha, "two-sided"), power=power, inflation=out["inflation"], higher_is_better=higher)
@@ -217,13 +218,60 @@ def count_change(panel: pd.DataFrame, rep_id: str, metric: str, *, windows: Plan
     rate = {k: _per_week(p["y"][0], p["e"][0]) for k, p in (("B", base), ("P", plan))}
     weekly_counts, weekly_exposure, weekly_valid = extra["weekly"]
     series = (_safe_div(weekly_counts, weekly_exposure) * DAYS_PER_WORKING_WEEK)[weekly_valid & is_plan]
+    model = fit.model + (f", variance checked on {in_time.size} placebo plan starts in the rep's own history"
+                         if in_time.size else "")
     return MetricChange(
-        metric=metric, kind="count", effect="rate ratio", model=fit.model, higher_is_better=higher,
+        metric=metric, kind="count", effect="rate ratio", model=model, higher_is_better=higher,
         baseline=rate["B"], baseline_raw=rate["B"], actual=rate["P"],
         mde=mde, variance=variance,
         baseline_weeks=int((weekly_valid & ~is_plan).sum()), plan_weeks=int((weekly_valid & is_plan).sum()),
         trend=trend_test(series),
         detail={"baseline_count": float(base["y"][0]), "plan_count": float(plan["y"][0])}, **out)
+
+
+MAX_OWN_PLACEBOS = 8
+
+
+def in_time_placebo_z(rows: pd.DataFrame, units: Sequence[str], windows: PlanWindows, *,
+                      holidays: Iterable[Any] | None = None, family: Family = "auto") -> np.ndarray:
+    """z-scores of the rep's own history refitted with placebo plan starts (in-time placebos).
+
+    The baseline and plan windows are moved back together, a few weeks at a time, as far as the rep's data
+    before the diagnosis window reach: the diagnosis window selected the rep for looking low, so a placebo
+    reaching into it would show a fall by construction. Each placebo is the same two-way model with the same
+    peers; when the model's variance fits the rep's own week-to-week correlation, the z-scores are N(0, 1)
+    and their root mean square, pooled with the peers' in-space placebos, is the inflation of
+    :func:`placebo_inflation`. Up to ``MAX_OWN_PLACEBOS`` placebos; none when history is short.
+    """
+    n_plan, n_base = windows.plan.n_weeks, windows.baseline.n_weeks
+    if n_plan == 0 or n_base == 0:
+        return np.empty(0)
+    own = rows.loc[rows["rep_id"] == units[0], "week"]
+    if own.empty:
+        return np.empty(0)
+    earliest = pd.Timestamp(own.min())
+    limit = windows.plan.first_week
+    if windows.diagnosis.n_weeks:
+        limit = min(limit, windows.diagnosis.first_week)
+    base_plan = windows.plan.first_week - windows.baseline.first_week
+    step = pd.Timedelta(weeks=max(1, (n_plan + 1) // 2))
+    z = []
+    plan_first = limit - pd.Timedelta(weeks=n_plan)
+    while len(z) < MAX_OWN_PLACEBOS:
+        base_first = plan_first - base_plan
+        if base_first < earliest:
+            break
+        b = pd.date_range(base_first, periods=n_base, freq="W-MON")
+        p = pd.date_range(plan_first, periods=n_plan, freq="W-MON")
+        if b[-1] >= p[0]:
+            break
+        weeks = b.union(p)
+        counts, _, present = _grid(rows, units, weeks)
+        fit, _ = _count_fit(counts, present, working_days(weeks, holidays), np.asarray(weeks.isin(p)), family)
+        if np.isfinite(fit.est[0]) and fit.se[0] > 0:
+            z.append(float(fit.est[0] / fit.se[0]))
+        plan_first -= step
+    return np.asarray(z)
 
 
 def _per_week(count: float, days: float) -> float:
