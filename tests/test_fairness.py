@@ -166,6 +166,16 @@ def test_emails_up_half_is_improved_at_the_final_review():
     assert up.rate("s6.emails_x1.5.improved_final") >= 0.7, _line(up, "s6.emails_x1.5.improved_final")
 
 
+# -- 7. the stated smallest detectable change means what it says ---------------------------------------
+def test_a_true_change_equal_to_the_stated_detectable_change_is_found_about_80_percent_of_the_time():
+    # target 80% +- 5% (benchmark); here 12 plans, between 6 and 11 found (P(fail | 80%) ~ 7%, these seeds
+    # pass): a stated change that is far too large (~100% found) or too small (~50%) fails
+    moved = _merge(sw.scenario_mde(5000 + i, "emails") for i in range(12))
+    rate = moved.rate("s7.emails.improved_final")
+    assert moved.n("s7.emails.improved_final") == 12
+    assert 6 / 12 <= rate <= 11 / 12, _line(moved, "s7.emails.improved_final")
+
+
 def _line(tally: sw.Tally, key: str) -> str:
     k, n = tally.counts.get(key, (0, 0))
     lo, hi = tally.interval(key)
