@@ -85,6 +85,7 @@ PLAN_METRICS = ("win_rate", "first_meetings_per_week", "followup_meeting_ratio",
 RATIO_METRICS = ("win_rate", "followup_meeting_ratio")
 COUNT_METRICS = ("first_meetings_per_week", "emails_per_week", "opps_created_per_week")
 IMPROVED, WORSE = "improved", "worse"
+TOO_EARLY, NO_CLEAR_CHANGE = "too early to tell", "no clear change yet"
 
 DIAGNOSIS_WEEK = 40          # the diagnosis window ends with this week
 PLAN_START_WEEK = 41         # the plan starts on this week's Monday
@@ -475,14 +476,18 @@ class PlanRun:
         return bool(self.verdicts["verdict"].eq(word).any()) if len(self.verdicts) else False
 
 
-def run_plan(world: World, rep_id: str, *, diagnosis_week: int = DIAGNOSIS_WEEK, every_look: bool = True
-             ) -> PlanRun:
+def run_plan(world: World, rep_id: str, *, diagnosis_week: int = DIAGNOSIS_WEEK, every_look: bool = True,
+             focus: Sequence[str] | None = None) -> PlanRun:
     """Diagnose ``rep_id`` on the 12 weeks ending with ``diagnosis_week``, force a plan from the next Monday,
     and review it at every checkpoint and the final review (``every_look=False``: the final review only;
-    ``pn.review`` is stateless, so the final does not depend on the checkpoints having run)."""
+    ``pn.review`` is stateless, so the final does not depend on the checkpoints having run). ``focus``: the
+    manager edits the draft so that exactly these metrics are its focus (the plan YAML's ``focus`` flags)."""
     data, panel = world.data, world.panel
     dx = pn.diagnose(data, rep_id, as_of=world.week_end(diagnosis_week), panel=panel)
     plan = pn.draft_plan(dx, start=world.week_start(diagnosis_week + 1).date())
+    if focus is not None:
+        plan = plan.model_copy(update={"targets": [t.model_copy(update={"focus": t.metric in focus})
+                                                   for t in plan.targets]})
     looks = [*range(1, len(plan.checkpoints) + 1), "final"] if every_look else ["final"]
     frames, final = [], None
     for look in looks:
@@ -696,9 +701,17 @@ def scenario_followup_up(seed: int, *, before: float = 0.45, after: float = 0.70
     t = Tally()
     base = params.followup_prob
     world = generate(seed, params, low_rep("followup", factor=before / base, after=after / base))
-    run = run_plan(world, world.rep_id(0), every_look=False)
+    metric = "followup_meeting_ratio"
     key = f"s6.followup_{round(100 * before)}_{round(100 * after)}"
-    tally_plan(t, key, run, metric="followup_meeting_ratio")
+    run = run_plan(world, world.rep_id(0), every_look=False)
+    t.add(f"{key}.focus", metric in run.areas or metric in run.focus)
+    # an average rep is rarely diagnosed short on it, so the manager makes it the plan's one focus: the
+    # power of the review's rule itself, and what it says when it cannot find the change
+    run = run_plan(world, world.rep_id(0), every_look=False, focus=[metric])
+    verdict = run.verdict(metric)
+    t.add(f"{key}.improved_final", verdict == IMPROVED)
+    t.add(f"{key}.too_early_final", verdict == TOO_EARLY)
+    t.add(f"{key}.no_clear_change_final", verdict == NO_CLEAR_CHANGE)
     return t
 
 
@@ -893,8 +906,11 @@ def targets(drivers: Sequence[str] = DRIVERS) -> list[Target]:
     out += [
         Target("s6.emails_x1.5.improved_final", "6 emails x1.5 from the plan start: 'improved' at the final",
                ">=", 0.90),
-        Target("s6.followup_45_70.improved_final", "  follow-up ratio 45% -> 70%: 'improved' at the final"),
-        Target("s6.followup_45_70.focus", "  follow-up ratio 45% -> 70%: the diagnosis names it an area"),
+        Target("s6.followup_45_70.focus", "  follow-up ratio 45% -> 70% (peers 45%): the diagnosis names it an area"),
+        Target("s6.followup_45_70.improved_final", "  ... the manager makes it the plan's focus: 'improved' at the "
+               "final"),
+        Target("s6.followup_45_70.too_early_final", "  ... 'too early to tell' at the final"),
+        Target("s6.followup_45_70.no_clear_change_final", "  ... 'no clear change yet' at the final"),
     ]
     for d in drivers:
         out.append(Target(f"s7.{d}.improved_final", f"7 true change = stated MDE ({d}): 'improved' at the final",
