@@ -679,7 +679,7 @@ def _tally_mde(t: Tally, seed: int, driver: str, params: WorldParams, run: PlanR
     factor = true_factor_for_mde(driver, stated, params)
     t.add(f"s7.{driver}.mde_stated", factor is not None)
     if factor is not None:
-        moved = generate(seed, params, low_rep(driver, after=0.6 * factor))
+        moved = generate(seed, params, mde_changes(driver, factor, params))
         t.value(f"s7.{driver}.true_factor", factor)
         t.add(f"s7.{driver}.improved_final",
               run_plan(moved, run.rep_id, every_look=False).verdict(metric) == IMPROVED)
@@ -721,62 +721,89 @@ def true_factor_for_mde(driver: str, mde: float, params: WorldParams, level: flo
     The stated change is on the metric's own scale over the weeks the final review judges (a rate ratio for
     counts, a gap ratio for touch gaps, points for the follow-up ratio); a multiplier on the generator's
     rate reaches the metric diluted (meetings are touches too; first meetings and follow-ups lag the
-    opportunities they come from). :func:`effect_slope` measures that dilution on large worlds, and the
-    multiplier is solved from it. None when no finite change is stated."""
+    opportunities they come from). :func:`effect_curve` measures that on large worlds, and the multiplier
+    is solved from it. None when no finite change is stated (or the follow-up probability would pass 98%)."""
     if mde is None or not np.isfinite(mde) or mde == 0:
         return None
     if driver in ("emails", "opps"):
         return mde if mde > 1 else None
-    slope = effect_slope(driver, params, level)
-    if driver == "first_meetings":
-        return math.exp(math.log(mde) / slope) if mde > 1 else None
-    if driver == "touches":
-        return math.exp(-math.log(mde) / slope) if 0 < mde < 1 else None
-    if driver == "followup":
-        factor = 1 + abs(mde) / slope
-        return factor if params.followup_prob * level * factor < 0.98 else None
-    return None
+    wanted = {"first_meetings": math.log(mde) if mde > 0 else math.nan,
+              "touches": -math.log(mde) if mde > 0 else math.nan, "followup": abs(mde)}[driver]
+    if not wanted > 0:
+        return None
+    b1, b2 = effect_curve(driver, params, level)
+    x = _solve_curve(b1, b2, wanted)
+    factor = math.exp(x) if driver != "followup" else 1 + x
+    if driver == "followup" and params.followup_prob * level * factor >= 0.98:
+        return None
+    return factor
 
 
-CALIBRATION_FACTORS = (1.25, 1.5, 2.0, 2.5)
+def _solve_curve(b1: float, b2: float, y: float) -> float:
+    """The smallest x > 0 with b1 x + b2 x^2 = y (the curve is increasing where it is used)."""
+    from scipy.optimize import brentq
+
+    high = 0.5
+    while b1 * high + b2 * high ** 2 < y and high < 50:
+        high *= 2
+    return float(brentq(lambda x: b1 * x + b2 * x ** 2 - y, 0.0, high))
+
+
+def mde_changes(driver: str, factor: float, params: WorldParams, level: float = 0.6, rep: int = 0
+                ) -> list[Change]:
+    """A rep at ``level`` of peers on ``driver`` whose rate is ``factor`` times that from the plan start.
+
+    First meetings: the first-meeting probability carries the factor up to 95%; the rest goes to the
+    opportunities they come from (first meetings a week = opportunities x probability), so a large stated
+    change is not silently capped by the probability."""
+    if driver != "first_meetings":
+        return low_rep(driver, factor=level, after=level * factor, rep=rep)
+    prob = min(factor, 0.95 / (params.first_meeting_prob * level))
+    changes = low_rep(driver, factor=level, after=level * prob, rep=rep)
+    if factor / prob > 1 + 1e-9:
+        changes.append(Change(rep, "opps", factor / prob, PLAN_START_WEEK))
+    return changes
+
+
+CALIBRATION_FACTORS = (1.2, 1.4, 1.6, 1.8, 2.0, 2.5, 3.0)
 
 
 @functools.cache
-def effect_slope(driver: str, params: WorldParams = WorldParams(), level: float = 0.6, *, n_reps: int = 200,
-                 seed: int = 7) -> float:
+def effect_curve(driver: str, params: WorldParams = WorldParams(), level: float = 0.6, *, n_reps: int = 300,
+                 seed: int = 7) -> tuple[float, float]:
     """How a multiplier ``f`` on the generator's rate shows in the metric the final review judges.
 
-    Half of a large all-equal team (``n_reps``) sits at ``level`` of the peer level and moves to ``level * f``
-    from the plan start; the other half stays at the peer level and serves as the control. The pooled
-    difference in differences over the judged weeks (the 12 weeks before the plan, and the plan weeks after
-    the metric's carry-over weeks) is, for each ``f`` in :data:`CALIBRATION_FACTORS`, a log ratio (first
-    meetings, touch gaps: fitted as ``slope * log f``, the gap ratio's sign turned) or points (follow-up
-    ratio: ``slope * (f - 1)``); the least-squares slope through the origin is returned. It is computed from
-    the generated events and pipnb's weekly panel and touch gaps (the metric definitions), not from any test
-    or estimate of pipnb's, once per process."""
-    big = replace(params, n_reps=n_reps, rep_cv=0.0)
-    treated = range(n_reps // 2)
-    metric = DRIVER_METRIC[driver]
+    A third of a large all-equal team (``n_reps``) sits at ``level`` of the peer level and moves to
+    ``level * f`` from the plan start (:func:`mde_changes`); the rest stays at the peer level and serves as
+    the control. The pooled difference in differences over the judged weeks (the 12 weeks before the plan,
+    and the plan weeks after the metric's carry-over weeks) is, for each ``f`` in
+    :data:`CALIBRATION_FACTORS`, a log ratio (first meetings; touch gaps with the sign turned) or points
+    (follow-up ratio), and ``y = b1 x + b2 x^2`` is fitted by least squares through the origin, with ``x =
+    log f`` (``f - 1`` for points). It is computed from the generated events and pipnb's weekly panel and
+    touch gaps (the metric definitions), not from any test or estimate of pipnb's, once per process."""
     from pipnb.schema import METRICS
+
+    big = replace(params, n_reps=n_reps, rep_cv=0.0)
+    n_treated = n_reps // 3
+    metric = DRIVER_METRIC[driver]
     carry = METRICS[metric].carryover_weeks if metric in METRICS else 0
     weeks = {"B": (PLAN_START_WEEK - 12, PLAN_START_WEEK - 1), "P": (PLAN_START_WEEK + carry, params.n_weeks)}
     xs, ys = [], []
     for f in CALIBRATION_FACTORS:
-        world = generate(seed, big, [c for i in treated for c in low_rep(driver, factor=level, after=level * f,
-                                                                          rep=i)])
-        group = np.where(np.isin(world.rep_ids, world.rep_ids[:n_reps // 2]), "T", "C")
+        world = generate(seed, big, [c for i in range(n_treated) for c in mde_changes(driver, f, big, level, i)])
+        group = np.where(np.arange(n_reps) < n_treated, "T", "C")
         sums = _window_sums(world, metric, group, weeks)
+        ratio = {k: sums[k][0] / sums[k][1] for k in sums}
         if driver == "followup":
-            rate = {k: sums[k][0] / sums[k][1] for k in sums}
             xs.append(f - 1)
-            ys.append((rate["T", "P"] - rate["T", "B"]) - (rate["C", "P"] - rate["C", "B"]))
+            ys.append((ratio["T", "P"] - ratio["T", "B"]) - (ratio["C", "P"] - ratio["C", "B"]))
         else:
-            ratio = {k: sums[k][0] / sums[k][1] for k in sums}
             effect = math.log((ratio["T", "P"] / ratio["T", "B"]) / (ratio["C", "P"] / ratio["C", "B"]))
             xs.append(math.log(f))
             ys.append(-effect if driver == "touches" else effect)
-    x, y = np.asarray(xs), np.asarray(ys)
-    return float(x @ y / (x @ x))
+    x = np.asarray(xs)
+    b, *_ = np.linalg.lstsq(np.column_stack([x, x ** 2]), np.asarray(ys), rcond=None)
+    return float(b[0]), float(b[1])
 
 
 def _window_sums(world: World, metric: str, group: np.ndarray, weeks: dict) -> dict:
