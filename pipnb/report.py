@@ -47,7 +47,7 @@ from pipnb.record import RunRecord, read_record
 if TYPE_CHECKING:
     import nbformat
 
-__all__ = ["IndexEntry", "ReportPreprocessor", "Status", "confidentiality_line", "export_html", "install_template",
+__all__ = ["IndexEntry", "Status", "confidentiality_line", "export_html", "install_template",
            "notebook_header", "read_input_hash", "render", "sanitize_html", "write_index"]
 
 Status = Literal["ok", "failed", "skipped", "missing"]

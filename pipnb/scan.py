@@ -28,7 +28,10 @@ def scan_json(card: pd.DataFrame) -> str:
 
     attrs = card.attrs
     policy = attrs.get("policy")
-    day = (lambda d: f"{pd.Timestamp(d):%Y-%m-%d}" if d is not None else None)
+
+    def day(value):
+        return f"{pd.Timestamp(value):%Y-%m-%d}" if value is not None else None
+
     payload = {
         "window": {"start": day(attrs.get("window_start")), "end": day(attrs.get("window_end")),
                    "weeks": attrs.get("weeks")},

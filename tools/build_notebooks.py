@@ -56,10 +56,9 @@ def parameter_check(cells) -> str:
     declared = {n.target.id: ast.unparse(n.annotation) for n in ast.parse(source).body
                 if isinstance(n, ast.AnnAssign)}
     required = [n for n in REQUIRED if n in declared]
-    listed = ", ".join(f'"{name}": {kind}' for name, kind in declared.items())
+    listed = "".join(f'\n    "{name}": {kind},' for name, kind in declared.items())
     return (f"{IMPORTS}\n\n# unknown, mistyped or missing parameters stop here, with a hint\n"
-            f"pn.check_parameters(globals(), {{{listed}}},\n"
-            f"                    required={required!r})")
+            f"pn.check_parameters(globals(), {{{listed}\n}}, required={required!r})")
 
 
 def notebook(cells, title):
