@@ -273,13 +273,13 @@ def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=No
         click.echo(_redacted(run_json(summary, index=index, data_quality=quality)))
     else:
         click.echo(_redacted(str(summary)))
+        click.echo(f"index: {index}")
+        click.echo(f"data quality: {quality}")
         written = written_paths(summary)
-        if written:
+        if written:                                    # last: what a script or a reader picks up
             click.echo("written:")
             for path in written:
                 click.echo(f"  {path}")
-        click.echo(f"index: {index}")
-        click.echo(f"data quality: {quality}")
     summary.raise_for_failures()
     return summary
 
@@ -531,6 +531,7 @@ def run(data_source, stage, rep_ids, flagged, plans_glob, as_of, scheduler, more
     reps = [r for chunk in (*rep_ids, *more_reps) for r in chunk.split(",") if r]
     if more_reps and not rep_ids:
         raise click.UsageError(f"unexpected argument {more_reps[0]!r} (rep ids go after --reps)")
+    _check_run_options(stage, reps=bool(reps), flagged=flagged, plans=bool(plans_glob), as_of=bool(as_of))
     batch = prepare(absolute_source(data_source), reports=reports, params=params)
     as_of = _iso(as_of, "--as-of")
     if stage == "scan":
@@ -545,6 +546,21 @@ def run(data_source, stage, rep_ids, flagged, plans_glob, as_of, scheduler, more
     else:
         jobs = review_jobs(batch, find_plans(batch, pattern=plans_glob, rep_ids=reps or None), stage)
     _execute(batch, jobs, jobs_n=jobs_n, force=force, scheduler=scheduler, kernel=kernel, fmt=fmt)
+
+
+def _check_run_options(stage: str, *, reps: bool, flagged: bool, plans: bool, as_of: bool) -> None:
+    """An option the stage cannot use is an error, not silently ignored."""
+    review = stage not in ("scan", "diagnose", "plan")
+    if reps and flagged:
+        raise click.UsageError("give --reps or --flagged, not both")
+    wrong = [name for name, given, applies in (("--reps", reps, stage != "scan"),
+                                               ("--flagged", flagged, stage in ("diagnose", "plan")),
+                                               ("--plans", plans, review), ("--as-of", as_of, not review))
+             if given and not applies]
+    if wrong:
+        what = "the plans set a review's dates" if review else "it takes reps, not plans"
+        raise click.UsageError(f"{' and '.join(wrong)} cannot apply to --stage {stage} "
+                               f"({'the scan covers the whole team' if stage == 'scan' else what})")
 
 
 def _flagged(batch, as_of: str) -> list[str]:

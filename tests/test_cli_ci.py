@@ -95,3 +95,16 @@ def test_plan_start_when_the_plan_exists_is_an_error_not_ignored(tmp_path, demo,
 def test_version():
     result = cli("--version")
     assert result.returncode == 0 and "0.1.0" in result.stdout
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--stage", "scan", "--reps", "R07"], "--reps"),
+    (["--stage", "diagnose", "--plans", "params/plans/*.yaml"], "--plans"),
+    (["--stage", "final", "--as-of", "2026-06-01"], "--as-of"),
+    (["--stage", "checkpoint-1", "--flagged"], "--flagged"),
+])
+def test_run_options_the_stage_cannot_use_are_errors(tmp_path, demo_folder, args, named):
+    result = cli("run", "--data", demo_folder, *args, "--reports", tmp_path / "reports", "--params", tmp_path / "p")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{named} cannot apply to --stage" in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "reports").exists()
