@@ -3,7 +3,6 @@ folder made by ``pipnb init``, and options that cannot apply are errors."""
 
 import io
 import subprocess
-import sys
 
 import pytest
 
@@ -51,8 +50,14 @@ def test_lines_mode_writes_one_plain_line_per_update(monkeypatch, capsys):
     assert err.splitlines() == ["pipnb: 1/3 jobs done", "pipnb: 3/3 jobs done"] and "\r" not in err
 
 
-def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "pipnb", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+def cli(*args):
+    """The real command line, in this process (``returncode``, ``stdout``, ``stderr``)."""
+    from click.testing import CliRunner
+
+    from pipnb.cli import main
+
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 def test_init_makes_a_working_folder_and_keeps_what_exists(tmp_path):
