@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.pipnb-installed
+TEST_STAMP := $(VENV)/.pipnb-test-installed
+LAB_STAMP  := $(VENV)/.pipnb-lab-installed
 
 .PHONY: demo test lab bench browser clean
 
@@ -11,26 +13,36 @@ demo: $(STAMP)
 
 # The fork-server kernel tests run alone (they time kernels and read their environment); the rest run on
 # two workers, one test file per worker.
-test: $(STAMP) browser
+test: $(TEST_STAMP) browser
 	$(BIN)/python -m pytest -q tests/test_kernel.py
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --ignore=tests/test_kernel.py
 
-lab: $(STAMP)
+# The checkout is a working folder (params/): the notebooks find data/demo and params/ from pipnb/notebooks/.
+lab: $(LAB_STAMP)
 	test -f data/demo/reps.csv || $(BIN)/pipnb demo-data --out data/demo
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab pipnb/notebooks/
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/bench_metrics.py
 	$(BIN)/python benchmarks/bench_stats.py
 	$(BIN)/python benchmarks/bench_fairness.py
 	$(BIN)/python benchmarks/bench_batch.py
 
+# The runtime only, with pip's progress shown; then the pipnb-fast kernel.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	$(BIN)/python -m pipnb.kernel install --sys-prefix
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e .
+	$(BIN)/pipnb kernel install --sys-prefix
 	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -e '.[test]'
+	touch $(TEST_STAMP)
+
+$(LAB_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -e '.[lab]'
+	touch $(LAB_STAMP)
 
 # The browser test drives Debian's Chromium (never a downloaded browser).
 browser:

@@ -121,8 +121,15 @@ class _Printable:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pipnb")
-def main() -> None:
+@click.option("-q", "--quiet", is_flag=True, help="No progress and no notes: the results, the files written "
+              "and errors only.")
+@click.option("--no-progress", is_flag=True, help="No progress display (TQDM_DISABLE=1 does the same). Progress "
+              "is a bar on a terminal, one line per job elsewhere.")
+def main(quiet: bool, no_progress: bool) -> None:
     """Data-driven performance improvement plans for sales reps."""
+    from pipnb.progress import configure
+
+    configure(progress=not no_progress, quiet=quiet)
 
 
 def data_option(f):
@@ -147,10 +154,12 @@ def _use_bad_rows(ctx: click.Context, param: click.Parameter, value: str | None)
 def _load(source: str):
     """Load the data, and say in one line on stderr what was kept, left out and worth knowing."""
     from pipnb.quality import summary_line
+    from pipnb.progress import quiet
     from pipnb.sources import load
 
     data = load(source)
-    click.echo(f"pipnb: {summary_line(data)}", err=True)
+    if not quiet():
+        click.echo(f"pipnb: {summary_line(data)}", err=True)
     return data
 
 
@@ -195,7 +204,7 @@ def scan(data_source: str, as_of: str | None, weeks: int | None, since: str | No
          win_rate_basis: str | None, policy_path: str | None, fmt: str) -> None:
     """Show which reps fall short of their peers, on which metrics, and why."""
     from pipnb.peers import scorecard
-    from pipnb.scan import format_scan, scan_csv, scan_records
+    from pipnb.scan import format_scan, scan_csv, scan_json, scan_records
 
     policy = _policy(policy_path)
     data = _load(data_source)
@@ -204,21 +213,14 @@ def scan(data_source: str, as_of: str | None, weeks: int | None, since: str | No
     if fmt == "table":
         click.echo(format_scan(card, data))
     else:
-        records = scan_records(card)
-        click.echo(scan_csv(records) if fmt == "csv" else records.to_json(orient="records",
-                                                                                    indent=1))
+        click.echo(scan_csv(scan_records(card)) if fmt == "csv" else scan_json(card))
 
 
 def _policy(path: str | None):
     """The settings: the given YAML, else ./params/policy.yaml when it exists, else pipnb's own."""
-    from pathlib import Path
-
     from pipnb.policy import Policy
 
-    if path is not None:
-        return Policy.from_yaml(Path(path).resolve())
-    local = Path("params") / "policy.yaml"
-    return Policy.from_yaml(local.resolve()) if local.is_file() else Policy.default()
+    return Policy.find(path, params="params")
 
 
 # -- the lifecycle ------------------------------------------------------------------------------
@@ -247,9 +249,12 @@ def jobs_option(f):
                         help="Parallel notebooks (default: the number of cores).")(f)
 
 
-def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=None):
-    """Run jobs, rebuild the index, print the summary; a failed job makes the exit code non-zero."""
+def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=None, fmt="text"):
+    """Run jobs, rebuild the index, print the summary and every file written (or, with ``fmt`` json, the
+    results as JSON); a failed job makes the exit code non-zero."""
     from pipnb.batch import write_index
+    from pipnb.outputs import run_json, written_paths
+    from pipnb.progress import quiet
     from pipnb.quality import write_quality_csv
     from pipnb.runner import RunSummary, run_jobs
 
@@ -258,15 +263,23 @@ def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=No
 
         fast, why = available()
         kernel = KERNEL_NAME if fast else None
-        if not fast:
+        if not fast and not quiet():
             click.echo(f"pipnb: using the normal kernel: {why}", err=True)
     summary = RunSummary.from_results(run_jobs(jobs, jobs_n=jobs_n, force=force, scheduler=scheduler,
                                                kernel_name=kernel))
     index = write_index(batch.reports, batch.params, summary.results)
     quality = write_quality_csv(batch.data, batch.reports)   # every row set aside or value blanked
-    click.echo(_redacted(str(summary)))
-    click.echo(f"index: {index}")
-    click.echo(f"data quality: {quality}")
+    if fmt == "json":
+        click.echo(_redacted(run_json(summary, index=index, data_quality=quality)))
+    else:
+        click.echo(_redacted(str(summary)))
+        click.echo(f"index: {index}")
+        click.echo(f"data quality: {quality}")
+        written = written_paths(summary)
+        if written:                                    # last: what a script or a reader picks up
+            click.echo("written:")
+            for path in written:
+                click.echo(f"  {path}")
     summary.raise_for_failures()
     return summary
 
@@ -327,6 +340,7 @@ def plan(ctx, data_source, rep_id, as_of, start, reports, params, force, kernel)
     if not data_source or not rep_id:
         raise click.UsageError("draft a plan with --data SRC --rep ID, or sign a step of one: pipnb plan "
                                "activate|acknowledge|extend|complete|close REP --by NAME")
+    _check_redraft(params, rep_id, force=force, start=start, as_of=as_of)
     batch = prepare(absolute_source(data_source), reports=reports, params=params)
     paths = draft_plans(batch, [rep_id], as_of=_iso(as_of, "--as-of"), start=_iso(start, "--start"),
                         force=force)
@@ -334,6 +348,26 @@ def plan(ctx, data_source, rep_id, as_of, start, reports, params, force, kernel)
         raise PlanError(paths[0].error)
     click.echo(f"plan: {paths[0]}")
     _execute(batch, plan_jobs(batch, paths), jobs_n=1, force=force, kernel=kernel)
+
+
+def _check_redraft(params: str, rep_id: str, *, force: bool, start: str, as_of: str) -> None:
+    """``--start`` and ``--as-of`` shape a new draft: with a plan that is kept (not a draft redrafted with
+    ``--force``) they cannot apply, and saying so beats ignoring them."""
+    from pathlib import Path
+
+    from pipnb.batch import plan_path
+    from pipnb.plan import Plan
+
+    given = [name for name, value in (("--start", start), ("--as-of", as_of)) if value]
+    path = plan_path(Path(params), rep_id)
+    if not given or not path.is_file():
+        return
+    status = Plan.from_yaml(path).status
+    if status == "draft" and force:
+        return
+    how = ("redraft it with --force, or edit its dates in the file" if status == "draft" else
+           "it is kept as it is; edit the file, and re-activate it with --note if it was locked")
+    raise click.UsageError(f"{' and '.join(given)} cannot apply: {path} exists (status {status}): {how}")
 
 
 _STEPS = {
@@ -481,10 +515,12 @@ def review(data_source, plan_file, checkpoint, fmt, reports, params, force, kern
 @click.option("--plans", "plans_glob", default=None, metavar="GLOB", help="Plan YAMLs to review.")
 @click.option("--as-of", default="", help="Last day of the diagnosis window (diagnose, plan).")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="Send the jobs to a Dask cluster.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: the results for scripts (jobs, status, paths, timings) instead of the summary.")
 @click.argument("more_reps", nargs=-1, metavar="")
 @batch_options
 @jobs_option
-def run(data_source, stage, rep_ids, flagged, plans_glob, as_of, scheduler, more_reps, reports, params,
+def run(data_source, stage, rep_ids, flagged, plans_glob, as_of, scheduler, more_reps, fmt, reports, params,
         force, kernel, jobs_n):
     """Run one stage for many reps in parallel, resumably, and rebuild the index."""
     from pipnb.batch import diagnose_jobs, draft_plans, find_plans, plan_jobs, prepare, review_jobs, scan_job
@@ -495,6 +531,7 @@ def run(data_source, stage, rep_ids, flagged, plans_glob, as_of, scheduler, more
     reps = [r for chunk in (*rep_ids, *more_reps) for r in chunk.split(",") if r]
     if more_reps and not rep_ids:
         raise click.UsageError(f"unexpected argument {more_reps[0]!r} (rep ids go after --reps)")
+    _check_run_options(stage, reps=bool(reps), flagged=flagged, plans=bool(plans_glob), as_of=bool(as_of))
     batch = prepare(absolute_source(data_source), reports=reports, params=params)
     as_of = _iso(as_of, "--as-of")
     if stage == "scan":
@@ -508,7 +545,22 @@ def run(data_source, stage, rep_ids, flagged, plans_glob, as_of, scheduler, more
                 plan_jobs(batch, draft_plans(batch, reps, as_of=as_of, force=force)))
     else:
         jobs = review_jobs(batch, find_plans(batch, pattern=plans_glob, rep_ids=reps or None), stage)
-    _execute(batch, jobs, jobs_n=jobs_n, force=force, scheduler=scheduler, kernel=kernel)
+    _execute(batch, jobs, jobs_n=jobs_n, force=force, scheduler=scheduler, kernel=kernel, fmt=fmt)
+
+
+def _check_run_options(stage: str, *, reps: bool, flagged: bool, plans: bool, as_of: bool) -> None:
+    """An option the stage cannot use is an error, not silently ignored."""
+    review = stage not in ("scan", "diagnose", "plan")
+    if reps and flagged:
+        raise click.UsageError("give --reps or --flagged, not both")
+    wrong = [name for name, given, applies in (("--reps", reps, stage != "scan"),
+                                               ("--flagged", flagged, stage in ("diagnose", "plan")),
+                                               ("--plans", plans, review), ("--as-of", as_of, not review))
+             if given and not applies]
+    if wrong:
+        what = "the plans set a review's dates" if review else "it takes reps, not plans"
+        raise click.UsageError(f"{' and '.join(wrong)} cannot apply to --stage {stage} "
+                               f"({'the scan covers the whole team' if stage == 'scan' else what})")
 
 
 def _flagged(batch, as_of: str) -> list[str]:
@@ -607,6 +659,16 @@ def _echo_check(data, fmt: str, format_report, quality_report) -> None:
         click.echo(issues_csv(data), nl=False)
     else:
         click.echo(format_report(quality_report(data), fmt))
+
+
+# -- setting up and exporting by hand (pipnb/commands.py) -----------------------------------------
+def _register() -> None:
+    from pipnb.commands import register
+
+    register(main)
+
+
+_register()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,17 +2,53 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from pipnb.errors import UnknownRepError
+from pipnb.errors import PipnbError, UnknownRepError
 from pipnb.quality import DataQuality
 from pipnb.schema import TABLES
 
 SNAPSHOT = "snapshot.json"
+
+
+def _rep_hint(rep_id: str, known: list[str]) -> str:
+    """"did you mean 'R07'?" for an id in the wrong case or with a typo, else a few ids as examples."""
+    import difflib
+
+    same = [r for r in known if r.casefold() == rep_id.casefold()]
+    close = same or difflib.get_close_matches(rep_id, known, n=1, cutoff=0.75)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return f"rep ids look like: {', '.join(known[:5])}"
+
+
+def as_sales_data(data: SalesData | str | os.PathLike[str]) -> SalesData:
+    """``data`` itself, or the data loaded from a path or a source (:func:`pipnb.load`)."""
+    if isinstance(data, SalesData):
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        from pipnb.sources import load
+
+        return load(data)
+    raise PipnbError(f"expected the data as a SalesData (data = pn.load(PATH)) or a path to load, not a "
+                     f"{type(data).__name__}")
+
+
+def accepts_path(func):
+    """Let ``func``'s first argument, a :class:`SalesData`, be given as a path too (loaded on each call: for
+    several calls, load it once with :func:`pipnb.load`)."""
+
+    @functools.wraps(func)
+    def wrapper(data, *args, **kwargs):
+        return func(as_sales_data(data), *args, **kwargs)
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -45,6 +81,17 @@ class SalesData:
     notes: dict[str, int] = field(default_factory=dict)
     quality: DataQuality = field(default_factory=DataQuality, repr=False, compare=False)
 
+    # -- display (Jupyter) -------------------------------------------------------------------
+    def __repr__(self) -> str:
+        from pipnb.display import sales_data_facts, short_repr
+
+        return short_repr("SalesData", sales_data_facts(self))
+
+    def _repr_html_(self) -> str:
+        from pipnb.display import card_html, sales_data_facts
+
+        return card_html("SalesData", sales_data_facts(self))
+
     # -- views ------------------------------------------------------------------------------
     def has(self, table: str) -> bool:
         """Whether the source provides ``table``."""
@@ -58,9 +105,8 @@ class SalesData:
         """The reps row of ``rep_id``; raises :class:`UnknownRepError` naming close matches."""
         hit = self.reps.loc[self.reps["rep_id"] == str(rep_id)]
         if hit.empty:
-            sample = ", ".join(self.reps["rep_id"].head(5))
-            raise UnknownRepError(f"rep '{rep_id}' is not in the data from {self.source} "
-                                  f"(rep ids look like: {sample}; `pipnb scan` lists them)")
+            raise UnknownRepError(f"rep '{rep_id}' is not in the data from {self.source}: "
+                                  f"{_rep_hint(str(rep_id), self.rep_ids)} (`pipnb scan` lists the reps)")
         return hit.iloc[0]
 
     @property

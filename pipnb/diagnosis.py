@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from pipnb.data import SalesData
+from pipnb.data import SalesData, accepts_path
 from pipnb.fingerprint import fingerprint_until
 from pipnb.metrics import weekly_panel, window_metrics
 from pipnb.peers import judged_reps, peer_ids, scorecard
@@ -71,6 +71,18 @@ class Diagnosis:
     dead: pd.DataFrame | None = field(default=None, repr=False)  # open deals untouched > 14 days
     touch_days: tuple[float, float] = (np.nan, np.nan)      # days between touches with / without them
 
+    def __repr__(self) -> str:
+        from pipnb.display import diagnosis_facts, short_repr
+
+        return short_repr("Diagnosis", diagnosis_facts(self))
+
+    def _repr_html_(self) -> str:
+        from pipnb.display import card_html, diagnosis_facts
+
+        tables = [("outcomes", self.outcomes.drop(columns=["reason"], errors="ignore")),
+                  ("drivers", self.drivers[["metric", "classification", "rationale"]])]
+        return card_html("Diagnosis", diagnosis_facts(self), tables)
+
     @property
     def history_start(self) -> pd.Timestamp:
         """Where trend charts start: six months before the window ends."""
@@ -97,6 +109,7 @@ class Diagnosis:
         return f"{lead}. {areas}{rest}"
 
 
+@accepts_path
 def diagnose(data: SalesData, rep_id: str, as_of: str | pd.Timestamp | None = None, weeks: int | None = None, *,
              peer_by: str | None = None, win_rate_basis: str | None = None, policy: Policy | str | None = None,
              panel: pd.DataFrame | None = None) -> Diagnosis:

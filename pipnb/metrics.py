@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipnb.data import SalesData
+from pipnb.data import SalesData, accepts_path
 from pipnb.errors import DataError
 from pipnb.schema import METRICS, SNAPSHOT_ROWS, STALE_DAYS, WIN_RATE_BASES
 
@@ -121,6 +121,7 @@ def _as_of_instant(as_of) -> pd.Timestamp:
     return pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
 
 
+@accepts_path
 def weekly_panel(data: SalesData, *, as_of: str | pd.Timestamp | None = None) -> pd.DataFrame:
     """Compute every metric for every rep and week at once.
 
@@ -433,6 +434,7 @@ def _velocity(pooled: pd.DataFrame) -> pd.DataFrame:
                          "denominator": np.nan, "value": value.to_numpy()})
 
 
+@accepts_path
 def touch_gaps(data: SalesData, as_of: str | pd.Timestamp, *, rep_ids: list[str] | None = None) -> pd.DataFrame:
     """Every gap between consecutive touches on an opportunity up to ``as_of``, and each open gap.
 

@@ -20,7 +20,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from pipnb.data import SalesData
+from pipnb.data import SalesData, accepts_path
 from pipnb.errors import UnknownRepError
 from pipnb.metrics import data_window, weekly_panel, window_metrics
 from pipnb.policy import Policy, resolve_policy
@@ -31,6 +31,7 @@ MIN_EVENTS = 5       # ratio/mean metrics with fewer trials than this are not fl
 PEER_LEVELS = {"team": ("team", "segment", "all"), "segment": ("segment", "all"), "all": ("all",)}
 
 
+@accepts_path
 def scorecard(data: SalesData, as_of: str | pd.Timestamp | None = None, weeks: int | None = None, *,
               since: str | pd.Timestamp | None = None, peer_by: str | None = None,
               win_rate_basis: str | None = None, policy: Policy | str | None = None,
@@ -350,6 +351,7 @@ def peer_ids(card: pd.DataFrame, rep_id: str) -> list[str]:
     return list(peers[rep_id])
 
 
+@accepts_path
 def peers_of(data: SalesData, rep_id: str, *, on: str | pd.Timestamp, peer_by: str | None = None,
              policy: Policy | None = None) -> list[str]:
     """The rep's peers on a date: same peer group by the policy's ``peer_by``, not ramping, the rep excluded."""
@@ -357,6 +359,7 @@ def peers_of(data: SalesData, rep_id: str, *, on: str | pd.Timestamp, peer_by: s
     return _peers_in(peer_table(data, on=on, policy=policy), rep_id)
 
 
+@accepts_path
 def plan_peers(data: SalesData, plan, *, policy: Policy | None = None) -> list[str]:
     """A plan's comparison group: the rep's peers when the diagnosis window began."""
     return peers_of(data, plan.rep_id, on=plan.diagnosis_window.start, peer_by=plan.peer_by, policy=policy)

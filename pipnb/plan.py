@@ -178,6 +178,17 @@ class Plan(StrictModel):
                              f"{self.start}")
         return self
 
+    # -- display (Jupyter) -------------------------------------------------------------------
+    def __repr__(self) -> str:
+        from pipnb.display import plan_facts, short_repr
+
+        return short_repr("Plan", plan_facts(self))
+
+    def _repr_html_(self) -> str:
+        from pipnb.display import card_html, plan_facts
+
+        return card_html("Plan", plan_facts(self))
+
     # -- timeline ---------------------------------------------------------------------------
     @property
     def end(self) -> dt.date:
@@ -429,6 +440,19 @@ _PLAN_HEADER = ("# pipnb performance improvement plan. A manager may edit the te
 
 
 # -- drafting -----------------------------------------------------------------------------------
+def _plan_start(value: str | dt.date, day_after: dt.date) -> dt.date:
+    """A plan's first day from a date or ``YYYY-MM-DD``; anything else is a :class:`PlanError` with a hint."""
+    if isinstance(value, dt.date):
+        return pd.Timestamp(value).date()         # a Timestamp or datetime is a date too: its day
+    try:
+        return pd.Timestamp(str(value)).date()
+    except (ValueError, TypeError):
+        monday = day_after + dt.timedelta(days=-day_after.weekday() % 7)
+        raise PlanError(f"'{value}' is not a date: use YYYY-MM-DD, e.g. '{monday:%Y-%m-%d}' (the first "
+                        f"Monday after the diagnosis window), or leave it out for the day after it "
+                        f"({day_after:%Y-%m-%d})", key="start") from None
+
+
 def draft_plan(diagnosis, start: str | dt.date | None = None, policy: Policy | str | Path | None = None) -> Plan:
     """Draft a plan from a diagnosis: targets by the policy's rules, a glide path, the timeline.
 
@@ -446,9 +470,14 @@ def draft_plan(diagnosis, start: str | dt.date | None = None, policy: Policy | s
     Plan
         With ``status: draft``.
     """
+    from pipnb.diagnosis import Diagnosis
+
+    if not isinstance(diagnosis, Diagnosis):
+        raise PlanError(f"draft_plan takes a diagnosis, not a {type(diagnosis).__name__}: "
+                        "pn.draft_plan(pn.diagnose(data, rep_id))")
     policy = resolve_policy(policy)
-    start = pd.Timestamp(start).date() if start is not None else (
-        pd.Timestamp(diagnosis.window_end) + pd.Timedelta(days=1)).date()
+    day_after = (pd.Timestamp(diagnosis.window_end) + pd.Timedelta(days=1)).date()
+    start = _plan_start(start, day_after) if start is not None else day_after
     card = diagnosis.card[diagnosis.card["rep_id"] == diagnosis.rep_id].set_index("metric")
     targets: dict[str, Target] = {}
     for metric in sorted(PLAN_METRICS, key=lambda m: m == "win_rate"):       # the drivers first: the win

@@ -1,4 +1,8 @@
-"""Charts for the reports (seaborn on matplotlib's Agg backend).
+"""Charts for the reports (seaborn on matplotlib).
+
+Importing this module changes no global state: no backend switch, no seaborn theme, no rcParams. The
+report style (seaborn's ``whitegrid``, text never parsed as math) is applied inside each function only
+(:func:`styled`), so an analyst's own ``plt.plot(...)`` in the same notebook looks and displays as usual.
 
 Every chart shows one rep against their peers as a *distribution*: peers are never named or labelled.
 Functions return the matplotlib Figure so that notebooks can display it and tests can inspect it.
@@ -7,27 +11,41 @@ Functions return the matplotlib Figure so that notebooks can display it and test
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-from pipnb.peers import peer_ids  # noqa: E402
-from pipnb.schema import METRICS  # noqa: E402
+from pipnb.peers import peer_ids
+from pipnb.schema import METRICS
 
 REP_COLOR, PEER_COLOR, TARGET_COLOR = "#c0392b", "#7f8c8d", "#2471a3"
-sns.set_theme(style="whitegrid", context="notebook")
-matplotlib.rcParams["text.parse_math"] = False   # "$...$" in a rep's name is text, never math
+
+
+def report_style() -> dict:
+    """The rcParams of the report charts: seaborn's ``whitegrid`` style and ``notebook`` context, and
+    "$...$" in a rep's name shown as text, never as math."""
+    return {**sns.axes_style("whitegrid"), **sns.plotting_context("notebook"), "text.parse_math": False}
+
+
+def styled(draw):
+    """Run ``draw`` inside ``plt.rc_context(report_style())``: the style applies to its figure only."""
+
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        with plt.rc_context(report_style()):
+            return draw(*args, **kwargs)
+
+    return wrapper
 
 
 def _scale(metric: str) -> float:
     return 100.0 if METRICS[metric].unit == "%" else 1.0
 
 
+@styled
 def peer_distribution(card: pd.DataFrame, rep_id: str, metrics: list[str]) -> plt.Figure:
     """The rep (red diamond) against the distribution of their peers (box and dots), one panel per metric.
 
@@ -67,6 +85,7 @@ def peer_distribution(card: pd.DataFrame, rep_id: str, metrics: list[str]) -> pl
     return fig
 
 
+@styled
 def funnel(card: pd.DataFrame, rep_id: str) -> plt.Figure:
     """Weekly funnel — opportunities, first meetings, second meetings, wins — rep against the peer median."""
     weeks = card[card["metric"] == "opps_created_per_week"].set_index("rep_id")["denominator"]
@@ -147,6 +166,7 @@ def _wrap(text: str, width: int = 18) -> str:
 
 
 
+@styled
 def trend_grid(panel: pd.DataFrame, rep_id: str, metrics: list[str], *, peers: list[str], plan=None,
                since: dt.date | None = None, weeks: int = 4) -> plt.Figure:
     """:func:`trend` for several metrics stacked in one figure."""
@@ -159,6 +179,7 @@ def trend_grid(panel: pd.DataFrame, rep_id: str, metrics: list[str], *, peers: l
     return fig
 
 
+@styled
 def scan_heatmap(card: pd.DataFrame, metrics: list[str] | None = None) -> plt.Figure:
     """Each rep's percentile among peers per metric (red: low, blue: high; 'better' already oriented)."""
     metrics = metrics or [m for m in ("win_rate", "followup_meeting_ratio", "first_meetings_per_week",
@@ -180,6 +201,7 @@ def scan_heatmap(card: pd.DataFrame, metrics: list[str] | None = None) -> plt.Fi
     return fig
 
 
+@styled
 def counterfactual(ax, panel: pd.DataFrame, rep_id: str, metric: str, *, peers: list[str], windows,
                    weeks: int = 4) -> None:
     """On ``ax``: what the baseline predicts without a change (dashed) against what happened.
@@ -214,6 +236,7 @@ def counterfactual(ax, panel: pd.DataFrame, rep_id: str, metric: str, *, peers: 
     ax.legend(fontsize=7, loc="best")
 
 
+@styled
 def counterfactual_grid(data, rv, *, panel: pd.DataFrame) -> plt.Figure:
     """:func:`counterfactual` for every plan metric of a review (the shaded band is the baseline)."""
     from pipnb.peers import plan_peers
@@ -234,6 +257,7 @@ def counterfactual_grid(data, rv, *, panel: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+@styled
 def show(fig: plt.Figure, *, dpi: int = 90):
     """Display a figure as an inline PNG and close it (the same in any kernel or backend)."""
     import io
@@ -247,6 +271,7 @@ def show(fig: plt.Figure, *, dpi: int = 90):
     display(Image(data=buffer.getvalue(), format="png"))
 
 
+@styled
 def funnel_grid(card: pd.DataFrame, metrics: list[str] | None = None) -> plt.Figure:
     """The team scan's funnel plots: each rep's rate against its volume, with the control limits.
 

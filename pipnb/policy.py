@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pipnb.errors import PlanError
 from pipnb.schema import PEER_GROUPINGS, PLAN_METRICS, WIN_RATE_BASES
+from pipnb.workdir import DEFAULT_POLICY, policy_file
 
-DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "params" / "policy.yaml"
 
 
 class StrictModel(BaseModel):
@@ -87,8 +87,18 @@ class Policy(StrictModel):
         return load_yaml_model(cls, Path(path))
 
     @classmethod
+    def find(cls, path: str | Path | None = None, *, params: str | Path | None = None) -> Policy:
+        """The policy to use: ``path`` when given (not empty), else the working folder's
+        ``params/policy.yaml`` (``params`` given, or the nearest working folder's), else pipnb's own.
+
+        What a notebook's empty ``policy_path`` means (see :func:`pipnb.workdir.policy_file`).
+        """
+        return cls.from_yaml(policy_file(path or None, params=params))
+
+    @classmethod
     def default(cls) -> Policy:
-        """The policy shipped with pipnb (``params/policy.yaml``)."""
+        """The policy shipped with pipnb (``pipnb/resources/policy.yaml``; ``pipnb init`` copies it to
+        ``params/policy.yaml``)."""
         return cls.from_yaml(DEFAULT_POLICY)
 
     def with_overrides(self, **settings: object) -> Policy:

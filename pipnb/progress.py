@@ -1,7 +1,13 @@
-"""What a batch run shows and collects while it runs: the progress bar, and each job's warnings.
+"""What a batch run shows and collects while it runs: the progress display, and each job's warnings.
 
-:func:`progress_bar` draws one tqdm bar on stderr and routes log records through it, so a warning printed
-mid-run does not break the bar. :func:`capture_warnings` collects, in a worker, the warnings logged by the
+:func:`progress_bar` shows progress on stderr in one of three ways (:func:`progress_mode`):
+
+* ``bar``: a tqdm bar, when stderr is a terminal; log records are routed through it, so a warning printed
+  mid-run does not break the bar;
+* ``lines``: one plain line per finished job (``pipnb: 3/10 jobs done``), when stderr is a pipe or a CI
+  log: no ``\r`` frames;
+* ``off``: nothing, with ``--quiet`` / ``--no-progress`` (:func:`configure`) or ``TQDM_DISABLE`` set.
+ :func:`capture_warnings` collects, in a worker, the warnings logged by the
 thread running one job (papermill logs "Passed unknown parameter" as one), so the job's result can carry
 them back to the caller. Both are used by :mod:`pipnb.runner` only.
 """
@@ -10,12 +16,57 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["capture_warnings", "one_line", "progress_bar"]
+__all__ = ["capture_warnings", "configure", "one_line", "progress_bar", "progress_mode", "quiet"]
+
+ProgressMode = Literal["bar", "lines", "off"]
+_SETTINGS = {"progress": True, "quiet": False}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def configure(*, progress: bool | None = None, quiet: bool | None = None) -> None:
+    """Set this process's display: ``progress`` False hides progress; ``quiet`` also hides notes (the CLI's
+    ``--no-progress`` and ``--quiet``)."""
+    if progress is not None:
+        _SETTINGS["progress"] = progress
+    if quiet is not None:
+        _SETTINGS["quiet"] = quiet
+
+
+def quiet() -> bool:
+    """Whether notes (what was loaded, which kernel) are to be left out (``--quiet``)."""
+    return bool(_SETTINGS["quiet"])
+
+
+def progress_mode(enabled: bool = True, stream: Any = None) -> ProgressMode:
+    """How progress is shown: ``off`` when not ``enabled``, with ``--quiet`` / ``--no-progress`` or
+    ``TQDM_DISABLE`` set (tqdm's own switch); else ``bar`` on a terminal and ``lines`` anywhere else."""
+    stream = stream or sys.stderr
+    if not enabled or not _SETTINGS["progress"] or _SETTINGS["quiet"] or \
+            os.environ.get("TQDM_DISABLE", "").strip().lower() not in _FALSE:
+        return "off"
+    try:
+        return "bar" if stream.isatty() else "lines"
+    except (AttributeError, ValueError):
+        return "lines"
+
+
+class _Lines:
+    """Progress as plain lines on a stream: one per update, ``pipnb: 3/10 jobs done``."""
+
+    def __init__(self, total: int, stream: Any):
+        self.total, self.n, self.stream = total, 0, stream
+
+    def update(self, n: int = 1) -> None:
+        if n <= 0:
+            return
+        self.n += n
+        print(f"pipnb: {self.n}/{self.total} jobs done", file=self.stream, flush=True)
 
 
 def one_line(value: object, limit: int = 200) -> str:
@@ -50,16 +101,18 @@ def capture_warnings(sink: list[str]) -> Iterator[None]:
 
 @contextlib.contextmanager
 def progress_bar(total: int, enabled: bool) -> Iterator[Any]:
-    """A tqdm bar on stderr counting ``total`` jobs; while it is shown, log records go through ``tqdm.write``.
-
-    With ``enabled`` False the bar is a silent stand-in (``update`` does nothing visible).
-    """
+    """Progress over ``total`` jobs on stderr, as :func:`progress_mode` says: a tqdm bar (log records go
+    through ``tqdm.write`` while it is shown), plain lines, or nothing (``update`` does nothing visible)."""
+    mode = progress_mode(enabled)
+    if mode == "lines":
+        yield _Lines(total, sys.stderr)
+        return
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    with tqdm(total=total, desc="pipnb", unit="job", disable=not enabled, file=sys.stderr,
+    with tqdm(total=total, desc="pipnb", unit="job", disable=mode == "off", file=sys.stderr,
               dynamic_ncols=True) as bar:
-        if not enabled:
+        if mode == "off":
             yield bar
             return
         root = logging.getLogger()

@@ -37,6 +37,19 @@ from pipnb.errors import DataError, SourceError
 if TYPE_CHECKING:
     from pipnb.data import SalesData
 
+
+def _accepts_path(func):
+    """:func:`pipnb.data.accepts_path`, imported on use (``pipnb.data`` imports this module)."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(data, *args, **kwargs):
+        from pipnb.data import as_sales_data
+
+        return func(as_sales_data(data), *args, **kwargs)
+
+    return wrapper
+
 ROW = "_row"     # spreadsheet row of each record (header = row 1), carried by adapters for messages
 FILE = "_file"   # the file (or table) each record came from, when a table has several
 
@@ -280,6 +293,7 @@ class QualityReport:
                 "facts": self.facts.to_dict(orient="records"), "notes": self.notes}
 
 
+@_accepts_path
 def quality_report(data: SalesData, *, values: bool = True) -> QualityReport:
     """Gather what the load of ``data`` kept, listed and noticed.
 
@@ -383,6 +397,7 @@ def write_quality_csv(data: SalesData, folder: str | Path) -> Path:
     return atomic_write_text(Path(folder) / "data-quality.csv", issues_csv(data))
 
 
+@_accepts_path
 def quality_section(data: SalesData) -> str:
     """A short Markdown section on the data's quality, for the team-scan report.
 

@@ -12,7 +12,12 @@ A report is read by a sales manager, often on a phone, so the page
   ``<script>alert(1)</script>`` shows as that text.
 
 The conversion is nbconvert's ``HTMLExporter`` in-process (one exporter per process and thread,
-built on first use) with the ``pipnb_report`` template in ``pipnb/templates/``.
+built on first use) with the ``pipnb_report`` template in ``pipnb/templates/``. The template is also
+installed where nbconvert looks (``share/jupyter/nbconvert/templates``), so plain
+``jupyter nbconvert --to html --template pipnb_report executed.ipynb`` writes the same kind of page: its
+``conf.json`` registers :class:`ReportPreprocessor`, which keeps what a reader sees, sanitizes every HTML and
+Markdown cell and output, and wraps the body in the page (header from the notebook, see
+:func:`notebook_header`). :func:`render` (``pipnb render``) does the same in-process.
 
 Example
 -------
@@ -34,14 +39,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from pipnb.errors import PipnbError
 from pipnb.io import atomic_write_text
+from pipnb.progress import one_line
 from pipnb.record import RunRecord, read_record
 
 if TYPE_CHECKING:
     import nbformat
 
-__all__ = ["IndexEntry", "Status", "confidentiality_line", "export_html", "read_input_hash", "sanitize_html",
-           "write_index"]
+__all__ = ["IndexEntry", "Status", "confidentiality_line", "export_html", "install_template",
+           "notebook_header", "read_input_hash", "render", "sanitize_html", "write_index"]
 
 Status = Literal["ok", "failed", "skipped", "missing"]
 
@@ -221,8 +228,16 @@ td:first-child, th:first-child, .pipnb-index td, .pipnb-index th { text-align: l
 """
 
 
+_PAGE_TAIL = "\n</main>\n</body>\n</html>\n"
+
+
 def _page(title: str, header_html: str, body_html: str, *, input_hash: str | None = None) -> str:
     """A whole HTML document: inline CSS only, no script, no external resource."""
+    return f"{_page_head(title, header_html, input_hash=input_hash)}{body_html}{_PAGE_TAIL}"
+
+
+def _page_head(title: str, header_html: str, *, input_hash: str | None = None) -> str:
+    """The page up to the opening of ``<main>`` (see :func:`_page`)."""
     hash_meta = f'<meta name="{_INPUT_HASH_META}" content="{input_hash}">\n' if input_hash else ""
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -234,7 +249,7 @@ def _page(title: str, header_html: str, body_html: str, *, input_hash: str | Non
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
         "img-src data:; style-src 'unsafe-inline'\">\n"
         f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        f"{header_html}<main>\n{body_html}\n</main>\n</body>\n</html>\n"
+        f"{header_html}<main>\n"
     )
 
 
@@ -324,12 +339,136 @@ def export_html(notebook: nbformat.NotebookNode | str | os.PathLike[str], html_p
     else:
         nb, source_dir = nbformat.read(notebook, as_version=4), str(Path(notebook).resolve().parent)
     cells = _report_cells(nb)
-    resources = {"metadata": {"name": Path(html_path).stem, "path": source_dir or ""}}
+    resources = {"metadata": {"name": Path(html_path).stem, "path": source_dir or ""}, "pipnb_fragment": True}
     body, _ = _exporter().from_notebook_node(cells, resources=resources)
     record = read_record(nb)
     title, header_block = _header_html(header, record)
     input_hash = record.input_hash if record is not None and re.fullmatch(r"[0-9a-f]+", record.input_hash) else None
     return atomic_write_text(html_path, _page(title, header_block, body, input_hash=input_hash))
+
+
+def install_template(*, user: bool = False, prefix: str | os.PathLike[str] | None = None) -> Path:
+    """Register the ``pipnb_report`` template with nbconvert: copy it to ``<prefix>/share/jupyter/nbconvert/
+    templates/pipnb_report`` (default this environment's; ``user`` for the user's Jupyter data folder).
+
+    A wheel installs it there already; this serves editable installs (``pip install -e``, which skip data
+    files) and is what ``pipnb kernel install`` runs beside the kernelspec. Returns the folder.
+    """
+    import shutil
+    import sys
+    import tempfile
+
+    if user:
+        from jupyter_core.paths import jupyter_data_dir
+
+        root = Path(jupyter_data_dir())
+    else:
+        root = Path(prefix or sys.prefix) / "share" / "jupyter"
+    target = root / "nbconvert" / "templates" / TEMPLATE_NAME
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{TEMPLATE_NAME}.", dir=target.parent))
+    try:
+        for source in (TEMPLATE_DIR / TEMPLATE_NAME).iterdir():
+            shutil.copyfile(source, staging / source.name)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)             # the template appears whole
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def notebook_header(nb: nbformat.NotebookNode) -> dict[str, Any]:
+    """The report header an executed notebook tells by itself: its title, and the rep, stage and as-of date of
+    the parameters papermill recorded (what :func:`render` and plain nbconvert show)."""
+    from pipnb.stages import stage_title
+
+    params = dict(nb.metadata.get("papermill", {}).get("parameters", {}) or {})
+    title = str(nb.metadata.get("title") or "")
+    rep = str(params.get("rep_id") or "")
+    if not rep and params.get("plan_path"):
+        rep = Path(str(params["plan_path"])).stem
+    stage = str(params.get("checkpoint") or "")
+    header: dict[str, Any] = {"title": " — ".join(p for p in (title, rep) if p) or "pipnb report",
+                              "rep_name": rep, "as_of": str(params.get("as_of") or "")}
+    if stage:
+        try:
+            header["stage"] = stage_title("final" if stage == "final" else f"checkpoint-{int(stage)}")
+        except (ValueError, PipnbError):
+            header["stage"] = stage
+    if not rep:
+        header["audience"] = "sales managers and sales operations"
+    return header
+
+
+def render(notebook: str | os.PathLike[str], html_path: str | os.PathLike[str] | None = None) -> Path:
+    """Export one executed notebook as a report (``pipnb render``): :func:`export_html` with the header of
+    :func:`notebook_header`.
+
+    Parameters
+    ----------
+    notebook
+        The executed ``.ipynb`` (e.g. written by papermill).
+    html_path
+        Where to write the page; default the notebook's path with ``.html``. An existing file is never
+        replaced: choose another path.
+
+    Raises
+    ------
+    PipnbError
+        When the notebook cannot be read, was not executed, or ``html_path`` exists.
+    """
+    import json
+
+    import nbformat
+
+    source = Path(notebook)
+    target = Path(html_path) if html_path is not None else source.with_suffix(".html")
+    if source.suffix != ".ipynb" or not source.is_file():
+        raise PipnbError(f"{source}: not an .ipynb file (give the executed notebook, e.g. papermill's output)")
+    if target.resolve() == source.resolve():
+        raise PipnbError(f"{target}: the report would replace the notebook; give --out NAME.html")
+    if target.exists():
+        raise PipnbError(f"{target} exists and is kept (a written report is never replaced): give --out "
+                         "another path or move it away")
+    try:
+        nb = nbformat.read(source, as_version=4)
+    except (OSError, ValueError, json.JSONDecodeError, nbformat.ValidationError) as err:
+        raise PipnbError(f"{source}: not a readable notebook ({one_line(err)})") from None
+    if not any(c.get("execution_count") for c in nb.cells if c.cell_type == "code"):
+        raise PipnbError(f"{source}: no cell was executed; run it first (papermill {source} OUT.ipynb -p ...)")
+    return export_html(source, target, header=notebook_header(nb))
+
+
+def _report_preprocessor():
+    from nbconvert.preprocessors import Preprocessor
+
+    class ReportPreprocessor(Preprocessor):
+        """nbconvert preprocessor of the ``pipnb_report`` template (registered in its ``conf.json``).
+
+        Keeps what a reader sees (see :func:`_report_cells`), lets the template sanitize HTML and Markdown
+        with :func:`sanitize_html`, and (unless pipnb's own exporter wraps the page) gives the template the
+        page's head and header, from :func:`notebook_header`.
+        """
+
+        def preprocess(self, nb, resources):
+            nb = _report_cells(nb)
+            resources["pipnb_clean"] = sanitize_html
+            if not resources.get("pipnb_fragment"):
+                title, header_block = _header_html(notebook_header(nb), read_record(nb))
+                resources["pipnb_page_head"] = _page_head(title, header_block)
+                resources["pipnb_page_tail"] = _PAGE_TAIL
+            return nb, resources
+
+    return ReportPreprocessor
+
+
+def __getattr__(name: str):
+    if name == "ReportPreprocessor":   # what the template's conf.json names; built on first use
+        cls = _report_preprocessor()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def read_input_hash(html_path: str | os.PathLike[str]) -> str | None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from pipnb.data import SalesData
+from pipnb.data import SalesData, accepts_path
 from pipnb.errors import PlanError
 from pipnb.metrics import weekly_panel, window_metrics
 from pipnb.peers import fmt, plan_peers
@@ -61,6 +61,16 @@ class Review:
     reasons: list[str] = field(default_factory=list)
     extended_end: dt.date | None = None
 
+    def __repr__(self) -> str:
+        from pipnb.display import review_facts, short_repr
+
+        return short_repr("Review", review_facts(self))
+
+    def _repr_html_(self) -> str:
+        from pipnb.display import card_html, review_facts
+
+        return card_html("Review", review_facts(self), [("status per measure", self.table)])
+
     @property
     def is_final(self) -> bool:
         return self.stage == "final"
@@ -81,6 +91,7 @@ class Review:
         }
 
 
+@accepts_path
 def review(data: SalesData, plan: Plan, checkpoint: int | str, *, panel: pd.DataFrame | None = None,
            policy: Policy | None = None) -> Review:
     """Review a plan at a checkpoint (1, 2, 3) or at the final review (``"final"``).

@@ -546,7 +546,11 @@ def _start_pool(todo: list[tuple[int, Job, str, Output]], jobs_n: int, stack: co
 def _start_dask(todo: list[tuple[int, Job, str, Output]], scheduler: Any, stack: contextlib.ExitStack
                 ) -> Iterator[tuple[int, JobResult]]:
     """Submit the jobs to a Dask cluster; yield (index, result) as they finish."""
-    from distributed import Client, as_completed
+    try:
+        from distributed import Client, as_completed
+    except ImportError:        # an optional extra: pip install 'pipnb[dask]'
+        raise JobError("sending jobs to a Dask cluster needs dask and distributed: pip install 'pipnb[dask]' "
+                       "(or run without --scheduler)") from None
 
     if isinstance(scheduler, Client):
         client = scheduler

@@ -21,6 +21,29 @@ def scan_records(card: pd.DataFrame) -> pd.DataFrame:
     return card[RECORD_COLUMNS]
 
 
+def scan_json(card: pd.DataFrame) -> str:
+    """The scan for scripts: one JSON object with its ``window`` (start, end, weeks), ``as_of``, ``basis`` (the
+    win-rate basis, the peer grouping, the false-flag rate and margin used) and the ``rows``."""
+    import json
+
+    attrs = card.attrs
+    policy = attrs.get("policy")
+
+    def day(value):
+        return f"{pd.Timestamp(value):%Y-%m-%d}" if value is not None else None
+
+    payload = {
+        "window": {"start": day(attrs.get("window_start")), "end": day(attrs.get("window_end")),
+                   "weeks": attrs.get("weeks")},
+        "as_of": day(attrs.get("as_of")),
+        "basis": {"win_rate_basis": attrs.get("win_rate_basis"), "peer_by": attrs.get("peer_by"),
+                  "false_flag_rate": getattr(policy, "false_flag_rate", None),
+                  "margin": getattr(policy, "margin", None)},
+        "rows": json.loads(scan_records(card).to_json(orient="records")),
+    }
+    return json.dumps(payload, indent=1)
+
+
 def scan_csv(records: pd.DataFrame) -> str:
     """``records`` as CSV text a spreadsheet opens safely: every text cell that starts with ``=``, ``+``, ``-``,
     ``@``, a tab or a carriage return gets a leading ``'`` (numbers are written as numbers)."""

@@ -347,7 +347,10 @@ def test_a_window_ends_with_the_data_and_counts_a_short_last_week(tmp_path):
     folder = folder_of(tmp_path, opps, acts)
     result = cli("scan", "--data", folder, "--weeks", 12, "--format", "json")
     assert result.exit_code == 0, result.output
-    rows = pd.DataFrame(json.loads(result.stdout)).set_index(["rep_id", "metric"])
+    scan = json.loads(result.stdout)
+    assert scan["window"] == {"start": "2024-01-01", "end": "2024-01-29", "weeks": 5}      # what the rows cover
+    assert scan["as_of"] == "2024-01-29" and scan["basis"]["win_rate_basis"] == "closed"
+    rows = pd.DataFrame(scan["rows"]).set_index(["rep_id", "metric"])
     assert rows.loc[("A", "emails_per_week"), "value"] == pytest.approx(21 / 4.2)    # 5 a week, not 4.2
     assert rows.loc[("A", "emails_per_week"), "denominator"] == pytest.approx(4.2)
     header = cli("scan", "--data", folder).stdout.splitlines()[0]

@@ -221,7 +221,9 @@ def test_scan_and_diagnosis_give_one_win_rate_for_one_rep_window_and_basis(demo,
     for basis in ("closed", "all"):
         scan = subprocess.run([sys.executable, "-m", "pipnb", "scan", "--data", str(demo_folder), "--format",
                                "json", "--win-rate-basis", basis], capture_output=True, text=True, check=True)
-        rows = [r for r in yaml.safe_load(scan.stdout) if r["rep_id"] == rep and r["metric"] == "win_rate"]
+        result = yaml.safe_load(scan.stdout)
+        assert result["basis"]["win_rate_basis"] == basis
+        rows = [r for r in result["rows"] if r["rep_id"] == rep and r["metric"] == "win_rate"]
         dx = pn.diagnose(demo, rep, panel=demo_panel, win_rate_basis=basis)
         mine = dx.outcomes.set_index("metric").loc["win_rate"]
         assert (rows[0]["numerator"], rows[0]["denominator"]) == (mine["numerator"], mine["denominator"])

@@ -1,30 +1,73 @@
-"""pyproject.toml and environment.yml name the same dependencies with the same bounds."""
+"""pyproject.toml and the conda files name the same dependencies with the same bounds, by parsed names.
+
+``environment.yml`` holds the runtime dependencies only, ``environment-test.yml`` the test extras, each under its
+conda-forge name (:data:`CONDA_NAMES`); neither installs the test tools by default nor anything pip-only.
+"""
 
 import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+#: PyPI name -> conda-forge name, where they differ.
+CONDA_NAMES = {"playwright": "playwright-python"}
 
 
 def _normalize(spec: str) -> tuple[str, str]:
     name, bound = re.match(r"^\s*([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?\s*(.*)$", spec).groups()
-    return name.lower().replace("_", "-"), bound.replace(" ", "")
+    name = name.lower().replace("_", "-")
+    return CONDA_NAMES.get(name, name), bound.replace(" ", "")
 
 
-def test_environment_yml_matches_pyproject():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {_normalize(s) for s in project["dependencies"]}
-    for extra in project["optional-dependencies"].values():
-        wanted |= {_normalize(s) for s in extra}
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    conda = {_normalize(s) for s in env["dependencies"] if isinstance(s, str)}
-    conda = {(n, b) for n, b in conda if n not in ("python", "pip")}
-    assert conda == wanted
+def _project() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def _conda(name: str) -> set[tuple[str, str]]:
+    env = yaml.safe_load((ROOT / name).read_text())
+    assert env["channels"] == ["conda-forge"]
+    assert all(isinstance(s, str) for s in env["dependencies"]), "no pip section: it would need a checkout"
+    return {_normalize(s) for s in env["dependencies"] if not s.startswith("python")}
+
+
+def test_environment_yml_is_the_runtime_dependencies():
+    assert _conda("environment.yml") == {_normalize(s) for s in _project()["dependencies"]}
+
+
+def test_environment_test_yml_is_the_test_extras():
+    assert _conda("environment-test.yml") == {_normalize(s) for s in _project()["optional-dependencies"]["test"]}
+
+
+def test_playwright_has_its_conda_forge_name():
+    names = {n for n, _ in _conda("environment-test.yml")}
+    assert "playwright-python" in names and "playwright" not in names
+
+
+@pytest.mark.parametrize("tool", ["jupyterlab", "pytest", "nbval", "playwright", "dask", "distributed"])
+def test_the_runtime_installs_no_test_lab_or_cluster_tools(tool):
+    assert tool not in {n for n, _ in (_normalize(s) for s in _project()["dependencies"])}
+
+
+def test_the_extras_are_there():
+    extras = _project()["optional-dependencies"]
+    assert {_normalize(s)[0] for s in extras["lab"]} == {"jupyterlab"}
+    assert {_normalize(s)[0] for s in extras["dask"]} == {"dask", "distributed"}
+    assert set(extras["dask"]) <= set(extras["test"])          # the tests run a local Dask cluster
 
 
 def test_nbconvert_has_the_security_fixes():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert "nbconvert>=7.17.1" in project["dependencies"]
+    assert "nbconvert>=7.17.1" in _project()["dependencies"]
+
+
+def test_the_runtime_dependencies_are_imported_by_pipnb():
+    """Every runtime dependency is imported somewhere in the package (else it belongs in an extra)."""
+    imported = {"pyyaml": "yaml", "ipykernel": "ipykernel"}
+    source = "\n".join(p.read_text() for p in (ROOT / "pipnb").rglob("*.py"))
+    for spec in _project()["dependencies"]:
+        name = _normalize(spec)[0]
+        module = imported.get(name, name.replace("-", "_"))
+        assert re.search(rf"^\s*(import|from) {module}\b", source, re.M) or name == "ipykernel" and \
+            "ipykernel" in source, name

@@ -11,14 +11,21 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-OUT = Path(__file__).resolve().parents[1] / "notebooks"
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "pipnb" / "notebooks"       # shipped inside the package
 IMPORTS = "import pipnb as pn\nfrom IPython.display import Markdown, display"
-LOAD = ("data = pn.load(data_source)\n"
+LOAD = ("data = pn.load(pn.data_path(data_source))\n"
         "panel = pn.read_panel(panel_path) if panel_path else pn.weekly_panel(data)\n"
-        "policy = pn.Policy.from_yaml(policy_path)")
-COMMON = '''data_source: str = "../data/demo"  # folder of reps/opportunities/activities tables, or a source YAML
+        "policy = pn.Policy.find(policy_path)")
+# Relative paths are the caller's (papermill runs the kernel in its working directory); empty ones mean the
+# working folder's (pipnb.parameters), never the notebook's own folder.
+COMMON = '''data_source: str = ""  # tables folder, source YAML or database URL; empty: data/demo of the working folder
 panel_path: str = ""  # weekly panel precomputed by a batch run (Parquet); empty computes it here
-policy_path: str = "../params/policy.yaml"  # target and review rules'''
+policy_path: str = ""  # target and review rules; empty: params/policy.yaml of the working folder, else pipnb's'''
+#: Parameters without a default: a notebook run without them stops with a clear error.
+REQUIRED = ("rep_id",)
+#: What the tools pass when they run the notebooks (store_checked_outputs, the tests).
+EXAMPLE_REP = "R07"
 
 
 def md(text):
@@ -41,7 +48,23 @@ def check(text, *tags):
     return code(note + text.strip(), "remove-cell", *tags)
 
 
+def parameter_check(cells) -> str:
+    """The imports cell's text: the imports, then the check of the parameters the notebook declares."""
+    import ast
+
+    source = next(c.source for c in cells if "parameters" in c.metadata.get("tags", []))
+    declared = {n.target.id: ast.unparse(n.annotation) for n in ast.parse(source).body
+                if isinstance(n, ast.AnnAssign)}
+    required = [n for n in REQUIRED if n in declared]
+    listed = "".join(f'\n    "{name}": {kind},' for name, kind in declared.items())
+    return (f"{IMPORTS}\n\n# unknown, mistyped or missing parameters stop here, with a hint\n"
+            f"pn.check_parameters(globals(), {{{listed}\n}}, required={required!r})")
+
+
 def notebook(cells, title):
+    for cell in cells:
+        if cell.cell_type == "code" and cell.source == IMPORTS:
+            cell.source = parameter_check(cells)
     for i, cell in enumerate(cells):
         cell["id"] = f"cell-{i:02d}"     # stable ids: rebuilding does not churn the files
     nb = new_notebook(cells=cells)
@@ -106,7 +129,7 @@ explain it**. Every finding below is backed by the rep's own numbers against the
 peers over the same weeks; no other rep is named.
 """),
     code(COMMON + '''
-rep_id: str = "R07"  # rep to diagnose
+rep_id: str = ""  # rep to diagnose (required), e.g. R07
 as_of: str = ""  # last day of the diagnosis window, YYYY-MM-DD; empty means the last day with data
 weeks: int = 0  # diagnosis window in weeks; 0 takes the policy's diagnosis_weeks''', "parameters"),
     code(IMPORTS),
@@ -175,7 +198,7 @@ the manager's coaching commitments. The plan is stored as a YAML file that the m
 review reads it.
 """),
     code(COMMON + '''
-rep_id: str = "R07"  # rep the plan is for
+rep_id: str = ""  # rep the plan is for (required), e.g. R07
 as_of: str = ""  # last day of the diagnosis window, YYYY-MM-DD; empty means the last day with data
 start: str = ""  # first day of the plan, YYYY-MM-DD; empty means the day after the diagnosis window
 plan_path: str = ""  # plan YAML to present; empty drafts one here from the diagnosis (nothing is written)''',
@@ -286,6 +309,16 @@ and the peers (by the practical margin) beyond chance; otherwise *extend*, with 
 ], "Final review")
 FINAL.cells[1].source = FINAL.cells[1].source.replace("{checkpoint}", "final")
 
+def example_parameters(path: Path) -> dict:
+    """The parameters the stored outputs come from: the demo data of the checkout, and the article's rep."""
+    nb = nbformat.read(path, as_version=4)
+    source = next(c.source for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    params = {"data_source": str(ROOT / "data" / "demo")}
+    if "rep_id:" in source:
+        params["rep_id"] = EXAMPLE_REP
+    return params
+
+
 def store_checked_outputs(path: Path) -> None:
     """Run the notebook with its defaults and keep the outputs of its NBVAL_CHECK_OUTPUT cells only,
     so that ``pytest --nbval-lax notebooks/`` has the expected values to compare with."""
@@ -294,7 +327,8 @@ def store_checked_outputs(path: Path) -> None:
     import papermill
 
     with tempfile.TemporaryDirectory() as tmp:
-        ran = papermill.execute_notebook(str(path), f"{tmp}/out.ipynb", cwd=str(OUT), progress_bar=False)
+        ran = papermill.execute_notebook(str(path), f"{tmp}/out.ipynb", cwd=str(ROOT), progress_bar=False,
+                                         parameters=example_parameters(path))
     nb = nbformat.read(path, as_version=4)
     executed = [c for c in ran.cells if "injected-parameters" not in c.metadata.get("tags", [])]
     for cell, done in zip(nb.cells, executed, strict=True):

@@ -12,7 +12,7 @@ import pandas as pd
 
 from pipnb.batch.jobs import diagnose_jobs, draft_plans, plan_jobs, review_jobs, scan_job
 from pipnb.batch.prepare import Batch, plan_path
-from pipnb.data import SalesData
+from pipnb.data import SalesData, accepts_path
 from pipnb.errors import PipnbError
 from pipnb.plan import Plan
 from pipnb.policy import Policy
@@ -58,6 +58,7 @@ def _draft(path) -> bool:
         return False
 
 
+@accepts_path
 def demo_plan(data: SalesData, case: str = "responder") -> Plan:
     """The demo's active plan for ``case`` ("responder" or "non_responder"), drafted in memory.
 

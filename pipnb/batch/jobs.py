@@ -24,12 +24,13 @@ from pathlib import Path
 import pandas as pd
 
 from pipnb.batch.index import plan_status, remember_rep
-from pipnb.batch.prepare import ROOT, Batch, plan_path, rep_dir
+from pipnb.batch.prepare import Batch, plan_path, rep_dir
 from pipnb.errors import PipnbError, PlanError
 from pipnb.plan import Plan
 from pipnb.record import versions
 from pipnb.runner import Job, Problem
 from pipnb.stages import FINAL, checkpoint_number, parse_stage, stage_title
+from pipnb.workdir import notebook as find_notebook
 
 NOTEBOOKS = {
     "scan": "00-team-scan.ipynb", "diagnose": "10-diagnose.ipynb", "plan": "20-plan.ipynb",
@@ -44,9 +45,10 @@ def _job(batch: Batch, notebook: str, out: Path, parameters: dict, header: dict,
     data = data_stamp(batch, as_of)
     params = {"data_source": batch.source, "panel_path": str(batch.panel_path),
               "policy_path": str(batch.policy_path), **parameters}
-    return Job(notebook=ROOT / "notebooks" / notebook, output_ipynb=out.with_suffix(".ipynb"),
+    # The working folder's own copy of a notebook (pipnb init --notebooks) takes precedence over pipnb's.
+    return Job(notebook=find_notebook(notebook, batch.params.parent), output_ipynb=out.with_suffix(".ipynb"),
                output_html=out.with_suffix(".html"), parameters=params, header=header, label=label,
-               cwd=ROOT / "notebooks", fingerprint=data, frozen=frozen, path_parameters=PATH_PARAMETERS,
+               cwd=batch.params.parent, fingerprint=data, frozen=frozen, path_parameters=PATH_PARAMETERS,
                inputs={"data": data, "policy": batch.policy_hash, **inputs})
 
 

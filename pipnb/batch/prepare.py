@@ -30,8 +30,8 @@ from pipnb.data import SalesData
 from pipnb.errors import PipnbError
 from pipnb.io import atomic_path, atomic_write_text
 from pipnb.policy import Policy
+from pipnb.workdir import policy_file
 
-ROOT = Path(__file__).resolve().parents[2]
 #: Ids kept as they are: upper-case letters, digits, ``_`` and ``-`` (one spelling per name, whatever the
 #: file system's case rules); any other id becomes ``<slug>~<hash>``, and ``~`` never occurs in a kept id.
 _PLAIN = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,63}")
@@ -149,9 +149,7 @@ def prepare(source: str, *, reports: str | Path = "reports", params: str | Path 
 
     data = load(absolute_source(source))
     reports, params = Path(reports).resolve(), Path(params).resolve()
-    policy_path = Path(policy).resolve() if policy else params / "policy.yaml"
-    if not policy_path.is_file():
-        policy_path = ROOT / "params" / "policy.yaml"
+    policy_path = policy_file(policy, params=params)
     rules = Policy.from_yaml(policy_path)
     root = Path(cache).resolve() if cache else params.parent / ".pipnb" / "cache"
     entry, panel = cached_entry(data, root)

@@ -2,7 +2,7 @@
 
 ::
 
-    python -m pipnb.kernel install [--sys-prefix | --user | --prefix P]
+    python -m pipnb.kernel install [--sys-prefix | --user | --prefix P]   # also: pipnb kernel install
     python -m pipnb.kernel check             # can the runner use the fast kernel here?
     python -m pipnb.kernel status            # the fork server of this environment
     python -m pipnb.kernel stop [--force]
@@ -29,13 +29,17 @@ def main() -> None:
 @click.option("--user", is_flag=True, help="Install for the current user.")
 @click.option("--prefix", type=click.Path(file_okay=False), help="Install under PREFIX/share/jupyter.")
 def install(sys_prefix: bool, user: bool, prefix: str | None) -> None:
-    """Install the 'pipnb-fast' kernelspec (display name 'Python 3 (pipnb fast)')."""
+    """Install the 'pipnb-fast' kernelspec (display name 'Python 3 (pipnb fast)') and register the
+    'pipnb_report' template with nbconvert (jupyter nbconvert --template pipnb_report)."""
     from pipnb.kernel import install as install_spec
+    from pipnb.report import install_template
 
     if sum([sys_prefix, user, prefix is not None]) > 1:
         raise click.UsageError("choose one of --sys-prefix, --user and --prefix")
     dest = install_spec(user=user, prefix=None if user else (prefix or sys.prefix))
     click.echo(f"Installed kernelspec pipnb-fast in {dest}")
+    template = install_template(user=user, prefix=None if user else (prefix or sys.prefix))
+    click.echo(f"Installed nbconvert template pipnb_report in {template}")
 
 
 @main.command()
