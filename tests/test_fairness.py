@@ -42,13 +42,8 @@ def planted() -> sw.Tally:
 
 
 # -- the world itself ------------------------------------------------------------------------------
-def test_world_is_canonical_deterministic_and_fast(tmp_path):
-    import time
-
-    start = time.perf_counter()
+def test_world_is_canonical_and_deterministic(tmp_path):
     world = sw.generate(7)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 1.0, f"one team of 10 x 52 weeks took {elapsed:.2f} s"
     assert world.data.fingerprint() == sw.generate(7).data.fingerprint()
     assert world.data.fingerprint() != sw.generate(8).data.fingerprint()
     loaded = pn.load(world.data.write(tmp_path / "world"))      # passes pipnb's own validation
