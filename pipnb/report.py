@@ -217,7 +217,11 @@ td:first-child, th:first-child, .pipnb-index td, .pipnb-index th { text-align: l
 .pipnb-record { margin: 0; padding-bottom: .75rem; font-size: .85rem; color: var(--muted); }
 .pipnb-notes { margin: 0 0 .75rem; padding: .5rem 1rem .5rem 1.75rem; background: #fff8c5;
                border: 1px solid #d4a72c; border-radius: .375rem; font-size: .9rem; }
-@media print { .pipnb-header { background: none; } }
+.pipnb-signoff table { width: 100%; }
+.pipnb-signoff td { height: 2.6rem; vertical-align: bottom; }
+.pipnb-signoff td.pipnb-line { border-bottom: 1px solid var(--ink); min-width: 6rem; }
+@media print { .pipnb-header { background: none; }
+  img, svg, figure, tr, .pipnb-signoff { break-inside: avoid; } h2, h3 { break-after: avoid; } }
 """
 
 
@@ -288,6 +292,22 @@ def _record_html(record: RunRecord | None) -> str:
     return f'<p class="pipnb-record">{html.escape(text)}.</p>\n'
 
 
+#: The people who sign a plan, a checkpoint and the final review, and the header key holding their names.
+SIGNERS = (("rep", "Rep"), ("manager", "Manager"), ("hr", "HR partner"))
+
+
+def signoff_html(signoff: Mapping[str, Any]) -> str:
+    """The sign-off block: per signer (rep, manager, HR partner) a name (pre-filled when known), a signature and
+    a date line. ``signoff`` maps ``rep``/``manager``/``hr`` to names ("" leaves a blank to fill in)."""
+    esc = html.escape
+    rows = "".join(f'<tr><th scope="row">{label}</th><td class="pipnb-line">{esc(str(signoff.get(key) or ""))}</td>'
+                   '<td class="pipnb-line"></td><td class="pipnb-line"></td></tr>' for key, label in SIGNERS)
+    return ('<section class="pipnb-signoff">\n<h2>Sign-off</h2>\n<p>Signed to record that this report was read and '
+            "discussed; the rep's signature acknowledges receipt, not agreement.</p>\n"
+            '<table><thead><tr><th></th><th>Name</th><th>Signature</th><th>Date</th></tr></thead>'
+            f"<tbody>{rows}</tbody></table>\n</section>\n")
+
+
 # --------------------------------------------------------------------------- public API
 
 def export_html(notebook: nbformat.NotebookNode | str | os.PathLike[str], html_path: str | os.PathLike[str],
@@ -305,7 +325,8 @@ def export_html(notebook: nbformat.NotebookNode | str | os.PathLike[str], html_p
         ``as_of``, ``plan_period`` (shown when present), optional ``team``, ``title`` (default
         ``"<stage> — <rep_name>"``), ``audience`` (who it is for when there is no ``rep_name``, e.g. a
         team scan) and ``confidential`` (replaces the confidentiality line). The line defaults to
-        "Confidential — prepared for <rep_name> and their manager; do not forward".
+        "Confidential — prepared for <rep_name> and their manager; do not forward". ``signoff`` (a mapping
+        of ``rep``, ``manager``, ``hr`` to names) adds the sign-off block at the end (:func:`signoff_html`).
 
     Returns
     -------
@@ -328,6 +349,8 @@ def export_html(notebook: nbformat.NotebookNode | str | os.PathLike[str], html_p
     body, _ = _exporter().from_notebook_node(cells, resources=resources)
     record = read_record(nb)
     title, header_block = _header_html(header, record)
+    if header.get("signoff"):
+        body += "\n" + signoff_html(header["signoff"] if isinstance(header["signoff"], Mapping) else {})
     input_hash = record.input_hash if record is not None and re.fullmatch(r"[0-9a-f]+", record.input_hash) else None
     return atomic_write_text(html_path, _page(title, header_block, body, input_hash=input_hash))
 
@@ -374,7 +397,8 @@ class IndexEntry:
 
 
 def write_index(entries: Iterable[IndexEntry], path: str | os.PathLike[str], *,
-                title: str = "pipnb reports", header: Mapping[str, Any] | None = None) -> Path:
+                title: str = "pipnb reports", header: Mapping[str, Any] | None = None, before: str = "",
+                heading: str = "") -> Path:
     """Write the index page listing every report with its status and a relative link.
 
     Parameters
@@ -387,6 +411,8 @@ def write_index(entries: Iterable[IndexEntry], path: str | os.PathLike[str], *,
         The page heading.
     header
         Optional header facts (``as_of``, ``audience`` …) as for :func:`export_html`.
+    before, heading
+        Trusted markup shown above the list (the dashboard, :mod:`pipnb.dashboard`), and a heading for the list.
 
     Returns
     -------
@@ -418,7 +444,8 @@ def write_index(entries: Iterable[IndexEntry], path: str | os.PathLike[str], *,
     head.setdefault("audience", "the sales manager")
     page_title, header_block = _header_html(head)
     body = (
-        f"<p>{esc(summary or 'no reports')}</p>\n"
+        before + (f"\n<h2>{esc(heading)}</h2>\n" if heading else "")
+        + f"<p>{esc(summary or 'no reports')}</p>\n"
         '<div class="pipnb-table-wrap"><table class="pipnb-index">\n'
         "<thead><tr><th>Rep</th><th>Report</th><th>Status</th></tr></thead>\n<tbody>\n"
         + "\n".join(rows) + "\n</tbody></table></div>"
