@@ -82,7 +82,8 @@ def print_css(confidential: str, paper: Paper) -> str:
         "color: #9a3412; }\n"
         '  @bottom-right { content: "Page " counter(page) " of " counter(pages); font: 7.5pt system-ui, sans-serif;'
         " color: #59636e; } }\n"
-        "body { font-size: 10.5pt; }\n"
+        "body { font-size: 10pt; }\n"
+        "table { font-size: 7.5pt; width: 100%; } th, td { padding: 2px 4px; }\n"
         "main, .pipnb-header > div { max-width: none; }\n"
         ".pipnb-header { background: none; }\n"
         "img, svg, figure, tr, .jp-OutputArea-output:has(img), .pipnb-signoff { break-inside: avoid; }\n"

@@ -218,7 +218,7 @@ td:first-child, th:first-child, .pipnb-index td, .pipnb-index th { text-align: l
 .pipnb-notes { margin: 0 0 .75rem; padding: .5rem 1rem .5rem 1.75rem; background: #fff8c5;
                border: 1px solid #d4a72c; border-radius: .375rem; font-size: .9rem; }
 .pipnb-signoff table { width: 100%; }
-.pipnb-signoff td { height: 2.6rem; vertical-align: bottom; }
+.pipnb-signoff td, .pipnb-signoff th { height: 2.6rem; vertical-align: bottom; text-align: left; }
 .pipnb-signoff td.pipnb-line { border-bottom: 1px solid var(--ink); min-width: 6rem; }
 @media print { .pipnb-header { background: none; }
   img, svg, figure, tr, .pipnb-signoff { break-inside: avoid; } h2, h3 { break-after: avoid; } }

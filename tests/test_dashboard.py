@@ -1,0 +1,104 @@
+"""``pipnb status`` and a scheduled review run, against a hand-built plan set: one review overdue, one not due,
+one plan still a draft. No notebook runs here (the dashboard reads what is on disk; nothing is due to run)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipnb.dashboard import sparkline
+from pipnb.demo import DEMO_CASES
+
+RESPONDER, NON_RESPONDER, ARTICLE = DEMO_CASES["responder"], DEMO_CASES["non_responder"], DEMO_CASES["article"]
+
+
+def pipnb(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipnb", *args], cwd=cwd, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def plans(tmp_path_factory, demo):
+    """params/plans: the responder's active plan (its checkpoint 1 reached by the data), the non-responder's
+    active plan starting a year later (not due), and a draft for the article's rep."""
+    from pipnb.batch import demo_plan, plan_path
+
+    root = tmp_path_factory.mktemp("status")
+    params = root / "params"
+    due = demo_plan(demo, "responder")
+    later = demo_plan(demo, "non_responder")
+    later = later.model_copy(update={"start": later.start.replace(year=later.start.year + 1)})
+    draft = due.model_copy(update={"rep_id": ARTICLE, "rep_name": "Article Rep", "team": "Elsewhere",
+                                   "status": "draft", "history": due.history[:1]})
+    for plan in (due, later, draft):
+        plan.to_yaml(plan_path(params, plan.rep_id))
+    return {"root": root, "due": due, "later": later, "draft": draft}
+
+
+def test_status_json_says_overdue_not_due_and_draft(plans):
+    due = plans["due"]
+    checkpoint = due.checkpoint_dates()["checkpoint-1"]
+    data_date, today = checkpoint + dt.timedelta(days=20), checkpoint + dt.timedelta(days=30)
+    result = pipnb(plans["root"], "status", "--format", "json", "--today", f"{today}", "--data-date", f"{data_date}")
+    assert result.returncode == 0, result.stderr
+    board = json.loads(result.stdout)
+    assert board["today"] == f"{today}" and board["data_date"] == f"{data_date}"
+    rows = {r["rep_id"]: r for r in board["plans"]}
+    assert set(rows) == {RESPONDER, NON_RESPONDER, ARTICLE}
+    assert rows[RESPONDER]["next_stage"] == "checkpoint-1"
+    assert rows[RESPONDER]["next_date"] == f"{checkpoint}"
+    assert rows[RESPONDER]["next_state"] == "overdue" and "30 days past" in rows[RESPONDER]["next_note"]
+    assert rows[NON_RESPONDER]["next_state"] == "not due"
+    assert rows[NON_RESPONDER]["next_note"] == f"the data ends {data_date}"
+    assert rows[ARTICLE]["next_state"] == "draft" and rows[ARTICLE]["plan_status"] == "draft"
+    assert rows[RESPONDER]["plan_status"] == "active"
+    # Most urgent first, within and across teams; no review yet, so every measure is "not reviewed yet".
+    assert [r["rep_id"] for r in board["plans"]][0] == RESPONDER
+    assert board["teams"][0]["reps"][0] == RESPONDER
+    assert {m["status"] for r in board["plans"] for m in r["measures"]} == {"not reviewed yet"}
+    assert board["flagged"] == [] and board["scan"] == ""
+
+
+def test_status_due_within_the_grace_days_and_the_table(plans):
+    checkpoint = plans["due"].checkpoint_dates()["checkpoint-1"]
+    result = pipnb(plans["root"], "status", "--today", f"{checkpoint + dt.timedelta(days=3)}",
+                   "--data-date", f"{checkpoint}")
+    assert result.returncode == 0, result.stderr
+    line = next(x for x in result.stdout.splitlines() if f"({RESPONDER})" in x)
+    assert f"next checkpoint-1 {checkpoint} due" in line and "active" in line
+    assert "Article Rep (" in result.stdout and "draft" in result.stdout
+
+
+def test_status_with_a_bad_option_is_one_line(plans):
+    result = pipnb(plans["root"], "status", "--today", "someday")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "--today" in result.stderr and "not a date" in result.stderr
+
+
+def test_a_weekly_cron_run_where_nothing_is_due_exits_0(plans, demo_folder):
+    """`pipnb run --stage checkpoint-1` every week: the plan not due and the draft are states, not failures."""
+    from pipnb.batch import plan_path
+
+    root = plans["root"]
+    params = root / "cron-params"
+    for plan in (plans["later"], plans["draft"]):
+        plan.to_yaml(plan_path(params, plan.rep_id))
+    result = pipnb(root, "run", "--data", str(demo_folder), "--stage", "checkpoint-1", "--params", str(params),
+                   "--reports", str(root / "cron-reports"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 ok, 0 skipped, 0 failed, 1 not due, 1 draft (2 jobs" in result.stdout
+    assert f"draft:\n  {ARTICLE} checkpoint-1  the plan is a draft: activate it first" in result.stdout
+    assert not list((root / "cron-reports").rglob("*.ipynb"))            # no kernel was started
+    index = (root / "cron-reports" / "index.html").read_text()
+    assert ">not due<" in index and ">draft<" in index and "pipnb-status-failed\"" not in index
+
+
+def test_sparkline_draws_the_weeks_with_gaps():
+    svg = sparkline([("w1", 1.0), ("w2", 3.0), ("w3", None), ("w4", 2.0), ("w5", 2.5)])
+    assert svg.startswith("<svg") and svg.count("<polyline") == 2
+    assert 'points="0.0,15.0 16.0,1.0"' in svg            # the lowest value at the bottom, the highest at the top
+    assert sparkline([("w1", 1.0)]) == ""
