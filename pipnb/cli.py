@@ -483,7 +483,7 @@ def review(data_source, plan_file, checkpoint, fmt, reports, params, force, kern
 
     batch = prepare(data_source, reports=reports, params=params)
     jobs = review_jobs(batch, [Path(plan_file)], stage, plan_files_only=False)
-    problems = [j for j in jobs if isinstance(j, Problem)]
+    problems = [j for j in jobs if isinstance(j, Problem) and not j.state]      # not due / draft: a state
     if problems:
         raise PlanError(problems[0].error)
     _execute(batch, jobs, jobs_n=1, force=force, kernel=kernel, pdf=pdf, paper=paper)

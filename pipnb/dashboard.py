@@ -4,7 +4,8 @@
 ``rep.json`` (name, team, manager) and the run record of every report (:mod:`pipnb.record`), whose
 ``outcome`` says what the report concluded (:mod:`pipnb.outcome`) — and never recomputes a statistic. It gives
 
-* one :class:`PlanRow` per rep with a plan: team, manager, plan status (a final review that recommends an
+* one :class:`PlanRow` per rep with a plan (a plan whose rep has no ``rep.json`` — no job was ever built for
+  them, e.g. a rep not in the data — is left out): team, manager, plan status (a final review that recommends an
   extension shows *extended*, with the new end, until the extension is signed; *completed* / *not completed*
   come from ``pipnb plan complete|close``), plan dates, the stage reached, the next review with its date and
   whether it is *due*, *overdue* or *not due*, per measure the latest status with its weekly values, and the
@@ -144,8 +145,8 @@ def dashboard(reports: Path, params: Path, *, today: dt.date | None = None, data
             if v is not None and v.record.outcome:
                 outcomes.append(v.record.outcome)
     data_date = data_date or max((str(o.get("data_end", "")) for o in outcomes), default="")
-    rows = [_plan_row(reports, reports / name, plan, infos.get(name, {}), today, data_date)
-            for name, plan in plans.items()]
+    plans = {name: plan for name, plan in plans.items() if infos.get(name, {}).get("rep_id") == plan.rep_id}
+    rows = [_plan_row(reports, reports / name, plan, infos[name], today, data_date) for name, plan in plans.items()]
     planned = {p.rep_id for p in plans.values()}
     flagged_ids = []
     flagged = []

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["IndexEntry", "Status", "confidentiality_line", "export_html", "read_input_hash", "sanitize_html",
            "write_index"]
 
-Status = Literal["ok", "failed", "skipped", "missing"]
+Status = Literal["ok", "failed", "skipped", "missing", "not due"]
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "pipnb_report"
@@ -213,7 +213,7 @@ td:first-child, th:first-child, .pipnb-index td, .pipnb-index th { text-align: l
 .pipnb-status-ok { background: #dafbe1; color: #116329; }
 .pipnb-status-failed { background: #ffebe9; color: #a40e26; }
 .pipnb-status-skipped { background: #ddf4ff; color: #0a3069; }
-.pipnb-status-missing { background: #eaeef2; color: #59636e; }
+.pipnb-status-missing, .pipnb-status-not-due { background: #eaeef2; color: #59636e; }
 .pipnb-record { margin: 0; padding-bottom: .75rem; font-size: .85rem; color: var(--muted); }
 .pipnb-notes { margin: 0 0 .75rem; padding: .5rem 1rem .5rem 1.75rem; background: #fff8c5;
                border: 1px solid #d4a72c; border-radius: .375rem; font-size: .9rem; }
@@ -377,7 +377,8 @@ class IndexEntry:
     stage
         ``"scan"``, ``"diagnose"``, ``"plan"``, ``"checkpoint-1"``, …
     status
-        ``"ok"``, ``"failed"``, ``"skipped"`` (up to date, not re-run) or ``"missing"`` (not produced).
+        ``"ok"``, ``"failed"``, ``"skipped"`` (up to date, not re-run), ``"missing"`` (not produced) or
+        ``"not due"`` (a review the data does not reach yet).
     path
         The file to link (the HTML report; for a failure, the kept ``.ipynb``), or None for no link.
     note
@@ -435,10 +436,10 @@ def write_index(entries: Iterable[IndexEntry], path: str | os.PathLike[str], *,
                      + (f": {esc(why)}" if why else "") + "</small>")
         rows.append(
             f"<tr><td>{esc(entry.rep)}</td><td>{label}</td>"
-            f'<td><span class="pipnb-status pipnb-status-{esc(entry.status)}">{esc(entry.status)}</span>'
+            f'<td><span class="pipnb-status pipnb-status-{esc(entry.status.replace(" ", "-"))}">{esc(entry.status)}</span>'
             f"{note}</td></tr>"
         )
-    summary = ", ".join(f"{counts[s]} {s}" for s in ("ok", "skipped", "failed", "missing") if s in counts)
+    summary = ", ".join(f"{counts[s]} {s}" for s in ("ok", "skipped", "failed", "missing", "not due") if s in counts)
     head = dict(header or {})
     head.setdefault("title", title)
     head.setdefault("audience", "the sales manager")

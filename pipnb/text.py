@@ -421,6 +421,27 @@ def verdict_table(rv: Review) -> pd.DataFrame:
     })
 
 
+def baseline_notes(rv: Review) -> str:
+    """A note for each measure whose two baselines differ: the plan's (where the glide path starts, the diagnosis
+    window) and the verdict's (the weeks before the diagnosis, which did not select the rep)."""
+    if rv.verdicts.empty:
+        return ""
+    plan = rv.table.set_index("metric")["baseline"]
+    notes = []
+    for row in rv.verdicts.itertuples():
+        start = plan.get(row.metric)
+        if start is None or not np.isfinite(start) or not np.isfinite(row.baseline):
+            continue
+        if value(row.metric, start) != value(row.metric, row.baseline):
+            notes.append(f"- **{esc(row.label)}**: the glide path starts at {value(row.metric, start)}, the rep's level "
+                         f"over the diagnosis window; the verdict compares with {value(row.metric, row.baseline)}, "
+                         "the weeks before it. The diagnosis window is the stretch that put the rep on the plan, so "
+                         "part of any rebound from it is chance; the earlier weeks did not select the rep.")
+    if not notes:
+        return ""
+    return "**Why two baselines.**\n\n" + "\n".join(notes)
+
+
 def _change(effect: str, estimate: float, low: float, high: float) -> str:
     if estimate is None or not np.isfinite(estimate):
         return "—"

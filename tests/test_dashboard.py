@@ -26,6 +26,7 @@ def plans(tmp_path_factory, demo):
     """params/plans: the responder's active plan (its checkpoint 1 reached by the data), the non-responder's
     active plan starting a year later (not due), and a draft for the article's rep."""
     from pipnb.batch import demo_plan, plan_path
+    from pipnb.batch.index import remember_rep
 
     root = tmp_path_factory.mktemp("status")
     params = root / "params"
@@ -36,6 +37,9 @@ def plans(tmp_path_factory, demo):
                                    "status": "draft", "history": due.history[:1]})
     for plan in (due, later, draft):
         plan.to_yaml(plan_path(params, plan.rep_id))
+        remember_rep(root / "reports", plan.rep_id, {"rep_name": plan.rep_name, "team": plan.team,
+                                                     "manager": f"Manager of {plan.rep_id}"})
+    (params / "plans" / "R99.yaml").write_text(plan_path(params, ARTICLE).read_text().replace(ARTICLE, "R99"))
     return {"root": root, "due": due, "later": later, "draft": draft}
 
 
@@ -48,7 +52,8 @@ def test_status_json_says_overdue_not_due_and_draft(plans):
     board = json.loads(result.stdout)
     assert board["today"] == f"{today}" and board["data_date"] == f"{data_date}"
     rows = {r["rep_id"]: r for r in board["plans"]}
-    assert set(rows) == {RESPONDER, NON_RESPONDER, ARTICLE}
+    assert set(rows) == {RESPONDER, NON_RESPONDER, ARTICLE}              # R99 was never run: no reports, no row
+    assert rows[RESPONDER]["manager"] == f"Manager of {RESPONDER}" and rows[ARTICLE]["team"] == "Elsewhere"
     assert rows[RESPONDER]["next_stage"] == "checkpoint-1"
     assert rows[RESPONDER]["next_date"] == f"{checkpoint}"
     assert rows[RESPONDER]["next_state"] == "overdue" and "30 days past" in rows[RESPONDER]["next_note"]

@@ -255,6 +255,7 @@ judged; the three checkpoints and the final review share one error budget, so an
 the change the target asks for, the verdict is *too early to tell*, not *no improvement*.
 """),
     code("pn.text.show(pn.text.verdict_table(rv))"),
+    code("display(Markdown(pn.text.baseline_notes(rv)))"),
     code("display(Markdown(pn.text.verdict_notes(rv)))"),
     md("""
 ## What happened against what the baseline predicted

@@ -53,7 +53,8 @@ def remember_rep(reports: Path, rep_id: str, rep: Mapping[str, Any]) -> None:
                                                        "manager": manager if isinstance(manager, str) else ""}))
 
 
-def index_entries(reports: Path, params: Path, results: Iterable[JobResult] = ()) -> list[IndexEntry]:
+def index_entries(reports: Path, params: Path, results: Iterable[JobResult] = (), *, data_date: str = ""
+                  ) -> list[IndexEntry]:
     """Every report under ``reports/`` with its status; stages a plan expects but lacks are *missing*.
 
     Parameters
@@ -62,6 +63,8 @@ def index_entries(reports: Path, params: Path, results: Iterable[JobResult] = ()
         The reports folder and the params folder (its ``plans/*.yaml`` say which reviews are expected).
     results
         This run's results: a failure is shown with its error, a skipped job as up to date.
+    data_date
+        The data's last day: a review the data does not reach yet is *not due*, not *missing*.
 
     Returns
     -------
@@ -89,6 +92,9 @@ def index_entries(reports: Path, params: Path, results: Iterable[JobResult] = ()
             base = folder / stage
             if stage in wanted or versions(base) or failure_path(base).exists():
                 entry = _entry(who, stage, base, by_base)
+                due = plan.checkpoint_dates().get(stage) if plan is not None else None
+                if entry.status == "missing" and due is not None and data_date and f"{due}" > data_date:
+                    entry = IndexEntry(who, stage, "not due", None, f"due {due}; the data ends {data_date}")
                 if stage == "plan" and plan is not None and entry.status == "ok":
                     entry = IndexEntry(who, stage, "ok", entry.path, f"plan status: {plan_status(plan)}",
                                        entry.earlier)
@@ -103,7 +109,8 @@ def write_index(reports: Path, params: Path, results: Iterable[JobResult] = (), 
     from pipnb.dashboard import dashboard, render_html
 
     board = dashboard(Path(reports), Path(params), data_date=data_date)
-    return write_page(index_entries(Path(reports), Path(params), results), Path(reports) / "index.html",
+    return write_page(index_entries(Path(reports), Path(params), results, data_date=board.data_date),
+                      Path(reports) / "index.html",
                       title="pipnb — performance improvement plans",
                       header={"audience": "sales managers and HR partners", "as_of": board.today},
                       before=render_html(board), heading="Every report, with its earlier versions")
