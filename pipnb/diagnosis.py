@@ -311,7 +311,7 @@ def _dead_and_touch_days(data: SalesData, rep_id: str, start: pd.Timestamp, end:
     return dead, tuple(float(g["days"].mean()) if len(g) else np.nan for g in (window, alive))
 
 
-def remaining_dead(data: SalesData, plan, as_of: dt.date | str) -> pd.DataFrame:
+def remaining_dead(data: SalesData, plan, as_of: str | pd.Timestamp) -> pd.DataFrame:
     """The plan's dead opportunities (:attr:`pipnb.Plan.dead_opportunities`) still open on ``as_of`` and
     untouched since the plan started: the ones the rep has neither closed out nor re-engaged.
 

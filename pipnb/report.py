@@ -434,9 +434,10 @@ def write_index(entries: Iterable[IndexEntry], path: str | os.PathLike[str], *,
             href = Path(os.path.relpath(Path(where).resolve(), base)).as_posix()
             note += (f'<br><small><a href="{esc(_quote_href(href))}">{esc(what)}</a>'
                      + (f": {esc(why)}" if why else "") + "</small>")
+        kind = esc(entry.status.replace(" ", "-"))
         rows.append(
             f"<tr><td>{esc(entry.rep)}</td><td>{label}</td>"
-            f'<td><span class="pipnb-status pipnb-status-{esc(entry.status.replace(" ", "-"))}">{esc(entry.status)}</span>'
+            f'<td><span class="pipnb-status pipnb-status-{kind}">{esc(entry.status)}</span>'
             f"{note}</td></tr>"
         )
     summary = ", ".join(f"{counts[s]} {s}" for s in ("ok", "skipped", "failed", "missing", "not due") if s in counts)

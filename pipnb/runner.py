@@ -347,9 +347,10 @@ def _record(job: Job, wanted_hash: str, out: Output, status: Literal["ok", "fail
             nb: Any = None) -> RunRecord:
     from pipnb.outcome import read_outcome
 
-    return RunRecord(outcome=(read_outcome(nb) or {}) if status == "ok" and nb is not None else {},input_hash=wanted_hash, status=status, label=job.label, fingerprint=job.fingerprint,
-                     version=out.version, as_of=str(job.header.get("as_of", "") or ""), inputs=out.inputs,
-                     changes=out.changes, error=error,
+    outcome = (read_outcome(nb) or {}) if status == "ok" and nb is not None else {}
+    return RunRecord(input_hash=wanted_hash, status=status, label=job.label, fingerprint=job.fingerprint,
+                     outcome=outcome, version=out.version, as_of=str(job.header.get("as_of", "") or ""),
+                     inputs=out.inputs, changes=out.changes, error=error,
                      written_at=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"))
 
 

@@ -433,10 +433,11 @@ def baseline_notes(rv: Review) -> str:
         if start is None or not np.isfinite(start) or not np.isfinite(row.baseline):
             continue
         if value(row.metric, start) != value(row.metric, row.baseline):
-            notes.append(f"- **{esc(row.label)}**: the glide path starts at {value(row.metric, start)}, the rep's level "
-                         f"over the diagnosis window; the verdict compares with {value(row.metric, row.baseline)}, "
-                         "the weeks before it. The diagnosis window is the stretch that put the rep on the plan, so "
-                         "part of any rebound from it is chance; the earlier weeks did not select the rep.")
+            before = value(row.metric, row.baseline)
+            notes.append(f"- **{esc(row.label)}**: the glide path starts at {value(row.metric, start)}, the rep's "
+                         f"level over the diagnosis window; the verdict compares with {before}, the weeks before it. "
+                         "The diagnosis window is the stretch that put the rep on the plan, so part of any rebound "
+                         "from it is chance; the earlier weeks did not select the rep.")
     if not notes:
         return ""
     return "**Why two baselines.**\n\n" + "\n".join(notes)
