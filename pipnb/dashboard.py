@@ -19,7 +19,8 @@
 Due, overdue, not due
     A review is *not due* while the data does not reach its last day (nothing to run yet). Once the data
     reaches it, it is *due*, and *overdue* when today is more than :data:`GRACE_DAYS` days past that day and
-    the review has still not been written.
+    the review has still not been written. When every review is written and the plan is not closed, a
+    *decision is due*: sign the step the final review recommends.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ __all__ = ["GRACE_DAYS", "Dashboard", "FlaggedRow", "Measure", "PlanRow", "dashb
 GRACE_DAYS = 7
 
 #: Sort order of the next review's state: the most urgent first.
-_URGENCY = {"overdue": 0, "due": 1, "not due": 3, "draft": 4, "closed": 5, "": 6}
+_URGENCY = {"overdue": 0, "due": 1, "decision due": 1, "not due": 3, "draft": 4, "closed": 5, "": 6}
 _MARKS = {"met": "✓", "not met": "✗", "not yet clear": "?", "no data": "–", "not reviewed yet": "·"}
 
 
@@ -75,7 +76,7 @@ class PlanRow:
     report: str                                  # the latest report's HTML, relative to reports/ ("" when none)
     next_stage: str
     next_date: str
-    next_state: str                              # due, overdue, not due, draft, closed
+    next_state: str                              # due, overdue, not due, draft, closed, decision due
     next_note: str
     measures: tuple[Measure, ...]
     latest: str                                  # the recommendation (final) or the status line (checkpoint)
@@ -244,7 +245,7 @@ def _next_state(plan, stage: str, when: dt.date | None, today: dt.date, data_dat
     if plan.status == "draft":
         return "draft", "reviews start once the plan is activated"
     if not stage or when is None:
-        return "", ""
+        return "decision due", "every review is written: sign the plan's next step (pipnb plan extend|complete|close)"
     if not data_date or f"{when}" > data_date:
         return "not due", f"the data ends {data_date}" if data_date else "no data date recorded"
     late = (today - when).days
@@ -311,15 +312,15 @@ def format_table(board: Dashboard) -> str:
 
 
 _CSS = """
-.pipnb-dash td, .pipnb-dash th { text-align: left; white-space: nowrap; }
-.pipnb-dash td.pipnb-wrap { white-space: normal; min-width: 14rem; }
+.pipnb-dash td, .pipnb-dash th { text-align: left; }
+.pipnb-dash td.pipnb-wrap { min-width: 12rem; }
 .pipnb-mark { display: inline-flex; align-items: center; gap: .3rem; margin: 0 .6rem .2rem 0; font-size: .85rem; }
 .pipnb-mark b { display: inline-block; width: 1.3rem; text-align: center; border-radius: .65rem; }
 .pipnb-met b { background: #dafbe1; color: #116329; }
 .pipnb-not-met b { background: #ffebe9; color: #a40e26; }
 .pipnb-not-yet-clear b, .pipnb-no-data b, .pipnb-not-reviewed-yet b { background: #eaeef2; color: #59636e; }
 .pipnb-state-overdue { background: #ffebe9; color: #a40e26; }
-.pipnb-state-due { background: #fff8c5; color: #7d4e00; }
+.pipnb-state-due, .pipnb-state-decision-due { background: #fff8c5; color: #7d4e00; }
 .pipnb-state-not-due, .pipnb-state-draft, .pipnb-state-closed { background: #eaeef2; color: #59636e; }
 .pipnb-spark { vertical-align: middle; }
 """
@@ -338,9 +339,8 @@ def render_html(board: Dashboard) -> str:
         out.append("<p>No rep is on a plan.</p>")
     for team, rows in board.teams():
         out.append(f"<h3>{esc(team)}</h3>")
-        out.append('<div class="pipnb-table-wrap"><table class="pipnb-dash"><thead><tr><th>Rep</th><th>Manager</th>'
-                   "<th>Plan status</th><th>Plan dates</th><th>Stage reached</th><th>Next review</th>"
-                   "<th>Focus measures</th><th>Latest</th></tr></thead><tbody>")
+        out.append('<div class="pipnb-table-wrap"><table class="pipnb-dash"><thead><tr><th>Rep and manager</th>'
+                   "<th>Plan</th><th>Next review</th><th>Focus measures</th><th>Latest</th></tr></thead><tbody>")
         for r in rows:
             name = esc(f"{r.rep_name} ({r.rep_id})")
             if r.report:
@@ -350,14 +350,15 @@ def render_html(board: Dashboard) -> str:
             nxt = (f"{esc(stage_title(r.next_stage))}, {esc(r.next_date)} " if r.next_stage else "") + state
             if r.next_note:
                 nxt += f"<br><small>{esc(r.next_note)}</small>"
+            plan = (f"<strong>{esc(r.plan_status)}</strong>, {esc(r.start)} to {esc(r.end)}<br>"
+                    f"<small>reached: {esc(r.stage_reached or '—')}"
+                    + (f"; {esc(r.status_note)}" if r.status_note else "") + "</small>")
             marks = "".join(_mark_html(m) for m in r.measures if m.focus) or "—"
             earlier = " · ".join(f'<a href="{esc(_href(p))}">{esc(label)}</a>' for label, p in r.versions)
             out.append(
-                f"<tr><td>{name}</td><td>{esc(r.manager or '—')}</td>"
-                f"<td>{esc(r.plan_status)}" + (f"<br><small>{esc(r.status_note)}</small>" if r.status_note else "")
-                + f"</td><td>{esc(r.start)} to {esc(r.end)}</td><td>{esc(r.stage_reached or '—')}</td>"
-                f"<td>{nxt}</td><td class=\"pipnb-wrap\">{marks}</td>"
-                f"<td class=\"pipnb-wrap\">{esc(r.latest or '—')}"
+                f"<tr><td>{name}<br><small>manager: {esc(r.manager or '—')}</small></td>"
+                f'<td class="pipnb-wrap">{plan}</td><td>{nxt}</td><td class="pipnb-wrap">{marks}</td>'
+                f'<td class="pipnb-wrap">{esc(r.latest or "—")}'
                 + (f"<br><small>Reports: {earlier}</small>" if earlier else "") + "</td></tr>")
         out.append("</tbody></table></div>")
     out.append("<h2>Flagged by the latest team scan, without a plan</h2>")
