@@ -26,6 +26,7 @@ Due, overdue, not due
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import json
 import os
@@ -34,7 +35,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipnb.record import Version, versions
+from pipnb.record import Version
+from pipnb.record import versions as _versions_on_disk
 from pipnb.stages import stage_title
 
 __all__ = ["GRACE_DAYS", "Dashboard", "FlaggedRow", "Measure", "PlanRow", "dashboard", "format_table",
@@ -132,10 +134,23 @@ def dashboard(reports: Path, params: Path, *, today: dt.date | None = None, data
     data_date
         The data's last day (a batch run knows it); default: the latest one the reports recorded.
     """
+    versions.cache_clear()          # every report is read once per dashboard (a notebook holds its charts)
+    try:
+        return _dashboard(Path(reports), Path(params), today or dt.date.today(), data_date)
+    finally:
+        versions.cache_clear()
+
+
+@functools.cache
+def versions(base: Path) -> list[Version]:
+    """:func:`pipnb.record.versions`, read once per :func:`dashboard`."""
+    return _versions_on_disk(base)
+
+
+def _dashboard(reports: Path, params: Path, today: dt.date, data_date: str) -> Dashboard:
     from pipnb.batch.index import _plans_by_folder, _rep_info
 
-    reports, today = Path(reports), today or dt.date.today()
-    plans = _plans_by_folder(Path(params))
+    plans = _plans_by_folder(params)
     folders = sorted(p for p in reports.iterdir() if p.is_dir() and not p.name.startswith(".")) \
         if reports.is_dir() else []
     scan = _latest(reports / "team-scan")

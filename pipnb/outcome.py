@@ -93,7 +93,7 @@ def review_outcome(rv: Review, panel: pd.DataFrame, data: SalesData) -> dict[str
     out: dict[str, Any] = {
         "kind": "review", "rep_id": plan.rep_id, "stage": rv.stage, "as_of": f"{rv.as_of}",
         "plan_start": f"{plan.start}", "plan_end": f"{plan.end}", "data_end": f"{data.period[1]:%Y-%m-%d}",
-        "plan_week_start": f"{plan.start}", "status_line": status_line(rv), "measures": measures,
+        "status_line": status_line(rv), "measures": measures,
         "next_stage": later[0] if later else "", "next_date": f"{dates[later[0]]}" if later else "",
         "recommendation": rv.recommendation or "", "reasons": list(rv.reasons) if rv.is_final else [],
         "extended_end": f"{rv.extended_end}" if rv.extended_end is not None else "",

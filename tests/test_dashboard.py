@@ -107,3 +107,27 @@ def test_sparkline_draws_the_weeks_with_gaps():
     assert svg.startswith("<svg") and svg.count("<polyline") == 2
     assert 'points="0.0,15.0 16.0,1.0"' in svg            # the lowest value at the bottom, the highest at the top
     assert sparkline([("w1", 1.0)]) == ""
+
+
+def test_a_rep_diagnosed_but_not_flagged_is_listed_as_such_not_as_a_missing_plan(tmp_path):
+    import nbformat
+
+    from pipnb.batch.index import index_entries, remember_rep, write_index
+    from pipnb.dashboard import dashboard
+    from pipnb.record import RunRecord, write_record
+
+    reports = tmp_path / "reports"
+    remember_rep(reports, "R05", {"rep_name": "Sam <b>Lee</b>", "team": "West", "manager": ""})
+    nb = nbformat.v4.new_notebook()
+    write_record(nb, RunRecord(input_hash="ab", status="ok", as_of="2026-06-28",
+                               outcome={"kind": "diagnosis", "rep_id": "R05", "data_end": "2026-06-28"}))
+    nbformat.write(nb, reports / "R05" / "diagnose.ipynb")
+    (reports / "R05" / "diagnose.html").write_text("<html></html>")
+    assert [e.stage for e in index_entries(reports, tmp_path / "params")] == ["diagnose"]     # no "plan — missing"
+    board = dashboard(reports, tmp_path / "params")
+    assert board.plans == () and board.flagged == ()
+    assert [(r.rep_id, r.diagnosis) for r in board.diagnosed] == [("R05", "R05/diagnose.html")]
+    assert board.data_date == "2026-06-28"                          # from what the reports recorded
+    page = write_index(reports, tmp_path / "params").read_text()
+    assert "Diagnosed, not flagged by the latest scan, no plan" in page and "Sam &lt;b&gt;Lee&lt;/b&gt; (R05)" in page
+    assert "pipnb-status-missing" not in page

@@ -283,6 +283,10 @@ def test_dashboard_reads_the_recorded_outcomes(batch, results):
     assert measures and all(m["status"] in ("met", "not met", "not yet clear", "no data") for m in measures)
     assert all(len(m["weekly"]) >= 12 for m in measures)          # the diagnosis window and the plan weeks
     assert board["data_date"] == final["data_end"]
+    import ast
+
+    scan_flags = ast.literal_eval(checked_output(results["team scan"]).strip())
+    assert [f["rep_id"] for f in board["flagged"]] == [r for r in scan_flags if r not in rows]
     index = (batch.reports / "index.html").read_text()
     assert "plan</a></td><td><span class=\"pipnb-status pipnb-status-missing\"" not in index
 
