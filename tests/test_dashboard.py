@@ -130,4 +130,4 @@ def test_a_rep_diagnosed_but_not_flagged_is_listed_as_such_not_as_a_missing_plan
     assert board.data_date == "2026-06-28"                          # from what the reports recorded
     page = write_index(reports, tmp_path / "params").read_text()
     assert "Diagnosed, not flagged by the latest scan, no plan" in page and "Sam &lt;b&gt;Lee&lt;/b&gt; (R05)" in page
-    assert "pipnb-status-missing" not in page
+    assert 'class="pipnb-status pipnb-status-missing"' not in page
