@@ -131,3 +131,38 @@ def test_a_rep_diagnosed_but_not_flagged_is_listed_as_such_not_as_a_missing_plan
     page = write_index(reports, tmp_path / "params").read_text()
     assert "Diagnosed, not flagged by the latest scan, no plan" in page and "Sam &lt;b&gt;Lee&lt;/b&gt; (R05)" in page
     assert 'class="pipnb-status pipnb-status-missing"' not in page
+
+
+def test_checkpoint_1_counts_the_dead_opportunities_still_open_and_untouched(demo):
+    """Of three dead deals the plan lists, one is closed and one re-engaged after the start: one remains."""
+    import dataclasses
+
+    import pandas as pd
+
+    from pipnb.batch import demo_plan
+    from pipnb.diagnosis import remaining_dead
+    from pipnb.plan import DeadOpportunity
+    from pipnb.text import dead_action
+
+    plan = demo_plan(demo, "responder")
+    start = pd.Timestamp(plan.start)
+    opps = demo.opportunities
+    mine = opps[(opps["rep_id"] == RESPONDER) & (opps["outcome"] == "open")]["opp_id"].astype(str).head(3).tolist()
+    closed, touched, left = mine
+    plan = plan.model_copy(update={"dead_opportunities": [
+        DeadOpportunity(opp_id=o, account="A", amount=1000.0, days_since_touch=20.0) for o in mine]})
+    acts = demo.activities
+    acts = acts[~(acts["opp_id"].astype(str).isin(mine) & (pd.to_datetime(acts["occurred_at"]) >= start))]
+    touch = acts.iloc[[0]].assign(activity_id="ACT-bench", rep_id=RESPONDER, opp_id=touched,
+                                  occurred_at=start + pd.Timedelta(days=2))
+    acts = pd.concat([acts, touch], ignore_index=True)
+    opps = opps.copy()
+    hit = opps["opp_id"].astype(str) == closed
+    opps.loc[hit, "outcome"] = "won"
+    opps.loc[hit, "closed_at"] = start + pd.Timedelta(days=3)
+    data = dataclasses.replace(demo, opportunities=opps, activities=acts)
+    checkpoint = plan.checkpoint_dates()["checkpoint-1"]
+    assert remaining_dead(data, plan, checkpoint)["opp_id"].tolist() == [left]
+    before_start = plan.start - pd.Timedelta(days=1).to_pytimedelta()
+    assert remaining_dead(data, plan, before_start)["opp_id"].tolist() == mine       # nothing done yet
+    assert f"close out or re-engage these 3 opportunities by checkpoint 1 ({checkpoint:%d %B %Y})" in dead_action(plan)
