@@ -365,3 +365,24 @@ def test_pdf_without_chromium_is_one_line(batch, results, tmp_path):
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "no chromium found" in result.stderr
     assert not list(html.parent.glob(".*.tmp"))
+
+
+def test_sign_off_block_and_dead_opportunity_action_in_the_reports(batch, results):
+    from pipnb.batch import plan_path
+    from pipnb.plan import Plan
+
+    for label in (f"{ARTICLE} plan", f"{RESPONDER} checkpoint-1", f"{RESPONDER} final", f"{NON_RESPONDER} final"):
+        page = Path(results[label].html).read_text()
+        assert '<section class="pipnb-signoff">' in page and page.count('<td class="pipnb-line">') == 9, label
+    assert '<section class="pipnb-signoff">' not in Path(results[f"{ARTICLE} diagnose"].html).read_text()
+    plan = Plan.from_yaml(plan_path(batch.params, ARTICLE))
+    page = Path(results[f"{ARTICLE} plan"].html).read_text()
+    if plan.dead_opportunities:
+        assert f"close out or re-engage these {len(plan.dead_opportunities)} opportunities by checkpoint 1" in page
+        assert all(d.opp_id in page for d in plan.dead_opportunities)
+    else:
+        assert "No open opportunity had gone more than 14 days without a touch" in page
+    summary = Path(results[f"{RESPONDER} checkpoint-1"].html).read_text().split("Actual against target")[0]
+    assert re.search(r"Checkpoint 1 review: (On track|Behind plan|Not yet clear) — \d focus measures", summary)
+    final = Path(results[f"{NON_RESPONDER} final"].html).read_text()
+    assert final.index("Recommendation: apply the stated consequences") < final.index("<img")   # conclusion first
