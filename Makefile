@@ -27,6 +27,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/bench_stats.py
 	$(BIN)/python benchmarks/bench_fairness.py
 	$(BIN)/python benchmarks/bench_batch.py
+	$(BIN)/python benchmarks/bench_index.py
 
 # The runtime only, with pip's progress shown; then the pipnb-fast kernel.
 $(STAMP): pyproject.toml
@@ -44,12 +45,13 @@ $(LAB_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -e '.[lab]'
 	touch $(LAB_STAMP)
 
-# The browser test drives Debian's Chromium (never a downloaded browser).
+# The browser tests and the PDFs drive Debian's Chromium (never a downloaded browser); the PDF tests read the
+# PDFs with poppler-utils (pdfinfo, pdftotext).
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian's chromium for the browser test"; \
-	  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
-	  || echo "warning: could not install chromium; the browser test will be skipped"; }
+	@{ command -v chromium && command -v pdftotext; } >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium and poppler-utils for the browser and PDF tests"; \
+	  (apt-get update -qq && apt-get install -y -qq chromium poppler-utils >/dev/null) \
+	  || echo "warning: could not install chromium or poppler-utils; the browser and PDF tests will be skipped"; }
 
 clean:
 	rm -rf $(VENV) reports/*/ reports/*.html data/demo

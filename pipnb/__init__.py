@@ -51,7 +51,7 @@ _EXPORTS = {
     "UnknownRepError": "pipnb.errors",
 }
 
-_MODULES = ("plots", "text", "stats", "quality")   # submodules a notebook uses as pn.plots, pn.text, ...
+_MODULES = ("plots", "text", "stats", "quality", "outcome")   # submodules a notebook uses as pn.plots, pn.text, ...
 
 __all__ = sorted([*_EXPORTS, *_MODULES])
 

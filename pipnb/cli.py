@@ -243,15 +243,24 @@ def batch_options(f):
     return f
 
 
+def pdf_options(f):
+    """``--pdf`` and ``--paper``: a PDF beside each report the run writes (or finds up to date)."""
+    f = click.option("--paper", type=click.Choice(["a4", "letter"]), default="a4", show_default=True,
+                     help="Paper size of the PDFs.")(f)
+    return click.option("--pdf", "pdf", is_flag=True, help="Also print each report to a PDF beside it, for the "
+                        "HR file (needs Debian's chromium).")(f)
+
+
 def jobs_option(f):
     """``--jobs``, for the commands that run many notebooks (``run``, ``demo``)."""
     return click.option("--jobs", "jobs_n", type=click.IntRange(1, 64), default=None,
                         help="Parallel notebooks (default: the number of cores).")(f)
 
 
-def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=None, fmt="text"):
+def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=None, fmt="text", pdf=False,
+             paper="a4"):
     """Run jobs, rebuild the index, print the summary and every file written (or, with ``fmt`` json, the
-    results as JSON); a failed job makes the exit code non-zero."""
+    results as JSON); ``pdf`` prints a PDF beside each report; a failed job makes the exit code non-zero."""
     from pipnb.batch import write_index
     from pipnb.outputs import run_json, written_paths
     from pipnb.progress import quiet
@@ -267,15 +276,21 @@ def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=No
             click.echo(f"pipnb: using the normal kernel: {why}", err=True)
     summary = RunSummary.from_results(run_jobs(jobs, jobs_n=jobs_n, force=force, scheduler=scheduler,
                                                kernel_name=kernel))
-    index = write_index(batch.reports, batch.params, summary.results)
+    index = write_index(batch.reports, batch.params, summary.results, data_date=f"{batch.data.period[1]:%Y-%m-%d}")
     quality = write_quality_csv(batch.data, batch.reports)   # every row set aside or value blanked
+    pdfs = []
+    if pdf:
+        from pipnb.pdf import print_pdfs
+
+        htmls = [r.html for r in summary.results if r.status in ("ok", "skipped") and r.html is not None]
+        pdfs = list(print_pdfs(htmls, paper=paper))
     if fmt == "json":
-        click.echo(_redacted(run_json(summary, index=index, data_quality=quality)))
+        click.echo(_redacted(run_json(summary, index=index, data_quality=quality, pdfs=pdfs)))
     else:
         click.echo(_redacted(str(summary)))
         click.echo(f"index: {index}")
         click.echo(f"data quality: {quality}")
-        written = written_paths(summary)
+        written = [*written_paths(summary), *pdfs]
         if written:                                    # last: what a script or a reader picks up
             click.echo("written:")
             for path in written:
@@ -289,14 +304,15 @@ def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=No
 @click.option("--rep", "rep_id", required=True, help="Rep id to diagnose.")
 @click.option("--as-of", default="", help="Last day of the diagnosis window (default: last day with data).")
 @batch_options
-def diagnose(data_source, rep_id, as_of, reports, params, force, kernel):
+@pdf_options
+def diagnose(data_source, rep_id, as_of, reports, params, force, kernel, pdf, paper):
     """Diagnose one rep and write reports/<rep>/diagnose.html."""
     from pipnb.batch import diagnose_jobs, prepare
     from pipnb.batch.prepare import absolute_source
 
     batch = prepare(absolute_source(data_source), reports=reports, params=params)
     _execute(batch, diagnose_jobs(batch, [rep_id], as_of=_iso(as_of, "--as-of")), jobs_n=1, force=force,
-             kernel=kernel)
+             kernel=kernel, pdf=pdf, paper=paper)
 
 
 def _optional_data(f):
@@ -314,8 +330,9 @@ def _optional_data(f):
 @click.option("--as-of", default="", help="Last day of the diagnosis window (default: last day with data).")
 @click.option("--start", default="", help="First day of the plan (default: the day after the diagnosis).")
 @batch_options
+@pdf_options
 @click.pass_context
-def plan(ctx, data_source, rep_id, as_of, start, reports, params, force, kernel):
+def plan(ctx, data_source, rep_id, as_of, start, reports, params, force, kernel, pdf, paper):
     """Draft a plan, or sign a step of its lifecycle.
 
     \b
@@ -347,7 +364,7 @@ def plan(ctx, data_source, rep_id, as_of, start, reports, params, force, kernel)
     if isinstance(paths[0], Problem):
         raise PlanError(paths[0].error)
     click.echo(f"plan: {paths[0]}")
-    _execute(batch, plan_jobs(batch, paths), jobs_n=1, force=force, kernel=kernel)
+    _execute(batch, plan_jobs(batch, paths), jobs_n=1, force=force, kernel=kernel, pdf=pdf, paper=paper)
 
 
 def _check_redraft(params: str, rep_id: str, *, force: bool, start: str, as_of: str) -> None:
@@ -461,7 +478,8 @@ def plan_history(ctx, rep_id, params):
 @click.option("--format", "fmt", type=click.Choice(["report", "json"]), default="report", show_default=True,
               help="json prints the review for scripts instead of writing a report.")
 @batch_options
-def review(data_source, plan_file, checkpoint, fmt, reports, params, force, kernel):
+@pdf_options
+def review(data_source, plan_file, checkpoint, fmt, reports, params, force, kernel, pdf, paper):
     """Review a plan at one of its checkpoints or at the final review.
 
     A plan edited after it was locked is refused (one line saying what changed) until it is re-activated.
@@ -500,10 +518,10 @@ def review(data_source, plan_file, checkpoint, fmt, reports, params, force, kern
 
     batch = prepare(data_source, reports=reports, params=params)
     jobs = review_jobs(batch, [Path(plan_file)], stage, plan_files_only=False)
-    problems = [j for j in jobs if isinstance(j, Problem)]
+    problems = [j for j in jobs if isinstance(j, Problem) and not j.state]      # not due / draft: a state
     if problems:
         raise PlanError(problems[0].error)
-    _execute(batch, jobs, jobs_n=1, force=force, kernel=kernel)
+    _execute(batch, jobs, jobs_n=1, force=force, kernel=kernel, pdf=pdf, paper=paper)
 
 
 @main.command()
@@ -520,8 +538,9 @@ def review(data_source, plan_file, checkpoint, fmt, reports, params, force, kern
 @click.argument("more_reps", nargs=-1, metavar="")
 @batch_options
 @jobs_option
+@pdf_options
 def run(data_source, stage, rep_ids, flagged, plans_glob, as_of, scheduler, more_reps, fmt, reports, params,
-        force, kernel, jobs_n):
+        force, kernel, jobs_n, pdf, paper):
     """Run one stage for many reps in parallel, resumably, and rebuild the index."""
     from pipnb.batch import diagnose_jobs, draft_plans, find_plans, plan_jobs, prepare, review_jobs, scan_job
     from pipnb.batch.prepare import absolute_source
@@ -545,7 +564,8 @@ def run(data_source, stage, rep_ids, flagged, plans_glob, as_of, scheduler, more
                 plan_jobs(batch, draft_plans(batch, reps, as_of=as_of, force=force)))
     else:
         jobs = review_jobs(batch, find_plans(batch, pattern=plans_glob, rep_ids=reps or None), stage)
-    _execute(batch, jobs, jobs_n=jobs_n, force=force, scheduler=scheduler, kernel=kernel, fmt=fmt)
+    _execute(batch, jobs, jobs_n=jobs_n, force=force, scheduler=scheduler, kernel=kernel, fmt=fmt, pdf=pdf,
+             paper=paper)
 
 
 def _check_run_options(stage: str, *, reps: bool, flagged: bool, plans: bool, as_of: bool) -> None:
@@ -581,6 +601,37 @@ def index(reports, params):
     from pipnb.batch import write_index
 
     click.echo(f"index: {write_index(Path(reports), Path(params))}")
+
+
+@main.command("pdf")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("--paper", type=click.Choice(["a4", "letter"]), default="a4", show_default=True)
+@click.option("--force", is_flag=True, help="Print again even when the PDF is newer than its report.")
+def pdf_cmd(paths, paper, force):
+    """Print HTML reports to PDFs beside them (A4 or Letter, page numbers and the confidentiality line in every
+    footer, a sign-off block on plans and reviews), with headless Chromium."""
+    from pipnb.pdf import print_pdfs
+
+    for path in print_pdfs(paths, paper=paper, force=force):
+        click.echo(f"pdf: {path}")
+
+
+@main.command()
+@click.option("--reports", default="reports", show_default=True, callback=_absolute)
+@click.option("--params", default="params", show_default=True, callback=_absolute)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--today", default=None, help="Judge overdue reviews as of this day (default: today).")
+@click.option("--data-date", default="", help="The data's last day (default: the latest the reports recorded).")
+def status(reports, params, fmt, today, data_date):
+    """Who is on a plan and how they are doing (what reports/index.html shows), from the reports on disk."""
+    from pathlib import Path
+
+    from pipnb.dashboard import dashboard, format_table, to_json
+
+    stamp = _date(today, "--today")
+    board = dashboard(Path(reports), Path(params), today=stamp.date() if stamp is not None else None,
+                      data_date=_iso(data_date, "--data-date"))
+    click.echo(to_json(board) if fmt == "json" else format_table(board))
 
 
 @main.command()

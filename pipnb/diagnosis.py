@@ -322,3 +322,30 @@ def _dead_and_touch_days(data: SalesData, rep_id: str, start: pd.Timestamp, end:
     window = gaps[gaps["ended_at"] >= pd.Timestamp(start)]
     alive = window[~window["opp_id"].isin(dead["opp_id"])]
     return dead, tuple(float(g["days"].mean()) if len(g) else np.nan for g in (window, alive))
+
+
+def remaining_dead(data: SalesData, plan, as_of: str | pd.Timestamp) -> pd.DataFrame:
+    """The plan's dead opportunities (:attr:`pipnb.Plan.dead_opportunities`) still open on ``as_of`` and
+    untouched since the plan started: the ones the rep has neither closed out nor re-engaged.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per such opportunity: opp_id, account, amount, days_since_touch (at the diagnosis), in the
+        plan's order.
+    """
+    listed = pd.DataFrame([d.model_dump() for d in plan.dead_opportunities],
+                          columns=["opp_id", "account", "amount", "days_since_touch"])
+    if listed.empty:
+        return listed
+    end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    opps = data.opportunities[data.opportunities["opp_id"].astype(str).isin(listed["opp_id"])]
+    closed_by = opps["outcome"].isin(("won", "lost")) & (pd.to_datetime(opps.get("closed_at")) < end)
+    closed = set(opps.loc[closed_by, "opp_id"].astype(str))
+    touched: set[str] = set()
+    if data.has("activities") and "opp_id" in data.activities:
+        acts = data.activities
+        when = pd.to_datetime(acts["occurred_at"])
+        touched = set(acts.loc[(when >= pd.Timestamp(plan.start)) & (when < end), "opp_id"].dropna().astype(str))
+    keep = ~listed["opp_id"].isin(closed | touched)
+    return listed[keep].reset_index(drop=True)

@@ -22,18 +22,23 @@ def written_paths(summary: RunSummary) -> list[Path]:
     return paths
 
 
-def run_json(summary: RunSummary, **files: Path | None) -> str:
-    """The run's results as one JSON object: ``summary`` counts, one entry per job (label, status, seconds,
-    attempts, version, html, ipynb, error, messages) and the other ``files`` written (index, data quality)."""
+def run_json(summary: RunSummary, *, pdfs: list[Path] | tuple[Path, ...] = (), **files: Path | None) -> str:
+    """The run's results as one JSON object: ``summary`` counts, one entry per job (label, status, state --
+    ``not due`` or ``draft`` for a review not run, seconds, attempts, version, html, ipynb, error, messages),
+    the other ``files`` written (index, data quality) and the ``pdfs`` printed."""
     def path(p: Path | None) -> str | None:
         return None if p is None else str(p)
 
     jobs: list[dict[str, Any]] = [{
-        "label": r.label, "status": r.status, "seconds": round(r.seconds, 3), "attempts": r.attempts,
+        "label": r.label, "status": r.status, "state": getattr(r.problem, "state", None) or None,
+        "seconds": round(r.seconds, 3), "attempts": r.attempts,
         "version": r.version, "html": path(r.html), "ipynb": path(r.ipynb), "error": r.error,
         "messages": list(r.messages),
     } for r in summary.results]
-    counts = {"ok": len(summary.ok), "skipped": len(summary.skipped), "failed": len(summary.failed),
+    waiting = {state: sum(1 for r in summary.skipped if getattr(r.problem, "state", None) == state)
+               for state in ("not due", "draft")}
+    counts = {"ok": len(summary.ok), "skipped": len(summary.skipped) - sum(waiting.values()),
+              "failed": len(summary.failed), **waiting,
               "jobs": len(summary.results), "seconds": round(sum(r.seconds for r in summary.results), 3)}
-    return json.dumps({"summary": counts, "jobs": jobs, "files": {k: path(v) for k, v in files.items()}},
-                      indent=1)
+    return json.dumps({"summary": counts, "jobs": jobs, "files": {k: path(v) for k, v in files.items()},
+                       "pdfs": [str(p) for p in pdfs]}, indent=1)

@@ -86,6 +86,16 @@ class Area(StrictModel):
     explains: float | None = None
 
 
+class DeadOpportunity(StrictModel):
+    """An open opportunity of the rep untouched for more than 14 days at the end of the diagnosis: the plan asks
+    the rep to close it out or re-engage it by checkpoint 1."""
+
+    opp_id: str
+    account: str = ""
+    amount: float | None = None
+    days_since_touch: float
+
+
 class HistoryEntry(StrictModel):
     """One step of the plan's life: the status it led to, on which day, who signed it, why, and when exactly
     (``at``, UTC); an activation or an extension also names the hash of the lock it set."""
@@ -147,6 +157,7 @@ class Plan(StrictModel):
     consequences: list[str] = []
     resources: list[str] = []
     coaching: list[str] = []
+    dead_opportunities: list[DeadOpportunity] = []
     history: list[HistoryEntry] = []
     lock: Lock | None = None
 
@@ -272,6 +283,8 @@ class Plan(StrictModel):
         """The SHA-256 of what a review reads from the plan: everything but its status, history and lock (a
         signature changes none of a review's numbers)."""
         raw = self.model_dump(mode="json", exclude={"status", "history", "lock"})
+        if not raw["dead_opportunities"]:       # plans drafted before the list existed keep their hash
+            del raw["dead_opportunities"]
         return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
 
     def transition(self, action: str, *, by: str, note: str = "", on: dt.date | None = None,
@@ -497,9 +510,19 @@ def draft_plan(diagnosis, start: str | dt.date | None = None, policy: Policy | s
         win_rate_basis=diagnosis.win_rate_basis, peer_by=diagnosis.peer_by,
         data_fingerprint=diagnosis.data_fingerprint, source=diagnosis.source, summary=diagnosis.summary(),
         improvement_areas=areas, targets=targets, consequences=policy.consequences,
-        resources=policy.resources, coaching=policy.coaching,
+        resources=policy.resources, coaching=policy.coaching, dead_opportunities=_dead(diagnosis),
         history=[HistoryEntry(date=pd.Timestamp(diagnosis.as_of).date(), status="draft",
                               note="drafted by pipnb from the diagnosis")])
+
+
+def _dead(diagnosis) -> list[DeadOpportunity]:
+    """The diagnosis's dead opportunities (open, untouched for more than 14 days), oldest first."""
+    dead = getattr(diagnosis, "dead", None)
+    if dead is None or dead.empty:
+        return []
+    return [DeadOpportunity(opp_id=str(r.opp_id), account=str(r.account_id) if isinstance(r.account_id, str) else "",
+                            amount=_num(r.amount), days_since_touch=round(float(r.days_since_touch), 1))
+            for r in dead.itertuples()]
 
 
 def _target(metric: str, row: pd.Series, policy: Policy, diagnosis, drivers: dict[str, Target]) -> Target:

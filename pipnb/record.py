@@ -67,6 +67,10 @@ class RunRecord:
         When the run ended (UTC, ISO 8601).
     error
         The failure, one line (failed runs).
+    outcome
+        What the report concluded, as its notebook recorded it (:mod:`pipnb.outcome`): for a review, the status
+        per measure with its weekly values, the recommendation and the next review; for the team scan, the
+        reps it flags. Empty when the notebook records none. The dashboard reads it; it never recomputes.
     """
 
     input_hash: str
@@ -79,6 +83,7 @@ class RunRecord:
     changes: tuple[str, ...] = ()
     written_at: str = ""
     error: str = ""
+    outcome: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -89,6 +94,9 @@ def write_record(nb: Any, record: RunRecord) -> None:
     """Stamp ``record`` on a notebook (a ``NotebookNode``) as ``nb.metadata["pipnb"]``, in place."""
     raw = asdict(record)
     raw["inputs"], raw["changes"] = dict(record.inputs), list(record.changes)
+    raw["outcome"] = dict(record.outcome)
+    if not raw["outcome"]:
+        del raw["outcome"]
     nb.metadata[KEY] = raw
 
 
@@ -126,7 +134,8 @@ def read_record(nb_or_path: Any) -> RunRecord | None:
                      version=version if isinstance(version, int) and version >= 1 else 1,
                      as_of=str(raw.get("as_of", "")), inputs={str(k): str(v) for k, v in inputs.items()},
                      changes=tuple(str(c) for c in changes), written_at=str(raw.get("written_at", "")),
-                     error=str(raw.get("error", "")))
+                     error=str(raw.get("error", "")),
+                     outcome=dict(raw["outcome"]) if isinstance(raw.get("outcome"), Mapping) else {})
 
 
 # --------------------------------------------------------------------------- versions

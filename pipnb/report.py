@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 __all__ = ["IndexEntry", "Status", "confidentiality_line", "export_html", "install_template",
            "notebook_header", "read_input_hash", "render", "sanitize_html", "write_index"]
 
-Status = Literal["ok", "failed", "skipped", "missing"]
+Status = Literal["ok", "failed", "skipped", "missing", "not due"]
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "pipnb_report"
@@ -220,11 +220,15 @@ td:first-child, th:first-child, .pipnb-index td, .pipnb-index th { text-align: l
 .pipnb-status-ok { background: #dafbe1; color: #116329; }
 .pipnb-status-failed { background: #ffebe9; color: #a40e26; }
 .pipnb-status-skipped { background: #ddf4ff; color: #0a3069; }
-.pipnb-status-missing { background: #eaeef2; color: #59636e; }
+.pipnb-status-missing, .pipnb-status-not-due { background: #eaeef2; color: #59636e; }
 .pipnb-record { margin: 0; padding-bottom: .75rem; font-size: .85rem; color: var(--muted); }
 .pipnb-notes { margin: 0 0 .75rem; padding: .5rem 1rem .5rem 1.75rem; background: #fff8c5;
                border: 1px solid #d4a72c; border-radius: .375rem; font-size: .9rem; }
-@media print { .pipnb-header { background: none; } }
+.pipnb-signoff table { width: 100%; }
+.pipnb-signoff td, .pipnb-signoff th { height: 2.6rem; vertical-align: bottom; text-align: left; }
+.pipnb-signoff td.pipnb-line { border-bottom: 1px solid var(--ink); min-width: 6rem; }
+@media print { .pipnb-header { background: none; }
+  img, svg, figure, tr, .pipnb-signoff { break-inside: avoid; } h2, h3 { break-after: avoid; } }
 """
 
 
@@ -303,6 +307,22 @@ def _record_html(record: RunRecord | None) -> str:
     return f'<p class="pipnb-record">{html.escape(text)}.</p>\n'
 
 
+#: The people who sign a plan, a checkpoint and the final review, and the header key holding their names.
+SIGNERS = (("rep", "Rep"), ("manager", "Manager"), ("hr", "HR partner"))
+
+
+def signoff_html(signoff: Mapping[str, Any]) -> str:
+    """The sign-off block: per signer (rep, manager, HR partner) a name (pre-filled when known), a signature and
+    a date line. ``signoff`` maps ``rep``/``manager``/``hr`` to names ("" leaves a blank to fill in)."""
+    esc = html.escape
+    rows = "".join(f'<tr><th scope="row">{label}</th><td class="pipnb-line">{esc(str(signoff.get(key) or ""))}</td>'
+                   '<td class="pipnb-line"></td><td class="pipnb-line"></td></tr>' for key, label in SIGNERS)
+    return ('<section class="pipnb-signoff">\n<h2>Sign-off</h2>\n<p>Signed to record that this report was read and '
+            "discussed; the rep's signature acknowledges receipt, not agreement.</p>\n"
+            '<table><thead><tr><th></th><th>Name</th><th>Signature</th><th>Date</th></tr></thead>'
+            f"<tbody>{rows}</tbody></table>\n</section>\n")
+
+
 # --------------------------------------------------------------------------- public API
 
 def export_html(notebook: nbformat.NotebookNode | str | os.PathLike[str], html_path: str | os.PathLike[str],
@@ -320,7 +340,8 @@ def export_html(notebook: nbformat.NotebookNode | str | os.PathLike[str], html_p
         ``as_of``, ``plan_period`` (shown when present), optional ``team``, ``title`` (default
         ``"<stage> — <rep_name>"``), ``audience`` (who it is for when there is no ``rep_name``, e.g. a
         team scan) and ``confidential`` (replaces the confidentiality line). The line defaults to
-        "Confidential — prepared for <rep_name> and their manager; do not forward".
+        "Confidential — prepared for <rep_name> and their manager; do not forward". ``signoff`` (a mapping
+        of ``rep``, ``manager``, ``hr`` to names) adds the sign-off block at the end (:func:`signoff_html`).
 
     Returns
     -------
@@ -343,6 +364,8 @@ def export_html(notebook: nbformat.NotebookNode | str | os.PathLike[str], html_p
     body, _ = _exporter().from_notebook_node(cells, resources=resources)
     record = read_record(nb)
     title, header_block = _header_html(header, record)
+    if header.get("signoff"):
+        body += "\n" + signoff_html(header["signoff"] if isinstance(header["signoff"], Mapping) else {})
     input_hash = record.input_hash if record is not None and re.fullmatch(r"[0-9a-f]+", record.input_hash) else None
     return atomic_write_text(html_path, _page(title, header_block, body, input_hash=input_hash))
 
@@ -493,7 +516,8 @@ class IndexEntry:
     stage
         ``"scan"``, ``"diagnose"``, ``"plan"``, ``"checkpoint-1"``, …
     status
-        ``"ok"``, ``"failed"``, ``"skipped"`` (up to date, not re-run) or ``"missing"`` (not produced).
+        ``"ok"``, ``"failed"``, ``"skipped"`` (up to date, not re-run), ``"missing"`` (not produced) or
+        ``"not due"`` (a review the data does not reach yet).
     path
         The file to link (the HTML report; for a failure, the kept ``.ipynb``), or None for no link.
     note
@@ -513,7 +537,8 @@ class IndexEntry:
 
 
 def write_index(entries: Iterable[IndexEntry], path: str | os.PathLike[str], *,
-                title: str = "pipnb reports", header: Mapping[str, Any] | None = None) -> Path:
+                title: str = "pipnb reports", header: Mapping[str, Any] | None = None, before: str = "",
+                heading: str = "") -> Path:
     """Write the index page listing every report with its status and a relative link.
 
     Parameters
@@ -526,6 +551,8 @@ def write_index(entries: Iterable[IndexEntry], path: str | os.PathLike[str], *,
         The page heading.
     header
         Optional header facts (``as_of``, ``audience`` …) as for :func:`export_html`.
+    before, heading
+        Trusted markup shown above the list (the dashboard, :mod:`pipnb.dashboard`), and a heading for the list.
 
     Returns
     -------
@@ -546,18 +573,20 @@ def write_index(entries: Iterable[IndexEntry], path: str | os.PathLike[str], *,
             href = Path(os.path.relpath(Path(where).resolve(), base)).as_posix()
             note += (f'<br><small><a href="{esc(_quote_href(href))}">{esc(what)}</a>'
                      + (f": {esc(why)}" if why else "") + "</small>")
+        kind = esc(entry.status.replace(" ", "-"))
         rows.append(
             f"<tr><td>{esc(entry.rep)}</td><td>{label}</td>"
-            f'<td><span class="pipnb-status pipnb-status-{esc(entry.status)}">{esc(entry.status)}</span>'
+            f'<td><span class="pipnb-status pipnb-status-{kind}">{esc(entry.status)}</span>'
             f"{note}</td></tr>"
         )
-    summary = ", ".join(f"{counts[s]} {s}" for s in ("ok", "skipped", "failed", "missing") if s in counts)
+    summary = ", ".join(f"{counts[s]} {s}" for s in ("ok", "skipped", "failed", "missing", "not due") if s in counts)
     head = dict(header or {})
     head.setdefault("title", title)
     head.setdefault("audience", "the sales manager")
     page_title, header_block = _header_html(head)
     body = (
-        f"<p>{esc(summary or 'no reports')}</p>\n"
+        before + (f"\n<h2>{esc(heading)}</h2>\n" if heading else "")
+        + f"<p>{esc(summary or 'no reports')}</p>\n"
         '<div class="pipnb-table-wrap"><table class="pipnb-index">\n'
         "<thead><tr><th>Rep</th><th>Report</th><th>Status</th></tr></thead>\n<tbody>\n"
         + "\n".join(rows) + "\n</tbody></table></div>"

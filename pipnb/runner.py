@@ -155,11 +155,15 @@ class Problem:
         One line: what is wrong and how to fix it.
     skipped
         Not a failure: the summary names it, the exit code stays 0.
+    state
+        For a skipped review, why it is not run yet: ``"not due"`` (the data does not reach its date) or
+        ``"draft"`` (the plan was never activated). The summary counts them apart.
     """
 
     label: str
     error: str
     skipped: bool = False
+    state: str = ""
 
 
 @dataclass(frozen=True)
@@ -241,9 +245,16 @@ class RunSummary:
 
     def __str__(self) -> str:
         executed = sum(r.seconds for r in self.results)
-        lines = [f"{len(self.ok)} ok, {len(self.skipped)} skipped, {len(self.failed)} failed "
-                 f"({len(self.results)} jobs, {executed:.1f} s of execution)"]
-        ignored = [r for r in self.skipped if r.problem is not None]
+        waiting = {s: [r for r in self.skipped if r.problem is not None and r.problem.state == s]
+                   for s in ("not due", "draft")}
+        later = "".join(f", {len(rs)} {s}" for s, rs in waiting.items() if rs)
+        lines = [f"{len(self.ok)} ok, {len(self.skipped) - sum(map(len, waiting.values()))} skipped, "
+                 f"{len(self.failed)} failed{later} ({len(self.results)} jobs, {executed:.1f} s of execution)"]
+        for state, rs in waiting.items():
+            if rs:
+                lines.append(f"{state}:")
+                lines += [f"  {r.label}  {r.error}" for r in rs]
+        ignored = [r for r in self.skipped if r.problem is not None and not r.problem.state]
         if ignored:
             lines.append("not run:")
             lines += [f"  {r.label}  {r.error}" for r in ignored]
@@ -332,10 +343,14 @@ def _execute(job: Job):
         tmp.unlink(missing_ok=True)
 
 
-def _record(job: Job, wanted_hash: str, out: Output, status: Literal["ok", "failed"], error: str = "") -> RunRecord:
+def _record(job: Job, wanted_hash: str, out: Output, status: Literal["ok", "failed"], error: str = "",
+            nb: Any = None) -> RunRecord:
+    from pipnb.outcome import read_outcome
+
+    outcome = (read_outcome(nb) or {}) if status == "ok" and nb is not None else {}
     return RunRecord(input_hash=wanted_hash, status=status, label=job.label, fingerprint=job.fingerprint,
-                     version=out.version, as_of=str(job.header.get("as_of", "") or ""), inputs=out.inputs,
-                     changes=out.changes, error=error,
+                     outcome=outcome, version=out.version, as_of=str(job.header.get("as_of", "") or ""),
+                     inputs=out.inputs, changes=out.changes, error=error,
                      written_at=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"))
 
 
@@ -344,7 +359,7 @@ def _write_report(nb, job: Job, wanted_hash: str, out: Output) -> Path | None:
     a failure file this run supersedes is removed. Returns the HTML path (None when the job has none)."""
     import nbformat
 
-    write_record(nb, _record(job, wanted_hash, out, "ok"))
+    write_record(nb, _record(job, wanted_hash, out, "ok", nb=nb))
     nb.metadata.setdefault("papermill", {})["output_path"] = str(out.ipynb)
     if out.html is None:
         atomic_write_text(out.ipynb, nbformat.writes(nb))

@@ -175,17 +175,109 @@ def bullet_list(items: list[str], empty: str = "None stated.") -> str:
 
 
 def review_summary(rv: Review) -> str:
-    from pipnb.reviews import STATUSES
+    """The review's conclusion first: the status line, one sentence per focus measure, then the window."""
     from pipnb.stages import stage_title
 
-    counts = rv.table["status"].value_counts()
-    parts = ", ".join(f"{counts[s]} {s}" for s in STATUSES if s in counts)
     weeks = (rv.window_end - rv.plan.start).days // 7 + 1
-    lines = [f"**{stage_title(rv.stage)}** of the plan for **{esc(rv.plan.rep_name)}**: the window "
-             f"{rv.window_start:%d %b} – {rv.window_end:%d %b %Y} (plan week "
-             f"{(rv.window_start - rv.plan.start).days // 7 + 1} to {weeks}). Targets, judged on all {weeks} plan "
-             f"weeks so far with a 95% interval: {parts}."]
+    focus = rv.table[rv.table["focus"]] if rv.table["focus"].any() else rv.table
+    lines = [f"**{esc(status_line(rv))}**", ""]
+    lines += [f"- {esc(measure_reason(row))}" for row in focus.itertuples()]
+    lines += ["", f"{stage_title(rv.stage)} of the plan for **{esc(rv.plan.rep_name)}**: the window "
+              f"{rv.window_start:%d %b} – {rv.window_end:%d %b %Y} (plan week "
+              f"{(rv.window_start - rv.plan.start).days // 7 + 1} to {weeks}); every target is judged on all "
+              f"{weeks} plan weeks so far, with a 95% interval."]
     return "\n".join(lines)
+
+
+def status_line(rv: Review) -> str:
+    """One line: where the rep stands on the focus measures (and, at the final review, what to do)."""
+    from pipnb.reviews import MET, NOT_MET, STATUSES
+    from pipnb.stages import stage_title
+
+    focus = rv.table[rv.table["focus"]] if rv.table["focus"].any() else rv.table
+    counts = focus["status"].value_counts()
+    parts = ", ".join(f"{counts[s]} {s}" for s in STATUSES if s in counts)
+    if rv.is_final and rv.recommendation:
+        word = {"complete": "complete the plan", "extend": "extend the plan",
+                "consequences": "apply the stated consequences"}[rv.recommendation]
+        head = f"Recommendation: {word}"
+        if rv.extended_end is not None:
+            head += f" (new end {rv.extended_end:%d %b %Y})"
+    elif len(focus) and counts.get(MET, 0) == len(focus):
+        head = "On track"
+    elif counts.get(NOT_MET, 0):
+        head = "Behind plan"
+    else:
+        head = "Not yet clear"
+    return f"{stage_title(rv.stage)}: {head} — {len(focus)} focus measures: {parts}."
+
+
+def measure_reason(row) -> str:
+    """One sentence on one measure of a review's table: its status and the numbers behind it."""
+    spec = METRICS[row.metric]
+    level = fmt(row.since_start, spec)
+    if row.status == "no data":
+        return f"{row.label}: no data since the plan start."
+    interval = f"{fmt(row.since_low, spec)}–{fmt(row.since_high, spec)}"
+    goal = fmt(row.target, spec)
+    if row.status == "met":
+        why = f"the whole 95% interval ({interval}) reaches the {goal} expected by now"
+    elif row.status == "not met":
+        why = f"the whole 95% interval ({interval}) falls short of the {goal} expected by now"
+    else:
+        why = f"the 95% interval ({interval}) straddles the {goal} expected by now; more weeks will tell"
+    return f"{row.label}: {row.status} — {level} since the plan start; {why}."
+
+
+def plan_history(plan: Plan) -> pd.DataFrame:
+    """The plan's signed history: date, status, who signed, and why (an extension names its new end date)."""
+    return pd.DataFrame({"Date": [f"{h.date:%d %b %Y}" for h in plan.history],
+                         "Status": [h.status for h in plan.history],
+                         "Signed by": [esc(h.by) if h.by else "(unsigned)" for h in plan.history],
+                         "Note": [esc(h.note) for h in plan.history]})
+
+
+def dead_action(plan: Plan) -> str:
+    """The plan's action on the dead opportunities of the diagnosis: close out or re-engage them by checkpoint 1."""
+    dead = plan.dead_opportunities
+    if not dead:
+        return "No open opportunity had gone more than 14 days without a touch at the diagnosis: no action needed."
+    first = plan.checkpoint_dates().get("checkpoint-1") or plan.end
+    return (f"**Action: close out or re-engage these {len(dead)} opportunities by checkpoint 1 ({first:%d %B %Y}).** "
+            "Each was open and untouched for more than 14 days at the diagnosis (the article's standard); closing "
+            "dead deals out, or bringing them back to life, keeps them from dragging the averages. Checkpoint 1 "
+            "reports how many remain open and untouched.")
+
+
+def dead_action_table(plan: Plan) -> pd.DataFrame:
+    """The plan's dead opportunities: id, account, amount, days since the last touch (the rep's own deals)."""
+    return _dead_frame(pd.DataFrame([d.model_dump() for d in plan.dead_opportunities],
+                                    columns=["opp_id", "account", "amount", "days_since_touch"]))
+
+
+def _dead_frame(dead: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "Opportunity": [esc(v) for v in dead["opp_id"]],
+        "Account": [esc(v) if isinstance(v, str) and v else "—" for v in dead["account"]],
+        "Amount": [f"${v:,.0f}" if v is not None and np.isfinite(v) else "—" for v in dead["amount"]],
+        "Days since last touch (at the diagnosis)": [f"{v:.0f}" for v in dead["days_since_touch"]],
+    })
+
+
+def dead_followup(rv: Review, data: SalesData) -> str:
+    """How many of the plan's dead opportunities (due by checkpoint 1) remain open and untouched since the plan
+    start, at this review."""
+    from pipnb.diagnosis import remaining_dead
+
+    dead = rv.plan.dead_opportunities
+    if not dead:
+        return "The plan listed no dead opportunity to close out or re-engage."
+    left = remaining_dead(data, rv.plan, rv.as_of)
+    if left.empty:
+        return f"All {len(dead)} dead opportunities the plan listed were closed out or re-engaged."
+    return (f"**{len(left)} of the {len(dead)} dead opportunities** the plan listed remain open and untouched since "
+            f"the plan start ({', '.join(esc(v) for v in left['opp_id'])}); "
+            f"{len(dead) - len(left)} were closed out or re-engaged.")
 
 
 def status_table(rv: Review) -> pd.DataFrame:
@@ -308,9 +400,7 @@ def plan_commitments(plan: Plan) -> str:
     return "\n".join([
         "**Consequences if expectations are not met**", "", bullet_list(plan.consequences), "",
         "**Resources available**", "", bullet_list(plan.resources), "",
-        "**The manager's coaching commitments**", "", bullet_list(plan.coaching), "",
-        "**Acknowledged by** (signatures and dates): rep ______________ manager ______________ "
-        "HR ______________",
+        "**The manager's coaching commitments**", "", bullet_list(plan.coaching),
     ])
 
 
@@ -329,6 +419,28 @@ def verdict_table(rv: Review) -> pd.DataFrame:
         "Peers, same weeks": [_change(e, x, np.nan, np.nan) for e, x in zip(v["effect"], v["peer_change"])],
         "Verdict": v["verdict"],
     })
+
+
+def baseline_notes(rv: Review) -> str:
+    """A note for each measure whose two baselines differ: the plan's (where the glide path starts, the diagnosis
+    window) and the verdict's (the weeks before the diagnosis, which did not select the rep)."""
+    if rv.verdicts.empty:
+        return ""
+    plan = rv.table.set_index("metric")["baseline"]
+    notes = []
+    for row in rv.verdicts.itertuples():
+        start = plan.get(row.metric)
+        if start is None or not np.isfinite(start) or not np.isfinite(row.baseline):
+            continue
+        if value(row.metric, start) != value(row.metric, row.baseline):
+            before = value(row.metric, row.baseline)
+            notes.append(f"- **{esc(row.label)}**: the glide path starts at {value(row.metric, start)}, the rep's "
+                         f"level over the diagnosis window; the verdict compares with {before}, the weeks before it. "
+                         "The diagnosis window is the stretch that put the rep on the plan, so part of any rebound "
+                         "from it is chance; the earlier weeks did not select the rep.")
+    if not notes:
+        return ""
+    return "**Why two baselines.**\n\n" + "\n".join(notes)
 
 
 def _change(effect: str, estimate: float, low: float, high: float) -> str:

@@ -5,6 +5,7 @@ the real runner; the tests read what came out.
 """
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -157,30 +158,31 @@ def test_escaped_rep_name(tmp_path, demo):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
-def test_cli_run_isolates_a_broken_rep(tmp_path, demo_folder, demo):
+def test_cli_run_lists_a_review_not_due_and_exits_0(tmp_path, demo_folder, demo):
+    """A plan whose checkpoint the data does not reach yet is *not due*: listed, no kernel, exit code 0."""
     from pipnb.batch import demo_plan
 
     params = tmp_path / "params"
     good = demo_plan(demo, "responder").to_yaml(params / "plans" / f"{RESPONDER}.yaml")
-    broken = demo_plan(demo, "non_responder")
-    broken = broken.model_copy(update={"start": broken.start.replace(year=broken.start.year + 1)})
-    broken.to_yaml(params / "plans" / f"{NON_RESPONDER}.yaml")
+    later = demo_plan(demo, "non_responder")
+    later = later.model_copy(update={"start": later.start.replace(year=later.start.year + 1)})
+    later.to_yaml(params / "plans" / f"{NON_RESPONDER}.yaml")
     command = [sys.executable, "-m", "pipnb", "run", "--data", str(demo_folder), "--stage", "checkpoint-1",
                "--plans", str(params / "plans" / "*.yaml"), "--jobs", "2", "--reports", str(tmp_path / "reports"),
                "--params", str(params)]
     result = subprocess.run(command, capture_output=True, text=True)
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "1 ok, 0 skipped, 1 failed" in result.stdout
-    assert f"{NON_RESPONDER} checkpoint-1" in result.stdout and "but the data ends" in result.stdout
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 ok, 0 skipped, 0 failed, 1 not due" in result.stdout
+    assert re.search(rf"not due:\n  {NON_RESPONDER} checkpoint-1  due {later.checkpoint_dates()['checkpoint-1']}; "
+                     r"the data ends \d{4}-\d\d-\d\d", result.stdout)
     assert (tmp_path / "reports" / RESPONDER / "checkpoint-1.html").exists()
-    assert (tmp_path / "reports" / NON_RESPONDER / "checkpoint-1.ipynb").exists()       # kept for inspection
-    assert not (tmp_path / "reports" / NON_RESPONDER / "checkpoint-1.html").exists()
+    assert not list((tmp_path / "reports" / NON_RESPONDER).glob("checkpoint-1*"))      # no kernel was started
     assert good.exists()
     assert not list((tmp_path / "reports").rglob("*.tmp*"))
     again = subprocess.run(command, capture_output=True, text=True)        # the good one is up to date
-    assert "0 ok, 1 skipped, 1 failed" in again.stdout
+    assert again.returncode == 0 and "0 ok, 1 skipped, 0 failed, 1 not due" in again.stdout
     index = (tmp_path / "reports" / "index.html").read_text()
-    assert "failed" in index and "but the data ends" in index
+    assert "not due" in index and "pipnb-status-failed\"" not in index
 
 
 def test_nbval_on_the_notebooks_with_the_documented_parameters(repo_demo_folder, tmp_path):
@@ -213,7 +215,7 @@ def test_real_index_and_checkpoint_report_in_headless_chromium(batch, results, t
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("request", lambda req: req.url.startswith(("file://", "data:")) or external.append(req.url))
         page.goto((batch.reports / "index.html").as_uri())
-        page.locator(f'a[href="{RESPONDER}/checkpoint-1.html"]').click()
+        page.locator(f'a[href="{RESPONDER}/checkpoint-1.html"]').first.click()     # the dashboard and the list
         page.wait_for_load_state("load")
         assert page.url.endswith(f"/{RESPONDER}/checkpoint-1.html")
         images = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth])")
@@ -267,3 +269,132 @@ def test_rep_ids_never_escape_reports(tmp_path):
         folder = batches.rep_dir(tmp_path, evil)
         assert folder.parent == tmp_path.resolve() and ".." not in folder.name and "/" not in folder.name
     assert batches.rep_dir(tmp_path, "R07").name == "R07"
+
+
+# -- the dashboard and the PDFs of the HR file ----------------------------------------------------------
+needs_print = pytest.mark.skipif(not Path("/usr/bin/chromium").exists() or not shutil.which("pdftotext"),
+                                 reason="Debian's chromium and poppler-utils are not installed (make browser)")
+
+
+def test_dashboard_reads_the_recorded_outcomes(batch, results):
+    import json
+
+    from pipnb.dashboard import dashboard, to_json
+
+    board = json.loads(to_json(dashboard(batch.reports, batch.params)))
+    rows = {r["rep_id"]: r for r in board["plans"]}
+    assert set(rows) == {RESPONDER, NON_RESPONDER, ARTICLE}
+    final = nbformat.read(results[f"{RESPONDER} final"].ipynb, as_version=4).metadata["pipnb"]["outcome"]
+    assert final["kind"] == "review" and final["stage"] == "final"
+    if final["recommendation"] == "extend":       # a final review that recommends an extension shows it
+        assert rows[RESPONDER]["plan_status"] == "extended" and final["extended_end"] in rows[RESPONDER]["status_note"]
+    assert rows[NON_RESPONDER]["latest"] == "recommendation: consequences"
+    assert rows[NON_RESPONDER]["stage_reached"] == "Final review"
+    assert rows[ARTICLE]["plan_status"] == "draft" and rows[ARTICLE]["next_state"] == "draft"
+    measures = rows[NON_RESPONDER]["measures"]
+    assert measures and all(m["status"] in ("met", "not met", "not yet clear", "no data") for m in measures)
+    assert all(len(m["weekly"]) >= 12 for m in measures)          # the diagnosis window and the plan weeks
+    assert board["data_date"] == final["data_end"]
+    import ast
+
+    scan_flags = ast.literal_eval(checked_output(results["team scan"]).strip())
+    assert [f["rep_id"] for f in board["flagged"]] == [r for r in scan_flags if r not in rows]
+    index = (batch.reports / "index.html").read_text()
+    assert "plan</a></td><td><span class=\"pipnb-status pipnb-status-missing\"" not in index
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian's chromium is not installed")
+@pytest.mark.parametrize("width", [1280, 390])
+def test_dashboard_in_headless_chromium_at_desk_and_phone_width(batch, results, width, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    errors, external = [], []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
+                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("request", lambda req: req.url.startswith(("file://", "data:")) or external.append(req.url))
+        page.goto((batch.reports / "index.html").as_uri())
+        page.wait_for_load_state("load")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        images = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth])")
+        assert all(done and width > 0 for done, width in images)
+        assert page.locator("svg.pipnb-spark").count() >= 3           # a sparkline per reviewed measure
+        assert page.locator("script").count() == 0
+        text = page.inner_text("main")
+        assert "Reps on a plan" in text and "As of" in text and "data up to" in text
+        page.screenshot(path=str(tmp_path / "index.png"), full_page=True)
+        browser.close()
+    assert errors == [] and external == []
+
+
+@needs_print
+@pytest.mark.parametrize(("stage", "rep", "paper", "pages"), [("checkpoint-1", RESPONDER, "a4", (3, 9)),
+                                                              ("plan", ARTICLE, "letter", (2, 7))])
+def test_pdf_for_the_hr_file(batch, results, demo, stage, rep, paper, pages):
+    html = batch.reports / rep / f"{stage}.html"
+    result = subprocess.run([sys.executable, "-m", "pipnb", "pdf", str(html), "--paper", paper],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    pdf = html.with_suffix(".pdf")
+    assert result.stdout.strip() == f"pdf: {pdf}" and pdf.read_bytes()[:5] == b"%PDF-"
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout
+    count = int(re.search(r"Pages:\s+(\d+)", info).group(1))
+    assert pages[0] <= count <= pages[1]
+    assert ("(A4)" if paper == "a4" else "(letter)") in info
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True).stdout
+    name = demo.rep(rep)["rep_name"]
+    assert name in text
+    pages_text = [p for p in text.split("\f") if p.strip()]
+    assert len(pages_text) == count
+    for n, page in enumerate(pages_text, start=1):                                # every page's footer
+        assert f"Confidential — prepared for {name} and their manager" in page and f"Page {n} of {count}" in page
+    assert "Sign-off" in text and all(who in text for who in ("Rep", "Manager", "HR partner", "Signature", "Date"))
+    from pipnb.batch import plan_path
+    from pipnb.peers import fmt
+    from pipnb.plan import Plan
+    from pipnb.schema import METRICS
+
+    plan = Plan.from_yaml(plan_path(batch.params, rep))
+    for target in plan.targets:                                                   # the targets, by their numbers
+        assert target.label.split()[0] in text and fmt(target.target, METRICS[target.metric]) in text
+    others = [n for i, n in zip(demo.reps["rep_id"], demo.reps["rep_name"], strict=True) if i != rep]
+    assert not [n for n in others if n in text]
+    from pipnb.pdf import print_pdf
+
+    written = pdf.stat().st_mtime_ns
+    assert print_pdf(html, paper=paper, chromium="/nonexistent") == pdf and pdf.stat().st_mtime_ns == written  # kept
+
+
+def test_pdf_without_chromium_is_one_line(batch, results, tmp_path):
+    import os
+
+    html = batch.reports / RESPONDER / "checkpoint-1.html"
+    env = {**os.environ, "PATH": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "pipnb", "pdf", str(html)], capture_output=True, text=True,
+                            env=env)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "no chromium found" in result.stderr
+    assert not list(html.parent.glob(".*.tmp"))
+
+
+def test_sign_off_block_and_dead_opportunity_action_in_the_reports(batch, results):
+    from pipnb.batch import plan_path
+    from pipnb.plan import Plan
+
+    for label in (f"{ARTICLE} plan", f"{RESPONDER} checkpoint-1", f"{RESPONDER} final", f"{NON_RESPONDER} final"):
+        page = Path(results[label].html).read_text()
+        assert '<section class="pipnb-signoff">' in page and page.count('<td class="pipnb-line">') == 9, label
+    assert '<section class="pipnb-signoff">' not in Path(results[f"{ARTICLE} diagnose"].html).read_text()
+    plan = Plan.from_yaml(plan_path(batch.params, ARTICLE))
+    page = Path(results[f"{ARTICLE} plan"].html).read_text()
+    if plan.dead_opportunities:
+        assert f"close out or re-engage these {len(plan.dead_opportunities)} opportunities by checkpoint 1" in page
+        assert all(d.opp_id in page for d in plan.dead_opportunities)
+    else:
+        assert "No open opportunity had gone more than 14 days without a touch" in page
+    summary = Path(results[f"{RESPONDER} checkpoint-1"].html).read_text().split("Actual against target")[0]
+    assert re.search(r"Checkpoint 1 review: (On track|Behind plan|Not yet clear) — \d focus measures", summary)
+    final = Path(results[f"{NON_RESPONDER} final"].html).read_text()
+    assert final.index("Recommendation: apply the stated consequences") < final.index("<img")   # conclusion first

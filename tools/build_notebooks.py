@@ -117,6 +117,7 @@ Each cell is the rep's percentile among their peers on one metric, oriented so t
 (for days between touches, fewer days scores higher). Red cells are the ones to look at.
 """),
     code("pn.plots.show(pn.plots.scan_heatmap(card))"),
+    code("pn.outcome.record_outcome(pn.outcome.scan_outcome(card, data))", "remove-cell"),
     check("print(pn.flagged_reps(card, plan_metrics_only=True))"),
 ], "Team scan")
 
@@ -185,6 +186,7 @@ The rep's value over a trailing four weeks (red) against the peers' median (grey
 """),
     code("pn.plots.show(pn.plots.trend_grid(panel, rep_id, dx.improvement_areas or [\"win_rate\"],\n"
          "                                    peers=pn.peer_ids(dx.card, rep_id), since=dx.history_start))"),
+    code("pn.outcome.record_outcome(pn.outcome.diagnosis_outcome(dx, data))", "remove-cell"),
     check("print(dx.improvement_areas)"),
 ], "Diagnosis")
 
@@ -227,6 +229,15 @@ from the baseline to the final target, so each checkpoint has its own, fair targ
          "    peers=pn.plan_peers(data, plan), plan=plan, since=plan.diagnosis_window.start))"),
     md("## Consequences, resources and coaching commitments"),
     code("display(Markdown(pn.text.plan_commitments(plan)))"),
+    md("## Dead opportunities: an action by checkpoint 1"),
+    code("display(Markdown(pn.text.dead_action(plan)))"),
+    code("pn.text.show(pn.text.dead_action_table(plan))"),
+    md("""
+## The plan's history
+
+Every signed step: who signed it, when and why. An extension names the plan's new end date.
+"""),
+    code("pn.text.show(pn.text.plan_history(plan))"),
     check("print([(t.metric, t.focus) for t in plan.targets])"),
 ], "Plan")
 
@@ -250,6 +261,13 @@ is the peers' median over the same plan weeks.
 """),
     code("pn.text.show(pn.text.status_table(rv))"),
     md("""
+## Dead opportunities
+
+The plan listed the rep's open opportunities untouched for more than 14 days at the diagnosis, to be closed out
+or re-engaged by checkpoint 1. Still open and untouched since the plan start:
+"""),
+    code("display(Markdown(pn.text.dead_followup(rv, data)))"),
+    md("""
 ## Did the rep really change?
 
 Reps are put on a plan after a bad stretch, so part of any rebound is chance (*regression to the mean*). The
@@ -260,6 +278,7 @@ judged; the three checkpoints and the final review share one error budget, so an
 the change the target asks for, the verdict is *too early to tell*, not *no improvement*.
 """),
     code("pn.text.show(pn.text.verdict_table(rv))"),
+    code("display(Markdown(pn.text.baseline_notes(rv)))"),
     code("display(Markdown(pn.text.verdict_notes(rv)))"),
     md("""
 ## What happened against what the baseline predicted
@@ -288,6 +307,7 @@ The third step: at each of the three checkpoints, **how is the rep doing against
 measure, and is there evidence of a real change?
 """),
     *[nbformat.from_dict(dict(c)) for c in REVIEW_CELLS],
+    code("pn.outcome.record_outcome(pn.outcome.review_outcome(rv, panel, data))", "remove-cell"),
     check("print(rv.table[['metric', 'status']].to_string(index=False))"),
 ], "Checkpoint review")
 CHECKPOINT.cells[1].source = CHECKPOINT.cells[1].source.replace("{checkpoint}", "1")
@@ -305,6 +325,7 @@ and the peers (by the practical margin) beyond chance; otherwise *extend*, with 
     md("## Recommendation"),
     code("display(Markdown(pn.text.recommendation(rv)))"),
     *[nbformat.from_dict(dict(c)) for c in REVIEW_CELLS[5:]],
+    code("pn.outcome.record_outcome(pn.outcome.review_outcome(rv, panel, data))", "remove-cell"),
     check('print(f"recommendation: {rv.recommendation}")', "pipnb-result"),
 ], "Final review")
 FINAL.cells[1].source = FINAL.cells[1].source.replace("{checkpoint}", "final")

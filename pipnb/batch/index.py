@@ -6,7 +6,8 @@ job is built), their executed notebooks and their HTML reports, in versions (:mo
 shows its latest good report (with the line its notebook printed in the cell tagged ``pipnb-result``, e.g. a
 final review's recommendation, and what changed since the version before) and links the earlier versions; a
 failure newer than it is shown as *failed*, with a link to the kept notebook and to the last good report left
-in place; a review an active plan expects but nobody ran yet is *missing*. A ``rep.json`` that cannot be read
+in place; a review an active plan expects but nobody ran yet is *missing* (a rep without a plan expects none).
+Above that list, the dashboard of :mod:`pipnb.dashboard`. A ``rep.json`` that cannot be read
 is named, never a traceback.
 """
 
@@ -46,11 +47,14 @@ def remember_rep(reports: Path, rep_id: str, rep: Mapping[str, Any]) -> None:
     if info is not None and info.get("rep_id") not in (None, str(rep_id)):
         raise PipnbError(f"{folder} holds the reports of rep {info['rep_id']!r}, not {rep_id!r}; move that folder "
                          "away (it was made by an older pipnb whose folder names could collide)")
+    manager = rep.get("manager") if hasattr(rep, "get") else None
     atomic_write_text(folder / "rep.json", json.dumps({"rep_id": str(rep_id), "rep_name": str(rep["rep_name"]),
-                                                       "team": str(rep["team"])}))
+                                                       "team": str(rep["team"]),
+                                                       "manager": manager if isinstance(manager, str) else ""}))
 
 
-def index_entries(reports: Path, params: Path, results: Iterable[JobResult] = ()) -> list[IndexEntry]:
+def index_entries(reports: Path, params: Path, results: Iterable[JobResult] = (), *, data_date: str = ""
+                  ) -> list[IndexEntry]:
     """Every report under ``reports/`` with its status; stages a plan expects but lacks are *missing*.
 
     Parameters
@@ -59,6 +63,8 @@ def index_entries(reports: Path, params: Path, results: Iterable[JobResult] = ()
         The reports folder and the params folder (its ``plans/*.yaml`` say which reviews are expected).
     results
         This run's results: a failure is shown with its error, a skipped job as up to date.
+    data_date
+        The data's last day: a review the data does not reach yet is *not due*, not *missing*.
 
     Returns
     -------
@@ -78,13 +84,17 @@ def index_entries(reports: Path, params: Path, results: Iterable[JobResult] = ()
         who = (f"{info.get('rep_name', folder.name)} ({info.get('rep_id', folder.name)})" if info is not None
                else f"{folder.name} (its rep.json cannot be read)")
         plan = plans.get(folder.name)
-        wanted = ["diagnose", "plan", *(plan.stages() if plan is not None and plan.status != "draft" else [])]
+        wanted = ["diagnose", *(["plan"] if plan is not None else []),
+                  *(plan.stages() if plan is not None and plan.status != "draft" else [])]
         on_disk = [checkpoint_number(p.name.split(".")[0]) or 0 for p in folder.glob("checkpoint-*.ipynb")]
         n_checkpoints = max([len(plan.checkpoints) if plan is not None else 0, *on_disk])
         for stage in [s for s in FIXED_STAGES if s != "scan"] + review_stages(n_checkpoints):
             base = folder / stage
             if stage in wanted or versions(base) or failure_path(base).exists():
                 entry = _entry(who, stage, base, by_base)
+                due = plan.checkpoint_dates().get(stage) if plan is not None else None
+                if entry.status == "missing" and due is not None and data_date and f"{due}" > data_date:
+                    entry = IndexEntry(who, stage, "not due", None, f"due {due}; the data ends {data_date}")
                 if stage == "plan" and plan is not None and entry.status == "ok":
                     entry = IndexEntry(who, stage, "ok", entry.path, f"plan status: {plan_status(plan)}",
                                        entry.earlier)
@@ -92,11 +102,18 @@ def index_entries(reports: Path, params: Path, results: Iterable[JobResult] = ()
     return entries
 
 
-def write_index(reports: Path, params: Path, results: Iterable[JobResult] = ()) -> Path:
-    """Write ``reports/index.html`` from :func:`index_entries`; returns its path."""
-    return write_page(index_entries(Path(reports), Path(params), results), Path(reports) / "index.html",
+def write_index(reports: Path, params: Path, results: Iterable[JobResult] = (), *, data_date: str = "") -> Path:
+    """Write ``reports/index.html``: the dashboard (:mod:`pipnb.dashboard`: who is on a plan and how they are
+    doing, then the flagged reps without a plan), then every report with its versions
+    (:func:`index_entries`); returns its path. ``data_date`` is the data's last day, when the caller knows it."""
+    from pipnb.dashboard import dashboard, render_html
+
+    board = dashboard(Path(reports), Path(params), data_date=data_date)
+    return write_page(index_entries(Path(reports), Path(params), results, data_date=board.data_date),
+                      Path(reports) / "index.html",
                       title="pipnb — performance improvement plans",
-                      header={"audience": "sales managers and HR partners"})
+                      header={"audience": "sales managers and HR partners", "as_of": board.today},
+                      before=render_html(board), heading="Every report, with its earlier versions")
 
 
 def _rep_info(folder: Path) -> dict | None:

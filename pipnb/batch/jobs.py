@@ -17,6 +17,7 @@ the plan. Reviews are frozen (:mod:`pipnb.record`): a run with other inputs writ
 
 from __future__ import annotations
 
+import datetime as dt
 import glob
 import hashlib
 from pathlib import Path
@@ -142,7 +143,8 @@ def plan_jobs(batch: Batch, plan_paths: list[Path | Problem]) -> list[Job | Prob
             continue
         as_of = f"{plan.diagnosis_window.end}"
         header = {"rep_name": plan.rep_name, "team": plan.team, "stage": stage_title("plan"), "as_of": as_of,
-                  "plan_period": f"{plan.start} to {plan.end}", "plan_status": plan_status(plan)}
+                  "plan_period": f"{plan.start} to {plan.end}", "plan_status": plan_status(plan),
+                  "signoff": _signers(batch, plan)}
         jobs.append(_job(batch, NOTEBOOKS["plan"], rep_dir(batch.reports, plan.rep_id) / "plan",
                          {"rep_id": plan.rep_id, "plan_path": str(Path(path).resolve())}, header,
                          f"{plan.rep_id} plan", as_of=as_of, plan=_file_hash(path)))
@@ -200,10 +202,32 @@ def review_jobs(batch: Batch, plan_paths: list[Path | Problem], stage: int | str
             jobs.append(_problem(path, err))
             continue
         seen[plan.rep_id] = shown
-        jobs.append(_review_job(batch, path, plan, name))
+        waiting = _not_due(batch, plan, name)
+        jobs.append(waiting if waiting is not None else _review_job(batch, path, plan, name))
     if lacking and not any(isinstance(j, Job) for j in jobs) and len(lacking) == len(jobs):
         raise lacking[0]
     return jobs
+
+
+def _signers(batch: Batch, plan: Plan) -> dict[str, str]:
+    """The names the sign-off block is pre-filled with: the rep's, and their manager's when the data has one."""
+    manager = batch.data.rep(plan.rep_id).get("manager")
+    return {"rep": plan.rep_name, "manager": manager if isinstance(manager, str) else "", "hr": ""}
+
+
+def _not_due(batch: Batch, plan: Plan, stage: str) -> Problem | None:
+    """A review that is not run yet, and says why (no kernel is started for it): its plan is a draft, never
+    activated, or the data does not reach its last day (the rule of :func:`pipnb.review`: a weekend without
+    activity at the end of the data is not missing data). None when the review is due."""
+    label = f"{plan.rep_id} {stage}"
+    if plan.status == "draft":
+        return Problem(label, f"the plan is a draft: activate it first (pipnb plan activate {plan.rep_id} --by "
+                              "NAME)", skipped=True, state="draft")
+    when = plan.checkpoint_dates()[stage]
+    data_end = batch.data.period[1].date()
+    if data_end < when - dt.timedelta(days=2):
+        return Problem(label, f"due {when}; the data ends {data_end}", skipped=True, state="not due")
+    return None
 
 
 def _review_job(batch: Batch, path: Path, plan: Plan, name: str) -> Job:
@@ -212,7 +236,8 @@ def _review_job(batch: Batch, path: Path, plan: Plan, name: str) -> Job:
     folder = rep_dir(batch.reports, plan.rep_id)
     notes = [*plan.data_notes(batch.data), *_earlier_notes(batch, folder, plan, name)]
     header = {"rep_name": plan.rep_name, "team": plan.team, "stage": stage_title(name), "as_of": as_of,
-              "plan_period": f"{plan.start} to {plan.end}", "plan_status": plan_status(plan), "notes": notes}
+              "plan_period": f"{plan.start} to {plan.end}", "plan_status": plan_status(plan), "notes": notes,
+              "signoff": _signers(batch, plan)}
     return _job(batch, NOTEBOOKS[FINAL if name == FINAL else "checkpoint"], folder / name,
                 {"plan_path": str(Path(path).resolve()), "checkpoint": checkpoint}, header,
                 f"{plan.rep_id} {name}", as_of=as_of, frozen=True, plan=plan.content_hash()[:16])

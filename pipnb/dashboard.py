@@ -1,0 +1,437 @@
+"""Who is on a plan and how they are doing: the rows of ``reports/index.html`` and ``pipnb status``.
+
+:func:`dashboard` reads what is on disk — the plan YAMLs (status, dates, signed history), each rep's
+``rep.json`` (name, team, manager) and the run record of every report (:mod:`pipnb.record`), whose
+``outcome`` says what the report concluded (:mod:`pipnb.outcome`) — and never recomputes a statistic. It gives
+
+* one :class:`PlanRow` per rep with a plan (a plan whose rep has no ``rep.json`` — no job was ever built for
+  them, e.g. a rep not in the data — is left out): team, manager, plan status (a final review that recommends an
+  extension shows *extended*, with the new end, until the extension is signed; *completed* / *not completed*
+  come from ``pipnb plan complete|close``), plan dates, the stage reached, the next review with its date and
+  whether it is *due*, *overdue* or *not due*, per measure the latest status with its weekly values, and the
+  latest recommendation (final) or status line (checkpoint); most urgent first;
+* one :class:`FlaggedRow` per rep the latest team scan flags who has no plan;
+* the reps diagnosed but neither flagged nor on a plan (listed as such, never as a missing plan).
+
+:func:`render_html` draws it for the index (no script: marks are text, sparklines inline SVG);
+:func:`format_table` and :func:`to_json` print it for ``pipnb status``.
+
+Due, overdue, not due
+    A review is *not due* while the data does not reach its last day (nothing to run yet). Once the data
+    reaches it, it is *due*, and *overdue* when today is more than :data:`GRACE_DAYS` days past that day and
+    the review has still not been written. When every review is written and the plan is not closed, a
+    *decision is due*: sign the step the final review recommends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import html
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipnb.record import Version
+from pipnb.record import versions as _versions_on_disk
+from pipnb.stages import stage_title
+
+__all__ = ["GRACE_DAYS", "Dashboard", "FlaggedRow", "Measure", "PlanRow", "dashboard", "format_table",
+           "render_html", "to_json"]
+
+#: Days after a review's last day before a review the data reaches, but nobody ran, is *overdue*.
+GRACE_DAYS = 7
+
+#: Sort order of the next review's state: the most urgent first.
+_URGENCY = {"overdue": 0, "due": 1, "decision due": 1, "not due": 3, "draft": 4, "closed": 5, "": 6}
+_MARKS = {"met": "✓", "not met": "✗", "not yet clear": "?", "no data": "–", "not reviewed yet": "·"}
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One target of a plan as the latest review judged it."""
+
+    metric: str
+    label: str
+    focus: bool
+    status: str                                  # met, not met, not yet clear, no data, not reviewed yet
+    reason: str = ""
+    weekly: tuple[tuple[str, float | None], ...] = ()
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """A rep on a plan."""
+
+    rep_id: str
+    rep_name: str
+    team: str
+    manager: str
+    plan_status: str
+    status_note: str
+    start: str
+    end: str
+    stage_reached: str
+    report: str                                  # the latest report's HTML, relative to reports/ ("" when none)
+    next_stage: str
+    next_date: str
+    next_state: str                              # due, overdue, not due, draft, closed, decision due
+    next_note: str
+    measures: tuple[Measure, ...]
+    latest: str                                  # the recommendation (final) or the status line (checkpoint)
+    versions: tuple[tuple[str, str], ...] = ()   # (label, relative HTML path) of every report and earlier version
+
+    @property
+    def urgency(self) -> tuple:
+        behind = sum(m.status == "not met" for m in self.measures if m.focus)
+        return (_URGENCY.get(self.next_state, 6), -behind, self.next_date or "9999", self.rep_name)
+
+
+@dataclass(frozen=True)
+class FlaggedRow:
+    """A rep the latest team scan flags, without a plan."""
+
+    rep_id: str
+    rep_name: str
+    team: str
+    manager: str
+    metrics: tuple[str, ...]
+    diagnosis: str                               # the diagnosis HTML, relative to reports/ ("" when none)
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """Everything the index and ``pipnb status`` show."""
+
+    today: str
+    data_date: str
+    scan_as_of: str
+    scan: str
+    plans: tuple[PlanRow, ...]
+    flagged: tuple[FlaggedRow, ...]
+    diagnosed: tuple[FlaggedRow, ...] = field(default=())
+
+    def teams(self) -> list[tuple[str, list[PlanRow]]]:
+        """The plan rows grouped by team (the team with the most urgent row first), most urgent first."""
+        groups: dict[str, list[PlanRow]] = {}
+        for row in sorted(self.plans, key=lambda r: r.urgency):
+            groups.setdefault(row.team, []).append(row)
+        return list(groups.items())
+
+
+def dashboard(reports: Path, params: Path, *, today: dt.date | None = None, data_date: str = "") -> Dashboard:
+    """The dashboard of the reports under ``reports`` and the plans under ``params/plans``.
+
+    Parameters
+    ----------
+    reports, params
+        The reports folder and the params folder.
+    today
+        The day overdue is judged against (default: today).
+    data_date
+        The data's last day (a batch run knows it); default: the latest one the reports recorded.
+    """
+    versions.cache_clear()          # every report is read once per dashboard (a notebook holds its charts)
+    try:
+        return _dashboard(Path(reports), Path(params), today or dt.date.today(), data_date)
+    finally:
+        versions.cache_clear()
+
+
+@functools.cache
+def versions(base: Path) -> list[Version]:
+    """:func:`pipnb.record.versions`, read once per :func:`dashboard`."""
+    return _versions_on_disk(base)
+
+
+def _dashboard(reports: Path, params: Path, today: dt.date, data_date: str) -> Dashboard:
+    from pipnb.batch.index import _plans_by_folder, _rep_info
+
+    plans = _plans_by_folder(params)
+    folders = sorted(p for p in reports.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+        if reports.is_dir() else []
+    scan = _latest(reports / "team-scan")
+    outcomes = [scan.record.outcome] if scan is not None else []
+    infos = {f.name: _rep_info(f) or {} for f in folders}
+    for folder in folders:
+        for v in (_latest(folder / s) for s in ("diagnose", *_review_names(folder, plans.get(folder.name)))):
+            if v is not None and v.record.outcome:
+                outcomes.append(v.record.outcome)
+    data_date = data_date or max((str(o.get("data_end", "")) for o in outcomes), default="")
+    plans = {name: plan for name, plan in plans.items() if infos.get(name, {}).get("rep_id") == plan.rep_id}
+    rows = [_plan_row(reports, reports / name, plan, infos[name], today, data_date) for name, plan in plans.items()]
+    planned = {p.rep_id for p in plans.values()}
+    flagged_ids = []
+    flagged = []
+    for rep in (scan.record.outcome.get("flagged", []) if scan is not None else []):
+        rep_id = str(rep.get("rep_id", ""))
+        flagged_ids.append(rep_id)
+        if rep_id in planned:
+            continue
+        folder = _folder_of(reports, rep_id)
+        diag = _latest(folder / "diagnose") if folder is not None else None
+        flagged.append(FlaggedRow(rep_id, str(rep.get("rep_name", rep_id)), str(rep.get("team", "")),
+                                  str(rep.get("manager", "")), tuple(str(m) for m in rep.get("metrics", [])),
+                                  _rel(reports, diag.html) if diag is not None else ""))
+    diagnosed = []
+    for folder in folders:
+        info = infos[folder.name]
+        rep_id = info.get("rep_id", folder.name)
+        diag = _latest(folder / "diagnose")
+        if diag is None or rep_id in planned or rep_id in flagged_ids:
+            continue
+        diagnosed.append(FlaggedRow(rep_id, info.get("rep_name", rep_id), info.get("team", ""),
+                                    info.get("manager", ""), (), _rel(reports, diag.html)))
+    return Dashboard(today=f"{today}", data_date=data_date,
+                     scan_as_of=str(scan.record.outcome.get("as_of", scan.record.as_of)) if scan else "",
+                     scan=_rel(reports, scan.html) if scan is not None else "",
+                     plans=tuple(sorted(rows, key=lambda r: r.urgency)), flagged=tuple(flagged),
+                     diagnosed=tuple(diagnosed))
+
+
+def _plan_row(reports: Path, folder: Path, plan, info: Mapping[str, str], today: dt.date, data_date: str) -> PlanRow:
+    dates = plan.checkpoint_dates()
+    done: dict[str, Version] = {}
+    for stage in plan.stages():
+        latest = _latest(folder / stage)
+        if latest is not None and latest.record.as_of == f"{dates[stage]}":
+            done[stage] = latest
+    reached = [s for s in ("diagnose", "plan") if _latest(folder / s) is not None] + list(done)
+    last_review = done[list(done)[-1]] if done else None
+    outcome = last_review.record.outcome if last_review is not None else {}
+    final = _latest(folder / "final")
+    final_outcome = final.record.outcome if final is not None else {}
+    status, note = _plan_status(plan, final_outcome)
+    nxt = next((s for s in plan.stages() if s not in done), "")
+    state, next_note = _next_state(plan, nxt, dates.get(nxt), today, data_date)
+    if outcome.get("measures"):
+        measures = tuple(Measure(str(m["metric"]), str(m["label"]), bool(m["focus"]), str(m["status"]),
+                                 str(m.get("reason", "")),
+                                 tuple((str(w), v if v is None else float(v)) for w, v in m.get("weekly", [])))
+                         for m in outcome["measures"])
+    else:
+        measures = tuple(Measure(t.metric, t.label, t.focus, "not reviewed yet") for t in plan.targets)
+    if outcome.get("recommendation"):
+        latest = f"recommendation: {outcome['recommendation']}" + (
+            f" (new end {outcome['extended_end']})" if outcome.get("extended_end") else "")
+    else:
+        latest = str(outcome.get("status_line", ""))
+    report = last_review or _latest(folder / "plan")
+    every = []
+    for stage in ("diagnose", "plan", *plan.stages()):
+        good = [v for v in versions(folder / stage) if v.good]
+        for v in good:
+            label = stage_title(stage) + (f" (version {v.number})" if len(good) > 1 else "")
+            every.append((label, _rel(reports, v.html)))
+    return PlanRow(plan.rep_id, info.get("rep_name", plan.rep_name), info.get("team", plan.team),
+                   info.get("manager", ""), status, note, f"{plan.start}", f"{plan.end}",
+                   stage_title(reached[-1]) if reached else "", _rel(reports, report.html) if report else "",
+                   nxt, f"{dates[nxt]}" if nxt else "", state, next_note, measures, latest, tuple(every))
+
+
+def _plan_status(plan, final_outcome: Mapping[str, Any]) -> tuple[str, str]:
+    """The plan's status as the dashboard shows it, and a note (who signed the last step, or what to sign)."""
+    last = plan.history[-1] if plan.history else None
+    signed = f"signed by {last.by} on {last.date}" if last is not None and last.by else ""
+    if plan.status in ("completed", "not-completed"):
+        return plan.status.replace("-", " "), signed
+    recommended = str(final_outcome.get("recommendation", ""))
+    if recommended and str(final_outcome.get("as_of", "")) == f"{plan.end}":
+        if recommended == "extend":
+            new_end = final_outcome.get("extended_end", "")
+            return "extended", (f"the final review recommends extending the plan to {new_end}; sign it with "
+                                f"pipnb plan extend {plan.rep_id} --by NAME")
+        word = "complete" if recommended == "complete" else "close"
+        return plan.status, (f"the final review recommends {recommended}; sign it with pipnb plan {word} "
+                             f"{plan.rep_id} --by NAME")
+    if plan.status == "extended":
+        return "extended", f"{signed}; the plan now ends {plan.end}" if signed else f"the plan now ends {plan.end}"
+    if plan.status == "draft":
+        return "draft", f"not activated yet: pipnb plan activate {plan.rep_id} --by NAME"
+    return plan.status, signed
+
+
+def _next_state(plan, stage: str, when: dt.date | None, today: dt.date, data_date: str) -> tuple[str, str]:
+    if plan.status in ("completed", "not-completed"):
+        return "closed", ""
+    if plan.status == "draft":
+        return "draft", "reviews start once the plan is activated"
+    if not stage or when is None:
+        return "decision due", "every review is written: sign the plan's next step (pipnb plan extend|complete|close)"
+    if not data_date or f"{when}" > data_date:
+        return "not due", f"the data ends {data_date}" if data_date else "no data date recorded"
+    late = (today - when).days
+    if late > GRACE_DAYS:
+        return "overdue", f"{late} days past; the data reaches it"
+    return "due", "the data reaches it"
+
+
+def _review_names(folder: Path, plan) -> list[str]:
+    names = {p.name.split(".")[0] for p in folder.glob("checkpoint-*.ipynb")} | set(plan.stages() if plan else [])
+    return sorted(n for n in names if n.startswith("checkpoint-")) + ["final"]
+
+
+def _latest(base: Path) -> Version | None:
+    good = [v for v in versions(base) if v.good]
+    return good[-1] if good else None
+
+
+def _folder_of(reports: Path, rep_id: str) -> Path | None:
+    """The rep's reports folder, or None when there is none (or the id cannot be a folder name)."""
+    from pipnb.batch.prepare import rep_dir
+    from pipnb.errors import PipnbError
+
+    try:
+        folder = rep_dir(reports, rep_id)
+    except PipnbError:
+        return None
+    return folder if folder.is_dir() else None
+
+
+def _rel(reports: Path, path: Path) -> str:
+    return Path(os.path.relpath(Path(path).resolve(), Path(reports).resolve())).as_posix()
+
+
+# --------------------------------------------------------------------------- printing
+
+def to_json(board: Dashboard) -> str:
+    """The dashboard as JSON (``pipnb status --format json``)."""
+    raw = asdict(board)
+    raw["teams"] = [{"team": team, "reps": [r.rep_id for r in rows]} for team, rows in board.teams()]
+    return json.dumps(raw, indent=1, ensure_ascii=False)
+
+
+def format_table(board: Dashboard) -> str:
+    """The dashboard as plain text (``pipnb status``): one line per rep on a plan, grouped by team."""
+    lines = [f"as of {board.today}; data up to {board.data_date or 'unknown'}"
+             + (f"; latest team scan as of {board.scan_as_of}" if board.scan_as_of else "")]
+    if not board.plans:
+        lines.append("no rep is on a plan")
+    for team, rows in board.teams():
+        lines.append(f"\n{team}")
+        for r in rows:
+            marks = " ".join(f"{m.label}:{_MARKS.get(m.status, '?')}" for m in r.measures if m.focus)
+            nxt = f"{r.next_stage} {r.next_date} {r.next_state}".strip() if r.next_stage else r.next_state
+            lines.append(f"  {r.rep_name} ({r.rep_id})  manager {r.manager or '—'}  {r.plan_status}  "
+                         f"{r.start} to {r.end}  reached {r.stage_reached or '—'}  next {nxt or '—'}  {marks}")
+            if r.latest:
+                lines.append(f"    {r.latest}")
+    if board.flagged:
+        lines.append("\nflagged by the latest team scan, no plan:")
+        lines += [f"  {r.rep_name} ({r.rep_id})  {r.team}  short on {', '.join(r.metrics)}" for r in board.flagged]
+    lines.append("\nmarks: ✓ met, ✗ not met, ? not yet clear, – no data, · not reviewed yet")
+    return "\n".join(lines)
+
+
+_CSS = """
+.pipnb-dash td, .pipnb-dash th { text-align: left; }
+.pipnb-dash td.pipnb-wrap { min-width: 12rem; }
+.pipnb-mark { display: inline-flex; align-items: center; gap: .3rem; margin: 0 .6rem .2rem 0; font-size: .85rem; }
+.pipnb-mark b { display: inline-block; width: 1.3rem; text-align: center; border-radius: .65rem; }
+.pipnb-met b { background: #dafbe1; color: #116329; }
+.pipnb-not-met b { background: #ffebe9; color: #a40e26; }
+.pipnb-not-yet-clear b, .pipnb-no-data b, .pipnb-not-reviewed-yet b { background: #eaeef2; color: #59636e; }
+.pipnb-state-overdue { background: #ffebe9; color: #a40e26; }
+.pipnb-state-due, .pipnb-state-decision-due { background: #fff8c5; color: #7d4e00; }
+.pipnb-state-not-due, .pipnb-state-draft, .pipnb-state-closed { background: #eaeef2; color: #59636e; }
+.pipnb-spark { vertical-align: middle; }
+"""
+
+
+def render_html(board: Dashboard) -> str:
+    """The dashboard's part of the index page (trusted markup; every text from the data escaped)."""
+    esc = html.escape
+    out = [f"<style>{_CSS}</style>",
+           f'<p class="pipnb-asof"><strong>As of {esc(board.today)}</strong>; data up to '
+           f"<strong>{esc(board.data_date or 'unknown')}</strong>"
+           + (f'; latest <a href="{esc(board.scan)}">team scan</a> as of {esc(board.scan_as_of)}' if board.scan else "")
+           + ".</p>",
+           "<h2>Reps on a plan</h2>"]
+    if not board.plans:
+        out.append("<p>No rep is on a plan.</p>")
+    for team, rows in board.teams():
+        out.append(f"<h3>{esc(team)}</h3>")
+        out.append('<div class="pipnb-table-wrap"><table class="pipnb-dash"><thead><tr><th>Rep and manager</th>'
+                   "<th>Plan</th><th>Next review</th><th>Focus measures</th><th>Latest</th></tr></thead><tbody>")
+        for r in rows:
+            name = esc(f"{r.rep_name} ({r.rep_id})")
+            if r.report:
+                name = f'<a href="{esc(_href(r.report))}">{name}</a>'
+            state = (f'<span class="pipnb-status pipnb-state-{esc(r.next_state.replace(" ", "-"))}">'
+                     f"{esc(r.next_state)}</span>" if r.next_state else "")
+            nxt = (f"{esc(stage_title(r.next_stage))}, {esc(r.next_date)} " if r.next_stage else "") + state
+            if r.next_note:
+                nxt += f"<br><small>{esc(r.next_note)}</small>"
+            plan = (f"<strong>{esc(r.plan_status)}</strong>, {esc(r.start)} to {esc(r.end)}<br>"
+                    f"<small>reached: {esc(r.stage_reached or '—')}"
+                    + (f"; {esc(r.status_note)}" if r.status_note else "") + "</small>")
+            marks = "".join(_mark_html(m) for m in r.measures if m.focus) or "—"
+            earlier = " · ".join(f'<a href="{esc(_href(p))}">{esc(label)}</a>' for label, p in r.versions)
+            out.append(
+                f"<tr><td>{name}<br><small>manager: {esc(r.manager or '—')}</small></td>"
+                f'<td class="pipnb-wrap">{plan}</td><td>{nxt}</td><td class="pipnb-wrap">{marks}</td>'
+                f'<td class="pipnb-wrap">{esc(r.latest or "—")}'
+                + (f"<br><small>Reports: {earlier}</small>" if earlier else "") + "</td></tr>")
+        out.append("</tbody></table></div>")
+    out.append("<h2>Flagged by the latest team scan, without a plan</h2>")
+    if board.flagged:
+        out.append('<div class="pipnb-table-wrap"><table class="pipnb-dash"><thead><tr><th>Rep</th><th>Team</th>'
+                   "<th>Manager</th><th>Falls short on</th><th>Diagnosis</th></tr></thead><tbody>")
+        for r in board.flagged:
+            diag = f'<a href="{esc(_href(r.diagnosis))}">diagnosis</a>' if r.diagnosis else "not diagnosed yet"
+            out.append(f"<tr><td>{esc(f'{r.rep_name} ({r.rep_id})')}</td><td>{esc(r.team)}</td>"
+                       f"<td>{esc(r.manager or '—')}</td><td class=\"pipnb-wrap\">{esc(', '.join(r.metrics))}</td>"
+                       f"<td>{diag}</td></tr>")
+        out.append("</tbody></table></div>")
+    else:
+        out.append("<p>None" + ("" if board.scan else " (no team scan yet)") + ".</p>")
+    if board.diagnosed:
+        out.append("<h2>Diagnosed, not flagged by the latest scan, no plan</h2><ul>")
+        out += [f'<li><a href="{esc(_href(r.diagnosis))}">{esc(f"{r.rep_name} ({r.rep_id})")}</a>'
+                f"{' — ' + esc(r.team) if r.team else ''}</li>" for r in board.diagnosed]
+        out.append("</ul>")
+    out.append("<p><small>Marks: ✓ met, ✗ not met, ? not yet clear, – no data, · not reviewed yet; each line is the "
+               "measure's weekly value since the diagnosis window.</small></p>")
+    return "\n".join(out)
+
+
+def _mark_html(m: Measure) -> str:
+    esc = html.escape
+    cls = "pipnb-" + m.status.replace(" ", "-")
+    title = f' title="{esc(m.reason)}"' if m.reason else ""
+    return (f'<span class="pipnb-mark {esc(cls)}"{title}><b>{_MARKS.get(m.status, "?")}</b>{esc(m.label)}'
+            f"{sparkline(m.weekly)}</span>")
+
+
+def sparkline(points: Iterable[tuple[str, float | None]], *, width: int = 64, height: int = 16) -> str:
+    """An inline SVG line of the values (gaps where a week has none); "" with fewer than two values."""
+    values = [v for _, v in points]
+    real = [v for v in values if v is not None]
+    if len(real) < 2:
+        return ""
+    low, high = min(real), max(real)
+    span = (high - low) or 1.0
+    step = width / (len(values) - 1)
+    segments, current = [], []
+    for i, v in enumerate(values):
+        if v is None:
+            if len(current) > 1:
+                segments.append(current)
+            current = []
+            continue
+        current.append(f"{i * step:.1f},{height - 1 - (v - low) / span * (height - 2):.1f}")
+    if len(current) > 1:
+        segments.append(current)
+    lines = "".join(f'<polyline points="{" ".join(s)}" fill="none" stroke="#0969da" stroke-width="1.2"/>'
+                    for s in segments)
+    return (f'<svg class="pipnb-spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+            f'role="img" aria-label="weekly values">{lines}</svg>')
+
+
+def _href(path: str) -> str:
+    from urllib.parse import quote
+
+    return quote(path, safe="/#.-_~")
