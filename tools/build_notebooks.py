@@ -13,12 +13,12 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 OUT = Path(__file__).resolve().parents[1] / "notebooks"
 IMPORTS = "import pipnb as pn\nfrom IPython.display import Markdown, display"
-LOAD = ("data = pn.load(data_source)\n"
-        "panel = pn.read_panel(panel_path) if panel_path else pn.weekly_panel(data)\n"
+LOAD = ("data, panel = pn.report_data(data_source, panel_path=panel_path, prepared=prepared)\n"
         "policy = pn.Policy.from_yaml(policy_path)")
 COMMON = '''data_source: str = "../data/demo"  # folder of reps/opportunities/activities tables, or a source YAML
 panel_path: str = ""  # weekly panel precomputed by a batch run (Parquet); empty computes it here
-policy_path: str = "../params/policy.yaml"  # target and review rules'''
+policy_path: str = "../params/policy.yaml"  # target and review rules
+prepared: str = ""  # this report's slice of the data and panel, prepared by a batch run; empty loads them'''
 
 
 def md(text):
@@ -111,7 +111,7 @@ as_of: str = ""  # last day of the diagnosis window, YYYY-MM-DD; empty means the
 weeks: int = 0  # diagnosis window in weeks; 0 takes the policy's diagnosis_weeks''', "parameters"),
     code(IMPORTS),
     code(LOAD + "\ndx = pn.diagnose(data, rep_id, as_of=as_of or None, weeks=weeks or None, policy=policy,\n"
-         "                 panel=panel)"),
+         "                 panel=panel, card=pn.team_card(prepared))"),
     md("## Summary"),
     code("display(Markdown(pn.text.diagnosis_summary(dx)))"),
     md("""
