@@ -260,13 +260,21 @@ def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=No
         kernel = KERNEL_NAME if fast else None
         if not fast:
             click.echo(f"pipnb: using the normal kernel: {why}", err=True)
-    summary = RunSummary.from_results(run_jobs(jobs, jobs_n=jobs_n, force=force, scheduler=scheduler,
-                                               kernel_name=kernel))
+    from pipnb.cluster import ClusterError
+
+    lost = None
+    try:
+        results = run_jobs(jobs, jobs_n=jobs_n, force=force, scheduler=scheduler, kernel_name=kernel)
+    except ClusterError as err:          # the summary and index still cover what finished
+        lost, results = err, err.results
+    summary = RunSummary.from_results(results)
     index = write_index(batch.reports, batch.params, summary.results)
     quality = write_quality_csv(batch.data, batch.reports)   # every row set aside or value blanked
     click.echo(_redacted(str(summary)))
     click.echo(f"index: {index}")
     click.echo(f"data quality: {quality}")
+    if lost is not None:
+        raise lost
     summary.raise_for_failures()
     return summary
 

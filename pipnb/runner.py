@@ -46,6 +46,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from pipnb.cluster import ClusterError
 from pipnb.errors import JobError, RunError
 from pipnb.io import atomic_path, atomic_write_text
 from pipnb.progress import capture_warnings, one_line, progress_bar
@@ -189,6 +190,8 @@ class JobResult:
         The report version written (or up to date).
     problem
         The problem, for a job that could not be built.
+    lost_workers
+        Dask workers that died while running the job (it was retried on another each time).
     """
 
     job: Job | None
@@ -201,6 +204,7 @@ class JobResult:
     messages: tuple[str, ...] = ()
     version: int = 0
     problem: Problem | None = None
+    lost_workers: int = 0
 
     @property
     def label(self) -> str:
@@ -243,6 +247,10 @@ class RunSummary:
         executed = sum(r.seconds for r in self.results)
         lines = [f"{len(self.ok)} ok, {len(self.skipped)} skipped, {len(self.failed)} failed "
                  f"({len(self.results)} jobs, {executed:.1f} s of execution)"]
+        retried = [r for r in self.results if r.lost_workers]
+        if retried:
+            lines.append("retried after a lost Dask worker:")
+            lines += [f"  {r.label}  ({r.lost_workers} lost, {r.status})" for r in retried]
         ignored = [r for r in self.skipped if r.problem is not None]
         if ignored:
             lines.append("not run:")
@@ -457,6 +465,9 @@ def run_jobs(jobs: Sequence[Job | Problem], *, jobs_n: int | None = None, force:
     ------
     JobError
         When two jobs write the same file.
+    pipnb.cluster.ClusterError
+        When the Dask cluster cannot be reached, has no worker for a while, or is lost; its ``results`` hold
+        every job's result (those not run failed, saying why).
     """
     items = [item if isinstance(item, Problem) else _resolved(item, kernel_name) for item in jobs]
     _check_distinct_outputs([j for j in items if isinstance(j, Job)])
@@ -476,7 +487,7 @@ def run_jobs(jobs: Sequence[Job | Problem], *, jobs_n: int | None = None, force:
         else:
             todo.append((i, item, wanted, out))
 
-    with contextlib.ExitStack() as stack:
+    with _not_run_on(ClusterError, results, todo), contextlib.ExitStack() as stack:
         # Start the workers before the progress bar (and its monitor thread): the pool forks.
         stream: Iterator[tuple[int, JobResult]] = iter(())
         if todo and scheduler is not None:
@@ -495,6 +506,20 @@ def run_jobs(jobs: Sequence[Job | Problem], *, jobs_n: int | None = None, force:
                     log.info("%s done in %.1f s", result.label, result.seconds)
                 bar.update(1)
     return [r for r in results if r is not None]
+
+
+@contextlib.contextmanager
+def _not_run_on(error: type[Exception], results: list, todo: list) -> Iterator[None]:
+    """On ``error`` (a lost cluster), the jobs without a result become failed ones saying why, and the error
+    carries every result (the caller writes the summary and the index for what finished)."""
+    try:
+        yield
+    except error as exc:
+        for i, job, _, _ in todo:
+            if results[i] is None:
+                results[i] = JobResult(job=job, status="failed", error=f"not run: {exc}")
+        exc.results = list(results)
+        raise
 
 
 def _resolved(job: Job, kernel_name: str | None) -> Job:
@@ -545,26 +570,10 @@ def _start_pool(todo: list[tuple[int, Job, str, Output]], jobs_n: int, stack: co
 
 def _start_dask(todo: list[tuple[int, Job, str, Output]], scheduler: Any, stack: contextlib.ExitStack
                 ) -> Iterator[tuple[int, JobResult]]:
-    """Submit the jobs to a Dask cluster; yield (index, result) as they finish."""
-    from distributed import Client, as_completed
+    """Submit the jobs to a Dask cluster; yield (index, result) as they finish (see :mod:`pipnb.cluster`)."""
+    from pipnb.cluster import run_on_dask
 
-    if isinstance(scheduler, Client):
-        client = scheduler
-    else:  # an address, or a cluster object (LocalCluster, …)
-        client = Client(scheduler)
-        stack.callback(client.close)
-    batch = uuid.uuid4().hex[:8]
-    futures = client.map(_run_job, [job for _, job, _, _ in todo], [wanted for _, _, wanted, _ in todo],
-                         [out for _, _, _, out in todo], key=[f"pipnb-{batch}-{i}" for i, _, _, _ in todo],
-                         pure=False)
-    index = {future.key: (i, job) for future, (i, job, _, _) in zip(futures, todo, strict=True)}
-
-    def drain() -> Iterator[tuple[int, JobResult]]:
-        for future in as_completed(futures):
-            i, job = index[future.key]
-            yield i, _result_or_crash(future, job)
-
-    return drain()
+    return run_on_dask(todo, scheduler, stack, _run_job, _result_or_crash)
 
 
 def _preload() -> None:
