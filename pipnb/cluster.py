@@ -37,6 +37,20 @@ class ClusterError(RunError):
     results: list = []
 
 
+@contextlib.contextmanager
+def results_on_loss(results: list, todo: list, result_type: type) -> Iterator[None]:
+    """On a :class:`ClusterError`, the jobs of ``todo`` without a result become failed ones saying why, and the
+    error carries every result (the caller writes the summary and the index for what finished)."""
+    try:
+        yield
+    except ClusterError as exc:
+        for i, job, _, _ in todo:
+            if results[i] is None:
+                results[i] = result_type(job=job, status="failed", error=f"not run: {exc}")
+        exc.results = list(results)
+        raise
+
+
 def run_on_dask(todo: list, scheduler: Any, stack: contextlib.ExitStack, run: Callable, crashed: Callable
                 ) -> Iterator[tuple[int, Any]]:
     """Submit ``run(job, wanted, out)`` for each ``(i, job, wanted, out)`` of ``todo``; yield ``(i, result)``.

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pipnb.cluster import ClusterError
+from pipnb.cluster import results_on_loss
 from pipnb.errors import JobError, RunError
 from pipnb.io import atomic_path, atomic_write_text
 from pipnb.progress import capture_warnings, one_line, progress_bar
@@ -487,7 +487,7 @@ def run_jobs(jobs: Sequence[Job | Problem], *, jobs_n: int | None = None, force:
         else:
             todo.append((i, item, wanted, out))
 
-    with _not_run_on(ClusterError, results, todo), contextlib.ExitStack() as stack:
+    with results_on_loss(results, todo, JobResult), contextlib.ExitStack() as stack:
         # Start the workers before the progress bar (and its monitor thread): the pool forks.
         stream: Iterator[tuple[int, JobResult]] = iter(())
         if todo and scheduler is not None:
@@ -506,20 +506,6 @@ def run_jobs(jobs: Sequence[Job | Problem], *, jobs_n: int | None = None, force:
                     log.info("%s done in %.1f s", result.label, result.seconds)
                 bar.update(1)
     return [r for r in results if r is not None]
-
-
-@contextlib.contextmanager
-def _not_run_on(error: type[Exception], results: list, todo: list) -> Iterator[None]:
-    """On ``error`` (a lost cluster), the jobs without a result become failed ones saying why, and the error
-    carries every result (the caller writes the summary and the index for what finished)."""
-    try:
-        yield
-    except error as exc:
-        for i, job, _, _ in todo:
-            if results[i] is None:
-                results[i] = JobResult(job=job, status="failed", error=f"not run: {exc}")
-        exc.results = list(results)
-        raise
 
 
 def _resolved(job: Job, kernel_name: str | None) -> Job:
