@@ -156,12 +156,8 @@ def _parse(raw: RawTable, name: str, timezone: str, ledger: Ledger) -> pd.DataFr
         if required:
             aside |= bad
     for column in ("outcome", "kind"):
-        if column in frame.columns:              # a few distinct words in millions of rows: lower each once
-            codes, words = pd.factorize(frame[column])
-            if len(words):
-                lowered = pd.Series(words, dtype=frame[column].dtype).str.lower().to_numpy()
-                frame[column] = pd.Series(lowered.take(np.clip(codes, 0, None)), index=frame.index,
-                                          dtype=frame[column].dtype).mask(codes < 0)
+        if column in frame.columns:              # stripped already (text columns go through _as_text)
+            frame[column] = frame[column].str.lower()
     return frame[~aside]
 
 
