@@ -148,7 +148,9 @@ def read_card(folder: Path) -> pd.DataFrame | None:
             meta[key] = pd.Timestamp(meta[key])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    card.attrs.update(meta, policy=policy)
+    from pipnb.peers import PeerGroups
+
+    card.attrs.update(meta, policy=policy, peers=PeerGroups(meta["peers"]))
     return card
 
 
