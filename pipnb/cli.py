@@ -16,6 +16,11 @@ import unicodedata
 
 import click
 
+# jsonschema (imported by nbformat, under papermill and nbconvert) builds an IRI grammar for about 2 s at import
+# when the optional rfc3987_syntax is installed; no schema a notebook is checked against has an "iri" format,
+# and every run or demo would pay it (measured in benchmarks/bench_scale.py, "whole command").
+sys.modules.setdefault("rfc3987_syntax", None)
+
 DATA_HELP = ("A folder (pipnb tables, or a Salesforce / HubSpot export), a source YAML, or a database URL.")
 
 
