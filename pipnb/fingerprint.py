@@ -39,7 +39,7 @@ def data_as_of(data: SalesData, day: str | dt.date | pd.Timestamp) -> SalesData:
     acts = data.activities
     if acts is not None:
         acts = acts[acts["occurred_at"] < end]
-    return dataclasses.replace(data, opportunities=opps, activities=acts)
+    return dataclasses.replace(data, opportunities=opps, activities=acts, span=None, stamps={})  # its own rows only
 
 
 def fingerprint_until(data: SalesData, day: str | dt.date | pd.Timestamp) -> str:

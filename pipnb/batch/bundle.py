@@ -35,7 +35,7 @@ import pandas as pd
 from pipnb.data import SalesData
 from pipnb.policy import Policy
 
-__all__ = ["Look", "diagnosis_looks", "plan_looks", "prepared_for", "report_data", "slice_data", "slice_reps",
+__all__ = ["Look", "diagnosis_bundle", "diagnosis_looks", "plan_looks", "prepared_for", "report_data", "slice_data", "slice_reps",
            "team_card", "write_bundle"]
 
 PANEL = "panel.parquet"
@@ -112,6 +112,18 @@ def prepared_for(batch, rep_id: str, looks: list[Look], *, stamp: str | pd.Times
     day = f"{pd.Timestamp(stamp):%Y-%m-%d}"
     return str(write_bundle(batch.data, batch.panel, reps, batch.cache / "slices", rows=memo["rows"], card=card,
                             stamps={day: batch.fingerprint_until(day)}))
+
+
+def diagnosis_bundle(batch, rep_id: str, as_of: str) -> str:
+    """:func:`prepared_for` a diagnosis as of ``as_of``; ``""`` when its window is not in the data (the notebook,
+    given the whole data, then fails alone and says why, as any failed report does)."""
+    from pipnb.errors import PipnbError
+
+    try:
+        looks = diagnosis_looks(batch.data, as_of, batch.policy)
+    except PipnbError:
+        return ""
+    return prepared_for(batch, rep_id, looks, stamp=looks[0][1], diagnosis_as_of=as_of)
 
 
 def team_card(prepared: str) -> pd.DataFrame | None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipnb.batch.bundle import diagnosis_looks, plan_looks, prepared_for
+from pipnb.batch.bundle import diagnosis_bundle, plan_looks, prepared_for
 from pipnb.batch.index import plan_status, remember_rep
 from pipnb.batch.prepare import ROOT, Batch, plan_path, rep_dir
 from pipnb.errors import PipnbError, PlanError
@@ -89,8 +89,7 @@ def diagnose_jobs(batch: Batch, rep_ids: list[str], *, as_of: str = "") -> list[
         remember_rep(batch.reports, rep_id, rep)
         header = {"rep_name": rep["rep_name"], "team": rep["team"], "stage": stage_title("diagnose"),
                   "as_of": as_of}
-        looks = diagnosis_looks(batch.data, as_of, batch.policy)
-        prepared = prepared_for(batch, str(rep_id), looks, stamp=looks[0][1], diagnosis_as_of=as_of)
+        prepared = diagnosis_bundle(batch, str(rep_id), as_of)
         jobs.append(_job(batch, NOTEBOOKS["diagnose"], rep_dir(batch.reports, rep_id) / "diagnose",
                          {"rep_id": str(rep_id), "as_of": as_of}, header, f"{rep_id} diagnose", as_of=as_of,
                          prepared=prepared))
