@@ -129,9 +129,10 @@ def warm_charts() -> str:
         import pandas as pd
         import seaborn as sns
 
-        with matplotlib.rc_context():
+        with matplotlib.rc_context(), contextlib.ExitStack() as cleanup:
             sns.set_theme(style="whitegrid", context="notebook")
             fig, axes = plt.subplots(1, 3, figsize=(6.9, 3.4), squeeze=False)
+            cleanup.callback(plt.close, fig)
             box, line, bars = axes[0]
             box.boxplot([1.0, 2.0, 3.0, 4.0], positions=[0], widths=0.45, showfliers=False, patch_artist=True)
             box.scatter([0.1, -0.1], [1.5, 2.5], s=22, alpha=0.8)
@@ -149,7 +150,6 @@ def warm_charts() -> str:
             fig.autofmt_xdate()
             fig.tight_layout()
             fig.savefig(io.BytesIO(), format="png", dpi=90, pil_kwargs={"compress_level": 3})
-            plt.close(fig)
         return ""
     except Exception as exc:  # noqa: BLE001 - a cold start is slower, never broken
         return f"{type(exc).__name__}: {exc}"
