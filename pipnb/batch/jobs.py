@@ -215,7 +215,8 @@ def _review_job(batch: Batch, path: Path, plan: Plan, name: str) -> Job:
     checkpoint = FINAL if name == FINAL else str(checkpoint_number(name))
     as_of = f"{plan.checkpoint_dates()[name]}"
     folder = rep_dir(batch.reports, plan.rep_id)
-    notes = [*plan.data_notes(batch.data), *_earlier_notes(batch, folder, plan, name)]
+    notes = [*plan.data_notes(batch.data, now=batch.fingerprint_until(plan.diagnosis_window.end)),
+             *_earlier_notes(batch, folder, plan, name)]
     header = {"rep_name": plan.rep_name, "team": plan.team, "stage": stage_title(name), "as_of": as_of,
               "plan_period": f"{plan.start} to {plan.end}", "plan_status": plan_status(plan), "notes": notes}
     return _job(batch, NOTEBOOKS[FINAL if name == FINAL else "checkpoint"], folder / name,
