@@ -28,6 +28,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/bench_fairness.py
 	$(BIN)/python benchmarks/bench_batch.py
 	$(BIN)/python benchmarks/bench_index.py
+	$(BIN)/python benchmarks/bench_scale.py
 
 # The runtime only, with pip's progress shown; then the pipnb-fast kernel.
 $(STAMP): pyproject.toml

@@ -31,6 +31,8 @@ _EXPORTS = {
     "flagged_reps": "pipnb.scan",
     "touch_gaps": "pipnb.metrics",
     "read_panel": "pipnb.batch",
+    "report_data": "pipnb.batch.bundle",
+    "team_card": "pipnb.batch.bundle",
     "demo_plan": "pipnb.batch",
     "diagnose": "pipnb.diagnosis",
     "Diagnosis": "pipnb.diagnosis",

@@ -16,6 +16,11 @@ import unicodedata
 
 import click
 
+# jsonschema (imported by nbformat, under papermill and nbconvert) builds an IRI grammar for about 2 s at import
+# when the optional rfc3987_syntax is installed; no schema a notebook is checked against has an "iri" format,
+# and every run or demo would pay it (measured in benchmarks/bench_scale.py, "whole command").
+sys.modules.setdefault("rfc3987_syntax", None)
+
 DATA_HELP = ("A folder (pipnb tables, or a Salesforce / HubSpot export), a source YAML, or a database URL.")
 
 
@@ -274,8 +279,14 @@ def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=No
         kernel = KERNEL_NAME if fast else None
         if not fast and not quiet():
             click.echo(f"pipnb: using the normal kernel: {why}", err=True)
-    summary = RunSummary.from_results(run_jobs(jobs, jobs_n=jobs_n, force=force, scheduler=scheduler,
-                                               kernel_name=kernel))
+    from pipnb.cluster import ClusterError
+
+    lost = None
+    try:
+        results = run_jobs(jobs, jobs_n=jobs_n, force=force, scheduler=scheduler, kernel_name=kernel)
+    except ClusterError as err:          # the summary and index still cover what finished
+        lost, results = err, err.results
+    summary = RunSummary.from_results(results)
     index = write_index(batch.reports, batch.params, summary.results, data_date=f"{batch.data.period[1]:%Y-%m-%d}")
     quality = write_quality_csv(batch.data, batch.reports)   # every row set aside or value blanked
     pdfs = []
@@ -295,6 +306,8 @@ def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=No
             click.echo("written:")
             for path in written:
                 click.echo(f"  {path}")
+    if lost is not None:
+        raise lost
     summary.raise_for_failures()
     return summary
 

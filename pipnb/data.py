@@ -71,6 +71,13 @@ class SalesData:
     quality
         What the load kept, set aside, blanked, filtered and corrected, row by row (see
         :mod:`pipnb.quality`; ``pipnb check`` prints it).
+    span
+        For a slice of a larger data set (one report's rep and peer group, see :mod:`pipnb.batch.bundle`):
+        the whole data's first and last timestamps, so that :attr:`period` (and so every window and "the last
+        day with data") is the whole data's; None for whole data.
+    stamps
+        For a slice: the whole data's :func:`pipnb.fingerprint.fingerprint_until` on the days its report
+        records (``YYYY-MM-DD``), so that what a report says it stands on is the whole data's.
     """
 
     reps: pd.DataFrame
@@ -80,6 +87,8 @@ class SalesData:
     timezone: str = "UTC"
     notes: dict[str, int] = field(default_factory=dict)
     quality: DataQuality = field(default_factory=DataQuality, repr=False, compare=False)
+    span: tuple[pd.Timestamp, pd.Timestamp] | None = field(default=None, compare=False)
+    stamps: dict[str, str] = field(default_factory=dict, compare=False)
 
     # -- display (Jupyter) -------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -120,6 +129,8 @@ class SalesData:
         """
         from pipnb.errors import DataError
 
+        if self.span is not None:
+            return self.span
         stamps = [self.opportunities["created_at"], self.opportunities["closed_at"]]
         if self.activities is not None:
             stamps.append(self.activities["occurred_at"])
@@ -169,6 +180,9 @@ class SalesData:
         meta = {"fingerprint": self.fingerprint(), "source": self.source, "timezone": self.timezone,
                 "notes": self.notes, "tables": [t for t in TABLES if self.has(t)],
                 "bad_rows": self.quality.bad_rows}
+        if self.span is not None:
+            meta["span"] = [f"{stamp.isoformat()}" for stamp in self.span]
+            meta["stamps"] = dict(self.stamps)
         atomic_write_text(folder / SNAPSHOT, json.dumps(meta, indent=1))
         return folder
 
@@ -185,10 +199,12 @@ class SalesData:
                                   issues=pd.read_parquet(folder / "quality-issues.parquet"),
                                   bad_rows=meta.get("bad_rows", "stop")) \
                 if (folder / "quality-issues.parquet").is_file() else DataQuality()   # an older snapshot
-        except (OSError, ValueError, KeyError):
+            span = tuple(pd.Timestamp(stamp) for stamp in meta["span"]) if meta.get("span") else None
+        except (OSError, ValueError, KeyError, TypeError):
             return None
         data = cls(reps=tables["reps"], opportunities=tables["opportunities"], activities=tables.get("activities"),
-                   source=meta["source"], timezone=meta["timezone"], notes=meta["notes"], quality=quality)
+                   source=meta["source"], timezone=meta["timezone"], notes=meta["notes"], quality=quality,
+                   span=span, stamps=dict(meta.get("stamps") or {}))
         return data if data.fingerprint() == meta["fingerprint"] else None
 
     # -- output -----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import pandas as pd
 
 from pipnb.data import SalesData, accepts_path
 from pipnb.fingerprint import fingerprint_until
-from pipnb.metrics import weekly_panel, window_metrics
+from pipnb.metrics import data_window, weekly_panel, window_metrics
 from pipnb.peers import judged_reps, peer_ids, scorecard
 from pipnb.policy import Policy, resolve_policy
 from pipnb.schema import DRIVER_METRICS, FUNNEL_METRICS, METRICS, OUTCOME_METRICS
@@ -112,7 +112,7 @@ class Diagnosis:
 @accepts_path
 def diagnose(data: SalesData, rep_id: str, as_of: str | pd.Timestamp | None = None, weeks: int | None = None, *,
              peer_by: str | None = None, win_rate_basis: str | None = None, policy: Policy | str | None = None,
-             panel: pd.DataFrame | None = None) -> Diagnosis:
+             panel: pd.DataFrame | None = None, card: pd.DataFrame | None = None) -> Diagnosis:
     """Diagnose one rep against their peers.
 
     Parameters
@@ -130,6 +130,11 @@ def diagnose(data: SalesData, rep_id: str, as_of: str | pd.Timestamp | None = No
         The settings (default ``params/policy.yaml``).
     panel
         A precomputed weekly panel (one per batch).
+    card
+        The whole team's :func:`pipnb.scorecard` for this window and policy, precomputed (a batch computes it
+        once and hands it to each diagnosis with the rep's and peers' slice of the data, see
+        :mod:`pipnb.batch.bundle`); used only when its window and policy are this diagnosis's, else computed
+        here. The drivers' slopes are estimated across the whole team, so a slice needs it.
 
     Returns
     -------
@@ -144,7 +149,8 @@ def diagnose(data: SalesData, rep_id: str, as_of: str | pd.Timestamp | None = No
     panel = weekly_panel(data) if panel is None else panel
     policy = resolve_policy(policy).with_overrides(diagnosis_weeks=weeks, peer_by=peer_by,
                                                    win_rate_basis=win_rate_basis)
-    card = scorecard(data, as_of=as_of, policy=policy, panel=panel)
+    if not _same_window(card, data, as_of, policy, str(rep["rep_id"])):
+        card = scorecard(data, as_of=as_of, policy=policy, panel=panel)
     mine = card[card["rep_id"] == rep["rep_id"]].set_index("metric")
     outcomes = mine.loc[[m for m in OUTCOME_METRICS if m in mine.index]].reset_index()
     drivers, gap = _drivers(card, mine, str(rep["rep_id"]))
@@ -162,6 +168,14 @@ def diagnose(data: SalesData, rep_id: str, as_of: str | pd.Timestamp | None = No
         outcomes=outcomes, drivers=drivers, improvement_areas=areas, wins_gap=gap,
         data_fingerprint=fingerprint_until(data, attrs["window_end"]), source=data.source, card=card, prior=prior,
         cost=gap_cost(card, str(rep["rep_id"])), dead=dead, touch_days=touch_days)
+
+
+def _same_window(card: pd.DataFrame | None, data: SalesData, as_of, policy: Policy, rep_id: str) -> bool:
+    """Whether a precomputed scorecard is the one :func:`pipnb.scorecard` would give here."""
+    if card is None or card.attrs.get("policy") != policy or rep_id not in card.attrs.get("peers", {}):
+        return False
+    window = data_window(data, as_of, policy.diagnosis_weeks)
+    return (pd.Timestamp(card.attrs["as_of"]), pd.Timestamp(card.attrs["window_start"])) == (window.as_of, window.start)
 
 
 def _prior_values(panel: pd.DataFrame, rep_id: str, window_start: pd.Timestamp, policy: Policy) -> dict[str, float]:

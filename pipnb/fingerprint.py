@@ -39,9 +39,13 @@ def data_as_of(data: SalesData, day: str | dt.date | pd.Timestamp) -> SalesData:
     acts = data.activities
     if acts is not None:
         acts = acts[acts["occurred_at"] < end]
-    return dataclasses.replace(data, opportunities=opps, activities=acts)
+    return dataclasses.replace(data, opportunities=opps, activities=acts, span=None, stamps={})  # its own rows only
 
 
 def fingerprint_until(data: SalesData, day: str | dt.date | pd.Timestamp) -> str:
-    """The fingerprint of :func:`data_as_of` ``(data, day)``."""
+    """The fingerprint of :func:`data_as_of` ``(data, day)``; for a report's slice of a larger data set, the
+    whole data's (recorded in the slice, :attr:`pipnb.data.SalesData.stamps`)."""
+    recorded = data.stamps.get(f"{pd.Timestamp(day):%Y-%m-%d}")
+    if recorded is not None:
+        return recorded
     return data_as_of(data, day).fingerprint()

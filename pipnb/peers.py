@@ -90,7 +90,7 @@ def scorecard(data: SalesData, as_of: str | pd.Timestamp | None = None, weeks: i
     card["label"] = card["metric"].map(lambda m: METRICS[m].label)
     card.attrs.update(window_start=start, window_end=window.last_day, as_of=as_of,
                       peer_by=policy.peer_by, win_rate_basis=policy.win_rate_basis, weeks=weeks, policy=policy,
-                      peers={r: p for r, p in zip(reps["rep_id"], _peer_lists(reps), strict=True)},
+                      peers=PeerGroups(zip(reps["rep_id"], _peer_lists(reps), strict=True)),
                       z_crit=_z_crit(policy))
     columns = ["rep_id", "rep_name", "team", "metric", "label", "value", "numerator", "denominator",
                "peer_median", "peer_p25", "peer_p75", "n_peers", "percentile", "z", "flag_limit", "flag",
@@ -98,6 +98,17 @@ def scorecard(data: SalesData, as_of: str | pd.Timestamp | None = None, weeks: i
     order = {m: i for i, m in enumerate(METRICS)}
     card = card.sort_values(["rep_id", "metric"], key=lambda s: s.map(order) if s.name == "metric" else s)
     return card[columns].reset_index(drop=True)
+
+
+class PeerGroups(dict):
+    """Each rep's peers (rep id → list of rep ids), as a scorecard's ``attrs["peers"]``; read, never changed.
+
+    pandas deep-copies a frame's ``attrs`` on every operation (a column, a filter, a merge): for a team of 500,
+    copying 500 lists each time cost more than the charts drawn from the card. This mapping is shared instead.
+    """
+
+    def __deepcopy__(self, memo: dict) -> PeerGroups:
+        return self
 
 
 # -- peer groups: the one rule ------------------------------------------------------------------

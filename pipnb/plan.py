@@ -396,15 +396,16 @@ class Plan(StrictModel):
             raise PlanError(f"the plan of {self.rep_id} was never activated with its targets locked: activate it "
                             f"first: pipnb plan activate {self.rep_id} --by NAME", file=file)
 
-    def data_notes(self, data) -> list[str]:
+    def data_notes(self, data, *, now: str | None = None) -> list[str]:
         """Sentences saying when the data behind the plan (up to the end of its diagnosis) is no longer the data
-        it was drafted from; ``[]`` when it is. Data added after the diagnosis changes nothing here."""
+        it was drafted from; ``[]`` when it is. Data added after the diagnosis changes nothing here. ``now``:
+        the data's fingerprint up to the end of the diagnosis when already known (a batch keeps them)."""
         from pipnb.fingerprint import fingerprint_until
 
         end = self.diagnosis_window.end
-        if not self.data_fingerprint or self.data_fingerprint == data.fingerprint():
+        if not self.data_fingerprint or (now is None and self.data_fingerprint == data.fingerprint()):
             return []
-        now = fingerprint_until(data, end)
+        now = now or fingerprint_until(data, end)
         if now == self.data_fingerprint:
             return []
         return [f"The data behind this plan (up to {end:%d %b %Y}, the end of its diagnosis) is not the data it "

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from pipnb.cluster import results_on_loss
 from pipnb.errors import JobError, RunError
 from pipnb.io import atomic_path, atomic_write_text
 from pipnb.progress import capture_warnings, one_line, progress_bar
@@ -193,6 +194,8 @@ class JobResult:
         The report version written (or up to date).
     problem
         The problem, for a job that could not be built.
+    lost_workers
+        Dask workers that died while running the job (it was retried on another each time).
     """
 
     job: Job | None
@@ -205,6 +208,7 @@ class JobResult:
     messages: tuple[str, ...] = ()
     version: int = 0
     problem: Problem | None = None
+    lost_workers: int = 0
 
     @property
     def label(self) -> str:
@@ -254,6 +258,10 @@ class RunSummary:
             if rs:
                 lines.append(f"{state}:")
                 lines += [f"  {r.label}  {r.error}" for r in rs]
+        retried = [r for r in self.results if r.lost_workers]
+        if retried:
+            lines.append("retried after a lost Dask worker:")
+            lines += [f"  {r.label}  ({r.lost_workers} lost, {r.status})" for r in retried]
         ignored = [r for r in self.skipped if r.problem is not None and not r.problem.state]
         if ignored:
             lines.append("not run:")
@@ -472,6 +480,9 @@ def run_jobs(jobs: Sequence[Job | Problem], *, jobs_n: int | None = None, force:
     ------
     JobError
         When two jobs write the same file.
+    pipnb.cluster.ClusterError
+        When the Dask cluster cannot be reached, has no worker for a while, or is lost; its ``results`` hold
+        every job's result (those not run failed, saying why).
     """
     items = [item if isinstance(item, Problem) else _resolved(item, kernel_name) for item in jobs]
     _check_distinct_outputs([j for j in items if isinstance(j, Job)])
@@ -491,7 +502,7 @@ def run_jobs(jobs: Sequence[Job | Problem], *, jobs_n: int | None = None, force:
         else:
             todo.append((i, item, wanted, out))
 
-    with contextlib.ExitStack() as stack:
+    with results_on_loss(results, todo, JobResult), contextlib.ExitStack() as stack:
         # Start the workers before the progress bar (and its monitor thread): the pool forks.
         stream: Iterator[tuple[int, JobResult]] = iter(())
         if todo and scheduler is not None:
@@ -560,30 +571,15 @@ def _start_pool(todo: list[tuple[int, Job, str, Output]], jobs_n: int, stack: co
 
 def _start_dask(todo: list[tuple[int, Job, str, Output]], scheduler: Any, stack: contextlib.ExitStack
                 ) -> Iterator[tuple[int, JobResult]]:
-    """Submit the jobs to a Dask cluster; yield (index, result) as they finish."""
+    """Submit the jobs to a Dask cluster; yield (index, result) as they finish (see :mod:`pipnb.cluster`)."""
     try:
-        from distributed import Client, as_completed
+        import distributed  # noqa: F401
     except ImportError:        # an optional extra: pip install 'pipnb[dask]'
         raise JobError("sending jobs to a Dask cluster needs dask and distributed: pip install 'pipnb[dask]' "
                        "(or run without --scheduler)") from None
+    from pipnb.cluster import run_on_dask
 
-    if isinstance(scheduler, Client):
-        client = scheduler
-    else:  # an address, or a cluster object (LocalCluster, …)
-        client = Client(scheduler)
-        stack.callback(client.close)
-    batch = uuid.uuid4().hex[:8]
-    futures = client.map(_run_job, [job for _, job, _, _ in todo], [wanted for _, _, wanted, _ in todo],
-                         [out for _, _, _, out in todo], key=[f"pipnb-{batch}-{i}" for i, _, _, _ in todo],
-                         pure=False)
-    index = {future.key: (i, job) for future, (i, job, _, _) in zip(futures, todo, strict=True)}
-
-    def drain() -> Iterator[tuple[int, JobResult]]:
-        for future in as_completed(futures):
-            i, job = index[future.key]
-            yield i, _result_or_crash(future, job)
-
-    return drain()
+    return run_on_dask(todo, scheduler, stack, _run_job, _result_or_crash)
 
 
 def _preload() -> None:

@@ -156,8 +156,8 @@ def _parse(raw: RawTable, name: str, timezone: str, ledger: Ledger) -> pd.DataFr
         if required:
             aside |= bad
     for column in ("outcome", "kind"):
-        if column in frame.columns:
-            frame[column] = frame[column].str.strip().str.lower()
+        if column in frame.columns:              # stripped already (text columns go through _as_text)
+            frame[column] = frame[column].str.lower()
     return frame[~aside]
 
 
@@ -178,7 +178,8 @@ def to_dates(series: pd.Series, timezone: str) -> tuple[pd.Series, pd.Series, pd
         series = series.dt.tz_convert(timezone).dt.tz_localize(None)
     if pd.api.types.is_datetime64_any_dtype(series):
         out = _nanoseconds(series)
-        return out, series.notna() & out.isna(), series.astype("string")
+        bad = series.notna() & out.isna()
+        return out, bad, _text_where(series, bad)
     text = _as_text(series)
     out = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
     aware = text.notna() & text.fillna("").str.contains(_OFFSET)
@@ -189,6 +190,15 @@ def to_dates(series: pd.Series, timezone: str) -> tuple[pd.Series, pd.Series, pd
     if naive.any():
         out[naive] = _nanoseconds(pd.to_datetime(text[naive], format="ISO8601", errors="coerce"))
     return out, text.notna() & out.isna(), text
+
+
+def _text_where(series: pd.Series, rows: pd.Series) -> pd.Series:
+    """The values of ``rows`` as text (what a message quotes), missing elsewhere: formatting millions of typed
+    values that are all fine would cost more than the whole check."""
+    text = pd.Series(pd.NA, index=series.index, dtype="string")
+    if rows.any():
+        text[rows] = series[rows].astype("string")
+    return text
 
 
 _EARLIEST, _LATEST = pd.Timestamp("1678-01-01"), pd.Timestamp("2261-12-31")
@@ -220,7 +230,8 @@ def parse_dates(series: pd.Series, rows: pd.Series, file: str, column: str, time
 
 def _numbers(series: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        return series.astype(float), pd.Series(False, index=series.index), series.astype("string")
+        nothing = pd.Series(False, index=series.index)
+        return series.astype(float), nothing, _text_where(series, nothing)
     text = _as_text(series)
     numbers = pd.to_numeric(text.str.replace(r"[,\s$€£]", "", regex=True), errors="coerce").astype(float)
     numbers = numbers.where(np.isfinite(numbers))
@@ -229,7 +240,8 @@ def _numbers(series: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
 
 def _flags(series: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     if pd.api.types.is_bool_dtype(series):
-        return series.astype("boolean"), pd.Series(False, index=series.index), series.astype("string")
+        nothing = pd.Series(False, index=series.index)
+        return series.astype("boolean"), nothing, _text_where(series, nothing)
     text = _as_text(series).str.lower()
     out = pd.Series(pd.NA, index=series.index, dtype="boolean")
     out[text.isin(_TRUE).fillna(False).to_numpy(bool)] = True

@@ -14,14 +14,14 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "pipnb" / "notebooks"       # shipped inside the package
 IMPORTS = "import pipnb as pn\nfrom IPython.display import Markdown, display"
-LOAD = ("data = pn.load(pn.data_path(data_source))\n"
-        "panel = pn.read_panel(panel_path) if panel_path else pn.weekly_panel(data)\n"
+LOAD = ("data, panel = pn.report_data(pn.data_path(data_source), panel_path=panel_path, prepared=prepared)\n"
         "policy = pn.Policy.find(policy_path)")
 # Relative paths are the caller's (papermill runs the kernel in its working directory); empty ones mean the
 # working folder's (pipnb.parameters), never the notebook's own folder.
 COMMON = '''data_source: str = ""  # tables folder, source YAML or database URL; empty: data/demo of the working folder
 panel_path: str = ""  # weekly panel precomputed by a batch run (Parquet); empty computes it here
-policy_path: str = ""  # target and review rules; empty: params/policy.yaml of the working folder, else pipnb's'''
+policy_path: str = ""  # target and review rules; empty: params/policy.yaml of the working folder, else pipnb's
+prepared: str = ""  # this report's slice of the data and panel, prepared by a batch run; empty loads them'''
 #: Parameters without a default: a notebook run without them stops with a clear error.
 REQUIRED = ("rep_id",)
 #: What the tools pass when they run the notebooks (store_checked_outputs, the tests).
@@ -135,7 +135,7 @@ as_of: str = ""  # last day of the diagnosis window, YYYY-MM-DD; empty means the
 weeks: int = 0  # diagnosis window in weeks; 0 takes the policy's diagnosis_weeks''', "parameters"),
     code(IMPORTS),
     code(LOAD + "\ndx = pn.diagnose(data, rep_id, as_of=as_of or None, weeks=weeks or None, policy=policy,\n"
-         "                 panel=panel)"),
+         "                 panel=panel, card=pn.team_card(prepared))"),
     md("## Summary"),
     code("display(Markdown(pn.text.diagnosis_summary(dx)))"),
     md("""

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipnb.batch.bundle import diagnosis_bundle, plan_looks, prepared_for
 from pipnb.batch.index import plan_status, remember_rep
 from pipnb.batch.prepare import Batch, plan_path, rep_dir
 from pipnb.errors import PipnbError, PlanError
@@ -38,14 +39,16 @@ NOTEBOOKS = {
     "checkpoint": "30-checkpoint.ipynb", FINAL: "40-final-review.ipynb",
 }
 #: Parameters that only say where an input lives (its content is fingerprinted in the job's inputs).
-PATH_PARAMETERS = ("data_source", "panel_path", "policy_path", "plan_path")
+PATH_PARAMETERS = ("data_source", "panel_path", "policy_path", "plan_path", "prepared")
 
 
 def _job(batch: Batch, notebook: str, out: Path, parameters: dict, header: dict, label: str, *, as_of: str,
-         frozen: bool = False, **inputs: str) -> Job:
+         frozen: bool = False, prepared: str = "", **inputs: str) -> Job:
     data = data_stamp(batch, as_of)
     params = {"data_source": batch.source, "panel_path": str(batch.panel_path),
               "policy_path": str(batch.policy_path), **parameters}
+    if prepared:                                  # the rep's and peer group's slice (pipnb.batch.bundle)
+        params["prepared"] = prepared
     # The working folder's own copy of a notebook (pipnb init --notebooks) takes precedence over pipnb's.
     return Job(notebook=find_notebook(notebook, batch.params.parent), output_ipynb=out.with_suffix(".ipynb"),
                output_html=out.with_suffix(".html"), parameters=params, header=header, label=label,
@@ -89,8 +92,10 @@ def diagnose_jobs(batch: Batch, rep_ids: list[str], *, as_of: str = "") -> list[
         remember_rep(batch.reports, rep_id, rep)
         header = {"rep_name": rep["rep_name"], "team": rep["team"], "stage": stage_title("diagnose"),
                   "as_of": as_of}
+        prepared = diagnosis_bundle(batch, str(rep_id), as_of)
         jobs.append(_job(batch, NOTEBOOKS["diagnose"], rep_dir(batch.reports, rep_id) / "diagnose",
-                         {"rep_id": str(rep_id), "as_of": as_of}, header, f"{rep_id} diagnose", as_of=as_of))
+                         {"rep_id": str(rep_id), "as_of": as_of}, header, f"{rep_id} diagnose", as_of=as_of,
+                         prepared=prepared))
     return jobs
 
 
@@ -147,7 +152,9 @@ def plan_jobs(batch: Batch, plan_paths: list[Path | Problem]) -> list[Job | Prob
                   "signoff": _signers(batch, plan)}
         jobs.append(_job(batch, NOTEBOOKS["plan"], rep_dir(batch.reports, plan.rep_id) / "plan",
                          {"rep_id": plan.rep_id, "plan_path": str(Path(path).resolve())}, header,
-                         f"{plan.rep_id} plan", as_of=as_of, plan=_file_hash(path)))
+                         f"{plan.rep_id} plan", as_of=as_of, plan=_file_hash(path),
+                         prepared=prepared_for(batch, plan.rep_id, plan_looks(plan, batch.policy),
+                                               stamp=plan.diagnosis_window.end)))
     return jobs
 
 
@@ -234,13 +241,16 @@ def _review_job(batch: Batch, path: Path, plan: Plan, name: str) -> Job:
     checkpoint = FINAL if name == FINAL else str(checkpoint_number(name))
     as_of = f"{plan.checkpoint_dates()[name]}"
     folder = rep_dir(batch.reports, plan.rep_id)
-    notes = [*plan.data_notes(batch.data), *_earlier_notes(batch, folder, plan, name)]
+    notes = [*plan.data_notes(batch.data, now=batch.fingerprint_until(plan.diagnosis_window.end)),
+             *_earlier_notes(batch, folder, plan, name)]
     header = {"rep_name": plan.rep_name, "team": plan.team, "stage": stage_title(name), "as_of": as_of,
               "plan_period": f"{plan.start} to {plan.end}", "plan_status": plan_status(plan), "notes": notes,
               "signoff": _signers(batch, plan)}
     return _job(batch, NOTEBOOKS[FINAL if name == FINAL else "checkpoint"], folder / name,
                 {"plan_path": str(Path(path).resolve()), "checkpoint": checkpoint}, header,
-                f"{plan.rep_id} {name}", as_of=as_of, frozen=True, plan=plan.content_hash()[:16])
+                f"{plan.rep_id} {name}", as_of=as_of, frozen=True, plan=plan.content_hash()[:16],
+                prepared=prepared_for(batch, plan.rep_id, plan_looks(plan, batch.policy),
+                                      stamp=plan.diagnosis_window.end))
 
 
 def _earlier_notes(batch: Batch, folder: Path, plan: Plan, stage: str) -> list[str]:

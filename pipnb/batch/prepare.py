@@ -110,6 +110,7 @@ class Batch:
     policy: Policy
     cache: Path | None = None
     _until: dict = field(default_factory=dict, repr=False, compare=False)
+    _memo: dict = field(default_factory=dict, repr=False, compare=False)   # see pipnb.batch.bundle
 
     @property
     def policy_hash(self) -> str:

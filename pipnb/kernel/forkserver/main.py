@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import DEFAULT_IDLE, DEFAULT_PRELOAD
 from .child import remember_server_matplotlibrc, run_kernel
-from .process import fork_blockers, log, preload, prepare_environment, set_process_name
+from .process import fork_blockers, log, preload, prepare_environment, set_process_name, warm_charts
 from .server import ForkServer
 
 
@@ -54,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, reason in failed.items():
         log(f"not preloaded: {name} ({reason})")
     remember_server_matplotlibrc()
+    if "matplotlib.pyplot" in loaded and "seaborn" in loaded:
+        cold = warm_charts()
+        if cold:
+            log(f"charts not warmed: {cold}")
     gc.collect()
     gc.freeze()  # keep the preloaded objects' pages shared with the children
     log(f"preloaded {len(loaded)} modules in {time.monotonic() - started:.2f} s")
