@@ -261,7 +261,7 @@ def _next_state(plan, stage: str, when: dt.date | None, today: dt.date, data_dat
         return "draft", "reviews start once the plan is activated"
     if not stage or when is None:
         return "decision due", "every review is written: sign the plan's next step (pipnb plan extend|complete|close)"
-    if not data_date or f"{when}" > data_date:
+    if not data_date or not plan.data_reaches(stage, dt.date.fromisoformat(data_date)):
         return "not due", f"the data ends {data_date}" if data_date else "no data date recorded"
     late = (today - when).days
     if late > GRACE_DAYS:

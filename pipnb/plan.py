@@ -39,6 +39,7 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 #: What activation locks: the dates, the settings that judge the plan, and every target's numbers.
 LOCKED_FIELDS = ("rep_id", "start", "weeks", "checkpoints", "diagnosis_window", "win_rate_basis", "peer_by")
+DATA_GRACE_DAYS = 2      # a review is due when the data reaches its last day less a weekend
 LOCKED_TARGET_FIELDS = ("direction", "baseline", "target", "min", "max", "glide", "focus")
 # -- plan ---------------------------------------------------------------------------------------
 class Target(RangeModel):
@@ -226,6 +227,11 @@ class Plan(StrictModel):
         """Last day of each review's window, by stage name (the checkpoints', then the final review's)."""
         weeks = [*self.checkpoints, self.weeks]
         return {stage: self.start + dt.timedelta(weeks=w, days=-1) for stage, w in zip(self.stages(), weeks)}
+
+    def data_reaches(self, stage: str, data_end: dt.date) -> bool:
+        """Whether data ending on ``data_end`` covers the review ``stage``: its last day, less a weekend
+        without activity (which is not missing data). The one rule for :func:`pipnb.review` and batch runs."""
+        return data_end >= self.checkpoint_dates()[stage] - dt.timedelta(days=DATA_GRACE_DAYS)
 
     def target(self, metric: str) -> Target:
         return next(t for t in self.targets if t.metric == metric)

@@ -134,7 +134,7 @@ def review(data: SalesData, plan: Plan, checkpoint: int | str, *, panel: pd.Data
     previous = ([0, *plan.checkpoints])[plan.stages().index(stage)]
     as_of = plan.start + dt.timedelta(weeks=week, days=-1)
     data_end = data.period[1].date()
-    if data_end < as_of - dt.timedelta(days=2):   # a weekend without activity is not missing data
+    if not plan.data_reaches(stage, data_end):
         raise PlanError(f"{stage} ends {as_of} but the data ends {data_end}; run it once the data reaches "
                         f"{as_of}", key=stage)
     panel = weekly_panel(data) if panel is None else panel

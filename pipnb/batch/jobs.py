@@ -17,7 +17,6 @@ the plan. Reviews are frozen (:mod:`pipnb.record`): a run with other inputs writ
 
 from __future__ import annotations
 
-import datetime as dt
 import glob
 import hashlib
 from pathlib import Path
@@ -232,7 +231,7 @@ def _not_due(batch: Batch, plan: Plan, stage: str) -> Problem | None:
                               "NAME)", skipped=True, state="draft")
     when = plan.checkpoint_dates()[stage]
     data_end = batch.data.period[1].date()
-    if data_end < when - dt.timedelta(days=2):
+    if not plan.data_reaches(stage, data_end):
         return Problem(label, f"due {when}; the data ends {data_end}", skipped=True, state="not due")
     return None
 
