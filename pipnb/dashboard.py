@@ -26,7 +26,6 @@ Due, overdue, not due
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import html
 import json
 import os
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from pipnb.record import Version
-from pipnb.record import versions as _versions_on_disk
+from pipnb.record import reading_once, versions
 from pipnb.stages import stage_title
 
 __all__ = ["GRACE_DAYS", "Dashboard", "FlaggedRow", "Measure", "PlanRow", "dashboard", "format_table",
@@ -134,17 +133,8 @@ def dashboard(reports: Path, params: Path, *, today: dt.date | None = None, data
     data_date
         The data's last day (a batch run knows it); default: the latest one the reports recorded.
     """
-    versions.cache_clear()          # every report is read once per dashboard (a notebook holds its charts)
-    try:
+    with reading_once():            # every report is read once per dashboard (a notebook holds its charts)
         return _dashboard(Path(reports), Path(params), today or dt.date.today(), data_date)
-    finally:
-        versions.cache_clear()
-
-
-@functools.cache
-def versions(base: Path) -> list[Version]:
-    """:func:`pipnb.record.versions`, read once per :func:`dashboard`."""
-    return _versions_on_disk(base)
 
 
 def _dashboard(reports: Path, params: Path, today: dt.date, data_date: str) -> Dashboard:

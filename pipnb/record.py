@@ -22,10 +22,11 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -168,10 +169,36 @@ class Version:
         return self.record is not None and self.record.ok and self.html.exists()
 
 
+_READ: list[dict[Path, list[Version]]] = []       # the open reading_once() scopes
+
+
+@contextlib.contextmanager
+def reading_once() -> Iterator[None]:
+    """Within this block, :func:`versions` reads each report's versions once (an executed notebook holds its
+    charts: the index and the dashboard built together would otherwise read every one twice)."""
+    if _READ:                       # nested: the outer block already caches
+        yield
+        return
+    _READ.append({})
+    try:
+        yield
+    finally:
+        _READ.clear()
+
+
 def versions(base: Path) -> list[Version]:
     """Every version of the report at ``base`` found on disk, oldest first (a version is there when its
-    notebook or its HTML is)."""
+    notebook or its HTML is); read once per :func:`reading_once` block."""
     base = Path(base)
+    if _READ:
+        cache = _READ[0]
+        if base not in cache:
+            cache[base] = _versions(base)
+        return cache[base]
+    return _versions(base)
+
+
+def _versions(base: Path) -> list[Version]:
     numbers = set()
     if version_path(base, 1, ".ipynb").exists() or version_path(base, 1, ".html").exists():
         numbers.add(1)

@@ -13,6 +13,7 @@ is named, never a traceback.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -22,7 +23,7 @@ from pipnb.batch.prepare import plan_path, rep_dir, safe_name
 from pipnb.errors import PipnbError
 from pipnb.io import atomic_write_text
 from pipnb.plan import Plan
-from pipnb.record import Version, failure_path, read_record, versions
+from pipnb.record import Version, failure_path, read_record, reading_once, versions
 from pipnb.report import IndexEntry
 from pipnb.report import write_index as write_page
 from pipnb.stages import FIXED_STAGES, checkpoint_number, review_stages
@@ -93,7 +94,8 @@ def index_entries(reports: Path, params: Path, results: Iterable[JobResult] = ()
             if stage in wanted or versions(base) or failure_path(base).exists():
                 entry = _entry(who, stage, base, by_base)
                 due = plan.checkpoint_dates().get(stage) if plan is not None else None
-                if entry.status == "missing" and due is not None and data_date and f"{due}" > data_date:
+                if (entry.status == "missing" and due is not None and data_date
+                        and not plan.data_reaches(stage, dt.date.fromisoformat(data_date))):
                     entry = IndexEntry(who, stage, "not due", None, f"due {due}; the data ends {data_date}")
                 if stage == "plan" and plan is not None and entry.status == "ok":
                     entry = IndexEntry(who, stage, "ok", entry.path, f"plan status: {plan_status(plan)}",
@@ -108,9 +110,10 @@ def write_index(reports: Path, params: Path, results: Iterable[JobResult] = (), 
     (:func:`index_entries`); returns its path. ``data_date`` is the data's last day, when the caller knows it."""
     from pipnb.dashboard import dashboard, render_html
 
-    board = dashboard(Path(reports), Path(params), data_date=data_date)
-    return write_page(index_entries(Path(reports), Path(params), results, data_date=board.data_date),
-                      Path(reports) / "index.html",
+    with reading_once():             # the dashboard and the report list read each report once between them
+        board = dashboard(Path(reports), Path(params), data_date=data_date)
+        entries = index_entries(Path(reports), Path(params), results, data_date=board.data_date)
+    return write_page(entries, Path(reports) / "index.html",
                       title="pipnb — performance improvement plans",
                       header={"audience": "sales managers and HR partners", "as_of": board.today},
                       before=render_html(board), heading="Every report, with its earlier versions")
