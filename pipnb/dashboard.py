@@ -138,14 +138,14 @@ def dashboard(reports: Path, params: Path, *, today: dt.date | None = None, data
 
 
 def _dashboard(reports: Path, params: Path, today: dt.date, data_date: str) -> Dashboard:
-    from pipnb.batch.index import _plans_by_folder, _rep_info
+    from pipnb.batch.index import plans_by_folder, rep_info
 
-    plans = _plans_by_folder(params)
+    plans = plans_by_folder(params)
     folders = sorted(p for p in reports.iterdir() if p.is_dir() and not p.name.startswith(".")) \
         if reports.is_dir() else []
     scan = _latest(reports / "team-scan")
     outcomes = [scan.record.outcome] if scan is not None else []
-    infos = {f.name: _rep_info(f) or {} for f in folders}
+    infos = {f.name: rep_info(f) or {} for f in folders}
     for folder in folders:
         for v in (_latest(folder / s) for s in ("diagnose", *_review_names(folder, plans.get(folder.name)))):
             if v is not None and v.record.outcome:

@@ -44,7 +44,7 @@ def remember_rep(reports: Path, rep_id: str, rep: Mapping[str, Any]) -> None:
         When the folder already holds another rep's reports (its ``rep.json`` names another id).
     """
     folder = rep_dir(reports, rep_id)
-    info = _rep_info(folder)
+    info = rep_info(folder)
     if info is not None and info.get("rep_id") not in (None, str(rep_id)):
         raise PipnbError(f"{folder} holds the reports of rep {info['rep_id']!r}, not {rep_id!r}; move that folder "
                          "away (it was made by an older pipnb whose folder names could collide)")
@@ -77,11 +77,11 @@ def index_entries(reports: Path, params: Path, results: Iterable[JobResult] = ()
     entries = []
     if versions(reports / "team-scan") or failure_path(reports / "team-scan").exists():
         entries.append(_entry("", "scan", reports / "team-scan", by_base))
-    plans = _plans_by_folder(Path(params))
+    plans = plans_by_folder(Path(params))
     folders = sorted(p for p in reports.iterdir() if p.is_dir() and not p.name.startswith(".")) \
         if reports.is_dir() else []
     for folder in folders:
-        info = _rep_info(folder)
+        info = rep_info(folder)
         who = (f"{info.get('rep_name', folder.name)} ({info.get('rep_id', folder.name)})" if info is not None
                else f"{folder.name} (its rep.json cannot be read)")
         plan = plans.get(folder.name)
@@ -119,7 +119,7 @@ def write_index(reports: Path, params: Path, results: Iterable[JobResult] = (), 
                       before=render_html(board), heading="Every report, with its earlier versions")
 
 
-def _rep_info(folder: Path) -> dict | None:
+def rep_info(folder: Path) -> dict | None:
     """The folder's ``rep.json``, or None when there is none or it cannot be read."""
     try:
         info = json.loads((folder / "rep.json").read_text(encoding="utf-8"))
@@ -135,7 +135,7 @@ def plan_status(plan: Plan) -> str:
     return plan.status if plan.status == "draft" else f"{plan.status} (not signed: never activated with pipnb plan)"
 
 
-def _plans_by_folder(params: Path) -> dict[str, Plan]:
+def plans_by_folder(params: Path) -> dict[str, Plan]:
     """Every readable plan file under ``params/plans``, by the folder name of its rep (broken ones, and files
     that are not their rep's plan file, such as backup copies, are left out)."""
     plan_dir = params / "plans"
