@@ -4,24 +4,10 @@ rate ratio of two Poisson counts."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 from scipy import optimize
 
 from pipnb.stats._common import _NORMAL, Alternative, ChangeVariance, _two_sided_p, _z_crit
-
-
-def _solve_mde(variance: Callable[[float], float], alpha: float, power: float,
-               alternative: Alternative, *, increase: bool = True, upper: float = 20.0) -> float:
-    """Smallest |x| (log ratio) with ``|x| = (z_alpha + z_power) * sd(x)``, returned as exp(+-x)."""
-    k = _z_crit(alpha, alternative) + _NORMAL.inv_cdf(power)
-    sign = 1.0 if increase else -1.0
-
-    def gap(x: float) -> float:
-        return x - k * math.sqrt(variance(sign * x))
-    if gap(upper) < 0:
-        return math.inf if increase else 0.0
-    return math.exp(sign * optimize.brentq(gap, 1e-12, upper, xtol=1e-10))
 
 
 def detectable_change(variance: ChangeVariance, crit: float, *, power: float = 0.8, inflation: float = 1.0,
@@ -100,10 +86,8 @@ def mde_rate_ratio(baseline_rate: float, baseline_weeks: float, plan_weeks: floa
     if baseline_rate <= 0 or baseline_weeks <= 0 or plan_weeks <= 0:
         return math.inf
     fixed = dispersion / (baseline_rate * baseline_weeks) + nb_alpha * (1 / baseline_weeks + 1 / plan_weeks)
-
-    def variance(log_ratio: float) -> float:
-        return fixed + extra_var + dispersion / (baseline_rate * plan_weeks * math.exp(log_ratio))
-    return _solve_mde(variance, alpha, power, alternative)
+    variance = ChangeVariance("log", fixed=fixed + extra_var, plan=dispersion / (baseline_rate * plan_weeks))
+    return detectable_change(variance, _z_crit(alpha, alternative), power=power)
 
 
 def mde_proportion(baseline_rate: float, baseline_trials: float, plan_trials: float, *,
