@@ -659,7 +659,7 @@ def scenario_planted(seed: int, driver: str, *, windows: Sequence[int] = (12, 26
     tally_plan(t, f"s3.{driver}", recovered, metric=metric)
     tally_plan(t, "s3.all", recovered, metric=metric)
     if mde:
-        _tally_mde(t, seed, driver, params, run)
+        _tally_mde(t, seed, driver, params, low, run)
     return t
 
 
@@ -668,12 +668,17 @@ def scenario_mde(seed: int, driver: str, *, params: WorldParams = WorldParams())
     change from the plan start equal to the smallest change that plan's final review stated it could detect."""
     t = Tally()
     low = generate(seed, params, low_rep(driver))
-    _tally_mde(t, seed, driver, params, run_plan(low, low.rep_id(0), every_look=False))
+    _tally_mde(t, seed, driver, params, low, run_plan(low, low.rep_id(0), every_look=False))
     return t
 
 
-def _tally_mde(t: Tally, seed: int, driver: str, params: WorldParams, run: PlanRun) -> None:
+def _tally_mde(t: Tally, seed: int, driver: str, params: WorldParams, low: World, run: PlanRun) -> None:
+    """The stated change is a promise about the rule that judges a focus metric: when the diagnosis did not
+    make ``driver``'s metric a focus, the manager adds it (the plan YAML's ``focus`` flag), in both runs."""
     metric = DRIVER_METRIC[driver]
+    t.add(f"s7.{driver}.focus", metric in run.focus)
+    if metric not in run.focus:
+        run = run_plan(low, run.rep_id, every_look=False, focus=[*run.focus, metric])
     stated = run.stated_mde(metric)
     t.value(f"s7.{driver}.stated_mde", stated)
     factor = true_factor_for_mde(driver, stated, params)
@@ -682,7 +687,7 @@ def _tally_mde(t: Tally, seed: int, driver: str, params: WorldParams, run: PlanR
         moved = generate(seed, params, mde_changes(driver, factor, params))
         t.value(f"s7.{driver}.true_factor", factor)
         t.add(f"s7.{driver}.improved_final",
-              run_plan(moved, run.rep_id, every_look=False).verdict(metric) == IMPROVED)
+              run_plan(moved, run.rep_id, every_look=False, focus=run.focus).verdict(metric) == IMPROVED)
 
 
 def scenario_emails_up(seed: int, *, factor: float = 1.5, params: WorldParams = WorldParams()) -> Tally:
@@ -940,8 +945,9 @@ def targets(drivers: Sequence[str] = DRIVERS) -> list[Target]:
         Target("s6.followup_45_70.no_clear_change_final", "  ... 'no clear change yet' at the final"),
     ]
     for d in drivers:
-        out.append(Target(f"s7.{d}.improved_final", f"7 true change = stated MDE ({d}): 'improved' at the final",
-                          "~", 0.80))
+        out += [Target(f"s7.{d}.improved_final", f"7 true change = stated MDE ({d}): 'improved' at the final",
+                       "~", 0.80),
+                Target(f"s7.{d}.focus", f"  {d}: a focus of the drafted plan (else the manager adds it)")]
     out += [Target("met.ratio_under_10_trials", "'met' statuses on a ratio resting on < 10 trials"),
             Target("met.interval_beyond_target", "'met' (counts, ratios) whose 95% interval reaches below target")]
     return out
