@@ -154,6 +154,11 @@ def report(total: sw.Tally) -> None:
     print("\nceiling for scenario 4 (exact one-sided test of a rep at 60% against a known peer rate; alpha per "
           "metric;\nspread 'known': the test also allows for the peers' natural between-rep spread, as it must):")
     print(ideal.map(lambda x: f"{x:.0%}").to_string())
+    for weeks in (12, 26):
+        need = sw.ideal_density(weeks=weeks)
+        print(f"  opportunities created found 90% of the time by that test in {weeks} weeks at 1%: from "
+              f"{need['known']:.1f} a week with the spread known ({need['none']:.1f} without); "
+              f"the world has {sw.WorldParams().opps_per_week:g}")
 
 
 if __name__ == "__main__":

@@ -884,6 +884,31 @@ def ideal_detection(params: WorldParams = WorldParams(), *, factor: float = 0.6,
     return pd.DataFrame(rows)
 
 
+def ideal_density(power: float = 0.9, params: WorldParams = WorldParams(), *, factor: float = 0.6,
+                  weeks: int = 12, alpha: float = 0.01) -> dict[str, float]:
+    """The weekly event rate at which the ideal test of :func:`ideal_detection` finds a rep at ``factor`` of
+    the peer level with ``power``: how dense a count driver must be for a 90% detection target to be within
+    reach of any fair test. ``"none"``: a known rate, Poisson only; ``"known"``: also the peers' natural
+    spread (``inf`` when the spread alone keeps the power below ``power``, however many events)."""
+    def reached(rate: float, spread: str) -> float:
+        frame = ideal_detection(replace(params, opps_per_week=rate, rep_cv=params.rep_cv if spread == "known"
+                                        else 0.0), factor=factor, weeks=(weeks,), alphas=(alpha,))
+        row = frame[(frame["driver"] == "opps") & (frame["spread"] == spread)]
+        return float(row["power"].iloc[0]) - power
+
+    out = {}
+    for spread in ("none", "known"):
+        if reached(1000.0, spread) < 0:
+            out[spread] = math.inf
+            continue
+        lo, hi = 0.1, 1000.0       # the exact test's power is a step function: bisect to the first rate past it
+        for _ in range(60):
+            mid = math.sqrt(lo * hi)
+            lo, hi = (lo, mid) if reached(mid, spread) >= 0 else (mid, hi)
+        out[spread] = hi
+    return out
+
+
 # -- the issue's targets ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Target:

@@ -10,6 +10,8 @@ fixed rules must achieve.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -135,12 +137,27 @@ def test_planted_low_opportunities_are_found_in_26_weeks():
     # The issue asks >= 90% at 12 weeks, but at ~3 opportunities a week that is beyond even an ideal test:
     # an exact Poisson test against a known peer rate (36 vs 21.6 expected) has 80% power at a 5% level and
     # 59% at the 1% a metric that keeps an all-equal team's any-metric flag rate near 5% (the benchmark
-    # prints this ceiling). That ideal knows the peer rate and ignores the world's real 10% spread between
+    # prints this ceiling, and the density that 90% would need: the test below). That ideal knows the peer rate and ignores the world's real 10% spread between
     # reps, which a fair rule must allow for: over 26 weeks the expected z of a 60% rep is then about -2.6
     # against a limit of -2.4, so about 55% are found (the benchmark measures it). At least 7 of 20
     # (P(fail | 55%) ~ 2%).
     found = _merge(sw.scenario_planted(3100 + i, "opps", windows=(26,), plans=False) for i in range(20))
     assert found.rate("s4.opps.w26") >= 0.35, _line(found, "s4.opps.w26")
+
+
+def test_a_90_percent_target_for_opportunities_needs_a_denser_driver_than_three_a_week():
+    # The density at which the ideal exact test (1% a metric, 12 weeks) reaches 90%, checked against a
+    # normal approximation of the same Poisson test: m0 - m1 = z_0.99 sqrt(m0) + z_0.9 sqrt(m1), m1 = 0.6 m0,
+    # m0 = rate x 12 weeks
+    from statistics import NormalDist
+    need = sw.ideal_density()
+    za, zb = NormalDist().inv_cdf(0.99), NormalDist().inv_cdf(0.9)
+    approx = ((za + zb * 0.6 ** 0.5) / 0.4) ** 2 / 12
+    assert abs(need["none"] - approx) / approx < 0.1, (need, approx)
+    assert need["known"] > need["none"] > 3 * sw.WorldParams().opps_per_week / 2
+    power = sw.ideal_detection(replace(sw.WorldParams(), opps_per_week=need["known"]), weeks=(12,),
+                               alphas=(0.01,))
+    assert power.query("driver == 'opps' and spread == 'known'")["power"].iloc[0] >= 0.9
 
 
 # -- 5. a truly low rep who does not change --------------------------------------------------------
