@@ -46,7 +46,7 @@ from pydantic import BaseModel, ConfigDict
 from pipnb.errors import DataError
 from pipnb.quality import BLANKED, FILE, FILTERED, NO_OWNER, SET_ASIDE, Ledger
 from pipnb.sources import register
-from pipnb.sources.vendor import (DELETED, Export, Rules, Shelf, VendorSource, clean_text, column_key,
+from pipnb.sources.vendor import (DELETED, Export, Shelf, VendorSource, clean_text, column_key,
                                   config_model, open_shelf, rule_mask)
 from pipnb.validate import DATE_FIX, ROW, RawTable, to_dates
 
@@ -97,10 +97,6 @@ class HubSpotSource(VendorSource):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     format: Literal["hubspot"] = "hubspot"
     files: HubSpotFiles = HubSpotFiles()
-    team_field: str | None = None
-    segment_field: str | None = None
-    hire_date_field: str | None = None
-    reps_when: Rules | None = None
     pipelines: list[str] | None = None
     won_stages: list[str] = ["closedwon"]
     lost_stages: list[str] = ["closedlost"]

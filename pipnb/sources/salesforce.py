@@ -82,10 +82,6 @@ class SalesforceSource(VendorSource):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     format: Literal["salesforce"] = "salesforce"
     files: SalesforceFiles = SalesforceFiles()
-    team_field: str | None = None
-    segment_field: str | None = None
-    hire_date_field: str | None = None
-    reps_when: Rules | None = None
     email_when: Rules = [Rule(field="TaskSubtype", values=["Email", "ListEmail"])]
     call_when: Rules = [Rule(field="TaskSubtype", values=["Call"])]
     meeting_when: Rules | None = None

@@ -57,6 +57,11 @@ class VendorSource(BaseModel):
     url_env: str | None = None
     db_schema: str | None = Field(None, alias="schema")
     bad_rows: Literal["stop", "skip"] = "stop"
+    # which of the CRM user's fields say the rep's team, segment and hire date, and which users are reps
+    team_field: str | None = None
+    segment_field: str | None = None
+    hire_date_field: str | None = None
+    reps_when: Rules | None = None
 
     @model_validator(mode="after")
     def _one_place(self) -> VendorSource:
