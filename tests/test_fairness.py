@@ -137,7 +137,8 @@ def test_planted_low_opportunities_are_found_in_26_weeks():
     # The issue asks >= 90% at 12 weeks, but at ~3 opportunities a week that is beyond even an ideal test:
     # an exact Poisson test against a known peer rate (36 vs 21.6 expected) has 80% power at a 5% level and
     # 59% at the 1% a metric that keeps an all-equal team's any-metric flag rate near 5% (the benchmark
-    # prints this ceiling, and the density that 90% would need: the test below). That ideal knows the peer rate and ignores the world's real 10% spread between
+    # prints this ceiling, and the density that 90% would need: the test below).
+    # That ideal knows the peer rate and ignores the world's real 10% spread between
     # reps, which a fair rule must allow for: over 26 weeks the expected z of a 60% rep is then about -2.6
     # against a limit of -2.4, so about 55% are found (the benchmark measures it). At least 7 of 20
     # (P(fail | 55%) ~ 2%).

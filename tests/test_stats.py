@@ -164,20 +164,23 @@ def test_the_rule_s_detectable_change_reproduces_the_reference_figures(rate, pla
     assert stats.power.detectable_change(gaps, crit, higher_is_better=False) == pytest.approx(1 / expected, abs=0.01)
 
 
-def test_the_rule_s_detectable_change_of_a_ratio_has_its_power_by_simulation():
-    """30% on 40 baseline first meetings, 25 in the plan, boundary 2.0: a true rise by the stated change is
-    found about 80% of the time by the score-variance z test (an independent binomial simulation)."""
+@pytest.mark.parametrize(("p0", "n_b", "n_p", "crit"), [(0.30, 40, 25, 2.0), (0.27, 30, 16, 2.2),
+                                                      (0.45, 60, 25, 2.0), (0.15, 80, 30, 2.3)])
+def test_the_rule_s_detectable_change_of_a_ratio_has_its_power_by_simulation(p0, n_b, n_p, crit):
+    """E.g. 30% on 40 baseline first meetings, 25 in the plan, boundary 2.0: a true rise by the stated change
+    is found 80% of the time by the score-variance z test (an independent binomial simulation). The score
+    variance at the pooled rate is larger than the estimate's own under a large rise: using it for both
+    sides of the power equation overstated the change (81-83.5% found in these cases)."""
     from pipnb.stats._common import ChangeVariance
-    p0, n_b, n_p, crit = 0.30, 40, 25, 2.0
     variance = ChangeVariance("points", fixed=0.0, p0=p0, n_b=n_b, n_p=n_p, base_var=p0 * (1 - p0) / n_b)
     d = stats.power.detectable_change(variance, crit)
     rng = np.random.default_rng(11)
-    s_b, s_p = rng.binomial(n_b, p0, 40_000), rng.binomial(n_p, p0 + d, 40_000)
+    s_b, s_p = rng.binomial(n_b, p0, 100_000), rng.binomial(n_p, p0 + d, 100_000)
     pb, pp = s_b / n_b, s_p / n_p
     pooled = np.clip((s_b + s_p) / (n_b + n_p), 0.02, 0.98)
     var = np.maximum(pb * (1 - pb) / n_b + pp * (1 - pp) / n_p, pooled * (1 - pooled) * (1 / n_b + 1 / n_p))
     power = np.mean((pp - pb) / np.sqrt(var) >= crit)
-    assert 0.74 <= power <= 0.86, (d, power)
+    assert 0.78 <= power <= 0.82, (d, power)
 
 
 def test_two_sided_and_overdispersed_checks_need_larger_changes():

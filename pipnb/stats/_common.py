@@ -59,6 +59,12 @@ class ChangeVariance:
       means more events (counts) and -1 when it means fewer (a longer gap between touches closes fewer gaps);
     * ``"points"`` (ratios): the score variance ``max(v_b + p1(1-p1)/n_p, pbar(1-pbar)(1/n_b + 1/n_p)) +
       fixed`` with ``p1 = p0 + x`` and ``pbar`` the pooled rate of both periods.
+
+    :meth:`at` is the variance the rule divides by; :meth:`sampling` the variance the estimate actually has
+    under the alternative. They are the same for counts and gaps; for ratios the score variance at the
+    pooled rate exceeds the estimate's own once the two periods' rates differ (a rise from 27% to 77%),
+    which a power calculation must not mistake for noise (Fleiss, *Statistical Methods for Rates and
+    Proportions*, 3rd ed., 2003, section 4.2: the null and alternative variances of a difference).
     """
 
     kind: Literal["log", "points"]
@@ -78,6 +84,13 @@ class ChangeVariance:
         own = max(self.base_var + p1 * (1 - p1) / self.n_p,
                   pooled * (1 - pooled) * (1 / self.n_b + 1 / self.n_p))
         return self.fixed + own
+
+    def sampling(self, x: float) -> float:
+        """The estimate's own variance when the true change is ``x``: the Wald variances of both periods."""
+        if self.kind == "log":
+            return self.at(x)
+        p1 = min(max(self.p0 + x, 0.02), 0.98)
+        return self.fixed + self.base_var + p1 * (1 - p1) / self.n_p
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,10 @@ def detectable_change(variance: ChangeVariance, crit: float, *, power: float = 0
                       higher_is_better: bool = True) -> float:
     """Smallest change in the better direction that a rule rejecting at ``|z| >= crit`` detects with ``power``.
 
-    Solves ``d = (crit + z_power) * inflation * sqrt(variance.at(x))`` with ``x = +-d`` the change on the
-    model scale, so the variance is that of the alternative (more events after a rise, the binomial variance
-    at the new rate), not that of the data observed under the null.
+    Solves ``d = inflation * (crit * sqrt(variance.at(x)) + z_power * sqrt(variance.sampling(x)))`` with
+    ``x = +-d`` the change on the model scale: the rule rejects when the estimate passes ``crit`` times the
+    standard error it computes, and the estimate scatters with its own standard deviation, both under the
+    alternative (more events after a rise, the binomial variance at the new rate), not the null data's.
 
     Returns
     -------
@@ -33,7 +34,8 @@ def detectable_change(variance: ChangeVariance, crit: float, *, power: float = 0
     """
     if not math.isfinite(crit) or not math.isfinite(variance.fixed):
         return math.inf if higher_is_better else (0.0 if variance.kind == "log" else -math.inf)
-    k = (crit + _NORMAL.inv_cdf(power)) * max(float(inflation), 1.0)
+    widen = max(float(inflation), 1.0)
+    k_rule, k_power = crit * widen, _NORMAL.inv_cdf(power) * widen
     sign = 1.0 if higher_is_better else -1.0
     if variance.kind == "log":
         upper = 20.0
@@ -43,7 +45,8 @@ def detectable_change(variance: ChangeVariance, crit: float, *, power: float = 0
             return sign * math.inf
 
     def gap(d: float) -> float:
-        return d - k * math.sqrt(max(variance.at(sign * d), 0.0))
+        x = sign * d
+        return d - k_rule * math.sqrt(max(variance.at(x), 0.0)) - k_power * math.sqrt(max(variance.sampling(x), 0.0))
     if gap(upper) < 0:
         if variance.kind == "log":
             return math.inf if higher_is_better else 0.0
