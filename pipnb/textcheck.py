@@ -45,7 +45,7 @@ def _offsets(chunk) -> np.ndarray:
     width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
     buffer = chunk.buffers()[1]
     return np.frombuffer(buffer, dtype=width, count=len(chunk) + 1,
-                         offset=chunk.offset * np.dtype(width).itemsize).astype(np.int64)
+                         offset=chunk.offset * np.dtype(width).itemsize).astype(np.int64, copy=False)
 
 
 def _bytes(chunk) -> np.ndarray:
@@ -69,15 +69,18 @@ def maybe_padded(values: pd.Series) -> bool:
             continue
         offsets, data = _offsets(chunk), _bytes(chunk)
         starts, ends = offsets[:-1], offsets[1:]
-        valid = ~np.asarray(chunk.is_null().to_numpy(zero_copy_only=False), dtype=bool) if chunk.null_count \
-            else np.ones(len(chunk), dtype=bool)
-        if (valid & (ends <= starts)).any():
+        suspect = ends <= starts                                  # empty
+        if len(data):
+            suspect |= _EDGE[data[np.minimum(starts, len(data) - 1)]] | _EDGE[data[np.maximum(ends, 1) - 1]]
+        if chunk.null_count:                                      # a missing value's slot says nothing
+            suspect &= np.asarray(chunk.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        if suspect.any():
             return True
-        starts, ends = starts[valid], ends[valid]
-        for edge in (data[starts], data[ends - 1]):
-            if ((edge <= 0x20) | (edge >= 0x80)).any():
-                return True
     return False
+
+
+_EDGE = np.arange(256) <= 0x20
+_EDGE[0x80:] = True      # white space: ASCII up to 0x20, or a character whose UTF-8 bytes are all >= 0x80
 
 
 def has_duplicates(values: pd.Series) -> bool:
