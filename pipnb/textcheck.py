@@ -68,19 +68,20 @@ def maybe_padded(values: pd.Series) -> bool:
         if len(chunk) == 0:
             continue
         offsets, data = _offsets(chunk), _bytes(chunk)
+        lengths = np.diff(offsets)
         starts, ends = offsets[:-1], offsets[1:]
-        suspect = ends <= starts                                  # empty
-        if len(data):
-            suspect |= _EDGE[data[np.minimum(starts, len(data) - 1)]] | _EDGE[data[np.maximum(ends, 1) - 1]]
-        if chunk.null_count:                                      # a missing value's slot says nothing
-            suspect &= np.asarray(chunk.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-        if suspect.any():
+        if chunk.null_count:                                       # a missing value's slot says nothing
+            valid = np.asarray(chunk.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+            if (valid & (lengths == 0)).any():
+                return True
+            starts, ends = starts[valid & (lengths > 0)], ends[valid & (lengths > 0)]
+        elif not lengths.all():                                    # an empty value
             return True
+        for edge in (data[starts], data[ends - 1]):
+            # b - 0x21 (wrapping): bytes up to 0x20 and from 0x80 land at 0x5F and above, printable ASCII below
+            if ((edge - np.uint8(0x21)) >= np.uint8(0x5F)).any():
+                return True
     return False
-
-
-_EDGE = np.arange(256) <= 0x20
-_EDGE[0x80:] = True      # white space: ASCII up to 0x20, or a character whose UTF-8 bytes are all >= 0x80
 
 
 def has_duplicates(values: pd.Series) -> bool:

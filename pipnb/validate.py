@@ -204,9 +204,13 @@ def to_dates(series: pd.Series, timezone: str) -> tuple[pd.Series, pd.Series, pd
 def _text_where(series: pd.Series, rows: pd.Series) -> pd.Series:
     """The values of ``rows`` as text (what a message quotes), missing elsewhere: formatting millions of typed
     values that are all fine would cost more than the whole check."""
+    if not rows.any():         # all missing, built by Arrow (a NA-filled Series of millions costs ~20 ms)
+        import pyarrow as pa
+
+        nothing = pa.chunked_array([pa.nulls(len(series), pa.large_string())])
+        return pd.Series(pd.arrays.ArrowStringArray(nothing), index=series.index)
     text = pd.Series(pd.NA, index=series.index, dtype="string")
-    if rows.any():
-        text[rows] = series[rows].astype("string")
+    text[rows] = series[rows].astype("string")
     return text
 
 
@@ -421,20 +425,34 @@ def earlier(a: pd.Series, b: pd.Series | np.ndarray) -> pd.Series:
         as_days = (a == day_a) | (b == day_b)
         before = np.where(as_days.to_numpy(bool), (day_a < day_b).to_numpy(bool), (a < b).to_numpy(bool))
         return pd.Series(before, index=a.index) & a.notna() & b.notna()
-    at_a, at_b = _instants(a), _instants(b)
-    day_a, day_b = at_a // _DAY_NS, at_b // _DAY_NS          # floor: days before 1970 too
-    as_days = (at_a == day_a * _DAY_NS) | (at_b == day_b * _DAY_NS)
-    before = np.where(as_days, day_a < day_b, at_a < at_b) & (at_a != _NAT) & (at_b != _NAT)
-    return pd.Series(before, index=a.index)
+    return pd.Series(_before(_Instants(a), _nanoseconds_of(b)), index=a.index)
+
+
+def _nanoseconds_of(stamps: pd.Series | np.ndarray) -> np.ndarray:
+    """Naive timestamps as int64 nanoseconds (NaT: ``_NAT``)."""
+    return np.asarray(stamps).astype("datetime64[ns]", copy=False).view(np.int64)
+
+
+class _Instants:
+    """The left side of :func:`earlier`, prepared once for a column compared several times: nanoseconds,
+    present, at midnight, and the instant a day later."""
+
+    def __init__(self, stamps: pd.Series | np.ndarray):
+        self.at = _nanoseconds_of(stamps)
+        self.present = self.at != _NAT
+        self.midnight = self.at % _DAY_NS == 0                    # Python's modulo: days before 1970 too
+        self.day_later = self.at + _DAY_NS
+
+
+def _before(a: _Instants, b: np.ndarray) -> np.ndarray:
+    """:func:`earlier` with ``b`` as nanoseconds. ``a < b`` is the answer except when ``a`` is a midnight and
+    ``b`` later that same day (as days, not before); ``b`` at midnight needs no test: on ``a``'s day it cannot
+    follow ``a``, on a later day it follows it either way."""
+    return (a.at < b) & ~(a.midnight & (b < a.day_later)) & a.present & (b != _NAT)
 
 
 _DAY_NS = 86_400 * 10**9
 _NAT = np.iinfo(np.int64).min      # NaT's integer
-
-
-def _instants(stamps: pd.Series | np.ndarray) -> np.ndarray:
-    """Naive timestamps as int64 nanoseconds (NaT: ``_NAT``)."""
-    return np.asarray(stamps).astype("datetime64[ns]", copy=False).view(np.int64)
 
 
 def _apply_rules(tables: dict[str, pd.DataFrame], ledger: Ledger) -> dict[str, pd.DataFrame]:
@@ -478,11 +496,9 @@ def _last_record(tables: dict[str, pd.DataFrame]) -> pd.Series:
 
 
 def _at(positions: np.ndarray, stamps: pd.Series) -> np.ndarray:
-    """``stamps`` at each of ``positions`` (from :func:`~pipnb.metrics.codes_in`; -1: NaT), as datetime64[ns]."""
-    values = np.asarray(stamps).astype("datetime64[ns]", copy=False)
-    if not len(values):
-        return np.full(len(positions), np.datetime64("NaT"), dtype="datetime64[ns]")
-    return np.where(positions >= 0, values[np.clip(positions, 0, None)], np.datetime64("NaT"))
+    """``stamps`` at each of ``positions`` (from :func:`~pipnb.metrics.codes_in`; -1: NaT), as nanoseconds."""
+    values = np.append(_nanoseconds_of(stamps), _NAT)      # position -1 reads the NaT put last
+    return values[positions]
 
 
 def _note_facts(tables: dict[str, pd.DataFrame], ledger: Ledger, links: dict[str, np.ndarray]) -> None:
@@ -491,14 +507,15 @@ def _note_facts(tables: dict[str, pd.DataFrame], ledger: Ledger, links: dict[str
     if "activities" not in tables:
         return
     reps, opps, acts = tables["reps"], tables["opportunities"], tables["activities"]
+    occurred = _Instants(acts["occurred_at"])
     if "hire_date" in reps:
         hire = _at(links["rep"], reps["hire_date"])
-        ledger.flag("activities", acts, earlier(acts["occurred_at"], hire), column="occurred_at", action=FACT,
+        ledger.flag("activities", acts, _before(occurred, hire), column="occurred_at", action=FACT,
                     reason=BEFORE_HIRE)
     touched = np.zeros(len(opps), dtype=bool)
     if "opp_id" in acts:
         deal = links["deal"]
-        ledger.flag("activities", acts, earlier(acts["occurred_at"], _at(deal, opps["created_at"])),
+        ledger.flag("activities", acts, _before(occurred, _at(deal, opps["created_at"])),
                     column="occurred_at", action=FACT, reason=BEFORE_DEAL)
         touched[deal[deal >= 0]] = True
     untouched = (opps["outcome"] == "open").to_numpy(dtype=bool, na_value=False) & ~touched
