@@ -11,6 +11,7 @@ to the terminal, and an error message never shows a database password (:mod:`pip
 from __future__ import annotations
 
 import errno
+import os
 import sys
 import unicodedata
 
@@ -555,8 +556,6 @@ def review(data_source, plan_file, checkpoint, fmt, reports, params, force, kern
 def run(data_source, stage, rep_ids, flagged, plans_glob, as_of, scheduler, more_reps, fmt, reports, params,
         force, kernel, jobs_n, pdf, paper):
     """Run one stage for many reps in parallel, resumably, and rebuild the index."""
-    from pipnb.batch import diagnose_jobs, draft_plans, find_plans, plan_jobs, prepare, review_jobs, scan_job
-    from pipnb.batch.prepare import absolute_source
     from pipnb.stages import stage_name
 
     stage = stage_name(stage)      # a review stage is checked against each plan by review_jobs
@@ -564,6 +563,25 @@ def run(data_source, stage, rep_ids, flagged, plans_glob, as_of, scheduler, more
     if more_reps and not rep_ids:
         raise click.UsageError(f"unexpected argument {more_reps[0]!r} (rep ids go after --reps)")
     _check_run_options(stage, reps=bool(reps), flagged=flagged, plans=bool(plans_glob), as_of=bool(as_of))
+    from pipnb.runner import start_pool, stop_pool
+
+    if scheduler is None:        # the local pool's workers load and warm up while the batch is prepared
+        many = jobs_n or os.cpu_count() or 1
+        start_pool(1 if stage == "scan" else min(many, len(reps)) if reps and stage in ("diagnose", "plan")
+                   else many)
+    try:
+        _run_stage(data_source, stage, reps, flagged, plans_glob, as_of, scheduler, fmt, reports, params, force,
+                   kernel, jobs_n, pdf, paper)
+    finally:
+        stop_pool()              # when no run took it (nothing to do, or an error before the run)
+
+
+def _run_stage(data_source, stage, reps, flagged, plans_glob, as_of, scheduler, fmt, reports, params, force,
+               kernel, jobs_n, pdf, paper):
+    """:func:`run` once its options are checked: prepare the batch, build the stage's jobs, run them."""
+    from pipnb.batch import diagnose_jobs, draft_plans, find_plans, plan_jobs, prepare, review_jobs, scan_job
+    from pipnb.batch.prepare import absolute_source
+
     batch = prepare(absolute_source(data_source), reports=reports, params=params)
     as_of = _iso(as_of, "--as-of")
     if stage == "scan":

@@ -159,8 +159,11 @@ class Ledger:
 
     def read_frame(self, table: str, frame: pd.DataFrame, file: str) -> None:
         """Count the rows of ``frame`` per file, for files no adapter counted yet."""
-        files = frame[FILE] if FILE in frame else pd.Series(file, index=frame.index)
-        for name, rows in files.value_counts(sort=False).items():
+        if FILE not in frame:                  # one file: no column of millions of copies of its name to count
+            if (table, file) not in self.reads:
+                self.read(table, file, len(frame))
+            return
+        for name, rows in frame[FILE].value_counts(sort=False).items():
             if (table, name) not in self.reads:
                 self.read(table, name, rows)
 

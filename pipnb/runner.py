@@ -34,6 +34,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import datetime as dt
+import functools
 import logging
 import multiprocessing
 import os
@@ -401,7 +402,51 @@ def _kernel_config():
     settings: dict[str, Any] = {"transport": KERNEL_TRANSPORT}
     if KERNEL_TRANSPORT == "ipc":
         settings["ip"] = os.path.join(tempfile.gettempdir(), f"pipnb-{uuid.uuid4().hex[:12]}")
-    return Config({"KernelManager": settings})
+    return Config({"KernelManager": settings,
+                   "AsyncKernelManager": {"client_class": "pipnb.runner.PromptKernelClient"}})
+
+
+@functools.cache
+def _prompt_kernel_client():
+    """:class:`PromptKernelClient`, defined on first use (jupyter_client is imported only to run notebooks)."""
+    from queue import Empty
+
+    from jupyter_client.asynchronous import AsyncKernelClient
+
+    class PromptKernelClient(AsyncKernelClient):
+        """The client nbclient talks to a report's kernel through: ready as soon as the kernel answers
+        ``kernel_info`` and IOPub delivers a message (so it is connected), as jupyter_client's own check. That
+        check then also waits until IOPub has been silent for 0.2 s, at every kernel start; nbclient reads only
+        the IOPub messages answering its own requests, so the wait buys a report nothing."""
+
+        async def wait_for_ready(self, timeout: float | None = None) -> None:
+            deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+            while True:
+                self.kernel_info()
+                try:
+                    reply = await self.shell_channel.get_msg(timeout=1)
+                except Empty:
+                    reply = None
+                if reply is not None and reply["msg_type"] == "kernel_info_reply":
+                    try:
+                        await self.iopub_channel.get_msg(timeout=0.2)
+                    except Empty:
+                        pass                    # IOPub not connected yet: ask again
+                    else:
+                        self._handle_kernel_info_reply(reply)
+                        return
+                if not await self._async_is_alive():
+                    raise RuntimeError("Kernel died before replying to kernel_info")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+
+    return PromptKernelClient
+
+
+def __getattr__(name: str):
+    if name == "PromptKernelClient":      # named by the kernel-manager settings of :func:`_kernel_config`
+        return _prompt_kernel_client()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _remove_stale_temp_files(job: Job, out: Output) -> None:
@@ -552,12 +597,14 @@ def _start_pool(todo: list[tuple[int, Job, str, Output]], jobs_n: int, stack: co
     papermill, nbconvert and the report template are loaded here once, so each worker starts warm. Each
     worker watches this process and exits when it is gone.
     """
-    _preload()
-    # fork: workers inherit the loaded modules, environment and directory. macOS cannot fork safely.
-    method = "fork" if sys.platform.startswith("linux") else "spawn"
-    pool = concurrent.futures.ProcessPoolExecutor(
-        max_workers=max(1, min(jobs_n, len(todo))), mp_context=multiprocessing.get_context(method),
-        initializer=init_pool_worker, initargs=(str(KERNEL_LOG), os.getpid()))
+    pool = _early_pool(jobs_n)
+    if pool is None:
+        _preload()
+        # fork: workers inherit the loaded modules, environment and directory. macOS cannot fork safely.
+        method = "fork" if sys.platform.startswith("linux") else "spawn"
+        pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=max(1, min(jobs_n, len(todo))), mp_context=multiprocessing.get_context(method),
+            initializer=init_pool_worker, initargs=(str(KERNEL_LOG), os.getpid()))
     stack.callback(pool.shutdown, wait=True, cancel_futures=True)
     futures = {pool.submit(_run_job, job, wanted, out): (i, job) for i, job, wanted, out in todo}
 
@@ -567,6 +614,48 @@ def _start_pool(todo: list[tuple[int, Job, str, Output]], jobs_n: int, stack: co
             yield i, _result_or_crash(future, job)
 
     return drain()
+
+
+_EARLY: list[tuple[concurrent.futures.ProcessPoolExecutor, int]] = []   # see start_pool
+
+
+def start_pool(jobs_n: int) -> None:
+    """Fork the local pool's ``jobs_n`` workers now, each loading and warming the execution and export stack
+    itself (:func:`_preload`), so that this work runs on the other cores while this process goes on preparing
+    the batch; the next :func:`run_jobs` on a local pool with at least ``jobs_n`` jobs at once uses them.
+
+    For the command line, which knows early that it will run jobs. Linux only (the workers are forked); a pool
+    that no run took is shut down by :func:`stop_pool`.
+    """
+    if _EARLY or not sys.platform.startswith("linux"):
+        return
+    pool = concurrent.futures.ProcessPoolExecutor(
+        max_workers=max(1, jobs_n), mp_context=multiprocessing.get_context("fork"),
+        initializer=_init_warm_worker, initargs=(str(KERNEL_LOG), os.getpid()))
+    pool.submit(os.getpid)       # a fork pool starts all its workers at its first task: now
+    _EARLY.append((pool, max(1, jobs_n)))
+
+
+def stop_pool() -> None:
+    """Shut down the pool :func:`start_pool` forked, when no run took it."""
+    while _EARLY:
+        _EARLY.pop()[0].shutdown(wait=True, cancel_futures=True)
+
+
+def _early_pool(jobs_n: int) -> concurrent.futures.ProcessPoolExecutor | None:
+    """The pool :func:`start_pool` forked, when it has no more workers than ``jobs_n`` (else it is stopped)."""
+    if not _EARLY:
+        return None
+    pool, size = _EARLY.pop()
+    if size <= jobs_n:
+        return pool
+    pool.shutdown(wait=False, cancel_futures=True)
+    return None
+
+
+def _init_warm_worker(stderr_log: str, parent: int) -> None:
+    init_pool_worker(stderr_log, parent)
+    _preload()
 
 
 def _start_dask(todo: list[tuple[int, Job, str, Output]], scheduler: Any, stack: contextlib.ExitStack
@@ -583,13 +672,22 @@ def _start_dask(todo: list[tuple[int, Job, str, Output]], scheduler: Any, stack:
 
 
 def _preload() -> None:
-    """Import the execution and export stack, and compile the report template, in this process."""
+    """Import the execution and export stack, and compile the report template, in this process.
+
+    The exporter also converts one tiny notebook, so that what nbconvert builds on its first use (the Jinja
+    templates compiled, BeautifulSoup's CSS selectors, about 0.4 s) is built once here and inherited by every
+    worker, rather than paid by each worker on its first report.
+    """
     import nbclient  # noqa: F401
+    import nbformat
     import papermill  # noqa: F401
 
     from pipnb.report import _exporter
 
-    _exporter()
+    exporter = _exporter()
+    cell = nbformat.v4.new_code_cell("", outputs=[nbformat.v4.new_output(
+        "display_data", data={"text/markdown": "warm-up", "text/plain": "warm-up"})])
+    exporter.from_notebook_node(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("warm-up"), cell]))
 
 
 def _result_or_crash(future: Any, job: Job) -> JobResult:

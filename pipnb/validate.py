@@ -35,6 +35,7 @@ from pipnb.errors import DataError
 from pipnb.quality import (BEFORE_DEAL, BEFORE_HIRE, BLANKED, CORRECTED, FACT, FILE, LEFT_UNDATED, NO_OWNER,
                            ROW, SET_ASIDE, UNTOUCHED, Ledger)
 from pipnb.schema import BOOL_COLUMNS, DATE_COLUMNS, ID_COLUMN, KINDS, OPTIONAL, OUTCOMES, REQUIRED, TABLES
+from pipnb.textcheck import has_duplicates, maybe_padded
 
 __all__ = ["DATE_FIX", "FILE", "ROW", "RawTable", "earlier", "parse_dates", "to_dates", "validate"]
 
@@ -99,9 +100,9 @@ def validate(tables: dict[str, RawTable], *, source: str, timezone: str = "UTC",
             parsed[name] = _parse(tables[name], name, timezone, ledger)
     for name, frame in parsed.items():
         parsed[name] = _check_schema(frame, name, ledger)
-    parsed = _check_relations(parsed, files, ledger)
+    parsed, links = _check_relations(parsed, files, ledger)
     parsed = _apply_rules(parsed, ledger)
-    _note_facts(parsed, ledger)
+    _note_facts(parsed, ledger, links)
     quality = ledger.quality(parsed, files)
     clean = {name: frame.drop(columns=[ROW, FILE]).reset_index(drop=True) for name, frame in parsed.items()}
     data = SalesData(reps=clean["reps"], opportunities=clean["opportunities"],
@@ -158,14 +159,22 @@ def _parse(raw: RawTable, name: str, timezone: str, ledger: Ledger) -> pd.DataFr
     for column in ("outcome", "kind"):
         if column in frame.columns:              # stripped already (text columns go through _as_text)
             frame[column] = frame[column].str.lower()
-    return frame[~aside]
+    return _without(frame, aside)
+
+
+def _without(frame: pd.DataFrame, aside: pd.Series) -> pd.DataFrame:
+    """``frame`` without the rows set aside (``frame`` itself when none is: no copy of millions of rows)."""
+    return frame[~aside] if aside.any() else frame
 
 
 def _as_text(series: pd.Series) -> pd.Series:
     """Text with surrounding blanks removed; empty strings become missing; 7.0 ids become '7'."""
     if pd.api.types.is_float_dtype(series) and (series.dropna() % 1 == 0).all():
         series = series.astype("Int64")
-    text = series.astype("str").str.strip()   # Arrow-backed strings: fast joins and lookups downstream
+    text = series.astype("str")   # Arrow-backed strings: fast joins and lookups downstream
+    if not maybe_padded(text):    # no value starts or ends with white space, none is empty: nothing to do
+        return text
+    text = text.str.strip()
     return text.mask(text == "")
 
 
@@ -195,9 +204,13 @@ def to_dates(series: pd.Series, timezone: str) -> tuple[pd.Series, pd.Series, pd
 def _text_where(series: pd.Series, rows: pd.Series) -> pd.Series:
     """The values of ``rows`` as text (what a message quotes), missing elsewhere: formatting millions of typed
     values that are all fine would cost more than the whole check."""
+    if not rows.any():         # all missing, built by Arrow (a NA-filled Series of millions costs ~20 ms)
+        import pyarrow as pa
+
+        nothing = pa.chunked_array([pa.nulls(len(series), pa.large_string())])
+        return pd.Series(pd.arrays.ArrowStringArray(nothing), index=series.index)
     text = pd.Series(pd.NA, index=series.index, dtype="string")
-    if rows.any():
-        text[rows] = series[rows].astype("string")
+    text[rows] = series[rows].astype("string")
     return text
 
 
@@ -253,7 +266,7 @@ def _flags(series: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
 def _schema(name: str) -> pa.DataFrameSchema:
     text = {c: pa.Column(nullable=False) for c in REQUIRED[name] if c not in DATE_COLUMNS[name]}
     columns: dict[str, pa.Column] = dict(text)
-    columns[ID_COLUMN[name]] = pa.Column(nullable=False, unique=True)
+    columns[ID_COLUMN[name]] = pa.Column(nullable=False)   # repeats: :func:`_check_schema` (one hash each)
     if name == "opportunities":
         columns["outcome"] = pa.Column(checks=pa.Check.isin(OUTCOMES), nullable=False)
         columns["amount"] = pa.Column(float, pa.Check.ge(0), nullable=True, required=False)
@@ -275,22 +288,26 @@ _REASONS = {"outcome": f"is not one of {', '.join(OUTCOMES)}", "kind": f"is not 
 def _check_schema(frame: pd.DataFrame, name: str, ledger: Ledger) -> pd.DataFrame:
     """Check one table with its pandera schema; rows failing a required column are set aside, a negative
     amount is blanked (in the order of their first row: with ``bad_rows="stop"`` the earliest raises)."""
+    key = ID_COLUMN[name]
+    repeats = has_duplicates(frame[key])
     try:
         _schema(name).validate(frame, lazy=True)
-        return frame
+        cases = None
     except SchemaErrors as errors:
         cases = errors.failure_cases.dropna(subset=["index"])
         if cases.empty:
             raise DataError(str(errors).splitlines()[0], file=frame[FILE].iloc[0] if len(frame) else None) from None
+    if cases is None and not repeats:
+        return frame
     groups = []
-    for (column, check), case in cases.groupby(["column", "check"], sort=False):
-        check = str(check)
-        if "unique" in check or "duplicate" in check:
-            mask = frame[column].notna() & frame[column].duplicated(keep="first")
-        else:
-            mask = pd.Series(frame.index.isin(case["index"]), index=frame.index)
+    for (column, check), case in ([] if cases is None else cases.groupby(["column", "check"], sort=False)):
+        mask = pd.Series(frame.index.isin(case["index"]), index=frame.index)
         if mask.any():
-            groups.append((int(frame.loc[mask, ROW].min()), column, check, mask))
+            groups.append((int(frame.loc[mask, ROW].min()), column, str(check), mask))
+    if repeats:      # after the id column's own checks (it comes first in the schema), as pandera's would be
+        mask = frame[key].notna() & frame[key].duplicated(keep="first")
+        at = sum(1 for group in groups if group[1] == key)
+        groups.insert(at, (int(frame.loc[mask, ROW].min()), key, "field_uniqueness", mask))
     aside = pd.Series(False, index=frame.index)
     frame = frame.copy()
     for _, column, check, mask in sorted(groups, key=lambda g: g[0]):
@@ -312,7 +329,7 @@ def _check_schema(frame: pd.DataFrame, name: str, ledger: Ledger) -> pd.DataFram
             ledger.flag(name, frame, mask & ~aside, column=column, reason=_REASONS.get(column, f"fails {check}"),
                         message=f"{column} '{{value}}' is not valid: {_FIXES.get(column, check)}")
         aside |= mask
-    return frame[~aside]
+    return _without(frame, aside)
 
 
 def _first_of(frame: pd.DataFrame, column: str, aside: pd.Series) -> pd.Series:
@@ -325,8 +342,14 @@ def _first_of(frame: pd.DataFrame, column: str, aside: pd.Series) -> pd.Series:
 
 
 # -- cross-table checks -------------------------------------------------------------------------
-def _check_relations(tables: dict[str, pd.DataFrame], files: dict[str, str], ledger: Ledger) -> dict[str, pd.DataFrame]:
-    tables = dict(tables)
+def _check_relations(tables: dict[str, pd.DataFrame], files: dict[str, str],
+                     ledger: Ledger) -> tuple[dict[str, pd.DataFrame], dict[str, np.ndarray]]:
+    """Set aside the rows naming a rep or deal that is not there; also return, for the activities kept, the
+    position of each one's rep in ``reps`` and deal in ``opportunities`` (``links``: ``"rep"``, ``"deal"``;
+    -1 for none), which :func:`_note_facts` reuses rather than hashing millions of ids again."""
+    from pipnb.metrics import codes_in
+
+    tables, links = dict(tables), {}
     reps, opps = tables["reps"], tables["opportunities"]
     known_reps = reps["rep_id"]
     aside = _missing(ledger, "opportunities", opps, "rep_id", known_reps, files["reps"])
@@ -344,27 +367,32 @@ def _check_relations(tables: dict[str, pd.DataFrame], files: dict[str, str], led
                 reason="is empty on a closed (won or lost) deal",
                 message="created_at is empty for closed opportunity {opp_id}; add the created date")
     aside |= no_created & closed
-    opps = tables["opportunities"] = opps[~aside]
+    opps = tables["opportunities"] = _without(opps, aside)
 
-    if "activities" in tables:
+    if "activities" in tables:         # the ids of reps and opportunities are unique by now
         acts = tables["activities"]
-        aside = _missing(ledger, "activities", acts, "rep_id", known_reps, files["reps"])
-        acts = acts[~aside]
+        rep = codes_in(acts["rep_id"], known_reps)
+        aside = _missing(ledger, "activities", acts, "rep_id", rep >= 0, files["reps"])
+        acts, links["rep"] = _without(acts, aside), rep[~aside.to_numpy()]
         if "opp_id" in acts:
-            unknown = acts["opp_id"].notna() & ~_within(acts["opp_id"], opps["opp_id"])
+            links["deal"] = deal = codes_in(acts["opp_id"], opps["opp_id"])
+            unknown = acts["opp_id"].notna() & (deal < 0)
             ledger.flag("activities", acts, unknown, column="opp_id", action=BLANKED,
                         reason=f"is not in {files['opportunities']} (or was set aside there)",
                         message=f"opp_id '{{value}}' is not in {_literal(files['opportunities'])}; add it there or "
                                 "remove this row")
-            acts = acts.assign(opp_id=acts["opp_id"].mask(unknown))
+            if unknown.any():
+                acts = acts.assign(opp_id=acts["opp_id"].mask(unknown))
         tables["activities"] = acts
-    return tables
+    return tables, links
 
 
-def _missing(ledger: Ledger, name: str, frame: pd.DataFrame, column: str, known: pd.Series,
+def _missing(ledger: Ledger, name: str, frame: pd.DataFrame, column: str, known: pd.Series | np.ndarray,
              parent: str) -> pd.Series:
-    """Set aside the rows whose ``column`` names no record of ``parent``."""
-    unknown = frame[column].notna() & ~_within(frame[column], known)
+    """Set aside the rows whose ``column`` names no record of ``parent`` (``known``: the ids of ``parent``, or
+    whether each row's id is among them)."""
+    found = known if isinstance(known, np.ndarray) else _within(frame[column], known).to_numpy()
+    unknown = frame[column].notna() & ~found
     return ledger.flag(name, frame, unknown, column=column, reason=f"is not in {parent} (or was set aside there)",
                        message=f"{column} '{{value}}' is not in {_literal(parent)}; add it there or remove this row")
 
@@ -383,12 +411,48 @@ def _literal(text: str) -> str:
 
 
 # -- rules of every source ------------------------------------------------------------------------
-def earlier(a: pd.Series, b: pd.Series) -> pd.Series:
-    """Whether ``a`` is before ``b``; as days when either has no time of day (a date, or midnight)."""
-    day_a, day_b = a.dt.normalize(), b.dt.normalize()
-    as_days = (a == day_a) | (b == day_b)
-    before = np.where(as_days.to_numpy(bool), (day_a < day_b).to_numpy(bool), (a < b).to_numpy(bool))
-    return pd.Series(before, index=a.index) & a.notna() & b.notna()
+def earlier(a: pd.Series, b: pd.Series | np.ndarray) -> pd.Series:
+    """Whether ``a`` is before ``b``; as days when either has no time of day (a date, or midnight).
+
+    ``a`` and ``b`` are naive timestamps (``b`` may be a ``datetime64`` array aligned with ``a``); missing on
+    either side is not before. Computed on the nanosecond integers (a day is a floor division), the same as
+    comparing ``Series.dt.normalize()`` values, without building four timestamp columns of millions of rows.
+    """
+    if isinstance(getattr(a, "dtype", None), pd.DatetimeTZDtype) or \
+            isinstance(getattr(b, "dtype", None), pd.DatetimeTZDtype):
+        b = pd.Series(b, index=a.index)
+        day_a, day_b = a.dt.normalize(), b.dt.normalize()
+        as_days = (a == day_a) | (b == day_b)
+        before = np.where(as_days.to_numpy(bool), (day_a < day_b).to_numpy(bool), (a < b).to_numpy(bool))
+        return pd.Series(before, index=a.index) & a.notna() & b.notna()
+    return pd.Series(_before(_Instants(a), _nanoseconds_of(b)), index=a.index)
+
+
+def _nanoseconds_of(stamps: pd.Series | np.ndarray) -> np.ndarray:
+    """Naive timestamps as int64 nanoseconds (NaT: ``_NAT``)."""
+    return np.asarray(stamps).astype("datetime64[ns]", copy=False).view(np.int64)
+
+
+class _Instants:
+    """The left side of :func:`earlier`, prepared once for a column compared several times: nanoseconds,
+    present, at midnight, and the instant a day later."""
+
+    def __init__(self, stamps: pd.Series | np.ndarray):
+        self.at = _nanoseconds_of(stamps)
+        self.present = self.at != _NAT
+        self.midnight = self.at % _DAY_NS == 0                    # Python's modulo: days before 1970 too
+        self.day_later = self.at + _DAY_NS
+
+
+def _before(a: _Instants, b: np.ndarray) -> np.ndarray:
+    """:func:`earlier` with ``b`` as nanoseconds. ``a < b`` is the answer except when ``a`` is a midnight and
+    ``b`` later that same day (as days, not before); ``b`` at midnight needs no test: on ``a``'s day it cannot
+    follow ``a``, on a later day it follows it either way."""
+    return (a.at < b) & ~(a.midnight & (b < a.day_later)) & a.present & (b != _NAT)
+
+
+_DAY_NS = 86_400 * 10**9
+_NAT = np.iinfo(np.int64).min      # NaT's integer
 
 
 def _apply_rules(tables: dict[str, pd.DataFrame], ledger: Ledger) -> dict[str, pd.DataFrame]:
@@ -431,31 +495,28 @@ def _last_record(tables: dict[str, pd.DataFrame]) -> pd.Series:
     return stamps.groupby("rep_id")["at"].max().dt.normalize()
 
 
-def _lookup(keys: pd.Series, values: pd.Series) -> pd.Series:
-    """``values`` (indexed by unique ids) at each of ``keys``, on ``keys``' index (missing: NaT)."""
-    from pipnb.metrics import codes_in
-
-    if values.empty:
-        return pd.Series(pd.NaT, index=keys.index, dtype=values.dtype)
-    at = codes_in(keys, values.index)
-    return pd.Series(values.to_numpy()[np.clip(at, 0, None)], index=keys.index, dtype=values.dtype).mask(at < 0)
+def _at(positions: np.ndarray, stamps: pd.Series) -> np.ndarray:
+    """``stamps`` at each of ``positions`` (from :func:`~pipnb.metrics.codes_in`; -1: NaT), as nanoseconds."""
+    values = np.append(_nanoseconds_of(stamps), _NAT)      # position -1 reads the NaT put last
+    return values[positions]
 
 
-def _note_facts(tables: dict[str, pd.DataFrame], ledger: Ledger) -> None:
-    """List the facts a load would otherwise keep silent (the rows stay)."""
+def _note_facts(tables: dict[str, pd.DataFrame], ledger: Ledger, links: dict[str, np.ndarray]) -> None:
+    """List the facts a load would otherwise keep silent (the rows stay); ``links`` as from
+    :func:`_check_relations`."""
     if "activities" not in tables:
         return
     reps, opps, acts = tables["reps"], tables["opportunities"], tables["activities"]
+    occurred = _Instants(acts["occurred_at"])
     if "hire_date" in reps:
-        hire = _lookup(acts["rep_id"], reps.set_index("rep_id")["hire_date"])
-        ledger.flag("activities", acts, earlier(acts["occurred_at"], hire), column="occurred_at", action=FACT,
+        hire = _at(links["rep"], reps["hire_date"])
+        ledger.flag("activities", acts, _before(occurred, hire), column="occurred_at", action=FACT,
                     reason=BEFORE_HIRE)
+    touched = np.zeros(len(opps), dtype=bool)
     if "opp_id" in acts:
-        created = _lookup(acts["opp_id"], opps.set_index("opp_id")["created_at"])
-        ledger.flag("activities", acts, earlier(acts["occurred_at"], created), column="occurred_at", action=FACT,
-                    reason=BEFORE_DEAL)
-        touched = acts["opp_id"].dropna()
-    else:
-        touched = pd.Series([], dtype="str")
-    untouched = (opps["outcome"] == "open") & ~_within(opps["opp_id"], touched)
+        deal = links["deal"]
+        ledger.flag("activities", acts, _before(occurred, _at(deal, opps["created_at"])),
+                    column="occurred_at", action=FACT, reason=BEFORE_DEAL)
+        touched[deal[deal >= 0]] = True
+    untouched = (opps["outcome"] == "open").to_numpy(dtype=bool, na_value=False) & ~touched
     ledger.flag("opportunities", opps, untouched, column="opp_id", action=FACT, reason=UNTOUCHED)

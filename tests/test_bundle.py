@@ -124,3 +124,5 @@ def test_a_bundle_is_read_back_and_an_altered_one_is_not_used(demo, demo_panel, 
     assert read_bundle(folder) is None
     data, panel = report_data(str(demo_folder), prepared=str(folder))                # the whole data instead
     assert len(data.reps) == len(demo.reps) and set(panel["rep_id"]) == set(demo.rep_ids)
+    assert write_bundle(demo, demo_panel, reps, tmp_path / "slices") == folder     # the batch rebuilds it
+    assert read_bundle(folder) is not None

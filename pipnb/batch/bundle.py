@@ -40,6 +40,7 @@ __all__ = ["Look", "diagnosis_bundle", "diagnosis_looks", "plan_looks", "prepare
 
 PANEL = "panel.parquet"
 CARD, CARD_META = "card.parquet", "card.json"
+MANIFEST = "manifest.json"      # each file's SHA-256, written last: a bundle is reused only when they all match
 
 #: A date a report judges peers on: ``(on, until, policy)`` as :func:`pipnb.peers.peer_table` takes them.
 Look = tuple[pd.Timestamp, pd.Timestamp, Policy]
@@ -287,7 +288,7 @@ def write_bundle(data: SalesData, panel: pd.DataFrame, rep_ids: list[str], root:
     days = [f"{day}={value}" for day, value in sorted(stamps.items())]
     digest = hashlib.sha256("\n".join([*map(str, data.period), *window, *days, *map(str, rep_ids)]).encode())
     entry = Path(root) / digest.hexdigest()[:20]
-    if read_bundle(entry) is not None and (card is None or read_card(entry) is not None):
+    if _whole(entry, card=card is not None):
         return entry
     Path(root).mkdir(parents=True, exist_ok=True)
     building = Path(root) / f".{entry.name}.{uuid.uuid4().hex[:8]}.tmp"
@@ -298,13 +299,40 @@ def write_bundle(data: SalesData, panel: pd.DataFrame, rep_ids: list[str], root:
         part.to_parquet(building / PANEL, index=False)
         if card is not None:
             write_card(card, building)
+        _write_manifest(building)
         if entry.exists():                            # altered or half-written: replaced whole
             shutil.rmtree(entry, ignore_errors=True)
         try:
             os.replace(building, entry)
         except OSError:
-            if read_bundle(entry) is None:            # another batch wrote it at the same moment
+            if not _whole(entry, card=card is not None):     # another batch wrote it at the same moment
                 raise
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return entry
+
+
+def _write_manifest(folder: Path) -> None:
+    import json
+
+    from pipnb.batch.prepare import _sha256
+
+    files = {str(p.relative_to(folder)): _sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+    (folder / MANIFEST).write_text(json.dumps({"files": files}, indent=1), encoding="utf-8")
+
+
+def _whole(entry: Path, *, card: bool) -> bool:
+    """Whether a bundle folder is whole (its snapshot, panel and, when asked, card) and unaltered: every file
+    hashes as recorded when it was built. Cheaper than reading it back (the notebook does that, and checks the
+    slice's fingerprint, anyway); a bundle without a manifest (an older pipnb) is rebuilt."""
+    import json
+
+    from pipnb.batch.prepare import _sha256
+    from pipnb.data import SNAPSHOT
+
+    try:
+        files = json.loads((entry / MANIFEST).read_text(encoding="utf-8"))["files"]
+        needed = {SNAPSHOT, PANEL, *((CARD, CARD_META) if card else ())}
+        return needed <= set(files) and all(_sha256(entry / name) == digest for name, digest in files.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False

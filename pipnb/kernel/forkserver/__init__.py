@@ -62,6 +62,9 @@ from __future__ import annotations
 DEFAULT_PRELOAD: tuple[str, ...] = (
     "numpy",
     "pandas",
+    "pyarrow.parquet",      # every report reads its bundle (Parquet) first
+    "pydantic",             # pipnb's policy and plan models
+    "yaml",
     "matplotlib",
     "matplotlib.pyplot",
     "matplotlib.backends.backend_agg",
