@@ -57,53 +57,39 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from pipnb.stats._common import (
-    IMPROVED,
-    NO_CLEAR_CHANGE,
-    NOT_JUDGED,
-    TOO_EARLY,
-    VERDICT_COLUMNS,
-    VERDICTS,
-    WORSE,
-    MetricChange,
-    Trend,
-    placebo_inflation,
-    placebo_rank,
-)
-from pipnb.stats.assessment import assess, measure_change, metric_kind
-from pipnb.stats.counts import count_change
-from pipnb.stats.gaps import gap_change
-from pipnb.stats.its import SegmentedFit, segmented_count_model
-from pipnb.stats.power import mde_proportion, mde_rate_ratio, pooled_rate_ratio
-from pipnb.stats.funnel import funnel_limit, funnel_scale, funnel_z, null_variance, overdispersion
-from pipnb.stats.ratios import ratio_change
-from pipnb.stats.sequential import obf_spending, sequential_boundaries
-from pipnb.stats.trend import trend_test
-from pipnb.stats.verdicts import (decide_verdict, detectable, holm, oriented_z, rule_mde, sequential_holm,
-                                  target_change)
-from pipnb.stats.windows import PlanWindows, Window, plan_windows, working_days
+#: Each public name and the module that owns it. They resolve on first use: ``pipnb.peers`` needs only the
+#: funnel limits (numpy), and importing every model here would load scipy into every command (0.8 s).
+_HOMES = {
+    "pipnb.stats._common": ("IMPROVED", "NO_CLEAR_CHANGE", "NOT_JUDGED", "TOO_EARLY", "VERDICT_COLUMNS",
+                            "VERDICTS", "WORSE", "MetricChange", "Trend", "placebo_inflation", "placebo_rank"),
+    "pipnb.stats.assessment": ("assess", "measure_change", "metric_kind"),
+    "pipnb.stats.counts": ("count_change",),
+    "pipnb.stats.gaps": ("gap_change",),
+    "pipnb.stats.its": ("SegmentedFit", "segmented_count_model"),
+    "pipnb.stats.power": ("mde_proportion", "mde_rate_ratio", "pooled_rate_ratio"),
+    "pipnb.stats.funnel": ("funnel_limit", "funnel_scale", "funnel_z", "null_variance", "overdispersion"),
+    "pipnb.stats.ratios": ("ratio_change",),
+    "pipnb.stats.sequential": ("obf_spending", "sequential_boundaries"),
+    "pipnb.stats.trend": ("trend_test",),
+    "pipnb.stats.verdicts": ("decide_verdict", "detectable", "holm", "oriented_z", "rule_mde", "sequential_holm",
+                             "target_change"),
+    "pipnb.stats.windows": ("PlanWindows", "Window", "plan_windows", "working_days"),
+    # report wording is owned by pipnb.text (which imports from this package, not the other way round)
+    "pipnb.text": ("METHOD_NOTE", "describe_change"),
+}
+_HOME = {name: module for module, names in _HOMES.items() for name in names}
 
-__all__ = [
-    "IMPROVED", "METHOD_NOTE", "NOT_JUDGED", "NO_CLEAR_CHANGE", "TOO_EARLY", "VERDICTS", "VERDICT_COLUMNS",
-    "WORSE", "MetricChange", "PlanWindows", "SegmentedFit", "Trend", "Window",
-    "assess", "count_change", "decide_verdict", "describe_change", "detectable", "funnel_limit", "funnel_scale",
-    "funnel_z", "gap_change", "holm", "mde_proportion", "mde_rate_ratio", "measure_change", "metric_kind",
-    "null_variance", "obf_spending", "oriented_z", "overdispersion", "placebo_inflation", "placebo_rank",
-    "plan_windows", "pooled_rate_ratio", "ratio_change", "rule_mde", "segmented_count_model",
-    "sequential_boundaries", "sequential_holm", "target_change", "trend_test", "working_days",
-]
-
-_WORDING = ("METHOD_NOTE", "describe_change")   # report wording: owned by pipnb.text
+__all__ = sorted(_HOME)
 
 
 def __getattr__(name: str) -> Any:
-    """Resolve the re-exported wording on first use: statistics never import the words at load time
-    (pipnb.text imports from this package, not the other way round)."""
-    if name in _WORDING:
-        value = getattr(importlib.import_module("pipnb.text"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'pipnb.stats' has no attribute {name!r}")
+    """Resolve a public name from the module that owns it, on first use."""
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pipnb.stats' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:
