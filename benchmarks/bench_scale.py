@@ -263,6 +263,9 @@ def main() -> None:
 
     fast, why = available()
     kernel = FAST if fast else "python3"
+    # A fork server started before this run (a test suite, a user's batch) has its kernels show the server's
+    # environment, without TAG: stop it, so the one this run starts carries TAG into every kernel it forks.
+    subprocess.run([sys.executable, "-m", "pipnb.kernel", "stop", "--force"], capture_output=True)
     print(f"machine: {machine()}")
     if not fast:
         print(f"fast kernel unavailable ({why}): the normal kernel is used")
