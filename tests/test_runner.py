@@ -237,6 +237,32 @@ def test_a_failure_never_deletes_or_replaces_a_good_report(tmp_path):
     assert next(e for e in index_entries(tmp_path, tmp_path / "params") if e.stage == "diagnose").status == "ok"
 
 
+def test_a_failure_in_the_same_second_as_the_good_report_is_still_shown(tmp_path, monkeypatch):
+    # records carry whole seconds: a failure written in the second of the good report it follows is newer
+    import datetime as dt
+    import types
+
+    import pipnb.runner as runner
+    from pipnb.batch.index import index_entries
+
+    class Frozen(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return dt.datetime(2026, 12, 1, 9, 0, 0, 250_000, tzinfo=dt.UTC)
+
+    monkeypatch.setattr(runner, "dt", types.SimpleNamespace(UTC=dt.UTC, date=dt.date, datetime=Frozen))
+
+    def diagnose(notebook: str) -> Job:
+        return replace(_job(tmp_path, "R32", notebook), output_ipynb=tmp_path / "R32" / "diagnose.ipynb",
+                       output_html=tmp_path / "R32" / "diagnose.html")
+
+    good, = run_jobs([diagnose("toy_trivial")], progress=False)
+    failed, = run_jobs([diagnose("toy_fail")], progress=False)
+    assert read_record(good.ipynb).written_at == read_record(failed.ipynb).written_at == "2026-12-01T09:00:00Z"
+    entry = next(e for e in index_entries(tmp_path, tmp_path / "params") if e.stage == "diagnose")
+    assert entry.status == "failed" and Path(entry.path).name == "diagnose.failed.ipynb"
+
+
 def test_a_problem_fails_alone_and_a_skipped_file_is_named(tmp_path):
     from pipnb.runner import Problem
 

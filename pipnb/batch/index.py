@@ -192,9 +192,20 @@ def _newest_failure(on_disk: list[Version], base: Path, last: Version | None) ->
     record = read_record(path)
     if record is None or record.ok:
         return None
-    if last is not None and record.written_at <= (last.record.written_at or ""):
+    if last is not None and not _later(record.written_at, path, last.record.written_at or "", last.ipynb):
         return None
     return Version(last.number if last else 1, path, path.with_suffix(".html"), record)
+
+
+def _later(written: str, path: Path, other_written: str, other_path: Path) -> bool:
+    """Whether the report at ``path`` was written after the one at ``other_path``: by their records' times
+    (whole seconds), and within the same second by the files' modification times."""
+    if written != other_written:
+        return written > other_written
+    try:
+        return path.stat().st_mtime_ns > other_path.stat().st_mtime_ns
+    except OSError:
+        return False
 
 
 def _when(version: Version) -> str:
