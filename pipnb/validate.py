@@ -133,33 +133,64 @@ def _parse(raw: RawTable, name: str, timezone: str, ledger: Ledger) -> pd.DataFr
         frame[ROW] = np.arange(len(frame)) + 2
     if FILE not in frame.columns:
         frame[FILE] = raw.file
+    columns = [c for c in keep if c not in (ROW, FILE)]
+    # Each column converts on its own (on a long table, two at a time: Arrow and numpy release the GIL); the
+    # problems are then recorded column by column in the table's order, as one at a time would.
+    converted = _each(lambda column: _convert(name, column, frame[column], timezone), columns, len(frame))
     aside = pd.Series(False, index=frame.index)
-    for column in keep:
+    for column, (values, bad, text) in zip(columns, converted):
+        frame[column] = values
+        if bad is None:                          # text
+            continue
         required = column in REQUIRED[name]
         action = SET_ASIDE if required else BLANKED
-        if column in DATE_COLUMNS[name]:
-            frame[column], bad, text = to_dates(frame[column], timezone)
-            ledger.flag(name, frame, bad & ~aside, column=column, reason="is not a date", action=action,
-                        values=text, message=f"{column} '{{value}}' is not a date {DATE_FIX}")
-        elif column == "amount":
-            frame[column], bad, text = _numbers(frame[column])
-            ledger.flag(name, frame, bad & ~aside, column=column, reason="is not a number", action=action,
-                        values=text, message=f"{column} '{{value}}' is not a number (use digits and a decimal point)")
-        elif column in BOOL_COLUMNS[name]:
-            frame[column], bad, text = _flags(frame[column])
-            ledger.flag(name, frame, bad & ~aside, column=column, reason="is not true or false", action=action,
-                        values=text, message=f"{column} '{{value}}' is not true or false (use true/false, yes/no, 1/0)")
-        elif column in (ROW, FILE):
-            continue
-        else:
-            frame[column] = _as_text(frame[column])
-            continue
+        reason, fix = _NOT_A[_kind_of(name, column)]
+        ledger.flag(name, frame, bad & ~aside, column=column, reason=reason, action=action, values=text,
+                    message=f"{column} '{{value}}' {fix}")
         if required:
             aside |= bad
-    for column in ("outcome", "kind"):
-        if column in frame.columns:              # stripped already (text columns go through _as_text)
-            frame[column] = frame[column].str.lower()
     return _without(frame, aside)
+
+
+_NOT_A = {"date": ("is not a date", f"is not a date {DATE_FIX}"),
+          "number": ("is not a number", "is not a number (use digits and a decimal point)"),
+          "flag": ("is not true or false", "is not true or false (use true/false, yes/no, 1/0)")}
+
+#: Rows from which a table's columns are converted, and its ids looked up, two at a time.
+THREADED_ROWS = 200_000
+
+
+def _each(work, items: list, rows: int) -> list:
+    """``[work(item) for item in items]``, on two threads when the table has ``THREADED_ROWS`` rows or more
+    (the threads end before this returns: nothing is left running when a batch forks its workers)."""
+    if rows < THREADED_ROWS or len(items) < 2:
+        return [work(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(work, items))
+
+
+def _kind_of(name: str, column: str) -> str:
+    if column in DATE_COLUMNS[name]:
+        return "date"
+    if column == "amount":
+        return "number"
+    return "flag" if column in BOOL_COLUMNS[name] else "text"
+
+
+def _convert(name: str, column: str, series: pd.Series, timezone: str
+             ) -> tuple[pd.Series, pd.Series | None, pd.Series | None]:
+    """One column parsed to its type: ``(values, bad, text)``; text columns give ``bad`` None."""
+    kind = _kind_of(name, column)
+    if kind == "date":
+        return to_dates(series, timezone)
+    if kind == "number":
+        return _numbers(series)
+    if kind == "flag":
+        return _flags(series)
+    text = _as_text(series)
+    return (text.str.lower() if column in ("outcome", "kind") else text), None, None
 
 
 def _without(frame: pd.DataFrame, aside: pd.Series) -> pd.DataFrame:
@@ -289,14 +320,19 @@ def _check_schema(frame: pd.DataFrame, name: str, ledger: Ledger) -> pd.DataFram
     """Check one table with its pandera schema; rows failing a required column are set aside, a negative
     amount is blanked (in the order of their first row: with ``bad_rows="stop"`` the earliest raises)."""
     key = ID_COLUMN[name]
-    repeats = has_duplicates(frame[key])
-    try:
-        _schema(name).validate(frame, lazy=True)
-        cases = None
-    except SchemaErrors as errors:
-        cases = errors.failure_cases.dropna(subset=["index"])
-        if cases.empty:
-            raise DataError(str(errors).splitlines()[0], file=frame[FILE].iloc[0] if len(frame) else None) from None
+
+    def schema_cases() -> pd.DataFrame | None:
+        try:
+            _schema(name).validate(frame, lazy=True)
+        except SchemaErrors as errors:
+            cases = errors.failure_cases.dropna(subset=["index"])
+            if cases.empty:
+                raise DataError(str(errors).splitlines()[0],
+                                file=frame[FILE].iloc[0] if len(frame) else None) from None
+            return cases
+        return None
+    # the id's repeats (hashing) and pandera's checks, side by side on a long table
+    repeats, cases = _each(lambda check: check(), [lambda: has_duplicates(frame[key]), schema_cases], len(frame))
     if cases is None and not repeats:
         return frame
     groups = []
@@ -371,11 +407,13 @@ def _check_relations(tables: dict[str, pd.DataFrame], files: dict[str, str],
 
     if "activities" in tables:         # the ids of reps and opportunities are unique by now
         acts = tables["activities"]
-        rep = codes_in(acts["rep_id"], known_reps)
+        lookups = [("rep_id", known_reps), *([("opp_id", opps["opp_id"])] if "opp_id" in acts else [])]
+        rep, *deal = _each(lambda lookup: codes_in(acts[lookup[0]], lookup[1]), lookups, len(acts))
         aside = _missing(ledger, "activities", acts, "rep_id", rep >= 0, files["reps"])
-        acts, links["rep"] = _without(acts, aside), rep[~aside.to_numpy()]
+        kept = ~aside.to_numpy()
+        acts, links["rep"] = _without(acts, aside), rep[kept]
         if "opp_id" in acts:
-            links["deal"] = deal = codes_in(acts["opp_id"], opps["opp_id"])
+            links["deal"] = deal = deal[0][kept]
             unknown = acts["opp_id"].notna() & (deal < 0)
             ledger.flag("activities", acts, unknown, column="opp_id", action=BLANKED,
                         reason=f"is not in {files['opportunities']} (or was set aside there)",
