@@ -11,7 +11,6 @@ to the terminal, and an error message never shows a database password (:mod:`pip
 from __future__ import annotations
 
 import errno
-import os
 import sys
 import unicodedata
 
@@ -563,12 +562,15 @@ def run(data_source, stage, rep_ids, flagged, plans_glob, as_of, scheduler, more
     if more_reps and not rep_ids:
         raise click.UsageError(f"unexpected argument {more_reps[0]!r} (rep ids go after --reps)")
     _check_run_options(stage, reps=bool(reps), flagged=flagged, plans=bool(plans_glob), as_of=bool(as_of))
-    from pipnb.runner import start_pool, stop_pool
+    from pipnb.runner import local_workers, start_pool, stop_pool
 
     if scheduler is None:        # the local pool's workers load and warm up while the batch is prepared
-        many = jobs_n or os.cpu_count() or 1
-        start_pool(1 if stage == "scan" else min(many, len(reps)) if reps and stage in ("diagnose", "plan")
-                   else many)
+        workers = local_workers(jobs_n)
+        if stage == "scan":
+            workers = 1
+        elif reps and stage in ("diagnose", "plan"):      # one job a named rep
+            workers = min(workers, len(reps))
+        start_pool(workers)
     try:
         _run_stage(data_source, stage, reps, flagged, plans_glob, as_of, scheduler, fmt, reports, params, force,
                    kernel, jobs_n, pdf, paper)

@@ -553,7 +553,7 @@ def run_jobs(jobs: Sequence[Job | Problem], *, jobs_n: int | None = None, force:
         if todo and scheduler is not None:
             stream = _start_dask(todo, scheduler, stack)
         elif todo:
-            stream = _start_pool(todo, jobs_n or os.cpu_count() or 1, stack)
+            stream = _start_pool(todo, local_workers(jobs_n), stack)
         with progress_bar(len(items), progress) as bar:
             bar.update(len(items) - len(todo))
             for i, result in stream:
@@ -600,11 +600,7 @@ def _start_pool(todo: list[tuple[int, Job, str, Output]], jobs_n: int, stack: co
     pool = _early_pool(jobs_n)
     if pool is None:
         _preload()
-        # fork: workers inherit the loaded modules, environment and directory. macOS cannot fork safely.
-        method = "fork" if sys.platform.startswith("linux") else "spawn"
-        pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=max(1, min(jobs_n, len(todo))), mp_context=multiprocessing.get_context(method),
-            initializer=init_pool_worker, initargs=(str(KERNEL_LOG), os.getpid()))
+        pool = _new_pool(min(jobs_n, len(todo)), init_pool_worker)
     stack.callback(pool.shutdown, wait=True, cancel_futures=True)
     futures = {pool.submit(_run_job, job, wanted, out): (i, job) for i, job, wanted, out in todo}
 
@@ -616,22 +612,36 @@ def _start_pool(todo: list[tuple[int, Job, str, Output]], jobs_n: int, stack: co
     return drain()
 
 
+def local_workers(jobs_n: int | None) -> int:
+    """The local pool's size for ``--jobs`` (``None`` or 0: one worker per core)."""
+    return jobs_n or os.cpu_count() or 1
+
+
+def _new_pool(workers: int, initializer) -> concurrent.futures.ProcessPoolExecutor:
+    """A local pool of ``workers`` processes, each started by ``initializer(stderr log, this process's pid)``.
+
+    Forked on Linux: workers inherit the loaded modules, environment and directory (macOS cannot fork safely).
+    """
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    return concurrent.futures.ProcessPoolExecutor(
+        max_workers=max(1, workers), mp_context=multiprocessing.get_context(method),
+        initializer=initializer, initargs=(str(KERNEL_LOG), os.getpid()))
+
+
 _EARLY: list[tuple[concurrent.futures.ProcessPoolExecutor, int]] = []   # see start_pool
 
 
 def start_pool(jobs_n: int) -> None:
     """Fork the local pool's ``jobs_n`` workers now, each loading and warming the execution and export stack
     itself (:func:`_preload`), so that this work runs on the other cores while this process goes on preparing
-    the batch; the next :func:`run_jobs` on a local pool with at least ``jobs_n`` jobs at once uses them.
+    the batch; the next :func:`run_jobs` on a local pool of at least ``jobs_n`` workers uses them.
 
     For the command line, which knows early that it will run jobs. Linux only (the workers are forked); a pool
     that no run took is shut down by :func:`stop_pool`.
     """
     if _EARLY or not sys.platform.startswith("linux"):
         return
-    pool = concurrent.futures.ProcessPoolExecutor(
-        max_workers=max(1, jobs_n), mp_context=multiprocessing.get_context("fork"),
-        initializer=_init_warm_worker, initargs=(str(KERNEL_LOG), os.getpid()))
+    pool = _new_pool(jobs_n, _init_warm_worker)
     pool.submit(os.getpid)       # a fork pool starts all its workers at its first task: now
     _EARLY.append((pool, max(1, jobs_n)))
 
