@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipnb.batch.prepare import manifest_matches, write_manifest
 from pipnb.data import SalesData
 from pipnb.policy import Policy
 
@@ -40,7 +41,6 @@ __all__ = ["Look", "diagnosis_bundle", "diagnosis_looks", "plan_looks", "prepare
 
 PANEL = "panel.parquet"
 CARD, CARD_META = "card.parquet", "card.json"
-MANIFEST = "manifest.json"      # each file's SHA-256, written last: a bundle is reused only when they all match
 
 #: A date a report judges peers on: ``(on, until, policy)`` as :func:`pipnb.peers.peer_table` takes them.
 Look = tuple[pd.Timestamp, pd.Timestamp, Policy]
@@ -299,7 +299,7 @@ def write_bundle(data: SalesData, panel: pd.DataFrame, rep_ids: list[str], root:
         part.to_parquet(building / PANEL, index=False)
         if card is not None:
             write_card(card, building)
-        _write_manifest(building)
+        write_manifest(building)
         if entry.exists():                            # altered or half-written: replaced whole
             shutil.rmtree(entry, ignore_errors=True)
         try:
@@ -312,27 +312,10 @@ def write_bundle(data: SalesData, panel: pd.DataFrame, rep_ids: list[str], root:
     return entry
 
 
-def _write_manifest(folder: Path) -> None:
-    import json
-
-    from pipnb.batch.prepare import _sha256
-
-    files = {str(p.relative_to(folder)): _sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
-    (folder / MANIFEST).write_text(json.dumps({"files": files}, indent=1), encoding="utf-8")
-
-
 def _whole(entry: Path, *, card: bool) -> bool:
     """Whether a bundle folder is whole (its snapshot, panel and, when asked, card) and unaltered: every file
     hashes as recorded when it was built. Cheaper than reading it back (the notebook does that, and checks the
     slice's fingerprint, anyway); a bundle without a manifest (an older pipnb) is rebuilt."""
-    import json
-
-    from pipnb.batch.prepare import _sha256
     from pipnb.data import SNAPSHOT
 
-    try:
-        files = json.loads((entry / MANIFEST).read_text(encoding="utf-8"))["files"]
-        needed = {SNAPSHOT, PANEL, *((CARD, CARD_META) if card else ())}
-        return needed <= set(files) and all(_sha256(entry / name) == digest for name, digest in files.items())
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return False
+    return manifest_matches(entry, {SNAPSHOT, PANEL, *((CARD, CARD_META) if card else ())})

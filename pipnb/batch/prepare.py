@@ -187,8 +187,7 @@ def cached_entry(data: SalesData, root: Path) -> tuple[Path, pd.DataFrame]:
         building.mkdir()
         write_panel(panel, building / "panel.parquet")
         data.write_snapshot(building / "data")
-        files = {str(p.relative_to(building)): _sha256(p) for p in sorted(building.rglob("*")) if p.is_file()}
-        atomic_write_text(building / "manifest.json", json.dumps({**key, "files": files}, indent=1))
+        write_manifest(building, key)
         if entry.exists():                        # altered or half-written: replaced whole
             shutil.rmtree(entry, ignore_errors=True)
         try:
@@ -215,13 +214,28 @@ def _remove_abandoned(root: Path, age: float = 3600.0) -> None:
 
 def _valid(entry: Path, key: dict[str, str]) -> bool:
     """Whether a cache entry is whole, for this key, and unaltered (every file matches its recorded hash)."""
+    return manifest_matches(entry, {"panel.parquet", "data/snapshot.json"}, key)
+
+
+MANIFEST = "manifest.json"
+
+
+def write_manifest(folder: Path, key: dict[str, str] | None = None) -> None:
+    """Record, last, the SHA-256 of every file in ``folder`` (and ``key``, what the folder was built for)."""
+    files = {str(p.relative_to(folder)): _sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+    atomic_write_text(folder / MANIFEST, json.dumps({**(key or {}), "files": files}, indent=1))
+
+
+def manifest_matches(folder: Path, needed: set[str], key: dict[str, str] | None = None) -> bool:
+    """Whether ``folder`` is whole and unaltered: its manifest records ``key`` and at least the files
+    ``needed``, and every recorded file still has its hash. No manifest (a folder half-written, or from an
+    older pipnb): False."""
     try:
-        manifest = json.loads((entry / "manifest.json").read_text(encoding="utf-8"))
-        if any(manifest.get(k) != v for k, v in key.items()):
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        if any(manifest.get(k) != v for k, v in (key or {}).items()):
             return False
         files = manifest["files"]
-        return {"panel.parquet", "data/snapshot.json"} <= set(files) and all(
-            _sha256(entry / name) == digest for name, digest in files.items())
+        return needed <= set(files) and all(_sha256(folder / name) == digest for name, digest in files.items())
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
 
