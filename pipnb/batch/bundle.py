@@ -101,18 +101,21 @@ def prepared_for(batch, rep_id: str, looks: list[Look], *, stamp: str | pd.Times
         return ""
     if "rows" not in memo:
         memo["rows"] = row_index(batch.data)
-    card = None
-    if diagnosis_as_of is not None:
-        from pipnb.peers import scorecard
-
-        cards = memo.setdefault("cards", {})
-        if diagnosis_as_of not in cards:
-            cards[diagnosis_as_of] = scorecard(batch.data, as_of=diagnosis_as_of or None, policy=batch.policy,
-                                               panel=batch.panel)
-        card = cards[diagnosis_as_of]
+    card = None if diagnosis_as_of is None else batch_scorecard(batch, diagnosis_as_of)
     day = f"{pd.Timestamp(stamp):%Y-%m-%d}"
     return str(write_bundle(batch.data, batch.panel, reps, batch.cache / "slices", rows=memo["rows"], card=card,
                             stamps={day: batch.fingerprint_until(day)}))
+
+
+def batch_scorecard(batch, as_of: str) -> pd.DataFrame:
+    """The whole team's :func:`~pipnb.peers.scorecard` of the diagnosis window ending ``as_of`` (``""``: the
+    data's last day), computed once per batch and shared by every diagnosis and drafted plan of that window."""
+    from pipnb.peers import scorecard
+
+    cards = batch._memo.setdefault("cards", {})
+    if as_of not in cards:
+        cards[as_of] = scorecard(batch.data, as_of=as_of or None, policy=batch.policy, panel=batch.panel)
+    return cards[as_of]
 
 
 def diagnosis_bundle(batch, rep_id: str, as_of: str) -> str:

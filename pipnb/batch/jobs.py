@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipnb.batch.bundle import diagnosis_bundle, plan_looks, prepared_for
+from pipnb.batch.bundle import batch_scorecard, diagnosis_bundle, plan_looks, prepared_for
 from pipnb.batch.index import plan_status, remember_rep
 from pipnb.batch.prepare import Batch, plan_path, rep_dir
 from pipnb.errors import PipnbError, PlanError
@@ -126,7 +126,8 @@ def draft_plans(batch: Batch, rep_ids: list[str], *, as_of: str = "", start: str
             if existing.status != "draft" or not force:
                 paths.append(path)
                 continue
-        dx = diagnose(batch.data, rep_id, as_of=as_of or None, policy=batch.policy, panel=batch.panel)
+        dx = diagnose(batch.data, rep_id, as_of=as_of or None, policy=batch.policy, panel=batch.panel,
+                      card=batch_scorecard(batch, as_of))
         plan = draft_plan(dx, start=start or None, policy=batch.policy)
         stamped = plan.model_copy(update={"data_fingerprint": batch.fingerprint_until(plan.diagnosis_window.end)})
         paths.append(stamped.to_yaml(path))
