@@ -99,12 +99,15 @@ class _Grid:
                            ).reshape(self.n_reps, self.n_weeks).astype(float)
 
 
-def codes_in(values: pd.Series, universe) -> np.ndarray:
-    """Position of each value in ``universe`` (-1 when absent or missing), by Arrow's C++ hash lookup."""
+def codes_in(values: pd.Series, universe, *, dtype=np.int64) -> np.ndarray:
+    """Position of each value in ``universe`` (-1 when absent or missing), by Arrow's C++ hash lookup.
+
+    ``dtype=np.int32`` (Arrow's own) skips widening the positions: half the memory on millions of values.
+    """
     import pyarrow.compute as pc
 
     found = pc.index_in(_arrow_strings(values), value_set=_arrow_strings(universe))
-    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=dtype)
 
 
 def _arrow_strings(values):

@@ -53,6 +53,19 @@ def _accepts_path(func):
 ROW = "_row"     # spreadsheet row of each record (header = row 1), carried by adapters for messages
 FILE = "_file"   # the file (or table) each record came from, when a table has several
 
+
+def row_column(index: pd.Index, first: int = 2) -> pd.Series:
+    """A ``_row`` column numbering the rows of ``index`` from ``first`` (a spreadsheet's header is row 1). A
+    Series: a DataFrame shares it when it is set as a column, where it would copy an array."""
+    return pd.Series(np.arange(first, first + len(index)), index=index)
+
+
+def file_column(name: str, index: pd.Index) -> pd.Series:
+    """A ``_file`` column naming ``name`` on every row of ``index``: a categorical of one file name (a
+    million rows cost a million one-byte codes, not a million strings to build and compare)."""
+    codes = np.zeros(len(index), dtype=np.int8)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=[str(name)]), index=index)
+
 SET_ASIDE, BLANKED, FILTERED, DUPLICATE, CORRECTED, FACT = (
     "set aside", "blanked", "filtered", "duplicate", "corrected", "fact")
 ACTIONS = (SET_ASIDE, BLANKED, FILTERED, DUPLICATE, CORRECTED, FACT)
@@ -208,7 +221,7 @@ class Ledger:
         if values is None:
             values = frame[column] if column in frame else pd.Series("", index=frame.index)
         stops = action in (SET_ASIDE, BLANKED) if stops is None else stops
-        rows = frame[ROW] if ROW in frame else pd.Series(np.arange(len(frame)) + 2, index=frame.index)
+        rows = frame[ROW] if ROW in frame else row_column(frame.index)
         files = frame[FILE] if FILE in frame else pd.Series(file or "", index=frame.index)
         if stops and not self.skip:
             at = int(np.argmax(mask.to_numpy()))

@@ -6,6 +6,7 @@ always find nothing. These tests read Arrow's buffers directly and answer in one
 
 - :func:`maybe_padded`: whether any value could start or end with white space (or is empty), so that
   stripping can be skipped when none can;
+- :func:`maybe_upper`: whether any value could hold a capital letter, so that lower-casing can be skipped;
 - :func:`has_duplicates`: whether any non-missing value occurs twice, from one 64-bit hash per value and a
   sort (values whose hashes repeat are then compared exactly).
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["has_duplicates", "maybe_padded"]
+__all__ = ["has_duplicates", "maybe_padded", "maybe_upper"]
 
 _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)   # 2^64 / golden ratio, odd: a common multiplicative hash constant
 _SHIFT = np.uint64(29)
@@ -48,6 +49,15 @@ def _offsets(chunk) -> np.ndarray:
                          offset=chunk.offset * np.dtype(width).itemsize).astype(np.int64, copy=False)
 
 
+def _valid(chunk) -> np.ndarray:
+    """Whether each value of an Arrow array is present, from its validity bitmap (bits, least significant first)."""
+    bitmap = chunk.buffers()[0]
+    if bitmap is None:
+        return np.ones(len(chunk), dtype=bool)
+    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
+    return bits[chunk.offset:chunk.offset + len(chunk)].view(bool)
+
+
 def _bytes(chunk) -> np.ndarray:
     data = chunk.buffers()[2]
     return np.frombuffer(data, dtype=np.uint8) if data is not None and data.size else np.zeros(0, np.uint8)
@@ -68,19 +78,41 @@ def maybe_padded(values: pd.Series) -> bool:
         if len(chunk) == 0:
             continue
         offsets, data = _offsets(chunk), _bytes(chunk)
-        lengths = np.diff(offsets)
         starts, ends = offsets[:-1], offsets[1:]
-        if chunk.null_count:                                       # a missing value's slot says nothing
-            valid = np.asarray(chunk.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-            if (valid & (lengths == 0)).any():
+        if chunk.null_count:
+            if chunk.null_count == len(chunk):
+                continue
+            if (_valid(chunk) & (np.diff(offsets) == 0)).any():    # an empty value (not a missing one)
                 return True
-            starts, ends = starts[valid & (lengths > 0)], ends[valid & (lengths > 0)]
-        elif not lengths.all():                                    # an empty value
+            # A missing value's slot is read too: its edge bytes are a neighbour's edge bytes (or, clipped, the
+            # buffer's last), so it can only make the answer a needless True, never a wrong False.
+            starts = np.minimum(starts, data.size - 1)
+        elif not np.diff(offsets).all():                           # an empty value
             return True
         for edge in (data[starts], data[ends - 1]):
             # b - 0x21 (wrapping): bytes up to 0x20 and from 0x80 land at 0x5F and above, printable ASCII below
             if ((edge - np.uint8(0x21)) >= np.uint8(0x5F)).any():
                 return True
+    return False
+
+
+def maybe_upper(values: pd.Series) -> bool:
+    """Whether any value of ``values`` may hold an upper-case letter.
+
+    False guarantees that ``values.str.lower()`` changes nothing: no byte of the values is an ASCII capital,
+    and none is non-ASCII (a character that could have a lower case takes bytes from 0x80 up in UTF-8). True
+    for anything that is not an Arrow-backed string column.
+    """
+    chunks = _arrow_chunks(values)
+    if chunks is None:
+        return True
+    for chunk in chunks:
+        if len(chunk) == 0:
+            continue
+        offsets = _offsets(chunk)
+        data = _bytes(chunk)[offsets[0]:offsets[-1]]        # this chunk's values (a missing one has none)
+        if ((data - np.uint8(0x41)) < np.uint8(26)).any() or (data >= np.uint8(0x80)).any():
+            return True
     return False
 
 
@@ -102,7 +134,8 @@ def has_duplicates(values: pd.Series) -> bool:
     hashes = [_hashes(chunk, width) for chunk in chunks]
     if any(h is None for h in hashes):
         return bool(present.duplicated().any())
-    hashes = np.sort(np.concatenate(hashes))
+    hashes = np.concatenate(hashes)
+    hashes.sort()                             # in place: no second column of millions of hashes
     if not (hashes[1:] == hashes[:-1]).any():
         return False
     return bool(present.duplicated().any())   # a repeated hash: a true repeat, or (rarely) a collision

@@ -33,9 +33,10 @@ from pandera.errors import SchemaErrors
 from pipnb.data import SalesData
 from pipnb.errors import DataError
 from pipnb.quality import (BEFORE_DEAL, BEFORE_HIRE, BLANKED, CORRECTED, FACT, FILE, LEFT_UNDATED, NO_OWNER,
-                           ROW, SET_ASIDE, UNTOUCHED, Ledger)
+                           ROW, SET_ASIDE, UNTOUCHED, Ledger, file_column,
+                           row_column)
 from pipnb.schema import BOOL_COLUMNS, DATE_COLUMNS, ID_COLUMN, KINDS, OPTIONAL, OUTCOMES, REQUIRED, TABLES
-from pipnb.textcheck import has_duplicates, maybe_padded
+from pipnb.textcheck import has_duplicates, maybe_padded, maybe_upper
 
 __all__ = ["DATE_FIX", "FILE", "ROW", "RawTable", "earlier", "parse_dates", "to_dates", "validate"]
 
@@ -128,11 +129,11 @@ def _parse(raw: RawTable, name: str, timezone: str, ledger: Ledger) -> pd.DataFr
     if frame.empty:
         raise DataError(f"the table is empty; it needs at least one row of {name}", file=raw.file)
     keep = [c for c in (*REQUIRED[name], *OPTIONAL[name], ROW, FILE) if c in frame.columns]
-    frame = frame[keep].copy()
+    frame = frame[keep]
     if ROW not in frame.columns:
-        frame[ROW] = np.arange(len(frame)) + 2
+        frame[ROW] = row_column(frame.index)
     if FILE not in frame.columns:
-        frame[FILE] = raw.file
+        frame[FILE] = file_column(raw.file, frame.index)
     columns = [c for c in keep if c not in (ROW, FILE)]
     # Each column converts on its own (on a long table, two at a time: Arrow and numpy release the GIL); the
     # problems are then recorded column by column in the table's order, as one at a time would.
@@ -190,7 +191,12 @@ def _convert(name: str, column: str, series: pd.Series, timezone: str
     if kind == "flag":
         return _flags(series)
     text = _as_text(series)
-    return (text.str.lower() if column in ("outcome", "kind") else text), None, None
+    return (_lower(text) if column in ("outcome", "kind") else text), None, None
+
+
+def _lower(text: pd.Series) -> pd.Series:
+    """``text`` in lower case (``text`` itself when it has no capital to lower)."""
+    return text.str.lower() if maybe_upper(text) else text
 
 
 def _without(frame: pd.DataFrame, aside: pd.Series) -> pd.DataFrame:
@@ -218,7 +224,7 @@ def to_dates(series: pd.Series, timezone: str) -> tuple[pd.Series, pd.Series, pd
         series = series.dt.tz_convert(timezone).dt.tz_localize(None)
     if pd.api.types.is_datetime64_any_dtype(series):
         out = _nanoseconds(series)
-        bad = series.notna() & out.isna()
+        bad = pd.Series(False, index=series.index) if out is series else series.notna() & out.isna()
         return out, bad, _text_where(series, bad)
     text = _as_text(series)
     out = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
@@ -235,11 +241,9 @@ def to_dates(series: pd.Series, timezone: str) -> tuple[pd.Series, pd.Series, pd
 def _text_where(series: pd.Series, rows: pd.Series) -> pd.Series:
     """The values of ``rows`` as text (what a message quotes), missing elsewhere: formatting millions of typed
     values that are all fine would cost more than the whole check."""
-    if not rows.any():         # all missing, built by Arrow (a NA-filled Series of millions costs ~20 ms)
-        import pyarrow as pa
-
-        nothing = pa.chunked_array([pa.nulls(len(series), pa.large_string())])
-        return pd.Series(pd.arrays.ArrowStringArray(nothing), index=series.index)
+    if not rows.any():         # all missing: a categorical of no category (one byte a row, not a string column)
+        codes = np.full(len(series), -1, dtype=np.int8)
+        return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index([], dtype="str")), index=series.index)
     text = pd.Series(pd.NA, index=series.index, dtype="string")
     text[rows] = series[rows].astype("string")
     return text
@@ -323,7 +327,9 @@ def _check_schema(frame: pd.DataFrame, name: str, ledger: Ledger) -> pd.DataFram
 
     def schema_cases() -> pd.DataFrame | None:
         try:
-            _schema(name).validate(frame, lazy=True)
+            # pandera's default copies every column first (a deep copy of millions of rows); nothing here is
+            # coerced, so it checks a shallow copy in place
+            _schema(name).validate(frame.copy(deep=False), lazy=True, inplace=True)
         except SchemaErrors as errors:
             cases = errors.failure_cases.dropna(subset=["index"])
             if cases.empty:
@@ -373,8 +379,8 @@ def _first_of(frame: pd.DataFrame, column: str, aside: pd.Series) -> pd.Series:
     kept = frame[~aside]
     firsts = kept.loc[~kept[column].duplicated(keep="first"), [column, ROW, FILE]].set_index(column)
     row = frame[column].map(firsts[ROW]).astype("Int64").astype("string")
-    file = frame[column].map(firsts[FILE])
-    return ("row " + row).where(file == frame[FILE], file + " row " + row)
+    file = frame[column].map(firsts[FILE].astype("string")).astype("string")
+    return ("row " + row).where(file == frame[FILE].astype("string"), file + " row " + row)
 
 
 # -- cross-table checks -------------------------------------------------------------------------
@@ -408,12 +414,12 @@ def _check_relations(tables: dict[str, pd.DataFrame], files: dict[str, str],
     if "activities" in tables:         # the ids of reps and opportunities are unique by now
         acts = tables["activities"]
         lookups = [("rep_id", known_reps), *([("opp_id", opps["opp_id"])] if "opp_id" in acts else [])]
-        rep, *deal = _each(lambda lookup: codes_in(acts[lookup[0]], lookup[1]), lookups, len(acts))
+        rep, *deal = _each(lambda lookup: codes_in(acts[lookup[0]], lookup[1], dtype=np.int32), lookups, len(acts))
         aside = _missing(ledger, "activities", acts, "rep_id", rep >= 0, files["reps"])
-        kept = ~aside.to_numpy()
-        acts, links["rep"] = _without(acts, aside), rep[kept]
+        kept = None if not aside.any() else ~aside.to_numpy()        # None: every row (no copy of millions)
+        acts, links["rep"] = _without(acts, aside), rep if kept is None else rep[kept]
         if "opp_id" in acts:
-            links["deal"] = deal = deal[0][kept]
+            links["deal"] = deal = deal[0] if kept is None else deal[0][kept]
             unknown = acts["opp_id"].notna() & (deal < 0)
             ledger.flag("activities", acts, unknown, column="opp_id", action=BLANKED,
                         reason=f"is not in {files['opportunities']} (or was set aside there)",
@@ -533,10 +539,21 @@ def _last_record(tables: dict[str, pd.DataFrame]) -> pd.Series:
     return stamps.groupby("rep_id")["at"].max().dt.normalize()
 
 
-def _at(positions: np.ndarray, stamps: pd.Series) -> np.ndarray:
-    """``stamps`` at each of ``positions`` (from :func:`~pipnb.metrics.codes_in`; -1: NaT), as nanoseconds."""
+#: Rows compared at a time by :func:`_before_at`: its temporaries stay in the processor's cache and in memory
+#: the allocator reuses, instead of a fresh column of millions of values (zeroed by the kernel) for each step.
+FACT_ROWS = 1 << 16
+
+
+def _before_at(occurred: pd.Series, positions: np.ndarray, stamps: pd.Series) -> np.ndarray:
+    """Whether each of ``occurred`` is :func:`earlier` than ``stamps`` at its position (from
+    :func:`~pipnb.metrics.codes_in`; -1: NaT), ``FACT_ROWS`` rows at a time."""
     values = np.append(_nanoseconds_of(stamps), _NAT)      # position -1 reads the NaT put last
-    return values[positions]
+    at = _nanoseconds_of(occurred)
+    out = np.empty(len(at), dtype=bool)
+    for start in range(0, len(at), FACT_ROWS):
+        rows = slice(start, start + FACT_ROWS)
+        out[rows] = _before(_Instants(at[rows]), values[positions[rows]])
+    return out
 
 
 def _note_facts(tables: dict[str, pd.DataFrame], ledger: Ledger, links: dict[str, np.ndarray]) -> None:
@@ -545,16 +562,23 @@ def _note_facts(tables: dict[str, pd.DataFrame], ledger: Ledger, links: dict[str
     if "activities" not in tables:
         return
     reps, opps, acts = tables["reps"], tables["opportunities"], tables["activities"]
-    occurred = _Instants(acts["occurred_at"])
+    occurred = acts["occurred_at"]
+    deal = links.get("deal")
+
+    def touched() -> np.ndarray:
+        marks = np.zeros(len(opps), dtype=bool)
+        if deal is not None:
+            marks[deal[deal >= 0]] = True
+        return marks
+    # on a long table, two facts at a time
+    work = {"untouched": touched}
     if "hire_date" in reps:
-        hire = _at(links["rep"], reps["hire_date"])
-        ledger.flag("activities", acts, _before(occurred, hire), column="occurred_at", action=FACT,
-                    reason=BEFORE_HIRE)
-    touched = np.zeros(len(opps), dtype=bool)
-    if "opp_id" in acts:
-        deal = links["deal"]
-        ledger.flag("activities", acts, _before(occurred, _at(deal, opps["created_at"])),
-                    column="occurred_at", action=FACT, reason=BEFORE_DEAL)
-        touched[deal[deal >= 0]] = True
-    untouched = (opps["outcome"] == "open").to_numpy(dtype=bool, na_value=False) & ~touched
+        work[BEFORE_HIRE] = lambda: _before_at(occurred, links["rep"], reps["hire_date"])
+    if deal is not None:
+        work[BEFORE_DEAL] = lambda: _before_at(occurred, deal, opps["created_at"])
+    found = dict(zip(work, _each(lambda fact: work[fact](), list(work), len(acts))))
+    for reason in (BEFORE_HIRE, BEFORE_DEAL):
+        if reason in found:
+            ledger.flag("activities", acts, found[reason], column="occurred_at", action=FACT, reason=reason)
+    untouched = (opps["outcome"] == "open").to_numpy(dtype=bool, na_value=False) & ~found["untouched"]
     ledger.flag("opportunities", opps, untouched, column="opp_id", action=FACT, reason=UNTOUCHED)

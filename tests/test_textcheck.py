@@ -1,6 +1,6 @@
 """The vectorized load checks agree with the pandas operations they stand in for, on messy data.
 
-``pipnb.textcheck.maybe_padded`` lets loading skip ``str.strip()``, ``has_duplicates`` replaces pandera's
+``pipnb.textcheck.maybe_padded`` lets loading skip ``str.strip()``, ``maybe_upper`` skip ``str.lower()``, ``has_duplicates`` replaces pandera's
 unique check, and ``pipnb.validate.earlier`` compares integer nanoseconds instead of ``dt.normalize()``
 columns: each is compared with the library on values built to break it (every kind of white space, empty
 and missing values, widths around 8 bytes, non-ASCII text, sliced and chunked Arrow arrays, dates before
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipnb.textcheck import has_duplicates, maybe_padded
+from pipnb.textcheck import has_duplicates, maybe_padded, maybe_upper
 from pipnb.validate import earlier
 
 SPACES = [" ", "\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "\x85", "\xa0", "\u1680", "\u2003", "\u2028",
@@ -64,6 +64,12 @@ def test_clean_ids_are_not_padded_and_need_no_strip():
 def test_empty_values_count_as_padded():
     assert maybe_padded(text(["R01", ""]))
     assert not maybe_padded(text(["R01", None]))
+    # missing values at a chunk's ends and an Arrow offset that is not a multiple of 8 (the validity bitmap)
+    for shape in shapes(text([None] * 11 + ["R01", None, "", None])):
+        assert maybe_padded(shape)
+    for shape in shapes(text([None] * 11 + ["R01", None, "R02", None])):
+        assert not maybe_padded(shape)
+    assert not maybe_padded(text([None] * 11 + ["R01", None, "", None]).iloc[:13])
 
 
 def test_maybe_padded_never_misses_on_random_messy_text():
@@ -77,6 +83,31 @@ def test_maybe_padded_never_misses_on_random_messy_text():
 def test_other_dtypes_are_always_stripped():
     assert maybe_padded(pd.Series(["R01", "R02"], dtype=object))
     assert maybe_padded(pd.Series(["R01"], dtype=pd.StringDtype("python")))
+
+
+# -- maybe_upper: False promises that lower-casing changes nothing -----------------------------------------------
+@pytest.mark.parametrize("capital", ["A", "Z", "É", "Σ", "ǅ", "Ⅻ", "Ａ"])
+def test_every_capital_is_caught(capital):
+    for values in ([capital + "mail", "call"], ["call", "meet" + capital], [None, capital, None]):
+        for shape in shapes(text(values)):
+            if shape.str.lower().tolist() != shape.tolist():         # pandas (Arrow) does lower it ...
+                assert maybe_upper(shape)                             # ... so the test must say so
+
+
+def test_lower_case_kinds_need_no_lowering():
+    for shape in shapes(text(["email", "call", None, "meeting", "won", "lost-7_x"])):
+        assert not maybe_upper(shape)
+        assert shape.str.lower().equals(shape)
+
+
+def test_maybe_upper_never_misses_on_random_messy_text():
+    rng = np.random.default_rng(17)
+    for _ in range(300):
+        series = text(random_words(rng, 20, LETTERS + SPACES[:3] + ["@", "[", "`", "{"]))
+        for shape in shapes(series):
+            if not maybe_upper(shape):
+                assert shape.str.lower().fillna("\x01").eq(shape.fillna("\x01")).all(), shape.tolist()
+    assert maybe_upper(pd.Series(["email"], dtype=object))            # not Arrow text: lowered, as before
 
 
 # -- has_duplicates == values.dropna().duplicated().any() -----------------------------------------------------

@@ -39,7 +39,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipnb.errors import DataError, SourceError
-from pipnb.quality import DUPLICATE, FILE, FILTERED, Ledger
+from pipnb.quality import DUPLICATE, FILE, FILTERED, Ledger, file_column
 from pipnb.schema import ID_COLUMN, OPTIONAL, REQUIRED, TABLES
 from pipnb.sources import register
 from pipnb.sources.files import read_table_file
@@ -126,7 +126,7 @@ def _read_mapped(name: str, mapping: TableMapping, base: Path, ledger: Ledger, k
     if not path.is_file():
         raise DataError(f"file not found ({key}.path in the source YAML is relative to the YAML)", file=str(path))
     raw = read_table_file(path)
-    raw[FILE] = path.name
+    raw[FILE] = file_column(path.name, raw.index)
     ledger.read(name, path.name, len(raw))
     known = set(REQUIRED[name]) | set(OPTIONAL[name])
     raw = _where(raw, mapping, name, path.name, ledger, key)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from pipnb.errors import DataError
+from pipnb.quality import row_column
 from pipnb.validate import ROW
 
 
@@ -26,7 +26,7 @@ def read_table_file(path: Path) -> pd.DataFrame:
     else:
         frame = _read_csv(path)
     frame.columns = [str(c).strip() for c in frame.columns]
-    frame[ROW] = np.arange(len(frame)) + 2
+    frame[ROW] = row_column(frame.index)
     return frame
 
 

@@ -33,11 +33,11 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipnb.errors import DataError, SourceError
+from pipnb.quality import row_column
 from pipnb.redact import Redactor, parse_url, show_url
 from pipnb.schema import OPTIONAL, REQUIRED, TABLES
 from pipnb.sources import register
@@ -359,7 +359,7 @@ def _choose_columns(name: str, mapping: dict[str, str], available: list[str], la
 
 def _raw(frame: pd.DataFrame, name: str, label: str) -> RawTable:
     frame = frame.reset_index(drop=True)
-    frame[ROW] = np.arange(len(frame)) + 1
+    frame[ROW] = row_column(frame.index, first=1)
     hints = {c: f"select it as {c} or map it under tables.{name}.columns in a source YAML (format: sql)"
              for c in REQUIRED[name]}
     return RawTable(frame, label, hints)

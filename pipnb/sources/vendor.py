@@ -13,7 +13,7 @@ import pandas as pd
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from pipnb.errors import DataError, SourceError
-from pipnb.quality import BLANKED, FILE, FILTERED, SET_ASIDE, Ledger
+from pipnb.quality import BLANKED, FILE, FILTERED, SET_ASIDE, Ledger, row_column
 from pipnb.sources.files import read_table_file
 from pipnb.validate import DATE_FIX, ROW, to_dates
 
@@ -159,7 +159,7 @@ class Shelf:
             return read_table_file(self.folder / name), name
         frame = self.frames[name].reset_index(drop=True)
         frame.columns = [str(c).strip() for c in frame.columns]
-        frame[ROW] = np.arange(len(frame)) + 1
+        frame[ROW] = row_column(frame.index, first=1)
         return frame, f"{self.prefix}{name}"
 
 
