@@ -74,9 +74,12 @@ def report_data(data_source: str, *, panel_path: str = "", prepared: str = "") -
 
 
 def read_bundle(folder: str | Path) -> tuple[SalesData, pd.DataFrame] | None:
-    """The slice and panel in a bundle folder; None when it is missing, altered or half-written."""
+    """The slice and panel in a bundle folder; None when it is missing, altered or half-written (every file
+    must hash as its manifest recorded; the slice's fingerprint then needs no recomputing)."""
     folder = Path(folder)
-    data = SalesData.read_snapshot(folder)
+    if not _whole(folder, card=False):
+        return None
+    data = SalesData.read_snapshot(folder, verified=True)
     if data is None or data.span is None:
         return None
     try:
@@ -317,8 +320,8 @@ def write_bundle(data: SalesData, panel: pd.DataFrame, rep_ids: list[str], root:
 
 def _whole(entry: Path, *, card: bool) -> bool:
     """Whether a bundle folder is whole (its snapshot, panel and, when asked, card) and unaltered: every file
-    hashes as recorded when it was built. Cheaper than reading it back (the notebook does that, and checks the
-    slice's fingerprint, anyway); a bundle without a manifest (an older pipnb) is rebuilt."""
+    hashes as recorded when it was built. Cheaper than reading it back; a bundle without a manifest (an older
+    pipnb) is rebuilt, and a notebook does not use it."""
     from pipnb.data import SNAPSHOT
 
     return manifest_matches(entry, {SNAPSHOT, PANEL, *((CARD, CARD_META) if card else ())})
