@@ -126,3 +126,16 @@ def test_a_bundle_is_read_back_and_an_altered_one_is_not_used(demo, demo_panel, 
     assert len(data.reps) == len(demo.reps) and set(panel["rep_id"]) == set(demo.rep_ids)
     assert write_bundle(demo, demo_panel, reps, tmp_path / "slices") == folder     # the batch rebuilds it
     assert read_bundle(folder) is not None
+
+
+def test_a_day_that_cuts_nothing_takes_the_whole_datas_fingerprint_and_any_other_day_its_own(demo):
+    from pipnb.fingerprint import data_as_of, is_whole
+
+    last = demo.period[1]
+    assert is_whole(data_as_of(demo, last), demo)
+    assert data_as_of(demo, last).fingerprint() == demo.fingerprint()        # the shortcut's value is right
+    assert fingerprint_until(demo, last, whole="given") == "given"             # and is taken, not recomputed
+    month_ago = last - pd.Timedelta(days=30)
+    cut = data_as_of(demo, month_ago)
+    assert not is_whole(cut, demo)
+    assert fingerprint_until(demo, month_ago, whole="given") == cut.fingerprint() != demo.fingerprint()

@@ -98,6 +98,8 @@ class Batch:
         The policy file the batch uses and its rules.
     cache
         The cache entry (``.pipnb/cache/<key>``).
+    fingerprint
+        The data's fingerprint (:meth:`~pipnb.data.SalesData.fingerprint`, computed once for the cache key).
     """
 
     data: SalesData
@@ -109,6 +111,7 @@ class Batch:
     policy_path: Path
     policy: Policy
     cache: Path | None = None
+    fingerprint: str = ""
     _until: dict = field(default_factory=dict, repr=False, compare=False)
     _memo: dict = field(default_factory=dict, repr=False, compare=False)   # see pipnb.batch.bundle
 
@@ -122,7 +125,7 @@ class Batch:
 
         key = f"{pd.Timestamp(day):%Y-%m-%d}"
         if key not in self._until:
-            self._until[key] = fingerprint_until(self.data, key)
+            self._until[key] = fingerprint_until(self.data, key, whole=self.fingerprint or None)
         return self._until[key]
 
 
@@ -153,9 +156,11 @@ def prepare(source: str, *, reports: str | Path = "reports", params: str | Path 
     policy_path = policy_file(policy, params=params)
     rules = Policy.from_yaml(policy_path)
     root = Path(cache).resolve() if cache else params.parent / ".pipnb" / "cache"
-    entry, panel = cached_entry(data, root)
+    key = cache_key(data)
+    entry, panel = cached_entry(data, root, key)
     return Batch(data=data, source=str(entry / "data"), panel=panel, panel_path=entry / "panel.parquet",
-                 reports=reports, params=params, policy_path=policy_path, policy=rules, cache=entry)
+                 reports=reports, params=params, policy_path=policy_path, policy=rules, cache=entry,
+                 fingerprint=key["data"])
 
 
 # -- the cache ---------------------------------------------------------------------------------------------
@@ -171,11 +176,12 @@ def cache_key(data: SalesData) -> dict[str, str]:
     return parts
 
 
-def cached_entry(data: SalesData, root: Path) -> tuple[Path, pd.DataFrame]:
-    """The cache entry for ``data`` under ``root`` (checked, else built) and its weekly panel."""
+def cached_entry(data: SalesData, root: Path, key: dict[str, str] | None = None) -> tuple[Path, pd.DataFrame]:
+    """The cache entry for ``data`` under ``root`` (checked, else built) and its weekly panel; ``key``: its
+    :func:`cache_key`, when the caller has it."""
     from pipnb.metrics import weekly_panel
 
-    key = cache_key(data)
+    key = key or cache_key(data)
     entry = root / key["key"]
     if _valid(entry, key):
         return entry, pd.read_parquet(entry / "panel.parquet")
