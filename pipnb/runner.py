@@ -339,6 +339,7 @@ def _execute(job: Job):
         try:
             return papermill.execute_notebook(
                 str(job.notebook), str(tmp), parameters=dict(job.parameters), kernel_name=job.kernel_name,
+                engine_name=_engine(),
                 cwd=str(job.cwd) if job.cwd else None, progress_bar=False, log_output=False,
                 request_save_on_cell_execute=False, execution_timeout=job.timeout,
                 shutdown_kernel="immediate",  # outputs are all in; do not wait for a graceful exit
@@ -350,6 +351,21 @@ def _execute(job: Job):
             raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _engine() -> str:
+    """The name of papermill's nbclient engine minus its saves of the whole output notebook at every cell's start
+    and end (two writes a cell, ~50 a report, each serializing every output so far). Papermill still writes it
+    once at the end, and on a failure with the error marked, which is what :func:`_execute` reads."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class OneSaveEngine(NBClientEngine):
+        @classmethod
+        def execute_notebook(cls, nb, kernel_name, output_path=None, **kwargs):
+            return super().execute_notebook(nb, kernel_name, output_path=None, **kwargs)
+
+    papermill_engines.register("pipnb", OneSaveEngine)      # (again: registering replaces)
+    return "pipnb"
 
 
 def _record(job: Job, wanted_hash: str, out: Output, status: Literal["ok", "failed"], error: str = "",
