@@ -134,11 +134,13 @@ def test_disabled_fast_kernel_still_runs_the_notebook_as_a_normal_child(fast_env
     assert info["ppid"] == os.getpid()  # launched by this process, not forked by the server
 
 
-def test_server_forks_safely_and_preloads_no_pipnb_code(server):
+def test_server_forks_safely_and_preloads_the_libraries_then_pipnbs_report_modules(server):
     assert server["threads"] == 1 and server["os_threads"] == 1
     assert server["failed"] == {}
     assert {"pandas", "seaborn", "statsmodels.api", "ipykernel.kernelapp"} <= set(server["preloaded"])
-    assert not [m for m in server["preloaded"] if m.startswith("pipnb")]
+    assert {"pipnb", "pipnb.diagnosis", "pipnb.plots", "pipnb.reviews"} <= set(server["preloaded"])
+    own = [i for i, m in enumerate(server["preloaded"]) if m.startswith("pipnb")]
+    assert own == list(range(len(server["preloaded"]) - len(own), len(server["preloaded"])))   # last
 
 
 def test_kernels_are_forked_children_of_the_server_with_papermill_cwd_and_env(server, tmp_path, monkeypatch):
@@ -147,7 +149,7 @@ def test_kernels_are_forked_children_of_the_server_with_papermill_cwd_and_env(se
     assert info["ppid"] == server["pid"]
     assert info["cwd"] == str(tmp_path)
     assert info["mark"] == "rep-R07"
-    assert info["pipnb_preloaded"] is False
+    assert info["pipnb_preloaded"] is True
 
 
 def test_nothing_one_report_sets_is_visible_to_the_next(server, tmp_path):
@@ -316,6 +318,26 @@ def test_installing_a_package_retires_the_server_and_the_next_report_gets_a_fres
     after = printed(run(nb))["ppid"]
     assert after != before and after == fast.server_status()["pid"]
     assert wait_until(lambda: not running(before), 10)
+    launcher.reap_spawned()
+
+
+def test_a_changed_pipnb_source_file_retires_the_server_and_the_next_report_gets_a_fresh_one(server, tmp_path):
+    """The server preloads pipnb; a report must never run older pipnb code than the files hold."""
+    import pipnb.quality
+
+    nb = notebook(tmp_path / "nb.ipynb", PROBE)
+    before = printed(run(nb))["ppid"]
+    source = Path(pipnb.quality.__file__)
+    stat = source.stat()
+    try:
+        os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))   # as an edit leaves it
+        after = printed(run(nb))["ppid"]
+    finally:
+        os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert after != before and after == fast.server_status()["pid"]
+    assert wait_until(lambda: not running(before), 10)
+    again = printed(run(nb))["ppid"]        # the restored file differs from the new server's snapshot too
+    assert again != after and again == fast.server_status()["pid"]
     launcher.reap_spawned()
 
 

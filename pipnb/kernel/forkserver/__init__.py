@@ -2,9 +2,11 @@
 
 This package is a program, run by path (``python .../forkserver/__main__.py --socket PATH``) by
 :mod:`pipnb.kernel.launcher`. In the server process it is imported as the stand-alone package
-``_pipnb_forkserver`` (see ``__main__``), never as part of :mod:`pipnb`, so none of pipnb's own
-modules are preloaded and a notebook always sees the current pipnb code. Hence its modules use the
-standard library only and import each other relatively. A client imports just this ``__init__``, as
+``_pipnb_forkserver`` (see ``__main__``), never as part of :mod:`pipnb`: the server's own code never
+depends on the pipnb it preloads. Hence its modules use the standard library only and import each other
+relatively. The pipnb modules a report uses are preloaded last, after a snapshot of pipnb's source files
+(names, sizes, modification times); a launch that finds them changed retires the server, so a notebook always
+sees the current pipnb code. A client imports just this ``__init__``, as
 :mod:`pipnb.kernel.forkserver`, for the defaults below.
 
 Modules
@@ -20,7 +22,8 @@ Life of the server
 1. Make forking safe: one thread per numeric library pool (``OPENBLAS_NUM_THREADS=1`` and
    friends), no jemalloc background thread in pyarrow, matplotlib on the ``Agg`` backend.
 2. Preload the third-party modules named by ``--preload`` (numpy, pandas, matplotlib,
-   seaborn, scipy.stats, statsmodels, the ipykernel machinery ...), then ``gc.freeze()`` them.
+   seaborn, scipy.stats, statsmodels, the ipykernel machinery ..., then pipnb's report modules), then
+   ``gc.freeze()`` them.
    Their import-time warnings go to the server's log, not to a notebook.
 3. Listen on a Unix socket (created under a temporary name, then renamed into place, so a
    client that can connect can also be served), accepting connections from the same user only.
@@ -35,8 +38,8 @@ One Unix stream connection per request; each message is one line of JSON.
 descriptors attached (``SCM_RIGHTS``: the kernel's stdin, stdout and stderr). The server checks
 that forking is safe (``threading.active_count() == 1``, one OS thread, no ZMQ context) and forks.
 It answers ``{"ok": true, "pid": PID}`` (or ``{"ok": false, "error": "..."}``; with
-``"retry": true`` when the server has retired because a package was installed or upgraded
-since it started -- its socket is gone, so the client starts a fresh server), keeps the
+``"retry": true`` when the server has retired because a package was installed or upgraded,
+or a pipnb source file changed, since it started -- its socket is gone, so the client starts a fresh server), keeps the
 connection open, and when the kernel has exited and been reaped sends ``{"exit": CODE}`` (the
 ``subprocess`` convention: ``-N`` for a kernel killed by signal N) and closes it. When the
 client closes the connection while its kernel runs, the server terminates the kernel (SIGTERM to
@@ -81,8 +84,22 @@ DEFAULT_PRELOAD: tuple[str, ...] = (
     "ipykernel.debugger",
     "ipykernel.inprocess.ipkernel",
     "jupyter_client.session",
+    # pipnb's own modules that the report notebooks use, last: the server retires when a pipnb source file
+    # changes (see ``process.source_snapshot``), so a kernel never runs older pipnb code than the files hold
+    "pipnb",
+    "pipnb.parameters",
+    "pipnb.batch.bundle",
+    "pipnb.scan",
+    "pipnb.diagnosis",
+    "pipnb.plan",
+    "pipnb.reviews",
+    "pipnb.stats.assessment",
+    "pipnb.plots",
+    "pipnb.text",
+    "pipnb.quality",
+    "pipnb.outcome",
 )
-"""Modules the server imports once. Third-party only: never a pipnb module."""
+"""Modules the server imports once: the libraries, then the pipnb modules a report uses."""
 
 DEFAULT_IDLE = 120.0
 """Seconds without kernels or requests after which the server exits."""

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from . import DEFAULT_IDLE, DEFAULT_PRELOAD
 from .child import remember_server_matplotlibrc, run_kernel
-from .process import fork_blockers, log, preload, prepare_environment, set_process_name, warm_charts
+from .process import (fork_blockers, log, preload, prepare_environment, set_process_name, source_snapshot,
+                      warm_charts)
 from .server import ForkServer
 
 
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     set_process_name("pipnb-forksrv")
     started = time.monotonic()
     modules = [m.strip() for m in args.preload.split(",") if m.strip()]
+    sources = source_snapshot(modules)            # before importing: an edit from now on retires the server
     loaded, failed = preload(modules)
     for name, reason in failed.items():
         log(f"not preloaded: {name} ({reason})")
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         log("refusing to serve: " + "; ".join(blockers))
         return 3
     try:
-        server = ForkServer(args.socket, idle=args.idle, preloaded=loaded, failed=failed)
+        server = ForkServer(args.socket, idle=args.idle, preloaded=loaded, failed=failed, sources=sources)
     except OSError as exc:
         if exc.errno in (errno.EADDRINUSE, errno.EEXIST):
             log(f"socket {args.socket} is taken: {exc}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import os
 import sys
 import threading
@@ -80,6 +81,35 @@ def prepare_environment() -> None:
     os.environ.update(FORK_SAFE_ENV)
     for name in [n for n in os.environ if n.startswith("JPY_")]:
         del os.environ[name]  # ipykernel reads JPY_PARENT_PID at import; each kernel gets its own
+
+
+OWN_PACKAGE = "pipnb"
+"""The package whose preloaded modules are watched: the server retires when one of its source files changes."""
+
+
+def source_snapshot(modules: list[str]) -> dict[str, tuple[int, int]]:
+    """The modification time and size of every ``.py`` file of :data:`OWN_PACKAGE` when ``modules`` preloads
+    any of it, else ``{}``. Taken before preloading, compared at every launch: an edited, added or removed
+    source file retires the server, so a notebook always runs the current pipnb code."""
+    if not any(m == OWN_PACKAGE or m.startswith(OWN_PACKAGE + ".") for m in modules):
+        return {}
+    return own_sources()
+
+
+def own_sources() -> dict[str, tuple[int, int]]:
+    """The modification time and size of every ``.py`` file of :data:`OWN_PACKAGE` (a few hundred µs)."""
+    spec = importlib.util.find_spec(OWN_PACKAGE)           # a top-level package: nothing is imported
+    roots = list(spec.submodule_search_locations or []) if spec else []
+    snapshot = {}
+    for root in roots:
+        for folder, _, names in os.walk(root):
+            for name in names:
+                if name.endswith(".py"):
+                    path = os.path.join(folder, name)
+                    with contextlib.suppress(OSError):
+                        stat = os.stat(path)
+                        snapshot[path] = (stat.st_mtime_ns, stat.st_size)
+    return snapshot
 
 
 def preload(modules: list[str]) -> tuple[list[str], dict[str, str]]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .child import LaunchJob
-from .process import fork_blockers, log, os_thread_count
+from .process import fork_blockers, log, os_thread_count, own_sources
 
 KILL_GRACE = 5.0
 """Seconds between SIGTERM and SIGKILL when the server ends a kernel whose client went away."""
@@ -66,9 +66,13 @@ class ForkServer:
         Seconds without kernels or requests after which :meth:`serve` returns.
     preloaded, failed
         What :func:`preload` reported, for ``status``.
+    sources
+        :func:`~.process.source_snapshot` before preloading: when pipnb's source files no longer match it, the
+        server retires (as when packages are installed) and the client starts a fresh one.
     """
 
-    def __init__(self, path: Path, *, idle: float, preloaded: list[str], failed: dict[str, str]):
+    def __init__(self, path: Path, *, idle: float, preloaded: list[str], failed: dict[str, str],
+                 sources: dict[str, tuple[int, int]] | None = None):
         self.path = path
         self.lock_path = path.with_suffix(".lock")
         self.idle = idle
@@ -79,6 +83,7 @@ class ForkServer:
         self.last_activity = self.started
         self.kernels: dict[int, _Kernel] = {}
         self.libraries = _path_snapshot()
+        self.sources = sources or {}
         self.stop_requested = False
         self.force_stop = False
         self.selector = selectors.DefaultSelector()
@@ -287,6 +292,9 @@ class ForkServer:
             if _path_snapshot() != self.libraries:
                 self._retire()
                 raise _Retired("installed packages changed since the server started")
+            if self.sources and own_sources() != self.sources:
+                self._retire()
+                raise _Retired("pipnb's source files changed since the server started")
             cwd = str(request.get("cwd") or "/")
             if not os.path.isdir(cwd):
                 raise FileNotFoundError(f"working directory {cwd!r} does not exist")
