@@ -56,8 +56,11 @@ FILE = "_file"   # the file (or table) each record came from, when a table has s
 
 def row_column(index: pd.Index, first: int = 2) -> pd.Series:
     """A ``_row`` column numbering the rows of ``index`` from ``first`` (a spreadsheet's header is row 1). A
-    Series: a DataFrame shares it when it is set as a column, where it would copy an array."""
-    return pd.Series(np.arange(first, first + len(index)), index=index)
+    Series: a DataFrame shares it when it is set as a column, where it would copy an array; 32-bit below two
+    billion rows (half the memory of a column of millions)."""
+    last = first + len(index)
+    dtype = np.int32 if last < np.iinfo(np.int32).max else np.int64
+    return pd.Series(np.arange(first, last, dtype=dtype), index=index)
 
 
 def file_column(name: str, index: pd.Index) -> pd.Series:

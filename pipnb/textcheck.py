@@ -125,7 +125,7 @@ def has_duplicates(values: pd.Series) -> bool:
     values compared exactly by pandas. Not Arrow-backed text, or values whose characters take several bytes
     (padding counts characters, so their widths differ): pandas directly.
     """
-    present = values.dropna()
+    present = values.dropna() if values.hasnans else values     # (dropna copies every string, even with no NA)
     chunks = _arrow_chunks(present)
     if chunks is None or len(present) < 2:
         return bool(present.duplicated().any())
