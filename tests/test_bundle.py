@@ -139,3 +139,21 @@ def test_a_day_that_cuts_nothing_takes_the_whole_datas_fingerprint_and_any_other
     cut = data_as_of(demo, month_ago)
     assert not is_whole(cut, demo)
     assert fingerprint_until(demo, month_ago, whole="given") == cut.fingerprint() != demo.fingerprint()
+
+
+@pytest.mark.parametrize("as_of", ["", "2026-01-31"])
+def test_a_plans_diagnosis_in_a_batch_is_the_diagnosis_of_the_whole_data(demo_folder, tmp_path, as_of):
+    """Drafting shares the batch's scorecard and its fingerprint of the window's last day: same diagnosis."""
+    from pipnb.batch import prepare
+    from pipnb.batch.jobs import batch_diagnosis
+
+    batch = prepare(str(demo_folder), reports=tmp_path / "reports", params=tmp_path / "params")
+    if as_of and not batch.data.period[0] < pd.Timestamp(as_of) < batch.data.period[1]:
+        as_of = f"{batch.data.period[1] - pd.Timedelta(days=60):%Y-%m-%d}"
+    rep_id = DEMO_CASES["article"]
+    got = batch_diagnosis(batch, rep_id, as_of)
+    want = diagnose(batch.data, rep_id, as_of=as_of or None, policy=batch.policy, panel=batch.panel)
+    assert got.data_fingerprint == want.data_fingerprint == fingerprint_until(batch.data, want.window_end)
+    assert got.improvement_areas == want.improvement_areas and got.window_end == want.window_end
+    for name in ("outcomes", "drivers", "card"):
+        _same_frame(getattr(got, name), getattr(want, name))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipnb.batch.jobs import diagnose_jobs, draft_plans, plan_jobs, review_jobs, scan_job
+from pipnb.batch.bundle import batch_scorecard
+from pipnb.batch.jobs import batch_diagnosis, diagnose_jobs, draft_plans, plan_jobs, review_jobs, scan_job
 from pipnb.batch.prepare import Batch, plan_path
 from pipnb.data import SalesData, accepts_path
 from pipnb.errors import PipnbError
@@ -23,26 +24,23 @@ def demo_jobs(batch: Batch, *, force: bool = False) -> list:
     """Every job of the demo: scan, diagnosis and plan of each flagged rep, and the whole review cycle
     of the two reps whose plans started 12 weeks before the data ends."""
     from pipnb.demo import DEMO_CASES, demo_plan_start
-    from pipnb.diagnosis import diagnose
-    from pipnb.peers import scorecard
     from pipnb.plan import draft_plan
     from pipnb.scan import flagged_reps
 
     start = demo_plan_start(f"{batch.data.period[1]:%Y-%m-%d}")
+    before = f"{start - pd.Timedelta(days=1):%Y-%m-%d}"
     active = [DEMO_CASES["responder"], DEMO_CASES["non_responder"]]
     for rep_id in active:
         path = plan_path(batch.params, rep_id)
         if path.exists() and not (force and _draft(path)):      # a signed plan is never redrafted
             continue
-        dx = diagnose(batch.data, rep_id, as_of=start - pd.Timedelta(days=1), policy=batch.policy, panel=batch.panel)
-        plan = draft_plan(dx, start=start, policy=batch.policy)
+        plan = draft_plan(batch_diagnosis(batch, rep_id, before), start=start, policy=batch.policy)
         plan = plan.model_copy(update={"data_fingerprint": batch.fingerprint_until(plan.diagnosis_window.end)})
         plan.transition("activate", by="pipnb demo (the rep's manager)", on=start.date(),
                         note="agreed with the rep at the plan meeting").to_yaml(path)
-    card = scorecard(batch.data, policy=batch.policy, panel=batch.panel)
+    card = batch_scorecard(batch, "")                # the team's, as of the last day (draft_plans shares it)
     flagged = [r for r in flagged_reps(card, plan_metrics_only=True) if r not in active]
     plans = [*draft_plans(batch, flagged, force=force), *(plan_path(batch.params, r) for r in active)]
-    before = f"{start - pd.Timedelta(days=1):%Y-%m-%d}"
     jobs = [scan_job(batch), *diagnose_jobs(batch, flagged), *diagnose_jobs(batch, active, as_of=before),
             *plan_jobs(batch, plans)]
     reviewed = {path: Plan.from_yaml(path) for path in (plan_path(batch.params, r) for r in active)}

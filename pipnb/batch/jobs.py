@@ -98,6 +98,21 @@ def diagnose_jobs(batch: Batch, rep_ids: list[str], *, as_of: str = "") -> list[
     return jobs
 
 
+def batch_diagnosis(batch: Batch, rep_id: str, as_of: str = ""):
+    """:func:`~pipnb.diagnosis.diagnose` of ``rep_id`` on the batch's whole data, as drafting a plan needs it
+    (``as_of`` ``YYYY-MM-DD``, ``""``: the data's last day). It shares the batch's team scorecard of the window
+    and the data's fingerprint on the window's last day, each computed once per batch: drafting many plans
+    hashes every row of the data once, not once a rep."""
+    import dataclasses
+
+    from pipnb.diagnosis import diagnose
+
+    card = batch_scorecard(batch, as_of)
+    day = f"{pd.Timestamp(card.attrs['window_end']):%Y-%m-%d}"
+    data = dataclasses.replace(batch.data, stamps={day: batch.fingerprint_until(day)})
+    return diagnose(data, rep_id, as_of=as_of or None, policy=batch.policy, panel=batch.panel, card=card)
+
+
 def draft_plans(batch: Batch, rep_ids: list[str], *, as_of: str = "", start: str = "",
                 force: bool = False) -> list[Path | Problem]:
     """Draft and write ``params/plans/<rep>.yaml`` for each rep (in-process; fast).
@@ -107,7 +122,6 @@ def draft_plans(batch: Batch, rep_ids: list[str], *, as_of: str = "", start: str
     another rep's plan, is a :class:`~pipnb.runner.Problem` for that rep (the file is left alone). A drafted
     plan records the fingerprint of the data up to the end of its diagnosis: what it was drafted from.
     """
-    from pipnb.diagnosis import diagnose
     from pipnb.plan import draft_plan
 
     paths: list[Path | Problem] = []
@@ -126,9 +140,7 @@ def draft_plans(batch: Batch, rep_ids: list[str], *, as_of: str = "", start: str
             if existing.status != "draft" or not force:
                 paths.append(path)
                 continue
-        dx = diagnose(batch.data, rep_id, as_of=as_of or None, policy=batch.policy, panel=batch.panel,
-                      card=batch_scorecard(batch, as_of))
-        plan = draft_plan(dx, start=start or None, policy=batch.policy)
+        plan = draft_plan(batch_diagnosis(batch, rep_id, as_of), start=start or None, policy=batch.policy)
         stamped = plan.model_copy(update={"data_fingerprint": batch.fingerprint_until(plan.diagnosis_window.end)})
         paths.append(stamped.to_yaml(path))
     return paths
