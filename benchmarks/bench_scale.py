@@ -225,25 +225,19 @@ def section_whole_command(tmp: Path) -> None:
 
 def lifecycle_jobs(batch, max_flagged: int):
     """Every stage of the cycle for the flagged reps, as the command line would run them, stage by stage."""
+    from pipnb.batch.bundle import batch_scorecard
     from pipnb.demo import demo_plan_start
-    from pipnb.diagnosis import diagnose
-    from pipnb.peers import scorecard
-    from pipnb.plan import draft_plan
+    from pipnb.plan import Plan
     from pipnb.scan import flagged_reps
     from pipnb.stages import review_stages
 
     start = demo_plan_start(f"{batch.data.period[1]:%Y-%m-%d}")
     before = f"{start - pd.Timedelta(days=1):%Y-%m-%d}"
-    card = scorecard(batch.data, as_of=before, policy=batch.policy, panel=batch.panel)
-    flagged = flagged_reps(card, plan_metrics_only=True)[: max_flagged or None]
-    paths = []
-    for rep_id in flagged:                                # plans drafted and activated, as a manager would
-        dx = diagnose(batch.data, rep_id, as_of=before, policy=batch.policy, panel=batch.panel)
-        plan = draft_plan(dx, start=start, policy=batch.policy)
-        plan = plan.model_copy(update={"data_fingerprint": batch.fingerprint_until(plan.diagnosis_window.end)})
-        path = batches.plan_path(batch.params, rep_id)
-        plan.transition("activate", by="bench", on=start.date(), note="benchmark").to_yaml(path)
-        paths.append(path)
+    flagged = flagged_reps(batch_scorecard(batch, before), plan_metrics_only=True)[: max_flagged or None]
+    # drafted as `pipnb run --stage plan` drafts them, then activated, as a manager would
+    paths = batches.draft_plans(batch, flagged, as_of=before, start=f"{start:%Y-%m-%d}")
+    for path in paths:
+        Plan.from_yaml(path).transition("activate", by="bench", on=start.date(), note="benchmark").to_yaml(path)
     stages = [("scan", [batches.scan_job(batch, as_of=before)]),
               ("diagnose", batches.diagnose_jobs(batch, flagged, as_of=before)),
               ("plan", batches.plan_jobs(batch, paths))]
