@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -52,3 +54,35 @@ def atomic_write_table(frame: pd.DataFrame, path: str | Path) -> Path:
         else:
             frame.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S")
     return path
+
+
+# -- a folder's manifest: the SHA-256 of every file, recorded last ------------------------------------------
+MANIFEST = "manifest.json"
+
+
+def write_manifest(folder: Path, key: dict[str, str] | None = None) -> None:
+    """Record, last, the SHA-256 of every file in ``folder`` (and ``key``, what the folder was built for)."""
+    files = {str(p.relative_to(folder)): _sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+    atomic_write_text(folder / MANIFEST, json.dumps({**(key or {}), "files": files}, indent=1))
+
+
+def manifest_matches(folder: Path, needed: set[str], key: dict[str, str] | None = None) -> bool:
+    """Whether ``folder`` is whole and unaltered: its manifest records ``key`` and at least the files
+    ``needed``, and every recorded file still has its hash. No manifest (a folder half-written, or from an
+    older pipnb): False."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        if any(manifest.get(k) != v for k, v in (key or {}).items()):
+            return False
+        files = manifest["files"]
+        return needed <= set(files) and all(_sha256(folder / name) == digest for name, digest in files.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

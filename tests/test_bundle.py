@@ -157,3 +157,20 @@ def test_a_plans_diagnosis_in_a_batch_is_the_diagnosis_of_the_whole_data(demo_fo
     assert got.improvement_areas == want.improvement_areas and got.window_end == want.window_end
     for name in ("outcomes", "drivers", "card"):
         _same_frame(getattr(got, name), getattr(want, name))
+
+
+def test_a_batch_snapshot_is_trusted_by_its_manifest_and_an_altered_one_is_not(demo_folder, tmp_path, monkeypatch):
+    """A notebook reading the batch's cached data hashes its files, not every row; an edit is still caught."""
+    from pipnb.batch import prepare
+    from pipnb.data import SalesData
+
+    batch = prepare(str(demo_folder), reports=tmp_path / "reports", params=tmp_path / "params")
+    snapshot = batch.cache / "data"
+    with monkeypatch.context() as patched:
+        patched.setattr(SalesData, "fingerprint", lambda self: pytest.fail("rows hashed again"))
+        data = SalesData.read_snapshot(snapshot)
+    assert data is not None and len(data.activities) == len(batch.data.activities)
+
+    reps = pd.read_parquet(snapshot / "reps.parquet")
+    reps.assign(rep_name="someone else").to_parquet(snapshot / "reps.parquet", index=False)
+    assert SalesData.read_snapshot(snapshot) is None            # the manifest fails, then the fingerprint does

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipnb.batch.prepare import manifest_matches, write_manifest
+from pipnb.io import manifest_matches, write_manifest
 from pipnb.data import SalesData
 from pipnb.policy import Policy
 

@@ -28,7 +28,7 @@ import pandas as pd
 
 from pipnb.data import SalesData
 from pipnb.errors import PipnbError
-from pipnb.io import atomic_path, atomic_write_text
+from pipnb.io import atomic_path, manifest_matches, write_manifest
 from pipnb.policy import Policy
 from pipnb.workdir import policy_file
 
@@ -221,37 +221,6 @@ def _remove_abandoned(root: Path, age: float = 3600.0) -> None:
 def _valid(entry: Path, key: dict[str, str]) -> bool:
     """Whether a cache entry is whole, for this key, and unaltered (every file matches its recorded hash)."""
     return manifest_matches(entry, {"panel.parquet", "data/snapshot.json"}, key)
-
-
-MANIFEST = "manifest.json"
-
-
-def write_manifest(folder: Path, key: dict[str, str] | None = None) -> None:
-    """Record, last, the SHA-256 of every file in ``folder`` (and ``key``, what the folder was built for)."""
-    files = {str(p.relative_to(folder)): _sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
-    atomic_write_text(folder / MANIFEST, json.dumps({**(key or {}), "files": files}, indent=1))
-
-
-def manifest_matches(folder: Path, needed: set[str], key: dict[str, str] | None = None) -> bool:
-    """Whether ``folder`` is whole and unaltered: its manifest records ``key`` and at least the files
-    ``needed``, and every recorded file still has its hash. No manifest (a folder half-written, or from an
-    older pipnb): False."""
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        if any(manifest.get(k) != v for k, v in (key or {}).items()):
-            return False
-        files = manifest["files"]
-        return needed <= set(files) and all(_sha256(folder / name) == digest for name, digest in files.items())
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return False
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_panel(panel: pd.DataFrame, path: Path) -> Path:
