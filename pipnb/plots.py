@@ -179,13 +179,29 @@ def trend_grid(panel: pd.DataFrame, rep_id: str, metrics: list[str], *, peers: l
     return fig
 
 
+#: Rows the team scan's heatmap shows at most: beyond that a picture of every rep is taller than any screen
+#: (0.32 inch a rep) and costs seconds to draw; the table above it lists every shortfall.
+HEATMAP_REPS = 40
+
+
 @styled
-def scan_heatmap(card: pd.DataFrame, metrics: list[str] | None = None) -> plt.Figure:
-    """Each rep's percentile among peers per metric (red: low, blue: high; 'better' already oriented)."""
+def scan_heatmap(card: pd.DataFrame, metrics: list[str] | None = None, *, max_reps: int = HEATMAP_REPS) -> plt.Figure:
+    """Each rep's percentile among peers per metric (red: low, blue: high; 'better' already oriented).
+
+    A team of more than ``max_reps`` shows the reps who fall short (most shortfalls first), then those with the
+    lowest percentile on any metric, up to ``max_reps``; the title says how many of how many are shown.
+    """
+    from pipnb.scan import flagged_reps
+
     metrics = metrics or [m for m in ("win_rate", "followup_meeting_ratio", "first_meetings_per_week",
                                       "opps_created_per_week", "avg_days_between_touches", "emails_per_week")
                           if m in set(card["metric"])]
     rows = card[card["metric"].isin(metrics)].copy()
+    team = rows["rep_id"].nunique()
+    if team > max_reps:
+        lowest = rows.groupby("rep_id", sort=False)["percentile"].min().sort_values(kind="stable").index
+        shown = list(dict.fromkeys([*flagged_reps(card), *lowest]))[:max_reps]
+        rows = rows[rows["rep_id"].isin(shown)]
     rows["score"] = rows["percentile"]                  # already oriented: higher is better
     rows["rep"] = rows["rep_name"].astype(str) + " (" + rows["team"].astype(str) + ")"
     grid = rows.pivot(index="rep", columns="metric", values="score")[metrics]
@@ -196,7 +212,10 @@ def scan_heatmap(card: pd.DataFrame, metrics: list[str] | None = None) -> plt.Fi
     ax.set_ylabel("")
     ax.set_xlabel("")
     ax.tick_params(axis="both", labelsize=8)
-    ax.set_title("Percentile among peers (shortfalls are red)", fontsize=10)
+    title = "Percentile among peers (shortfalls are red)"
+    if team > max_reps:
+        title += f"\n{max_reps} of {team} reps: those falling short first, then the lowest on any metric"
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
 
