@@ -13,7 +13,7 @@ import pandas as pd
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from pipnb.errors import DataError, SourceError
-from pipnb.quality import BLANKED, FILE, FILTERED, SET_ASIDE, Ledger, row_column
+from pipnb.quality import BLANKED, FILE, FILTERED, SET_ASIDE, Ledger, file_column, row_column
 from pipnb.sources.files import read_table_file
 from pipnb.validate import DATE_FIX, ROW, to_dates
 
@@ -178,7 +178,7 @@ class Export:
         self.ledger = ledger or Ledger()
         self.aside = aside if aside is not None else pd.Series(False, index=frame.index)
         if FILE not in frame.columns:
-            self.frame = frame.assign(**{FILE: name})
+            self.frame = frame.assign(**{FILE: file_column(name, frame.index)})
         self._columns: dict[str, str] = {}
         for column in frame.columns:
             if column not in (ROW, FILE):
