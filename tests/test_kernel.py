@@ -394,3 +394,17 @@ def test_parallel_workers_share_one_cold_started_server_that_exits_when_idle(fas
     finally:
         _subreaper(False)
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+def test_the_source_snapshot_covers_pipnbs_files_and_refuses_what_it_cannot_watch(monkeypatch):
+    import pipnb
+    from pipnb.kernel.forkserver import process
+
+    assert process.source_snapshot(["pandas", "seaborn"]) == {}             # nothing of pipnb preloaded
+    snapshot = process.source_snapshot(["pandas", "pipnb.plots"])
+    package = Path(pipnb.__file__).parent
+    assert set(snapshot) == {str(p) for p in package.rglob("*.py")}
+    stat = (package / "quality.py").stat()
+    assert snapshot[str(package / "quality.py")] == (stat.st_mtime_ns, stat.st_size)
+    monkeypatch.setattr(process.importlib.util, "find_spec", lambda name: None)   # e.g. a zipped install
+    assert process.source_snapshot(["pipnb.plots"]) is None                 # so pipnb is not preloaded

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import DEFAULT_IDLE, DEFAULT_PRELOAD
 from .child import remember_server_matplotlibrc, run_kernel
-from .process import (fork_blockers, log, preload, prepare_environment, set_process_name, source_snapshot,
+from .process import (fork_blockers, is_own, log, preload, prepare_environment, set_process_name, source_snapshot,
                       warm_charts)
 from .server import ForkServer
 
@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     modules = [m.strip() for m in args.preload.split(",") if m.strip()]
     sources = source_snapshot(modules)            # before importing: an edit from now on retires the server
+    if sources is None:
+        log("pipnb's source files cannot be watched: its modules are not preloaded")
+        modules, sources = [m for m in modules if not is_own(m)], {}
     loaded, failed = preload(modules)
     for name, reason in failed.items():
         log(f"not preloaded: {name} ({reason})")

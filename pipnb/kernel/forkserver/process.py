@@ -87,13 +87,20 @@ OWN_PACKAGE = "pipnb"
 """The package whose preloaded modules are watched: the server retires when one of its source files changes."""
 
 
-def source_snapshot(modules: list[str]) -> dict[str, tuple[int, int]]:
+def is_own(module: str) -> bool:
+    """Whether ``module`` is :data:`OWN_PACKAGE` or one of its modules."""
+    return module == OWN_PACKAGE or module.startswith(OWN_PACKAGE + ".")
+
+
+def source_snapshot(modules: list[str]) -> dict[str, tuple[int, int]] | None:
     """The modification time and size of every ``.py`` file of :data:`OWN_PACKAGE` when ``modules`` preloads
-    any of it, else ``{}``. Taken before preloading, compared at every launch: an edited, added or removed
-    source file retires the server, so a notebook always runs the current pipnb code."""
-    if not any(m == OWN_PACKAGE or m.startswith(OWN_PACKAGE + ".") for m in modules):
+    any of it, else ``{}``; None when it would but no source file can be found (a zipped install): its modules
+    must then not be preloaded, since nothing could tell when they change. Taken before preloading, compared at
+    every launch: an edited, added or removed source file retires the server, so a notebook always runs the
+    current pipnb code."""
+    if not any(is_own(m) for m in modules):
         return {}
-    return own_sources()
+    return own_sources() or None
 
 
 def own_sources() -> dict[str, tuple[int, int]]:
