@@ -19,8 +19,7 @@ Example
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pipnb._lazy import lazy_names
 
 # Imported now: ``prepare`` names both a module and its function, and a report's bundle needs the module anyway.
 from pipnb.batch.prepare import Batch, plan_path, prepare, read_panel, rep_dir
@@ -32,21 +31,7 @@ _HOMES = {
     "pipnb.batch.index": ("write_index",),
     "pipnb.batch.jobs": ("diagnose_jobs", "draft_plans", "find_plans", "plan_jobs", "review_jobs", "scan_job"),
 }
-_HOME = {name: module for module, names in _HOMES.items() for name in names}
+__getattr__, __dir__ = lazy_names(__name__, _HOMES, globals())
 
 __all__ = ["Batch", "demo_jobs", "demo_plan", "diagnose_jobs", "draft_plans", "find_plans", "plan_jobs", "plan_path",
            "prepare", "read_panel", "rep_dir", "review_jobs", "scan_job", "write_index"]
-
-
-def __getattr__(name: str) -> Any:
-    """Resolve a public name from the module that owns it, on first use."""
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pipnb.batch' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))

@@ -54,8 +54,7 @@ types, shared helpers). Statistics return numbers; the sentences are worded in :
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pipnb._lazy import lazy_names
 
 #: Each public name and the module that owns it. They resolve on first use: ``pipnb.peers`` needs only the
 #: funnel limits (numpy), and importing every model here would load scipy into every command (0.8 s).
@@ -77,20 +76,6 @@ _HOMES = {
     # report wording is owned by pipnb.text (which imports from this package, not the other way round)
     "pipnb.text": ("METHOD_NOTE", "describe_change"),
 }
-_HOME = {name: module for module, names in _HOMES.items() for name in names}
+__getattr__, __dir__ = lazy_names(__name__, _HOMES, globals())
 
-__all__ = sorted(_HOME)
-
-
-def __getattr__(name: str) -> Any:
-    """Resolve a public name from the module that owns it, on first use."""
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pipnb.stats' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__all__ = sorted(name for names in _HOMES.values() for name in names)
