@@ -26,7 +26,7 @@ _SHIFT = np.uint64(29)
 
 
 def _arrow_chunks(values: pd.Series):
-    """The Arrow string chunks behind ``values`` (zero-copy), or None when it is not Arrow-backed text."""
+    """The non-empty Arrow string chunks behind ``values`` (zero-copy), or None when it is not Arrow-backed text."""
     import pyarrow as pa
 
     dtype = values.dtype
@@ -36,7 +36,7 @@ def _arrow_chunks(values: pd.Series):
     chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
     if not all(pa.types.is_string(c.type) or pa.types.is_large_string(c.type) for c in chunks):
         return None
-    return chunks
+    return [chunk for chunk in chunks if len(chunk)]
 
 
 def _offsets(chunk) -> np.ndarray:
@@ -75,8 +75,6 @@ def maybe_padded(values: pd.Series) -> bool:
     if chunks is None:
         return True
     for chunk in chunks:
-        if len(chunk) == 0:
-            continue
         offsets, data = _offsets(chunk), _bytes(chunk)
         starts, ends = offsets[:-1], offsets[1:]
         if chunk.null_count:
@@ -107,8 +105,6 @@ def maybe_upper(values: pd.Series) -> bool:
     if chunks is None:
         return True
     for chunk in chunks:
-        if len(chunk) == 0:
-            continue
         offsets = _offsets(chunk)
         data = _bytes(chunk)[offsets[0]:offsets[-1]]        # this chunk's values (a missing one has none)
         if ((data - np.uint8(0x41)) < np.uint8(26)).any() or (data >= np.uint8(0x80)).any():
@@ -129,7 +125,6 @@ def has_duplicates(values: pd.Series) -> bool:
     chunks = _arrow_chunks(present)
     if chunks is None or len(present) < 2:
         return bool(present.duplicated().any())
-    chunks = [chunk for chunk in chunks if len(chunk)]
     width = max(8, *(int(np.diff(_offsets(chunk)).max()) for chunk in chunks))
     hashes = [_hashes(chunk, width) for chunk in chunks]
     if any(h is None for h in hashes):

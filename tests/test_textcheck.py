@@ -2,9 +2,9 @@
 
 ``pipnb.textcheck.maybe_padded`` lets loading skip ``str.strip()``, ``maybe_upper`` skip ``str.lower()``,
 ``has_duplicates`` replaces pandera's unique check, and ``pipnb.validate.earlier`` compares integer
-nanoseconds instead of ``dt.normalize()`` columns: each is compared with the library on values built to break it (every kind of white space, empty
-and missing values, widths around 8 bytes, non-ASCII text, sliced and chunked Arrow arrays, dates before
-1970, midnights and NaT).
+nanoseconds instead of ``dt.normalize()`` columns: each is compared with the library on values built to break
+it (every kind of white space, empty and missing values, widths around 8 bytes, non-ASCII text, sliced and
+chunked Arrow arrays, dates before 1970, midnights and NaT).
 """
 
 import numpy as np
