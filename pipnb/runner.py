@@ -353,6 +353,7 @@ def _execute(job: Job):
         tmp.unlink(missing_ok=True)
 
 
+@functools.cache
 def _engine() -> str:
     """The name of papermill's nbclient engine minus its saves of the whole output notebook at every cell's start
     and end (two writes a cell, ~50 a report, each serializing every output so far). Papermill still writes it
@@ -364,7 +365,7 @@ def _engine() -> str:
         def execute_notebook(cls, nb, kernel_name, output_path=None, **kwargs):
             return super().execute_notebook(nb, kernel_name, output_path=None, **kwargs)
 
-    papermill_engines.register("pipnb", OneSaveEngine)      # (again: registering replaces)
+    papermill_engines.register("pipnb", OneSaveEngine)        # once a process
     return "pipnb"
 
 
