@@ -209,7 +209,8 @@ def scan(data_source: str, as_of: str | None, weeks: int | None, since: str | No
          win_rate_basis: str | None, policy_path: str | None, fmt: str) -> None:
     """Show which reps fall short of their peers, on which metrics, and why."""
     from pipnb.peers import scorecard
-    from pipnb.scan import format_scan, scan_csv, scan_json, scan_records
+    from pipnb.io import safe_csv
+    from pipnb.scan import format_scan, scan_json, scan_records
 
     policy = _policy(policy_path)
     data = _load(data_source)
@@ -218,7 +219,7 @@ def scan(data_source: str, as_of: str | None, weeks: int | None, since: str | No
     if fmt == "table":
         click.echo(format_scan(card, data))
     else:
-        click.echo(scan_csv(scan_records(card)) if fmt == "csv" else scan_json(card))
+        click.echo(safe_csv(scan_records(card)) if fmt == "csv" else scan_json(card))
 
 
 def _policy(path: str | None):
@@ -517,6 +518,7 @@ def review(data_source, plan_file, checkpoint, fmt, reports, params, force, kern
 
         from pipnb.policy import Policy
         from pipnb.reviews import review as run_review
+        from pipnb.text import review_record
         from pipnb.sources import load
 
         policy_path = Path(params) / "policy.yaml"
@@ -525,7 +527,7 @@ def review(data_source, plan_file, checkpoint, fmt, reports, params, force, kern
             warnings.simplefilter("always")
             result = run_review(load(data_source), plan_obj, stage, policy=policy)
         notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
-        click.echo(json.dumps({**result.to_dict(), "notes": notes}, indent=1, default=str))
+        click.echo(json.dumps({**review_record(result), "notes": notes}, indent=1, default=str))
         return
     from pipnb.batch import prepare, review_jobs
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from pipnb.errors import PipnbError, UnknownRepError
-from pipnb.quality import DataQuality
+from pipnb.errors import UnknownRepError
+from pipnb.ledger import DataQuality
 from pipnb.schema import TABLES
 
 SNAPSHOT = "snapshot.json"
@@ -26,29 +24,6 @@ def _rep_hint(rep_id: str, known: list[str]) -> str:
     if close:
         return f"did you mean '{close[0]}'?"
     return f"rep ids look like: {', '.join(known[:5])}"
-
-
-def as_sales_data(data: SalesData | str | os.PathLike[str]) -> SalesData:
-    """``data`` itself, or the data loaded from a path or a source (:func:`pipnb.load`)."""
-    if isinstance(data, SalesData):
-        return data
-    if isinstance(data, (str, os.PathLike)):
-        from pipnb.sources import load
-
-        return load(data)
-    raise PipnbError(f"expected the data as a SalesData (data = pn.load(PATH)) or a path to load, not a "
-                     f"{type(data).__name__}")
-
-
-def accepts_path(func):
-    """Let ``func``'s first argument, a :class:`SalesData`, be given as a path too (loaded on each call: for
-    several calls, load it once with :func:`pipnb.load`)."""
-
-    @functools.wraps(func)
-    def wrapper(data, *args, **kwargs):
-        return func(as_sales_data(data), *args, **kwargs)
-
-    return wrapper
 
 
 def _vouched(folder: Path) -> bool:

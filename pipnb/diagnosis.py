@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from pipnb.data import SalesData, accepts_path
+from pipnb.data import SalesData
+from pipnb.sources import accepts_path
 from pipnb.fingerprint import fingerprint_until
 from pipnb.metrics import data_window, weekly_panel, window_metrics
 from pipnb.peers import judged_reps, peer_ids, scorecard

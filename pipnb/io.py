@@ -86,3 +86,19 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+#: What a spreadsheet reads as the start of a formula (or hides one behind): a cell starting with one of
+#: these is written with a leading ``'``, so it opens as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_csv(records: pd.DataFrame) -> str:
+    """``records`` as CSV text a spreadsheet opens safely: every text cell that starts with ``=``, ``+``, ``-``,
+    ``@``, a tab or a carriage return gets a leading ``'`` (numbers are written as numbers)."""
+    def cell(value):
+        return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+    text_columns = [c for c in records.columns if records[c].dtype.kind not in "biufc"]   # numbers as numbers
+    safe = records.assign(**{c: records[c].map(cell) for c in text_columns})
+    return safe.to_csv(index=False)

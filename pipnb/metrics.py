@@ -32,7 +32,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipnb.data import SalesData, accepts_path
+from pipnb.data import SalesData
+from pipnb.sources import accepts_path
+from pipnb.textcheck import codes_in
 from pipnb.errors import DataError
 from pipnb.schema import METRICS, SNAPSHOT_ROWS, STALE_DAYS, WIN_RATE_BASES
 
@@ -97,30 +99,6 @@ class _Grid:
         flat = reps[ok] * self.n_weeks + weeks[ok]
         return np.bincount(flat, weights=weights, minlength=self.n_reps * self.n_weeks
                            ).reshape(self.n_reps, self.n_weeks).astype(float)
-
-
-def codes_in(values: pd.Series, universe, *, dtype=np.int64) -> np.ndarray:
-    """Position of each value in ``universe`` (-1 when absent or missing), by Arrow's C++ hash lookup.
-
-    ``dtype=np.int32`` (Arrow's own) skips widening the positions: the array is then a read-only view of the
-    Arrow result (its chunks combined in Arrow's memory pool, which reuses freed memory), not a fresh copy.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    found = pc.index_in(_arrow_strings(values), value_set=_arrow_strings(universe)).fill_null(-1)
-    if isinstance(found, pa.ChunkedArray):
-        found = found.combine_chunks()
-    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=dtype)
-
-
-def _arrow_strings(values):
-    """An Arrow string array (zero-copy for pandas' Arrow-backed ``str`` columns)."""
-    import pyarrow as pa
-
-    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.StringDtype):
-        return pa.array(values)
-    return pa.array(np.asarray(values, dtype=object), type=pa.string(), from_pandas=True)
 
 
 def _as_of_instant(as_of) -> pd.Timestamp:
@@ -305,12 +283,6 @@ def _to_long(parts: dict[str, tuple[np.ndarray, np.ndarray]], grid: _Grid) -> pd
 
 
 # -- windows ------------------------------------------------------------------------------------
-def window_bounds(as_of: pd.Timestamp, weeks: int) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """First and last Monday of the ``weeks`` weeks ending with the week that contains ``as_of``."""
-    last = week_start(pd.Timestamp(as_of))
-    return last - pd.Timedelta(weeks=weeks - 1), last
-
-
 @dataclass(frozen=True)
 class DataWindow:
     """A window of whole weeks inside the data.

@@ -20,7 +20,8 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from pipnb.data import SalesData, accepts_path
+from pipnb.data import SalesData
+from pipnb.sources import accepts_path
 from pipnb.errors import UnknownRepError
 from pipnb.metrics import data_window, weekly_panel, window_metrics
 from pipnb.policy import Policy, resolve_policy
@@ -129,7 +130,7 @@ def peer_table(data: SalesData, *, on: str | pd.Timestamp, policy: Policy | None
     reps["tenure_weeks"] = (pd.Timestamp(on) - hire).dt.days / 7
     reps["inactive"] = data.inactive(until if until is not None else on).to_numpy(bool)
     reps["ramping"] = (reps["tenure_weeks"] < policy.ramp_weeks).to_numpy(bool) & ~reps["inactive"]
-    keys = _level_keys(reps)
+    keys = level_keys(reps)
     levels = PEER_LEVELS[policy.peer_by]
     judged = ~(reps["ramping"] | reps["inactive"]).to_numpy(bool)
     chosen = np.full(len(reps), levels[-1], dtype=object)
@@ -143,7 +144,8 @@ def peer_table(data: SalesData, *, on: str | pd.Timestamp, policy: Policy | None
     return reps
 
 
-def _level_keys(reps: pd.DataFrame) -> dict[str, np.ndarray]:
+def level_keys(reps: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each rep's group key at every peer level (``team``, ``segment``, ``all``) of a :func:`peer_table`."""
     team = reps["team"].astype(str).to_numpy()
     segment = reps["segment"].fillna(reps["team"]).astype(str).to_numpy() if "segment" in reps else team
     return {"team": team, "segment": segment, "all": np.full(len(reps), "all", dtype=object)}
@@ -151,7 +153,7 @@ def _level_keys(reps: pd.DataFrame) -> dict[str, np.ndarray]:
 
 def peer_mask(reps: pd.DataFrame) -> np.ndarray:
     """``mask[i, j]``: rep ``j`` is a peer of rep ``i`` (same group at ``i``'s level, not ramping, not ``i``)."""
-    keys = _level_keys(reps)
+    keys = level_keys(reps)
     level = reps["peer_level"].to_numpy()
     mask = np.zeros((len(reps), len(reps)), dtype=bool)
     for name, key in keys.items():
@@ -166,7 +168,8 @@ def _peer_lists(reps: pd.DataFrame) -> list[list[str]]:
     return [ids[row].tolist() for row in peer_mask(reps)]
 
 
-def _peers_in(reps: pd.DataFrame, rep_id: str) -> list[str]:
+def peers_in(reps: pd.DataFrame, rep_id: str) -> list[str]:
+    """The peers of ``rep_id`` in a :func:`peer_table` (:class:`UnknownRepError` when it is not there)."""
     ids = reps["rep_id"].astype(str).to_numpy()
     if rep_id not in ids:
         raise UnknownRepError(f"rep '{rep_id}' is not in the data")
@@ -249,17 +252,17 @@ def _flag(row, metric, policy: Policy) -> tuple[str, str]:
     if row.inactive:
         return "inactive", f"{label}: left the company, neither judged nor a peer"
     if row.ramping:
-        return "ramping", (f"{label} {fmt(row.value, metric)}: hired {row.hire_date:%Y-%m-%d}, still ramping, "
+        return "ramping", (f"{label} {metric.fmt(row.value)}: hired {row.hire_date:%Y-%m-%d}, still ramping, "
                            "not judged")
     widened = f"; peers widened from the {row.widened}, too few to compare" if row.widened else ""
     if row.n_peers < min(3, policy.min_peers):
-        return "in line", f"{label} {fmt(row.value, metric)}: only {row.n_peers} comparable peers, not judged"
+        return "in line", f"{label} {metric.fmt(row.value)}: only {row.n_peers} comparable peers, not judged"
     if metric.kind in ("ratio", "mean") and row.denominator < MIN_EVENTS:
-        return "in line", f"{label} {fmt(row.value, metric)} ({_counts(row, metric)}): too few to judge"
+        return "in line", f"{label} {metric.fmt(row.value)} ({_counts(row, metric)}): too few to judge"
     up = metric.higher_is_better
-    own = f"{label} {fmt(row.value, metric)}" + (f" ({_counts(row, metric)})" if metric.kind == "ratio" else "")
-    peers = (f"peer median {fmt(row.peer_median, metric)} (middle half {fmt(row.peer_p25, metric)}–"
-             f"{fmt(row.peer_p75, metric)}, {row.n_peers} peers{widened})")
+    own = f"{label} {metric.fmt(row.value)}" + (f" ({_counts(row, metric)})" if metric.kind == "ratio" else "")
+    peers = (f"peer median {metric.fmt(row.peer_median)} (middle half {metric.fmt(row.peer_p25)}–"
+             f"{metric.fmt(row.peer_p75)}, {row.n_peers} peers{widened})")
     far = abs(row.value - row.peer_median) > policy.margin * abs(row.peer_median)
     worse = row.value < row.peer_median if up else row.value > row.peer_median
     if np.isfinite(row.z):
@@ -270,7 +273,7 @@ def _flag(row, metric, policy: Policy) -> tuple[str, str]:
                                  f"margin, {evidence}")
         if row.z >= crit and far and not worse:
             return "strength", f"{own} vs {peers}: better than peers beyond noise, {evidence}"
-        limit = f"; this window would flag {'below' if up else 'above'} {fmt(row.flag_limit, metric)}"
+        limit = f"; this window would flag {'below' if up else 'above'} {metric.fmt(row.flag_limit)}"
         return "in line", f"{own} vs {peers}: {evidence}{limit}"
     low = row.value < row.peer_p25 if up else row.value > row.peer_p75      # no noise model: quartiles
     high = row.value > row.peer_p75 if up else row.value < row.peer_p25
@@ -320,18 +323,8 @@ def _counts(row, metric) -> str:
 
 
 def fmt(value: float, metric) -> str:
-    """A metric value as a sales manager reads it: ``6%``, ``3.5/wk``, ``12.0 days``, ``$24,500``."""
-    if value is None or not np.isfinite(value):
-        return "n/a"
-    if metric.unit == "%":
-        return f"{100 * value:.0f}%"
-    if metric.unit == "$":
-        return f"${value:,.0f}"
-    if metric.unit == "$ per day":
-        return f"${value:,.0f}/day"
-    if metric.unit == "days":
-        return f"{value:.1f} days"
-    return f"{value:.1f}/wk"
+    """TEMPORARY shim while plan.py moves: use ``Metric.fmt``."""
+    return metric.fmt(value)
 
 
 def _add_unavailable(card: pd.DataFrame, data: SalesData, reps: pd.DataFrame) -> pd.DataFrame:
@@ -367,7 +360,7 @@ def peers_of(data: SalesData, rep_id: str, *, on: str | pd.Timestamp, peer_by: s
              policy: Policy | None = None) -> list[str]:
     """The rep's peers on a date: same peer group by the policy's ``peer_by``, not ramping, the rep excluded."""
     policy = (policy or Policy.default()).with_overrides(peer_by=peer_by)
-    return _peers_in(peer_table(data, on=on, policy=policy), rep_id)
+    return peers_in(peer_table(data, on=on, policy=policy), rep_id)
 
 
 @accepts_path

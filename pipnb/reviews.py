@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from pipnb.data import SalesData, accepts_path
+from pipnb.data import SalesData
+from pipnb.sources import accepts_path
 from pipnb.errors import PlanError
 from pipnb.metrics import weekly_panel, window_metrics
-from pipnb.peers import fmt, plan_peers
+from pipnb.peers import plan_peers
 from pipnb.plan import Plan, Target
 from pipnb.policy import Policy, resolve_policy
 from pipnb.schema import METRICS
@@ -201,8 +202,8 @@ def _status_table(plan: Plan, look: int, plan_week: int, window: pd.DataFrame, s
             "short_of_peers": _beyond(high, low, peer_level, policy.margin, spec.higher_is_better, worse=True),
             "at_peer_level": _beyond(high, low, peer_level, policy.margin, spec.higher_is_better, worse=False),
             "status": status,
-            "display": (f"{fmt(level, spec)} since the plan start (95% interval {fmt(low, spec)}–{fmt(high, spec)}) "
-                        f"vs {fmt(goal, spec)} expected by now"),
+            "display": (f"{spec.fmt(level)} since the plan start (95% interval {spec.fmt(low)}–{spec.fmt(high)}) "
+                        f"vs {spec.fmt(goal)} expected by now"),
         })
     return pd.DataFrame(rows)
 
@@ -255,7 +256,7 @@ def _recommend(table: pd.DataFrame, verdicts: pd.DataFrame, plan: Plan,
     judged = verdicts.set_index("metric")["verdict"] if len(verdicts) else pd.Series(dtype=object)
     reasons = [f"{met.sum()} of {len(focus)} focus targets met with confidence at the final review."]
     for row in focus.itertuples():
-        reasons.append(f"{row.label}: {row.display}; {row.status}; peers {fmt(row.peer_level, METRICS[row.metric])} "
+        reasons.append(f"{row.label}: {row.display}; {row.status}; peers {METRICS[row.metric].fmt(row.peer_level)} "
                        f"over the same weeks; change since the baseline: {judged.get(row.metric, 'not assessed')}.")
     short = focus[(focus["status"] == NOT_MET) & focus["short_of_peers"]]
     done = focus["status"].eq(MET) | focus["at_peer_level"]

@@ -11,11 +11,6 @@ RECORD_COLUMNS = ["rep_id", "rep_name", "team", "metric", "value", "numerator", 
                   "peer_median", "peer_p25", "peer_p75", "percentile", "flag", "reason"]
 
 
-#: What a spreadsheet reads as the start of a formula (or hides one behind): a cell starting with one of
-#: these is written with a leading ``'``, so it opens as text.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
 def scan_records(card: pd.DataFrame) -> pd.DataFrame:
     """The scorecard rows a CSV or JSON scan prints."""
     return card[RECORD_COLUMNS]
@@ -42,17 +37,6 @@ def scan_json(card: pd.DataFrame) -> str:
         "rows": json.loads(scan_records(card).to_json(orient="records")),
     }
     return json.dumps(payload, indent=1)
-
-
-def scan_csv(records: pd.DataFrame) -> str:
-    """``records`` as CSV text a spreadsheet opens safely: every text cell that starts with ``=``, ``+``, ``-``,
-    ``@``, a tab or a carriage return gets a leading ``'`` (numbers are written as numbers)."""
-    def cell(value):
-        return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
-
-    text_columns = [c for c in records.columns if not pd.api.types.is_numeric_dtype(records[c])]
-    safe = records.assign(**{c: records[c].map(cell) for c in text_columns})
-    return safe.to_csv(index=False)
 
 
 def flagged_reps(card: pd.DataFrame, *, plan_metrics_only: bool = False) -> list[str]:

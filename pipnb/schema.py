@@ -5,6 +5,7 @@ Columns are named here once; every other module refers to these constants.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 # -- canonical tables -------------------------------------------------------------------------
@@ -30,8 +31,7 @@ BOOL_COLUMNS = {"reps": ("active",), "opportunities": (), "activities": ()}
 OUTCOMES = ("open", "won", "lost")
 KINDS = ("email", "call", "meeting")
 
-# -- the weekly panel -------------------------------------------------------------------------
-PANEL_COLUMNS = ("rep_id", "week", "metric", "numerator", "denominator", "value")
+# -- the metric catalogue ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,20 @@ class Metric:
     carryover_weeks: int = 0
     rationale: str = ""
     dismissed: str = ""
+
+    def fmt(self, value: float | None) -> str:
+        """A value of this metric as a sales manager reads it: ``6%``, ``3.5/wk``, ``12.0 days``, ``$24,500``."""
+        if value is None or not math.isfinite(value):
+            return "n/a"
+        if self.unit == "%":
+            return f"{100 * value:.0f}%"
+        if self.unit == "$":
+            return f"${value:,.0f}"
+        if self.unit == "$ per day":
+            return f"${value:,.0f}/day"
+        if self.unit == "days":
+            return f"{value:.1f} days"
+        return f"{value:.1f}/wk"
 
 
 _OPPS = ("opportunities",)

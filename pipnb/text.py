@@ -3,19 +3,21 @@
 Every piece of text that comes from the data (names, teams, notes typed into a plan) is HTML-escaped
 here, so a rep named ``<script>alert(1)</script>`` shows as text in every report.
 
-The statistics of improvement (:mod:`pipnb.stats`) return numbers; the sentence that puts one metric's
-verdict into words (:func:`describe_change`, with :data:`METHOD_NOTE` on how to read it) is written here.
+The statistics of improvement (:mod:`pipnb.stats`) return numbers and facts; the sentence that puts one metric's
+verdict into words (:func:`describe_verdict`, with :data:`METHOD_NOTE` on how to read it) is written here.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from pipnb.peers import fmt
 from pipnb.schema import METRICS
+from pipnb.stats._common import NO_CLEAR_CHANGE, TOO_EARLY
 
 if TYPE_CHECKING:   # annotations only: pipnb.stats and the report models import heavier modules
     from IPython.display import HTML
@@ -38,7 +40,7 @@ def esc(value: object) -> str:
 
 
 def value(metric: str, number: float) -> str:
-    return fmt(number, METRICS[metric])
+    return METRICS[metric].fmt(number)
 
 
 def show(table: pd.DataFrame) -> HTML:
@@ -161,9 +163,9 @@ def target_table(plan: Plan) -> pd.DataFrame:
         spec = METRICS[t.metric]
         rows.append({
             "Measure": t.label + (" (focus)" if t.focus else ""),
-            "Baseline": fmt(t.baseline if t.baseline is not None else np.nan, spec),
-            **{f"Checkpoint {i + 1}": fmt(g, spec) for i, g in enumerate(t.glide[:-1])},
-            "Final target": fmt(t.target, spec) + (f" (range {fmt(t.min, spec)}–{fmt(t.max, spec)})"
+            "Baseline": spec.fmt(t.baseline if t.baseline is not None else np.nan),
+            **{f"Checkpoint {i + 1}": spec.fmt(g) for i, g in enumerate(t.glide[:-1])},
+            "Final target": spec.fmt(t.target) + (f" (range {spec.fmt(t.min)}–{spec.fmt(t.max)})"
                                                    if t.min is not None and t.max is not None else ""),
             "How it was set": t.rule,
         })
@@ -215,11 +217,11 @@ def status_line(rv: Review) -> str:
 def measure_reason(row) -> str:
     """One sentence on one measure of a review's table: its status and the numbers behind it."""
     spec = METRICS[row.metric]
-    level = fmt(row.since_start, spec)
+    level = spec.fmt(row.since_start)
     if row.status == "no data":
         return f"{row.label}: no data since the plan start."
-    interval = f"{fmt(row.since_low, spec)}–{fmt(row.since_high, spec)}"
-    goal = fmt(row.target, spec)
+    interval = f"{spec.fmt(row.since_low)}–{spec.fmt(row.since_high)}"
+    goal = spec.fmt(row.target)
     if row.status == "met":
         why = f"the whole 95% interval ({interval}) reaches the {goal} expected by now"
     elif row.status == "not met":
@@ -459,7 +461,9 @@ def verdict_notes(rv: Review) -> str:
     """One paragraph per measure in a manager's words, then how regression to the mean is handled."""
     if rv.verdicts.empty:
         return "No plan measure could be assessed."
-    lines = [f"- **{esc(row.label)} — {row.verdict}.** {esc(row.sentence)}" for row in rv.verdicts.itertuples()]
+    sentences = verdict_sentences(rv.verdicts)
+    lines = [f"- **{esc(label)} — {verdict}.** {esc(sentence)}"
+             for label, verdict, sentence in zip(rv.verdicts["label"], rv.verdicts["verdict"], sentences)]
     return "\n".join([*lines, "", f"*How to read this.* {METHOD_NOTE}"])
 
 
@@ -477,9 +481,7 @@ METHOD_NOTE = (
 
 def describe_change(change: MetricChange, verdict: str, *, target: float | None = None,
                     baseline_label: str = "", caveat: str = "") -> str:
-    """One paragraph a sales manager can read: counts and ranges, then the verdict, then peers.
-
-    Names no peer: peers appear only as "peers over the same weeks" and a count.
+    """:func:`describe_verdict` of one change (its verdict row built by :func:`pipnb.stats.verdict_record`).
 
     Parameters
     ----------
@@ -493,6 +495,18 @@ def describe_change(change: MetricChange, verdict: str, *, target: float | None 
         The baseline window in words (``PlanWindows.describe_baseline()``).
     caveat
         Sentences appended at the end (short or selecting baseline, few peers).
+    """
+    from pipnb.stats.assessment import verdict_record   # the models behind it load scipy and statsmodels (heavy)
+
+    return describe_verdict(verdict_record(change, verdict, target=target, baseline_window=baseline_label,
+                                           caveat=caveat))
+
+
+def describe_verdict(row: Mapping[str, Any]) -> str:
+    """One paragraph a sales manager can read about a verdict row: counts and ranges, then the verdict, then peers.
+
+    ``row`` is one row of :func:`pipnb.stats.assess` (``Review.verdicts``), as a mapping. Names no peer: peers
+    appear only as "peers over the same weeks" and a count.
 
     Example
     -------
@@ -501,30 +515,45 @@ def describe_change(change: MetricChange, verdict: str, *, target: float | None 
     +86%). Verdict: no clear change yet (this data would show a change of +49% or more). Peers over the
     same weeks: -2%; measured the same way, none of 29 peers improved as much."``
     """
-    label = METRICS[change.metric].label if change.metric in METRICS else change.metric
-    parts = [f"{label}: {_levels(change, baseline_label)}.", _range_text(change),
-             _target_text(change, target), f"Verdict: {verdict}{_verdict_reason(change, verdict, target)}.",
-             _peer_text(change), caveat]
+    c = SimpleNamespace(**row)
+    target = None if c.target is None or not np.isfinite(c.target) else float(c.target)
+    label = METRICS[c.metric].label if c.metric in METRICS else c.metric
+    parts = [f"{label}: {_levels(c, c.baseline_window)}.", _range_text(c),
+             _target_text(c, target), f"Verdict: {c.verdict}{_verdict_reason(c, c.verdict)}.",
+             _peer_text(c), c.caveat]
     return " ".join(p for p in parts if p)
 
 
-def _levels(c: MetricChange, baseline_label: str) -> str:
-    d = c.detail
+def review_record(rv: Review) -> dict[str, Any]:
+    """``rv.to_dict()`` with each verdict's sentence (``pipnb review --format json``)."""
+    record = rv.to_dict()
+    for verdict, sentence in zip(record["verdicts"], verdict_sentences(rv.verdicts)):
+        verdict["sentence"] = sentence
+    return record
+
+
+def verdict_sentences(verdicts: pd.DataFrame) -> pd.Series:
+    """:func:`describe_verdict` of every row of a verdict table (:func:`pipnb.stats.assess`), on its index."""
+    return pd.Series([describe_verdict(row) for row in verdicts.to_dict(orient="records")], index=verdicts.index,
+                     dtype=object)
+
+
+def _levels(c: SimpleNamespace, baseline_label: str) -> str:
     plan = f"over {_weeks(c.plan_weeks, 'plan')}"
     base = f"over the {_weeks(c.baseline_weeks, 'baseline')}"
     base += f" ({baseline_label})" if baseline_label else ""
     if c.plan_weeks == 0:
         return f"no complete plan week yet; the baseline is {_baseline_value(c)} {base}"
     if c.kind == "count":
-        return (f"{_num(c.actual)} a week {plan} ({d['plan_count']:.0f} in all), "
+        return (f"{_num(c.actual)} a week {plan} ({c.plan_count:.0f} in all), "
                 f"against {_num(c.baseline)} a week {base}")
     if c.kind == "ratio":
         shrunk = (f", or {_percent(c.baseline)} once weighed against the peer rate"
                   if np.isfinite(c.baseline) and abs(c.baseline - c.baseline_raw) >= 0.005 else "")
-        return (f"{d['plan_successes']:.0f} of {d['plan_trials']:.0f} ({_percent(c.actual)}) {plan}, against "
-                f"{d['baseline_successes']:.0f} of {d['baseline_trials']:.0f} ({_percent(c.baseline_raw)}) "
+        return (f"{c.plan_successes:.0f} of {c.plan_trials:.0f} ({_percent(c.actual)}) {plan}, against "
+                f"{c.baseline_successes:.0f} of {c.baseline_trials:.0f} ({_percent(c.baseline_raw)}) "
                 f"{base}{shrunk}")
-    return (f"{_num(c.actual)} days on average {plan} ({d['plan_closed']:.0f} gaps closed; gaps still open "
+    return (f"{_num(c.actual)} days on average {plan} ({c.plan_closed:.0f} gaps closed; gaps still open "
             f"count as running), against {_num(c.baseline)} days {base}")
 
 
@@ -532,12 +561,11 @@ def _weeks(n: int, kind: str) -> str:
     return f"{n} {kind} week{'s' * (n != 1)}"
 
 
-def _baseline_value(c: MetricChange) -> str:
+def _baseline_value(c: SimpleNamespace) -> str:
     if c.kind == "count":
         return f"{_num(c.baseline)} a week"
     if c.kind == "ratio":
-        d = c.detail
-        return f"{d['baseline_successes']:.0f} of {d['baseline_trials']:.0f} ({_percent(c.baseline_raw)})"
+        return f"{c.baseline_successes:.0f} of {c.baseline_trials:.0f} ({_percent(c.baseline_raw)})"
     return f"{_num(c.baseline)} days"
 
 
@@ -559,7 +587,7 @@ def _signed(value: float, effect: str, *, unit: bool = True, plural: bool = Fals
     return f"{(value - 1) * 100:+.0f}%"
 
 
-def _range_text(c: MetricChange) -> str:
+def _range_text(c: SimpleNamespace) -> str:
     if not np.isfinite(c.estimate):
         return "There is not enough data yet to measure a change."
     what = "the gap between touches changed by" if c.kind == "gap" else "the change is"
@@ -568,7 +596,7 @@ def _range_text(c: MetricChange) -> str:
             f"{_signed(c.ci_low, c.effect, unit=False)} to {_signed(c.ci_high, c.effect, plural=True)}).")
 
 
-def _target_text(c: MetricChange, target: float | None) -> str:
+def _target_text(c: SimpleNamespace, target: float | None) -> str:
     if target is None or not np.isfinite(target):
         return ""
     shown = {"ratio": _percent(target), "gap": f"{target:.1f} days"}.get(c.kind, f"{target:.1f} a week")
@@ -576,24 +604,21 @@ def _target_text(c: MetricChange, target: float | None) -> str:
     return f"Target: {shown} ({'met so far' if met else 'not met yet'})."
 
 
-def _verdict_reason(c: MetricChange, verdict: str, target: float | None) -> str:
-    from pipnb.stats import NO_CLEAR_CHANGE, TOO_EARLY, target_change  # here: `import pipnb.text` stays light
-    from pipnb.stats.verdicts import _nothing_detectable
-
+def _verdict_reason(c: SimpleNamespace, verdict: str) -> str:
     if verdict == TOO_EARLY and not np.isfinite(c.estimate):
         return " — no data for the plan period or the baseline yet"
     if verdict == TOO_EARLY:
-        wanted = target_change(c, target)
-        if _nothing_detectable(c) or not np.isfinite(wanted):
+        wanted = c.target_change
+        if c.nothing_detectable or not np.isfinite(wanted):
             return f" — {_weeks(c.plan_weeks, 'plan')} of data cannot show a change yet"
         return (f" — with {_weeks(c.plan_weeks, 'plan')} the smallest change this data can show is "
                 f"{_signed(c.mde, c.effect)}, more than the {_signed(wanted, c.effect)} the target asks for")
-    if verdict == NO_CLEAR_CHANGE and np.isfinite(c.mde) and not _nothing_detectable(c):
+    if verdict == NO_CLEAR_CHANGE and np.isfinite(c.mde) and not c.nothing_detectable:
         return f" (this data would show a change of {_signed(c.mde, c.effect)} or more)"
     return ""
 
 
-def _peer_text(c: MetricChange) -> str:
+def _peer_text(c: SimpleNamespace) -> str:
     if c.placebo_n == 0:
         return "No peers to compare with over the same weeks."
     if not np.isfinite(c.peer_change):
@@ -601,7 +626,7 @@ def _peer_text(c: MetricChange) -> str:
     text = f"Peers over the same weeks: {_signed(c.peer_change, c.effect)}"
     if np.isfinite(c.placebo_rank):
         toward_better = c.direction >= 0
-        k = int(c.placebo_rank) - 1 if toward_better else c.placebo_n + 1 - int(c.placebo_rank)
+        k = int(c.placebo_rank) - 1 if toward_better else int(c.placebo_n) + 1 - int(c.placebo_rank)
         way = "improved" if toward_better else "declined"
-        text += f"; measured the same way, {'none' if k == 0 else k} of {c.placebo_n} peers {way} as much"
+        text += f"; measured the same way, {'none' if k == 0 else k} of {int(c.placebo_n)} peers {way} as much"
     return text + "."

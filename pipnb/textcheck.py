@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc   # pandas has imported both already: free here
 
 __all__ = ["has_duplicates", "maybe_padded", "maybe_upper"]
 
@@ -27,7 +29,6 @@ _SHIFT = np.uint64(29)
 
 def _arrow_chunks(values: pd.Series):
     """The non-empty Arrow string chunks behind ``values`` (zero-copy), or None when it is not Arrow-backed text."""
-    import pyarrow as pa
 
     dtype = values.dtype
     if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
@@ -41,7 +42,6 @@ def _arrow_chunks(values: pd.Series):
 
 def _offsets(chunk) -> np.ndarray:
     """The ``len(chunk) + 1`` value offsets of an Arrow (large) string array, as int64."""
-    import pyarrow as pa
 
     width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
     buffer = chunk.buffers()[1]
@@ -139,7 +139,6 @@ def has_duplicates(values: pd.Series) -> bool:
 def _hashes(chunk, width: int) -> np.ndarray | None:
     """One 64-bit hash per value of a string chunk without missing values (equal values, equal hashes), the
     values padded to ``width`` bytes; None when padding cannot give every value that width (non-ASCII)."""
-    import pyarrow.compute as pc
 
     offsets = _offsets(chunk)
     lengths = np.diff(offsets)
@@ -158,3 +157,22 @@ def _hashes(chunk, width: int) -> np.ndarray | None:
         hashes *= _MULTIPLIER
         hashes ^= hashes >> _SHIFT
     return hashes
+
+
+def codes_in(values: pd.Series, universe, *, dtype=np.int64) -> np.ndarray:
+    """Position of each value in ``universe`` (-1 when absent or missing), by Arrow's C++ hash lookup.
+
+    ``dtype=np.int32`` (Arrow's own) skips widening the positions: the array is then a read-only view of the
+    Arrow result (its chunks combined in Arrow's memory pool, which reuses freed memory), not a fresh copy.
+    """
+    found = pc.index_in(_arrow_strings(values), value_set=_arrow_strings(universe)).fill_null(-1)
+    if isinstance(found, pa.ChunkedArray):
+        found = found.combine_chunks()
+    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=dtype)
+
+
+def _arrow_strings(values):
+    """An Arrow string array (zero-copy for pandas' Arrow-backed ``str`` columns)."""
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.StringDtype):
+        return pa.array(values)
+    return pa.array(np.asarray(values, dtype=object), type=pa.string(), from_pandas=True)

@@ -6,7 +6,7 @@ record (header = row 1; a ``_file`` column names each record's file when a table
 :func:`validate` parses types, checks each table with a pandera schema, then checks the tables against
 each other, applies the rules every source shares, and returns a :class:`~pipnb.data.SalesData`.
 
-Every problem goes to the load's :class:`~pipnb.quality.Ledger`: with ``bad_rows="stop"`` (the default)
+Every problem goes to the load's :class:`~pipnb.ledger.Ledger`: with ``bad_rows="stop"`` (the default)
 the first one raises :class:`~pipnb.errors.DataError`; with ``"skip"`` a row whose required field is
 invalid is set aside whole, an invalid optional value (amount, hire_date, end_date, active) is blanked,
 and both are listed on the loaded data (``SalesData.quality``).
@@ -32,11 +32,11 @@ from pandera.errors import SchemaErrors
 
 from pipnb.data import SalesData
 from pipnb.errors import DataError
-from pipnb.quality import (BEFORE_DEAL, BEFORE_HIRE, BLANKED, CORRECTED, FACT, FILE, LEFT_UNDATED, NO_OWNER,
+from pipnb.ledger import (BEFORE_DEAL, BEFORE_HIRE, BLANKED, CORRECTED, FACT, FILE, LEFT_UNDATED, NO_OWNER,
                            ROW, SET_ASIDE, UNTOUCHED, Ledger, file_column,
                            row_column)
 from pipnb.schema import BOOL_COLUMNS, DATE_COLUMNS, ID_COLUMN, KINDS, OPTIONAL, OUTCOMES, REQUIRED, TABLES
-from pipnb.textcheck import has_duplicates, maybe_padded, maybe_upper
+from pipnb.textcheck import codes_in, has_duplicates, maybe_padded, maybe_upper
 
 __all__ = ["DATE_FIX", "FILE", "ROW", "RawTable", "earlier", "parse_dates", "to_dates", "validate"]
 
@@ -389,8 +389,6 @@ def _check_relations(tables: dict[str, pd.DataFrame], files: dict[str, str],
     """Set aside the rows naming a rep or deal that is not there; also return, for the activities kept, the
     position of each one's rep in ``reps`` and deal in ``opportunities`` (``links``: ``"rep"``, ``"deal"``;
     -1 for none), which :func:`_note_facts` reuses rather than hashing millions of ids again."""
-    from pipnb.metrics import codes_in
-
     tables, links = dict(tables), {}
     reps, opps = tables["reps"], tables["opportunities"]
     known_reps = reps["rep_id"]
@@ -443,8 +441,6 @@ def _missing(ledger: Ledger, name: str, frame: pd.DataFrame, column: str, known:
 
 def _within(values: pd.Series, universe: pd.Series) -> pd.Series:
     """Whether each of ``values`` is among ``universe`` (Arrow's hash lookup: fast on millions of ids)."""
-    from pipnb.metrics import codes_in
-
     found = codes_in(values, universe.dropna().drop_duplicates().astype("str")) >= 0
     return pd.Series(found, index=values.index)
 
@@ -546,7 +542,7 @@ FACT_ROWS = 1 << 16
 
 def _before_at(occurred: pd.Series, positions: np.ndarray, stamps: pd.Series) -> np.ndarray:
     """Whether each of ``occurred`` is :func:`earlier` than ``stamps`` at its position (from
-    :func:`~pipnb.metrics.codes_in`; -1: NaT), ``FACT_ROWS`` rows at a time."""
+    :func:`~pipnb.textcheck.codes_in`; -1: NaT), ``FACT_ROWS`` rows at a time."""
     values = np.append(_nanoseconds_of(stamps), _NAT)      # position -1 reads the NaT put last
     at = _nanoseconds_of(occurred)
     out = np.empty(len(at), dtype=bool)

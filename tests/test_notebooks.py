@@ -352,13 +352,12 @@ def test_pdf_for_the_hr_file(batch, results, demo, stage, rep, paper, pages):
         assert f"Confidential — prepared for {name} and their manager" in page and f"Page {n} of {count}" in page
     assert "Sign-off" in text and all(who in text for who in ("Rep", "Manager", "HR partner", "Signature", "Date"))
     from pipnb.batch import plan_path
-    from pipnb.peers import fmt
     from pipnb.plan import Plan
     from pipnb.schema import METRICS
 
     plan = Plan.from_yaml(plan_path(batch.params, rep))
     for target in plan.targets:                                                   # the targets, by their numbers
-        assert target.label.split()[0] in text and fmt(target.target, METRICS[target.metric]) in text
+        assert target.label.split()[0] in text and METRICS[target.metric].fmt(target.target) in text
     others = [n for i, n in zip(demo.reps["rep_id"], demo.reps["rep_name"], strict=True) if i != rep]
     assert not [n for n in others if n in text]
     from pipnb.pdf import print_pdf

@@ -295,7 +295,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_start_with_a_quote(evil):
 
 
 def test_tab_and_carriage_return_starts_are_quoted_too():
-    from pipnb.scan import scan_csv
+    from pipnb.io import safe_csv as scan_csv
 
     text = scan_csv(pd.DataFrame({"rep_name": ["\tTabby", "\rCarriage", "Ann", "-1"], "value": [-1.5, 2, 3, 4]}))
     assert text.endswith("rep_name,value\n'\tTabby,-1.5\n'\rCarriage,2.0\nAnn,3.0\n'-1,4.0\n")

@@ -203,7 +203,7 @@ def slice_reps(data: SalesData, rep_id: str, looks: list[Look], *, tables: dict 
     group at the chosen level is kept, ramping and departed members included); the caller then uses the
     whole data. ``tables`` memoizes the whole data's peer tables per look.
     """
-    from pipnb.peers import _level_keys, _peers_in, peer_table
+    from pipnb.peers import level_keys, peers_in, peer_table
 
     tables = {} if tables is None else tables
     ids = data.reps["rep_id"].astype(str).to_numpy()
@@ -216,7 +216,7 @@ def slice_reps(data: SalesData, rep_id: str, looks: list[Look], *, tables: dict 
     for look in looks:
         table = _peer_table(data, look, tables)
         level = table["peer_level"].iloc[i]
-        key = _level_keys(table)[level]
+        key = level_keys(table)[level]
         keep |= key == key[i]
     chosen = ids[keep].tolist()
     if len(chosen) == len(ids):
@@ -225,8 +225,8 @@ def slice_reps(data: SalesData, rep_id: str, looks: list[Look], *, tables: dict 
     sliced = SalesData(reps=part, opportunities=data.opportunities.iloc[:0], span=data.period)
     for look in looks:
         on, until, policy = look
-        whole = _peers_in(_peer_table(data, look, tables), str(rep_id))
-        if _peers_in(peer_table(sliced, on=on, policy=policy, until=until), str(rep_id)) != whole:
+        whole = peers_in(_peer_table(data, look, tables), str(rep_id))
+        if peers_in(peer_table(sliced, on=on, policy=policy, until=until), str(rep_id)) != whole:
             return None
     return chosen
 

@@ -4,7 +4,7 @@ A source is a folder of canonical tables (CSV or Parquet), a Salesforce or HubSp
 database URL, or a source YAML whose ``format`` names an adapter (``columns`` for any CSV export,
 ``salesforce``, ``hubspot``, ``sql``). Each adapter returns raw tables that
 :func:`pipnb.validate.validate` checks the same way, and reports the rows it does not keep to the load's
-:class:`~pipnb.quality.Ledger`.
+:class:`~pipnb.ledger.Ledger`.
 
 ``bad_rows`` chooses what an invalid row does: ``"stop"`` (the default) stops the load at the first one;
 ``"skip"`` sets it aside (an invalid optional value is blanked) and lists it on the loaded data. It comes
@@ -14,23 +14,20 @@ the source YAML's ``bad_rows:`` key.
 
 from __future__ import annotations
 
+import functools
 import inspect
-from collections.abc import Callable
+import os
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipnb.data import SNAPSHOT, SalesData
-from pipnb.errors import SourceError
-from pipnb.quality import BAD_ROWS, Ledger, check_bad_rows
+from pipnb.errors import PipnbError, SourceError
+from pipnb.ledger import BAD_ROWS, Ledger, check_bad_rows
+from pipnb.sources.registry import FORMATS, Reader
 
 if TYPE_CHECKING:   # pandera (behind pipnb.validate) is imported only when data is validated
     from pipnb.validate import RawTable
-
-Reader = Callable[[dict, Path], "dict[str, RawTable]"]
-
-#: adapters for source YAML ``format:`` values; other modules register theirs here
-FORMATS: dict[str, Reader] = {}
 _BAD_ROWS: ContextVar[str | None] = ContextVar("pipnb_bad_rows", default=None)
 
 
@@ -43,14 +40,6 @@ def use_bad_rows(value: str | None) -> None:
 def bad_rows_choice() -> str | None:
     """The choice :func:`use_bad_rows` made (None when none was made)."""
     return _BAD_ROWS.get()
-
-
-def register(name: str) -> Callable[[Reader], Reader]:
-    """Register a source YAML ``format`` adapter (a function ``(config, yaml_dir) -> raw tables``)."""
-    def wrap(reader: Reader) -> Reader:
-        FORMATS[name] = reader
-        return reader
-    return wrap
 
 
 def load(source: str | Path | SalesData, *, timezone: str = "UTC", bad_rows: str | None = None) -> SalesData:
@@ -90,7 +79,9 @@ def load(source: str | Path | SalesData, *, timezone: str = "UTC", bad_rows: str
         snapshot = SalesData.read_snapshot(source)
         if snapshot is not None:
             return snapshot
-    from pipnb.sources import columns, folder, hubspot, salesforce, sql  # noqa: F401  (registers the formats)
+    # Here, not at the top: the adapters and the validation import pandera (heavy), which a loaded snapshot or a
+    # module that only names load (pipnb.metrics, for accepts_path) does not need. Importing them registers the formats.
+    from pipnb.sources import columns, folder, hubspot, salesforce, sql  # noqa: F401
     from pipnb.validate import validate
 
     choice = check_bad_rows(bad_rows) or bad_rows_choice()
@@ -145,3 +136,24 @@ def read_source_yaml(path: Path) -> dict:
         raise SourceError(f"{path}: format '{config['format']}' is unknown "
                           f"(use one of {', '.join(sorted(FORMATS))})")
     return config
+
+
+def as_sales_data(data: SalesData | str | os.PathLike[str]) -> SalesData:
+    """``data`` itself, or the data loaded from a path or a source (:func:`pipnb.load`)."""
+    if isinstance(data, SalesData):
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        return load(data)
+    raise PipnbError(f"expected the data as a SalesData (data = pn.load(PATH)) or a path to load, not a "
+                     f"{type(data).__name__}")
+
+
+def accepts_path(func):
+    """Let ``func``'s first argument, a :class:`SalesData`, be given as a path too (loaded on each call: for
+    several calls, load it once with :func:`pipnb.load`)."""
+
+    @functools.wraps(func)
+    def wrapper(data, *args, **kwargs):
+        return func(as_sales_data(data), *args, **kwargs)
+
+    return wrapper

@@ -39,9 +39,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipnb.errors import DataError, SourceError
-from pipnb.quality import DUPLICATE, FILE, FILTERED, Ledger, file_column
+from pipnb.ledger import DUPLICATE, FILE, FILTERED, Ledger, file_column
 from pipnb.schema import ID_COLUMN, OPTIONAL, REQUIRED, TABLES
-from pipnb.sources import register
+from pipnb.sources.registry import register
 from pipnb.sources.files import read_table_file
 from pipnb.validate import ROW, RawTable
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipnb.errors import DataError
-from pipnb.quality import row_column
+from pipnb.ledger import row_column
 from pipnb.validate import ROW
 
 

@@ -44,8 +44,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from pipnb.errors import DataError
-from pipnb.quality import BLANKED, FILE, FILTERED, NO_OWNER, SET_ASIDE, Ledger
-from pipnb.sources import register
+from pipnb.ledger import BLANKED, FILE, FILTERED, NO_OWNER, SET_ASIDE, Ledger
+from pipnb.sources.registry import register
 from pipnb.sources.vendor import (DELETED, Export, Shelf, VendorSource, clean_text, column_key,
                                   config_model, open_shelf, rule_mask)
 from pipnb.validate import DATE_FIX, ROW, RawTable, to_dates

@@ -51,8 +51,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from pipnb.errors import DataError
-from pipnb.quality import BLANKED, FILE, FILTERED, NO_OWNER, Ledger
-from pipnb.sources import register
+from pipnb.ledger import BLANKED, FILE, FILTERED, NO_OWNER, Ledger
+from pipnb.sources.registry import register
 from pipnb.sources.vendor import (Export, Rule, Rules, Shelf, VendorSource, clean_text, config_model, open_shelf,
                                   rule_mask)
 from pipnb.validate import ROW, RawTable

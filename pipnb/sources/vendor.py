@@ -13,7 +13,8 @@ import pandas as pd
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from pipnb.errors import DataError, SourceError
-from pipnb.quality import BLANKED, FILE, FILTERED, SET_ASIDE, Ledger, file_column, row_column
+from pipnb.ledger import BLANKED, FILE, FILTERED, SET_ASIDE, Ledger, file_column, row_column
+from pipnb.sources.database import database_for
 from pipnb.sources.files import read_table_file
 from pipnb.validate import DATE_FIX, ROW, to_dates
 
@@ -77,8 +78,6 @@ def open_shelf(spec: VendorSource, base: Path, objects: Sequence[str]) -> Shelf:
     underscores and extensions: a Fivetran, Airbyte or Stitch sync's ``opportunity``, ``user`` ...)."""
     if spec.url is None and spec.url_env is None:
         return Shelf(base / spec.folder)
-    from pipnb.sources.sql import database_for
-
     database = database_for(spec.url, spec.url_env, base=base, schema=spec.db_schema)
     frames = database.read_whole({_object_key(o) for o in objects}, column_key)
     return Shelf(frames=frames, prefix="sql:")

@@ -36,9 +36,9 @@ have shown the change the target asks for, else *no clear change yet*. Metrics t
 improvement area are measured but not judged. The selection of reps (the team scan) uses funnel-plot
 limits with over-dispersion (:mod:`~pipnb.stats.funnel`).
 
-:func:`assess` ties these together and returns one verdict row per metric, with a sentence a sales
-manager can read. :func:`segmented_count_model` is the interrupted-time-series model (level and
-slope change) that the Lopez Bernal et al. (2017) test reproduces.
+:func:`assess` ties these together and returns one verdict row per metric, with the facts a sentence
+needs (:mod:`pipnb.text` words them for a sales manager). :func:`segmented_count_model` is the
+interrupted-time-series model (level and slope change) that the Lopez Bernal et al. (2017) test reproduces.
 
 All functions are pure: they never modify their inputs.
 
@@ -48,8 +48,8 @@ The package, one concern a module: :mod:`~pipnb.stats.windows` (baseline, diagno
 boundaries), :mod:`~pipnb.stats.verdicts` (Holm and the verdict rule), :mod:`~pipnb.stats.funnel` (control
 limits for flagging shortfalls), :mod:`~pipnb.stats.assessment` (:func:`assess`),
 :mod:`~pipnb.stats.its` (segmented regression) and :mod:`~pipnb.stats._common` (vocabulary, result
-types, shared helpers). Statistics return numbers; the sentences are worded in :mod:`pipnb.text`
-(:func:`~pipnb.text.describe_change`, ``METHOD_NOTE``), which ``pipnb.stats`` still re-exports.
+types, shared helpers). Statistics return numbers and facts (:func:`verdict_record`); the sentences are worded in
+:mod:`pipnb.text` (:func:`~pipnb.text.describe_verdict`, ``METHOD_NOTE``).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ from pipnb._lazy import lazy_names
 _HOMES = {
     "pipnb.stats._common": ("IMPROVED", "NO_CLEAR_CHANGE", "NOT_JUDGED", "TOO_EARLY", "VERDICT_COLUMNS",
                             "VERDICTS", "WORSE", "MetricChange", "Trend", "placebo_inflation", "placebo_rank"),
-    "pipnb.stats.assessment": ("assess", "measure_change", "metric_kind"),
+    "pipnb.stats.assessment": ("assess", "measure_change", "metric_kind", "verdict_record"),
     "pipnb.stats.counts": ("count_change",),
     "pipnb.stats.gaps": ("gap_change",),
     "pipnb.stats.its": ("SegmentedFit", "segmented_count_model"),
@@ -70,11 +70,10 @@ _HOMES = {
     "pipnb.stats.ratios": ("ratio_change",),
     "pipnb.stats.sequential": ("obf_spending", "sequential_boundaries"),
     "pipnb.stats.trend": ("trend_test",),
-    "pipnb.stats.verdicts": ("decide_verdict", "detectable", "holm", "oriented_z", "rule_mde", "sequential_holm",
+    "pipnb.stats.verdicts": ("decide_verdict", "detectable", "holm", "nothing_detectable", "oriented_z", "rule_mde",
+                             "sequential_holm",
                              "target_change"),
     "pipnb.stats.windows": ("PlanWindows", "Window", "plan_windows", "working_days"),
-    # report wording is owned by pipnb.text (which imports from this package, not the other way round)
-    "pipnb.text": ("METHOD_NOTE", "describe_change"),
 }
 __getattr__, __dir__ = lazy_names(__name__, _HOMES, globals())
 

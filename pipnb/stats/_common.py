@@ -22,10 +22,17 @@ NOT_JUDGED = "not judged (not an improvement area)"
 
 VERDICT_COLUMNS = (
     "metric", "label", "baseline", "actual", "target", "estimate", "ci_low", "ci_high", "p_value",
-    "z", "boundary", "mde", "peer_change", "verdict", "sentence", "effect", "model", "baseline_raw",
+    "z", "boundary", "mde", "peer_change", "verdict", "effect", "model", "baseline_raw",
     "placebo_rank", "placebo_n", "placebo_p", "inflation", "trend_tau", "trend_p", "theil_sen_slope",
     "baseline_window", "baseline_source", "baseline_weeks", "plan_weeks", "caveat",
+    # what a sentence about the change needs beyond the numbers above (worded by pipnb.text)
+    "kind", "higher_is_better", "direction", "nothing_detectable", "target_change",
+    "baseline_count", "plan_count", "baseline_successes", "baseline_trials", "plan_successes", "plan_trials",
+    "baseline_closed", "plan_closed", "open_gaps",
 )
+#: The counts behind a change (``MetricChange.detail``), as columns of a verdict row (NaN where a kind has none).
+DETAIL_KEYS = ("baseline_count", "plan_count", "baseline_successes", "baseline_trials", "plan_successes",
+               "plan_trials", "baseline_closed", "plan_closed", "open_gaps")
 
 GAP_METRIC = "avg_days_between_touches"
 SNAPSHOT_METRICS = frozenset({"stale_opp_share"})

@@ -1,5 +1,5 @@
 """The entry point: :func:`assess` measures every plan metric, adjusts for testing several, and returns
-one verdict row per metric (the sentence in it is worded by :func:`pipnb.text.describe_change`)."""
+one verdict row per metric: numbers and the facts a sentence needs (:func:`pipnb.text.describe_verdict` words it)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ import pandas as pd
 
 from pipnb.errors import DataError, PlanError
 from pipnb.schema import METRICS
-from pipnb.stats._common import GAP_METRIC, NOT_JUDGED, VERDICT_COLUMNS, Family, MetricChange, _units
+from pipnb.stats._common import DETAIL_KEYS, GAP_METRIC, NOT_JUDGED, VERDICT_COLUMNS, Family, MetricChange, _units
 from pipnb.stats.counts import count_change
 from pipnb.stats.gaps import gap_change
 from pipnb.stats.ratios import ratio_change
-from pipnb.stats.verdicts import decide_verdict, oriented_z, rule_mde, sequential_holm
+from pipnb.stats.verdicts import (decide_verdict, nothing_detectable, oriented_z, rule_mde, sequential_holm,
+                                  target_change)
 from pipnb.metrics import week_start
 from pipnb.stats.windows import PlanWindows, Window, plan_windows
 
@@ -143,8 +144,8 @@ def assess(
         metric's units; ``estimate``, ``ci_low``, ``ci_high``, ``mde`` and ``peer_change`` on the
         ``effect`` scale (rate or gap ratio, or difference in points); ``p_value`` two-sided (fixed
         sample, for reference); ``z`` oriented so positive is better and ``boundary`` the z it had to
-        reach at this look; ``verdict`` one of :data:`VERDICTS` or :data:`NOT_JUDGED`; ``sentence`` for
-        the manager.
+        reach at this look; ``verdict`` one of :data:`VERDICTS` or :data:`NOT_JUDGED`; and the facts
+        :func:`pipnb.text.describe_verdict` words for the manager (kind, counts, what is detectable).
 
     Raises
     ------
@@ -221,24 +222,33 @@ def _peers_with_data(peers: Sequence[str], rows: pd.DataFrame, gaps: pd.DataFram
 
 def _verdict_record(c: MetricChange, crossed: int, boundary: float, judged: bool, target: float | None,
                     windows: PlanWindows, alpha: float) -> dict[str, Any]:
-    from pipnb.text import describe_change  # the words live in pipnb.text, which imports pipnb.stats
-
     verdict = decide_verdict(c, crossed, target=target) if judged else NOT_JUDGED
     caveat = " ".join(x for x in (windows.caveat, _placebo_caveat(c)) if x)
-    sentence = describe_change(c, verdict, target=target, baseline_label=windows.describe_baseline(),
-                               caveat=caveat)
+    return verdict_record(c, verdict, target=target, boundary=boundary, baseline_window=windows.describe_baseline(),
+                          baseline_source=windows.baseline_source, caveat=caveat)
+
+
+def verdict_record(c: MetricChange, verdict: str, *, target: float | None = None, boundary: float = math.nan,
+                   baseline_window: str = "", baseline_source: str = "", caveat: str = "") -> dict[str, Any]:
+    """One row of :data:`VERDICT_COLUMNS`: the change, its verdict and the facts a sentence about it needs.
+
+    Statistics return facts only; :func:`pipnb.text.describe_verdict` words such a row.
+    """
     label = METRICS[c.metric].label if c.metric in METRICS else c.metric
     return {
         "metric": c.metric, "label": label, "baseline": c.baseline, "actual": c.actual,
         "target": math.nan if target is None else float(target), "estimate": c.estimate, "ci_low": c.ci_low,
         "ci_high": c.ci_high, "p_value": c.p_value, "z": oriented_z(c), "boundary": boundary, "mde": c.mde,
-        "peer_change": c.peer_change, "verdict": verdict, "sentence": sentence, "effect": c.effect,
+        "peer_change": c.peer_change, "verdict": verdict, "effect": c.effect,
         "model": c.model, "baseline_raw": c.baseline_raw, "placebo_rank": c.placebo_rank,
         "placebo_n": c.placebo_n, "placebo_p": c.placebo_p, "inflation": c.inflation,
         "trend_tau": c.trend.tau, "trend_p": c.trend.p_value,
-        "theil_sen_slope": c.trend.slope, "baseline_window": windows.describe_baseline(),
-        "baseline_source": windows.baseline_source, "baseline_weeks": c.baseline_weeks,
+        "theil_sen_slope": c.trend.slope, "baseline_window": baseline_window,
+        "baseline_source": baseline_source, "baseline_weeks": c.baseline_weeks,
         "plan_weeks": c.plan_weeks, "caveat": caveat,
+        "kind": c.kind, "higher_is_better": c.higher_is_better, "direction": c.direction,
+        "nothing_detectable": nothing_detectable(c), "target_change": target_change(c, target),
+        **{key: float(c.detail.get(key, math.nan)) for key in DETAIL_KEYS},
     }
 
 

@@ -52,7 +52,7 @@ def detectable(change: MetricChange, target: float | None) -> bool:
     all is detectable yet; True when there is no target (or it asks for no change in the better
     direction) and some change is detectable, or when the detectable change is unknown.
     """
-    if _nothing_detectable(change):
+    if nothing_detectable(change):
         return False
     wanted = target_change(change, target)
     if not np.isfinite(change.mde) or not np.isfinite(wanted):
@@ -63,7 +63,8 @@ def detectable(change: MetricChange, target: float | None) -> bool:
     return abs(_scale(change.mde, change.effect)) <= abs(_scale(wanted, change.effect))
 
 
-def _nothing_detectable(change: MetricChange) -> bool:
+def nothing_detectable(change: MetricChange) -> bool:
+    """Whether no change at all is detectable yet (the smallest detectable change is infinite, or 0 on a ratio)."""
     return bool(np.isinf(change.mde)) or (change.effect != "difference in points" and change.mde == 0.0)
 
 
