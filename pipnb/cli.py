@@ -158,8 +158,8 @@ def _use_bad_rows(ctx: click.Context, param: click.Parameter, value: str | None)
 
 def _load(source: str):
     """Load the data, and say in one line on stderr what was kept, left out and worth knowing."""
-    from pipnb.quality import summary_line
     from pipnb.progress import quiet
+    from pipnb.quality import summary_line
     from pipnb.sources import load
 
     data = load(source)
@@ -208,8 +208,8 @@ def demo_data_cmd(out: str, seed: int, n_reps: int, weeks: int, fmt: str, layout
 def scan(data_source: str, as_of: str | None, weeks: int | None, since: str | None, peer_by: str | None,
          win_rate_basis: str | None, policy_path: str | None, fmt: str) -> None:
     """Show which reps fall short of their peers, on which metrics, and why."""
-    from pipnb.peers import scorecard
     from pipnb.io import safe_csv
+    from pipnb.peers import scorecard
     from pipnb.scan import format_scan, scan_json, scan_records
 
     policy = _policy(policy_path)
@@ -518,8 +518,8 @@ def review(data_source, plan_file, checkpoint, fmt, reports, params, force, kern
 
         from pipnb.policy import Policy
         from pipnb.reviews import review as run_review
-        from pipnb.text import review_record
         from pipnb.sources import load
+        from pipnb.text import review_record
 
         policy_path = Path(params) / "policy.yaml"
         policy = Policy.from_yaml(policy_path) if policy_path.is_file() else None

@@ -34,8 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipnb.record import Version
-from pipnb.record import reading_once, versions
+from pipnb.record import Version, reading_once, versions
 from pipnb.stages import stage_title
 
 __all__ = ["GRACE_DAYS", "Dashboard", "FlaggedRow", "Measure", "PlanRow", "dashboard", "format_table",

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipnb.errors import UnknownRepError
+from pipnb.display import card_html, sales_data_facts, short_repr
+from pipnb.errors import DataError, UnknownRepError
+from pipnb.io import atomic_write_table, atomic_write_text, manifest_matches
 from pipnb.ledger import DataQuality
 from pipnb.schema import TABLES
 
@@ -30,8 +32,6 @@ def _vouched(folder: Path) -> bool:
     """Whether the manifest written with a snapshot still matches every file it records (the folder's own, or
     its parent's: a batch's cache entry holds the snapshot in ``data/``). Hashing the files costs a fraction of
     hashing every row again, and proves as much."""
-    from pipnb.io import manifest_matches
-
     return (manifest_matches(folder, {SNAPSHOT})
             or manifest_matches(folder.parent, {f"{folder.name}/{SNAPSHOT}"}))
 
@@ -77,13 +77,9 @@ class SalesData:
 
     # -- display (Jupyter) -------------------------------------------------------------------
     def __repr__(self) -> str:
-        from pipnb.display import sales_data_facts, short_repr
-
         return short_repr("SalesData", sales_data_facts(self))
 
     def _repr_html_(self) -> str:
-        from pipnb.display import card_html, sales_data_facts
-
         return card_html("SalesData", sales_data_facts(self))
 
     # -- views ------------------------------------------------------------------------------
@@ -112,8 +108,6 @@ class SalesData:
         DataError
             When no opportunity or activity carries a date.
         """
-        from pipnb.errors import DataError
-
         if self.span is not None:
             return self.span
         stamps = [self.opportunities["created_at"], self.opportunities["closed_at"]]
@@ -155,10 +149,6 @@ class SalesData:
         """
         import json
 
-        from pipnb.io import atomic_write_text
-
-        from pipnb.io import atomic_write_table
-
         folder = self.write(folder, format="parquet")
         atomic_write_table(self.quality.files, folder / "quality-files.parquet")
         atomic_write_table(self.quality.issues, folder / "quality-issues.parquet")
@@ -199,8 +189,6 @@ class SalesData:
     # -- output -----------------------------------------------------------------------------
     def write(self, folder: str | Path, *, format: str = "csv") -> Path:
         """Write the tables as a pipnb folder source (``reps.csv`` ... or ``.parquet``), atomically."""
-        from pipnb.io import atomic_write_table
-
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         for name in TABLES:

@@ -21,12 +21,14 @@ import numpy as np
 import pandas as pd
 
 from pipnb.data import SalesData
-from pipnb.sources import accepts_path
+from pipnb.display import card_html, diagnosis_facts, short_repr
 from pipnb.fingerprint import fingerprint_until
-from pipnb.metrics import data_window, weekly_panel, window_metrics
+from pipnb.metrics import data_window, touch_gaps, weekly_panel, window_metrics
 from pipnb.peers import judged_reps, peer_ids, scorecard
 from pipnb.policy import Policy, resolve_policy
-from pipnb.schema import DRIVER_METRICS, FUNNEL_METRICS, METRICS, OUTCOME_METRICS
+from pipnb.schema import DRIVER_METRICS, FUNNEL_METRICS, METRICS, OUTCOME_METRICS, STALE_DAYS
+from pipnb.sources import accepts_path
+
 
 @dataclass
 class Diagnosis:
@@ -73,13 +75,9 @@ class Diagnosis:
     touch_days: tuple[float, float] = (np.nan, np.nan)      # days between touches with / without them
 
     def __repr__(self) -> str:
-        from pipnb.display import diagnosis_facts, short_repr
-
         return short_repr("Diagnosis", diagnosis_facts(self))
 
     def _repr_html_(self) -> str:
-        from pipnb.display import card_html, diagnosis_facts
-
         tables = [("outcomes", self.outcomes.drop(columns=["reason"], errors="ignore")),
                   ("drivers", self.drivers[["metric", "classification", "rationale"]])]
         return card_html("Diagnosis", diagnosis_facts(self), tables)
@@ -311,8 +309,6 @@ def dead_opportunities(data: SalesData, gaps: pd.DataFrame, *, days: int | None 
     The article asks to close these out or re-engage them "so it doesn't affect their average". One row per
     opportunity: opp_id, account_id, amount, days_since_touch, oldest first.
     """
-    from pipnb.schema import STALE_DAYS
-
     days = STALE_DAYS if days is None else days
     running = gaps[gaps["censored"] & (gaps["days"] > days)]
     opps = data.opportunities.set_index("opp_id")
@@ -328,8 +324,6 @@ def _dead_and_touch_days(data: SalesData, rep_id: str, start: pd.Timestamp, end:
                          ) -> tuple[pd.DataFrame, tuple[float, float]]:
     """The rep's dead opportunities at ``end``, and the average days between touches over the window with
     and without them (one pass over the rep's touches)."""
-    from pipnb.metrics import touch_gaps
-
     if not data.has("activities"):
         return pd.DataFrame(columns=["opp_id", "account_id", "amount", "days_since_touch"]), (np.nan, np.nan)
     gaps = touch_gaps(data, end, rep_ids=[rep_id])

@@ -33,10 +33,10 @@ import numpy as np
 import pandas as pd
 
 from pipnb.data import SalesData
-from pipnb.sources import accepts_path
-from pipnb.textcheck import codes_in
 from pipnb.errors import DataError
 from pipnb.schema import METRICS, SNAPSHOT_ROWS, STALE_DAYS, WIN_RATE_BASES
+from pipnb.sources import accepts_path
+from pipnb.textcheck import codes_in
 
 DAY_NS = 86_400 * 10**9
 

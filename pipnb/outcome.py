@@ -31,6 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from pipnb.diagnosis import remaining_dead
+from pipnb.scan import flagged_reps
+from pipnb.schema import DRIVER_METRICS
+from pipnb.text import measure_reason, status_line
+
 if TYPE_CHECKING:
     from pipnb.data import SalesData
     from pipnb.diagnosis import Diagnosis
@@ -72,9 +77,6 @@ def review_outcome(rv: Review, panel: pd.DataFrame, data: SalesData) -> dict[str
     data
         The data the review read (its last day is recorded; checkpoint 1 counts the dead opportunities left).
     """
-    from pipnb.diagnosis import remaining_dead
-    from pipnb.text import measure_reason, status_line
-
     plan = rv.plan
     mine = panel[(panel["rep_id"] == plan.rep_id) & (panel["week"] >= pd.Timestamp(plan.diagnosis_window.start))
                  & (panel["week"] <= pd.Timestamp(rv.as_of))]
@@ -106,9 +108,6 @@ def review_outcome(rv: Review, panel: pd.DataFrame, data: SalesData) -> dict[str
 
 def scan_outcome(card: pd.DataFrame, data: SalesData) -> dict[str, Any]:
     """The reps the team scan flags on the win rate or a driver (most shortfalls first), for the dashboard."""
-    from pipnb.scan import flagged_reps
-    from pipnb.schema import DRIVER_METRICS
-
     reps = data.reps.set_index("rep_id")
     short = card[(card["flag"] == "shortfall") & card["metric"].isin(("win_rate", *DRIVER_METRICS))]
     flagged = []

@@ -20,6 +20,7 @@ from collections.abc import Mapping, MutableMapping, Sequence
 from pathlib import Path
 
 from pipnb.errors import PipnbError
+from pipnb.workdir import find_workdir
 
 __all__ = ["check_parameters", "data_path", "injected_names"]
 
@@ -101,7 +102,6 @@ def data_path(source: str, default: str = "data/demo") -> str:
     """
     if source:
         return source
-    from pipnb.workdir import find_workdir
 
     work = find_workdir()
     candidates = [p for p in ((work / default) if work else None, Path.cwd() / default) if p is not None]

@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 
 from pipnb.data import SalesData
-from pipnb.sources import accepts_path
 from pipnb.errors import UnknownRepError
 from pipnb.metrics import data_window, weekly_panel, window_metrics
 from pipnb.policy import Policy, resolve_policy
 from pipnb.schema import METRICS, PLAN_METRICS
+from pipnb.sources import accepts_path
 from pipnb.stats.funnel import funnel_limit, funnel_scale, funnel_z, peer_overdispersion
 
 MIN_EVENTS = 5       # ratio/mean metrics with fewer trials than this are not flagged

@@ -18,8 +18,12 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from pipnb.peers import peer_ids
-from pipnb.schema import METRICS
+from pipnb.peers import peer_ids, plan_peers
+from pipnb.reviews import with_win_rate_basis
+from pipnb.scan import flagged_reps
+from pipnb.schema import METRICS, PLAN_METRICS
+from pipnb.stats import plan_windows
+from pipnb.stats.funnel import funnel_limit, funnel_scale
 
 REP_COLOR, PEER_COLOR, TARGET_COLOR = "#c0392b", "#7f8c8d", "#2471a3"
 
@@ -191,8 +195,6 @@ def scan_heatmap(card: pd.DataFrame, metrics: list[str] | None = None, *, max_re
     A team of more than ``max_reps`` shows the reps who fall short (most shortfalls first), then those with the
     lowest percentile on any metric, up to ``max_reps``; the title says how many of how many are shown.
     """
-    from pipnb.scan import flagged_reps
-
     metrics = metrics or [m for m in ("win_rate", "followup_meeting_ratio", "first_meetings_per_week",
                                       "opps_created_per_week", "avg_days_between_touches", "emails_per_week")
                           if m in set(card["metric"])]
@@ -258,10 +260,6 @@ def counterfactual(ax, panel: pd.DataFrame, rep_id: str, metric: str, *, peers: 
 @styled
 def counterfactual_grid(data, rv, *, panel: pd.DataFrame) -> plt.Figure:
     """:func:`counterfactual` for every plan metric of a review (the shaded band is the baseline)."""
-    from pipnb.peers import plan_peers
-    from pipnb.reviews import with_win_rate_basis
-    from pipnb.stats import plan_windows
-
     plan = rv.plan
     panel = with_win_rate_basis(panel, plan.win_rate_basis)
     windows = plan_windows(panel, plan.rep_id, plan_start=plan.start, as_of=rv.as_of,
@@ -299,9 +297,6 @@ def funnel_grid(card: pd.DataFrame, metrics: list[str] | None = None) -> plt.Fig
     volumes, narrow at large ones, widened by the real spread between reps). Each rep is judged against
     their own peers, so the drawn funnel, centred on the company, is a guide.
     """
-    from pipnb.schema import PLAN_METRICS
-    from pipnb.stats.funnel import funnel_limit, funnel_scale
-
     metrics = metrics or [m for m in PLAN_METRICS if m in set(card["metric"])]
     crit = card.attrs.get("z_crit", 2.33)
     fig, axes = plt.subplots(1, len(metrics), figsize=(2.6 * len(metrics) + 0.6, 2.9), squeeze=False)

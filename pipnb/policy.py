@@ -20,7 +20,6 @@ from pipnb.schema import PEER_GROUPINGS, PLAN_METRICS, WIN_RATE_BASES
 from pipnb.workdir import DEFAULT_POLICY, policy_file
 
 
-
 class StrictModel(BaseModel):
     """A YAML-backed model: unknown keys are errors."""
 

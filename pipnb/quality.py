@@ -18,9 +18,10 @@ import pandas as pd
 
 from pipnb.data import SalesData
 from pipnb.io import atomic_write_text, safe_csv
-from pipnb.ledger import BLANKED, CORRECTED, FACT, FACTS, ISSUE_COLUMNS, NOTES, REMOVED, SET_ASIDE, DUPLICATE, FILTERED
+from pipnb.ledger import BLANKED, CORRECTED, DUPLICATE, FACT, FACTS, FILTERED, ISSUE_COLUMNS, NOTES, REMOVED, SET_ASIDE
 from pipnb.sources import accepts_path
 from pipnb.text import esc
+
 
 @dataclass(frozen=True)
 class QualityReport:

@@ -18,13 +18,15 @@ import numpy as np
 import pandas as pd
 
 from pipnb.data import SalesData
-from pipnb.sources import accepts_path
+from pipnb.display import card_html, review_facts, short_repr
 from pipnb.errors import PlanError
-from pipnb.metrics import weekly_panel, window_metrics
+from pipnb.metrics import touch_gaps, weekly_panel, window_metrics
 from pipnb.peers import plan_peers
 from pipnb.plan import Plan, Target
 from pipnb.policy import Policy, resolve_policy
 from pipnb.schema import METRICS
+from pipnb.sources import accepts_path
+from pipnb.stages import parse_stage
 from pipnb.stats.intervals import level_interval
 
 MET, NOT_MET, NOT_YET_CLEAR, NO_DATA = "met", "not met", "not yet clear", "no data"
@@ -63,13 +65,9 @@ class Review:
     extended_end: dt.date | None = None
 
     def __repr__(self) -> str:
-        from pipnb.display import review_facts, short_repr
-
         return short_repr("Review", review_facts(self))
 
     def _repr_html_(self) -> str:
-        from pipnb.display import card_html, review_facts
-
         return card_html("Review", review_facts(self), [("status per measure", self.table)])
 
     @property
@@ -122,8 +120,6 @@ def review(data: SalesData, plan: Plan, checkpoint: int | str, *, panel: pd.Data
         When the data behind the plan (up to the end of its diagnosis) is not the data it was drafted from.
     """
     import warnings
-
-    from pipnb.stages import parse_stage
 
     plan.check_lock()                          # an edited locked plan is refused until it is re-activated
     for note in plan.data_notes(data):         # the data behind the plan changed since it was drafted
@@ -285,7 +281,6 @@ def plan_verdicts(data: SalesData, plan: Plan, *, panel: pd.DataFrame, as_of: dt
     verdict; ``look`` is this review's place among the plan's checkpoints and final review, which share
     one error budget.
     """
-    from pipnb.metrics import touch_gaps
     from pipnb.stats import assess
 
     peers = plan_peers(data, plan) if peers is None else peers

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pipnb.data import SalesData
+from pipnb.peers import scorecard
 from pipnb.schema import DRIVER_METRICS, METRICS, PLAN_METRICS
 
 RECORD_COLUMNS = ["rep_id", "rep_name", "team", "metric", "value", "numerator", "denominator",
@@ -89,8 +90,6 @@ def team_findings(card: pd.DataFrame, data: SalesData, *, panel: pd.DataFrame | 
     A shortfall that a quarter of a team shares is a team finding (territory, leads, the manager's
     coaching) before it is an individual one: individual plans would miss the cause.
     """
-    from pipnb.peers import scorecard
-
     policy = card.attrs.get("policy")
     if policy is None or policy.peer_by == "all":
         return []

@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from pipnb.diagnosis import remaining_dead
+from pipnb.scan import flagged_reps, team_findings
 from pipnb.schema import METRICS
+from pipnb.stages import stage_title
 from pipnb.stats._common import NO_CLEAR_CHANGE, TOO_EARLY
 
 if TYPE_CHECKING:   # annotations only: pipnb.stats and the report models import heavier modules
@@ -178,8 +181,6 @@ def bullet_list(items: list[str], empty: str = "None stated.") -> str:
 
 def review_summary(rv: Review) -> str:
     """The review's conclusion first: the status line, one sentence per focus measure, then the window."""
-    from pipnb.stages import stage_title
-
     weeks = (rv.window_end - rv.plan.start).days // 7 + 1
     focus = rv.table[rv.table["focus"]] if rv.table["focus"].any() else rv.table
     lines = [f"**{esc(status_line(rv))}**", ""]
@@ -194,7 +195,6 @@ def review_summary(rv: Review) -> str:
 def status_line(rv: Review) -> str:
     """One line: where the rep stands on the focus measures (and, at the final review, what to do)."""
     from pipnb.reviews import MET, NOT_MET, STATUSES
-    from pipnb.stages import stage_title
 
     focus = rv.table[rv.table["focus"]] if rv.table["focus"].any() else rv.table
     counts = focus["status"].value_counts()
@@ -269,8 +269,6 @@ def _dead_frame(dead: pd.DataFrame) -> pd.DataFrame:
 def dead_followup(rv: Review, data: SalesData) -> str:
     """How many of the plan's dead opportunities (due by checkpoint 1) remain open and untouched since the plan
     start, at this review."""
-    from pipnb.diagnosis import remaining_dead
-
     dead = rv.plan.dead_opportunities
     if not dead:
         return "The plan listed no dead opportunity to close out or re-engage."
@@ -333,8 +331,6 @@ def _pct(p: float) -> str:
 def scan_summary(card: pd.DataFrame, data: SalesData, *, panel: pd.DataFrame | None = None) -> str:
     """The opening of the team scan: the window and settings, who falls short, how often chance alone would
     flag a rep, and team findings."""
-    from pipnb.scan import flagged_reps, team_findings
-
     attrs = card.attrs
     flagged = flagged_reps(card)
     ramping = card.loc[card["flag"] == "ramping", "rep_id"].nunique()
@@ -365,8 +361,6 @@ def _false_flag_sentence(card: pd.DataFrame) -> str:
 
 def shortfall_table(card: pd.DataFrame) -> pd.DataFrame:
     """One row per rep and shortfall metric, most flagged reps first (the manager's team view)."""
-    from pipnb.scan import flagged_reps
-
     order = {rep: i for i, rep in enumerate(flagged_reps(card))}
     rows = card[card["flag"] == "shortfall"].copy()
     rows = rows.sort_values(["rep_id"], key=lambda s: s.map(order), kind="stable")
@@ -496,7 +490,7 @@ def describe_change(change: MetricChange, verdict: str, *, target: float | None 
     caveat
         Sentences appended at the end (short or selecting baseline, few peers).
     """
-    from pipnb.stats.assessment import verdict_record   # the models behind it load scipy and statsmodels (heavy)
+    from pipnb.stats.assessment import verdict_record  # the models behind it load scipy and statsmodels (heavy)
 
     return describe_verdict(verdict_record(change, verdict, target=target, baseline_window=baseline_label,
                                            caveat=caveat))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc   # pandas has imported both already: free here
+import pyarrow.compute as pc  # pandas has imported both already: free here
 
 __all__ = ["has_duplicates", "maybe_padded", "maybe_upper"]
 

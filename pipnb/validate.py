@@ -32,9 +32,22 @@ from pandera.errors import SchemaErrors
 
 from pipnb.data import SalesData
 from pipnb.errors import DataError
-from pipnb.ledger import (BEFORE_DEAL, BEFORE_HIRE, BLANKED, CORRECTED, FACT, FILE, LEFT_UNDATED, NO_OWNER,
-                           ROW, SET_ASIDE, UNTOUCHED, Ledger, file_column,
-                           row_column)
+from pipnb.ledger import (
+    BEFORE_DEAL,
+    BEFORE_HIRE,
+    BLANKED,
+    CORRECTED,
+    FACT,
+    FILE,
+    LEFT_UNDATED,
+    NO_OWNER,
+    ROW,
+    SET_ASIDE,
+    UNTOUCHED,
+    Ledger,
+    file_column,
+    row_column,
+)
 from pipnb.schema import BOOL_COLUMNS, DATE_COLUMNS, ID_COLUMN, KINDS, OPTIONAL, OUTCOMES, REQUIRED, TABLES
 from pipnb.textcheck import codes_in, has_duplicates, maybe_padded, maybe_upper
 

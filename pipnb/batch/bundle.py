@@ -32,9 +32,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipnb.data import SNAPSHOT, SalesData
+from pipnb.errors import PipnbError
 from pipnb.io import manifest_matches, write_manifest
-from pipnb.data import SalesData
+from pipnb.ledger import DataQuality
+from pipnb.metrics import data_window, weekly_panel
+from pipnb.peers import PeerGroups, level_keys, peer_table, peers_in, scorecard
 from pipnb.policy import Policy
+from pipnb.sources import load
 
 __all__ = ["Look", "diagnosis_bundle", "diagnosis_looks", "plan_looks", "prepared_for", "report_data", "slice_data",
            "slice_reps", "team_card", "write_bundle"]
@@ -66,8 +71,6 @@ def report_data(data_source: str, *, panel_path: str = "", prepared: str = "") -
         bundle = read_bundle(prepared)
         if bundle is not None:
             return bundle
-    from pipnb.metrics import weekly_panel
-    from pipnb.sources import load
 
     data = load(data_source)
     return data, pd.read_parquet(panel_path) if panel_path else weekly_panel(data)
@@ -113,8 +116,6 @@ def prepared_for(batch, rep_id: str, looks: list[Look], *, stamp: str | pd.Times
 def batch_scorecard(batch, as_of: str) -> pd.DataFrame:
     """The whole team's :func:`~pipnb.peers.scorecard` of the diagnosis window ending ``as_of`` (``""``: the
     data's last day), computed once per batch and shared by every diagnosis and drafted plan of that window."""
-    from pipnb.peers import scorecard
-
     cards = batch._memo.setdefault("cards", {})
     if as_of not in cards:
         cards[as_of] = scorecard(batch.data, as_of=as_of or None, policy=batch.policy, panel=batch.panel)
@@ -124,8 +125,6 @@ def batch_scorecard(batch, as_of: str) -> pd.DataFrame:
 def diagnosis_bundle(batch, rep_id: str, as_of: str) -> str:
     """:func:`prepared_for` a diagnosis as of ``as_of``; ``""`` when its window is not in the data (the notebook,
     given the whole data, then fails alone and says why, as any failed report does)."""
-    from pipnb.errors import PipnbError
-
     try:
         looks = diagnosis_looks(batch.data, as_of, batch.policy)
     except PipnbError:
@@ -167,7 +166,6 @@ def read_card(folder: Path) -> pd.DataFrame | None:
             meta[key] = pd.Timestamp(meta[key])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    from pipnb.peers import PeerGroups
 
     card.attrs.update(meta, policy=policy, peers=PeerGroups(meta["peers"]))
     return card
@@ -178,8 +176,6 @@ def diagnosis_looks(data: SalesData, as_of: str | pd.Timestamp | None, policy: P
                     weeks: int | None = None) -> list[Look]:
     """The dates a diagnosis judges peers on: its window's, and with the policy's confirmation rule the
     window before's (as :func:`pipnb.peers.scorecard` computes them)."""
-    from pipnb.metrics import data_window
-
     weeks = weeks or policy.diagnosis_weeks
     window = data_window(data, as_of or None, weeks)
     looks = [(window.start, window.last_day, policy)]
@@ -203,8 +199,6 @@ def slice_reps(data: SalesData, rep_id: str, looks: list[Look], *, tables: dict 
     group at the chosen level is kept, ramping and departed members included); the caller then uses the
     whole data. ``tables`` memoizes the whole data's peer tables per look.
     """
-    from pipnb.peers import level_keys, peers_in, peer_table
-
     tables = {} if tables is None else tables
     ids = data.reps["rep_id"].astype(str).to_numpy()
     where = np.flatnonzero(ids == str(rep_id))
@@ -232,8 +226,6 @@ def slice_reps(data: SalesData, rep_id: str, looks: list[Look], *, tables: dict 
 
 
 def _peer_table(data: SalesData, look: Look, tables: dict) -> pd.DataFrame:
-    from pipnb.peers import peer_table
-
     on, until, policy = look
     key = (pd.Timestamp(on), pd.Timestamp(until), policy.model_dump_json())
     if key not in tables:
@@ -249,8 +241,6 @@ def slice_data(data: SalesData, rep_ids: list[str], *, rows: dict[str, dict] | N
     ``rows`` may hold, per table, each rep's row positions (``DataFrame.groupby("rep_id").indices``) so that
     many slices of one large table cost no full scan each.
     """
-    from pipnb.quality import DataQuality
-
     wanted = set(map(str, rep_ids))
 
     def part(name: str, frame: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -322,6 +312,4 @@ def _whole(entry: Path, *, card: bool) -> bool:
     """Whether a bundle folder is whole (its snapshot, panel and, when asked, card) and unaltered: every file
     hashes as recorded when it was built. Cheaper than reading it back; a bundle without a manifest (an older
     pipnb) is rebuilt, and a notebook does not use it."""
-    from pipnb.data import SNAPSHOT
-
     return manifest_matches(entry, {SNAPSHOT, PANEL, *((CARD, CARD_META) if card else ())})

@@ -14,10 +14,10 @@ from pipnb.batch.bundle import batch_scorecard
 from pipnb.batch.jobs import batch_diagnosis, diagnose_jobs, draft_plans, plan_jobs, review_jobs, scan_job
 from pipnb.batch.prepare import Batch, plan_path
 from pipnb.data import SalesData
-from pipnb.sources import accepts_path
 from pipnb.errors import PipnbError
 from pipnb.plan import Plan
 from pipnb.policy import Policy
+from pipnb.sources import accepts_path
 from pipnb.stages import review_stages
 
 

@@ -28,8 +28,11 @@ import pandas as pd
 
 from pipnb.data import SalesData
 from pipnb.errors import PipnbError
+from pipnb.fingerprint import fingerprint_until
 from pipnb.io import atomic_path, manifest_matches, write_manifest
+from pipnb.metrics import weekly_panel
 from pipnb.policy import Policy
+from pipnb.sources import load
 from pipnb.workdir import policy_file
 
 #: Ids kept as they are: upper-case letters, digits, ``_`` and ``-`` (one spelling per name, whatever the
@@ -121,8 +124,6 @@ class Batch:
 
     def fingerprint_until(self, day) -> str:
         """The fingerprint of the data as it stood at the end of ``day`` (see :mod:`pipnb.fingerprint`)."""
-        from pipnb.fingerprint import fingerprint_until
-
         key = f"{pd.Timestamp(day):%Y-%m-%d}"
         if key not in self._until:
             self._until[key] = fingerprint_until(self.data, key, whole=self.fingerprint or None)
@@ -149,8 +150,6 @@ def prepare(source: str, *, reports: str | Path = "reports", params: str | Path 
     -------
     Batch
     """
-    from pipnb.sources import load
-
     data = load(absolute_source(source))
     reports, params = Path(reports).resolve(), Path(params).resolve()
     policy_path = policy_file(policy, params=params)
@@ -179,8 +178,6 @@ def cache_key(data: SalesData) -> dict[str, str]:
 def cached_entry(data: SalesData, root: Path, key: dict[str, str] | None = None) -> tuple[Path, pd.DataFrame]:
     """The cache entry for ``data`` under ``root`` (checked, else built) and its weekly panel; ``key``: its
     :func:`cache_key`, when the caller has it."""
-    from pipnb.metrics import weekly_panel
-
     key = key or cache_key(data)
     entry = root / key["key"]
     if _valid(entry, key):

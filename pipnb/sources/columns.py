@@ -41,8 +41,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pipnb.errors import DataError, SourceError
 from pipnb.ledger import DUPLICATE, FILE, FILTERED, Ledger, file_column
 from pipnb.schema import ID_COLUMN, OPTIONAL, REQUIRED, TABLES
-from pipnb.sources.registry import register
 from pipnb.sources.files import read_table_file
+from pipnb.sources.registry import register
 from pipnb.validate import ROW, RawTable
 
 _LATEST = "_latest"

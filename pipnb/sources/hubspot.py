@@ -46,8 +46,17 @@ from pydantic import BaseModel, ConfigDict
 from pipnb.errors import DataError
 from pipnb.ledger import BLANKED, FILE, FILTERED, NO_OWNER, SET_ASIDE, Ledger
 from pipnb.sources.registry import register
-from pipnb.sources.vendor import (DELETED, Export, Shelf, VendorSource, clean_text, column_key,
-                                  config_model, open_shelf, rule_mask)
+from pipnb.sources.vendor import (
+    DELETED,
+    Export,
+    Shelf,
+    VendorSource,
+    clean_text,
+    column_key,
+    config_model,
+    open_shelf,
+    rule_mask,
+)
 from pipnb.validate import DATE_FIX, ROW, RawTable, to_dates
 
 # property name first, then the labels HubSpot's exports use for it, then warehouse syncs' names

@@ -53,8 +53,17 @@ from pydantic import BaseModel, ConfigDict
 from pipnb.errors import DataError
 from pipnb.ledger import BLANKED, FILE, FILTERED, NO_OWNER, Ledger
 from pipnb.sources.registry import register
-from pipnb.sources.vendor import (Export, Rule, Rules, Shelf, VendorSource, clean_text, config_model, open_shelf,
-                                  rule_mask)
+from pipnb.sources.vendor import (
+    Export,
+    Rule,
+    Rules,
+    Shelf,
+    VendorSource,
+    clean_text,
+    config_model,
+    open_shelf,
+    rule_mask,
+)
 from pipnb.validate import ROW, RawTable
 
 OPPORTUNITY_PREFIX, ACCOUNT_PREFIX, USER_PREFIX = "006", "001", "005"

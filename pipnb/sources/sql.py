@@ -38,6 +38,7 @@ from pipnb.sources.registry import register
 from pipnb.sources.vendor import config_model
 from pipnb.validate import RawTable
 
+
 class SqlSource(BaseModel):
     """The ``format: sql`` source YAML."""
 

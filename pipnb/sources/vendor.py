@@ -168,7 +168,7 @@ class Export:
     Columns are found by name ignoring case and underscores (API names and warehouse syncs' snake_case
     alike). Every check names the vendor's file, row and field: with ``bad_rows="stop"`` it raises
     :class:`~pipnb.errors.DataError`; with ``"skip"`` the row is set aside (``aside``) and listed on the
-    load's :class:`~pipnb.quality.Ledger`. Rows left out by a rule (:meth:`keep`) are listed as filtered.
+    load's :class:`~pipnb.ledger.Ledger`. Rows left out by a rule (:meth:`keep`) are listed as filtered.
     """
 
     def __init__(self, frame: pd.DataFrame, name: str, *, table: str = "", ledger: Ledger | None = None,

@@ -4,22 +4,28 @@ one verdict row per metric: numbers and the facts a sentence needs (:func:`pipnb
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pipnb.errors import DataError, PlanError
+from pipnb.metrics import week_start
 from pipnb.schema import METRICS
 from pipnb.stats._common import DETAIL_KEYS, GAP_METRIC, NOT_JUDGED, VERDICT_COLUMNS, Family, MetricChange, _units
 from pipnb.stats.counts import count_change
 from pipnb.stats.gaps import gap_change
 from pipnb.stats.ratios import ratio_change
-from pipnb.stats.verdicts import (decide_verdict, nothing_detectable, oriented_z, rule_mde, sequential_holm,
-                                  target_change)
-from pipnb.metrics import week_start
+from pipnb.stats.verdicts import (
+    decide_verdict,
+    nothing_detectable,
+    oriented_z,
+    rule_mde,
+    sequential_holm,
+    target_change,
+)
 from pipnb.stats.windows import PlanWindows, Window, plan_windows
 
 

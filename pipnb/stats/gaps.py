@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from pipnb.metrics import week_start
 from pipnb.stats._common import (
     GAP_METRIC,
     ChangeVariance,
@@ -21,7 +22,6 @@ from pipnb.stats._common import (
 )
 from pipnb.stats.power import detectable_change
 from pipnb.stats.trend import trend_test
-from pipnb.metrics import week_start
 from pipnb.stats.windows import PlanWindows, Window
 
 

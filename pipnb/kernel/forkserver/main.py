@@ -18,8 +18,16 @@ from pathlib import Path
 
 from . import DEFAULT_IDLE, DEFAULT_PRELOAD
 from .child import remember_server_matplotlibrc, run_kernel
-from .process import (fork_blockers, is_own, log, preload, prepare_environment, set_process_name, source_snapshot,
-                      warm_charts)
+from .process import (
+    fork_blockers,
+    is_own,
+    log,
+    preload,
+    prepare_environment,
+    set_process_name,
+    source_snapshot,
+    warm_charts,
+)
 from .server import ForkServer
 
 
