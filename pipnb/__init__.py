@@ -1,7 +1,8 @@
 """pipnb — data-driven performance improvement plans for sales reps.
 
-The names an analyst uses are re-exported here and listed in ``__all__``; they are imported on first
-use so that ``pipnb``'s command line starts quickly.
+The names an analyst uses are listed in ``__all__`` and imported from their home module on first use, so that
+``pipnb``'s command line starts quickly; the ``TYPE_CHECKING`` block names the same homes for editors and type
+checkers.
 
 Example
 -------
@@ -12,63 +13,58 @@ Example
 
 from __future__ import annotations
 
-import importlib
+from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from pipnb._lazy import lazy_names
+from pipnb._version import __version__
 
-_EXPORTS = {
-    "load": "pipnb.sources",
-    "write_layout": "pipnb.sources.layouts",
-    "SalesData": "pipnb.data",
-    "demo_data": "pipnb.demo",
-    "DEMO_CASES": "pipnb.demo",
-    "weekly_panel": "pipnb.metrics",
-    "window_metrics": "pipnb.metrics",
-    "scorecard": "pipnb.peers",
-    "peer_ids": "pipnb.peers",
-    "peers_of": "pipnb.peers",
-    "plan_peers": "pipnb.peers",
-    "flagged_reps": "pipnb.scan",
-    "touch_gaps": "pipnb.metrics",
-    "read_panel": "pipnb.batch",
-    "report_data": "pipnb.batch.bundle",
-    "team_card": "pipnb.batch.bundle",
-    "demo_plan": "pipnb.batch",
-    "diagnose": "pipnb.diagnosis",
-    "Diagnosis": "pipnb.diagnosis",
-    "draft_plan": "pipnb.plan",
-    "Plan": "pipnb.plan",
-    "Policy": "pipnb.policy",
-    "review": "pipnb.reviews",
-    "Review": "pipnb.reviews",
-    "DRIVER_METRICS": "pipnb.schema",
-    "OUTCOME_METRICS": "pipnb.schema",
-    "METRICS": "pipnb.schema",
-    "check_parameters": "pipnb.parameters",
-    "data_path": "pipnb.parameters",
-    "init": "pipnb.workdir",
-    "PipnbError": "pipnb.errors",
-    "DataError": "pipnb.errors",
-    "PlanError": "pipnb.errors",
-    "UnknownRepError": "pipnb.errors",
+if TYPE_CHECKING:
+    from pipnb import outcome, plots, quality, stats, text
+    from pipnb.batch import demo_plan, read_panel
+    from pipnb.batch.bundle import report_data, team_card
+    from pipnb.data import SalesData
+    from pipnb.demo import DEMO_CASES, demo_data
+    from pipnb.diagnosis import Diagnosis, diagnose
+    from pipnb.errors import DataError, PipnbError, PlanError, UnknownRepError
+    from pipnb.metrics import touch_gaps, weekly_panel, window_metrics
+    from pipnb.parameters import check_parameters, data_path
+    from pipnb.peers import peer_ids, peers_of, plan_peers, scorecard
+    from pipnb.plan import Plan, draft_plan
+    from pipnb.policy import Policy
+    from pipnb.reviews import Review, review
+    from pipnb.scan import flagged_reps
+    from pipnb.schema import DRIVER_METRICS, METRICS, OUTCOME_METRICS
+    from pipnb.sources import load
+    from pipnb.sources.layouts import write_layout
+    from pipnb.workdir import init
+
+#: Each public name and the module that owns it (the same as the imports above).
+_HOMES = {
+    "pipnb.sources": ("load",),
+    "pipnb.sources.layouts": ("write_layout",),
+    "pipnb.data": ("SalesData",),
+    "pipnb.demo": ("demo_data", "DEMO_CASES"),
+    "pipnb.metrics": ("weekly_panel", "window_metrics", "touch_gaps"),
+    "pipnb.peers": ("scorecard", "peer_ids", "peers_of", "plan_peers"),
+    "pipnb.scan": ("flagged_reps",),
+    "pipnb.batch": ("read_panel", "demo_plan"),
+    "pipnb.batch.bundle": ("report_data", "team_card"),
+    "pipnb.diagnosis": ("diagnose", "Diagnosis"),
+    "pipnb.plan": ("draft_plan", "Plan"),
+    "pipnb.policy": ("Policy",),
+    "pipnb.reviews": ("review", "Review"),
+    "pipnb.schema": ("DRIVER_METRICS", "OUTCOME_METRICS", "METRICS"),
+    "pipnb.parameters": ("check_parameters", "data_path"),
+    "pipnb.workdir": ("init",),
+    "pipnb.errors": ("PipnbError", "DataError", "PlanError", "UnknownRepError"),
 }
+#: Submodules a notebook uses as ``pn.plots``, ``pn.text``, ...
+_MODULES = ("plots", "text", "stats", "quality", "outcome")
 
-_MODULES = ("plots", "text", "stats", "quality", "outcome")   # submodules a notebook uses as pn.plots, pn.text, ...
+__getattr__, __dir__ = lazy_names(__name__, _HOMES, globals(), modules=_MODULES)
 
-__all__ = sorted([*_EXPORTS, *_MODULES])
-
-
-def __getattr__(name: str):
-    if name in _MODULES:
-        module = importlib.import_module(f"pipnb.{name}")
-        globals()[name] = module
-        return module
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'pipnb' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__all__ = ["DEMO_CASES", "DRIVER_METRICS", "DataError", "Diagnosis", "METRICS", "OUTCOME_METRICS", "PipnbError",
+           "Plan", "PlanError", "Policy", "Review", "SalesData", "UnknownRepError", "__version__", "check_parameters",
+           "data_path", "demo_data", "demo_plan", "diagnose", "draft_plan", "flagged_reps", "init", "load", "outcome",
+           "peer_ids", "peers_of", "plan_peers", "plots", "quality", "read_panel", "report_data", "review",
+           "scorecard", "stats", "team_card", "text", "touch_gaps", "weekly_panel", "window_metrics", "write_layout"]

@@ -519,7 +519,7 @@ def review(data_source, plan_file, checkpoint, fmt, reports, params, force, kern
         from pipnb.policy import Policy
         from pipnb.reviews import review as run_review
         from pipnb.sources import load
-        from pipnb.text import review_record
+        from pipnb.sentences import review_record
 
         policy_path = Path(params) / "policy.yaml"
         policy = Policy.from_yaml(policy_path) if policy_path.is_file() else None

@@ -180,7 +180,7 @@ def test_the_batch_cache_lives_outside_reports_and_is_checked_before_use(tmp_pat
     (again.cache / "manifest.json").unlink()                                   # half-written: rebuilt
     assert prepare(str(demo_folder), reports=tmp_path / "reports", params=tmp_path / "params").cache == again.cache
     assert (again.cache / "manifest.json").exists()
-    monkeypatch.setattr(pn, "__version__", "0.0.0-older")                      # another pipnb: another entry
+    monkeypatch.setattr("pipnb._version.__version__", "0.0.0-older")                      # another pipnb: another entry
     other = prepare(str(demo_folder), reports=tmp_path / "reports", params=tmp_path / "params")
     assert other.cache != again.cache and other.cache.parent == again.cache.parent
 

@@ -18,7 +18,7 @@ import statsmodels.api as sm
 from statsmodels.stats import rates
 from statsmodels.stats.multitest import multipletests
 
-from pipnb import stats, text
+from pipnb import sentences, stats
 from pipnb.errors import DataError, PlanError, UnknownRepError
 from pipnb.stats.counts import _week_effects
 
@@ -503,7 +503,7 @@ def test_placebo_rank_counts_ties_against_the_rep():
 
 
 def test_sentence_gives_numbers_then_verdict_then_peers():
-    sentence = text.describe_change(_change(), stats.IMPROVED, target=28.0,
+    sentence = sentences.describe_change(_change(), stats.IMPROVED, target=28.0,
                                      baseline_label="1 Jan - 24 Mar 2024")
     numbers, verdict, peers = (sentence.index(s) for s in ("30.0 a week", "Verdict: improved", "Peers over"))
     assert numbers < verdict < peers
@@ -531,7 +531,7 @@ def test_assess_returns_one_verdict_row_per_metric(improving_team):
     assert emails["verdict"] == stats.IMPROVED and emails["ci_low"] > 1.2 and emails["placebo_rank"] == 1
     assert emails["z"] >= emails["boundary"] > 1.96          # Holm over three metrics at the final look
     assert verdicts["baseline_source"].eq("before_diagnosis").all()
-    assert not any(peer in " ".join(text.verdict_sentences(verdicts)) for peer in peers)
+    assert not any(peer in " ".join(sentences.verdict_sentences(verdicts)) for peer in peers)
 
 
 def test_assess_does_not_modify_its_inputs(improving_team):
@@ -549,7 +549,7 @@ def test_assess_early_checkpoint_can_be_too_early(improving_team):
                             targets={"first_meetings_per_week": 10.0})      # +50% on a 6.7 a week baseline
     row = verdicts.iloc[0]
     assert row["plan_weeks"] == 3 and row["verdict"] == stats.TOO_EARLY and row["mde"] > 1.5
-    assert "the smallest change this data can show" in text.verdict_sentences(verdicts)[0]
+    assert "the smallest change this data can show" in sentences.verdict_sentences(verdicts)[0]
 
 
 def test_assess_states_the_caveat_when_the_baseline_is_the_selecting_window():
@@ -560,7 +560,7 @@ def test_assess_states_the_caveat_when_the_baseline_is_the_selecting_window():
     verdicts = stats.assess(panel, "R00", metrics=["emails_per_week"], plan_start=PLAN_START, as_of=AS_OF,
                             peers=peers_of(10))
     assert verdicts.loc[0, "baseline_source"] == "diagnosis_window"
-    assert "regression to the mean" in text.verdict_sentences(verdicts)[0]
+    assert "regression to the mean" in sentences.verdict_sentences(verdicts)[0]
     assert "regression to the mean" in verdicts.loc[0, "caveat"]
 
 

@@ -19,10 +19,17 @@ Example
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pipnb._lazy import lazy_names
 
 # Imported now: ``prepare`` names both a module and its function, and a report's bundle needs the module anyway.
 from pipnb.batch.prepare import Batch, plan_path, prepare, read_panel, rep_dir
+
+if TYPE_CHECKING:   # the same names, for editors and type checkers
+    from pipnb.batch.demo import demo_jobs, demo_plan
+    from pipnb.batch.index import write_index
+    from pipnb.batch.jobs import diagnose_jobs, draft_plans, find_plans, plan_jobs, review_jobs, scan_job
 
 #: The other public names and the module that owns each, resolved on first use: a report's kernel imports
 #: ``pipnb.batch.bundle`` (its data), which would otherwise load every job builder with this package.

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipnb import _version
 from pipnb.data import SalesData
 from pipnb.errors import PipnbError
 from pipnb.fingerprint import fingerprint_until
@@ -41,6 +42,7 @@ _PLAIN = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,63}")
 _DEVICES = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])", re.IGNORECASE)   # reserved names on Windows
 #: The files whose code makes the panel: a change to any of them is a new cache entry.
 METRIC_CODE = ("metrics.py", "schema.py", "data.py")
+PACKAGE = Path(__file__).resolve().parents[1]     # the pipnb package folder
 
 
 def safe_name(rep_id: str) -> str:
@@ -165,12 +167,10 @@ def prepare(source: str, *, reports: str | Path = "reports", params: str | Path 
 # -- the cache ---------------------------------------------------------------------------------------------
 def cache_key(data: SalesData) -> dict[str, str]:
     """What a cache entry is keyed on: the data's fingerprint, pipnb's version and the metric code's hash."""
-    import pipnb
-
     code = hashlib.sha256()
     for name in METRIC_CODE:
-        code.update((Path(pipnb.__file__).parent / name).read_bytes())
-    parts = {"data": data.fingerprint(), "pipnb": pipnb.__version__, "metric_code": code.hexdigest()[:16]}
+        code.update((PACKAGE / name).read_bytes())
+    parts = {"data": data.fingerprint(), "pipnb": _version.__version__, "metric_code": code.hexdigest()[:16]}
     parts["key"] = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
     return parts
 

@@ -37,7 +37,7 @@ improvement area are measured but not judged. The selection of reps (the team sc
 limits with over-dispersion (:mod:`~pipnb.stats.funnel`).
 
 :func:`assess` ties these together and returns one verdict row per metric, with the facts a sentence
-needs (:mod:`pipnb.text` words them for a sales manager). :func:`segmented_count_model` is the
+needs (:mod:`pipnb.sentences` words them for a sales manager). :func:`segmented_count_model` is the
 interrupted-time-series model (level and slope change) that the Lopez Bernal et al. (2017) test reproduces.
 
 All functions are pure: they never modify their inputs.
@@ -49,12 +49,49 @@ boundaries), :mod:`~pipnb.stats.verdicts` (Holm and the verdict rule), :mod:`~pi
 limits for flagging shortfalls), :mod:`~pipnb.stats.assessment` (:func:`assess`),
 :mod:`~pipnb.stats.its` (segmented regression) and :mod:`~pipnb.stats._common` (vocabulary, result
 types, shared helpers). Statistics return numbers and facts (:func:`verdict_record`); the sentences are worded in
-:mod:`pipnb.text` (:func:`~pipnb.text.describe_verdict`, ``METHOD_NOTE``).
+:mod:`pipnb.sentences` (:func:`~pipnb.sentences.describe_verdict`, ``METHOD_NOTE``).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pipnb._lazy import lazy_names
+
+if TYPE_CHECKING:   # the same names, for editors and type checkers
+    from pipnb.stats._common import (
+        IMPROVED,
+        NO_CLEAR_CHANGE,
+        NOT_JUDGED,
+        TOO_EARLY,
+        VERDICT_COLUMNS,
+        VERDICTS,
+        WORSE,
+        MetricChange,
+        Trend,
+        placebo_inflation,
+        placebo_rank,
+    )
+    from pipnb.stats.assessment import assess, measure_change, metric_kind, verdict_record
+    from pipnb.stats.counts import count_change
+    from pipnb.stats.funnel import funnel_limit, funnel_scale, funnel_z, null_variance, overdispersion
+    from pipnb.stats.gaps import gap_change
+    from pipnb.stats.its import SegmentedFit, segmented_count_model
+    from pipnb.stats.power import mde_proportion, mde_rate_ratio, pooled_rate_ratio
+    from pipnb.stats.ratios import ratio_change
+    from pipnb.stats.sequential import obf_spending, sequential_boundaries
+    from pipnb.stats.trend import trend_test
+    from pipnb.stats.verdicts import (
+        decide_verdict,
+        detectable,
+        holm,
+        nothing_detectable,
+        oriented_z,
+        rule_mde,
+        sequential_holm,
+        target_change,
+    )
+    from pipnb.stats.windows import PlanWindows, Window, plan_windows, working_days
 
 #: Each public name and the module that owns it. They resolve on first use: ``pipnb.peers`` needs only the
 #: funnel limits (numpy), and importing every model here would load scipy into every command (0.8 s).
@@ -77,4 +114,10 @@ _HOMES = {
 }
 __getattr__, __dir__ = lazy_names(__name__, _HOMES, globals())
 
-__all__ = sorted(name for names in _HOMES.values() for name in names)
+__all__ = ["IMPROVED", "MetricChange", "NOT_JUDGED", "NO_CLEAR_CHANGE", "PlanWindows", "SegmentedFit", "TOO_EARLY",
+           "Trend", "VERDICTS", "VERDICT_COLUMNS", "WORSE", "Window", "assess", "count_change", "decide_verdict",
+           "detectable", "funnel_limit", "funnel_scale", "funnel_z", "gap_change", "holm", "mde_proportion",
+           "mde_rate_ratio", "measure_change", "metric_kind", "nothing_detectable", "null_variance", "obf_spending",
+           "oriented_z", "overdispersion", "placebo_inflation", "placebo_rank", "plan_windows", "pooled_rate_ratio",
+           "ratio_change", "rule_mde", "segmented_count_model", "sequential_boundaries", "sequential_holm",
+           "target_change", "trend_test", "verdict_record", "working_days"]

@@ -25,7 +25,7 @@ VERDICT_COLUMNS = (
     "z", "boundary", "mde", "peer_change", "verdict", "effect", "model", "baseline_raw",
     "placebo_rank", "placebo_n", "placebo_p", "inflation", "trend_tau", "trend_p", "theil_sen_slope",
     "baseline_window", "baseline_source", "baseline_weeks", "plan_weeks", "caveat",
-    # what a sentence about the change needs beyond the numbers above (worded by pipnb.text)
+    # what a sentence about the change needs beyond the numbers above (worded by pipnb.sentences)
     "kind", "higher_is_better", "direction", "nothing_detectable", "target_change",
     "baseline_count", "plan_count", "baseline_successes", "baseline_trials", "plan_successes", "plan_trials",
     "baseline_closed", "plan_closed", "open_gaps",

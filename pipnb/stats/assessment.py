@@ -1,5 +1,5 @@
 """The entry point: :func:`assess` measures every plan metric, adjusts for testing several, and returns
-one verdict row per metric: numbers and the facts a sentence needs (:func:`pipnb.text.describe_verdict` words it)."""
+one verdict row per metric: numbers and the facts a sentence needs (words: :func:`pipnb.sentences.describe_verdict`)."""
 
 from __future__ import annotations
 
@@ -151,7 +151,7 @@ def assess(
         ``effect`` scale (rate or gap ratio, or difference in points); ``p_value`` two-sided (fixed
         sample, for reference); ``z`` oriented so positive is better and ``boundary`` the z it had to
         reach at this look; ``verdict`` one of :data:`VERDICTS` or :data:`NOT_JUDGED`; and the facts
-        :func:`pipnb.text.describe_verdict` words for the manager (kind, counts, what is detectable).
+        :func:`pipnb.sentences.describe_verdict` words for the manager (kind, counts, what is detectable).
 
     Raises
     ------
@@ -238,7 +238,7 @@ def verdict_record(c: MetricChange, verdict: str, *, target: float | None = None
                    baseline_window: str = "", baseline_source: str = "", caveat: str = "") -> dict[str, Any]:
     """One row of :data:`VERDICT_COLUMNS`: the change, its verdict and the facts a sentence about it needs.
 
-    Statistics return facts only; :func:`pipnb.text.describe_verdict` words such a row.
+    Statistics return facts only; :func:`pipnb.sentences.describe_verdict` words such a row.
     """
     label = METRICS[c.metric].label if c.metric in METRICS else c.metric
     return {

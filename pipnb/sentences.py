@@ -1,0 +1,186 @@
+"""One metric's verdict in words: the sentence a sales manager reads beside each row of a review's verdict table.
+
+The statistics of improvement (:mod:`pipnb.stats`) return numbers and the facts a sentence needs, one verdict row
+per metric (:func:`pipnb.stats.verdict_record`); :func:`describe_verdict` words such a row, and
+:data:`METHOD_NOTE` says how to read them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from pipnb.schema import METRICS
+from pipnb.stats._common import NO_CLEAR_CHANGE, TOO_EARLY
+
+if TYPE_CHECKING:   # annotations only
+    from pipnb.reviews import Review
+    from pipnb.stats import MetricChange
+
+
+METHOD_NOTE = (
+    "Reps are put on a plan after a bad stretch, so some recovery happens by chance (regression to the "
+    "mean). The plan period is therefore compared with an earlier baseline that did not select the rep, "
+    "never with the stretch that triggered the plan; the rep's change is measured beyond what peers did "
+    "over the same weeks, with its uncertainty widened when the peers refitted as if on the plan vary more "
+    "than the model expects. Only the plan's improvement areas are judged, and the checkpoints and the final "
+    "review share one error budget (a checkpoint needs a much larger change to say 'improved' than the final "
+    "review). 'Too early to tell' means the data so far could not have shown the change the target asks for."
+)
+
+
+def describe_change(change: MetricChange, verdict: str, *, target: float | None = None,
+                    baseline_label: str = "", caveat: str = "") -> str:
+    """:func:`describe_verdict` of one change (its verdict row built by :func:`pipnb.stats.verdict_record`).
+
+    Parameters
+    ----------
+    change
+        The metric's change.
+    verdict
+        From :func:`pipnb.stats.decide_verdict`.
+    target
+        The plan's final target, if any.
+    baseline_label
+        The baseline window in words (``PlanWindows.describe_baseline()``).
+    caveat
+        Sentences appended at the end (short or selecting baseline, few peers).
+    """
+    from pipnb.stats.assessment import verdict_record  # the models behind it load scipy and statsmodels (heavy)
+
+    return describe_verdict(verdict_record(change, verdict, target=target, baseline_window=baseline_label,
+                                           caveat=caveat))
+
+
+def describe_verdict(row: Mapping[str, Any]) -> str:
+    """One paragraph a sales manager can read about a verdict row: counts and ranges, then the verdict, then peers.
+
+    ``row`` is one row of :func:`pipnb.stats.assess` (``Review.verdicts``), as a mapping. Names no peer: peers
+    appear only as "peers over the same weeks" and a count.
+
+    Example
+    -------
+    ``"Emails per week: 17.3 a week over 13 plan weeks (222 in all), against 12.6 a week over the 12
+    baseline weeks (1 Jan – 24 Mar 2024). Beyond what peers did, the change is +41% (plausibly +6% to
+    +86%). Verdict: no clear change yet (this data would show a change of +49% or more). Peers over the
+    same weeks: -2%; measured the same way, none of 29 peers improved as much."``
+    """
+    c = SimpleNamespace(**row)
+    target = None if c.target is None or not np.isfinite(c.target) else float(c.target)
+    label = METRICS[c.metric].label if c.metric in METRICS else c.metric
+    parts = [f"{label}: {_levels(c, c.baseline_window)}.", _range_text(c),
+             _target_text(c, target), f"Verdict: {c.verdict}{_verdict_reason(c, c.verdict)}.",
+             _peer_text(c), c.caveat]
+    return " ".join(p for p in parts if p)
+
+
+def review_record(rv: Review) -> dict[str, Any]:
+    """``rv.to_dict()`` with each verdict's sentence (``pipnb review --format json``)."""
+    record = rv.to_dict()
+    for verdict, sentence in zip(record["verdicts"], verdict_sentences(rv.verdicts)):
+        verdict["sentence"] = sentence
+    return record
+
+
+def verdict_sentences(verdicts: pd.DataFrame) -> pd.Series:
+    """:func:`describe_verdict` of every row of a verdict table (:func:`pipnb.stats.assess`), on its index."""
+    return pd.Series([describe_verdict(row) for row in verdicts.to_dict(orient="records")], index=verdicts.index,
+                     dtype=object)
+
+
+def _levels(c: SimpleNamespace, baseline_label: str) -> str:
+    plan = f"over {_weeks(c.plan_weeks, 'plan')}"
+    base = f"over the {_weeks(c.baseline_weeks, 'baseline')}"
+    base += f" ({baseline_label})" if baseline_label else ""
+    if c.plan_weeks == 0:
+        return f"no complete plan week yet; the baseline is {_baseline_value(c)} {base}"
+    if c.kind == "count":
+        return (f"{_num(c.actual)} a week {plan} ({c.plan_count:.0f} in all), "
+                f"against {_num(c.baseline)} a week {base}")
+    if c.kind == "ratio":
+        shrunk = (f", or {_percent(c.baseline)} once weighed against the peer rate"
+                  if np.isfinite(c.baseline) and abs(c.baseline - c.baseline_raw) >= 0.005 else "")
+        return (f"{c.plan_successes:.0f} of {c.plan_trials:.0f} ({_percent(c.actual)}) {plan}, against "
+                f"{c.baseline_successes:.0f} of {c.baseline_trials:.0f} ({_percent(c.baseline_raw)}) "
+                f"{base}{shrunk}")
+    return (f"{_num(c.actual)} days on average {plan} ({c.plan_closed:.0f} gaps closed; gaps still open "
+            f"count as running), against {_num(c.baseline)} days {base}")
+
+
+def _weeks(n: int, kind: str) -> str:
+    return f"{n} {kind} week{'s' * (n != 1)}"
+
+
+def _baseline_value(c: SimpleNamespace) -> str:
+    if c.kind == "count":
+        return f"{_num(c.baseline)} a week"
+    if c.kind == "ratio":
+        return f"{c.baseline_successes:.0f} of {c.baseline_trials:.0f} ({_percent(c.baseline_raw)})"
+    return f"{_num(c.baseline)} days"
+
+
+def _num(x: float) -> str:
+    return "n/a" if not np.isfinite(x) else f"{x:.1f}"
+
+
+def _percent(x: float) -> str:
+    return "n/a" if not np.isfinite(x) else f"{x:.0%}"
+
+
+def _signed(value: float, effect: str, *, unit: bool = True, plural: bool = False) -> str:
+    """'+41%', '-6 points', '+12'; ratios shown as percent changes."""
+    if not np.isfinite(value):
+        return "n/a" if np.isnan(value) else "any change"
+    if effect == "difference in points":
+        points = f"{value * 100:+.0f}"
+        return points + (f" point{'s' * (plural or points not in ('+1', '-1'))}" if unit else "")
+    return f"{(value - 1) * 100:+.0f}%"
+
+
+def _range_text(c: SimpleNamespace) -> str:
+    if not np.isfinite(c.estimate):
+        return "There is not enough data yet to measure a change."
+    what = "the gap between touches changed by" if c.kind == "gap" else "the change is"
+    against = "Beyond what peers did" if np.isfinite(c.peer_change) else "Against the baseline (no peers)"
+    return (f"{against}, {what} {_signed(c.estimate, c.effect)} (plausibly "
+            f"{_signed(c.ci_low, c.effect, unit=False)} to {_signed(c.ci_high, c.effect, plural=True)}).")
+
+
+def _target_text(c: SimpleNamespace, target: float | None) -> str:
+    if target is None or not np.isfinite(target):
+        return ""
+    shown = {"ratio": _percent(target), "gap": f"{target:.1f} days"}.get(c.kind, f"{target:.1f} a week")
+    met = np.isfinite(c.actual) and ((c.actual >= target) if c.higher_is_better else (c.actual <= target))
+    return f"Target: {shown} ({'met so far' if met else 'not met yet'})."
+
+
+def _verdict_reason(c: SimpleNamespace, verdict: str) -> str:
+    if verdict == TOO_EARLY and not np.isfinite(c.estimate):
+        return " — no data for the plan period or the baseline yet"
+    if verdict == TOO_EARLY:
+        wanted = c.target_change
+        if c.nothing_detectable or not np.isfinite(wanted):
+            return f" — {_weeks(c.plan_weeks, 'plan')} of data cannot show a change yet"
+        return (f" — with {_weeks(c.plan_weeks, 'plan')} the smallest change this data can show is "
+                f"{_signed(c.mde, c.effect)}, more than the {_signed(wanted, c.effect)} the target asks for")
+    if verdict == NO_CLEAR_CHANGE and np.isfinite(c.mde) and not c.nothing_detectable:
+        return f" (this data would show a change of {_signed(c.mde, c.effect)} or more)"
+    return ""
+
+
+def _peer_text(c: SimpleNamespace) -> str:
+    if c.placebo_n == 0:
+        return "No peers to compare with over the same weeks."
+    if not np.isfinite(c.peer_change):
+        return ""
+    text = f"Peers over the same weeks: {_signed(c.peer_change, c.effect)}"
+    if np.isfinite(c.placebo_rank):
+        toward_better = c.direction >= 0
+        k = int(c.placebo_rank) - 1 if toward_better else int(c.placebo_n) + 1 - int(c.placebo_rank)
+        way = "improved" if toward_better else "declined"
+        text += f"; measured the same way, {'none' if k == 0 else k} of {int(c.placebo_n)} peers {way} as much"
+    return text + "."
