@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +21,6 @@ SNAPSHOT = "snapshot.json"
 
 def _rep_hint(rep_id: str, known: list[str]) -> str:
     """"did you mean 'R07'?" for an id in the wrong case or with a typo, else a few ids as examples."""
-    import difflib
-
     same = [r for r in known if r.casefold() == rep_id.casefold()]
     close = same or difflib.get_close_matches(rep_id, known, n=1, cutoff=0.75)
     if close:
@@ -147,8 +147,6 @@ class SalesData:
         :func:`pipnb.load` reads such a folder back without validating again when the fingerprint
         still matches, so a batch validates its data once, not once per report.
         """
-        import json
-
         folder = self.write(folder, format="parquet")
         atomic_write_table(self.quality.files, folder / "quality-files.parquet")
         atomic_write_table(self.quality.issues, folder / "quality-issues.parquet")
@@ -168,8 +166,6 @@ class SalesData:
         ``verified``: the caller has checked every file against the hashes recorded when the folder was
         written (a batch's bundle, :func:`pipnb.batch.bundle.read_bundle`), so the tables' fingerprint is not
         recomputed (hashing every row costs more than reading the files)."""
-        import json
-
         folder = Path(folder)
         try:
             meta = json.loads((folder / SNAPSHOT).read_text())

@@ -49,7 +49,7 @@ MIME = "application/vnd.pipnb.outcome+json"
 
 def record_outcome(outcome: Mapping[str, Any]) -> None:
     """Display ``outcome`` as a :data:`MIME` bundle: what the runner records for the dashboard."""
-    from IPython.display import display
+    from IPython.display import display   # IPython (70 ms): only a running notebook displays the outcome
 
     display({MIME: _plain(outcome), "text/plain": "(outcome recorded for the dashboard)"}, raw=True)
 

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import io
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from IPython.display import Image, display
 
 from pipnb.peers import peer_ids, plan_peers
 from pipnb.reviews import with_win_rate_basis
@@ -164,8 +167,6 @@ def _plan_marks(ax, plan, metric: str, scale: float) -> None:
 
 
 def _wrap(text: str, width: int = 18) -> str:
-    import textwrap
-
     return "\n".join(textwrap.wrap(text, width))
 
 
@@ -277,9 +278,6 @@ def counterfactual_grid(data, rv, *, panel: pd.DataFrame) -> plt.Figure:
 @styled
 def show(fig: plt.Figure, *, dpi: int = 90):
     """Display a figure as an inline PNG and close it (the same in any kernel or backend)."""
-    import io
-
-    from IPython.display import Image, display
 
     buffer = io.BytesIO()
     # the figures are laid out already (tight_layout): no second "tight" drawing pass; light compression

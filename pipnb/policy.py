@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipnb.errors import PlanError
@@ -131,8 +132,6 @@ def check_checkpoints(checkpoints: list[int], weeks: int) -> None:
 
 def load_yaml_model(cls, path: Path):
     """Load a YAML file safely and validate it into ``cls``; a problem is one :class:`PlanError`."""
-    import yaml
-
     if not path.is_file():
         raise PlanError("file not found", file=str(path))
     try:

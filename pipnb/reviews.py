@@ -12,6 +12,7 @@ evidence of a remaining shortfall, *complete* with positive evidence of success,
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,8 +120,6 @@ def review(data: SalesData, plan: Plan, checkpoint: int | str, *, panel: pd.Data
     UserWarning
         When the data behind the plan (up to the end of its diagnosis) is not the data it was drafted from.
     """
-    import warnings
-
     plan.check_lock()                          # an edited locked plan is refused until it is re-activated
     for note in plan.data_notes(data):         # the data behind the plan changed since it was drafted
         warnings.warn(note, stacklevel=2)
@@ -281,7 +280,7 @@ def plan_verdicts(data: SalesData, plan: Plan, *, panel: pd.DataFrame, as_of: dt
     verdict; ``look`` is this review's place among the plan's checkpoints and final review, which share
     one error budget.
     """
-    from pipnb.stats import assess
+    from pipnb.stats import assess   # statsmodels (1.5 s): the change models behind assess
 
     peers = plan_peers(data, plan) if peers is None else peers
     metrics = [t.metric for t in plan.targets]

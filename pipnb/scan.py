@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
 from pipnb.data import SalesData
@@ -20,8 +22,6 @@ def scan_records(card: pd.DataFrame) -> pd.DataFrame:
 def scan_json(card: pd.DataFrame) -> str:
     """The scan for scripts: one JSON object with its ``window`` (start, end, weeks), ``as_of``, ``basis`` (the
     win-rate basis, the peer grouping, the false-flag rate and margin used) and the ``rows``."""
-    import json
-
     attrs = card.attrs
     policy = attrs.get("policy")
 

@@ -44,7 +44,7 @@ def value(metric: str, number: float) -> str:
 
 def show(table: pd.DataFrame) -> HTML:
     """A display table without the index; every cell is HTML-escaped (pandas' ``escape=True``)."""
-    from IPython.display import HTML
+    from IPython.display import HTML   # IPython (70 ms): only a notebook shows tables; `pipnb scan` imports this module
 
     return HTML(table.to_html(index=False, escape=True, border=0, classes="pipnb-table", na_rep="—"))
 
@@ -190,7 +190,7 @@ def review_summary(rv: Review) -> str:
 
 def status_line(rv: Review) -> str:
     """One line: where the rep stands on the focus measures (and, at the final review, what to do)."""
-    from pipnb.reviews import MET, NOT_MET, STATUSES
+    from pipnb.reviews import MET, NOT_MET, STATUSES  # pipnb.reviews loads scipy: heavy
 
     focus = rv.table[rv.table["focus"]] if rv.table["focus"].any() else rv.table
     counts = focus["status"].value_counts()

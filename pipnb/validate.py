@@ -23,6 +23,7 @@ Rules of every source
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -179,7 +180,6 @@ def _each(work, items: list, rows: int) -> list:
     (the threads end before this returns: nothing is left running when a batch forks its workers)."""
     if rows < THREADED_ROWS or len(items) < 2:
         return [work(item) for item in items]
-    from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         return list(pool.map(work, items))

@@ -24,6 +24,7 @@ with the panel read or computed), so a notebook run by hand with plain papermill
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import uuid
@@ -142,8 +143,6 @@ def team_card(prepared: str) -> pd.DataFrame | None:
 
 def write_card(card: pd.DataFrame, folder: Path) -> None:
     """A scorecard as Parquet plus its ``attrs`` (window, settings, peer groups) as JSON."""
-    import json
-
     attrs = dict(card.attrs)
     meta = {k: (f"{v.isoformat()}" if isinstance(v, pd.Timestamp) else v) for k, v in attrs.items() if k != "policy"}
     meta["policy"] = attrs["policy"].model_dump(mode="json")
@@ -156,8 +155,6 @@ def write_card(card: pd.DataFrame, folder: Path) -> None:
 
 def read_card(folder: Path) -> pd.DataFrame | None:
     """A scorecard written by :func:`write_card`; None when there is none or it cannot be read."""
-    import json
-
     try:
         meta = json.loads((folder / CARD_META).read_text(encoding="utf-8"))
         card = pd.read_parquet(folder / CARD)

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,8 +206,6 @@ def cached_entry(data: SalesData, root: Path, key: dict[str, str] | None = None)
 
 def _remove_abandoned(root: Path, age: float = 3600.0) -> None:
     """Remove entries a killed batch left half-built (hidden ``.*.tmp`` folders older than ``age`` seconds)."""
-    import time
-
     for stale in root.glob(".*.tmp"):
         try:
             if time.time() - stale.stat().st_mtime > age:

@@ -21,6 +21,8 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import yaml
+
 from pipnb.data import SNAPSHOT, SalesData
 from pipnb.errors import PipnbError, SourceError
 from pipnb.ledger import BAD_ROWS, Ledger, check_bad_rows
@@ -79,10 +81,10 @@ def load(source: str | Path | SalesData, *, timezone: str = "UTC", bad_rows: str
         snapshot = SalesData.read_snapshot(source)
         if snapshot is not None:
             return snapshot
-    # Here, not at the top: the adapters and the validation import pandera (heavy), which a loaded snapshot or a
+    # Here, not at the top: the adapters and the validation import pandera (0.25 s), which a loaded snapshot or a
     # module that only names load (pipnb.metrics, for accepts_path) does not need. Importing them registers the formats.
     from pipnb.sources import columns, folder, hubspot, salesforce, sql  # noqa: F401
-    from pipnb.validate import validate
+    from pipnb.validate import validate   # pandera (0.25 s), as above
 
     choice = check_bad_rows(bad_rows) or bad_rows_choice()
     if isinstance(source, str) and "://" in source:
@@ -121,8 +123,6 @@ def _read(reader: Reader, config: dict, base: Path, timezone: str, ledger: Ledge
 
 def read_source_yaml(path: Path) -> dict:
     """Read a source YAML safely and check its ``format``."""
-    import yaml
-
     try:
         config = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
     except yaml.YAMLError as err:
