@@ -41,7 +41,8 @@ def installed(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("wheel")
     source, dist = base / "source", base / "dist"         # built from a copy: the build writes build/ beside it
-    shutil.copytree(ROOT / "pipnb", source / "pipnb", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for folder in ("pipnb", "notebooks"):                # the notebooks ship inside the wheel as pipnb/notebooks
+        shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",

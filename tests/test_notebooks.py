@@ -18,7 +18,7 @@ from pipnb.demo import DEMO_CASES
 from pipnb.runner import run_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ROOT / "pipnb" / "notebooks"
+NOTEBOOKS = ROOT / "notebooks"
 ARTICLE, RESPONDER, NON_RESPONDER = DEMO_CASES["article"], DEMO_CASES["responder"], DEMO_CASES["non_responder"]
 
 

@@ -12,7 +12,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "pipnb" / "notebooks"       # shipped inside the package
+OUT = ROOT / "notebooks"       # shipped inside the wheel as pipnb/notebooks (pyproject.toml)
 IMPORTS = "import pipnb as pn\nfrom IPython.display import Markdown, display"
 LOAD = ("data, panel = pn.report_data(pn.data_path(data_source), panel_path=panel_path, prepared=prepared)\n"
         "policy = pn.Policy.find(policy_path)")
