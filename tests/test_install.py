@@ -85,6 +85,15 @@ def test_the_wheel_ships_notebooks_policy_and_template(installed):
     assert re.search(r"\b\d+\.\d+\.\d+\b", version)
 
 
+def test_init_notebooks_copies_the_shipped_notebooks(installed, tmp_path):
+    bin_, env, work = installed
+    _run([bin_ / "pipnb", "init", "--notebooks", tmp_path / "team"], cwd=work, env=env)
+    copied = sorted((tmp_path / "team" / "notebooks").glob("*.ipynb"))
+    assert [p.name for p in copied] == ["00-team-scan.ipynb", "10-diagnose.ipynb", "20-plan.ipynb",
+                                        "30-checkpoint.ipynb", "40-final-review.ipynb"]
+    assert all(p.read_bytes() == (ROOT / "notebooks" / p.name).read_bytes() for p in copied)
+
+
 def test_init_then_every_command_in_an_empty_folder(installed):
     bin_, env, work = installed
     init = _run([bin_ / "pipnb", "init"], cwd=work, env=env)
