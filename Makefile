@@ -17,10 +17,10 @@ test: $(TEST_STAMP) browser
 	$(BIN)/python -m pytest -q tests/test_kernel.py
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --ignore=tests/test_kernel.py
 
-# The checkout is a working folder (params/): the notebooks find data/demo and params/ from pipnb/notebooks/.
+# The checkout is a working folder (params/): the notebooks find data/demo and params/ from notebooks/.
 lab: $(LAB_STAMP)
 	test -f data/demo/reps.csv || $(BIN)/pipnb demo-data --out data/demo
-	$(BIN)/jupyter lab pipnb/notebooks/
+	$(BIN)/jupyter lab notebooks/
 
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/bench_metrics.py

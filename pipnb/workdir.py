@@ -2,7 +2,7 @@
 
 The package carries everything a run needs (an installed wheel works in any folder):
 
-* the lifecycle notebooks (``pipnb/notebooks/``),
+* the lifecycle notebooks (``pipnb/notebooks/`` in the wheel, from the checkout's top-level ``notebooks/``),
 * the default policy (``pipnb/resources/policy.yaml``),
 * the nbconvert report template (``pipnb/templates/pipnb_report``, also installed where nbconvert looks).
 
@@ -28,7 +28,21 @@ from pipnb.errors import PipnbError
 __all__ = ["DEFAULT_POLICY", "NOTEBOOK_DIR", "Init", "find_workdir", "init", "notebook", "policy_file"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-NOTEBOOK_DIR = PACKAGE_DIR / "notebooks"
+
+
+def _shipped_notebooks() -> Path:
+    """The folder of the lifecycle notebooks pipnb ships.
+
+    The source is the checkout's top-level ``notebooks/``; the wheel carries it as the package data of
+    ``pipnb.notebooks`` (``pipnb/notebooks/``, see pyproject.toml). An editable install or a checkout on the path
+    has no ``pipnb/notebooks/``: its notebooks are the checkout's own, beside ``pipnb/``.
+    """
+    packaged = PACKAGE_DIR / "notebooks"
+    return packaged if packaged.is_dir() else PACKAGE_DIR.parent / "notebooks"
+
+
+#: The lifecycle notebooks shipped with pipnb (see :func:`_shipped_notebooks`).
+NOTEBOOK_DIR = _shipped_notebooks()
 DEFAULT_POLICY = PACKAGE_DIR / "resources" / "policy.yaml"
 
 

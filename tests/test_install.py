@@ -41,7 +41,8 @@ def installed(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("wheel")
     source, dist = base / "source", base / "dist"         # built from a copy: the build writes build/ beside it
-    shutil.copytree(ROOT / "pipnb", source / "pipnb", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for folder in ("pipnb", "notebooks"):                # the notebooks ship inside the wheel as pipnb/notebooks
+        shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
@@ -82,6 +83,15 @@ def test_the_wheel_ships_notebooks_policy_and_template(installed):
     assert (bin_.parent / "share/jupyter/nbconvert/templates/pipnb_report/index.html.j2").is_file()
     version = _run([bin_ / "pipnb", "--version"], cwd=work, env=env).stdout
     assert re.search(r"\b\d+\.\d+\.\d+\b", version)
+
+
+def test_init_notebooks_copies_the_shipped_notebooks(installed, tmp_path):
+    bin_, env, work = installed
+    _run([bin_ / "pipnb", "init", "--notebooks", tmp_path / "team"], cwd=work, env=env)
+    copied = sorted((tmp_path / "team" / "notebooks").glob("*.ipynb"))
+    assert [p.name for p in copied] == ["00-team-scan.ipynb", "10-diagnose.ipynb", "20-plan.ipynb",
+                                        "30-checkpoint.ipynb", "40-final-review.ipynb"]
+    assert all(p.read_bytes() == (ROOT / "notebooks" / p.name).read_bytes() for p in copied)
 
 
 def test_init_then_every_command_in_an_empty_folder(installed):

@@ -1,9 +1,12 @@
 """The lifecycle notebooks executed by papermill on the demo team, and their HTML reports.
 
 One batch (scan, a diagnosis, a plan, two checkpoints and two final reviews) runs once per session through
-the real runner; the tests read what came out.
+the real runner; the tests read what came out. The shipped notebooks (the checkout's ``notebooks/``) are also
+compared with what ``tools/build_notebooks.py`` builds, without running anything.
 """
 
+import copy
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -18,7 +21,7 @@ from pipnb.demo import DEMO_CASES
 from pipnb.runner import run_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ROOT / "pipnb" / "notebooks"
+NOTEBOOKS = ROOT / "notebooks"
 ARTICLE, RESPONDER, NON_RESPONDER = DEMO_CASES["article"], DEMO_CASES["responder"], DEMO_CASES["non_responder"]
 
 
@@ -41,6 +44,14 @@ def results(batch, demo):
     out = run_jobs(jobs, jobs_n=2, progress=False)
     batches.write_index(batch.reports, batch.params, out)
     return {r.job.label: r for r in out}
+
+
+def builder():
+    """``tools/build_notebooks.py`` imported afresh (it is not a package: by its path)."""
+    spec = importlib.util.spec_from_file_location("build_notebooks", ROOT / "tools" / "build_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def executed(result) -> nbformat.NotebookNode:
@@ -185,15 +196,47 @@ def test_cli_run_lists_a_review_not_due_and_exits_0(tmp_path, demo_folder, demo)
     assert "not due" in index and "pipnb-status-failed\"" not in index
 
 
+def test_importing_the_builder_builds_nothing(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("importing tools/build_notebooks.py built or wrote a notebook")
+
+    for name in ("new_notebook", "new_code_cell", "new_markdown_cell"):
+        monkeypatch.setattr(nbformat.v4, name, refuse)
+    monkeypatch.setattr(nbformat, "write", refuse)
+    assert builder().OUT == NOTEBOOKS
+
+
+def test_the_shipped_notebooks_are_what_the_builder_builds():
+    """Each notebook in ``notebooks/`` is what ``build_notebooks.build()`` returns, and there is no other one.
+
+    Compared: the notebook's metadata (kernelspec, language_info, title) and nbformat version, then every cell in
+    order: its type, id, source (the parameters cell and the parameter check included), metadata (tags) and, for
+    code cells, outputs and execution count. Left out: the outputs and execution count of the
+    ``# NBVAL_CHECK_OUTPUT`` cells, which the builder fills only by running the notebook on the demo data
+    (``store_checked_outputs``); every other code cell must have none.
+    """
+    built = builder().build()
+    assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted(built)
+    rebuild = "differs from tools/build_notebooks.py: run `.venv/bin/python tools/build_notebooks.py`"
+    for name, nb in built.items():
+        want = nbformat.reads(nbformat.writes(nb), as_version=4)         # as written to a file
+        got = copy.deepcopy(nbformat.read(NOTEBOOKS / name, as_version=4))
+        for cell in got.cells:
+            if cell.cell_type == "code" and cell.source.startswith("# NBVAL_CHECK_OUTPUT"):
+                cell.outputs, cell.execution_count = [], None
+        assert (got.nbformat, got.nbformat_minor, got.metadata) == (want.nbformat, want.nbformat_minor,
+                                                                     want.metadata), f"{name}: metadata {rebuild}"
+        assert [c.get("id") for c in got.cells] == [c.id for c in want.cells], f"{name}: the cells {rebuild}"
+        for mine, theirs in zip(got.cells, want.cells):
+            assert mine.source == theirs.source, f"{name} {theirs.id}: the source {rebuild}"
+            assert mine == theirs, f"{name} {theirs.id}: {rebuild}"
+
+
 def test_nbval_on_the_notebooks_with_the_documented_parameters(repo_demo_folder, tmp_path):
     """Each notebook, given what its stored outputs were made with (the rep has no default), reproduces them."""
     import papermill
 
-    sys.path.insert(0, str(ROOT / "tools"))
-    try:
-        from build_notebooks import example_parameters
-    finally:
-        sys.path.pop(0)
+    example_parameters = builder().example_parameters
     for source in sorted(NOTEBOOKS.glob("*.ipynb")):
         papermill.execute_notebook(str(source), str(tmp_path / source.name), prepare_only=True,
                                    parameters=example_parameters(source), progress_bar=False)

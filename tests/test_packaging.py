@@ -2,6 +2,7 @@
 
 ``environment.yml`` holds the runtime dependencies only, ``environment-test.yml`` the test extras, each under its
 conda-forge name (:data:`CONDA_NAMES`); neither installs the test tools by default nor anything pip-only.
+pyproject.toml lists pipnb's packages, the top-level ``notebooks/`` among them (shipped as ``pipnb/notebooks``).
 """
 
 import re
@@ -71,3 +72,17 @@ def test_the_runtime_dependencies_are_imported_by_pipnb():
         module = imported.get(name, name.replace("-", "_"))
         assert re.search(rf"^\s*(import|from) {module}\b", source, re.M) or name == "ipykernel" and \
             "ipykernel" in source, name
+
+
+def test_every_folder_of_pipnb_is_a_listed_package_and_the_notebooks_ship_inside_it():
+    """The packages are listed, not discovered (one lives outside pipnb/): a new folder of pipnb/ must be added,
+    else the wheel would leave it out; ``pipnb.notebooks`` is the checkout's top-level ``notebooks/``."""
+    from setuptools import find_namespace_packages
+
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {p for p in find_namespace_packages(str(ROOT), include=["pipnb", "pipnb.*"]) if "__pycache__" not in p}
+    assert set(setuptools["packages"]) == folders | {"pipnb.notebooks"}
+    assert setuptools["package-dir"] == {"pipnb.notebooks": "notebooks"}
+    assert setuptools["package-data"]["pipnb.notebooks"] == ["*.ipynb"]
+    assert not (ROOT / "pipnb" / "notebooks").exists()              # one copy: the top-level folder
+    assert len(list((ROOT / "notebooks").glob("*.ipynb"))) == 5
