@@ -74,12 +74,14 @@ def installed(tmp_path_factory):
 def test_the_wheel_ships_notebooks_policy_and_template(installed):
     bin_, env, work = installed
     where = _run([bin_ / "python", "-c", "import pipnb, pipnb.workdir as w; print(pipnb.__file__); "
-                  "print(sorted(p.name for p in w.NOTEBOOK_DIR.glob('*.ipynb'))); print(w.DEFAULT_POLICY.is_file())"],
+                  "print(sorted(p.name for p in w.NOTEBOOK_DIR.glob('*.ipynb'))); print(w.DEFAULT_POLICY.is_file()); "
+                  "import pathlib; print((pathlib.Path(pipnb.__file__).parent / 'py.typed').is_file())"],
                  cwd=work, env=env).stdout.splitlines()
     assert str(bin_.parent) in where[0] and str(ROOT) not in where[0]          # the wheel's pipnb, not the repo's
     assert where[1] == str(["00-team-scan.ipynb", "10-diagnose.ipynb", "20-plan.ipynb", "30-checkpoint.ipynb",
                             "40-final-review.ipynb"])
     assert where[2] == "True"
+    assert where[3] == "True"                                                  # typed: py.typed ships
     assert (bin_.parent / "share/jupyter/nbconvert/templates/pipnb_report/index.html.j2").is_file()
     version = _run([bin_ / "pipnb", "--version"], cwd=work, env=env).stdout
     assert re.search(r"\b\d+\.\d+\.\d+\b", version)
