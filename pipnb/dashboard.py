@@ -34,9 +34,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipnb.record import Version
-from pipnb.record import reading_once, versions
+from pipnb.errors import PipnbError
+from pipnb.record import Version, reading_once, versions
 from pipnb.stages import stage_title
+from pipnb.workdir import rep_dir, rep_info
 
 __all__ = ["GRACE_DAYS", "Dashboard", "FlaggedRow", "Measure", "PlanRow", "dashboard", "format_table",
            "render_html", "to_json"]
@@ -138,7 +139,7 @@ def dashboard(reports: Path, params: Path, *, today: dt.date | None = None, data
 
 
 def _dashboard(reports: Path, params: Path, today: dt.date, data_date: str) -> Dashboard:
-    from pipnb.batch.index import plans_by_folder, rep_info
+    from pipnb.batch.index import plans_by_folder
 
     plans = plans_by_folder(params)
     folders = sorted(p for p in reports.iterdir() if p.is_dir() and not p.name.startswith(".")) \
@@ -271,9 +272,6 @@ def _latest(base: Path) -> Version | None:
 
 def _folder_of(reports: Path, rep_id: str) -> Path | None:
     """The rep's reports folder, or None when there is none (or the id cannot be a folder name)."""
-    from pipnb.batch.prepare import rep_dir
-    from pipnb.errors import PipnbError
-
     try:
         folder = rep_dir(reports, rep_id)
     except PipnbError:

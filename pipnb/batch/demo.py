@@ -12,12 +12,13 @@ import pandas as pd
 
 from pipnb.batch.bundle import batch_scorecard
 from pipnb.batch.jobs import batch_diagnosis, diagnose_jobs, draft_plans, plan_jobs, review_jobs, scan_job
-from pipnb.batch.prepare import Batch, plan_path
+from pipnb.batch.prepare import Batch
 from pipnb.data import SalesData, accepts_path
 from pipnb.errors import PipnbError
 from pipnb.plan import Plan
 from pipnb.policy import Policy
 from pipnb.stages import review_stages
+from pipnb.workdir import plan_path
 
 
 def demo_jobs(batch: Batch, *, force: bool = False) -> list:

@@ -1,8 +1,8 @@
 """``reports/index.html``: every report on disk with its status and versions, and the stages a plan still expects.
 
 The index is rebuilt from the files, not from memory, so ``pipnb index`` after any run (or none) gives the
-same page: a rep's folder holds ``rep.json`` (their display name, written by :func:`remember_rep` when a
-job is built), their executed notebooks and their HTML reports, in versions (:mod:`pipnb.record`). A stage
+same page: a rep's folder holds ``rep.json`` (their display name, written by :func:`pipnb.workdir.remember_rep`
+when a job is built), their executed notebooks and their HTML reports, in versions (:mod:`pipnb.record`). A stage
 shows its latest good report (with the line its notebook printed in the cell tagged ``pipnb-result``, e.g. a
 final review's recommendation, and what changed since the version before) and links the earlier versions; a
 failure newer than it is shown as *failed*, with a link to the kept notebook and to the last good report left
@@ -15,43 +15,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pipnb.batch.prepare import plan_path, rep_dir, safe_name
 from pipnb.errors import PipnbError
-from pipnb.io import atomic_write_text
 from pipnb.plan import Plan
 from pipnb.record import Version, failure_path, read_record, reading_once, versions
 from pipnb.report import IndexEntry
 from pipnb.report import write_index as write_page
 from pipnb.stages import FIXED_STAGES, checkpoint_number, review_stages
+from pipnb.workdir import plan_path, rep_info, safe_name
 
 if TYPE_CHECKING:
     from pipnb.runner import JobResult
 
 #: The tag of the cell whose first printed line the index shows beside the report.
 RESULT_TAG = "pipnb-result"
-
-
-def remember_rep(reports: Path, rep_id: str, rep: Mapping[str, Any]) -> None:
-    """Record the rep's display name and team beside their reports (``reports/<rep>/rep.json``), for the index.
-
-    Raises
-    ------
-    PipnbError
-        When the folder already holds another rep's reports (its ``rep.json`` names another id).
-    """
-    folder = rep_dir(reports, rep_id)
-    info = rep_info(folder)
-    if info is not None and info.get("rep_id") not in (None, str(rep_id)):
-        raise PipnbError(f"{folder} holds the reports of rep {info['rep_id']!r}, not {rep_id!r}; move that folder "
-                         "away (it was made by an older pipnb whose folder names could collide)")
-    manager = rep.get("manager") if hasattr(rep, "get") else None
-    atomic_write_text(folder / "rep.json", json.dumps({"rep_id": str(rep_id), "rep_name": str(rep["rep_name"]),
-                                                       "team": str(rep["team"]),
-                                                       "manager": manager if isinstance(manager, str) else ""}))
 
 
 def index_entries(reports: Path, params: Path, results: Iterable[JobResult] = (), *, data_date: str = ""
@@ -117,15 +97,6 @@ def write_index(reports: Path, params: Path, results: Iterable[JobResult] = (), 
                       title="pipnb — performance improvement plans",
                       header={"audience": "sales managers and HR partners", "as_of": board.today},
                       before=render_html(board), heading="Every report, with its earlier versions")
-
-
-def rep_info(folder: Path) -> dict | None:
-    """The folder's ``rep.json``, or None when there is none or it cannot be read."""
-    try:
-        info = json.loads((folder / "rep.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return {k: str(v) for k, v in info.items()} if isinstance(info, dict) else None
 
 
 def plan_status(plan: Plan) -> str:

@@ -24,14 +24,15 @@ from pathlib import Path
 import pandas as pd
 
 from pipnb.batch.bundle import batch_scorecard, diagnosis_bundle, plan_looks, prepared_for
-from pipnb.batch.index import plan_status, remember_rep
-from pipnb.batch.prepare import Batch, plan_path, rep_dir
+from pipnb.batch.index import plan_status
+from pipnb.batch.prepare import Batch
 from pipnb.errors import PipnbError, PlanError
 from pipnb.plan import Plan
 from pipnb.record import versions
 from pipnb.runner import Job, Problem
 from pipnb.stages import FINAL, checkpoint_number, parse_stage, stage_title
 from pipnb.workdir import notebook as find_notebook
+from pipnb.workdir import plan_path, remember_rep, rep_dir
 
 NOTEBOOKS = {
     "scan": "00-team-scan.ipynb", "diagnose": "10-diagnose.ipynb", "plan": "20-plan.ipynb",
