@@ -23,7 +23,8 @@ import nbformat
 
 from pipnb.batch.index import index_entries, write_index
 from pipnb.dashboard import dashboard
-from pipnb.plan import HistoryEntry, Plan, Target, Window
+from pipnb.lifecycle import HistoryEntry
+from pipnb.plan import Plan, Target, Window
 from pipnb.record import RunRecord, write_record
 from pipnb.report import write_index as list_page
 from pipnb.workdir import remember_rep

@@ -36,7 +36,7 @@ _EXPORTS = {
     "demo_plan": "pipnb.batch",
     "diagnose": "pipnb.diagnosis",
     "Diagnosis": "pipnb.diagnosis",
-    "draft_plan": "pipnb.plan",
+    "draft_plan": "pipnb.drafting",
     "Plan": "pipnb.plan",
     "Policy": "pipnb.policy",
     "review": "pipnb.reviews",

@@ -432,26 +432,10 @@ for _action in _STEPS:
 
 
 def _sign(action: str, rep_id: str, *, by: str, note: str, params: str, weeks: int | None) -> None:
-    """Load the rep's plan, take the step, write it back; one line says what was signed."""
-    from pathlib import Path
+    """Take the step on the rep's plan file (:func:`pipnb.plan.sign_plan`); one line says what was signed."""
+    from pipnb.plan import sign_plan
 
-    from pipnb.batch import plan_path
-    from pipnb.errors import PlanError
-    from pipnb.plan import Plan
-    from pipnb.policy import Policy
-
-    path = plan_path(Path(params), rep_id)
-    if not path.is_file():
-        raise PlanError(f"no plan for {rep_id} (looked for {path}); draft it with pipnb plan --data SRC --rep "
-                        f"{rep_id}")
-    plan_obj = Plan.from_yaml(path)
-    if plan_obj.rep_id != rep_id:
-        raise PlanError(f"holds the plan of {plan_obj.rep_id!r}, not {rep_id!r}", file=str(path))
-    if action == "extend" and weeks is None:
-        policy = Path(params) / "policy.yaml"
-        weeks = (Policy.from_yaml(policy) if policy.is_file() else Policy.default()).review.extension_weeks
-    signed = plan_obj.transition(action, by=by, note=note, extension_weeks=weeks)
-    signed.to_yaml(path)
+    path, signed = sign_plan(params, rep_id, action, by=by, note=note, weeks=weeks)
     entry = signed.history[-1]
     line = f"{path}: {signed.status}, signed by {entry.by} on {entry.date}"
     if entry.lock:

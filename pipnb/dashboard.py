@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from pipnb.errors import PipnbError
+from pipnb.plan import plans_by_folder
 from pipnb.record import Version, reading_once, versions
 from pipnb.stages import stage_title
 from pipnb.workdir import rep_dir, rep_info
@@ -139,8 +140,6 @@ def dashboard(reports: Path, params: Path, *, today: dt.date | None = None, data
 
 
 def _dashboard(reports: Path, params: Path, today: dt.date, data_date: str) -> Dashboard:
-    from pipnb.batch.index import plans_by_folder
-
     plans = plans_by_folder(params)
     folders = sorted(p for p in reports.iterdir() if p.is_dir() and not p.name.startswith(".")) \
         if reports.is_dir() else []

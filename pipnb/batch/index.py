@@ -19,13 +19,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipnb.errors import PipnbError
-from pipnb.plan import Plan
+from pipnb.plan import plans_by_folder
 from pipnb.record import Version, failure_path, read_record, reading_once, versions
 from pipnb.report import IndexEntry
 from pipnb.report import write_index as write_page
 from pipnb.stages import FIXED_STAGES, checkpoint_number, review_stages
-from pipnb.workdir import plan_path, rep_info, safe_name
+from pipnb.workdir import rep_info
 
 if TYPE_CHECKING:
     from pipnb.runner import JobResult
@@ -78,7 +77,7 @@ def index_entries(reports: Path, params: Path, results: Iterable[JobResult] = ()
                         and not plan.data_reaches(stage, dt.date.fromisoformat(data_date))):
                     entry = IndexEntry(who, stage, "not due", None, f"due {due}; the data ends {data_date}")
                 if stage == "plan" and plan is not None and entry.status == "ok":
-                    entry = IndexEntry(who, stage, "ok", entry.path, f"plan status: {plan_status(plan)}",
+                    entry = IndexEntry(who, stage, "ok", entry.path, f"plan status: {plan.signed_status()}",
                                        entry.earlier)
                 entries.append(entry)
     return entries
@@ -97,28 +96,6 @@ def write_index(reports: Path, params: Path, results: Iterable[JobResult] = (), 
                       title="pipnb — performance improvement plans",
                       header={"audience": "sales managers and HR partners", "as_of": board.today},
                       before=render_html(board), heading="Every report, with its earlier versions")
-
-
-def plan_status(plan: Plan) -> str:
-    """The plan's status as a report header and the index show it: signed (who locked it, when) or not."""
-    if plan.lock is not None:
-        return f"{plan.status} (targets and dates locked {plan.lock.on:%d %b %Y} by {plan.lock.by})"
-    return plan.status if plan.status == "draft" else f"{plan.status} (not signed: never activated with pipnb plan)"
-
-
-def plans_by_folder(params: Path) -> dict[str, Plan]:
-    """Every readable plan file under ``params/plans``, by the folder name of its rep (broken ones, and files
-    that are not their rep's plan file, such as backup copies, are left out)."""
-    plan_dir = params / "plans"
-    plans = {}
-    for path in sorted(plan_dir.glob("*.yaml")) if plan_dir.is_dir() else []:
-        try:
-            plan = Plan.from_yaml(path)
-        except PipnbError:
-            continue
-        if path.name == plan_path(params, plan.rep_id).name:
-            plans[safe_name(plan.rep_id)] = plan
-    return plans
 
 
 def _entry(who: str, stage: str, base: Path, by_base: dict) -> IndexEntry:
