@@ -26,7 +26,7 @@ from pipnb.dashboard import dashboard
 from pipnb.lifecycle import HistoryEntry
 from pipnb.plan import Plan, Target, Window
 from pipnb.record import RunRecord, write_record
-from pipnb.report import write_index as list_page
+from pipnb.index_page import write_index as list_page
 from pipnb.workdir import remember_rep
 
 METRICS = ("win_rate", "opps_created_per_week", "first_meetings_per_week", "followup_meeting_ratio",

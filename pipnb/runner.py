@@ -52,7 +52,7 @@ from pipnb.errors import JobError, RunError
 from pipnb.io import atomic_path, atomic_write_text
 from pipnb.progress import capture_warnings, one_line, progress_bar
 from pipnb.record import RunRecord, write_record
-from pipnb.report import IndexEntry
+from pipnb.index_page import IndexEntry
 from pipnb.versions import HASH_SCHEME, Output, input_hash, plan_output, recorded_inputs  # noqa: F401
 from pipnb.workers import init_pool_worker
 

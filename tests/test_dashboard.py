@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipnb.dashboard import sparkline
+from pipnb.index_page import sparkline
 from pipnb.demo import DEMO_CASES
 
 RESPONDER, NON_RESPONDER, ARTICLE = DEMO_CASES["responder"], DEMO_CASES["non_responder"], DEMO_CASES["article"]

@@ -8,7 +8,7 @@ final review's recommendation, and what changed since the version before) and li
 failure newer than it is shown as *failed*, with a link to the kept notebook and to the last good report left
 in place; a review an active plan expects but nobody ran yet is *missing* (a rep without a plan expects none).
 Above that list, the dashboard of :mod:`pipnb.dashboard`. A ``rep.json`` that cannot be read
-is named, never a traceback.
+is named, never a traceback. This module gathers the rows from the files; :mod:`pipnb.index_page` draws the page.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING
 
 from pipnb.plan import plans_by_folder
 from pipnb.record import Version, failure_path, read_record, reading_once, versions
-from pipnb.report import IndexEntry
-from pipnb.report import write_index as write_page
+from pipnb.dashboard import dashboard
+from pipnb.index_page import IndexEntry
+from pipnb.index_page import write_index as write_page
 from pipnb.stages import FIXED_STAGES, checkpoint_number, review_stages
 from pipnb.workdir import rep_info
 
@@ -84,18 +85,16 @@ def index_entries(reports: Path, params: Path, results: Iterable[JobResult] = ()
 
 
 def write_index(reports: Path, params: Path, results: Iterable[JobResult] = (), *, data_date: str = "") -> Path:
-    """Write ``reports/index.html``: the dashboard (:mod:`pipnb.dashboard`: who is on a plan and how they are
-    doing, then the flagged reps without a plan), then every report with its versions
+    """Write ``reports/index.html`` (:mod:`pipnb.index_page`): the dashboard (:mod:`pipnb.dashboard`: who is on a
+    plan and how they are doing, then the flagged reps without a plan), then every report with its versions
     (:func:`index_entries`); returns its path. ``data_date`` is the data's last day, when the caller knows it."""
-    from pipnb.dashboard import dashboard, render_html
-
     with reading_once():             # the dashboard and the report list read each report once between them
         board = dashboard(Path(reports), Path(params), data_date=data_date)
         entries = index_entries(Path(reports), Path(params), results, data_date=board.data_date)
     return write_page(entries, Path(reports) / "index.html",
                       title="pipnb — performance improvement plans",
                       header={"audience": "sales managers and HR partners", "as_of": board.today},
-                      before=render_html(board), heading="Every report, with its earlier versions")
+                      board=board, heading="Every report, with its earlier versions")
 
 
 def _entry(who: str, stage: str, base: Path, by_base: dict) -> IndexEntry:
