@@ -21,11 +21,13 @@ from pathlib import Path
 
 import nbformat
 
-from pipnb.batch.index import index_entries, remember_rep, write_index
+from pipnb.batch.index import index_entries, write_index
 from pipnb.dashboard import dashboard
-from pipnb.plan import HistoryEntry, Plan, Target, Window
+from pipnb.lifecycle import HistoryEntry
+from pipnb.plan import Plan, Target, Window
 from pipnb.record import RunRecord, write_record
-from pipnb.report import write_index as list_page
+from pipnb.index_page import write_index as list_page
+from pipnb.workdir import remember_rep
 
 METRICS = ("win_rate", "opps_created_per_week", "first_meetings_per_week", "followup_meeting_ratio",
            "emails_per_week", "avg_days_between_touches")

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from pipnb.metrics import touch_gaps, weekly_panel, window_metrics
     from pipnb.parameters import check_parameters, data_path
     from pipnb.peers import peer_ids, peers_of, plan_peers, scorecard
-    from pipnb.plan import Plan, draft_plan
+    from pipnb.drafting import draft_plan
+    from pipnb.plan import Plan
     from pipnb.policy import Policy
     from pipnb.reviews import Review, review
     from pipnb.scan import flagged_reps
@@ -50,7 +51,8 @@ _HOMES = {
     "pipnb.batch": ("read_panel", "demo_plan"),
     "pipnb.batch.bundle": ("report_data", "team_card"),
     "pipnb.diagnosis": ("diagnose", "Diagnosis"),
-    "pipnb.plan": ("draft_plan", "Plan"),
+    "pipnb.drafting": ("draft_plan",),
+    "pipnb.plan": ("Plan",),
     "pipnb.policy": ("Policy",),
     "pipnb.reviews": ("review", "Review"),
     "pipnb.schema": ("DRIVER_METRICS", "OUTCOME_METRICS", "METRICS"),

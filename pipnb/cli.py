@@ -16,10 +16,7 @@ import unicodedata
 
 import click
 
-# jsonschema (imported by nbformat, under papermill and nbconvert) builds an IRI grammar for about 2 s at import
-# when the optional rfc3987_syntax is installed; no schema a notebook is checked against has an "iri" format,
-# and every run or demo would pay it (measured in benchmarks/bench_scale.py, "whole command").
-sys.modules.setdefault("rfc3987_syntax", None)
+from pipnb.kernel.__main__ import main as kernel_commands
 
 DATA_HELP = ("A folder (pipnb tables, or a Salesforce / HubSpot export), a source YAML, or a database URL.")
 
@@ -33,7 +30,7 @@ class _Group(click.Group):
         except click.exceptions.Exit as done:
             sys.exit(done.exit_code)
         except click.exceptions.Abort:
-            click.echo("pipnb: aborted", err=True)
+            echo("pipnb: aborted", err=True)
             sys.exit(1)
         except click.ClickException as err:
             hint = f" (see pipnb {err.ctx.command_path.split(' ', 1)[-1]} --help)" if getattr(err, "ctx", None) \
@@ -44,25 +41,21 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         from pipnb.errors import PipnbError
 
-        stdout = sys.stdout
-        sys.stdout = _Printable(stdout)
         try:
             return super().invoke(ctx)
         except PipnbError as err:
             _fail(str(err), err.exit_code)
         except KeyboardInterrupt:
-            click.echo("pipnb: interrupted; finished files are kept, rerun to complete the rest", err=True)
+            echo("pipnb: interrupted; finished files are kept, rerun to complete the rest", err=True)
             sys.exit(130)
         except BrokenPipeError:       # the reader went away (`pipnb scan | head`): nothing more to say
             sys.exit(1)
         except OSError as err:        # e.g. a full disk: every file pipnb writes is whole or absent
             _fail(_os_error(err), 1)
-        finally:
-            sys.stdout = stdout
 
 
 def _fail(message: str, code: int):
-    click.echo(f"pipnb: error: {printable(_redacted(message))}", err=True)
+    echo(f"pipnb: error: {_redacted(message)}", err=True)
     sys.exit(code)
 
 
@@ -106,22 +99,16 @@ def _unsafe(c: str) -> bool:
     return c not in "\n\t" and (unicodedata.category(c) == "Cc" or c in _BIDI)
 
 
-class _Printable:
-    """A text stream that passes what is written through :func:`printable` (stdout while a command runs)."""
+def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """Print for the user (stdout, or stderr with ``err``), through :func:`printable`: every command prints
+    with this."""
+    click.echo(printable(text), err=err, nl=nl)
 
-    def __init__(self, stream):
-        self._stream = stream
 
-    def write(self, text: str) -> int:
-        if not isinstance(text, str):
-            raise TypeError("write() argument must be str")
-        self._stream.write(printable(text))
-        return len(text)
-
-    def __getattr__(self, name: str):          # encoding, errors, flush, isatty, fileno ...
-        if name == "buffer":                   # writes go through write(), never around it
-            raise AttributeError(name)
-        return getattr(self._stream, name)
+def _echo_redacted(text: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """:func:`echo`, with the secrets of a database URL given on the command line masked (a run's summary and
+    results may quote a driver's error)."""
+    echo(_redacted(text), err=err, nl=nl)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -156,18 +143,6 @@ def _use_bad_rows(ctx: click.Context, param: click.Parameter, value: str | None)
     return value
 
 
-def _load(source: str):
-    """Load the data, and say in one line on stderr what was kept, left out and worth knowing."""
-    from pipnb.progress import quiet
-    from pipnb.quality import summary_line
-    from pipnb.sources import load
-
-    data = load(source)
-    if not quiet():
-        click.echo(f"pipnb: {summary_line(data)}", err=True)
-    return data
-
-
 @main.command("demo-data")
 @click.option("--out", default="data/demo", show_default=True, help="Folder to write the tables to.")
 @click.option("--seed", default=0, show_default=True, help="Random seed (same seed, same data).")
@@ -178,17 +153,9 @@ def _load(source: str):
               show_default=True, help="Write pipnb's tables, or the same team as a vendor export (CSV).")
 def demo_data_cmd(out: str, seed: int, n_reps: int, weeks: int, fmt: str, layout: str) -> None:
     """Write the built-in demo team (deterministic for a seed)."""
-    from pipnb.demo import demo_data
+    from pipnb.commands import write_demo_data
 
-    data = demo_data(seed=seed, reps=n_reps, weeks=weeks)
-    if layout == "canonical":
-        folder = data.write(out, format=fmt)
-    else:
-        from pipnb.sources.layouts import write_layout
-
-        folder = write_layout(data, out, layout)
-    counts = ", ".join(f"{len(getattr(data, t))} {t}" for t in ("reps", "opportunities", "activities"))
-    click.echo(f"wrote {counts} to {folder}")
+    echo(write_demo_data(out, seed=seed, reps=n_reps, weeks=weeks, fmt=fmt, layout=layout))
 
 
 @main.command()
@@ -208,25 +175,10 @@ def demo_data_cmd(out: str, seed: int, n_reps: int, weeks: int, fmt: str, layout
 def scan(data_source: str, as_of: str | None, weeks: int | None, since: str | None, peer_by: str | None,
          win_rate_basis: str | None, policy_path: str | None, fmt: str) -> None:
     """Show which reps fall short of their peers, on which metrics, and why."""
-    from pipnb.io import safe_csv
-    from pipnb.peers import scorecard
-    from pipnb.scan import format_scan, scan_json, scan_records
+    from pipnb.commands import scan_text
 
-    policy = _policy(policy_path)
-    data = _load(data_source)
-    card = scorecard(data, as_of=_date(as_of, "--as-of"), weeks=weeks, since=_date(since, "--since"),
-                     peer_by=peer_by, win_rate_basis=win_rate_basis, policy=policy)
-    if fmt == "table":
-        click.echo(format_scan(card, data))
-    else:
-        click.echo(safe_csv(scan_records(card)) if fmt == "csv" else scan_json(card))
-
-
-def _policy(path: str | None):
-    """The settings: the given YAML, else ./params/policy.yaml when it exists, else pipnb's own."""
-    from pipnb.policy import Policy
-
-    return Policy.find(path, params="params")
+    echo(scan_text(data_source, as_of=_date(as_of, "--as-of"), weeks=weeks, since=_date(since, "--since"),
+                   peer_by=peer_by, win_rate_basis=win_rate_basis, policy=policy_path, fmt=fmt, echo=echo))
 
 
 # -- the lifecycle ------------------------------------------------------------------------------
@@ -263,56 +215,6 @@ def jobs_option(f):
                         help="Parallel notebooks (default: the number of cores).")(f)
 
 
-def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=None, fmt="text", pdf=False,
-             paper="a4"):
-    """Run jobs, rebuild the index, print the summary and every file written (or, with ``fmt`` json, the
-    results as JSON); ``pdf`` prints a PDF beside each report; a failed job makes the exit code non-zero."""
-    from pipnb.batch import write_index
-    from pipnb.outputs import run_json, written_paths
-    from pipnb.progress import quiet
-    from pipnb.quality import write_quality_csv
-    from pipnb.runner import RunSummary, run_jobs
-
-    if kernel is None:
-        from pipnb.kernel import KERNEL_NAME, available
-
-        fast, why = available()
-        kernel = KERNEL_NAME if fast else None
-        if not fast and not quiet():
-            click.echo(f"pipnb: using the normal kernel: {why}", err=True)
-    from pipnb.cluster import ClusterError
-
-    lost = None
-    try:
-        results = run_jobs(jobs, jobs_n=jobs_n, force=force, scheduler=scheduler, kernel_name=kernel)
-    except ClusterError as err:          # the summary and index still cover what finished
-        lost, results = err, err.results
-    summary = RunSummary.from_results(results)
-    index = write_index(batch.reports, batch.params, summary.results, data_date=f"{batch.data.period[1]:%Y-%m-%d}")
-    quality = write_quality_csv(batch.data, batch.reports)   # every row set aside or value blanked
-    pdfs = []
-    if pdf:
-        from pipnb.pdf import print_pdfs
-
-        htmls = [r.html for r in summary.results if r.status in ("ok", "skipped") and r.html is not None]
-        pdfs = list(print_pdfs(htmls, paper=paper))
-    if fmt == "json":
-        click.echo(_redacted(run_json(summary, index=index, data_quality=quality, pdfs=pdfs)))
-    else:
-        click.echo(_redacted(str(summary)))
-        click.echo(f"index: {index}")
-        click.echo(f"data quality: {quality}")
-        written = [*written_paths(summary), *pdfs]
-        if written:                                    # last: what a script or a reader picks up
-            click.echo("written:")
-            for path in written:
-                click.echo(f"  {path}")
-    if lost is not None:
-        raise lost
-    summary.raise_for_failures()
-    return summary
-
-
 @main.command()
 @data_option
 @click.option("--rep", "rep_id", required=True, help="Rep id to diagnose.")
@@ -321,12 +223,10 @@ def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=No
 @pdf_options
 def diagnose(data_source, rep_id, as_of, reports, params, force, kernel, pdf, paper):
     """Diagnose one rep and write reports/<rep>/diagnose.html."""
-    from pipnb.batch import diagnose_jobs, prepare
-    from pipnb.batch.prepare import absolute_source
+    from pipnb.commands import diagnose as run_diagnose
 
-    batch = prepare(absolute_source(data_source), reports=reports, params=params)
-    _execute(batch, diagnose_jobs(batch, [rep_id], as_of=_iso(as_of, "--as-of")), jobs_n=1, force=force,
-             kernel=kernel, pdf=pdf, paper=paper)
+    run_diagnose(data_source, rep_id, as_of=_iso(as_of, "--as-of"), reports=reports, params=params,
+                 echo=_echo_redacted, force=force, kernel=kernel, pdf=pdf, paper=paper)
 
 
 def _optional_data(f):
@@ -357,10 +257,7 @@ def plan(ctx, data_source, rep_id, as_of, start, reports, params, force, kernel,
             activate locks the targets and dates; a re-activation needs --note (why).
     History: pipnb plan history REP
     """
-    from pipnb.batch import draft_plans, plan_jobs, prepare
-    from pipnb.batch.prepare import absolute_source
-    from pipnb.errors import PlanError
-    from pipnb.runner import Problem
+    from pipnb.commands import draft
 
     ctx.ensure_object(dict)["params"] = params
     if ctx.invoked_subcommand is not None:
@@ -372,13 +269,8 @@ def plan(ctx, data_source, rep_id, as_of, start, reports, params, force, kernel,
         raise click.UsageError("draft a plan with --data SRC --rep ID, or sign a step of one: pipnb plan "
                                "activate|acknowledge|extend|complete|close REP --by NAME")
     _check_redraft(params, rep_id, force=force, start=start, as_of=as_of)
-    batch = prepare(absolute_source(data_source), reports=reports, params=params)
-    paths = draft_plans(batch, [rep_id], as_of=_iso(as_of, "--as-of"), start=_iso(start, "--start"),
-                        force=force)
-    if isinstance(paths[0], Problem):
-        raise PlanError(paths[0].error)
-    click.echo(f"plan: {paths[0]}")
-    _execute(batch, plan_jobs(batch, paths), jobs_n=1, force=force, kernel=kernel, pdf=pdf, paper=paper)
+    draft(data_source, rep_id, as_of=_iso(as_of, "--as-of"), start=_iso(start, "--start"), reports=reports,
+          params=params, echo=_echo_redacted, force=force, kernel=kernel, pdf=pdf, paper=paper)
 
 
 def _check_redraft(params: str, rep_id: str, *, force: bool, start: str, as_of: str) -> None:
@@ -433,31 +325,15 @@ for _action in _STEPS:
 
 
 def _sign(action: str, rep_id: str, *, by: str, note: str, params: str, weeks: int | None) -> None:
-    """Load the rep's plan, take the step, write it back; one line says what was signed."""
-    from pathlib import Path
+    """Take the step on the rep's plan file (:func:`pipnb.plan.sign_plan`); one line says what was signed."""
+    from pipnb.plan import sign_plan
 
-    from pipnb.batch import plan_path
-    from pipnb.errors import PlanError
-    from pipnb.plan import Plan
-    from pipnb.policy import Policy
-
-    path = plan_path(Path(params), rep_id)
-    if not path.is_file():
-        raise PlanError(f"no plan for {rep_id} (looked for {path}); draft it with pipnb plan --data SRC --rep "
-                        f"{rep_id}")
-    plan_obj = Plan.from_yaml(path)
-    if plan_obj.rep_id != rep_id:
-        raise PlanError(f"holds the plan of {plan_obj.rep_id!r}, not {rep_id!r}", file=str(path))
-    if action == "extend" and weeks is None:
-        policy = Path(params) / "policy.yaml"
-        weeks = (Policy.from_yaml(policy) if policy.is_file() else Policy.default()).review.extension_weeks
-    signed = plan_obj.transition(action, by=by, note=note, extension_weeks=weeks)
-    signed.to_yaml(path)
+    path, signed = sign_plan(params, rep_id, action, by=by, note=note, weeks=weeks)
     entry = signed.history[-1]
     line = f"{path}: {signed.status}, signed by {entry.by} on {entry.date}"
     if entry.lock:
         line += f"; targets and dates locked (sha256 {entry.lock}); plan period {signed.start} to {signed.end}"
-    click.echo(line + (f"; {entry.note}" if entry.note else ""))
+    echo(line + (f"; {entry.note}" if entry.note else ""))
 
 
 @plan.command("history")
@@ -469,19 +345,12 @@ def plan_history(ctx, rep_id, params):
     from pathlib import Path
 
     from pipnb.batch import plan_path
+    from pipnb.commands import history_lines
     from pipnb.plan import Plan
 
     path = plan_path(Path(params or ctx.obj.get("params") or "params"), rep_id)
-    plan_obj = Plan.from_yaml(path)
-    lock = (f"locked {plan_obj.lock.on} by {plan_obj.lock.by} (sha256 {plan_obj.lock.sha256[:12]})"
-            if plan_obj.lock is not None else "not locked")
-    click.echo(f"{path}: {plan_obj.status}, {plan_obj.start} to {plan_obj.end}, {lock}")
-    for h in plan_obj.history:
-        when = f"{h.at:%Y-%m-%d %H:%M} UTC" if h.at is not None else f"{h.date}"
-        click.echo(f"  {h.date}  {h.status:<13} {h.by or '(unsigned)'}  {when}" + (f"  {h.note}" if h.note else ""))
-    edit = plan_obj.edits()
-    if edit:
-        click.echo(f"  edited since it was locked: {edit}")
+    for line in history_lines(path, Plan.from_yaml(path)):
+        echo(line)
 
 
 @main.command()
@@ -503,9 +372,8 @@ def review(data_source, plan_file, checkpoint, fmt, reports, params, force, kern
     from pathlib import Path
 
     from pipnb.batch.prepare import absolute_source
-    from pipnb.errors import PlanError
+    from pipnb.commands import review_json, review_report
     from pipnb.plan import Plan
-    from pipnb.runner import Problem
     from pipnb.stages import parse_stage
 
     plan_file, data_source = str(Path(plan_file).expanduser().absolute()), absolute_source(data_source)
@@ -513,30 +381,10 @@ def review(data_source, plan_file, checkpoint, fmt, reports, params, force, kern
     stage = parse_stage(checkpoint, len(plan_obj.checkpoints), file=plan_file)
     plan_obj.check_lock(file=plan_file)
     if fmt == "json":
-        import json
-        import warnings
-
-        from pipnb.policy import Policy
-        from pipnb.reviews import review as run_review
-        from pipnb.sources import load
-        from pipnb.sentences import review_record
-
-        policy_path = Path(params) / "policy.yaml"
-        policy = Policy.from_yaml(policy_path) if policy_path.is_file() else None
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            result = run_review(load(data_source), plan_obj, stage, policy=policy)
-        notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
-        click.echo(json.dumps({**review_record(result), "notes": notes}, indent=1, default=str))
-        return
-    from pipnb.batch import prepare, review_jobs
-
-    batch = prepare(data_source, reports=reports, params=params)
-    jobs = review_jobs(batch, [Path(plan_file)], stage, plan_files_only=False)
-    problems = [j for j in jobs if isinstance(j, Problem) and not j.state]      # not due / draft: a state
-    if problems:
-        raise PlanError(problems[0].error)
-    _execute(batch, jobs, jobs_n=1, force=force, kernel=kernel, pdf=pdf, paper=paper)
+        echo(review_json(data_source, plan_obj, stage, params))
+    else:
+        review_report(data_source, Path(plan_file), stage, reports=reports, params=params, echo=_echo_redacted,
+                      force=force, kernel=kernel, pdf=pdf, paper=paper)
 
 
 @main.command()
@@ -573,34 +421,14 @@ def run(data_source, stage, rep_ids, flagged, plans_glob, as_of, scheduler, more
         elif reps and stage in ("diagnose", "plan"):      # one job a named rep
             workers = min(workers, len(reps))
         start_pool(workers)
+    from pipnb.commands import run_stage
+
     try:
-        _run_stage(data_source, stage, reps, flagged, plans_glob, as_of, scheduler, fmt, reports, params, force,
-                   kernel, jobs_n, pdf, paper)
+        run_stage(data_source, stage, reps, flagged=flagged, plans_glob=plans_glob, as_of=_iso(as_of, "--as-of"),
+                  reports=reports, params=params, echo=_echo_redacted, jobs_n=jobs_n, force=force,
+                  scheduler=scheduler, kernel=kernel, fmt=fmt, pdf=pdf, paper=paper)
     finally:
         stop_pool()              # when no run took it (nothing to do, or an error before the run)
-
-
-def _run_stage(data_source, stage, reps, flagged, plans_glob, as_of, scheduler, fmt, reports, params, force,
-               kernel, jobs_n, pdf, paper):
-    """:func:`run` once its options are checked: prepare the batch, build the stage's jobs, run them."""
-    from pipnb.batch import diagnose_jobs, draft_plans, find_plans, plan_jobs, prepare, review_jobs, scan_job
-    from pipnb.batch.prepare import absolute_source
-
-    batch = prepare(absolute_source(data_source), reports=reports, params=params)
-    as_of = _iso(as_of, "--as-of")
-    if stage == "scan":
-        jobs = [scan_job(batch, as_of=as_of)]
-    elif stage in ("diagnose", "plan"):
-        if flagged or not reps:
-            reps = _flagged(batch, as_of)
-        for rep_id in reps:
-            batch.data.rep(rep_id)
-        jobs = (diagnose_jobs(batch, reps, as_of=as_of) if stage == "diagnose" else
-                plan_jobs(batch, draft_plans(batch, reps, as_of=as_of, force=force)))
-    else:
-        jobs = review_jobs(batch, find_plans(batch, pattern=plans_glob, rep_ids=reps or None), stage)
-    _execute(batch, jobs, jobs_n=jobs_n, force=force, scheduler=scheduler, kernel=kernel, fmt=fmt, pdf=pdf,
-             paper=paper)
 
 
 def _check_run_options(stage: str, *, reps: bool, flagged: bool, plans: bool, as_of: bool) -> None:
@@ -618,14 +446,6 @@ def _check_run_options(stage: str, *, reps: bool, flagged: bool, plans: bool, as
                                f"({'the scan covers the whole team' if stage == 'scan' else what})")
 
 
-def _flagged(batch, as_of: str) -> list[str]:
-    from pipnb.peers import scorecard
-    from pipnb.scan import flagged_reps
-
-    card = scorecard(batch.data, as_of=as_of or None, policy=batch.policy, panel=batch.panel)
-    return flagged_reps(card, plan_metrics_only=True)
-
-
 @main.command()
 @click.option("--reports", default="reports", show_default=True, callback=_absolute)
 @click.option("--params", default="params", show_default=True, callback=_absolute)
@@ -635,7 +455,7 @@ def index(reports, params):
 
     from pipnb.batch import write_index
 
-    click.echo(f"index: {write_index(Path(reports), Path(params))}")
+    echo(f"index: {write_index(Path(reports), Path(params))}")
 
 
 @main.command("pdf")
@@ -648,7 +468,7 @@ def pdf_cmd(paths, paper, force):
     from pipnb.pdf import print_pdfs
 
     for path in print_pdfs(paths, paper=paper, force=force):
-        click.echo(f"pdf: {path}")
+        echo(f"pdf: {path}")
 
 
 @main.command()
@@ -659,14 +479,11 @@ def pdf_cmd(paths, paper, force):
 @click.option("--data-date", default="", help="The data's last day (default: the latest the reports recorded).")
 def status(reports, params, fmt, today, data_date):
     """Who is on a plan and how they are doing (what reports/index.html shows), from the reports on disk."""
-    from pathlib import Path
-
-    from pipnb.dashboard import dashboard, format_table, to_json
+    from pipnb.commands import status_text
 
     stamp = _date(today, "--today")
-    board = dashboard(Path(reports), Path(params), today=stamp.date() if stamp is not None else None,
-                      data_date=_iso(data_date, "--data-date"))
-    click.echo(to_json(board) if fmt == "json" else format_table(board))
+    echo(status_text(reports, params, today=stamp.date() if stamp is not None else None,
+                     data_date=_iso(data_date, "--data-date"), fmt=fmt))
 
 
 @main.command()
@@ -679,20 +496,10 @@ def status(reports, params, fmt, today, data_date):
 @jobs_option
 def demo(out, data_source, reports, params, force, kernel, jobs_n):
     """The whole lifecycle on the built-in demo team; prints where the index report is."""
-    from pathlib import Path
+    from pipnb.commands import demo as run_demo
 
-    from pipnb.batch import demo_jobs, prepare
-    from pipnb.batch.prepare import absolute_source
-
-    if data_source is None and not (Path(out) / "reps.csv").exists():
-        from pipnb.demo import demo_data
-
-        demo_data().write(out)
-        click.echo(f"demo data written to {out}")
-    batch = prepare(absolute_source(data_source or out), reports=reports, params=params)
-    jobs = demo_jobs(batch, force=force)
-    _execute(batch, jobs, jobs_n=jobs_n, force=force, kernel=kernel)
-    click.echo(f"\nOpen the reports: {(batch.reports / 'index.html')}")
+    run_demo(out, data_source, reports=reports, params=params, echo=_echo_redacted, jobs_n=jobs_n, force=force,
+             kernel=kernel)
 
 
 def _iso(value: str | None, option: str) -> str:
@@ -742,19 +549,38 @@ def _echo_check(data, fmt: str, format_report, quality_report) -> None:
     if fmt == "csv":
         from pipnb.quality import issues_csv
 
-        click.echo(issues_csv(data), nl=False)
+        echo(issues_csv(data), nl=False)
     else:
-        click.echo(format_report(quality_report(data), fmt))
+        echo(format_report(quality_report(data), fmt))
 
 
-# -- setting up and exporting by hand (pipnb/commands.py) -----------------------------------------
-def _register() -> None:
-    from pipnb.commands import register
+# -- setting up and exporting by hand ------------------------------------------------------------
+@main.command()
+@click.argument("folder", default=".", type=click.Path(file_okay=False))
+@click.option("--notebooks", is_flag=True, help="Also copy the lifecycle notebooks to FOLDER/notebooks to customise "
+              "(they then take precedence over pipnb's own).")
+def init(folder: str, notebooks: bool) -> None:
+    """Create a working folder: params/policy.yaml (the settings, to edit), params/plans/, reports/.
 
-    register(main)
+    Nothing that exists is overwritten. Every pipnb command then works from FOLDER.
+    """
+    from pipnb.commands import init_folder
+
+    init_folder(folder, notebooks=notebooks, echo=echo)
 
 
-_register()
+@main.command()
+@click.argument("notebook", type=click.Path(dir_okay=False))
+@click.option("--out", default=None, metavar="HTML", help="Where to write the report [default: NOTEBOOK with "
+              ".html]; an existing file is never replaced.")
+def render(notebook: str, out: str | None) -> None:
+    """Export one executed notebook (e.g. papermill's output) as a pipnb HTML report."""
+    from pipnb.report import render as export
+
+    echo(f"written: {export(notebook, out)}")
+
+
+main.add_command(kernel_commands, name="kernel")      # python -m pipnb.kernel's commands, as pipnb kernel
 
 
 if __name__ == "__main__":  # pragma: no cover

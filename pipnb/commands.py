@@ -1,44 +1,247 @@
-"""The commands that set pipnb up and export by hand: ``init``, ``kernel`` and ``render`` (see :mod:`pipnb.cli`)."""
+"""What pipnb's commands do once :mod:`pipnb.cli` has parsed and checked their options.
+
+Each function takes plain values and, when it prints, the command line's ``echo`` (which shows control
+characters from the data escaped, and masks the secrets of a database URL given on the command line): no
+function here reads ``sys.argv`` or writes to ``sys.stdout`` itself.
+
+* :func:`execute` runs a batch's jobs, rebuilds the index and the data-quality file, prints the summary and
+  every file written (``pipnb run``, ``diagnose``, ``plan``, ``review``, ``demo``);
+* :func:`diagnose`, :func:`draft`, :func:`review_report`, :func:`run_stage` and :func:`demo` prepare the batch,
+  build its jobs and :func:`execute` them (``pipnb diagnose``, ``plan --data``, ``review``, ``run``, ``demo``);
+* :func:`scan_text`, :func:`review_json`, :func:`status_text` and :func:`history_lines` are what ``pipnb scan``,
+  ``review --format json``, ``status`` and ``plan history`` show; :func:`write_demo_data` and
+  :func:`init_folder` write the demo team (``pipnb demo-data``) and a working folder (``pipnb init``).
+"""
 
 from __future__ import annotations
 
-import click
+import datetime as dt
+import json
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipnb.batch import demo_jobs, diagnose_jobs, draft_plans, find_plans, plan_jobs, prepare, review_jobs, scan_job
+from pipnb.batch import write_index
+from pipnb.batch.prepare import Batch, absolute_source
+from pipnb.cluster import ClusterError
+from pipnb.dashboard import dashboard, format_table, to_json
+from pipnb.demo import demo_data
+from pipnb.errors import PlanError
+from pipnb.io import safe_csv
+from pipnb.kernel import KERNEL_NAME, available
+from pipnb.outputs import run_json, written_paths
+from pipnb.pdf import print_pdfs
+from pipnb.peers import scorecard
+from pipnb.plan import Plan
+from pipnb.policy import Policy
+from pipnb.progress import quiet
+from pipnb.quality import summary_line, write_quality_csv
+from pipnb.reviews import review
+from pipnb.runner import Problem, RunSummary, run_jobs
+from pipnb.sentences import review_record
+from pipnb.scan import flagged_reps, format_scan, scan_json, scan_records
+from pipnb.sources import load
+from pipnb.sources.layouts import write_layout
+from pipnb.workdir import init
+
+__all__ = ["demo", "diagnose", "draft", "execute", "history_lines", "init_folder", "review_json", "review_report",
+           "run_stage", "scan_text", "status_text", "write_demo_data"]
+
+#: How a command prints a line: ``echo(text, err=False, nl=True)``.
+Echo = Callable[..., None]
 
 
-@click.command()
-@click.argument("folder", default=".", type=click.Path(file_okay=False))
-@click.option("--notebooks", is_flag=True, help="Also copy the lifecycle notebooks to FOLDER/notebooks to customise "
-              "(they then take precedence over pipnb's own).")
-def init(folder: str, notebooks: bool) -> None:
-    """Create a working folder: params/policy.yaml (the settings, to edit), params/plans/, reports/.
+def execute(batch: Batch, jobs: list, *, echo: Echo, jobs_n: int | None = None, force: bool = False,
+            scheduler: str | None = None, kernel: str | None = None, fmt: str = "text", pdf: bool = False,
+            paper: str = "a4") -> RunSummary:
+    """Run jobs, rebuild the index, print the summary and every file written (or, with ``fmt`` json, the
+    results as JSON); ``pdf`` prints a PDF beside each report; a failed job makes the exit code non-zero.
 
-    Nothing that exists is overwritten. Every pipnb command then works from FOLDER.
+    Raises
+    ------
+    pipnb.cluster.ClusterError
+        When the cluster was lost (after the summary and the index covering what finished).
+    pipnb.errors.RunError
+        When a job failed (:meth:`~pipnb.runner.RunSummary.raise_for_failures`).
     """
-    from pipnb.workdir import init as make
+    if kernel is None:
+        fast, why = available()
+        kernel = KERNEL_NAME if fast else None
+        if not fast and not quiet():
+            echo(f"pipnb: using the normal kernel: {why}", err=True)
+    lost = None
+    try:
+        results = run_jobs(jobs, jobs_n=jobs_n, force=force, scheduler=scheduler, kernel_name=kernel)
+    except ClusterError as err:          # the summary and index still cover what finished
+        lost, results = err, err.results
+    summary = RunSummary.from_results(results)
+    index = write_index(batch.reports, batch.params, summary.results, data_date=f"{batch.data.period[1]:%Y-%m-%d}")
+    quality = write_quality_csv(batch.data, batch.reports)   # every row set aside or value blanked
+    pdfs = []
+    if pdf:
+        htmls = [r.html for r in summary.results if r.status in ("ok", "skipped") and r.html is not None]
+        pdfs = list(print_pdfs(htmls, paper=paper))
+    if fmt == "json":
+        echo(run_json(summary, index=index, data_quality=quality, pdfs=pdfs))
+    else:
+        echo(str(summary))
+        echo(f"index: {index}")
+        echo(f"data quality: {quality}")
+        written = [*written_paths(summary), *pdfs]
+        if written:                                    # last: what a script or a reader picks up
+            echo("written:")
+            for path in written:
+                echo(f"  {path}")
+    if lost is not None:
+        raise lost
+    summary.raise_for_failures()
+    return summary
 
-    done = make(folder, notebooks=notebooks)
+
+def diagnose(source: str, rep_id: str, *, as_of: str, reports: str, params: str, echo: Echo,
+             **run: Any) -> RunSummary:
+    """``pipnb diagnose``: one rep's diagnosis report (``run``: :func:`execute`'s options)."""
+    batch = prepare(absolute_source(source), reports=reports, params=params)
+    return execute(batch, diagnose_jobs(batch, [rep_id], as_of=as_of), echo=echo, jobs_n=1, **run)
+
+
+def draft(source: str, rep_id: str, *, as_of: str, start: str, reports: str, params: str, echo: Echo,
+          **run: Any) -> RunSummary:
+    """``pipnb plan --data SRC --rep ID``: draft the rep's plan YAML (an existing one is kept unless it is a draft
+    and ``force`` is set), then write its report (``run``: :func:`execute`'s options).
+
+    Raises
+    ------
+    PlanError
+        When the plan cannot be drafted (e.g. its file holds another rep's plan).
+    """
+    batch = prepare(absolute_source(source), reports=reports, params=params)
+    paths = draft_plans(batch, [rep_id], as_of=as_of, start=start, force=run.get("force", False))
+    if isinstance(paths[0], Problem):
+        raise PlanError(paths[0].error)
+    echo(f"plan: {paths[0]}")
+    return execute(batch, plan_jobs(batch, paths), echo=echo, jobs_n=1, **run)
+
+
+def review_report(source: str, plan_file: Path, stage: str, *, reports: str, params: str, echo: Echo,
+                  **run: Any) -> RunSummary:
+    """``pipnb review``: one review's report (``run``: :func:`execute`'s options).
+
+    Raises
+    ------
+    PlanError
+        When the plan cannot be reviewed at ``stage`` (a review not due yet or a draft plan is a state, not an
+        error: the summary says so).
+    """
+    batch = prepare(source, reports=reports, params=params)
+    jobs = review_jobs(batch, [plan_file], stage, plan_files_only=False)
+    problems = [j for j in jobs if isinstance(j, Problem) and not j.state]      # not due / draft: a state
+    if problems:
+        raise PlanError(problems[0].error)
+    return execute(batch, jobs, echo=echo, jobs_n=1, **run)
+
+
+def run_stage(source: str, stage: str, reps: list[str], *, flagged: bool, plans_glob: str | None, as_of: str,
+              reports: str, params: str, echo: Echo, **run: Any) -> RunSummary:
+    """``pipnb run`` once its options are checked: prepare the batch, build the stage's jobs (for ``diagnose``
+    and ``plan`` without reps, every flagged rep), run them (``run``: :func:`execute`'s options)."""
+    batch = prepare(absolute_source(source), reports=reports, params=params)
+    if stage == "scan":
+        jobs = [scan_job(batch, as_of=as_of)]
+    elif stage in ("diagnose", "plan"):
+        if flagged or not reps:
+            reps = _flagged(batch, as_of)
+        for rep_id in reps:
+            batch.data.rep(rep_id)
+        jobs = (diagnose_jobs(batch, reps, as_of=as_of) if stage == "diagnose" else
+                plan_jobs(batch, draft_plans(batch, reps, as_of=as_of, force=run.get("force", False))))
+    else:
+        jobs = review_jobs(batch, find_plans(batch, pattern=plans_glob, rep_ids=reps or None), stage)
+    return execute(batch, jobs, echo=echo, **run)
+
+
+def _flagged(batch: Batch, as_of: str) -> list[str]:
+    card = scorecard(batch.data, as_of=as_of or None, policy=batch.policy, panel=batch.panel)
+    return flagged_reps(card, plan_metrics_only=True)
+
+
+def review_json(source: str, plan: Plan, stage: str, params: str) -> str:
+    """``pipnb review --format json``: the review computed here (no notebook), with the notes it warned of."""
+    policy_path = Path(params) / "policy.yaml"
+    policy = Policy.from_yaml(policy_path) if policy_path.is_file() else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = review(load(source), plan, stage, policy=policy)
+    notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    return json.dumps({**review_record(result), "notes": notes}, indent=1, default=str)
+
+
+def history_lines(path: Path, plan: Plan) -> list[str]:
+    """``pipnb plan history``: the plan's status, lock and signed history (who, when, why), and any edit since
+    it was locked."""
+    lock = (f"locked {plan.lock.on} by {plan.lock.by} (sha256 {plan.lock.sha256[:12]})"
+            if plan.lock is not None else "not locked")
+    lines = [f"{path}: {plan.status}, {plan.start} to {plan.end}, {lock}"]
+    for h in plan.history:
+        when = f"{h.at:%Y-%m-%d %H:%M} UTC" if h.at is not None else f"{h.date}"
+        lines.append(f"  {h.date}  {h.status:<13} {h.by or '(unsigned)'}  {when}" + (f"  {h.note}" if h.note else ""))
+    edit = plan.edits()
+    if edit:
+        lines.append(f"  edited since it was locked: {edit}")
+    return lines
+
+
+def demo(out: str, source: str | None, *, reports: str, params: str, echo: Echo, **run: Any) -> RunSummary:
+    """``pipnb demo``: the demo data written to ``out`` when missing (unless another ``source`` is given), then
+    the whole lifecycle run on it (``run``: :func:`execute`'s options)."""
+    if source is None and not (Path(out) / "reps.csv").exists():
+        demo_data().write(out)
+        echo(f"demo data written to {out}")
+    batch = prepare(absolute_source(source or out), reports=reports, params=params)
+    summary = execute(batch, demo_jobs(batch, force=run.get("force", False)), echo=echo, **run)
+    echo(f"\nOpen the reports: {(batch.reports / 'index.html')}")
+    return summary
+
+
+def init_folder(folder: str, *, notebooks: bool, echo: Echo) -> None:
+    """``pipnb init``: make the working folder (:func:`pipnb.workdir.init`) and say what was created and kept."""
+    done = init(folder, notebooks=notebooks)
     for path in done.created:
-        click.echo(f"created {path}{'/' if path.is_dir() else ''}")
+        echo(f"created {path}{'/' if path.is_dir() else ''}")
     for path in done.kept:
-        click.echo(f"kept {path} (exists)")
-    click.echo(f"working folder: {done.folder}; next: pipnb demo-data, then pipnb demo (or pipnb scan --data SRC)")
+        echo(f"kept {path} (exists)")
+    echo(f"working folder: {done.folder}; next: pipnb demo-data, then pipnb demo (or pipnb scan --data SRC)")
 
 
-@click.command()
-@click.argument("notebook", type=click.Path(dir_okay=False))
-@click.option("--out", default=None, metavar="HTML", help="Where to write the report [default: NOTEBOOK with "
-              ".html]; an existing file is never replaced.")
-def render(notebook: str, out: str | None) -> None:
-    """Export one executed notebook (e.g. papermill's output) as a pipnb HTML report."""
-    from pipnb.report import render as export
-
-    click.echo(f"written: {export(notebook, out)}")
+def write_demo_data(out: str, *, seed: int, reps: int, weeks: int, fmt: str, layout: str) -> str:
+    """``pipnb demo-data``: write the demo team to ``out`` as pipnb's tables (``fmt``) or as a vendor export
+    (``layout`` ``salesforce`` or ``hubspot``); returns the line saying what was written where."""
+    data = demo_data(seed=seed, reps=reps, weeks=weeks)
+    folder = data.write(out, format=fmt) if layout == "canonical" else write_layout(data, out, layout)
+    counts = ", ".join(f"{len(getattr(data, t))} {t}" for t in ("reps", "opportunities", "activities"))
+    return f"wrote {counts} to {folder}"
 
 
-def register(group: click.Group) -> None:
-    """Add these commands, and ``pipnb kernel`` (the commands of ``python -m pipnb.kernel``), to ``group``."""
-    from pipnb.kernel.__main__ import main as kernel
+def scan_text(source: str, *, as_of: pd.Timestamp | None, weeks: int | None, since: pd.Timestamp | None,
+              peer_by: str | None, win_rate_basis: str | None, policy: str | None, fmt: str, echo: Echo) -> str:
+    """``pipnb scan``: the team scan as a table, CSV or JSON. The settings are ``policy`` when given, else
+    ./params/policy.yaml when it exists, else pipnb's own; one line on stderr says what the load kept."""
+    rules = Policy.find(policy, params="params")
+    data = load(source)
+    if not quiet():
+        echo(f"pipnb: {summary_line(data)}", err=True)
+    card = scorecard(data, as_of=as_of, weeks=weeks, since=since, peer_by=peer_by, win_rate_basis=win_rate_basis,
+                     policy=rules)
+    if fmt == "table":
+        return format_scan(card, data)
+    return safe_csv(scan_records(card)) if fmt == "csv" else scan_json(card)
 
-    group.add_command(init)
-    group.add_command(render)
-    group.add_command(kernel, name="kernel")
+
+def status_text(reports: str, params: str, *, today: dt.date | None, data_date: str, fmt: str) -> str:
+    """``pipnb status``: the dashboard of the reports on disk, as a table or JSON."""
+    board = dashboard(Path(reports), Path(params), today=today, data_date=data_date)
+    return to_json(board) if fmt == "json" else format_table(board)

@@ -13,8 +13,8 @@
 * one :class:`FlaggedRow` per rep the latest team scan flags who has no plan;
 * the reps diagnosed but neither flagged nor on a plan (listed as such, never as a missing plan).
 
-:func:`render_html` draws it for the index (no script: marks are text, sparklines inline SVG);
-:func:`format_table` and :func:`to_json` print it for ``pipnb status``.
+:func:`pipnb.index_page.render_dashboard` draws it for the index (no script: marks are text, sparklines inline
+SVG); :func:`format_table` and :func:`to_json` print it for ``pipnb status``.
 
 Due, overdue, not due
     A review is *not due* while the data does not reach its last day (nothing to run yet). Once the data
@@ -26,26 +26,29 @@ Due, overdue, not due
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipnb.errors import PipnbError
+from pipnb.plan import plans_by_folder
 from pipnb.record import Version, reading_once, versions
 from pipnb.stages import stage_title
+from pipnb.workdir import rep_dir, rep_info
 
-__all__ = ["GRACE_DAYS", "Dashboard", "FlaggedRow", "Measure", "PlanRow", "dashboard", "format_table",
-           "render_html", "to_json"]
+__all__ = ["GRACE_DAYS", "MARKS", "Dashboard", "FlaggedRow", "Measure", "PlanRow", "dashboard", "format_table",
+           "to_json"]
 
 #: Days after a review's last day before a review the data reaches, but nobody ran, is *overdue*.
 GRACE_DAYS = 7
 
 #: Sort order of the next review's state: the most urgent first.
 _URGENCY = {"overdue": 0, "due": 1, "decision due": 1, "not due": 3, "draft": 4, "closed": 5, "": 6}
-_MARKS = {"met": "✓", "not met": "✗", "not yet clear": "?", "no data": "–", "not reviewed yet": "·"}
+#: The mark of each status of a measure, on the index and in ``pipnb status``.
+MARKS = {"met": "✓", "not met": "✗", "not yet clear": "?", "no data": "–", "not reviewed yet": "·"}
 
 
 @dataclass(frozen=True)
@@ -137,8 +140,6 @@ def dashboard(reports: Path, params: Path, *, today: dt.date | None = None, data
 
 
 def _dashboard(reports: Path, params: Path, today: dt.date, data_date: str) -> Dashboard:
-    from pipnb.batch.index import plans_by_folder, rep_info
-
     plans = plans_by_folder(params)
     folders = sorted(p for p in reports.iterdir() if p.is_dir() and not p.name.startswith(".")) \
         if reports.is_dir() else []
@@ -193,7 +194,7 @@ def _plan_row(reports: Path, folder: Path, plan, info: Mapping[str, str], today:
     outcome = last_review.record.outcome if last_review is not None else {}
     final = _latest(folder / "final")
     final_outcome = final.record.outcome if final is not None else {}
-    status, note = _plan_status(plan, final_outcome)
+    status, note = _row_status(plan, final_outcome)
     nxt = next((s for s in plan.stages() if s not in done), "")
     state, next_note = _next_state(plan, nxt, dates.get(nxt), today, data_date)
     if outcome.get("measures"):
@@ -221,8 +222,10 @@ def _plan_row(reports: Path, folder: Path, plan, info: Mapping[str, str], today:
                    nxt, f"{dates[nxt]}" if nxt else "", state, next_note, measures, latest, tuple(every))
 
 
-def _plan_status(plan, final_outcome: Mapping[str, Any]) -> tuple[str, str]:
-    """The plan's status as the dashboard shows it, and a note (who signed the last step, or what to sign)."""
+def _row_status(plan, final_outcome: Mapping[str, Any]) -> tuple[str, str]:
+    """The plan's status as its dashboard row shows it (a final review's recommendation counts until it is
+    signed), and a note: who signed the last step, or what to sign. A report header shows the plan's own
+    status and lock instead (:meth:`~pipnb.lifecycle.Lifecycle.signed_status`)."""
     last = plan.history[-1] if plan.history else None
     signed = f"signed by {last.by} on {last.date}" if last is not None and last.by else ""
     if plan.status in ("completed", "not-completed"):
@@ -270,9 +273,6 @@ def _latest(base: Path) -> Version | None:
 
 def _folder_of(reports: Path, rep_id: str) -> Path | None:
     """The rep's reports folder, or None when there is none (or the id cannot be a folder name)."""
-    from pipnb.batch.prepare import rep_dir
-    from pipnb.errors import PipnbError
-
     try:
         folder = rep_dir(reports, rep_id)
     except PipnbError:
@@ -302,7 +302,7 @@ def format_table(board: Dashboard) -> str:
     for team, rows in board.teams():
         lines.append(f"\n{team}")
         for r in rows:
-            marks = " ".join(f"{m.label}:{_MARKS.get(m.status, '?')}" for m in r.measures if m.focus)
+            marks = " ".join(f"{m.label}:{MARKS.get(m.status, '?')}" for m in r.measures if m.focus)
             nxt = f"{r.next_stage} {r.next_date} {r.next_state}".strip() if r.next_stage else r.next_state
             lines.append(f"  {r.rep_name} ({r.rep_id})  manager {r.manager or '—'}  {r.plan_status}  "
                          f"{r.start} to {r.end}  reached {r.stage_reached or '—'}  next {nxt or '—'}  {marks}")
@@ -313,114 +313,3 @@ def format_table(board: Dashboard) -> str:
         lines += [f"  {r.rep_name} ({r.rep_id})  {r.team}  short on {', '.join(r.metrics)}" for r in board.flagged]
     lines.append("\nmarks: ✓ met, ✗ not met, ? not yet clear, – no data, · not reviewed yet")
     return "\n".join(lines)
-
-
-_CSS = """
-.pipnb-dash td, .pipnb-dash th { text-align: left; }
-.pipnb-dash td.pipnb-wrap { min-width: 12rem; }
-.pipnb-mark { display: inline-flex; align-items: center; gap: .3rem; margin: 0 .6rem .2rem 0; font-size: .85rem; }
-.pipnb-mark b { display: inline-block; width: 1.3rem; text-align: center; border-radius: .65rem; }
-.pipnb-met b { background: #dafbe1; color: #116329; }
-.pipnb-not-met b { background: #ffebe9; color: #a40e26; }
-.pipnb-not-yet-clear b, .pipnb-no-data b, .pipnb-not-reviewed-yet b { background: #eaeef2; color: #59636e; }
-.pipnb-state-overdue { background: #ffebe9; color: #a40e26; }
-.pipnb-state-due, .pipnb-state-decision-due { background: #fff8c5; color: #7d4e00; }
-.pipnb-state-not-due, .pipnb-state-draft, .pipnb-state-closed { background: #eaeef2; color: #59636e; }
-.pipnb-spark { vertical-align: middle; }
-"""
-
-
-def render_html(board: Dashboard) -> str:
-    """The dashboard's part of the index page (trusted markup; every text from the data escaped)."""
-    esc = html.escape
-    out = [f"<style>{_CSS}</style>",
-           f'<p class="pipnb-asof"><strong>As of {esc(board.today)}</strong>; data up to '
-           f"<strong>{esc(board.data_date or 'unknown')}</strong>"
-           + (f'; latest <a href="{esc(board.scan)}">team scan</a> as of {esc(board.scan_as_of)}' if board.scan else "")
-           + ".</p>",
-           "<h2>Reps on a plan</h2>"]
-    if not board.plans:
-        out.append("<p>No rep is on a plan.</p>")
-    for team, rows in board.teams():
-        out.append(f"<h3>{esc(team)}</h3>")
-        out.append('<div class="pipnb-table-wrap"><table class="pipnb-dash"><thead><tr><th>Rep and manager</th>'
-                   "<th>Plan</th><th>Next review</th><th>Focus measures</th><th>Latest</th></tr></thead><tbody>")
-        for r in rows:
-            name = esc(f"{r.rep_name} ({r.rep_id})")
-            if r.report:
-                name = f'<a href="{esc(_href(r.report))}">{name}</a>'
-            state = (f'<span class="pipnb-status pipnb-state-{esc(r.next_state.replace(" ", "-"))}">'
-                     f"{esc(r.next_state)}</span>" if r.next_state else "")
-            nxt = (f"{esc(stage_title(r.next_stage))}, {esc(r.next_date)} " if r.next_stage else "") + state
-            if r.next_note:
-                nxt += f"<br><small>{esc(r.next_note)}</small>"
-            plan = (f"<strong>{esc(r.plan_status)}</strong>, {esc(r.start)} to {esc(r.end)}<br>"
-                    f"<small>reached: {esc(r.stage_reached or '—')}"
-                    + (f"; {esc(r.status_note)}" if r.status_note else "") + "</small>")
-            marks = "".join(_mark_html(m) for m in r.measures if m.focus) or "—"
-            earlier = " · ".join(f'<a href="{esc(_href(p))}">{esc(label)}</a>' for label, p in r.versions)
-            out.append(
-                f"<tr><td>{name}<br><small>manager: {esc(r.manager or '—')}</small></td>"
-                f'<td class="pipnb-wrap">{plan}</td><td>{nxt}</td><td class="pipnb-wrap">{marks}</td>'
-                f'<td class="pipnb-wrap">{esc(r.latest or "—")}'
-                + (f"<br><small>Reports: {earlier}</small>" if earlier else "") + "</td></tr>")
-        out.append("</tbody></table></div>")
-    out.append("<h2>Flagged by the latest team scan, without a plan</h2>")
-    if board.flagged:
-        out.append('<div class="pipnb-table-wrap"><table class="pipnb-dash"><thead><tr><th>Rep</th><th>Team</th>'
-                   "<th>Manager</th><th>Falls short on</th><th>Diagnosis</th></tr></thead><tbody>")
-        for r in board.flagged:
-            diag = f'<a href="{esc(_href(r.diagnosis))}">diagnosis</a>' if r.diagnosis else "not diagnosed yet"
-            out.append(f"<tr><td>{esc(f'{r.rep_name} ({r.rep_id})')}</td><td>{esc(r.team)}</td>"
-                       f"<td>{esc(r.manager or '—')}</td><td class=\"pipnb-wrap\">{esc(', '.join(r.metrics))}</td>"
-                       f"<td>{diag}</td></tr>")
-        out.append("</tbody></table></div>")
-    else:
-        out.append("<p>None" + ("" if board.scan else " (no team scan yet)") + ".</p>")
-    if board.diagnosed:
-        out.append("<h2>Diagnosed, not flagged by the latest scan, no plan</h2><ul>")
-        out += [f'<li><a href="{esc(_href(r.diagnosis))}">{esc(f"{r.rep_name} ({r.rep_id})")}</a>'
-                f"{' — ' + esc(r.team) if r.team else ''}</li>" for r in board.diagnosed]
-        out.append("</ul>")
-    out.append("<p><small>Marks: ✓ met, ✗ not met, ? not yet clear, – no data, · not reviewed yet; each line is the "
-               "measure's weekly value since the diagnosis window.</small></p>")
-    return "\n".join(out)
-
-
-def _mark_html(m: Measure) -> str:
-    esc = html.escape
-    cls = "pipnb-" + m.status.replace(" ", "-")
-    title = f' title="{esc(m.reason)}"' if m.reason else ""
-    return (f'<span class="pipnb-mark {esc(cls)}"{title}><b>{_MARKS.get(m.status, "?")}</b>{esc(m.label)}'
-            f"{sparkline(m.weekly)}</span>")
-
-
-def sparkline(points: Iterable[tuple[str, float | None]], *, width: int = 64, height: int = 16) -> str:
-    """An inline SVG line of the values (gaps where a week has none); "" with fewer than two values."""
-    values = [v for _, v in points]
-    real = [v for v in values if v is not None]
-    if len(real) < 2:
-        return ""
-    low, high = min(real), max(real)
-    span = (high - low) or 1.0
-    step = width / (len(values) - 1)
-    segments, current = [], []
-    for i, v in enumerate(values):
-        if v is None:
-            if len(current) > 1:
-                segments.append(current)
-            current = []
-            continue
-        current.append(f"{i * step:.1f},{height - 1 - (v - low) / span * (height - 2):.1f}")
-    if len(current) > 1:
-        segments.append(current)
-    lines = "".join(f'<polyline points="{" ".join(s)}" fill="none" stroke="#0969da" stroke-width="1.2"/>'
-                    for s in segments)
-    return (f'<svg class="pipnb-spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-            f'role="img" aria-label="weekly values">{lines}</svg>')
-
-
-def _href(path: str) -> str:
-    from urllib.parse import quote
-
-    return quote(path, safe="/#.-_~")

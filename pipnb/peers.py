@@ -322,11 +322,6 @@ def _counts(row, metric) -> str:
     return f"{row.numerator:.0f} in {row.denominator:.0f} weeks"
 
 
-def fmt(value: float, metric) -> str:
-    """TEMPORARY shim while plan.py moves: use ``Metric.fmt``."""
-    return metric.fmt(value)
-
-
 def _add_unavailable(card: pd.DataFrame, data: SalesData, reps: pd.DataFrame) -> pd.DataFrame:
     missing = [m for m in METRICS.values() if not all(data.has(t) for t in m.needs)]
     if not missing:

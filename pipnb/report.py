@@ -34,10 +34,9 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pipnb.errors import PipnbError
 from pipnb.io import atomic_write_text
@@ -47,10 +46,8 @@ from pipnb.record import RunRecord, read_record
 if TYPE_CHECKING:
     import nbformat
 
-__all__ = ["IndexEntry", "Status", "confidentiality_line", "export_html", "install_template",
-           "notebook_header", "read_input_hash", "render", "sanitize_html", "write_index"]
-
-Status = Literal["ok", "failed", "skipped", "missing", "not due"]
+__all__ = ["confidentiality_line", "export_html", "install_template", "notebook_header", "read_input_hash", "render",
+           "sanitize_html"]
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "pipnb_report"
@@ -503,98 +500,3 @@ def read_input_hash(html_path: str | os.PathLike[str]) -> str | None:
         return None
     match = _INPUT_HASH_RE.search(head)
     return match.group(1).decode() if match else None
-
-
-@dataclass(frozen=True)
-class IndexEntry:
-    """One row of ``reports/index.html``.
-
-    Parameters
-    ----------
-    rep
-        Who the report is about, as shown (e.g. ``"Dana Reyes (R07)"``); ``""`` for a team report.
-    stage
-        ``"scan"``, ``"diagnose"``, ``"plan"``, ``"checkpoint-1"``, …
-    status
-        ``"ok"``, ``"failed"``, ``"skipped"`` (up to date, not re-run), ``"missing"`` (not produced) or
-        ``"not due"`` (a review the data does not reach yet).
-    path
-        The file to link (the HTML report; for a failure, the kept ``.ipynb``), or None for no link.
-    note
-        One line shown beside the status, e.g. a failure's error.
-    earlier
-        Other files of the same report, linked under the note: ``(label, path, note)``, e.g. the versions a
-        later one replaced (``("version 1", "R07/checkpoint-1.html", "as of 2026-04-26")``) or the last good
-        report a failure left in place.
-    """
-
-    rep: str
-    stage: str
-    status: Status
-    path: Path | str | None = None
-    note: str = ""
-    earlier: tuple[tuple[str, Path | str, str], ...] = ()
-
-
-def write_index(entries: Iterable[IndexEntry], path: str | os.PathLike[str], *,
-                title: str = "pipnb reports", header: Mapping[str, Any] | None = None, before: str = "",
-                heading: str = "") -> Path:
-    """Write the index page listing every report with its status and a relative link.
-
-    Parameters
-    ----------
-    entries
-        The rows, shown in the order given (group them by rep, then stage).
-    path
-        Where to write the page (e.g. ``reports/index.html``); links are relative to its folder.
-    title
-        The page heading.
-    header
-        Optional header facts (``as_of``, ``audience`` …) as for :func:`export_html`.
-    before, heading
-        Trusted markup shown above the list (the dashboard, :mod:`pipnb.dashboard`), and a heading for the list.
-
-    Returns
-    -------
-    Path
-        ``path``.
-    """
-    esc = html.escape
-    base = Path(path).resolve().parent
-    rows, counts = [], {}
-    for entry in entries:
-        counts[entry.status] = counts.get(entry.status, 0) + 1
-        label = esc(entry.stage)
-        if entry.path is not None:
-            href = Path(os.path.relpath(Path(entry.path).resolve(), base)).as_posix()
-            label = f'<a href="{esc(_quote_href(href))}">{label}</a>'
-        note = f"<br><small>{esc(entry.note)}</small>" if entry.note else ""
-        for what, where, why in entry.earlier:
-            href = Path(os.path.relpath(Path(where).resolve(), base)).as_posix()
-            note += (f'<br><small><a href="{esc(_quote_href(href))}">{esc(what)}</a>'
-                     + (f": {esc(why)}" if why else "") + "</small>")
-        kind = esc(entry.status.replace(" ", "-"))
-        rows.append(
-            f"<tr><td>{esc(entry.rep)}</td><td>{label}</td>"
-            f'<td><span class="pipnb-status pipnb-status-{kind}">{esc(entry.status)}</span>'
-            f"{note}</td></tr>"
-        )
-    summary = ", ".join(f"{counts[s]} {s}" for s in ("ok", "skipped", "failed", "missing", "not due") if s in counts)
-    head = dict(header or {})
-    head.setdefault("title", title)
-    head.setdefault("audience", "the sales manager")
-    page_title, header_block = _header_html(head)
-    body = (
-        before + (f"\n<h2>{esc(heading)}</h2>\n" if heading else "")
-        + f"<p>{esc(summary or 'no reports')}</p>\n"
-        '<div class="pipnb-table-wrap"><table class="pipnb-index">\n'
-        "<thead><tr><th>Rep</th><th>Report</th><th>Status</th></tr></thead>\n<tbody>\n"
-        + "\n".join(rows) + "\n</tbody></table></div>"
-    )
-    return atomic_write_text(path, _page(page_title, header_block, body))
-
-
-def _quote_href(href: str) -> str:
-    from urllib.parse import quote
-
-    return quote(href, safe="/#.-_~")

@@ -52,7 +52,7 @@ from pipnb.errors import JobError, RunError
 from pipnb.io import atomic_path, atomic_write_text
 from pipnb.progress import capture_warnings, one_line, progress_bar
 from pipnb.record import RunRecord, write_record
-from pipnb.report import IndexEntry
+from pipnb.index_page import IndexEntry
 from pipnb.versions import HASH_SCHEME, Output, input_hash, plan_output, recorded_inputs  # noqa: F401
 from pipnb.workers import init_pool_worker
 
@@ -704,10 +704,22 @@ def _preload() -> None:
     The exporter also converts one tiny notebook, so that what nbconvert builds on its first use (the Jinja
     templates compiled, BeautifulSoup's CSS selectors, about 0.4 s) is built once here and inherited by every
     worker, rather than paid by each worker on its first report.
+
+    jsonschema (imported by nbformat, under papermill and nbconvert) builds an IRI grammar for about 2 s at
+    import when the optional rfc3987_syntax is installed, and no schema a notebook is checked against has an
+    "iri" format (measured in benchmarks/bench_scale.py, "whole command"): while the stack loads,
+    rfc3987_syntax is hidden, so jsonschema leaves that format unchecked; any library may still import it later.
     """
-    import nbclient  # noqa: F401
-    import nbformat
-    import papermill  # noqa: F401
+    hidden = "rfc3987_syntax" not in sys.modules
+    if hidden:
+        sys.modules["rfc3987_syntax"] = None       # an import of it raises ImportError, which jsonschema allows
+    try:
+        import nbclient  # noqa: F401
+        import nbformat
+        import papermill  # noqa: F401
+    finally:
+        if hidden:
+            del sys.modules["rfc3987_syntax"]
 
     from pipnb.report import _exporter
 

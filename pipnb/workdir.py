@@ -15,17 +15,30 @@ A *working folder* is where a team's files live; ``pipnb init`` creates one::
                            when present they take precedence over the packaged ones
 
 A folder is a working folder when it holds ``params/policy.yaml`` or ``params/plans/``.
+
+A rep's files there are named by the helpers here, the only way a rep id becomes a file name:
+:func:`safe_name` maps ids to folder names one to one even on case-insensitive file systems (macOS, Windows),
+and :func:`rep_dir` and :func:`plan_path` can never point outside ``reports/`` or ``params/plans/``. A rep's
+reports folder holds ``rep.json`` (their display name, team and manager, written by :func:`remember_rep` when
+a job is built, read by :func:`rep_info`) beside their reports.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipnb.errors import PipnbError
+from pipnb.io import atomic_path, atomic_write_text
 
-__all__ = ["DEFAULT_POLICY", "NOTEBOOK_DIR", "Init", "find_workdir", "init", "notebook", "policy_file"]
+__all__ = ["DEFAULT_POLICY", "NOTEBOOK_DIR", "Init", "find_workdir", "init", "notebook", "plan_path", "policy_file",
+           "remember_rep", "rep_dir", "rep_info", "safe_name"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -44,6 +57,11 @@ def _shipped_notebooks() -> Path:
 #: The lifecycle notebooks shipped with pipnb (see :func:`_shipped_notebooks`).
 NOTEBOOK_DIR = _shipped_notebooks()
 DEFAULT_POLICY = PACKAGE_DIR / "resources" / "policy.yaml"
+
+#: Ids kept as they are: upper-case letters, digits, ``_`` and ``-`` (one spelling per name, whatever the
+#: file system's case rules); any other id becomes ``<slug>~<hash>``, and ``~`` never occurs in a kept id.
+_PLAIN = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,63}")
+_DEVICES = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])", re.IGNORECASE)   # reserved names on Windows
 
 
 def is_workdir(folder: Path) -> bool:
@@ -109,8 +127,6 @@ def init(folder: str | Path = ".", *, notebooks: bool = False) -> Init:
     PipnbError
         When ``folder`` (or a path it needs) exists as a file.
     """
-    from pipnb.io import atomic_path
-
     folder = Path(folder).expanduser().resolve()
     created: list[Path] = []
     kept: list[Path] = []
@@ -133,3 +149,63 @@ def init(folder: str | Path = ".", *, notebooks: bool = False) -> Init:
             shutil.copyfile(source, tmp)
         created.append(target)
     return Init(folder=folder, created=tuple(created), kept=tuple(kept))
+
+
+# -- a rep's files ---------------------------------------------------------------------------------------
+def safe_name(rep_id: str) -> str:
+    """A file-system name for a rep id, one to one even where file names ignore case.
+
+    A plain id (upper-case letters, digits, ``_``, ``-``; not a Windows device name) is kept: ``R07`` stays
+    ``R07``. Any other id becomes a readable slug, ``~`` and 12 hex digits of the SHA-256 of the exact id:
+    ``r07`` becomes ``r07~c1e4...``, ``../../etc/x`` becomes ``etc-x~...``. Kept names never hold ``~`` and
+    hashed ones always do, and two ids that differ in case differ in hash, so no two ids share a folder. The
+    result never contains a path separator or ``..``, so it cannot leave its folder.
+    """
+    text = str(rep_id)
+    if _PLAIN.fullmatch(text) and not _DEVICES.fullmatch(text):
+        return text
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")[:40] or "rep"
+    return f"{slug}~{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def rep_dir(root: Path, rep_id: str) -> Path:
+    """``root/<safe rep name>``, checked to be inside ``root``."""
+    root = Path(root).resolve()
+    path = (root / safe_name(rep_id)).resolve()
+    if path.parent != root:
+        raise PipnbError(f"rep id {rep_id!r} cannot be used as a folder name")
+    return path
+
+
+def plan_path(params: Path, rep_id: str) -> Path:
+    """Where a rep's plan YAML lives: ``params/plans/<safe rep name>.yaml`` (the mapping of :func:`safe_name`)."""
+    plans = (Path(params) / "plans").resolve()
+    return plans / f"{safe_name(rep_id)}.yaml"
+
+
+def remember_rep(reports: Path, rep_id: str, rep: Mapping[str, Any]) -> None:
+    """Record the rep's display name and team beside their reports (``reports/<rep>/rep.json``), for the index.
+
+    Raises
+    ------
+    PipnbError
+        When the folder already holds another rep's reports (its ``rep.json`` names another id).
+    """
+    folder = rep_dir(reports, rep_id)
+    info = rep_info(folder)
+    if info is not None and info.get("rep_id") not in (None, str(rep_id)):
+        raise PipnbError(f"{folder} holds the reports of rep {info['rep_id']!r}, not {rep_id!r}; move that folder "
+                         "away (it was made by an older pipnb whose folder names could collide)")
+    manager = rep.get("manager") if hasattr(rep, "get") else None
+    atomic_write_text(folder / "rep.json", json.dumps({"rep_id": str(rep_id), "rep_name": str(rep["rep_name"]),
+                                                       "team": str(rep["team"]),
+                                                       "manager": manager if isinstance(manager, str) else ""}))
+
+
+def rep_info(folder: Path) -> dict | None:
+    """The folder's ``rep.json``, or None when there is none or it cannot be read."""
+    try:
+        info = json.loads((folder / "rep.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return {k: str(v) for k, v in info.items()} if isinstance(info, dict) else None

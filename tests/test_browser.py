@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipnb.report import write_index
+from pipnb.index_page import write_index
 from pipnb.runner import Job, run_jobs
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipnb.dashboard import sparkline
+from pipnb.index_page import sparkline
 from pipnb.demo import DEMO_CASES
 
 RESPONDER, NON_RESPONDER, ARTICLE = DEMO_CASES["responder"], DEMO_CASES["non_responder"], DEMO_CASES["article"]
@@ -26,7 +26,7 @@ def plans(tmp_path_factory, demo):
     """params/plans: the responder's active plan (its checkpoint 1 reached by the data), the non-responder's
     active plan starting a year later (not due), and a draft for the article's rep."""
     from pipnb.batch import demo_plan, plan_path
-    from pipnb.batch.index import remember_rep
+    from pipnb.workdir import remember_rep
 
     root = tmp_path_factory.mktemp("status")
     params = root / "params"
@@ -112,9 +112,10 @@ def test_sparkline_draws_the_weeks_with_gaps():
 def test_a_rep_diagnosed_but_not_flagged_is_listed_as_such_not_as_a_missing_plan(tmp_path):
     import nbformat
 
-    from pipnb.batch.index import index_entries, remember_rep, write_index
+    from pipnb.batch.index import index_entries, write_index
     from pipnb.dashboard import dashboard
     from pipnb.record import RunRecord, write_record
+    from pipnb.workdir import remember_rep
 
     reports = tmp_path / "reports"
     remember_rep(reports, "R05", {"rep_name": "Sam <b>Lee</b>", "team": "West", "manager": ""})

@@ -10,7 +10,8 @@ import nbformat
 import papermill
 import pytest
 
-from pipnb.report import IndexEntry, export_html, read_input_hash, sanitize_html, write_index
+from pipnb.index_page import IndexEntry, write_index
+from pipnb.report import export_html, read_input_hash, sanitize_html
 
 FIXTURES = Path(__file__).parent / "notebooks_fixture"
 EVIL = "<script>alert(1)</script>"

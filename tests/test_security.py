@@ -22,7 +22,7 @@ from urllib.parse import quote, quote_plus
 import pandas as pd
 import pytest
 
-from pipnb.batch.prepare import plan_path, rep_dir, safe_name
+from pipnb.workdir import plan_path, rep_dir, safe_name
 from pipnb.demo import DEMO_CASES
 from pipnb.errors import SourceError
 from pipnb.redact import Redactor, parse_url, show_url

@@ -1,7 +1,6 @@
 """The batch layer: a lifecycle stage for many reps, as jobs for :func:`pipnb.runner.run_jobs`.
 
-* :mod:`pipnb.batch.prepare` — what a batch shares, prepared once (data snapshot, weekly panel, policy)
-  and the safe paths of a rep's reports and plan;
+* :mod:`pipnb.batch.prepare` — what a batch shares, prepared once (data snapshot, weekly panel, policy);
 * :mod:`pipnb.batch.jobs` — one job builder per stage, plan drafting, finding the plans to review;
 * :mod:`pipnb.batch.index` — ``reports/index.html`` rebuilt from the files on disk;
 * :mod:`pipnb.batch.demo` — the demo lifecycle.
@@ -24,7 +23,8 @@ from typing import TYPE_CHECKING
 from pipnb._lazy import lazy_names
 
 # Imported now: ``prepare`` names both a module and its function, and a report's bundle needs the module anyway.
-from pipnb.batch.prepare import Batch, plan_path, prepare, read_panel, rep_dir
+from pipnb.batch.prepare import Batch, prepare, read_panel
+from pipnb.workdir import plan_path, rep_dir      # the safe paths of a rep's plan and reports
 
 if TYPE_CHECKING:   # the same names, for editors and type checkers
     from pipnb.batch.demo import demo_jobs, demo_plan

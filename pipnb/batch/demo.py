@@ -12,20 +12,21 @@ import pandas as pd
 
 from pipnb.batch.bundle import batch_scorecard
 from pipnb.batch.jobs import batch_diagnosis, diagnose_jobs, draft_plans, plan_jobs, review_jobs, scan_job
-from pipnb.batch.prepare import Batch, plan_path
+from pipnb.batch.prepare import Batch
 from pipnb.data import SalesData
+from pipnb.drafting import draft_plan
 from pipnb.errors import PipnbError
 from pipnb.plan import Plan
 from pipnb.policy import Policy
 from pipnb.sources import accepts_path
 from pipnb.stages import review_stages
+from pipnb.workdir import plan_path
 
 
 def demo_jobs(batch: Batch, *, force: bool = False) -> list:
     """Every job of the demo: scan, diagnosis and plan of each flagged rep, and the whole review cycle
     of the two reps whose plans started 12 weeks before the data ends."""
     from pipnb.demo import DEMO_CASES, demo_plan_start
-    from pipnb.plan import draft_plan
     from pipnb.scan import flagged_reps
 
     start = demo_plan_start(f"{batch.data.period[1]:%Y-%m-%d}")
@@ -65,7 +66,6 @@ def demo_plan(data: SalesData, case: str = "responder") -> Plan:
     """
     from pipnb.demo import DEMO_CASES, demo_plan_start
     from pipnb.diagnosis import diagnose
-    from pipnb.plan import draft_plan
 
     policy = Policy.default()
     start = demo_plan_start(f"{data.period[1]:%Y-%m-%d}")

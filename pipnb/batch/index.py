@@ -1,57 +1,37 @@
 """``reports/index.html``: every report on disk with its status and versions, and the stages a plan still expects.
 
 The index is rebuilt from the files, not from memory, so ``pipnb index`` after any run (or none) gives the
-same page: a rep's folder holds ``rep.json`` (their display name, written by :func:`remember_rep` when a
-job is built), their executed notebooks and their HTML reports, in versions (:mod:`pipnb.record`). A stage
+same page: a rep's folder holds ``rep.json`` (their display name, written by :func:`pipnb.workdir.remember_rep`
+when a job is built), their executed notebooks and their HTML reports, in versions (:mod:`pipnb.record`). A stage
 shows its latest good report (with the line its notebook printed in the cell tagged ``pipnb-result``, e.g. a
 final review's recommendation, and what changed since the version before) and links the earlier versions; a
 failure newer than it is shown as *failed*, with a link to the kept notebook and to the last good report left
 in place; a review an active plan expects but nobody ran yet is *missing* (a rep without a plan expects none).
 Above that list, the dashboard of :mod:`pipnb.dashboard`. A ``rep.json`` that cannot be read
-is named, never a traceback.
+is named, never a traceback. This module gathers the rows from the files; :mod:`pipnb.index_page` draws the page.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pipnb.batch.prepare import plan_path, rep_dir, safe_name
-from pipnb.errors import PipnbError
-from pipnb.io import atomic_write_text
-from pipnb.plan import Plan
+from pipnb.plan import plans_by_folder
 from pipnb.record import Version, failure_path, read_record, reading_once, versions
-from pipnb.report import IndexEntry
-from pipnb.report import write_index as write_page
+from pipnb.dashboard import dashboard
+from pipnb.index_page import IndexEntry
+from pipnb.index_page import write_index as write_page
 from pipnb.stages import FIXED_STAGES, checkpoint_number, review_stages
+from pipnb.workdir import rep_info
 
 if TYPE_CHECKING:
     from pipnb.runner import JobResult
 
 #: The tag of the cell whose first printed line the index shows beside the report.
 RESULT_TAG = "pipnb-result"
-
-
-def remember_rep(reports: Path, rep_id: str, rep: Mapping[str, Any]) -> None:
-    """Record the rep's display name and team beside their reports (``reports/<rep>/rep.json``), for the index.
-
-    Raises
-    ------
-    PipnbError
-        When the folder already holds another rep's reports (its ``rep.json`` names another id).
-    """
-    folder = rep_dir(reports, rep_id)
-    info = rep_info(folder)
-    if info is not None and info.get("rep_id") not in (None, str(rep_id)):
-        raise PipnbError(f"{folder} holds the reports of rep {info['rep_id']!r}, not {rep_id!r}; move that folder "
-                         "away (it was made by an older pipnb whose folder names could collide)")
-    manager = rep.get("manager") if hasattr(rep, "get") else None
-    atomic_write_text(folder / "rep.json", json.dumps({"rep_id": str(rep_id), "rep_name": str(rep["rep_name"]),
-                                                       "team": str(rep["team"]),
-                                                       "manager": manager if isinstance(manager, str) else ""}))
 
 
 def index_entries(reports: Path, params: Path, results: Iterable[JobResult] = (), *, data_date: str = ""
@@ -98,56 +78,23 @@ def index_entries(reports: Path, params: Path, results: Iterable[JobResult] = ()
                         and not plan.data_reaches(stage, dt.date.fromisoformat(data_date))):
                     entry = IndexEntry(who, stage, "not due", None, f"due {due}; the data ends {data_date}")
                 if stage == "plan" and plan is not None and entry.status == "ok":
-                    entry = IndexEntry(who, stage, "ok", entry.path, f"plan status: {plan_status(plan)}",
+                    entry = IndexEntry(who, stage, "ok", entry.path, f"plan status: {plan.signed_status()}",
                                        entry.earlier)
                 entries.append(entry)
     return entries
 
 
 def write_index(reports: Path, params: Path, results: Iterable[JobResult] = (), *, data_date: str = "") -> Path:
-    """Write ``reports/index.html``: the dashboard (:mod:`pipnb.dashboard`: who is on a plan and how they are
-    doing, then the flagged reps without a plan), then every report with its versions
+    """Write ``reports/index.html`` (:mod:`pipnb.index_page`): the dashboard (:mod:`pipnb.dashboard`: who is on a
+    plan and how they are doing, then the flagged reps without a plan), then every report with its versions
     (:func:`index_entries`); returns its path. ``data_date`` is the data's last day, when the caller knows it."""
-    from pipnb.dashboard import dashboard, render_html
-
     with reading_once():             # the dashboard and the report list read each report once between them
         board = dashboard(Path(reports), Path(params), data_date=data_date)
         entries = index_entries(Path(reports), Path(params), results, data_date=board.data_date)
     return write_page(entries, Path(reports) / "index.html",
                       title="pipnb — performance improvement plans",
                       header={"audience": "sales managers and HR partners", "as_of": board.today},
-                      before=render_html(board), heading="Every report, with its earlier versions")
-
-
-def rep_info(folder: Path) -> dict | None:
-    """The folder's ``rep.json``, or None when there is none or it cannot be read."""
-    try:
-        info = json.loads((folder / "rep.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return {k: str(v) for k, v in info.items()} if isinstance(info, dict) else None
-
-
-def plan_status(plan: Plan) -> str:
-    """The plan's status as a report header and the index show it: signed (who locked it, when) or not."""
-    if plan.lock is not None:
-        return f"{plan.status} (targets and dates locked {plan.lock.on:%d %b %Y} by {plan.lock.by})"
-    return plan.status if plan.status == "draft" else f"{plan.status} (not signed: never activated with pipnb plan)"
-
-
-def plans_by_folder(params: Path) -> dict[str, Plan]:
-    """Every readable plan file under ``params/plans``, by the folder name of its rep (broken ones, and files
-    that are not their rep's plan file, such as backup copies, are left out)."""
-    plan_dir = params / "plans"
-    plans = {}
-    for path in sorted(plan_dir.glob("*.yaml")) if plan_dir.is_dir() else []:
-        try:
-            plan = Plan.from_yaml(path)
-        except PipnbError:
-            continue
-        if path.name == plan_path(params, plan.rep_id).name:
-            plans[safe_name(plan.rep_id)] = plan
-    return plans
+                      board=board, heading="Every report, with its earlier versions")
 
 
 def _entry(who: str, stage: str, base: Path, by_base: dict) -> IndexEntry:

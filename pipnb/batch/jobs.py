@@ -24,14 +24,15 @@ from pathlib import Path
 import pandas as pd
 
 from pipnb.batch.bundle import batch_scorecard, diagnosis_bundle, plan_looks, prepared_for
-from pipnb.batch.index import plan_status, remember_rep
-from pipnb.batch.prepare import Batch, plan_path, rep_dir
+from pipnb.batch.prepare import Batch
+from pipnb.drafting import draft_plan
 from pipnb.errors import PipnbError, PlanError
 from pipnb.plan import Plan
 from pipnb.record import versions
 from pipnb.runner import Job, Problem
 from pipnb.stages import FINAL, checkpoint_number, parse_stage, stage_title
 from pipnb.workdir import notebook as find_notebook
+from pipnb.workdir import plan_path, remember_rep, rep_dir
 
 NOTEBOOKS = {
     "scan": "00-team-scan.ipynb", "diagnose": "10-diagnose.ipynb", "plan": "20-plan.ipynb",
@@ -122,8 +123,6 @@ def draft_plans(batch: Batch, rep_ids: list[str], *, as_of: str = "", start: str
     another rep's plan, is a :class:`~pipnb.runner.Problem` for that rep (the file is left alone). A drafted
     plan records the fingerprint of the data up to the end of its diagnosis: what it was drafted from.
     """
-    from pipnb.plan import draft_plan
-
     paths: list[Path | Problem] = []
     for rep_id in rep_ids:
         path = plan_path(batch.params, rep_id)
@@ -160,7 +159,7 @@ def plan_jobs(batch: Batch, plan_paths: list[Path | Problem]) -> list[Job | Prob
             continue
         as_of = f"{plan.diagnosis_window.end}"
         header = {"rep_name": plan.rep_name, "team": plan.team, "stage": stage_title("plan"), "as_of": as_of,
-                  "plan_period": f"{plan.start} to {plan.end}", "plan_status": plan_status(plan),
+                  "plan_period": f"{plan.start} to {plan.end}", "plan_status": plan.signed_status(),
                   "signoff": _signers(batch, plan)}
         jobs.append(_job(batch, NOTEBOOKS["plan"], rep_dir(batch.reports, plan.rep_id) / "plan",
                          {"rep_id": plan.rep_id, "plan_path": str(Path(path).resolve())}, header,
@@ -256,7 +255,7 @@ def _review_job(batch: Batch, path: Path, plan: Plan, name: str) -> Job:
     notes = [*plan.data_notes(batch.data, now=batch.fingerprint_until(plan.diagnosis_window.end)),
              *_earlier_notes(batch, folder, plan, name)]
     header = {"rep_name": plan.rep_name, "team": plan.team, "stage": stage_title(name), "as_of": as_of,
-              "plan_period": f"{plan.start} to {plan.end}", "plan_status": plan_status(plan), "notes": notes,
+              "plan_period": f"{plan.start} to {plan.end}", "plan_status": plan.signed_status(), "notes": notes,
               "signoff": _signers(batch, plan)}
     return _job(batch, NOTEBOOKS[FINAL if name == FINAL else "checkpoint"], folder / name,
                 {"plan_path": str(Path(path).resolve()), "checkpoint": checkpoint}, header,

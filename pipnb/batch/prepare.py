@@ -8,9 +8,8 @@ metric change each give a fresh entry; an entry is checked before use (every fil
 hidden folder and renamed into place, so a full disk or a kill leaves no partial entry. Every notebook of the
 batch is handed the entry's paths, not a recomputation.
 
-The path helpers here are the only way a rep id becomes a file name: :func:`safe_name` maps ids to folder
-names one to one even on case-insensitive file systems (macOS, Windows), and :func:`rep_dir` and
-:func:`plan_path` can never point outside ``reports/`` or ``params/plans/``.
+The safe paths of a rep's reports and plan are :mod:`pipnb.workdir`'s (:func:`~pipnb.workdir.rep_dir`,
+:func:`~pipnb.workdir.plan_path`).
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import time
 import uuid
@@ -29,7 +27,6 @@ import pandas as pd
 
 from pipnb import _version
 from pipnb.data import SalesData
-from pipnb.errors import PipnbError
 from pipnb.fingerprint import fingerprint_until
 from pipnb.io import atomic_path, manifest_matches, write_manifest
 from pipnb.metrics import weekly_panel
@@ -37,44 +34,9 @@ from pipnb.policy import Policy
 from pipnb.sources import load
 from pipnb.workdir import policy_file
 
-#: Ids kept as they are: upper-case letters, digits, ``_`` and ``-`` (one spelling per name, whatever the
-#: file system's case rules); any other id becomes ``<slug>~<hash>``, and ``~`` never occurs in a kept id.
-_PLAIN = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,63}")
-_DEVICES = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])", re.IGNORECASE)   # reserved names on Windows
 #: The files whose code makes the panel: a change to any of them is a new cache entry.
 METRIC_CODE = ("metrics.py", "schema.py", "data.py")
 PACKAGE = Path(__file__).resolve().parents[1]     # the pipnb package folder
-
-
-def safe_name(rep_id: str) -> str:
-    """A file-system name for a rep id, one to one even where file names ignore case.
-
-    A plain id (upper-case letters, digits, ``_``, ``-``; not a Windows device name) is kept: ``R07`` stays
-    ``R07``. Any other id becomes a readable slug, ``~`` and 12 hex digits of the SHA-256 of the exact id:
-    ``r07`` becomes ``r07~c1e4...``, ``../../etc/x`` becomes ``etc-x~...``. Kept names never hold ``~`` and
-    hashed ones always do, and two ids that differ in case differ in hash, so no two ids share a folder. The
-    result never contains a path separator or ``..``, so it cannot leave its folder.
-    """
-    text = str(rep_id)
-    if _PLAIN.fullmatch(text) and not _DEVICES.fullmatch(text):
-        return text
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")[:40] or "rep"
-    return f"{slug}~{hashlib.sha256(text.encode()).hexdigest()[:12]}"
-
-
-def rep_dir(root: Path, rep_id: str) -> Path:
-    """``root/<safe rep name>``, checked to be inside ``root``."""
-    root = Path(root).resolve()
-    path = (root / safe_name(rep_id)).resolve()
-    if path.parent != root:
-        raise PipnbError(f"rep id {rep_id!r} cannot be used as a folder name")
-    return path
-
-
-def plan_path(params: Path, rep_id: str) -> Path:
-    """Where a rep's plan YAML lives: ``params/plans/<safe rep name>.yaml`` (the mapping of :func:`safe_name`)."""
-    plans = (Path(params) / "plans").resolve()
-    return plans / f"{safe_name(rep_id)}.yaml"
 
 
 def absolute_source(source: str | Path) -> str:

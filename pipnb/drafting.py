@@ -1,0 +1,200 @@
+"""Drafting a plan: targets computed from the diagnosis by the policy's rules, a glide path, the timeline.
+
+The article's second step. :func:`draft_plan` turns a :class:`~pipnb.diagnosis.Diagnosis` into a
+:class:`~pipnb.plan.Plan` (``status: draft``) by the rules of ``params/policy.yaml``; each target states its
+rule and the numbers it came from: the policy's rule moved toward the peers for a flagged area, the win rate
+from the driver targets through the funnel, and a glide path from a baseline that did not select the rep.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipnb.diagnosis import Diagnosis
+from pipnb.errors import PlanError
+from pipnb.plan import Area, DeadOpportunity, HistoryEntry, Plan, Target, Window
+from pipnb.policy import Policy, resolve_policy
+from pipnb.schema import METRICS, PLAN_METRICS
+
+
+def _plan_start(value: str | dt.date, day_after: dt.date) -> dt.date:
+    """A plan's first day from a date or ``YYYY-MM-DD``; anything else is a :class:`PlanError` with a hint."""
+    if isinstance(value, dt.date):
+        return pd.Timestamp(value).date()         # a Timestamp or datetime is a date too: its day
+    try:
+        return pd.Timestamp(str(value)).date()
+    except (ValueError, TypeError):
+        monday = day_after + dt.timedelta(days=-day_after.weekday() % 7)
+        raise PlanError(f"'{value}' is not a date: use YYYY-MM-DD, e.g. '{monday:%Y-%m-%d}' (the first "
+                        f"Monday after the diagnosis window), or leave it out for the day after it "
+                        f"({day_after:%Y-%m-%d})", key="start") from None
+
+
+def draft_plan(diagnosis, start: str | dt.date | None = None, policy: Policy | str | Path | None = None) -> Plan:
+    """Draft a plan from a diagnosis: targets by the policy's rules, a glide path, the timeline.
+
+    Parameters
+    ----------
+    diagnosis
+        From :func:`pipnb.diagnose` (:mod:`pipnb.diagnosis`).
+    start
+        First day of the plan (default: the Monday after the diagnosis window).
+    policy
+        A :class:`Policy`, or a path to a policy YAML (default ``params/policy.yaml``).
+
+    Returns
+    -------
+    Plan
+        With ``status: draft``.
+    """
+    if not isinstance(diagnosis, Diagnosis):
+        raise PlanError(f"draft_plan takes a diagnosis, not a {type(diagnosis).__name__}: "
+                        "pn.draft_plan(pn.diagnose(data, rep_id))")
+    policy = resolve_policy(policy)
+    day_after = (pd.Timestamp(diagnosis.window_end) + pd.Timedelta(days=1)).date()
+    start = _plan_start(start, day_after) if start is not None else day_after
+    card = diagnosis.card[diagnosis.card["rep_id"] == diagnosis.rep_id].set_index("metric")
+    targets: dict[str, Target] = {}
+    for metric in sorted(PLAN_METRICS, key=lambda m: m == "win_rate"):       # the drivers first: the win
+        if metric in card.index and metric in policy.targets and card.loc[metric, "flag"] != "unavailable":
+            targets[metric] = _target(metric, card.loc[metric], policy, diagnosis, targets)   # rate uses them
+    targets = [targets[m] for m in PLAN_METRICS if m in targets]
+    if not any(t.focus for t in targets):      # nothing flagged: the areas are what the plan asks to change
+        targets = [t.model_copy(update={"focus": _asks_change(t)}) for t in targets]
+    areas = [Area(metric=r.metric, classification=r.classification, rationale=r.rationale, evidence=r.evidence,
+                  explains=None if not np.isfinite(r.explains) else round(float(r.explains), 3))
+             for r in diagnosis.drivers.itertuples()]
+    window_end = min(pd.Timestamp(diagnosis.window_end).date(), start - dt.timedelta(days=1))
+    return Plan(
+        rep_id=diagnosis.rep_id, rep_name=diagnosis.rep_name, team=diagnosis.team, status="draft",
+        start=start, weeks=policy.plan_weeks, checkpoints=policy.checkpoints,
+        diagnosis_window=Window(start=pd.Timestamp(diagnosis.window_start).date(), end=window_end),
+        win_rate_basis=diagnosis.win_rate_basis, peer_by=diagnosis.peer_by,
+        data_fingerprint=diagnosis.data_fingerprint, source=diagnosis.source, summary=diagnosis.summary(),
+        improvement_areas=areas, targets=targets, consequences=policy.consequences,
+        resources=policy.resources, coaching=policy.coaching, dead_opportunities=_dead(diagnosis),
+        history=[HistoryEntry(date=pd.Timestamp(diagnosis.as_of).date(), status="draft",
+                              note="drafted by pipnb from the diagnosis")])
+
+
+def _dead(diagnosis) -> list[DeadOpportunity]:
+    """The diagnosis's dead opportunities (open, untouched for more than 14 days), oldest first."""
+    dead = getattr(diagnosis, "dead", None)
+    if dead is None or dead.empty:
+        return []
+    return [DeadOpportunity(opp_id=str(r.opp_id), account=str(r.account_id) if isinstance(r.account_id, str) else "",
+                            amount=_num(r.amount), days_since_touch=round(float(r.days_since_touch), 1))
+            for r in dead.itertuples()]
+
+
+def _target(metric: str, row: pd.Series, policy: Policy, diagnosis, drivers: dict[str, Target]) -> Target:
+    """One target: the policy's rule, moved toward the peers for an area flagged against them; the win
+    rate from the driver targets through the funnel; the glide path from a baseline that did not select
+    the rep."""
+    rule = policy.targets[metric]
+    spec = METRICS[metric]
+    current = float(row["value"]) if np.isfinite(row["value"]) else None
+    median = float(row["peer_median"]) if np.isfinite(row["peer_median"]) else None
+    up = spec.higher_is_better
+    base = current if current is not None else (median or 0.0)
+    focus = metric in diagnosis.improvement_areas or (metric == "win_rate" and row["flag"] == "shortfall")
+    goal, text, lo, hi = _rule_goal(rule, base, median, spec)
+    if metric == "win_rate" and focus:
+        goal, text = _funnel_win_rate(goal, text, base, spec, diagnosis, drivers)
+    better = (lambda a, b: a > b) if up else (lambda a, b: a < b)
+    if focus and median is not None and not better(goal, base):
+        goal = base + policy.peer_gap_share * (median - base)
+        text += (f"; flagged against peers, so the target moves {policy.peer_gap_share:.0%} of the way from "
+                 f"{spec.fmt(base)} toward the peers' median {spec.fmt(median)}")
+    elif not focus and better(base, goal):
+        text += f"; already at {spec.fmt(base)}: the target is to stay at or beyond the standard"
+    start = _glide_start(diagnosis.prior.get(metric), base, goal, up)
+    glide = [round(start + (goal - start) * w / policy.plan_weeks, 6)
+             for w in [*policy.checkpoints, policy.plan_weeks]]
+    if start != base:
+        text += (f"; the glide path starts from {spec.fmt(start)}, the level in the weeks before the diagnosis "
+                 "(the window that selected the rep is not a fair starting point)")
+    return Target(
+        metric=metric, label=spec.label, direction="at_least" if up else "at_most",
+        baseline=round(start, 6), target=round(goal, 6), min=lo, max=hi, glide=glide, focus=focus,
+        rule=f"{spec.label}: {text}.",
+        basis={"baseline": current, "prior": diagnosis.prior.get(metric), "peer_median": median,
+               "peer_p25": _num(row["peer_p25"]), "peer_p75": _num(row["peer_p75"]),
+               "n_peers": _num(row["n_peers"])})
+
+
+def _rule_goal(rule, base: float, median: float | None, spec) -> tuple[float, str, float | None, float | None]:
+    lo = hi = None
+    if rule.rule == "peer_median":
+        goal = median if median is not None else base
+        text = f"the peers' median {spec.fmt(goal)}"
+    elif rule.rule == "close_gap":
+        ref = median if median is not None else base
+        goal = base + rule.share * (ref - base)
+        text = (f"{rule.share:.0%} of the way from the baseline {spec.fmt(base)} to the peers' median "
+                f"{spec.fmt(ref)}")
+    elif rule.rule == "range":
+        lo, hi = rule.min, rule.max
+        goal = lo if lo is not None else base
+        text = f"between {spec.fmt(lo)} and {spec.fmt(hi)}"
+    elif rule.rule == "at_most":
+        goal, hi = rule.max, rule.max
+        text = f"fewer than {spec.fmt(goal)} on average"
+    else:
+        goal, lo = rule.min, rule.min
+        text = f"at least {spec.fmt(goal)}"
+    return goal, text, lo, hi
+
+
+def _funnel_win_rate(fair: float, fair_text: str, base: float, spec, diagnosis,
+                     drivers: dict[str, Target]) -> tuple[float, str]:
+    """The win rate the driver targets lead to (the article's "based on the previous actions"), capped by
+    the fair-increase rule: target first meetings × target follow-up ratio × wins per follow-up, over the
+    deals the rep closes a week."""
+    card = diagnosis.card[diagnosis.card["rep_id"] == diagnosis.rep_id].set_index("metric")
+    needed = ("first_meetings_per_week", "followup_meeting_ratio", "win_rate")
+    if not all(m in card.index and m in drivers for m in needed[:2]) or "win_rate" not in card.index:
+        return fair, fair_text
+    weeks = float(diagnosis.weeks)
+    wins, closed = float(card.loc["win_rate", "numerator"]), float(card.loc["win_rate", "denominator"])
+    followups = float(card.loc["followup_meeting_ratio", "numerator"])
+    if followups < 1 or closed <= 0 or wins <= 0:
+        return fair, fair_text
+    per_followup = wins / followups
+    meetings, ratio = drivers["first_meetings_per_week"].target, drivers["followup_meeting_ratio"].target
+    expected = meetings * ratio * per_followup
+    derived = expected / (closed / weeks)
+    goal = min(derived, fair) if derived > base else fair
+    text = (f"from the driver targets: {meetings:.1f} first meetings a week × {ratio:.0%} followed up × "
+            f"{per_followup:.0%} of follow-ups won = {expected:.2f} wins a week over {closed / weeks:.1f} deals "
+            f"closed a week = {spec.fmt(derived)}; capped by the fair increase ({fair_text}) at "
+            f"{spec.fmt(goal)}")
+    return goal, text
+
+
+def _asks_change(target: Target, material: float = 0.05) -> bool:
+    """Whether a target asks for a material change (5%) from the diagnosis window's level.
+
+    Judged on the diagnosis window, never on the weeks before it: those are the verdicts' baseline, and
+    choosing the areas where that baseline happened to be low would make them "improve" by chance.
+    """
+    current = target.basis.get("baseline")
+    if current is None or not np.isfinite(current) or current == 0:
+        return False
+    change = (target.target - current) / abs(current)
+    return change > material if target.direction == "at_least" else change < -material
+
+
+def _glide_start(prior: float | None, current: float, goal: float, up: bool) -> float:
+    """Where the glide path starts: the level before the window that selected the rep, never past the goal."""
+    if prior is None or not np.isfinite(prior):
+        return current
+    return min(prior, goal) if up else max(prior, goal)
+
+
+def _num(value) -> float | None:
+    return float(value) if value is not None and np.isfinite(value) else None
