@@ -270,7 +270,8 @@ def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=No
     from pipnb.outputs import run_json, written_paths
     from pipnb.progress import quiet
     from pipnb.quality import write_quality_csv
-    from pipnb.runner import RunSummary, run_jobs
+    from pipnb.job import RunSummary
+    from pipnb.runner import run_jobs
 
     if kernel is None:
         from pipnb.kernel import KERNEL_NAME, available
@@ -359,7 +360,7 @@ def plan(ctx, data_source, rep_id, as_of, start, reports, params, force, kernel,
     from pipnb.batch import draft_plans, plan_jobs, prepare
     from pipnb.batch.prepare import absolute_source
     from pipnb.errors import PlanError
-    from pipnb.runner import Problem
+    from pipnb.job import Problem
 
     ctx.ensure_object(dict)["params"] = params
     if ctx.invoked_subcommand is not None:
@@ -504,7 +505,7 @@ def review(data_source, plan_file, checkpoint, fmt, reports, params, force, kern
     from pipnb.batch.prepare import absolute_source
     from pipnb.errors import PlanError
     from pipnb.plan import Plan
-    from pipnb.runner import Problem
+    from pipnb.job import Problem
     from pipnb.stages import parse_stage
 
     plan_file, data_source = str(Path(plan_file).expanduser().absolute()), absolute_source(data_source)

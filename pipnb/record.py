@@ -48,7 +48,7 @@ class RunRecord:
     Attributes
     ----------
     input_hash
-        :func:`pipnb.runner.input_hash` of the job that wrote the notebook.
+        :func:`pipnb.versions.input_hash` of the job that wrote the notebook.
     status
         ``"ok"``, or ``"failed"`` for a notebook kept with its error cell.
     label

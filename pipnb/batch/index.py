@@ -29,7 +29,7 @@ from pipnb.report import write_index as write_page
 from pipnb.stages import FIXED_STAGES, checkpoint_number, review_stages
 
 if TYPE_CHECKING:
-    from pipnb.runner import JobResult
+    from pipnb.job import JobResult
 
 #: The tag of the cell whose first printed line the index shows beside the report.
 RESULT_TAG = "pipnb-result"
