@@ -162,6 +162,17 @@ def _exporter():
     return state.exporter
 
 
+def warm_exporter() -> None:
+    """Build this thread's report exporter and convert one tiny notebook with it, so that what nbconvert builds
+    on its first use (the template compiled, BeautifulSoup's CSS selectors, about 0.4 s) is built now: a process
+    that forks pool workers after calling this hands it to every one of them, ready for its first report."""
+    import nbformat                   # with nbconvert, the export stack: loaded only to write reports
+
+    cell = nbformat.v4.new_code_cell("", outputs=[nbformat.v4.new_output(
+        "display_data", data={"text/markdown": "warm-up", "text/plain": "warm-up"})])
+    _exporter().from_notebook_node(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("warm-up"), cell]))
+
+
 def _report_cells(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy of ``nb`` holding only what a reader sees (see the module docstring)."""
     from nbconvert.preprocessors import TagRemovePreprocessor

@@ -1,27 +1,20 @@
 """Batch execution: run many parameterized notebooks with papermill, in parallel, resumably, append-only.
 
-One :class:`Job` is one notebook run for one rep and stage. :func:`run_jobs` decides, for each job, whether
-it is up to date and otherwise which version of its report the run writes (:mod:`pipnb.record`), then fans
-the jobs out over a bounded process pool (or a Dask cluster). Each worker
+:func:`run_jobs` takes jobs (:class:`~pipnb.job.Job`: one notebook run for one rep and stage), decides for each
+whether it is up to date and otherwise which version of its report the run writes (:mod:`pipnb.versions`), then
+fans the jobs out over a bounded local process pool (or a Dask cluster, :mod:`pipnb.cluster`); each worker runs
+:func:`pipnb.execute.run_job` (one execution, and how a failure is kept). A *frozen* report (a checkpoint or
+final review) is never replaced: a run with other inputs, or with ``force``, writes the next version beside it.
+A job whose inputs are unchanged since its last good version is *skipped*, unless ``force``. An interrupted
+batch leaves whole files only, and a rerun finishes the rest.
 
-1. executes the notebook with papermill into a hidden temporary ``.ipynb`` beside the output;
-2. stamps its :class:`~pipnb.record.RunRecord` (input hash, version, as-of date, named inputs, what changed
-   since the version before, when) and exports the HTML report to a hidden temporary file;
-3. renames the notebook (the audit record), then the report, into place.
-
-Which version a run writes lives in :mod:`pipnb.versions`; how pool workers watch their batch in
-:mod:`pipnb.workers`. A report is never lost: a job whose cell raises is *failed*; its partially executed notebook (with
-papermill's error cell) is kept where the next version would go, or for a report that keeps one version
-(:attr:`Job.frozen` False) beside it as ``<stage>.failed.ipynb``; a good report is never deleted or
-replaced by a failure. A *frozen* report (a checkpoint or final review) is never replaced at all: a run with
-other inputs, or with ``force``, writes the next version beside it. A kernel that dies (or loses a ZMQ port
-race on start) is retried once. A job whose inputs are unchanged since its last good version is *skipped*,
-unless ``force``. Every file is written through a rename, so an interrupted batch (or a full disk) leaves
-whole files only and a rerun finishes the rest. Pool workers watch their parent: if the batch is killed,
-they stop their kernels and exit.
+The local pool's workers are forked from this process (:func:`start_pool` forks them early, while the command
+line prepares the batch) and watch it (:mod:`pipnb.workers`): if the batch is killed, they stop their kernels
+and exit.
 
 Example
 -------
+>>> from pipnb.job import Job, RunSummary
 >>> jobs = [Job("notebooks/10-diagnose.ipynb", "reports/R07/diagnose.ipynb",      # doctest: +SKIP
 ...             "reports/R07/diagnose.html", parameters={"rep_id": "R07"},
 ...             header={"rep_name": "Dana Reyes", "stage": "diagnose"}, label="R07 diagnose")]
@@ -33,264 +26,27 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import datetime as dt
-import functools
 import logging
 import multiprocessing
 import os
 import sys
-import tempfile
-import time
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pipnb.cluster import results_on_loss
+from pipnb.cluster import results_on_loss, run_on_dask
 from pipnb.errors import JobError
-from pipnb.io import atomic_path, atomic_write_text
+from pipnb.execute import describe_error, preload, run_job
 from pipnb.job import Job, JobResult, Problem
-from pipnb.progress import capture_warnings, one_line, progress_bar
-from pipnb.record import RunRecord, write_record
+from pipnb.progress import progress_bar
 from pipnb.versions import Output, input_hash, plan_output
-from pipnb.workers import init_pool_worker
+from pipnb.workers import KERNEL_LOG, init_pool_worker
 
-__all__ = ["run_jobs"]
+__all__ = ["local_workers", "run_jobs", "start_pool", "stop_pool"]
 
 log = logging.getLogger(__name__)
 
-#: How the worker talks to its kernel: Unix sockets where there are some (no TCP port to race for
-#: between parallel kernels, no "running over TCP without encryption" warning), else TCP.
-KERNEL_TRANSPORT = "ipc" if os.name == "posix" else "tcp"
-
-#: Where local pool workers and their kernels write stderr (kernel start-up chatter would break the
-#: progress bar); cleared when it passes 5 MB.
-KERNEL_LOG = Path(tempfile.gettempdir()) / f"pipnb-kernels-{getattr(os, 'getuid', lambda: 0)()}.log"
-
-
-# --------------------------------------------------------------------------- the worker side
-
-def _run_job(job: Job, wanted_hash: str, out: Output) -> JobResult:
-    """Execute one job and write its version of the report; never raises (the error goes in the result)."""
-    start = time.perf_counter()
-    messages: list[str] = []
-    attempts, error, nb, partial = 0, "", None, None
-    _remove_stale_temp_files(job, out)
-    with capture_warnings(messages):
-        while nb is None and not error:
-            attempts += 1
-            try:
-                nb = _execute(job)
-            except Exception as exc:  # noqa: BLE001 - every failure becomes a result
-                if attempts == 1 and _kernel_died(exc):
-                    messages.append(f"kernel died ({type(exc).__name__}: {one_line(exc)}); retrying once")
-                    continue
-                error, partial = _describe(exc), getattr(exc, "pipnb_notebook", None)
-        html = ipynb = None
-        if nb is not None:
-            try:
-                html = _write_report(nb, job, wanted_hash, out)
-                ipynb = out.ipynb
-            except Exception as exc:  # noqa: BLE001 - a report that cannot be written is a failure
-                what = "HTML export failed" if not isinstance(exc, OSError) else "the report could not be written"
-                error, partial = f"{what}: {type(exc).__name__}: {one_line(exc)}", nb
-        if error and partial is not None:
-            try:
-                _write_failure(partial, job, wanted_hash, out, error)
-                ipynb = out.failure
-            except Exception as exc:  # noqa: BLE001 - e.g. the disk is full
-                error += f" (its notebook could not be kept either: {type(exc).__name__}: {one_line(exc)})"
-    return JobResult(job=job, status="failed" if error else "ok", seconds=time.perf_counter() - start,
-                     error=error, ipynb=ipynb, html=html, attempts=attempts, messages=tuple(messages),
-                     version=out.version)
-
-
-def _execute(job: Job):
-    """Run papermill into a temporary file and return the executed notebook (the temporary file is removed).
-
-    A cell that raises raises :class:`~papermill.exceptions.PapermillExecutionError` carrying the partially
-    executed notebook as ``pipnb_notebook``.
-    """
-    import nbformat
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
-    job.output_ipynb.parent.mkdir(parents=True, exist_ok=True)
-    # Papermill wants a name ending in .ipynb; the leading dot keeps it out of listings.
-    tmp = job.output_ipynb.with_name(f".{job.base.name}.{uuid.uuid4().hex[:12]}.tmp.ipynb")
-    try:
-        try:
-            return papermill.execute_notebook(
-                str(job.notebook), str(tmp), parameters=dict(job.parameters), kernel_name=job.kernel_name,
-                engine_name=_engine(),
-                cwd=str(job.cwd) if job.cwd else None, progress_bar=False, log_output=False,
-                request_save_on_cell_execute=False, execution_timeout=job.timeout,
-                shutdown_kernel="immediate",  # outputs are all in; do not wait for a graceful exit
-                config=_kernel_config(),
-            )
-        except PapermillExecutionError as exc:
-            if tmp.exists():  # papermill saved it with the error cell: the record of the failure
-                exc.pipnb_notebook = nbformat.read(tmp, as_version=4)
-            raise
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-@functools.cache
-def _engine() -> str:
-    """The name of papermill's nbclient engine minus its saves of the whole output notebook at every cell's start
-    and end (two writes a cell, ~50 a report, each serializing every output so far). Papermill still writes it
-    once at the end, and on a failure with the error marked, which is what :func:`_execute` reads."""
-    from papermill.engines import NBClientEngine, papermill_engines
-
-    class OneSaveEngine(NBClientEngine):
-        @classmethod
-        def execute_notebook(cls, nb, kernel_name, output_path=None, **kwargs):
-            return super().execute_notebook(nb, kernel_name, output_path=None, **kwargs)
-
-    papermill_engines.register("pipnb", OneSaveEngine)        # once a process
-    return "pipnb"
-
-
-def _record(job: Job, wanted_hash: str, out: Output, status: Literal["ok", "failed"], error: str = "",
-            nb: Any = None) -> RunRecord:
-    from pipnb.outcome import read_outcome
-
-    outcome = (read_outcome(nb) or {}) if status == "ok" and nb is not None else {}
-    return RunRecord(input_hash=wanted_hash, status=status, label=job.label, fingerprint=job.fingerprint,
-                     outcome=outcome, version=out.version, as_of=str(job.header.get("as_of", "") or ""),
-                     inputs=out.inputs, changes=out.changes, error=error,
-                     written_at=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"))
-
-
-def _write_report(nb, job: Job, wanted_hash: str, out: Output) -> Path | None:
-    """Stamp the record, export the HTML to a hidden file, write the notebook, then rename the HTML into place;
-    a failure file this run supersedes is removed. Returns the HTML path (None when the job has none)."""
-    import nbformat
-
-    write_record(nb, _record(job, wanted_hash, out, "ok", nb=nb))
-    nb.metadata.setdefault("papermill", {})["output_path"] = str(out.ipynb)
-    if out.html is None:
-        atomic_write_text(out.ipynb, nbformat.writes(nb))
-    else:
-        from pipnb.report import export_html
-
-        with atomic_path(out.html) as tmp_html:
-            export_html(nb, tmp_html, header=job.header)
-            atomic_write_text(out.ipynb, nbformat.writes(nb))
-    if out.failure != out.ipynb:
-        out.failure.unlink(missing_ok=True)           # a failure this good run supersedes
-    return out.html
-
-
-def _write_failure(nb, job: Job, wanted_hash: str, out: Output, error: str) -> None:
-    """Keep a failed run's notebook, with its error and record, where :class:`Output` says (never over a good
-    report)."""
-    import nbformat
-
-    write_record(nb, _record(job, wanted_hash, out, "failed", error))
-    nb.metadata.setdefault("papermill", {})["output_path"] = str(out.failure)
-    atomic_write_text(out.failure, nbformat.writes(nb))
-
-
-def _kernel_config():
-    """Kernel-manager settings for one execution: IPC sockets under a path of their own (with the
-    default relative ``kernel-ipc`` base, kernels started at once in one directory steal each
-    other's sockets)."""
-    from traitlets.config import Config
-
-    settings: dict[str, Any] = {"transport": KERNEL_TRANSPORT}
-    if KERNEL_TRANSPORT == "ipc":
-        settings["ip"] = os.path.join(tempfile.gettempdir(), f"pipnb-{uuid.uuid4().hex[:12]}")
-    return Config({"KernelManager": settings,
-                   "AsyncKernelManager": {"client_class": "pipnb.runner.PromptKernelClient"}})
-
-
-@functools.cache
-def _prompt_kernel_client():
-    """:class:`PromptKernelClient`, defined on first use (jupyter_client is imported only to run notebooks)."""
-    from queue import Empty
-
-    from jupyter_client.asynchronous import AsyncKernelClient
-
-    class PromptKernelClient(AsyncKernelClient):
-        """The client nbclient talks to a report's kernel through: ready as soon as the kernel answers
-        ``kernel_info`` and IOPub delivers a message (so it is connected), as jupyter_client's own check. That
-        check then also waits until IOPub has been silent for 0.2 s, at every kernel start; nbclient reads only
-        the IOPub messages answering its own requests, so the wait buys a report nothing."""
-
-        async def wait_for_ready(self, timeout: float | None = None) -> None:
-            deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
-            while True:
-                self.kernel_info()
-                try:
-                    reply = await self.shell_channel.get_msg(timeout=1)
-                except Empty:
-                    reply = None
-                if reply is not None and reply["msg_type"] == "kernel_info_reply":
-                    try:
-                        await self.iopub_channel.get_msg(timeout=0.2)
-                    except Empty:
-                        pass                    # IOPub not connected yet: ask again
-                    else:
-                        self._handle_kernel_info_reply(reply)
-                        return
-                if not await self._async_is_alive():
-                    raise RuntimeError("Kernel died before replying to kernel_info")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
-
-    return PromptKernelClient
-
-
-def __getattr__(name: str):
-    if name == "PromptKernelClient":      # named by the kernel-manager settings of :func:`_kernel_config`
-        return _prompt_kernel_client()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _remove_stale_temp_files(job: Job, out: Output) -> None:
-    """Remove what a killed run of this job left: papermill's and pipnb.io's temporary files."""
-    folder = job.output_ipynb.parent
-    if not folder.is_dir():
-        return
-    patterns = [f".{job.base.name}.{'[0-9a-f]' * 12}.tmp.ipynb"]
-    patterns += [f".{final.name}.{'?' * 8}.tmp" for final in (out.ipynb, out.html, out.failure) if final is not None]
-    for pattern in patterns:
-        for stale in folder.glob(pattern):
-            stale.unlink(missing_ok=True)
-
-
-def _kernel_died(exc: BaseException) -> bool:
-    """A dead kernel or a failed kernel start (e.g. two kernels racing for a ZMQ port)."""
-    from nbclient.exceptions import DeadKernelError
-
-    if isinstance(exc, DeadKernelError):
-        return True
-    try:
-        import zmq
-
-        if isinstance(exc, zmq.ZMQError):
-            return True
-    except ImportError:  # pragma: no cover - zmq comes with jupyter_client
-        pass
-    text = str(exc)
-    return isinstance(exc, (RuntimeError, TimeoutError)) and (
-        "Kernel died" in text or "Kernel didn't respond" in text or "kernel_info" in text)
-
-
-def _describe(exc: BaseException) -> str:
-    from papermill.exceptions import PapermillExecutionError
-
-    if isinstance(exc, PapermillExecutionError):
-        return f"{exc.ename}: {one_line(exc.evalue)} (at In [{exc.exec_count}])"
-    if _kernel_died(exc):
-        return f"kernel died twice: {one_line(exc)} (kernel stderr in {KERNEL_LOG})"
-    return f"{type(exc).__name__}: {one_line(exc)}"
-
-
-# --------------------------------------------------------------------------- orchestration
 
 def run_jobs(jobs: Sequence[Job | Problem], *, jobs_n: int | None = None, force: bool = False,
              scheduler: Any = None, progress: bool = True, kernel_name: str | None = None
@@ -400,10 +156,10 @@ def _start_pool(todo: list[tuple[int, Job, str, Output]], jobs_n: int, stack: co
     """
     pool = _early_pool(jobs_n)
     if pool is None:
-        _preload()
+        preload()
         pool = _new_pool(min(jobs_n, len(todo)), init_pool_worker)
     stack.callback(pool.shutdown, wait=True, cancel_futures=True)
-    futures = {pool.submit(_run_job, job, wanted, out): (i, job) for i, job, wanted, out in todo}
+    futures = {pool.submit(run_job, job, wanted, out): (i, job) for i, job, wanted, out in todo}
 
     def drain() -> Iterator[tuple[int, JobResult]]:
         for future in concurrent.futures.as_completed(futures):
@@ -466,7 +222,7 @@ def _early_pool(jobs_n: int) -> concurrent.futures.ProcessPoolExecutor | None:
 
 def _init_warm_worker(stderr_log: str, parent: int) -> None:
     init_pool_worker(stderr_log, parent)
-    _preload()
+    preload()
 
 
 def _start_dask(todo: list[tuple[int, Job, str, Output]], scheduler: Any, stack: contextlib.ExitStack
@@ -477,28 +233,7 @@ def _start_dask(todo: list[tuple[int, Job, str, Output]], scheduler: Any, stack:
     except ImportError:        # an optional extra: pip install 'pipnb[dask]'
         raise JobError("sending jobs to a Dask cluster needs dask and distributed: pip install 'pipnb[dask]' "
                        "(or run without --scheduler)") from None
-    from pipnb.cluster import run_on_dask
-
-    return run_on_dask(todo, scheduler, stack, _run_job, _result_or_crash)
-
-
-def _preload() -> None:
-    """Import the execution and export stack, and compile the report template, in this process.
-
-    The exporter also converts one tiny notebook, so that what nbconvert builds on its first use (the Jinja
-    templates compiled, BeautifulSoup's CSS selectors, about 0.4 s) is built once here and inherited by every
-    worker, rather than paid by each worker on its first report.
-    """
-    import nbclient  # noqa: F401
-    import nbformat
-    import papermill  # noqa: F401
-
-    from pipnb.report import _exporter
-
-    exporter = _exporter()
-    cell = nbformat.v4.new_code_cell("", outputs=[nbformat.v4.new_output(
-        "display_data", data={"text/markdown": "warm-up", "text/plain": "warm-up"})])
-    exporter.from_notebook_node(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("warm-up"), cell]))
+    return run_on_dask(todo, scheduler, stack, run_job, _result_or_crash)
 
 
 def _result_or_crash(future: Any, job: Job) -> JobResult:
@@ -506,4 +241,4 @@ def _result_or_crash(future: Any, job: Job) -> JobResult:
     try:
         return future.result()
     except Exception as exc:  # noqa: BLE001 - a lost worker fails this job only
-        return JobResult(job=job, status="failed", error=f"worker lost: {_describe(exc)}")
+        return JobResult(job=job, status="failed", error=f"worker lost: {describe_error(exc)}")

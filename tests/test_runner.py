@@ -244,7 +244,7 @@ def test_a_failure_in_the_same_second_as_the_good_report_is_still_shown(tmp_path
     import datetime as dt
     import types
 
-    import pipnb.runner as runner
+    import pipnb.execute as execute
     from pipnb.batch.index import index_entries
 
     class Frozen(dt.datetime):
@@ -252,7 +252,7 @@ def test_a_failure_in_the_same_second_as_the_good_report_is_still_shown(tmp_path
         def now(cls, tz=None):
             return dt.datetime(2026, 12, 1, 9, 0, 0, 250_000, tzinfo=dt.UTC)
 
-    monkeypatch.setattr(runner, "dt", types.SimpleNamespace(UTC=dt.UTC, date=dt.date, datetime=Frozen))
+    monkeypatch.setattr(execute, "dt", types.SimpleNamespace(UTC=dt.UTC, date=dt.date, datetime=Frozen))
 
     def diagnose(notebook: str) -> Job:
         return replace(_job(tmp_path, "R32", notebook), output_ipynb=tmp_path / "R32" / "diagnose.ipynb",
