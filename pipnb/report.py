@@ -474,35 +474,32 @@ def render(notebook: str | os.PathLike[str], html_path: str | os.PathLike[str] |
     return export_html(source, target, header=notebook_header(nb))
 
 
-def _report_preprocessor():
-    from nbconvert.preprocessors import Preprocessor
+class ReportPreprocessor:
+    """nbconvert preprocessor of the ``pipnb_report`` template (registered in its ``conf.json``).
 
-    class ReportPreprocessor(Preprocessor):
-        """nbconvert preprocessor of the ``pipnb_report`` template (registered in its ``conf.json``).
+    Keeps what a reader sees (see :func:`_report_cells`), lets the template sanitize HTML and Markdown
+    with :func:`sanitize_html`, and (unless pipnb's own exporter wraps the page) gives the template the
+    page's head and header, from :func:`notebook_header`.
 
-        Keeps what a reader sees (see :func:`_report_cells`), lets the template sanitize HTML and Markdown
-        with :func:`sanitize_html`, and (unless pipnb's own exporter wraps the page) gives the template the
-        page's head and header, from :func:`notebook_header`.
-        """
+    A plain callable, which nbconvert registers as it registers its own preprocessors (it builds it with the
+    ``conf.json`` settings and calls it with the notebook and resources): subclassing nbconvert's
+    ``Preprocessor`` would load nbconvert (~0.2 s) with this module, which the index and the dashboard import.
+    """
 
-        def preprocess(self, nb, resources):
-            nb = _report_cells(nb)
-            resources["pipnb_clean"] = sanitize_html
-            if not resources.get("pipnb_fragment"):
-                title, header_block = _header_html(notebook_header(nb), read_record(nb))
-                resources["pipnb_page_head"] = _page_head(title, header_block)
-                resources["pipnb_page_tail"] = _PAGE_TAIL
-            return nb, resources
+    def __init__(self, enabled: bool = True, **config: Any) -> None:
+        self.enabled = enabled
 
-    return ReportPreprocessor
+    def __call__(self, nb, resources):
+        return self.preprocess(nb, resources) if self.enabled else (nb, resources)
 
-
-def __getattr__(name: str):
-    if name == "ReportPreprocessor":   # what the template's conf.json names; built on first use
-        cls = _report_preprocessor()
-        globals()[name] = cls
-        return cls
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def preprocess(self, nb, resources):
+        nb = _report_cells(nb)
+        resources["pipnb_clean"] = sanitize_html
+        if not resources.get("pipnb_fragment"):
+            title, header_block = _header_html(notebook_header(nb), read_record(nb))
+            resources["pipnb_page_head"] = _page_head(title, header_block)
+            resources["pipnb_page_tail"] = _PAGE_TAIL
+        return nb, resources
 
 
 def read_input_hash(html_path: str | os.PathLike[str]) -> str | None:
