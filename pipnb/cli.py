@@ -263,9 +263,10 @@ def jobs_option(f):
 
 
 def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=None, fmt="text", pdf=False,
-             paper="a4"):
+             paper="a4", pool=None):
     """Run jobs, rebuild the index, print the summary and every file written (or, with ``fmt`` json, the
-    results as JSON); ``pdf`` prints a PDF beside each report; a failed job makes the exit code non-zero."""
+    results as JSON); ``pdf`` prints a PDF beside each report; a failed job makes the exit code non-zero;
+    ``pool``: workers forked early (:func:`pipnb.runner.start_pool`)."""
     from pipnb.batch import write_index
     from pipnb.outputs import run_json, written_paths
     from pipnb.progress import quiet
@@ -284,7 +285,7 @@ def _execute(batch, jobs, *, jobs_n=None, force=False, scheduler=None, kernel=No
 
     lost = None
     try:
-        results = run_jobs(jobs, jobs_n=jobs_n, force=force, scheduler=scheduler, kernel_name=kernel)
+        results = run_jobs(jobs, jobs_n=jobs_n, force=force, scheduler=scheduler, kernel_name=kernel, pool=pool)
     except ClusterError as err:          # the summary and index still cover what finished
         lost, results = err, err.results
     summary = RunSummary.from_results(results)
@@ -563,24 +564,23 @@ def run(data_source, stage, rep_ids, flagged, plans_glob, as_of, scheduler, more
     if more_reps and not rep_ids:
         raise click.UsageError(f"unexpected argument {more_reps[0]!r} (rep ids go after --reps)")
     _check_run_options(stage, reps=bool(reps), flagged=flagged, plans=bool(plans_glob), as_of=bool(as_of))
-    from pipnb.runner import local_workers, start_pool, stop_pool
+    from pipnb.runner import WarmPool, local_workers, start_pool
 
+    pool = WarmPool()
     if scheduler is None:        # the local pool's workers load and warm up while the batch is prepared
         workers = local_workers(jobs_n)
         if stage == "scan":
             workers = 1
         elif reps and stage in ("diagnose", "plan"):      # one job a named rep
             workers = min(workers, len(reps))
-        start_pool(workers)
-    try:
+        pool = start_pool(workers)
+    with pool:                   # shut down when no run took it (nothing to do, or an error before the run)
         _run_stage(data_source, stage, reps, flagged, plans_glob, as_of, scheduler, fmt, reports, params, force,
-                   kernel, jobs_n, pdf, paper)
-    finally:
-        stop_pool()              # when no run took it (nothing to do, or an error before the run)
+                   kernel, jobs_n, pdf, paper, pool)
 
 
 def _run_stage(data_source, stage, reps, flagged, plans_glob, as_of, scheduler, fmt, reports, params, force,
-               kernel, jobs_n, pdf, paper):
+               kernel, jobs_n, pdf, paper, pool):
     """:func:`run` once its options are checked: prepare the batch, build the stage's jobs, run them."""
     from pipnb.batch import diagnose_jobs, draft_plans, find_plans, plan_jobs, prepare, review_jobs, scan_job
     from pipnb.batch.prepare import absolute_source
@@ -599,7 +599,7 @@ def _run_stage(data_source, stage, reps, flagged, plans_glob, as_of, scheduler, 
     else:
         jobs = review_jobs(batch, find_plans(batch, pattern=plans_glob, rep_ids=reps or None), stage)
     _execute(batch, jobs, jobs_n=jobs_n, force=force, scheduler=scheduler, kernel=kernel, fmt=fmt, pdf=pdf,
-             paper=paper)
+             paper=paper, pool=pool)
 
 
 def _check_run_options(stage: str, *, reps: bool, flagged: bool, plans: bool, as_of: bool) -> None:

@@ -43,14 +43,14 @@ from pipnb.progress import progress_bar
 from pipnb.versions import Output, input_hash, plan_output
 from pipnb.workers import KERNEL_LOG, init_pool_worker
 
-__all__ = ["local_workers", "run_jobs", "start_pool", "stop_pool"]
+__all__ = ["WarmPool", "local_workers", "run_jobs", "start_pool"]
 
 log = logging.getLogger(__name__)
 
 
 def run_jobs(jobs: Sequence[Job | Problem], *, jobs_n: int | None = None, force: bool = False,
-             scheduler: Any = None, progress: bool = True, kernel_name: str | None = None
-             ) -> list[JobResult]:
+             scheduler: Any = None, progress: bool = True, kernel_name: str | None = None,
+             pool: WarmPool | None = None) -> list[JobResult]:
     """Run every job, in parallel, skipping those already up to date.
 
     Parameters
@@ -71,6 +71,9 @@ def run_jobs(jobs: Sequence[Job | Problem], *, jobs_n: int | None = None, force:
     kernel_name
         The kernel for jobs whose ``kernel_name`` is None (e.g. ``"pipnb-fast"``); None uses each
         notebook's own kernelspec.
+    pool
+        Workers forked early by :func:`start_pool`: a run on a local pool of at least their number takes them
+        (else they are shut down and the run forks its own). None: the run forks its pool when it needs one.
 
     Returns
     -------
@@ -110,7 +113,7 @@ def run_jobs(jobs: Sequence[Job | Problem], *, jobs_n: int | None = None, force:
         if todo and scheduler is not None:
             stream = _start_dask(todo, scheduler, stack)
         elif todo:
-            stream = _start_pool(todo, local_workers(jobs_n), stack)
+            stream = _start_pool(todo, local_workers(jobs_n), stack, pool)
         with progress_bar(len(items), progress) as bar:
             bar.update(len(items) - len(todo))
             for i, result in stream:
@@ -146,15 +149,15 @@ def _check_distinct_outputs(jobs: Sequence[Job]) -> None:
             seen[key] = job.label
 
 
-def _start_pool(todo: list[tuple[int, Job, str, Output]], jobs_n: int, stack: contextlib.ExitStack
-                ) -> Iterator[tuple[int, JobResult]]:
-    """Submit the jobs to a local process pool; yield (index, result) as they finish.
+def _start_pool(todo: list[tuple[int, Job, str, Output]], jobs_n: int, stack: contextlib.ExitStack,
+                warm: WarmPool | None) -> Iterator[tuple[int, JobResult]]:
+    """Submit the jobs to a local process pool (``warm``'s when it fits); yield (index, result) as they finish.
 
     The workers are forked from this process (no re-import, no ``__main__`` guard needed), after
     papermill, nbconvert and the report template are loaded here once, so each worker starts warm. Each
     worker watches this process and exits when it is gone.
     """
-    pool = _early_pool(jobs_n)
+    pool = warm.take(jobs_n) if warm is not None else None
     if pool is None:
         preload()
         pool = _new_pool(min(jobs_n, len(todo)), init_pool_worker)
@@ -185,39 +188,53 @@ def _new_pool(workers: int, initializer) -> concurrent.futures.ProcessPoolExecut
         initializer=initializer, initargs=(str(KERNEL_LOG), os.getpid()))
 
 
-_EARLY: list[tuple[concurrent.futures.ProcessPoolExecutor, int]] = []   # see start_pool
+class WarmPool:
+    """A local pool forked before the batch is ready (:func:`start_pool`), handed to one :func:`run_jobs`.
 
-
-def start_pool(jobs_n: int) -> None:
-    """Fork the local pool's ``jobs_n`` workers now, each loading and warming the execution and export stack
-    itself (:func:`_preload`), so that this work runs on the other cores while this process goes on preparing
-    the batch; the next :func:`run_jobs` on a local pool of at least ``jobs_n`` workers uses them.
-
-    For the command line, which knows early that it will run jobs. Linux only (the workers are forked); a pool
-    that no run took is shut down by :func:`stop_pool`.
+    Its owner keeps it and closes it (``with start_pool(n) as pool: run_jobs(..., pool=pool)``): a run that takes
+    the workers shuts them down when it ends; closing shuts down those no run took (nothing to do, or an error
+    before the run).
     """
-    if _EARLY or not sys.platform.startswith("linux"):
-        return
-    pool = _new_pool(jobs_n, _init_warm_worker)
-    pool.submit(os.getpid)       # a fork pool starts all its workers at its first task: now
-    _EARLY.append((pool, max(1, jobs_n)))
 
+    def __init__(self, executor: concurrent.futures.ProcessPoolExecutor | None = None, size: int = 0) -> None:
+        self._executor, self.size = executor, size
 
-def stop_pool() -> None:
-    """Shut down the pool :func:`start_pool` forked, when no run took it."""
-    while _EARLY:
-        _EARLY.pop()[0].shutdown(wait=True, cancel_futures=True)
-
-
-def _early_pool(jobs_n: int) -> concurrent.futures.ProcessPoolExecutor | None:
-    """The pool :func:`start_pool` forked, when it has no more workers than ``jobs_n`` (else it is stopped)."""
-    if not _EARLY:
+    def take(self, jobs_n: int) -> concurrent.futures.ProcessPoolExecutor | None:
+        """The forked workers, once, when they are no more than ``jobs_n`` (else they are shut down): the
+        taker shuts them down."""
+        executor, self._executor = self._executor, None
+        if executor is None or self.size <= jobs_n:
+            return executor
+        executor.shutdown(wait=False, cancel_futures=True)
         return None
-    pool, size = _EARLY.pop()
-    if size <= jobs_n:
-        return pool
-    pool.shutdown(wait=False, cancel_futures=True)
-    return None
+
+    def close(self) -> None:
+        """Shut down the workers when no run took them."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> WarmPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def start_pool(jobs_n: int) -> WarmPool:
+    """Fork the local pool's ``jobs_n`` workers now, each loading and warming the execution and export stack
+    itself (:func:`pipnb.execute.preload`), so that this work runs on the other cores while this process goes on
+    preparing the batch; a :func:`run_jobs` given the returned pool, on a local pool of at least ``jobs_n``
+    workers, uses them.
+
+    For the command line, which knows early that it will run jobs. Linux only (the workers are forked;
+    elsewhere the pool holds none and each run forks its own). Close the pool (a context manager) when done.
+    """
+    if not sys.platform.startswith("linux"):
+        return WarmPool()
+    executor = _new_pool(jobs_n, _init_warm_worker)
+    executor.submit(os.getpid)       # a fork pool starts all its workers at its first task: now
+    return WarmPool(executor, max(1, jobs_n))
 
 
 def _init_warm_worker(stderr_log: str, parent: int) -> None:
