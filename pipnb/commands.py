@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from pipnb.report import render as export
+
 
 @click.command()
 @click.argument("folder", default=".", type=click.Path(file_okay=False))
@@ -30,8 +32,6 @@ def init(folder: str, notebooks: bool) -> None:
               ".html]; an existing file is never replaced.")
 def render(notebook: str, out: str | None) -> None:
     """Export one executed notebook (e.g. papermill's output) as a pipnb HTML report."""
-    from pipnb.report import render as export
-
     click.echo(f"written: {export(notebook, out)}")
 
 
