@@ -361,7 +361,7 @@ def export_html(notebook: nbformat.NotebookNode | str | os.PathLike[str], html_p
 
     Notes
     -----
-    When the notebook carries a :class:`~pipnb.record.RunRecord` (set by :mod:`pipnb.runner`), the page
+    When the notebook carries a :class:`~pipnb.record.RunRecord` (set by :mod:`pipnb.execute`), the page
     records its input hash in a ``<meta name="pipnb-input-hash">`` tag, so a rerun can tell it is up to date.
     """
     import nbformat  # imported here: `import pipnb.report` stays cheap for the command line
