@@ -142,7 +142,8 @@ def _local_state() -> _State:
     return _STATE
 
 
-def _exporter():
+def exporter():
+    """This thread's report exporter (nbconvert's ``HTMLExporter`` with the report template), built on first use."""
     state = _local_state()
     if state.exporter is None:
         from nbconvert import HTMLExporter
@@ -160,17 +161,6 @@ def _exporter():
             sanitize_html=True, exclude_anchor_links=True,
         )
     return state.exporter
-
-
-def warm_exporter() -> None:
-    """Build this thread's report exporter and convert one tiny notebook with it, so that what nbconvert builds
-    on its first use (the template compiled, BeautifulSoup's CSS selectors, about 0.4 s) is built now: a process
-    that forks pool workers after calling this hands it to every one of them, ready for its first report."""
-    import nbformat                   # with nbconvert, the export stack: loaded only to write reports
-
-    cell = nbformat.v4.new_code_cell("", outputs=[nbformat.v4.new_output(
-        "display_data", data={"text/markdown": "warm-up", "text/plain": "warm-up"})])
-    _exporter().from_notebook_node(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("warm-up"), cell]))
 
 
 def _report_cells(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -372,7 +362,7 @@ def export_html(notebook: nbformat.NotebookNode | str | os.PathLike[str], html_p
         nb, source_dir = nbformat.read(notebook, as_version=4), str(Path(notebook).resolve().parent)
     cells = _report_cells(nb)
     resources = {"metadata": {"name": Path(html_path).stem, "path": source_dir or ""}, "pipnb_fragment": True}
-    body, _ = _exporter().from_notebook_node(cells, resources=resources)
+    body, _ = exporter().from_notebook_node(cells, resources=resources)
     record = read_record(nb)
     title, header_block = _header_html(header, record)
     if header.get("signoff"):
@@ -481,9 +471,8 @@ class ReportPreprocessor:
     with :func:`sanitize_html`, and (unless pipnb's own exporter wraps the page) gives the template the
     page's head and header, from :func:`notebook_header`.
 
-    A plain callable, which nbconvert registers as it registers its own preprocessors (it builds it with the
-    ``conf.json`` settings and calls it with the notebook and resources): subclassing nbconvert's
-    ``Preprocessor`` would load nbconvert (~0.2 s) with this module, which the index and the dashboard import.
+    A plain callable, which nbconvert builds with the ``conf.json`` settings and calls as its own preprocessors:
+    a ``Preprocessor`` subclass would load nbconvert (~0.2 s) with this module, which the index imports.
     """
 
     def __init__(self, enabled: bool = True, **config: Any) -> None:
