@@ -25,7 +25,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from pipnb import batch as batches
 from pipnb.demo import demo_data
-from pipnb.runner import Job, run_jobs
+from pipnb.job import Job
+from pipnb.runner import run_jobs
 
 BIN = Path(sys.executable).parent
 FLOOR_SOURCE = ("import pipnb as pn\nimport pandas, numpy, scipy.stats, seaborn, matplotlib.pyplot\n"

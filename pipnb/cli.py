@@ -412,23 +412,22 @@ def run(data_source, stage, rep_ids, flagged, plans_glob, as_of, scheduler, more
     if more_reps and not rep_ids:
         raise click.UsageError(f"unexpected argument {more_reps[0]!r} (rep ids go after --reps)")
     _check_run_options(stage, reps=bool(reps), flagged=flagged, plans=bool(plans_glob), as_of=bool(as_of))
-    from pipnb.runner import local_workers, start_pool, stop_pool
+    from pipnb.runner import WarmPool, local_workers, start_pool
 
+    pool = WarmPool()
     if scheduler is None:        # the local pool's workers load and warm up while the batch is prepared
         workers = local_workers(jobs_n)
         if stage == "scan":
             workers = 1
         elif reps and stage in ("diagnose", "plan"):      # one job a named rep
             workers = min(workers, len(reps))
-        start_pool(workers)
+        pool = start_pool(workers)
     from pipnb.commands import run_stage
 
-    try:
+    with pool:                   # shut down when no run took it (nothing to do, or an error before the run)
         run_stage(data_source, stage, reps, flagged=flagged, plans_glob=plans_glob, as_of=_iso(as_of, "--as-of"),
                   reports=reports, params=params, echo=_echo_redacted, jobs_n=jobs_n, force=force,
-                  scheduler=scheduler, kernel=kernel, fmt=fmt, pdf=pdf, paper=paper)
-    finally:
-        stop_pool()              # when no run took it (nothing to do, or an error before the run)
+                  scheduler=scheduler, kernel=kernel, fmt=fmt, pdf=pdf, paper=paper, pool=pool)
 
 
 def _check_run_options(stage: str, *, reps: bool, flagged: bool, plans: bool, as_of: bool) -> None:

@@ -41,7 +41,8 @@ from pipnb.policy import Policy
 from pipnb.progress import quiet
 from pipnb.quality import summary_line, write_quality_csv
 from pipnb.reviews import review
-from pipnb.runner import Problem, RunSummary, run_jobs
+from pipnb.job import Problem, RunSummary
+from pipnb.runner import WarmPool, run_jobs
 from pipnb.sentences import review_record
 from pipnb.scan import flagged_reps, format_scan, scan_json, scan_records
 from pipnb.sources import load
@@ -57,16 +58,17 @@ Echo = Callable[..., None]
 
 def execute(batch: Batch, jobs: list, *, echo: Echo, jobs_n: int | None = None, force: bool = False,
             scheduler: str | None = None, kernel: str | None = None, fmt: str = "text", pdf: bool = False,
-            paper: str = "a4") -> RunSummary:
+            paper: str = "a4", pool: WarmPool | None = None) -> RunSummary:
     """Run jobs, rebuild the index, print the summary and every file written (or, with ``fmt`` json, the
-    results as JSON); ``pdf`` prints a PDF beside each report; a failed job makes the exit code non-zero.
+    results as JSON); ``pdf`` prints a PDF beside each report; a failed job makes the exit code non-zero;
+    ``pool``: workers forked early (:func:`pipnb.runner.start_pool`).
 
     Raises
     ------
     pipnb.cluster.ClusterError
         When the cluster was lost (after the summary and the index covering what finished).
     pipnb.errors.RunError
-        When a job failed (:meth:`~pipnb.runner.RunSummary.raise_for_failures`).
+        When a job failed (:meth:`~pipnb.job.RunSummary.raise_for_failures`).
     """
     if kernel is None:
         fast, why = available()
@@ -75,7 +77,7 @@ def execute(batch: Batch, jobs: list, *, echo: Echo, jobs_n: int | None = None, 
             echo(f"pipnb: using the normal kernel: {why}", err=True)
     lost = None
     try:
-        results = run_jobs(jobs, jobs_n=jobs_n, force=force, scheduler=scheduler, kernel_name=kernel)
+        results = run_jobs(jobs, jobs_n=jobs_n, force=force, scheduler=scheduler, kernel_name=kernel, pool=pool)
     except ClusterError as err:          # the summary and index still cover what finished
         lost, results = err, err.results
     summary = RunSummary.from_results(results)

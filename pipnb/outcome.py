@@ -3,7 +3,7 @@
 The dashboard (:mod:`pipnb.dashboard`) never recomputes a statistic: it reads what each executed notebook
 recorded. A notebook records its outcome with :func:`record_outcome` in a cell tagged ``remove-cell`` (so the
 report does not show it): the call displays a JSON bundle of the media type :data:`MIME`. When the run ends,
-:mod:`pipnb.runner` copies that bundle into the notebook's :class:`~pipnb.record.RunRecord` (``outcome``), so
+:mod:`pipnb.execute` copies that bundle into the notebook's :class:`~pipnb.record.RunRecord` (``outcome``), so
 ``read_record(path).outcome`` is what the report concluded.
 
 Outcomes are plain JSON:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipnb.runner import RunSummary
+from pipnb.job import RunSummary
 
 __all__ = ["run_json", "written_paths"]
 

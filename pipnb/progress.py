@@ -9,7 +9,7 @@
 * ``off``: nothing, with ``--quiet`` / ``--no-progress`` (:func:`configure`) or ``TQDM_DISABLE`` set.
  :func:`capture_warnings` collects, in a worker, the warnings logged by the
 thread running one job (papermill logs "Passed unknown parameter" as one), so the job's result can carry
-them back to the caller. Both are used by :mod:`pipnb.runner` only.
+them back to the caller. Both are used by the batch only (:mod:`pipnb.runner`, :mod:`pipnb.execute`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The record an executed notebook carries (``metadata.pipnb``), and where a report's versions live.
 
-:mod:`pipnb.runner` stamps every notebook it executes with a :class:`RunRecord`: the hash of the job's inputs,
+:mod:`pipnb.execute` stamps every notebook it executes with a :class:`RunRecord`: the hash of the job's inputs,
 how the run ended, the job's label, the data fingerprint, the report's as-of date, its named inputs (the data as
 of that date, the plan, the policy, the notebook ...), its version and what changed since the version before,
 and when it was written. The record is how a rerun knows a report is up to date, how a kept failure is told
@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import re
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -48,7 +49,7 @@ class RunRecord:
     Attributes
     ----------
     input_hash
-        :func:`pipnb.runner.input_hash` of the job that wrote the notebook.
+        :func:`pipnb.versions.input_hash` of the job that wrote the notebook.
     status
         ``"ok"``, or ``"failed"`` for a notebook kept with its error cell.
     label
@@ -169,33 +170,41 @@ class Version:
         return self.record is not None and self.record.ok and self.html.exists()
 
 
-_READ: list[dict[Path, list[Version]]] = []       # the open reading_once() scopes
+class _Reading(threading.local):
+    """The versions read in this thread's open :func:`reading_once` block (None outside one). Per thread, as the
+    block is: a block in one thread neither caches nor clears what another thread reads."""
+
+    cache: dict[Path, list[Version]] | None = None
+
+
+_READING = _Reading()
 
 
 @contextlib.contextmanager
 def reading_once() -> Iterator[None]:
     """Within this block, :func:`versions` reads each report's versions once (an executed notebook holds its
-    charts: the index and the dashboard built together would otherwise read every one twice)."""
-    if _READ:                       # nested: the outer block already caches
+    charts: the index and the dashboard built together would otherwise read every one twice). The cache is
+    this thread's: :func:`versions` called from another thread reads from disk."""
+    if _READING.cache is not None:          # nested: the outer block already caches
         yield
         return
-    _READ.append({})
+    _READING.cache = {}
     try:
         yield
     finally:
-        _READ.clear()
+        _READING.cache = None
 
 
 def versions(base: Path) -> list[Version]:
     """Every version of the report at ``base`` found on disk, oldest first (a version is there when its
     notebook or its HTML is); read once per :func:`reading_once` block."""
     base = Path(base)
-    if _READ:
-        cache = _READ[0]
-        if base not in cache:
-            cache[base] = _versions(base)
-        return cache[base]
-    return _versions(base)
+    cache = _READING.cache
+    if cache is None:
+        return _versions(base)
+    if base not in cache:
+        cache[base] = _versions(base)
+    return cache[base]
 
 
 def _versions(base: Path) -> list[Version]:

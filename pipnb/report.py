@@ -139,7 +139,8 @@ def _local_state() -> _State:
     return _STATE
 
 
-def _exporter():
+def exporter():
+    """This thread's report exporter (nbconvert's ``HTMLExporter`` with the report template), built on first use."""
     state = _local_state()
     if state.exporter is None:
         from nbconvert import HTMLExporter
@@ -347,7 +348,7 @@ def export_html(notebook: nbformat.NotebookNode | str | os.PathLike[str], html_p
 
     Notes
     -----
-    When the notebook carries a :class:`~pipnb.record.RunRecord` (set by :mod:`pipnb.runner`), the page
+    When the notebook carries a :class:`~pipnb.record.RunRecord` (set by :mod:`pipnb.execute`), the page
     records its input hash in a ``<meta name="pipnb-input-hash">`` tag, so a rerun can tell it is up to date.
     """
     import nbformat  # imported here: `import pipnb.report` stays cheap for the command line
@@ -358,7 +359,7 @@ def export_html(notebook: nbformat.NotebookNode | str | os.PathLike[str], html_p
         nb, source_dir = nbformat.read(notebook, as_version=4), str(Path(notebook).resolve().parent)
     cells = _report_cells(nb)
     resources = {"metadata": {"name": Path(html_path).stem, "path": source_dir or ""}, "pipnb_fragment": True}
-    body, _ = _exporter().from_notebook_node(cells, resources=resources)
+    body, _ = exporter().from_notebook_node(cells, resources=resources)
     record = read_record(nb)
     title, header_block = _header_html(header, record)
     if header.get("signoff"):
@@ -460,35 +461,31 @@ def render(notebook: str | os.PathLike[str], html_path: str | os.PathLike[str] |
     return export_html(source, target, header=notebook_header(nb))
 
 
-def _report_preprocessor():
-    from nbconvert.preprocessors import Preprocessor
+class ReportPreprocessor:
+    """nbconvert preprocessor of the ``pipnb_report`` template (registered in its ``conf.json``).
 
-    class ReportPreprocessor(Preprocessor):
-        """nbconvert preprocessor of the ``pipnb_report`` template (registered in its ``conf.json``).
+    Keeps what a reader sees (see :func:`_report_cells`), lets the template sanitize HTML and Markdown
+    with :func:`sanitize_html`, and (unless pipnb's own exporter wraps the page) gives the template the
+    page's head and header, from :func:`notebook_header`.
 
-        Keeps what a reader sees (see :func:`_report_cells`), lets the template sanitize HTML and Markdown
-        with :func:`sanitize_html`, and (unless pipnb's own exporter wraps the page) gives the template the
-        page's head and header, from :func:`notebook_header`.
-        """
+    A plain callable, which nbconvert builds with the ``conf.json`` settings and calls as its own preprocessors:
+    a ``Preprocessor`` subclass would load nbconvert (~0.2 s) with this module, which the index imports.
+    """
 
-        def preprocess(self, nb, resources):
-            nb = _report_cells(nb)
-            resources["pipnb_clean"] = sanitize_html
-            if not resources.get("pipnb_fragment"):
-                title, header_block = _header_html(notebook_header(nb), read_record(nb))
-                resources["pipnb_page_head"] = _page_head(title, header_block)
-                resources["pipnb_page_tail"] = _PAGE_TAIL
-            return nb, resources
+    def __init__(self, enabled: bool = True, **config: Any) -> None:
+        self.enabled = enabled
 
-    return ReportPreprocessor
+    def __call__(self, nb, resources):
+        return self.preprocess(nb, resources) if self.enabled else (nb, resources)
 
-
-def __getattr__(name: str):
-    if name == "ReportPreprocessor":   # what the template's conf.json names; built on first use
-        cls = _report_preprocessor()
-        globals()[name] = cls
-        return cls
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def preprocess(self, nb, resources):
+        nb = _report_cells(nb)
+        resources["pipnb_clean"] = sanitize_html
+        if not resources.get("pipnb_fragment"):
+            title, header_block = _header_html(notebook_header(nb), read_record(nb))
+            resources["pipnb_page_head"] = _page_head(title, header_block)
+            resources["pipnb_page_tail"] = _PAGE_TAIL
+        return nb, resources
 
 
 def read_input_hash(html_path: str | os.PathLike[str]) -> str | None:

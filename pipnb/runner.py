@@ -1,27 +1,20 @@
 """Batch execution: run many parameterized notebooks with papermill, in parallel, resumably, append-only.
 
-One :class:`Job` is one notebook run for one rep and stage. :func:`run_jobs` decides, for each job, whether
-it is up to date and otherwise which version of its report the run writes (:mod:`pipnb.record`), then fans
-the jobs out over a bounded process pool (or a Dask cluster). Each worker
+:func:`run_jobs` takes jobs (:class:`~pipnb.job.Job`: one notebook run for one rep and stage), decides for each
+whether it is up to date and otherwise which version of its report the run writes (:mod:`pipnb.versions`), then
+fans the jobs out over a bounded local process pool (or a Dask cluster, :mod:`pipnb.cluster`); each worker runs
+:func:`pipnb.execute.run_job` (one execution, and how a failure is kept). A *frozen* report (a checkpoint or
+final review) is never replaced: a run with other inputs, or with ``force``, writes the next version beside it.
+A job whose inputs are unchanged since its last good version is *skipped*, unless ``force``. An interrupted
+batch leaves whole files only, and a rerun finishes the rest.
 
-1. executes the notebook with papermill into a hidden temporary ``.ipynb`` beside the output;
-2. stamps its :class:`~pipnb.record.RunRecord` (input hash, version, as-of date, named inputs, what changed
-   since the version before, when) and exports the HTML report to a hidden temporary file;
-3. renames the notebook (the audit record), then the report, into place.
-
-Which version a run writes lives in :mod:`pipnb.versions`; how pool workers watch their batch in
-:mod:`pipnb.workers`. A report is never lost: a job whose cell raises is *failed*; its partially executed notebook (with
-papermill's error cell) is kept where the next version would go, or for a report that keeps one version
-(:attr:`Job.frozen` False) beside it as ``<stage>.failed.ipynb``; a good report is never deleted or
-replaced by a failure. A *frozen* report (a checkpoint or final review) is never replaced at all: a run with
-other inputs, or with ``force``, writes the next version beside it. A kernel that dies (or loses a ZMQ port
-race on start) is retried once. A job whose inputs are unchanged since its last good version is *skipped*,
-unless ``force``. Every file is written through a rename, so an interrupted batch (or a full disk) leaves
-whole files only and a rerun finishes the rest. Pool workers watch their parent: if the batch is killed,
-they stop their kernels and exit.
+The local pool's workers are forked from this process (:func:`start_pool` forks them early, while the command
+line prepares the batch) and watch it (:mod:`pipnb.workers`): if the batch is killed, they stop their kernels
+and exit.
 
 Example
 -------
+>>> from pipnb.job import Job, RunSummary
 >>> jobs = [Job("notebooks/10-diagnose.ipynb", "reports/R07/diagnose.ipynb",      # doctest: +SKIP
 ...             "reports/R07/diagnose.html", parameters={"rep_id": "R07"},
 ...             header={"rep_name": "Dana Reyes", "stage": "diagnose"}, label="R07 diagnose")]
@@ -33,484 +26,31 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import datetime as dt
-import functools
 import logging
 import multiprocessing
 import os
 import sys
-import tempfile
-import time
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pipnb.cluster import results_on_loss
-from pipnb.errors import JobError, RunError
-from pipnb.io import atomic_path, atomic_write_text
-from pipnb.progress import capture_warnings, one_line, progress_bar
-from pipnb.record import RunRecord, write_record
-from pipnb.index_page import IndexEntry
-from pipnb.versions import HASH_SCHEME, Output, input_hash, plan_output, recorded_inputs  # noqa: F401
-from pipnb.workers import init_pool_worker
+from pipnb.cluster import results_on_loss, run_on_dask
+from pipnb.errors import JobError
+from pipnb.execute import describe_error, preload, run_job
+from pipnb.job import Job, JobResult, Problem
+from pipnb.progress import progress_bar
+from pipnb.versions import Output, input_hash, plan_output
+from pipnb.workers import KERNEL_LOG, init_pool_worker
 
-__all__ = ["Job", "JobResult", "JobStatus", "Problem", "RunSummary", "input_hash", "run_jobs"]
+__all__ = ["WarmPool", "local_workers", "run_jobs", "start_pool"]
 
 log = logging.getLogger(__name__)
 
-JobStatus = Literal["ok", "failed", "skipped"]
-
-#: How the worker talks to its kernel: Unix sockets where there are some (no TCP port to race for
-#: between parallel kernels, no "running over TCP without encryption" warning), else TCP.
-KERNEL_TRANSPORT = "ipc" if os.name == "posix" else "tcp"
-
-#: Where local pool workers and their kernels write stderr (kernel start-up chatter would break the
-#: progress bar); cleared when it passes 5 MB.
-KERNEL_LOG = Path(tempfile.gettempdir()) / f"pipnb-kernels-{getattr(os, 'getuid', lambda: 0)()}.log"
-
-
-@dataclass(frozen=True)
-class Job:
-    """One notebook execution: a rep at a stage.
-
-    Parameters
-    ----------
-    notebook
-        The source notebook (its first code cell tagged ``parameters``).
-    output_ipynb
-        Where the executed notebook goes (kept even when a cell fails: the audit record). Later versions of a
-        frozen report go beside it (``<stage>.v2.ipynb``, see :mod:`pipnb.record`).
-    output_html
-        Where the HTML report goes, or None for no report.
-    parameters
-        Injected by papermill; plain values (str, int, float, bool, None, lists and dicts of them).
-        ``Path``, ``date`` and ``datetime`` values are passed as strings (ISO 8601 for dates).
-    header
-        The report header, see :func:`pipnb.report.export_html` (``rep_name``, ``stage``, ``as_of``,
-        ``plan_period``, ``notes``, …).
-    label
-        A short name for progress, logs and the summary, e.g. ``"R07 diagnose"``.
-    kernel_name
-        The Jupyter kernel; None uses :func:`run_jobs`'s ``kernel_name``, then the notebook's own.
-    cwd
-        The kernel's working directory; None is the current directory when :func:`run_jobs` is called.
-    fingerprint
-        A fingerprint of the data the notebook reads (e.g. the team panel's hash): a change re-runs it.
-    timeout
-        Seconds one cell may run before the job fails; None waits forever.
-    frozen
-        A report that, once written, is never replaced: a later run with other inputs (or ``force``) writes
-        the next version beside it. Otherwise a good run replaces the report (never a failed one).
-    inputs
-        Named fingerprints of what the notebook reads (``data``, ``plan``, ``policy`` ...): part of the input
-        hash, recorded in the run record, and how "what changed" between versions is told.
-    path_parameters
-        Names of parameters that are only where an input lives (its content is in ``inputs``): left out of the
-        input hash, so moving a file re-runs nothing.
-    """
-
-    notebook: Path | str
-    output_ipynb: Path | str
-    output_html: Path | str | None
-    parameters: Mapping[str, Any] = field(default_factory=dict)
-    header: Mapping[str, Any] = field(default_factory=dict)
-    label: str = ""
-    kernel_name: str | None = None
-    cwd: Path | str | None = None
-    fingerprint: str = ""
-    timeout: float | None = None
-    frozen: bool = False
-    inputs: Mapping[str, str] = field(default_factory=dict)
-    path_parameters: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        set_ = object.__setattr__
-        set_(self, "notebook", Path(self.notebook))
-        set_(self, "output_ipynb", Path(self.output_ipynb))
-        set_(self, "output_html", None if self.output_html is None else Path(self.output_html))
-        set_(self, "cwd", None if self.cwd is None else Path(self.cwd))
-        set_(self, "parameters", {str(k): _plain(v) for k, v in dict(self.parameters).items()})
-        set_(self, "header", dict(self.header))
-        set_(self, "inputs", {str(k): str(v) for k, v in dict(self.inputs).items()})
-        set_(self, "path_parameters", tuple(self.path_parameters))
-        if not self.label:
-            set_(self, "label", f"{self.notebook.stem} → {self.output_ipynb.stem}")
-
-    @property
-    def base(self) -> Path:
-        """The report's path without suffix (``reports/R07/checkpoint-1``): its versions are named from it."""
-        return self.output_ipynb.with_suffix("")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A job that could not be built: a plan that cannot be read, a plan for a rep not in the data, a plan
-    edited after it was locked, or (``skipped``) a file that is not a plan, named and left alone.
-
-    Parameters
-    ----------
-    label
-        What it is about, e.g. ``"params/plans/R14.yaml"`` or ``"R14 checkpoint-1"``.
-    error
-        One line: what is wrong and how to fix it.
-    skipped
-        Not a failure: the summary names it, the exit code stays 0.
-    state
-        For a skipped review, why it is not run yet: ``"not due"`` (the data does not reach its date) or
-        ``"draft"`` (the plan was never activated). The summary counts them apart.
-    """
-
-    label: str
-    error: str
-    skipped: bool = False
-    state: str = ""
-
-
-@dataclass(frozen=True)
-class JobResult:
-    """How one :class:`Job` ended.
-
-    Attributes
-    ----------
-    job
-        The job (paths absolute); None for a :class:`Problem`.
-    status
-        ``"ok"``, ``"failed"`` or ``"skipped"`` (up to date, not executed; or a file that is not a plan).
-    seconds
-        Wall time in the worker (0 when skipped).
-    error
-        One line naming the error, ``""`` unless failed.
-    ipynb
-        The executed notebook written (or, for a failure, kept), or None when none was written. For a skipped
-        job, the notebook of the report that is up to date.
-    html
-        The HTML report, or None when it was not written (a failure) or not asked for.
-    attempts
-        Executions tried (2 after a kernel death).
-    messages
-        Warnings raised while running the job (papermill's, e.g. an unknown parameter), one line each.
-    version
-        The report version written (or up to date).
-    problem
-        The problem, for a job that could not be built.
-    lost_workers
-        Dask workers that died while running the job (it was retried on another each time).
-    """
-
-    job: Job | None
-    status: JobStatus
-    seconds: float = 0.0
-    error: str = ""
-    ipynb: Path | None = None
-    html: Path | None = None
-    attempts: int = 0
-    messages: tuple[str, ...] = ()
-    version: int = 0
-    problem: Problem | None = None
-    lost_workers: int = 0
-
-    @property
-    def label(self) -> str:
-        return self.job.label if self.job is not None else self.problem.label if self.problem else ""
-
-    def index_entry(self) -> IndexEntry:
-        """This result as a row of ``reports/index.html``: the report, or the kept notebook of a
-        failure, under the header's ``rep_name`` and ``stage`` (the label when there is no stage)."""
-        header = self.job.header if self.job is not None else {}
-        return IndexEntry(rep=str(header.get("rep_name", "")), stage=str(header.get("stage") or self.label),
-                          status=self.status, path=self.html or self.ipynb, note=self.error)
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """Counts and failures of a batch, printable on one screen (``str(summary)``)."""
-
-    results: tuple[JobResult, ...]
-
-    @classmethod
-    def from_results(cls, results: Sequence[JobResult]) -> RunSummary:
-        return cls(tuple(results))
-
-    def _with(self, status: JobStatus) -> list[JobResult]:
-        return [r for r in self.results if r.status == status]
-
-    @property
-    def ok(self) -> list[JobResult]:
-        return self._with("ok")
-
-    @property
-    def skipped(self) -> list[JobResult]:
-        return self._with("skipped")
-
-    @property
-    def failed(self) -> list[JobResult]:
-        return self._with("failed")
-
-    def __str__(self) -> str:
-        executed = sum(r.seconds for r in self.results)
-        waiting = {s: [r for r in self.skipped if r.problem is not None and r.problem.state == s]
-                   for s in ("not due", "draft")}
-        later = "".join(f", {len(rs)} {s}" for s, rs in waiting.items() if rs)
-        lines = [f"{len(self.ok)} ok, {len(self.skipped) - sum(map(len, waiting.values()))} skipped, "
-                 f"{len(self.failed)} failed{later} ({len(self.results)} jobs, {executed:.1f} s of execution)"]
-        for state, rs in waiting.items():
-            if rs:
-                lines.append(f"{state}:")
-                lines += [f"  {r.label}  {r.error}" for r in rs]
-        retried = [r for r in self.results if r.lost_workers]
-        if retried:
-            lines.append("retried after a lost Dask worker:")
-            lines += [f"  {r.label}  ({r.lost_workers} lost, {r.status})" for r in retried]
-        ignored = [r for r in self.skipped if r.problem is not None and not r.problem.state]
-        if ignored:
-            lines.append("not run:")
-            lines += [f"  {r.label}  {r.error}" for r in ignored]
-        if self.failed:
-            width = max(len(r.label) for r in self.failed)
-            lines.append("failed:")
-            for r in self.failed:
-                lines.append(f"  {r.label:<{width}}  {r.error}")
-                if r.ipynb is not None:
-                    lines.append(f"  {'':<{width}}  notebook kept: {_display_path(r.ipynb)}")
-        return "\n".join(lines)
-
-    def raise_for_failures(self) -> None:
-        """Raise :class:`pipnb.errors.RunError` (exit code 1) when any job failed."""
-        if self.failed:
-            names = ", ".join(r.label for r in self.failed)
-            kept = "; their executed notebooks are kept beside the reports" if any(r.ipynb for r in self.failed) \
-                else ""
-            raise RunError(f"{len(self.failed)} of {len(self.results)} jobs failed: {names}{kept} (see the summary)")
-
-
-# --------------------------------------------------------------------------- the worker side
-
-def _run_job(job: Job, wanted_hash: str, out: Output) -> JobResult:
-    """Execute one job and write its version of the report; never raises (the error goes in the result)."""
-    start = time.perf_counter()
-    messages: list[str] = []
-    attempts, error, nb, partial = 0, "", None, None
-    _remove_stale_temp_files(job, out)
-    with capture_warnings(messages):
-        while nb is None and not error:
-            attempts += 1
-            try:
-                nb = _execute(job)
-            except Exception as exc:  # noqa: BLE001 - every failure becomes a result
-                if attempts == 1 and _kernel_died(exc):
-                    messages.append(f"kernel died ({type(exc).__name__}: {one_line(exc)}); retrying once")
-                    continue
-                error, partial = _describe(exc), getattr(exc, "pipnb_notebook", None)
-        html = ipynb = None
-        if nb is not None:
-            try:
-                html = _write_report(nb, job, wanted_hash, out)
-                ipynb = out.ipynb
-            except Exception as exc:  # noqa: BLE001 - a report that cannot be written is a failure
-                what = "HTML export failed" if not isinstance(exc, OSError) else "the report could not be written"
-                error, partial = f"{what}: {type(exc).__name__}: {one_line(exc)}", nb
-        if error and partial is not None:
-            try:
-                _write_failure(partial, job, wanted_hash, out, error)
-                ipynb = out.failure
-            except Exception as exc:  # noqa: BLE001 - e.g. the disk is full
-                error += f" (its notebook could not be kept either: {type(exc).__name__}: {one_line(exc)})"
-    return JobResult(job=job, status="failed" if error else "ok", seconds=time.perf_counter() - start,
-                     error=error, ipynb=ipynb, html=html, attempts=attempts, messages=tuple(messages),
-                     version=out.version)
-
-
-def _execute(job: Job):
-    """Run papermill into a temporary file and return the executed notebook (the temporary file is removed).
-
-    A cell that raises raises :class:`~papermill.exceptions.PapermillExecutionError` carrying the partially
-    executed notebook as ``pipnb_notebook``.
-    """
-    import nbformat
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
-    job.output_ipynb.parent.mkdir(parents=True, exist_ok=True)
-    # Papermill wants a name ending in .ipynb; the leading dot keeps it out of listings.
-    tmp = job.output_ipynb.with_name(f".{job.base.name}.{uuid.uuid4().hex[:12]}.tmp.ipynb")
-    try:
-        try:
-            return papermill.execute_notebook(
-                str(job.notebook), str(tmp), parameters=dict(job.parameters), kernel_name=job.kernel_name,
-                engine_name=_engine(),
-                cwd=str(job.cwd) if job.cwd else None, progress_bar=False, log_output=False,
-                request_save_on_cell_execute=False, execution_timeout=job.timeout,
-                shutdown_kernel="immediate",  # outputs are all in; do not wait for a graceful exit
-                config=_kernel_config(),
-            )
-        except PapermillExecutionError as exc:
-            if tmp.exists():  # papermill saved it with the error cell: the record of the failure
-                exc.pipnb_notebook = nbformat.read(tmp, as_version=4)
-            raise
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-@functools.cache
-def _engine() -> str:
-    """The name of papermill's nbclient engine minus its saves of the whole output notebook at every cell's start
-    and end (two writes a cell, ~50 a report, each serializing every output so far). Papermill still writes it
-    once at the end, and on a failure with the error marked, which is what :func:`_execute` reads."""
-    from papermill.engines import NBClientEngine, papermill_engines
-
-    class OneSaveEngine(NBClientEngine):
-        @classmethod
-        def execute_notebook(cls, nb, kernel_name, output_path=None, **kwargs):
-            return super().execute_notebook(nb, kernel_name, output_path=None, **kwargs)
-
-    papermill_engines.register("pipnb", OneSaveEngine)        # once a process
-    return "pipnb"
-
-
-def _record(job: Job, wanted_hash: str, out: Output, status: Literal["ok", "failed"], error: str = "",
-            nb: Any = None) -> RunRecord:
-    from pipnb.outcome import read_outcome
-
-    outcome = (read_outcome(nb) or {}) if status == "ok" and nb is not None else {}
-    return RunRecord(input_hash=wanted_hash, status=status, label=job.label, fingerprint=job.fingerprint,
-                     outcome=outcome, version=out.version, as_of=str(job.header.get("as_of", "") or ""),
-                     inputs=out.inputs, changes=out.changes, error=error,
-                     written_at=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"))
-
-
-def _write_report(nb, job: Job, wanted_hash: str, out: Output) -> Path | None:
-    """Stamp the record, export the HTML to a hidden file, write the notebook, then rename the HTML into place;
-    a failure file this run supersedes is removed. Returns the HTML path (None when the job has none)."""
-    import nbformat
-
-    write_record(nb, _record(job, wanted_hash, out, "ok", nb=nb))
-    nb.metadata.setdefault("papermill", {})["output_path"] = str(out.ipynb)
-    if out.html is None:
-        atomic_write_text(out.ipynb, nbformat.writes(nb))
-    else:
-        from pipnb.report import export_html
-
-        with atomic_path(out.html) as tmp_html:
-            export_html(nb, tmp_html, header=job.header)
-            atomic_write_text(out.ipynb, nbformat.writes(nb))
-    if out.failure != out.ipynb:
-        out.failure.unlink(missing_ok=True)           # a failure this good run supersedes
-    return out.html
-
-
-def _write_failure(nb, job: Job, wanted_hash: str, out: Output, error: str) -> None:
-    """Keep a failed run's notebook, with its error and record, where :class:`Output` says (never over a good
-    report)."""
-    import nbformat
-
-    write_record(nb, _record(job, wanted_hash, out, "failed", error))
-    nb.metadata.setdefault("papermill", {})["output_path"] = str(out.failure)
-    atomic_write_text(out.failure, nbformat.writes(nb))
-
-
-def _kernel_config():
-    """Kernel-manager settings for one execution: IPC sockets under a path of their own (with the
-    default relative ``kernel-ipc`` base, kernels started at once in one directory steal each
-    other's sockets)."""
-    from traitlets.config import Config
-
-    settings: dict[str, Any] = {"transport": KERNEL_TRANSPORT}
-    if KERNEL_TRANSPORT == "ipc":
-        settings["ip"] = os.path.join(tempfile.gettempdir(), f"pipnb-{uuid.uuid4().hex[:12]}")
-    return Config({"KernelManager": settings,
-                   "AsyncKernelManager": {"client_class": "pipnb.runner.PromptKernelClient"}})
-
-
-@functools.cache
-def _prompt_kernel_client():
-    """:class:`PromptKernelClient`, defined on first use (jupyter_client is imported only to run notebooks)."""
-    from queue import Empty
-
-    from jupyter_client.asynchronous import AsyncKernelClient
-
-    class PromptKernelClient(AsyncKernelClient):
-        """The client nbclient talks to a report's kernel through: ready as soon as the kernel answers
-        ``kernel_info`` and IOPub delivers a message (so it is connected), as jupyter_client's own check. That
-        check then also waits until IOPub has been silent for 0.2 s, at every kernel start; nbclient reads only
-        the IOPub messages answering its own requests, so the wait buys a report nothing."""
-
-        async def wait_for_ready(self, timeout: float | None = None) -> None:
-            deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
-            while True:
-                self.kernel_info()
-                try:
-                    reply = await self.shell_channel.get_msg(timeout=1)
-                except Empty:
-                    reply = None
-                if reply is not None and reply["msg_type"] == "kernel_info_reply":
-                    try:
-                        await self.iopub_channel.get_msg(timeout=0.2)
-                    except Empty:
-                        pass                    # IOPub not connected yet: ask again
-                    else:
-                        self._handle_kernel_info_reply(reply)
-                        return
-                if not await self._async_is_alive():
-                    raise RuntimeError("Kernel died before replying to kernel_info")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
-
-    return PromptKernelClient
-
-
-def __getattr__(name: str):
-    if name == "PromptKernelClient":      # named by the kernel-manager settings of :func:`_kernel_config`
-        return _prompt_kernel_client()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _remove_stale_temp_files(job: Job, out: Output) -> None:
-    """Remove what a killed run of this job left: papermill's and pipnb.io's temporary files."""
-    folder = job.output_ipynb.parent
-    if not folder.is_dir():
-        return
-    patterns = [f".{job.base.name}.{'[0-9a-f]' * 12}.tmp.ipynb"]
-    patterns += [f".{final.name}.{'?' * 8}.tmp" for final in (out.ipynb, out.html, out.failure) if final is not None]
-    for pattern in patterns:
-        for stale in folder.glob(pattern):
-            stale.unlink(missing_ok=True)
-
-
-def _kernel_died(exc: BaseException) -> bool:
-    """A dead kernel or a failed kernel start (e.g. two kernels racing for a ZMQ port)."""
-    from nbclient.exceptions import DeadKernelError
-
-    if isinstance(exc, DeadKernelError):
-        return True
-    try:
-        import zmq
-
-        if isinstance(exc, zmq.ZMQError):
-            return True
-    except ImportError:  # pragma: no cover - zmq comes with jupyter_client
-        pass
-    text = str(exc)
-    return isinstance(exc, (RuntimeError, TimeoutError)) and (
-        "Kernel died" in text or "Kernel didn't respond" in text or "kernel_info" in text)
-
-
-def _describe(exc: BaseException) -> str:
-    from papermill.exceptions import PapermillExecutionError
-
-    if isinstance(exc, PapermillExecutionError):
-        return f"{exc.ename}: {one_line(exc.evalue)} (at In [{exc.exec_count}])"
-    if _kernel_died(exc):
-        return f"kernel died twice: {one_line(exc)} (kernel stderr in {KERNEL_LOG})"
-    return f"{type(exc).__name__}: {one_line(exc)}"
-
-
-# --------------------------------------------------------------------------- orchestration
 
 def run_jobs(jobs: Sequence[Job | Problem], *, jobs_n: int | None = None, force: bool = False,
-             scheduler: Any = None, progress: bool = True, kernel_name: str | None = None
-             ) -> list[JobResult]:
+             scheduler: Any = None, progress: bool = True, kernel_name: str | None = None,
+             pool: WarmPool | None = None) -> list[JobResult]:
     """Run every job, in parallel, skipping those already up to date.
 
     Parameters
@@ -531,6 +71,9 @@ def run_jobs(jobs: Sequence[Job | Problem], *, jobs_n: int | None = None, force:
     kernel_name
         The kernel for jobs whose ``kernel_name`` is None (e.g. ``"pipnb-fast"``); None uses each
         notebook's own kernelspec.
+    pool
+        Workers forked early by :func:`start_pool`: a run on a local pool of at least their number takes them
+        (else they are shut down and the run forks its own). None: the run forks its pool when it needs one.
 
     Returns
     -------
@@ -570,7 +113,7 @@ def run_jobs(jobs: Sequence[Job | Problem], *, jobs_n: int | None = None, force:
         if todo and scheduler is not None:
             stream = _start_dask(todo, scheduler, stack)
         elif todo:
-            stream = _start_pool(todo, local_workers(jobs_n), stack)
+            stream = _start_pool(todo, local_workers(jobs_n), stack, pool)
         with progress_bar(len(items), progress) as bar:
             bar.update(len(items) - len(todo))
             for i, result in stream:
@@ -606,20 +149,20 @@ def _check_distinct_outputs(jobs: Sequence[Job]) -> None:
             seen[key] = job.label
 
 
-def _start_pool(todo: list[tuple[int, Job, str, Output]], jobs_n: int, stack: contextlib.ExitStack
-                ) -> Iterator[tuple[int, JobResult]]:
-    """Submit the jobs to a local process pool; yield (index, result) as they finish.
+def _start_pool(todo: list[tuple[int, Job, str, Output]], jobs_n: int, stack: contextlib.ExitStack,
+                warm: WarmPool | None) -> Iterator[tuple[int, JobResult]]:
+    """Submit the jobs to a local process pool (``warm``'s when it fits); yield (index, result) as they finish.
 
     The workers are forked from this process (no re-import, no ``__main__`` guard needed), after
     papermill, nbconvert and the report template are loaded here once, so each worker starts warm. Each
     worker watches this process and exits when it is gone.
     """
-    pool = _early_pool(jobs_n)
+    pool = warm.take(jobs_n) if warm is not None else None
     if pool is None:
-        _preload()
+        preload()
         pool = _new_pool(min(jobs_n, len(todo)), init_pool_worker)
     stack.callback(pool.shutdown, wait=True, cancel_futures=True)
-    futures = {pool.submit(_run_job, job, wanted, out): (i, job) for i, job, wanted, out in todo}
+    futures = {pool.submit(run_job, job, wanted, out): (i, job) for i, job, wanted, out in todo}
 
     def drain() -> Iterator[tuple[int, JobResult]]:
         for future in concurrent.futures.as_completed(futures):
@@ -645,44 +188,58 @@ def _new_pool(workers: int, initializer) -> concurrent.futures.ProcessPoolExecut
         initializer=initializer, initargs=(str(KERNEL_LOG), os.getpid()))
 
 
-_EARLY: list[tuple[concurrent.futures.ProcessPoolExecutor, int]] = []   # see start_pool
+class WarmPool:
+    """A local pool forked before the batch is ready (:func:`start_pool`), handed to one :func:`run_jobs`.
 
-
-def start_pool(jobs_n: int) -> None:
-    """Fork the local pool's ``jobs_n`` workers now, each loading and warming the execution and export stack
-    itself (:func:`_preload`), so that this work runs on the other cores while this process goes on preparing
-    the batch; the next :func:`run_jobs` on a local pool of at least ``jobs_n`` workers uses them.
-
-    For the command line, which knows early that it will run jobs. Linux only (the workers are forked); a pool
-    that no run took is shut down by :func:`stop_pool`.
+    Its owner keeps it and closes it (``with start_pool(n) as pool: run_jobs(..., pool=pool)``): a run that takes
+    the workers shuts them down when it ends; closing shuts down those no run took (nothing to do, or an error
+    before the run).
     """
-    if _EARLY or not sys.platform.startswith("linux"):
-        return
-    pool = _new_pool(jobs_n, _init_warm_worker)
-    pool.submit(os.getpid)       # a fork pool starts all its workers at its first task: now
-    _EARLY.append((pool, max(1, jobs_n)))
 
+    def __init__(self, executor: concurrent.futures.ProcessPoolExecutor | None = None, size: int = 0) -> None:
+        self._executor, self.size = executor, size
 
-def stop_pool() -> None:
-    """Shut down the pool :func:`start_pool` forked, when no run took it."""
-    while _EARLY:
-        _EARLY.pop()[0].shutdown(wait=True, cancel_futures=True)
-
-
-def _early_pool(jobs_n: int) -> concurrent.futures.ProcessPoolExecutor | None:
-    """The pool :func:`start_pool` forked, when it has no more workers than ``jobs_n`` (else it is stopped)."""
-    if not _EARLY:
+    def take(self, jobs_n: int) -> concurrent.futures.ProcessPoolExecutor | None:
+        """The forked workers, once, when they are no more than ``jobs_n`` (else they are shut down): the
+        taker shuts them down."""
+        executor, self._executor = self._executor, None
+        if executor is None or self.size <= jobs_n:
+            return executor
+        executor.shutdown(wait=False, cancel_futures=True)
         return None
-    pool, size = _EARLY.pop()
-    if size <= jobs_n:
-        return pool
-    pool.shutdown(wait=False, cancel_futures=True)
-    return None
+
+    def close(self) -> None:
+        """Shut down the workers when no run took them."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> WarmPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def start_pool(jobs_n: int) -> WarmPool:
+    """Fork the local pool's ``jobs_n`` workers now, each loading and warming the execution and export stack
+    itself (:func:`pipnb.execute.preload`), so that this work runs on the other cores while this process goes on
+    preparing the batch; a :func:`run_jobs` given the returned pool, on a local pool of at least ``jobs_n``
+    workers, uses them.
+
+    For the command line, which knows early that it will run jobs. Linux only (the workers are forked;
+    elsewhere the pool holds none and each run forks its own). Close the pool (a context manager) when done.
+    """
+    if not sys.platform.startswith("linux"):
+        return WarmPool()
+    executor = _new_pool(jobs_n, _init_warm_worker)
+    executor.submit(os.getpid)       # a fork pool starts all its workers at its first task: now
+    return WarmPool(executor, max(1, jobs_n))
 
 
 def _init_warm_worker(stderr_log: str, parent: int) -> None:
     init_pool_worker(stderr_log, parent)
-    _preload()
+    preload()
 
 
 def _start_dask(todo: list[tuple[int, Job, str, Output]], scheduler: Any, stack: contextlib.ExitStack
@@ -693,40 +250,7 @@ def _start_dask(todo: list[tuple[int, Job, str, Output]], scheduler: Any, stack:
     except ImportError:        # an optional extra: pip install 'pipnb[dask]'
         raise JobError("sending jobs to a Dask cluster needs dask and distributed: pip install 'pipnb[dask]' "
                        "(or run without --scheduler)") from None
-    from pipnb.cluster import run_on_dask
-
-    return run_on_dask(todo, scheduler, stack, _run_job, _result_or_crash)
-
-
-def _preload() -> None:
-    """Import the execution and export stack, and compile the report template, in this process.
-
-    The exporter also converts one tiny notebook, so that what nbconvert builds on its first use (the Jinja
-    templates compiled, BeautifulSoup's CSS selectors, about 0.4 s) is built once here and inherited by every
-    worker, rather than paid by each worker on its first report.
-
-    jsonschema (imported by nbformat, under papermill and nbconvert) builds an IRI grammar for about 2 s at
-    import when the optional rfc3987_syntax is installed, and no schema a notebook is checked against has an
-    "iri" format (measured in benchmarks/bench_scale.py, "whole command"): while the stack loads,
-    rfc3987_syntax is hidden, so jsonschema leaves that format unchecked; any library may still import it later.
-    """
-    hidden = "rfc3987_syntax" not in sys.modules
-    if hidden:
-        sys.modules["rfc3987_syntax"] = None       # an import of it raises ImportError, which jsonschema allows
-    try:
-        import nbclient  # noqa: F401
-        import nbformat
-        import papermill  # noqa: F401
-    finally:
-        if hidden:
-            del sys.modules["rfc3987_syntax"]
-
-    from pipnb.report import _exporter
-
-    exporter = _exporter()
-    cell = nbformat.v4.new_code_cell("", outputs=[nbformat.v4.new_output(
-        "display_data", data={"text/markdown": "warm-up", "text/plain": "warm-up"})])
-    exporter.from_notebook_node(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("warm-up"), cell]))
+    return run_on_dask(todo, scheduler, stack, run_job, _result_or_crash)
 
 
 def _result_or_crash(future: Any, job: Job) -> JobResult:
@@ -734,24 +258,4 @@ def _result_or_crash(future: Any, job: Job) -> JobResult:
     try:
         return future.result()
     except Exception as exc:  # noqa: BLE001 - a lost worker fails this job only
-        return JobResult(job=job, status="failed", error=f"worker lost: {_describe(exc)}")
-
-
-def _plain(value: Any) -> Any:
-    """A parameter value papermill can write as a Python literal."""
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _display_path(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+        return JobResult(job=job, status="failed", error=f"worker lost: {describe_error(exc)}")

@@ -13,15 +13,15 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from pipnb.job import Job
 from pipnb.record import Version, failure_path, version_path, versions
-
-if TYPE_CHECKING:
-    from pipnb.runner import Job
+from pipnb.report import read_input_hash
 
 #: Bump when what a run writes changes in a way that should invalidate every up-to-date report.
 HASH_SCHEME = "pipnb-run-2"
+
 
 def input_hash(job: Job) -> str:
     """The hash of everything a job's output depends on.
@@ -70,8 +70,6 @@ class Output:
 
 def _good(version: Version, job: Job) -> bool:
     """A successful run whose report (when the job has one) exists and was written by that run."""
-    from pipnb.report import read_input_hash
-
     record = version.record
     if record is None or not record.ok:
         return False

@@ -10,12 +10,18 @@ import contextlib
 import logging
 import os
 import signal
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 #: How often (seconds) a pool worker checks that the batch that started it is still alive.
 PARENT_POLL = 0.5
+
+#: Where local pool workers and their kernels write stderr (kernel start-up chatter would break the
+#: progress bar); cleared when it passes 5 MB.
+KERNEL_LOG = Path(tempfile.gettempdir()) / f"pipnb-kernels-{getattr(os, 'getuid', lambda: 0)()}.log"
+
 
 def init_pool_worker(stderr_log: str, parent: int) -> None:
     """Send a pool worker's stderr (and so its kernels') to a log file, not the caller's terminal, and

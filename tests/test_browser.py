@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from pipnb.index_page import write_index
-from pipnb.runner import Job, run_jobs
+from pipnb.job import Job
+from pipnb.runner import run_jobs
 
 CHROMIUM = Path("/usr/bin/chromium")
 FIXTURES = Path(__file__).parent / "notebooks_fixture"

@@ -12,7 +12,8 @@ import pytest
 
 from pipnb import cluster as clusters
 from pipnb.cluster import ClusterError
-from pipnb.runner import Job, RunSummary, run_jobs
+from pipnb.job import Job, RunSummary
+from pipnb.runner import run_jobs
 
 distributed = pytest.importorskip("distributed")
 

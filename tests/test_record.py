@@ -193,3 +193,25 @@ def test_a_full_disk_while_preparing_the_batch_is_one_line_and_leaves_no_partial
     assert line.startswith("pipnb: error: cannot write") and "File too large" in line and "free some space" in line
     left = [p for p in (work / "full").rglob("*") if p.is_file()] if (work / "full").exists() else []
     assert left == []
+
+
+def test_reading_once_caches_for_its_own_thread_only(tmp_path):
+    import threading
+
+    from pipnb.record import reading_once
+
+    base = tmp_path / "R01" / "diagnose"
+    base.parent.mkdir()
+    seen: dict[str, int] = {}
+
+    def other_thread() -> None:                  # outside any block of its own: reads the disk as it is now
+        seen["other"] = len(versions(base))
+
+    with reading_once():
+        assert versions(base) == []              # cached for this block ...
+        base.with_suffix(".html").write_text("<html></html>")
+        assert versions(base) == []              # ... so the file written since is not read again here
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+    assert seen["other"] == 1 and len(versions(base)) == 1

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from pipnb.errors import JobError, PipnbError
+from pipnb.job import Job, RunSummary
 from pipnb.record import read_record
 from pipnb.report import read_input_hash
-from pipnb.runner import Job, RunSummary, input_hash, run_jobs
+from pipnb.runner import run_jobs
+from pipnb.versions import input_hash
 
 FIXTURES = Path(__file__).parent / "notebooks_fixture"
 
@@ -242,7 +244,7 @@ def test_a_failure_in_the_same_second_as_the_good_report_is_still_shown(tmp_path
     import datetime as dt
     import types
 
-    import pipnb.runner as runner
+    import pipnb.execute as execute
     from pipnb.batch.index import index_entries
 
     class Frozen(dt.datetime):
@@ -250,7 +252,7 @@ def test_a_failure_in_the_same_second_as_the_good_report_is_still_shown(tmp_path
         def now(cls, tz=None):
             return dt.datetime(2026, 12, 1, 9, 0, 0, 250_000, tzinfo=dt.UTC)
 
-    monkeypatch.setattr(runner, "dt", types.SimpleNamespace(UTC=dt.UTC, date=dt.date, datetime=Frozen))
+    monkeypatch.setattr(execute, "dt", types.SimpleNamespace(UTC=dt.UTC, date=dt.date, datetime=Frozen))
 
     def diagnose(notebook: str) -> Job:
         return replace(_job(tmp_path, "R32", notebook), output_ipynb=tmp_path / "R32" / "diagnose.ipynb",
@@ -264,7 +266,7 @@ def test_a_failure_in_the_same_second_as_the_good_report_is_still_shown(tmp_path
 
 
 def test_a_problem_fails_alone_and_a_skipped_file_is_named(tmp_path):
-    from pipnb.runner import Problem
+    from pipnb.job import Problem
 
     results = run_jobs([Problem("plans/bad.yaml", "plans/bad.yaml: not valid YAML"), _job(tmp_path, "R32"),
                         Problem("plans/R32-copy.yaml", "not a plan file", skipped=True)], progress=False)
@@ -280,7 +282,8 @@ def test_a_problem_fails_alone_and_a_skipped_file_is_named(tmp_path):
 _KILLED_BATCH = """
 import sys, time
 from pathlib import Path
-from pipnb.runner import Job, run_jobs
+from pipnb.job import Job
+from pipnb.runner import run_jobs
 out, fixtures = Path(sys.argv[1]), Path(sys.argv[2])
 jobs = [Job(fixtures / "toy_sleep.ipynb", out / r / "s.ipynb", out / r / "s.html", parameters={"rep_id": r},
             label=r) for r in ("R40", "R41")]
@@ -335,7 +338,8 @@ def _state(pid: int) -> str:
 _FULL_DISK = """
 import resource, sys
 from pathlib import Path
-from pipnb.runner import Job, run_jobs
+from pipnb.job import Job
+from pipnb.runner import run_jobs
 out, fixtures, limit = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 job = Job(fixtures / "toy_report.ipynb", out / "R50" / "s.ipynb", out / "R50" / "s.html", parameters={"rep_id": "R50"},
           label="R50 s")

@@ -28,7 +28,7 @@ from pipnb.stages import FIXED_STAGES, checkpoint_number, review_stages
 from pipnb.workdir import rep_info
 
 if TYPE_CHECKING:
-    from pipnb.runner import JobResult
+    from pipnb.job import JobResult
 
 #: The tag of the cell whose first printed line the index shows beside the report.
 RESULT_TAG = "pipnb-result"

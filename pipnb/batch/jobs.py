@@ -1,4 +1,4 @@
-"""The lifecycle's stages as :class:`pipnb.runner.Job` lists: which notebook, which parameters, which paths.
+"""The lifecycle's stages as :class:`pipnb.job.Job` lists: which notebook, which parameters, which paths.
 
 One builder per stage (:func:`scan_job`, :func:`diagnose_jobs`, :func:`plan_jobs`, :func:`review_jobs`)
 turns a :class:`~pipnb.batch.prepare.Batch` and a list of reps or plans into jobs for
@@ -7,7 +7,7 @@ writes the plan YAMLs the plan notebooks then present (in-process: it is fast), 
 finds the plans a review run covers. Review stages come from :mod:`pipnb.stages`, checked against each plan.
 
 A plan is isolated: one that cannot be read, belongs to no rep of the data, was edited after it was locked,
-or lacks the stage becomes a :class:`~pipnb.runner.Problem` (named in the summary; the others run), and a
+or lacks the stage becomes a :class:`~pipnb.job.Problem` (named in the summary; the others run), and a
 file that is not a rep's plan file (a backup copy such as ``R14-copy.yaml``) is named and skipped.
 
 Every job is handed absolute paths and records what its report stands on: the data *as of the report's
@@ -27,9 +27,9 @@ from pipnb.batch.bundle import batch_scorecard, diagnosis_bundle, plan_looks, pr
 from pipnb.batch.prepare import Batch
 from pipnb.drafting import draft_plan
 from pipnb.errors import PipnbError, PlanError
+from pipnb.job import Job, Problem
 from pipnb.plan import Plan
 from pipnb.record import versions
-from pipnb.runner import Job, Problem
 from pipnb.stages import FINAL, checkpoint_number, parse_stage, stage_title
 from pipnb.workdir import notebook as find_notebook
 from pipnb.workdir import plan_path, remember_rep, rep_dir
@@ -120,7 +120,7 @@ def draft_plans(batch: Batch, rep_ids: list[str], *, as_of: str = "", start: str
 
     An existing plan is kept unless it is still a draft and ``force`` is set, so a manager's edits and a
     plan that is already active are never overwritten. An existing file that cannot be read, or that holds
-    another rep's plan, is a :class:`~pipnb.runner.Problem` for that rep (the file is left alone). A drafted
+    another rep's plan, is a :class:`~pipnb.job.Problem` for that rep (the file is left alone). A drafted
     plan records the fingerprint of the data up to the end of its diagnosis: what it was drafted from.
     """
     paths: list[Path | Problem] = []
@@ -174,7 +174,7 @@ def review_jobs(batch: Batch, plan_paths: list[Path | Problem], stage: int | str
     """One review per plan at ``stage`` (``"checkpoint-N"``, ``N`` or ``"final"``), written to
     ``reports/<rep>/<stage>.html`` (a frozen report: a later run with other inputs writes a new version).
 
-    Each plan fails alone (a :class:`~pipnb.runner.Problem`): a plan that cannot be read, is for a rep not in
+    Each plan fails alone (a :class:`~pipnb.job.Problem`): a plan that cannot be read, is for a rep not in
     the data, was edited after it was locked, or is the second plan of a rep in this batch. A plan without
     the stage is skipped, and with ``plan_files_only`` so is a file that is not its rep's plan file (a
     backup copy). The report's header says when the data behind the plan or behind an earlier stage of the
@@ -288,7 +288,7 @@ def _earlier_notes(batch: Batch, folder: Path, plan: Plan, stage: str) -> list[s
 def find_plans(batch: Batch, *, pattern: str | None = None, rep_ids: list[str] | None = None
                ) -> list[Path | Problem]:
     """Plan YAMLs by glob (``--plans``, relative to the working directory), by rep id (``--reps``; a rep
-    without a plan is a :class:`~pipnb.runner.Problem`), or every plan under ``params/plans``; absolute paths.
+    without a plan is a :class:`~pipnb.job.Problem`), or every plan under ``params/plans``; absolute paths.
 
     Raises
     ------

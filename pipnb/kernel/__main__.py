@@ -17,6 +17,7 @@ import sys
 import click
 
 from pipnb.errors import PipnbError
+from pipnb.report import install_template
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,7 +33,6 @@ def install(sys_prefix: bool, user: bool, prefix: str | None) -> None:
     """Install the 'pipnb-fast' kernelspec (display name 'Python 3 (pipnb fast)') and register the
     'pipnb_report' template with nbconvert (jupyter nbconvert --template pipnb_report)."""
     from pipnb.kernel import install as install_spec
-    from pipnb.report import install_template
 
     if sum([sys_prefix, user, prefix is not None]) > 1:
         raise click.UsageError("choose one of --sys-prefix, --user and --prefix")
