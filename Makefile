@@ -11,9 +11,11 @@ LAB_STAMP  := $(VENV)/.pipnb-lab-installed
 demo: $(STAMP)
 	$(BIN)/pipnb demo
 
-# The fork-server kernel tests run alone (they time kernels and read their environment); the rest run on
-# two workers, one test file per worker.
+# The import contract first (pyproject.toml, [tool.importlinter]: the layers); then the fork-server kernel
+# tests run alone (they time kernels and read their environment); the rest run on two workers, one test file
+# per worker.
 test: $(TEST_STAMP) browser
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q tests/test_kernel.py
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --ignore=tests/test_kernel.py
 
