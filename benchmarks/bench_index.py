@@ -23,10 +23,10 @@ import nbformat
 
 from pipnb.batch.index import index_entries, write_index
 from pipnb.dashboard import dashboard
+from pipnb.index_page import write_index as list_page
 from pipnb.lifecycle import HistoryEntry
 from pipnb.plan import Plan, Target, Window
 from pipnb.record import RunRecord, write_record
-from pipnb.index_page import write_index as list_page
 from pipnb.workdir import remember_rep
 
 METRICS = ("win_rate", "opps_created_per_week", "first_meetings_per_week", "followup_meeting_ratio",

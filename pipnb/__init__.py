@@ -25,11 +25,11 @@ if TYPE_CHECKING:
     from pipnb.data import SalesData
     from pipnb.demo import DEMO_CASES, demo_data
     from pipnb.diagnosis import Diagnosis, diagnose
+    from pipnb.drafting import draft_plan
     from pipnb.errors import DataError, PipnbError, PlanError, UnknownRepError
     from pipnb.metrics import touch_gaps, weekly_panel, window_metrics
     from pipnb.parameters import check_parameters, data_path
     from pipnb.peers import peer_ids, peers_of, plan_peers, scorecard
-    from pipnb.drafting import draft_plan
     from pipnb.plan import Plan
     from pipnb.policy import Policy
     from pipnb.reviews import Review, review

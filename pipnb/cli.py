@@ -13,10 +13,18 @@ from __future__ import annotations
 import errno
 import sys
 import unicodedata
+from pathlib import Path
 
 import click
 
+from pipnb.errors import DataError, PipnbError
 from pipnb.kernel.__main__ import main as kernel_commands
+from pipnb.pdf import print_pdfs
+from pipnb.progress import configure
+from pipnb.redact import Redactor
+from pipnb.report import render as export
+from pipnb.stages import parse_stage, stage_name
+from pipnb.workdir import plan_path
 
 DATA_HELP = ("A folder (pipnb tables, or a Salesforce / HubSpot export), a source YAML, or a database URL.")
 
@@ -39,8 +47,6 @@ class _Group(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context):
-        from pipnb.errors import PipnbError
-
         try:
             return super().invoke(ctx)
         except PipnbError as err:
@@ -70,8 +76,6 @@ def _os_error(err: OSError) -> str:
 
 def _redacted(message: str) -> str:
     """``message`` without the secrets of a database URL given on the command line (even a mistyped one)."""
-    from pipnb.redact import Redactor
-
     redact = Redactor()
     args = sys.argv[1:]
     for i, arg in enumerate(args):
@@ -119,28 +123,17 @@ def _echo_redacted(text: str = "", *, err: bool = False, nl: bool = True) -> Non
               "is a bar on a terminal, one line per job elsewhere.")
 def main(quiet: bool, no_progress: bool) -> None:
     """Data-driven performance improvement plans for sales reps."""
-    from pipnb.progress import configure
-
     configure(progress=not no_progress, quiet=quiet)
 
 
 def data_option(f):
-    """``--data SRC`` and ``--bad-rows stop|skip`` (how every load of the command treats invalid rows)."""
-    f = click.option("--bad-rows", type=click.Choice(["stop", "skip"]), default=None, expose_value=False,
-                     callback=_use_bad_rows,
+    """``--data SRC`` and ``--bad-rows stop|skip`` (how the command's load treats invalid rows), passed to the
+    command as ``data_source`` and ``bad_rows``."""
+    f = click.option("--bad-rows", type=click.Choice(["stop", "skip"]), default=None,
                      help="stop: the first invalid row stops the load; skip: set invalid rows aside (blank invalid "
                           "optional values) and list them (`pipnb check` shows the list) [default: the source "
                           "YAML's bad_rows, else stop].")(f)
     return click.option("--data", "data_source", required=True, metavar="SRC", help=DATA_HELP)(f)
-
-
-def _use_bad_rows(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """Make ``--bad-rows`` the choice of every load of this command (``prepare`` loads too), for its duration."""
-    from pipnb.sources import use_bad_rows
-
-    use_bad_rows(value)
-    ctx.call_on_close(lambda: use_bad_rows(None))
-    return value
 
 
 @main.command("demo-data")
@@ -153,6 +146,7 @@ def _use_bad_rows(ctx: click.Context, param: click.Parameter, value: str | None)
               show_default=True, help="Write pipnb's tables, or the same team as a vendor export (CSV).")
 def demo_data_cmd(out: str, seed: int, n_reps: int, weeks: int, fmt: str, layout: str) -> None:
     """Write the built-in demo team (deterministic for a seed)."""
+    # pipnb.commands loads pandas and the statistics (~1 s): only the command that runs pays it
     from pipnb.commands import write_demo_data
 
     echo(write_demo_data(out, seed=seed, reps=n_reps, weeks=weeks, fmt=fmt, layout=layout))
@@ -172,20 +166,20 @@ def demo_data_cmd(out: str, seed: int, n_reps: int, weeks: int, fmt: str, layout
               help="Settings [default: params/policy.yaml when it exists, else pipnb's].")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True)
-def scan(data_source: str, as_of: str | None, weeks: int | None, since: str | None, peer_by: str | None,
-         win_rate_basis: str | None, policy_path: str | None, fmt: str) -> None:
+def scan(data_source: str, bad_rows: str | None, as_of: str | None, weeks: int | None, since: str | None,
+         peer_by: str | None, win_rate_basis: str | None, policy_path: str | None, fmt: str) -> None:
     """Show which reps fall short of their peers, on which metrics, and why."""
+    # pipnb.commands loads pandas and the statistics (~1 s): only the command that runs pays it
     from pipnb.commands import scan_text
 
-    echo(scan_text(data_source, as_of=_date(as_of, "--as-of"), weeks=weeks, since=_date(since, "--since"),
-                   peer_by=peer_by, win_rate_basis=win_rate_basis, policy=policy_path, fmt=fmt, echo=echo))
+    echo(scan_text(data_source, bad_rows=bad_rows, as_of=_date(as_of, "--as-of"), weeks=weeks,
+                   since=_date(since, "--since"), peer_by=peer_by, win_rate_basis=win_rate_basis, policy=policy_path,
+                   fmt=fmt, echo=echo))
 
 
 # -- the lifecycle ------------------------------------------------------------------------------
 def _absolute(ctx: click.Context, param: click.Parameter, value):
     """A path option taken from the caller's working directory, before anything runs."""
-    from pathlib import Path
-
     return None if value is None else str(Path(value).expanduser().absolute())
 
 
@@ -221,11 +215,12 @@ def jobs_option(f):
 @click.option("--as-of", default="", help="Last day of the diagnosis window (default: last day with data).")
 @batch_options
 @pdf_options
-def diagnose(data_source, rep_id, as_of, reports, params, force, kernel, pdf, paper):
+def diagnose(data_source, bad_rows, rep_id, as_of, reports, params, force, kernel, pdf, paper):
     """Diagnose one rep and write reports/<rep>/diagnose.html."""
+    # pipnb.commands loads pandas and the statistics (~1 s): only the command that runs pays it
     from pipnb.commands import diagnose as run_diagnose
 
-    run_diagnose(data_source, rep_id, as_of=_iso(as_of, "--as-of"), reports=reports, params=params,
+    run_diagnose(data_source, rep_id, bad_rows=bad_rows, as_of=_iso(as_of, "--as-of"), reports=reports, params=params,
                  echo=_echo_redacted, force=force, kernel=kernel, pdf=pdf, paper=paper)
 
 
@@ -246,7 +241,7 @@ def _optional_data(f):
 @batch_options
 @pdf_options
 @click.pass_context
-def plan(ctx, data_source, rep_id, as_of, start, reports, params, force, kernel, pdf, paper):
+def plan(ctx, data_source, bad_rows, rep_id, as_of, start, reports, params, force, kernel, pdf, paper):
     """Draft a plan, or sign a step of its lifecycle.
 
     \b
@@ -257,6 +252,7 @@ def plan(ctx, data_source, rep_id, as_of, start, reports, params, force, kernel,
             activate locks the targets and dates; a re-activation needs --note (why).
     History: pipnb plan history REP
     """
+    # pipnb.commands loads pandas and the statistics (~1 s): only the command that runs pays it
     from pipnb.commands import draft
 
     ctx.ensure_object(dict)["params"] = params
@@ -269,17 +265,14 @@ def plan(ctx, data_source, rep_id, as_of, start, reports, params, force, kernel,
         raise click.UsageError("draft a plan with --data SRC --rep ID, or sign a step of one: pipnb plan "
                                "activate|acknowledge|extend|complete|close REP --by NAME")
     _check_redraft(params, rep_id, force=force, start=start, as_of=as_of)
-    draft(data_source, rep_id, as_of=_iso(as_of, "--as-of"), start=_iso(start, "--start"), reports=reports,
-          params=params, echo=_echo_redacted, force=force, kernel=kernel, pdf=pdf, paper=paper)
+    draft(data_source, rep_id, bad_rows=bad_rows, as_of=_iso(as_of, "--as-of"), start=_iso(start, "--start"),
+          reports=reports, params=params, echo=_echo_redacted, force=force, kernel=kernel, pdf=pdf, paper=paper)
 
 
 def _check_redraft(params: str, rep_id: str, *, force: bool, start: str, as_of: str) -> None:
     """``--start`` and ``--as-of`` shape a new draft: with a plan that is kept (not a draft redrafted with
     ``--force``) they cannot apply, and saying so beats ignoring them."""
-    from pathlib import Path
-
-    from pipnb.batch import plan_path
-    from pipnb.plan import Plan
+    from pipnb.plan import Plan  # pipnb.plan (pydantic, yaml: 0.4 s): not on the `pipnb --help` path
 
     given = [name for name, value in (("--start", start), ("--as-of", as_of)) if value]
     path = plan_path(Path(params), rep_id)
@@ -326,7 +319,7 @@ for _action in _STEPS:
 
 def _sign(action: str, rep_id: str, *, by: str, note: str, params: str, weeks: int | None) -> None:
     """Take the step on the rep's plan file (:func:`pipnb.plan.sign_plan`); one line says what was signed."""
-    from pipnb.plan import sign_plan
+    from pipnb.plan import sign_plan  # pipnb.plan (pydantic, yaml: 0.4 s): not on the `pipnb --help` path
 
     path, signed = sign_plan(params, rep_id, action, by=by, note=note, weeks=weeks)
     entry = signed.history[-1]
@@ -342,11 +335,9 @@ def _sign(action: str, rep_id: str, *, by: str, note: str, params: str, weeks: i
 @click.pass_context
 def plan_history(ctx, rep_id, params):
     """Show a plan's status, lock and signed history (who, when, why), and any edit since it was locked."""
-    from pathlib import Path
-
-    from pipnb.batch import plan_path
+    # pipnb.commands loads pandas and the statistics (~1 s): only the command that runs pays it
     from pipnb.commands import history_lines
-    from pipnb.plan import Plan
+    from pipnb.plan import Plan  # pipnb.plan (pydantic, yaml: 0.4 s): not on the `pipnb --help` path
 
     path = plan_path(Path(params or ctx.obj.get("params") or "params"), rep_id)
     for line in history_lines(path, Plan.from_yaml(path)):
@@ -362,29 +353,28 @@ def plan_history(ctx, rep_id, params):
               help="json prints the review for scripts instead of writing a report.")
 @batch_options
 @pdf_options
-def review(data_source, plan_file, checkpoint, fmt, reports, params, force, kernel, pdf, paper):
+def review(data_source, bad_rows, plan_file, checkpoint, fmt, reports, params, force, kernel, pdf, paper):
     """Review a plan at one of its checkpoints or at the final review.
 
     A plan edited after it was locked is refused (one line saying what changed) until it is re-activated.
     A review once written is kept: a later run with other data or another plan writes a new version beside
     it (reports/<rep>/<stage>.v2.html ...), and the index links every version.
     """
-    from pathlib import Path
+    from pipnb.batch.prepare import absolute_source  # pipnb.batch (pandas: 0.35 s): not on the `pipnb --help` path
 
-    from pipnb.batch.prepare import absolute_source
+    # pipnb.commands loads pandas and the statistics (~1 s): only the command that runs pays it
     from pipnb.commands import review_json, review_report
-    from pipnb.plan import Plan
-    from pipnb.stages import parse_stage
+    from pipnb.plan import Plan  # pipnb.plan (pydantic, yaml: 0.4 s): not on the `pipnb --help` path
 
     plan_file, data_source = str(Path(plan_file).expanduser().absolute()), absolute_source(data_source)
     plan_obj = Plan.from_yaml(plan_file)
     stage = parse_stage(checkpoint, len(plan_obj.checkpoints), file=plan_file)
     plan_obj.check_lock(file=plan_file)
     if fmt == "json":
-        echo(review_json(data_source, plan_obj, stage, params))
+        echo(review_json(data_source, plan_obj, stage, params, bad_rows=bad_rows))
     else:
-        review_report(data_source, Path(plan_file), stage, reports=reports, params=params, echo=_echo_redacted,
-                      force=force, kernel=kernel, pdf=pdf, paper=paper)
+        review_report(data_source, Path(plan_file), stage, bad_rows=bad_rows, reports=reports, params=params,
+                      echo=_echo_redacted, force=force, kernel=kernel, pdf=pdf, paper=paper)
 
 
 @main.command()
@@ -402,17 +392,15 @@ def review(data_source, plan_file, checkpoint, fmt, reports, params, force, kern
 @batch_options
 @jobs_option
 @pdf_options
-def run(data_source, stage, rep_ids, flagged, plans_glob, as_of, scheduler, more_reps, fmt, reports, params,
+def run(data_source, bad_rows, stage, rep_ids, flagged, plans_glob, as_of, scheduler, more_reps, fmt, reports, params,
         force, kernel, jobs_n, pdf, paper):
     """Run one stage for many reps in parallel, resumably, and rebuild the index."""
-    from pipnb.stages import stage_name
-
     stage = stage_name(stage)      # a review stage is checked against each plan by review_jobs
     reps = [r for chunk in (*rep_ids, *more_reps) for r in chunk.split(",") if r]
     if more_reps and not rep_ids:
         raise click.UsageError(f"unexpected argument {more_reps[0]!r} (rep ids go after --reps)")
     _check_run_options(stage, reps=bool(reps), flagged=flagged, plans=bool(plans_glob), as_of=bool(as_of))
-    from pipnb.runner import WarmPool, local_workers, start_pool
+    from pipnb.runner import WarmPool, local_workers, start_pool  # pipnb.runner (0.4 s): not on the `pipnb --help` path
 
     pool = WarmPool()
     if scheduler is None:        # the local pool's workers load and warm up while the batch is prepared
@@ -422,12 +410,13 @@ def run(data_source, stage, rep_ids, flagged, plans_glob, as_of, scheduler, more
         elif reps and stage in ("diagnose", "plan"):      # one job a named rep
             workers = min(workers, len(reps))
         pool = start_pool(workers)
+    # pipnb.commands loads pandas and the statistics (~1 s): only the command that runs pays it
     from pipnb.commands import run_stage
 
     with pool:                   # shut down when no run took it (nothing to do, or an error before the run)
-        run_stage(data_source, stage, reps, flagged=flagged, plans_glob=plans_glob, as_of=_iso(as_of, "--as-of"),
-                  reports=reports, params=params, echo=_echo_redacted, jobs_n=jobs_n, force=force,
-                  scheduler=scheduler, kernel=kernel, fmt=fmt, pdf=pdf, paper=paper, pool=pool)
+        run_stage(data_source, stage, reps, bad_rows=bad_rows, flagged=flagged, plans_glob=plans_glob,
+                  as_of=_iso(as_of, "--as-of"), reports=reports, params=params, echo=_echo_redacted, jobs_n=jobs_n,
+                  force=force, scheduler=scheduler, kernel=kernel, fmt=fmt, pdf=pdf, paper=paper, pool=pool)
 
 
 def _check_run_options(stage: str, *, reps: bool, flagged: bool, plans: bool, as_of: bool) -> None:
@@ -450,9 +439,7 @@ def _check_run_options(stage: str, *, reps: bool, flagged: bool, plans: bool, as
 @click.option("--params", default="params", show_default=True, callback=_absolute)
 def index(reports, params):
     """Rebuild reports/index.html from the reports on disk."""
-    from pathlib import Path
-
-    from pipnb.batch import write_index
+    from pipnb.batch import write_index  # pipnb.batch (pandas: 0.35 s): not on the `pipnb --help` path
 
     echo(f"index: {write_index(Path(reports), Path(params))}")
 
@@ -464,8 +451,6 @@ def index(reports, params):
 def pdf_cmd(paths, paper, force):
     """Print HTML reports to PDFs beside them (A4 or Letter, page numbers and the confidentiality line in every
     footer, a sign-off block on plans and reviews), with headless Chromium."""
-    from pipnb.pdf import print_pdfs
-
     for path in print_pdfs(paths, paper=paper, force=force):
         echo(f"pdf: {path}")
 
@@ -478,6 +463,7 @@ def pdf_cmd(paths, paper, force):
 @click.option("--data-date", default="", help="The data's last day (default: the latest the reports recorded).")
 def status(reports, params, fmt, today, data_date):
     """Who is on a plan and how they are doing (what reports/index.html shows), from the reports on disk."""
+    # pipnb.commands loads pandas and the statistics (~1 s): only the command that runs pays it
     from pipnb.commands import status_text
 
     stamp = _date(today, "--today")
@@ -495,6 +481,7 @@ def status(reports, params, fmt, today, data_date):
 @jobs_option
 def demo(out, data_source, reports, params, force, kernel, jobs_n):
     """The whole lifecycle on the built-in demo team; prints where the index report is."""
+    # pipnb.commands loads pandas and the statistics (~1 s): only the command that runs pays it
     from pipnb.commands import demo as run_demo
 
     run_demo(out, data_source, reports=reports, params=params, echo=_echo_redacted, jobs_n=jobs_n, force=force,
@@ -509,7 +496,7 @@ def _iso(value: str | None, option: str) -> str:
 def _date(value: str | None, option: str):
     if value is None:
         return None
-    import pandas as pd
+    import pandas as pd  # pandas (0.25 s)
 
     try:
         return pd.Timestamp(value)
@@ -524,19 +511,19 @@ def _date(value: str | None, option: str):
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
               help="table: the report; csv: every listed row (table, file, row, column, value, action, reason); "
                    "json: the report for scripts.")
-def check(data_source: str, fmt: str) -> None:
+def check(data_source: str, bad_rows: str | None, fmt: str) -> None:
     """Report the data's quality: rows read and kept per file; rows set aside, values blanked, rows
     filtered and duplicates resolved, by reason; and the facts worth knowing (activities before the rep's
     hire or before their deal, open deals without a touch, deals without an owner), with their first rows.
 
     Invalid rows are set aside and listed (--bad-rows skip) unless --bad-rows stop is given.
     """
-    from pipnb.errors import DataError
+    # pipnb.quality (pandas: 0.35 s): not on the `pipnb --help` path
     from pipnb.quality import format_report, quality_report
-    from pipnb.sources import bad_rows_choice, load
+    from pipnb.sources import load  # pipnb.sources (pandas: 0.3 s): not on the `pipnb --help` path
 
     try:
-        data = load(data_source, bad_rows=bad_rows_choice() or "skip")
+        data = load(data_source, bad_rows=bad_rows or "skip")
     except DataError as err:      # no row left: the report still says why
         if getattr(err, "data", None) is not None:
             _echo_check(err.data, fmt, format_report, quality_report)
@@ -546,7 +533,7 @@ def check(data_source: str, fmt: str) -> None:
 
 def _echo_check(data, fmt: str, format_report, quality_report) -> None:
     if fmt == "csv":
-        from pipnb.quality import issues_csv
+        from pipnb.quality import issues_csv  # pipnb.quality (pandas: 0.35 s): not on the `pipnb --help` path
 
         echo(issues_csv(data), nl=False)
     else:
@@ -563,6 +550,7 @@ def init(folder: str, notebooks: bool) -> None:
 
     Nothing that exists is overwritten. Every pipnb command then works from FOLDER.
     """
+    # pipnb.commands loads pandas and the statistics (~1 s): only the command that runs pays it
     from pipnb.commands import init_folder
 
     init_folder(folder, notebooks=notebooks, echo=echo)
@@ -574,8 +562,6 @@ def init(folder: str, notebooks: bool) -> None:
               ".html]; an existing file is never replaced.")
 def render(notebook: str, out: str | None) -> None:
     """Export one executed notebook (e.g. papermill's output) as a pipnb HTML report."""
-    from pipnb.report import render as export
-
     echo(f"written: {export(notebook, out)}")
 
 

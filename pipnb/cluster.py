@@ -67,7 +67,7 @@ def run_on_dask(todo: list, scheduler: Any, stack: contextlib.ExitStack, run: Ca
     ClusterError
         Unreachable scheduler, no worker for :data:`NO_WORKERS_TIMEOUT` seconds, or the scheduler lost.
     """
-    from distributed import Client
+    from distributed import Client  # distributed (0.3 s; optional: pipnb[dask])
 
     where = _address(scheduler)
     if isinstance(scheduler, Client):

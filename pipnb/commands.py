@@ -24,14 +24,24 @@ from typing import Any
 
 import pandas as pd
 
-from pipnb.batch import demo_jobs, diagnose_jobs, draft_plans, find_plans, plan_jobs, prepare, review_jobs, scan_job
-from pipnb.batch import write_index
+from pipnb.batch import (
+    demo_jobs,
+    diagnose_jobs,
+    draft_plans,
+    find_plans,
+    plan_jobs,
+    prepare,
+    review_jobs,
+    scan_job,
+    write_index,
+)
 from pipnb.batch.prepare import Batch, absolute_source
 from pipnb.cluster import ClusterError
 from pipnb.dashboard import dashboard, format_table, to_json
 from pipnb.demo import demo_data
 from pipnb.errors import PlanError
 from pipnb.io import safe_csv
+from pipnb.job import Problem, RunSummary
 from pipnb.kernel import KERNEL_NAME, available
 from pipnb.outputs import run_json, written_paths
 from pipnb.pdf import print_pdfs
@@ -41,10 +51,9 @@ from pipnb.policy import Policy
 from pipnb.progress import quiet
 from pipnb.quality import summary_line, write_quality_csv
 from pipnb.reviews import review
-from pipnb.job import Problem, RunSummary
 from pipnb.runner import WarmPool, run_jobs
-from pipnb.sentences import review_record
 from pipnb.scan import flagged_reps, format_scan, scan_json, scan_records
+from pipnb.sentences import review_record
 from pipnb.sources import load
 from pipnb.sources.layouts import write_layout
 from pipnb.workdir import init
@@ -105,14 +114,14 @@ def execute(batch: Batch, jobs: list, *, echo: Echo, jobs_n: int | None = None, 
 
 
 def diagnose(source: str, rep_id: str, *, as_of: str, reports: str, params: str, echo: Echo,
-             **run: Any) -> RunSummary:
+             bad_rows: str | None = None, **run: Any) -> RunSummary:
     """``pipnb diagnose``: one rep's diagnosis report (``run``: :func:`execute`'s options)."""
-    batch = prepare(absolute_source(source), reports=reports, params=params)
+    batch = prepare(absolute_source(source), reports=reports, params=params, bad_rows=bad_rows)
     return execute(batch, diagnose_jobs(batch, [rep_id], as_of=as_of), echo=echo, jobs_n=1, **run)
 
 
 def draft(source: str, rep_id: str, *, as_of: str, start: str, reports: str, params: str, echo: Echo,
-          **run: Any) -> RunSummary:
+          bad_rows: str | None = None, **run: Any) -> RunSummary:
     """``pipnb plan --data SRC --rep ID``: draft the rep's plan YAML (an existing one is kept unless it is a draft
     and ``force`` is set), then write its report (``run``: :func:`execute`'s options).
 
@@ -121,7 +130,7 @@ def draft(source: str, rep_id: str, *, as_of: str, start: str, reports: str, par
     PlanError
         When the plan cannot be drafted (e.g. its file holds another rep's plan).
     """
-    batch = prepare(absolute_source(source), reports=reports, params=params)
+    batch = prepare(absolute_source(source), reports=reports, params=params, bad_rows=bad_rows)
     paths = draft_plans(batch, [rep_id], as_of=as_of, start=start, force=run.get("force", False))
     if isinstance(paths[0], Problem):
         raise PlanError(paths[0].error)
@@ -130,7 +139,7 @@ def draft(source: str, rep_id: str, *, as_of: str, start: str, reports: str, par
 
 
 def review_report(source: str, plan_file: Path, stage: str, *, reports: str, params: str, echo: Echo,
-                  **run: Any) -> RunSummary:
+                  bad_rows: str | None = None, **run: Any) -> RunSummary:
     """``pipnb review``: one review's report (``run``: :func:`execute`'s options).
 
     Raises
@@ -139,7 +148,7 @@ def review_report(source: str, plan_file: Path, stage: str, *, reports: str, par
         When the plan cannot be reviewed at ``stage`` (a review not due yet or a draft plan is a state, not an
         error: the summary says so).
     """
-    batch = prepare(source, reports=reports, params=params)
+    batch = prepare(source, reports=reports, params=params, bad_rows=bad_rows)
     jobs = review_jobs(batch, [plan_file], stage, plan_files_only=False)
     problems = [j for j in jobs if isinstance(j, Problem) and not j.state]      # not due / draft: a state
     if problems:
@@ -148,10 +157,10 @@ def review_report(source: str, plan_file: Path, stage: str, *, reports: str, par
 
 
 def run_stage(source: str, stage: str, reps: list[str], *, flagged: bool, plans_glob: str | None, as_of: str,
-              reports: str, params: str, echo: Echo, **run: Any) -> RunSummary:
+              reports: str, params: str, echo: Echo, bad_rows: str | None = None, **run: Any) -> RunSummary:
     """``pipnb run`` once its options are checked: prepare the batch, build the stage's jobs (for ``diagnose``
     and ``plan`` without reps, every flagged rep), run them (``run``: :func:`execute`'s options)."""
-    batch = prepare(absolute_source(source), reports=reports, params=params)
+    batch = prepare(absolute_source(source), reports=reports, params=params, bad_rows=bad_rows)
     if stage == "scan":
         jobs = [scan_job(batch, as_of=as_of)]
     elif stage in ("diagnose", "plan"):
@@ -171,13 +180,13 @@ def _flagged(batch: Batch, as_of: str) -> list[str]:
     return flagged_reps(card, plan_metrics_only=True)
 
 
-def review_json(source: str, plan: Plan, stage: str, params: str) -> str:
+def review_json(source: str, plan: Plan, stage: str, params: str, *, bad_rows: str | None = None) -> str:
     """``pipnb review --format json``: the review computed here (no notebook), with the notes it warned of."""
     policy_path = Path(params) / "policy.yaml"
     policy = Policy.from_yaml(policy_path) if policy_path.is_file() else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = review(load(source), plan, stage, policy=policy)
+        result = review(load(source, bad_rows=bad_rows), plan, stage, policy=policy)
     notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     return json.dumps({**review_record(result), "notes": notes}, indent=1, default=str)
 
@@ -228,12 +237,13 @@ def write_demo_data(out: str, *, seed: int, reps: int, weeks: int, fmt: str, lay
     return f"wrote {counts} to {folder}"
 
 
-def scan_text(source: str, *, as_of: pd.Timestamp | None, weeks: int | None, since: pd.Timestamp | None,
-              peer_by: str | None, win_rate_basis: str | None, policy: str | None, fmt: str, echo: Echo) -> str:
+def scan_text(source: str, *, bad_rows: str | None = None, as_of: pd.Timestamp | None, weeks: int | None,
+              since: pd.Timestamp | None, peer_by: str | None, win_rate_basis: str | None, policy: str | None,
+              fmt: str, echo: Echo) -> str:
     """``pipnb scan``: the team scan as a table, CSV or JSON. The settings are ``policy`` when given, else
     ./params/policy.yaml when it exists, else pipnb's own; one line on stderr says what the load kept."""
     rules = Policy.find(policy, params="params")
-    data = load(source)
+    data = load(source, bad_rows=bad_rows)
     if not quiet():
         echo(f"pipnb: {summary_line(data)}", err=True)
     card = scorecard(data, as_of=as_of, weeks=weeks, since=since, peer_by=peer_by, win_rate_basis=win_rate_basis,

@@ -277,7 +277,7 @@ def gap_cost(card: pd.DataFrame, rep_id: str, *, level: float = 0.95) -> dict[st
         ``wins_per_quarter``, ``wins_low``, ``wins_high``, ``deal_size``, ``money``, ``money_low``,
         ``money_high``, ``rep_wins``, ``weeks``, ``peer_wins_per_week``.
     """
-    from scipy import stats as sps   # scipy (~1 s): only the cost-of-gap interval needs it
+    from scipy import stats as sps  # scipy (~1 s): only the cost-of-gap interval needs it
 
     rows = card[card["metric"] == "win_rate"].set_index("rep_id")
     weeks = card[card["metric"] == "opps_created_per_week"].set_index("rep_id")["denominator"]

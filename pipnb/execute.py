@@ -34,7 +34,7 @@ from typing import Any, Literal
 from pipnb.io import atomic_path, atomic_write_text
 from pipnb.job import Job, JobResult
 from pipnb.progress import capture_warnings, one_line
-from pipnb.record import RunRecord, write_record
+from pipnb.record import RunRecord, read_outcome, write_record
 from pipnb.report import export_html, exporter
 from pipnb.versions import Output
 from pipnb.workers import KERNEL_LOG
@@ -102,9 +102,9 @@ def _execute(job: Job):
     A cell that raises raises :class:`~papermill.exceptions.PapermillExecutionError` carrying the partially
     executed notebook as ``pipnb_notebook``.
     """
-    import nbformat                   # the execution stack (~0.3 s): only where a notebook runs
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
+    import nbformat  # the execution stack (~0.3 s): only where a notebook runs
+    import papermill  # papermill (0.35 s)
+    from papermill.exceptions import PapermillExecutionError  # papermill (0.35 s)
 
     job.output_ipynb.parent.mkdir(parents=True, exist_ok=True)
     # Papermill wants a name ending in .ipynb; the leading dot keeps it out of listings.
@@ -132,7 +132,7 @@ def _engine() -> str:
     """The name of papermill's nbclient engine minus its saves of the whole output notebook at every cell's start
     and end (two writes a cell, ~50 a report, each serializing every output so far). Papermill still writes it
     once at the end, and on a failure with the error marked, which is what :func:`_execute` reads."""
-    from papermill.engines import NBClientEngine, papermill_engines   # papermill: heavy, see _execute
+    from papermill.engines import NBClientEngine, papermill_engines  # papermill: heavy, see _execute
 
     class OneSaveEngine(NBClientEngine):
         @classmethod
@@ -145,7 +145,6 @@ def _engine() -> str:
 
 def _record(job: Job, wanted_hash: str, out: Output, status: Literal["ok", "failed"], error: str = "",
             nb: Any = None) -> RunRecord:
-    from pipnb.outcome import read_outcome    # pipnb.outcome loads pandas (~0.25 s), which a worker needs not
 
     outcome = (read_outcome(nb) or {}) if status == "ok" and nb is not None else {}
     return RunRecord(input_hash=wanted_hash, status=status, label=job.label, fingerprint=job.fingerprint,
@@ -157,7 +156,7 @@ def _record(job: Job, wanted_hash: str, out: Output, status: Literal["ok", "fail
 def _write_report(nb, job: Job, wanted_hash: str, out: Output) -> Path | None:
     """Stamp the record, export the HTML to a hidden file, write the notebook, then rename the HTML into place;
     a failure file this run supersedes is removed. Returns the HTML path (None when the job has none)."""
-    import nbformat                   # heavy, see _execute
+    import nbformat  # heavy, see _execute
 
     write_record(nb, _record(job, wanted_hash, out, "ok", nb=nb))
     nb.metadata.setdefault("papermill", {})["output_path"] = str(out.ipynb)
@@ -175,7 +174,7 @@ def _write_report(nb, job: Job, wanted_hash: str, out: Output) -> Path | None:
 def _write_failure(nb, job: Job, wanted_hash: str, out: Output, error: str) -> None:
     """Keep a failed run's notebook, with its error and record, where :class:`Output` says (never over a good
     report)."""
-    import nbformat                   # heavy, see _execute
+    import nbformat  # heavy, see _execute
 
     write_record(nb, _record(job, wanted_hash, out, "failed", error))
     nb.metadata.setdefault("papermill", {})["output_path"] = str(out.failure)
@@ -186,7 +185,7 @@ def _kernel_config():
     """Kernel-manager settings for one execution: IPC sockets under a path of their own (with the
     default relative ``kernel-ipc`` base, kernels started at once in one directory steal each
     other's sockets)."""
-    from traitlets.config import Config      # jupyter's configuration: loaded with the execution stack only
+    from traitlets.config import Config  # jupyter's configuration: loaded with the execution stack only
 
     settings: dict[str, Any] = {"transport": KERNEL_TRANSPORT}
     if KERNEL_TRANSPORT == "ipc":
@@ -209,12 +208,12 @@ def _remove_stale_temp_files(job: Job, out: Output) -> None:
 
 def _kernel_died(exc: BaseException) -> bool:
     """A dead kernel or a failed kernel start (e.g. two kernels racing for a ZMQ port)."""
-    from nbclient.exceptions import DeadKernelError     # nbclient: heavy, see _execute
+    from nbclient.exceptions import DeadKernelError  # nbclient: heavy, see _execute
 
     if isinstance(exc, DeadKernelError):
         return True
     try:
-        import zmq                    # pyzmq, jupyter_client's: loaded with the execution stack only
+        import zmq  # pyzmq, jupyter_client's: loaded with the execution stack only
 
         if isinstance(exc, zmq.ZMQError):
             return True
@@ -227,7 +226,7 @@ def _kernel_died(exc: BaseException) -> bool:
 
 def describe_error(exc: BaseException) -> str:
     """One line naming a job's error: the cell's exception and where, a kernel that died twice, or any other."""
-    from papermill.exceptions import PapermillExecutionError    # papermill: heavy, see _execute
+    from papermill.exceptions import PapermillExecutionError  # papermill: heavy, see _execute
 
     if isinstance(exc, PapermillExecutionError):
         return f"{exc.ename}: {one_line(exc.evalue)} (at In [{exc.exec_count}])"
@@ -253,7 +252,7 @@ def preload() -> None:
         sys.modules["rfc3987_syntax"] = None       # an import of it raises ImportError, which jsonschema allows
     try:
         import nbclient  # noqa: F401     # the execution stack (~0.3 s): what this function is for
-        import nbformat
+        import nbformat  # nbformat (90 ms)
         import papermill  # noqa: F401
     finally:
         if hidden:

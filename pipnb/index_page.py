@@ -13,51 +13,17 @@ from __future__ import annotations
 import html
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 from pipnb.dashboard import MARKS, Dashboard, Measure
 from pipnb.io import atomic_write_text
-from pipnb.report import _header_html, _page
+from pipnb.record import IndexEntry
+from pipnb.report import header_html, page
 from pipnb.stages import stage_title
 
-__all__ = ["IndexEntry", "Status", "render_dashboard", "sparkline", "write_index"]
-
-Status = Literal["ok", "failed", "skipped", "missing", "not due"]
-
-
-@dataclass(frozen=True)
-class IndexEntry:
-    """One row of ``reports/index.html``.
-
-    Parameters
-    ----------
-    rep
-        Who the report is about, as shown (e.g. ``"Dana Reyes (R07)"``); ``""`` for a team report.
-    stage
-        ``"scan"``, ``"diagnose"``, ``"plan"``, ``"checkpoint-1"``, …
-    status
-        ``"ok"``, ``"failed"``, ``"skipped"`` (up to date, not re-run), ``"missing"`` (not produced) or
-        ``"not due"`` (a review the data does not reach yet).
-    path
-        The file to link (the HTML report; for a failure, the kept ``.ipynb``), or None for no link.
-    note
-        One line shown beside the status, e.g. a failure's error.
-    earlier
-        Other files of the same report, linked under the note: ``(label, path, note)``, e.g. the versions a
-        later one replaced (``("version 1", "R07/checkpoint-1.html", "as of 2026-04-26")``) or the last good
-        report a failure left in place.
-    """
-
-    rep: str
-    stage: str
-    status: Status
-    path: Path | str | None = None
-    note: str = ""
-    earlier: tuple[tuple[str, Path | str, str], ...] = ()
-
+__all__ = ["render_dashboard", "sparkline", "write_index"]
 
 def write_index(entries: Iterable[IndexEntry], path: str | os.PathLike[str], *,
                 title: str = "pipnb reports", header: Mapping[str, Any] | None = None,
@@ -106,7 +72,7 @@ def write_index(entries: Iterable[IndexEntry], path: str | os.PathLike[str], *,
     head = dict(header or {})
     head.setdefault("title", title)
     head.setdefault("audience", "the sales manager")
-    page_title, header_block = _header_html(head)
+    page_title, header_block = header_html(head)
     body = (
         (render_dashboard(board) if board is not None else "") + (f"\n<h2>{esc(heading)}</h2>\n" if heading else "")
         + f"<p>{esc(summary or 'no reports')}</p>\n"
@@ -114,7 +80,7 @@ def write_index(entries: Iterable[IndexEntry], path: str | os.PathLike[str], *,
         "<thead><tr><th>Rep</th><th>Report</th><th>Status</th></tr></thead>\n<tbody>\n"
         + "\n".join(rows) + "\n</tbody></table></div>"
     )
-    return atomic_write_text(path, _page(page_title, header_block, body))
+    return atomic_write_text(path, page(page_title, header_block, body))
 
 
 _CSS = """

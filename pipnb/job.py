@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pipnb.errors import RunError
-from pipnb.index_page import IndexEntry
+from pipnb.record import IndexEntry
 
 __all__ = ["Job", "JobResult", "JobStatus", "Problem", "RunSummary"]
 

@@ -2,9 +2,9 @@
 
 The dashboard (:mod:`pipnb.dashboard`) never recomputes a statistic: it reads what each executed notebook
 recorded. A notebook records its outcome with :func:`record_outcome` in a cell tagged ``remove-cell`` (so the
-report does not show it): the call displays a JSON bundle of the media type :data:`MIME`. When the run ends,
-:mod:`pipnb.execute` copies that bundle into the notebook's :class:`~pipnb.record.RunRecord` (``outcome``), so
-``read_record(path).outcome`` is what the report concluded.
+report does not show it): the call displays a JSON bundle of the media type :data:`pipnb.record.MIME`. When
+the run ends, :mod:`pipnb.execute` reads it back (:func:`pipnb.record.read_outcome`) into the notebook's
+:class:`~pipnb.record.RunRecord` (``outcome``), so ``read_record(path).outcome`` is what the report concluded.
 
 Outcomes are plain JSON:
 
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from pipnb.diagnosis import remaining_dead
+from pipnb.record import MIME
 from pipnb.scan import flagged_reps
 from pipnb.schema import DRIVER_METRICS
 from pipnb.text import measure_reason, status_line
@@ -41,28 +42,13 @@ if TYPE_CHECKING:
     from pipnb.diagnosis import Diagnosis
     from pipnb.reviews import Review
 
-__all__ = ["MIME", "diagnosis_outcome", "read_outcome", "record_outcome", "review_outcome", "scan_outcome"]
-
-#: The media type of the bundle a notebook displays to record its outcome.
-MIME = "application/vnd.pipnb.outcome+json"
-
+__all__ = ["diagnosis_outcome", "record_outcome", "review_outcome", "scan_outcome"]
 
 def record_outcome(outcome: Mapping[str, Any]) -> None:
     """Display ``outcome`` as a :data:`MIME` bundle: what the runner records for the dashboard."""
-    from IPython.display import display   # IPython (70 ms): only a running notebook displays the outcome
+    from IPython.display import display  # IPython (70 ms): only a running notebook displays the outcome
 
     display({MIME: _plain(outcome), "text/plain": "(outcome recorded for the dashboard)"}, raw=True)
-
-
-def read_outcome(nb: Any) -> dict[str, Any] | None:
-    """The outcome a notebook (``NotebookNode`` or dict) displayed, or None (the last one wins)."""
-    found = None
-    for cell in nb.get("cells", []) if isinstance(nb, Mapping) else []:
-        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
-            data = output.get("data") if isinstance(output, Mapping) else None
-            if isinstance(data, Mapping) and isinstance(data.get(MIME), Mapping):
-                found = dict(data[MIME])
-    return found
 
 
 def review_outcome(rv: Review, panel: pd.DataFrame, data: SalesData) -> dict[str, Any]:

@@ -107,8 +107,8 @@ def progress_bar(total: int, enabled: bool) -> Iterator[Any]:
     if mode == "lines":
         yield _Lines(total, sys.stderr)
         return
-    from tqdm.auto import tqdm   # tqdm (45 ms): only when a bar is shown
-    from tqdm.contrib.logging import logging_redirect_tqdm   # tqdm (45 ms): only when a bar is shown
+    from tqdm.auto import tqdm  # tqdm (45 ms): only when a bar is shown
+    from tqdm.contrib.logging import logging_redirect_tqdm  # tqdm (45 ms): only when a bar is shown
 
     with tqdm(total=total, desc="pipnb", unit="job", disable=mode == "off", file=sys.stderr,
               dynamic_ncols=True) as bar:

@@ -222,3 +222,54 @@ def _versions(base: Path) -> list[Version]:
         ipynb = version_path(base, n, ".ipynb")
         out.append(Version(n, ipynb, version_path(base, n, ".html"), read_record(ipynb)))
     return out
+
+
+# -- the index's rows ---------------------------------------------------------------------------
+Status = Literal["ok", "failed", "skipped", "missing", "not due"]
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """One row of ``reports/index.html``.
+
+    Parameters
+    ----------
+    rep
+        Who the report is about, as shown (e.g. ``"Dana Reyes (R07)"``); ``""`` for a team report.
+    stage
+        ``"scan"``, ``"diagnose"``, ``"plan"``, ``"checkpoint-1"``, …
+    status
+        ``"ok"``, ``"failed"``, ``"skipped"`` (up to date, not re-run), ``"missing"`` (not produced) or
+        ``"not due"`` (a review the data does not reach yet).
+    path
+        The file to link (the HTML report; for a failure, the kept ``.ipynb``), or None for no link.
+    note
+        One line shown beside the status, e.g. a failure's error.
+    earlier
+        Other files of the same report, linked under the note: ``(label, path, note)``, e.g. the versions a
+        later one replaced (``("version 1", "R07/checkpoint-1.html", "as of 2026-04-26")``) or the last good
+        report a failure left in place.
+    """
+
+    rep: str
+    stage: str
+    status: Status
+    path: Path | str | None = None
+    note: str = ""
+    earlier: tuple[tuple[str, Path | str, str], ...] = ()
+
+
+# -- the outcome a notebook recorded --------------------------------------------------------------
+#: The media type of the bundle a notebook displays to record its outcome.
+MIME = "application/vnd.pipnb.outcome+json"
+
+
+def read_outcome(nb: Any) -> dict[str, Any] | None:
+    """The outcome a notebook (``NotebookNode`` or dict) displayed, or None (the last one wins)."""
+    found = None
+    for cell in nb.get("cells", []) if isinstance(nb, Mapping) else []:
+        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            data = output.get("data") if isinstance(output, Mapping) else None
+            if isinstance(data, Mapping) and isinstance(data.get(MIME), Mapping):
+                found = dict(data[MIME])
+    return found

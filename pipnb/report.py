@@ -30,9 +30,13 @@ from __future__ import annotations
 
 import copy
 import html
+import json
 import logging
 import os
 import re
+import shutil
+import sys
+import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,6 +46,7 @@ from pipnb.errors import PipnbError
 from pipnb.io import atomic_write_text
 from pipnb.progress import one_line
 from pipnb.record import RunRecord, read_record
+from pipnb.stages import stage_title
 
 if TYPE_CHECKING:
     import nbformat
@@ -101,8 +106,8 @@ def _allow_attribute(tag: str, name: str, value: str) -> bool:
 
 
 def _cleaner():
-    import bleach
-    from bleach.css_sanitizer import CSSSanitizer
+    import bleach  # bleach (40 ms, on the `pipnb --help` path)
+    from bleach.css_sanitizer import CSSSanitizer  # bleach (40 ms, on the `pipnb --help` path)
 
     return bleach.Cleaner(tags=_ALLOWED_TAGS, attributes=_allow_attribute,
                           protocols={"http", "https", "mailto", "data"}, strip=False,
@@ -143,7 +148,7 @@ def exporter():
     """This thread's report exporter (nbconvert's ``HTMLExporter`` with the report template), built on first use."""
     state = _local_state()
     if state.exporter is None:
-        from nbconvert import HTMLExporter
+        from nbconvert import HTMLExporter  # nbconvert (0.33 s)
 
         class _ReportExporter(HTMLExporter):
             def default_filters(self):
@@ -162,7 +167,7 @@ def exporter():
 
 def _report_cells(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy of ``nb`` holding only what a reader sees (see the module docstring)."""
-    from nbconvert.preprocessors import TagRemovePreprocessor
+    from nbconvert.preprocessors import TagRemovePreprocessor  # nbconvert (0.33 s)
 
     nb = copy.deepcopy(nb)
     nb, _ = TagRemovePreprocessor(remove_cell_tags=set(REMOVED_CELL_TAGS)).preprocess(nb, {})
@@ -233,13 +238,13 @@ td:first-child, th:first-child, .pipnb-index td, .pipnb-index th { text-align: l
 _PAGE_TAIL = "\n</main>\n</body>\n</html>\n"
 
 
-def _page(title: str, header_html: str, body_html: str, *, input_hash: str | None = None) -> str:
+def page(title: str, header_html: str, body_html: str, *, input_hash: str | None = None) -> str:
     """A whole HTML document: inline CSS only, no script, no external resource."""
     return f"{_page_head(title, header_html, input_hash=input_hash)}{body_html}{_PAGE_TAIL}"
 
 
 def _page_head(title: str, header_html: str, *, input_hash: str | None = None) -> str:
-    """The page up to the opening of ``<main>`` (see :func:`_page`)."""
+    """The page up to the opening of ``<main>`` (see :func:`page`)."""
     hash_meta = f'<meta name="{_INPUT_HASH_META}" content="{input_hash}">\n' if input_hash else ""
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -264,7 +269,7 @@ def confidentiality_line(header: Mapping[str, Any]) -> str:
     return f"Confidential — prepared for {audience}; do not forward"
 
 
-def _header_html(header: Mapping[str, Any], record: RunRecord | None = None) -> tuple[str, str]:
+def header_html(header: Mapping[str, Any], record: RunRecord | None = None) -> tuple[str, str]:
     """Return (page title, escaped header block) for ``header``, with the run ``record``'s version line and the
     header's ``notes`` (e.g. the data behind an earlier stage changed) when there are any."""
     esc = html.escape
@@ -361,11 +366,11 @@ def export_html(notebook: nbformat.NotebookNode | str | os.PathLike[str], html_p
     resources = {"metadata": {"name": Path(html_path).stem, "path": source_dir or ""}, "pipnb_fragment": True}
     body, _ = exporter().from_notebook_node(cells, resources=resources)
     record = read_record(nb)
-    title, header_block = _header_html(header, record)
+    title, header_block = header_html(header, record)
     if header.get("signoff"):
         body += "\n" + signoff_html(header["signoff"] if isinstance(header["signoff"], Mapping) else {})
     input_hash = record.input_hash if record is not None and re.fullmatch(r"[0-9a-f]+", record.input_hash) else None
-    return atomic_write_text(html_path, _page(title, header_block, body, input_hash=input_hash))
+    return atomic_write_text(html_path, page(title, header_block, body, input_hash=input_hash))
 
 
 def install_template(*, user: bool = False, prefix: str | os.PathLike[str] | None = None) -> Path:
@@ -375,12 +380,8 @@ def install_template(*, user: bool = False, prefix: str | os.PathLike[str] | Non
     A wheel installs it there already; this serves editable installs (``pip install -e``, which skip data
     files) and is what ``pipnb kernel install`` runs beside the kernelspec. Returns the folder.
     """
-    import shutil
-    import sys
-    import tempfile
-
     if user:
-        from jupyter_core.paths import jupyter_data_dir
+        from jupyter_core.paths import jupyter_data_dir  # jupyter_core (10-30 ms, on the `pipnb --help` path)
 
         root = Path(jupyter_data_dir())
     else:
@@ -402,8 +403,6 @@ def install_template(*, user: bool = False, prefix: str | os.PathLike[str] | Non
 def notebook_header(nb: nbformat.NotebookNode) -> dict[str, Any]:
     """The report header an executed notebook tells by itself: its title, and the rep, stage and as-of date of
     the parameters papermill recorded (what :func:`render` and plain nbconvert show)."""
-    from pipnb.stages import stage_title
-
     params = dict(nb.metadata.get("papermill", {}).get("parameters", {}) or {})
     title = str(nb.metadata.get("title") or "")
     rep = str(params.get("rep_id") or "")
@@ -439,9 +438,7 @@ def render(notebook: str | os.PathLike[str], html_path: str | os.PathLike[str] |
     PipnbError
         When the notebook cannot be read, was not executed, or ``html_path`` exists.
     """
-    import json
-
-    import nbformat
+    import nbformat  # nbformat (90 ms)
 
     source = Path(notebook)
     target = Path(html_path) if html_path is not None else source.with_suffix(".html")
@@ -482,7 +479,7 @@ class ReportPreprocessor:
         nb = _report_cells(nb)
         resources["pipnb_clean"] = sanitize_html
         if not resources.get("pipnb_fragment"):
-            title, header_block = _header_html(notebook_header(nb), read_record(nb))
+            title, header_block = header_html(notebook_header(nb), read_record(nb))
             resources["pipnb_page_head"] = _page_head(title, header_block)
             resources["pipnb_page_tail"] = _PAGE_TAIL
         return nb, resources

@@ -280,7 +280,7 @@ def plan_verdicts(data: SalesData, plan: Plan, *, panel: pd.DataFrame, as_of: dt
     verdict; ``look`` is this review's place among the plan's checkpoints and final review, which share
     one error budget.
     """
-    from pipnb.stats import assess   # statsmodels (1.5 s): the change models behind assess
+    from pipnb.stats import assess  # statsmodels (1.5 s): the change models behind assess
 
     peers = plan_peers(data, plan) if peers is None else peers
     metrics = [t.metric for t in plan.targets]

@@ -44,7 +44,7 @@ def value(metric: str, number: float) -> str:
 
 def show(table: pd.DataFrame) -> HTML:
     """A display table without the index; every cell is HTML-escaped (pandas' ``escape=True``)."""
-    from IPython.display import HTML   # IPython (70 ms): only a notebook shows tables; `pipnb scan` imports this module
+    from IPython.display import HTML  # IPython (70 ms): only a notebook shows tables; `pipnb scan` imports this module
 
     return HTML(table.to_html(index=False, escape=True, border=0, classes="pipnb-table", na_rep="—"))
 

@@ -9,8 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipnb.batch.bundle import (diagnosis_looks, plan_looks, read_bundle, report_data, slice_data, slice_reps,
-                                team_card, write_bundle)
+from pipnb.batch.bundle import (
+    diagnosis_looks,
+    plan_looks,
+    read_bundle,
+    report_data,
+    slice_data,
+    slice_reps,
+    team_card,
+    write_bundle,
+)
 from pipnb.demo import DEMO_CASES
 from pipnb.diagnosis import diagnose
 from pipnb.fingerprint import fingerprint_until

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pipnb.index_page import sparkline
 from pipnb.demo import DEMO_CASES
+from pipnb.index_page import sparkline
 
 RESPONDER, NON_RESPONDER, ARTICLE = DEMO_CASES["responder"], DEMO_CASES["non_responder"], DEMO_CASES["article"]
 

@@ -12,9 +12,9 @@ import yaml
 import pipnb as pn
 from pipnb.demo import DEMO_CASES, demo_plan_start
 from pipnb.errors import PlanError
-from pipnb.schema import METRICS
 from pipnb.plan import Plan
 from pipnb.policy import Policy
+from pipnb.schema import METRICS
 
 POLICY = Policy.from_yaml()
 

@@ -10,7 +10,8 @@ import nbformat
 import papermill
 import pytest
 
-from pipnb.index_page import IndexEntry, write_index
+from pipnb.index_page import write_index
+from pipnb.record import IndexEntry
 from pipnb.report import export_html, read_input_hash, sanitize_html
 
 FIXTURES = Path(__file__).parent / "notebooks_fixture"

@@ -22,10 +22,10 @@ from urllib.parse import quote, quote_plus
 import pandas as pd
 import pytest
 
-from pipnb.workdir import plan_path, rep_dir, safe_name
 from pipnb.demo import DEMO_CASES
 from pipnb.errors import SourceError
 from pipnb.redact import Redactor, parse_url, show_url
+from pipnb.workdir import plan_path, rep_dir, safe_name
 
 PASSWORD = "Pl@nted S3cr3t/ü:%x"       # every character that has defeated a redactor
 

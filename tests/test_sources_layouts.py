@@ -5,9 +5,8 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from pipnb.errors import SourceError
-
 from pipnb.demo import demo_data
+from pipnb.errors import SourceError
 from pipnb.peers import scorecard
 from pipnb.sources import load
 from pipnb.sources.layouts import write_layout

@@ -24,7 +24,7 @@ from pipnb._lazy import lazy_names
 
 # Imported now: ``prepare`` names both a module and its function, and a report's bundle needs the module anyway.
 from pipnb.batch.prepare import Batch, prepare, read_panel
-from pipnb.workdir import plan_path, rep_dir      # the safe paths of a rep's plan and reports
+from pipnb.workdir import plan_path, rep_dir  # the safe paths of a rep's plan and reports
 
 if TYPE_CHECKING:   # the same names, for editors and type checkers
     from pipnb.batch.demo import demo_jobs, demo_plan

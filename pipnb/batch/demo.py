@@ -14,10 +14,13 @@ from pipnb.batch.bundle import batch_scorecard
 from pipnb.batch.jobs import batch_diagnosis, diagnose_jobs, draft_plans, plan_jobs, review_jobs, scan_job
 from pipnb.batch.prepare import Batch
 from pipnb.data import SalesData
+from pipnb.demo import DEMO_CASES, demo_plan_start
+from pipnb.diagnosis import diagnose
 from pipnb.drafting import draft_plan
 from pipnb.errors import PipnbError
 from pipnb.plan import Plan
 from pipnb.policy import Policy
+from pipnb.scan import flagged_reps
 from pipnb.sources import accepts_path
 from pipnb.stages import review_stages
 from pipnb.workdir import plan_path
@@ -26,9 +29,6 @@ from pipnb.workdir import plan_path
 def demo_jobs(batch: Batch, *, force: bool = False) -> list:
     """Every job of the demo: scan, diagnosis and plan of each flagged rep, and the whole review cycle
     of the two reps whose plans started 12 weeks before the data ends."""
-    from pipnb.demo import DEMO_CASES, demo_plan_start
-    from pipnb.scan import flagged_reps
-
     start = demo_plan_start(f"{batch.data.period[1]:%Y-%m-%d}")
     before = f"{start - pd.Timedelta(days=1):%Y-%m-%d}"
     active = [DEMO_CASES["responder"], DEMO_CASES["non_responder"]]
@@ -64,9 +64,6 @@ def demo_plan(data: SalesData, case: str = "responder") -> Plan:
 
     What the review notebooks use when they are opened with their defaults (no plan file yet).
     """
-    from pipnb.demo import DEMO_CASES, demo_plan_start
-    from pipnb.diagnosis import diagnose
-
     policy = Policy.default()
     start = demo_plan_start(f"{data.period[1]:%Y-%m-%d}")
     dx = diagnose(data, DEMO_CASES[case], as_of=start - pd.Timedelta(days=1), policy=policy)

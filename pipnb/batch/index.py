@@ -19,11 +19,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipnb.plan import plans_by_folder
-from pipnb.record import Version, failure_path, read_record, reading_once, versions
 from pipnb.dashboard import dashboard
-from pipnb.index_page import IndexEntry
 from pipnb.index_page import write_index as write_page
+from pipnb.plan import plans_by_folder
+from pipnb.record import IndexEntry, Version, failure_path, read_record, reading_once, versions
 from pipnb.stages import FIXED_STAGES, checkpoint_number, review_stages
 from pipnb.workdir import rep_info
 

@@ -17,6 +17,7 @@ the plan. Reviews are frozen (:mod:`pipnb.record`): a run with other inputs writ
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import hashlib
 from pathlib import Path
@@ -25,6 +26,7 @@ import pandas as pd
 
 from pipnb.batch.bundle import batch_scorecard, diagnosis_bundle, plan_looks, prepared_for
 from pipnb.batch.prepare import Batch
+from pipnb.diagnosis import diagnose
 from pipnb.drafting import draft_plan
 from pipnb.errors import PipnbError, PlanError
 from pipnb.job import Job, Problem
@@ -104,9 +106,6 @@ def batch_diagnosis(batch: Batch, rep_id: str, as_of: str = ""):
     (``as_of`` ``YYYY-MM-DD``, ``""``: the data's last day). It shares the batch's team scorecard of the window
     and the data's fingerprint on the window's last day, each computed once per batch: drafting many plans
     hashes every row of the data once, not once a rep."""
-    import dataclasses
-
-    from pipnb.diagnosis import diagnose
 
     card = batch_scorecard(batch, as_of)
     day = f"{pd.Timestamp(card.attrs['window_end']):%Y-%m-%d}"

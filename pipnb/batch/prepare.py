@@ -96,7 +96,7 @@ class Batch:
 
 
 def prepare(source: str, *, reports: str | Path = "reports", params: str | Path = "params",
-            policy: str | Path | None = None, cache: str | Path | None = None) -> Batch:
+            policy: str | Path | None = None, cache: str | Path | None = None, bad_rows: str | None = None) -> Batch:
     """Load and validate the data, compute the weekly panel once and keep it for the notebooks.
 
     Parameters
@@ -110,12 +110,14 @@ def prepare(source: str, *, reports: str | Path = "reports", params: str | Path 
         The policy YAML; default ``params/policy.yaml``, else the one shipped with pipnb.
     cache
         The cache folder; default ``.pipnb/cache`` beside ``params`` (never inside ``reports``).
+    bad_rows
+        What an invalid row does to the load (see :func:`pipnb.sources.load`; the command line's ``--bad-rows``).
 
     Returns
     -------
     Batch
     """
-    data = load(absolute_source(source))
+    data = load(absolute_source(source), bad_rows=bad_rows)
     reports, params = Path(reports).resolve(), Path(params).resolve()
     policy_path = policy_file(policy, params=params)
     rules = Policy.from_yaml(policy_path)

@@ -95,7 +95,7 @@ def available() -> tuple[bool, str]:
     ok, reason = fork_supported()
     if not ok:
         return False, reason
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel  # jupyter_client (90 ms)
 
     try:
         spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
@@ -108,6 +108,7 @@ def available() -> tuple[bool, str]:
     if provisioner != PROVISIONER_NAME:
         return False, f"kernel {KERNEL_NAME!r} in {spec.resource_dir} does not use {PROVISIONER_NAME!r}"
     try:
+        # pipnb.kernel's launcher and protocol (40 ms each, jupyter_core): `pipnb --help` imports this package
         from pipnb.kernel.launcher import runtime_dir
 
         runtime_dir()
@@ -132,8 +133,9 @@ def start_server() -> int | None:
     pipnb.kernel.launcher.ForkServerError
         When it cannot start.
     """
-    from jupyter_core.utils import run_sync
+    from jupyter_core.utils import run_sync  # jupyter_core (10-30 ms, on the `pipnb --help` path)
 
+    # pipnb.kernel's launcher and protocol (40 ms each, jupyter_core): `pipnb --help` imports this package
     from pipnb.kernel.launcher import current_address, ensure_server
 
     env = dict(os.environ)
@@ -149,7 +151,10 @@ def server_status() -> dict[str, Any] | None:
         ``pid``, ``uptime``, ``idle``, ``kernels`` (pids), ``threads``, ``os_threads``,
         ``preloaded``, ``failed``; None when no server is running.
     """
+    # pipnb.kernel's launcher and protocol (40 ms each, jupyter_core): `pipnb --help` imports this package
     from pipnb.kernel.launcher import current_address
+
+    # pipnb.kernel's launcher and protocol (40 ms each, jupyter_core): `pipnb --help` imports this package
     from pipnb.kernel.protocol import server_status as status
 
     return status(current_address())
@@ -168,7 +173,10 @@ def stop_server(*, force: bool = False) -> bool:
     bool
         True when a server was running and has exited.
     """
+    # pipnb.kernel's launcher and protocol (40 ms each, jupyter_core): `pipnb --help` imports this package
     from pipnb.kernel.launcher import current_address
+
+    # pipnb.kernel's launcher and protocol (40 ms each, jupyter_core): `pipnb --help` imports this package
     from pipnb.kernel.protocol import stop_server as stop
 
     return stop(current_address(), force=force)

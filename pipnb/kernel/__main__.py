@@ -17,6 +17,9 @@ import sys
 import click
 
 from pipnb.errors import PipnbError
+from pipnb.kernel import KERNEL_NAME, available, server_status, stop_server
+from pipnb.kernel import install as install_spec
+from pipnb.kernel.bench import measure, warm_up
 from pipnb.report import install_template
 
 
@@ -32,8 +35,6 @@ def main() -> None:
 def install(sys_prefix: bool, user: bool, prefix: str | None) -> None:
     """Install the 'pipnb-fast' kernelspec (display name 'Python 3 (pipnb fast)') and register the
     'pipnb_report' template with nbconvert (jupyter nbconvert --template pipnb_report)."""
-    from pipnb.kernel import install as install_spec
-
     if sum([sys_prefix, user, prefix is not None]) > 1:
         raise click.UsageError("choose one of --sys-prefix, --user and --prefix")
     dest = install_spec(user=user, prefix=None if user else (prefix or sys.prefix))
@@ -45,8 +46,6 @@ def install(sys_prefix: bool, user: bool, prefix: str | None) -> None:
 @main.command()
 def check() -> None:
     """Say whether the fast kernel can be used here (exit status 1 if not)."""
-    from pipnb.kernel import available
-
     ok, reason = available()
     click.echo(reason)
     sys.exit(0 if ok else 1)
@@ -55,8 +54,6 @@ def check() -> None:
 @main.command()
 def status() -> None:
     """Show the fork server this environment's kernels use."""
-    from pipnb.kernel import server_status
-
     info = server_status()
     if info is None:
         click.echo("no fork server is running")
@@ -68,8 +65,6 @@ def status() -> None:
 @click.option("--force", is_flag=True, help="Also terminate running kernels.")
 def stop(force: bool) -> None:
     """Stop the fork server (it also stops by itself after PIPNB_FORKSERVER_IDLE seconds)."""
-    from pipnb.kernel import stop_server
-
     stopped = stop_server(force=force)
     click.echo("fork server stopped" if stopped else "no fork server is running")
 
@@ -79,9 +74,6 @@ def stop(force: bool) -> None:
 @click.option("--baseline", default="python3", show_default=True, help="Kernel to compare with.")
 def bench(runs: int, baseline: str) -> None:
     """Time kernel start-up and a papermill run (pandas/seaborn/statsmodels + Poisson GLM)."""
-    from pipnb.kernel import KERNEL_NAME
-    from pipnb.kernel.bench import measure, warm_up
-
     click.echo(f"fork server start: {warm_up():.2f} s (0 = already running)")
     click.echo(f"{'kernel':<12} {'kernel_info':>12} {'ready':>8} {'papermill':>10} {'cells':>8}"
                f"   (medians of {runs}, s)")

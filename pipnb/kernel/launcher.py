@@ -47,6 +47,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pipnb.errors import PipnbError
+from pipnb.kernel.forkserver import DEFAULT_IDLE, DEFAULT_PRELOAD
+from pipnb.kernel.kernelspec import KERNEL_NAME
 
 SERVER_PACKAGE = Path(__file__).with_name("forkserver")
 SERVER_SCRIPT = SERVER_PACKAGE / "__main__.py"
@@ -100,8 +102,6 @@ def default_preload() -> tuple[str, ...]:
         Third-party modules only (numpy, pandas, matplotlib, seaborn, scipy, statsmodels,
         ipykernel ...).
     """
-    from pipnb.kernel.forkserver import DEFAULT_PRELOAD
-
     return DEFAULT_PRELOAD
 
 
@@ -114,7 +114,7 @@ def runtime_dir() -> Path:
         ``jupyter_core.paths.jupyter_runtime_dir()``, or ``$TMPDIR/pipnb-<uid>`` when that is
         too long for Unix socket paths (about 100 bytes).
     """
-    from jupyter_core.paths import jupyter_runtime_dir
+    from jupyter_core.paths import jupyter_runtime_dir  # jupyter_core (10-30 ms, on the `pipnb --help` path)
 
     path = Path(jupyter_runtime_dir())
     if len(str(path)) + len("/pipnb-fs-0123456789ab.sock") > SOCKET_PATH_MAX:
@@ -208,8 +208,6 @@ def idle_seconds(env: Mapping[str, str]) -> float:
     ForkServerError
         When the value is not a non-negative number.
     """
-    from pipnb.kernel.forkserver import DEFAULT_IDLE
-
     raw = env.get(ENV_IDLE, "").strip()
     if not raw:
         return DEFAULT_IDLE
@@ -240,9 +238,8 @@ def current_address(env: Mapping[str, str] | None = None, python: Sequence[str] 
     if python is None:
         python = [sys.executable]
         with contextlib.suppress(Exception):
-            from jupyter_client.kernelspec import KernelSpecManager
+            from jupyter_client.kernelspec import KernelSpecManager  # jupyter_client (90 ms)
 
-            from pipnb.kernel.kernelspec import KERNEL_NAME
 
             argv = KernelSpecManager().get_kernel_spec(KERNEL_NAME).argv
             python = split_kernel_cmd(argv, env)[0]

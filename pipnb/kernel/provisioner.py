@@ -35,6 +35,7 @@ from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Bool, CaselessStrEnum, Float
 
+from pipnb.kernel import fork_supported
 from pipnb.kernel.forked import ForkedKernel, launch_kernel
 from pipnb.kernel.launcher import SOCKET_PATH_MAX, ForkServerError, runtime_dir
 
@@ -78,8 +79,6 @@ class ForkServerProvisioner(LocalProvisioner):  # type: ignore[misc]
         dict
             Arguments for :meth:`launch_kernel` (``cmd``, ``env``, ``cwd`` ...).
         """
-        from pipnb.kernel import fork_supported
-
         self._use_fork, reason = fork_supported()
         if not self._use_fork:
             self.log.info("pipnb fast kernel: %s; launching a normal kernel", reason)

@@ -8,8 +8,7 @@ database URL, or a source YAML whose ``format`` names an adapter (``columns`` fo
 
 ``bad_rows`` chooses what an invalid row does: ``"stop"`` (the default) stops the load at the first one;
 ``"skip"`` sets it aside (an invalid optional value is blanked) and lists it on the loaded data. It comes
-from the ``load`` argument, else from :func:`use_bad_rows` (the command line's ``--bad-rows``), else from
-the source YAML's ``bad_rows:`` key.
+from the ``load`` argument (the command line's ``--bad-rows``), else from the source YAML's ``bad_rows:`` key.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,18 +28,6 @@ from pipnb.sources.registry import FORMATS, Reader
 
 if TYPE_CHECKING:   # pandera (behind pipnb.validate) is imported only when data is validated
     from pipnb.validate import RawTable
-_BAD_ROWS: ContextVar[str | None] = ContextVar("pipnb_bad_rows", default=None)
-
-
-def use_bad_rows(value: str | None) -> None:
-    """Set how loads without a ``bad_rows`` argument treat invalid rows (``"stop"``, ``"skip"``; None: the
-    source YAML's choice, else stop). The command line's ``--bad-rows`` sets it."""
-    _BAD_ROWS.set(check_bad_rows(value, key="--bad-rows"))
-
-
-def bad_rows_choice() -> str | None:
-    """The choice :func:`use_bad_rows` made (None when none was made)."""
-    return _BAD_ROWS.get()
 
 
 def load(source: str | Path | SalesData, *, timezone: str = "UTC", bad_rows: str | None = None) -> SalesData:
@@ -58,8 +44,8 @@ def load(source: str | Path | SalesData, *, timezone: str = "UTC", bad_rows: str
         Zone every timestamp is normalized to.
     bad_rows
         ``"stop"``: the first invalid row stops the load; ``"skip"``: invalid rows are set aside (invalid
-        optional values blanked), counted and listed in ``SalesData.quality``. Default: the command line's
-        ``--bad-rows``, else the source YAML's ``bad_rows:``, else ``"stop"``.
+        optional values blanked), counted and listed in ``SalesData.quality``. Default (None): the source
+        YAML's ``bad_rows:``, else ``"stop"``.
 
     Returns
     -------
@@ -84,9 +70,9 @@ def load(source: str | Path | SalesData, *, timezone: str = "UTC", bad_rows: str
     # Here, not at the top: the adapters and the validation import pandera (0.25 s), which a loaded snapshot or a
     # module that only names load (pipnb.metrics, for accepts_path) does not need. Importing them registers the formats.
     from pipnb.sources import columns, folder, hubspot, salesforce, sql  # noqa: F401
-    from pipnb.validate import validate   # pandera (0.25 s), as above
+    from pipnb.validate import validate  # pandera (0.25 s), as above
 
-    choice = check_bad_rows(bad_rows) or bad_rows_choice()
+    choice = check_bad_rows(bad_rows)
     if isinstance(source, str) and "://" in source:
         ledger = Ledger(choice)
         tables, shown = sql.read_url(source)

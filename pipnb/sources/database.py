@@ -81,8 +81,8 @@ class Database:
     """
 
     def __init__(self, url: str, *, base: Path, schema: str | None = None):
-        from sqlalchemy.engine import make_url   # sqlalchemy (230 ms): only when a database is read
-        from sqlalchemy.exc import ArgumentError   # sqlalchemy (230 ms): only when a database is read
+        from sqlalchemy.engine import make_url  # sqlalchemy (230 ms): only when a database is read
+        from sqlalchemy.exc import ArgumentError  # sqlalchemy (230 ms): only when a database is read
 
         self.redactor = Redactor()
         self.schema = schema
@@ -160,7 +160,7 @@ class Database:
     def read_whole(self, wanted: set[str], key) -> dict[str, pd.DataFrame]:
         """Every column of the tables whose ``key(name)`` is in ``wanted`` (a CRM's objects synced to a
         warehouse), by their names in the database."""
-        import sqlalchemy as sa   # sqlalchemy (230 ms): only when a database is read
+        import sqlalchemy as sa  # sqlalchemy (230 ms): only when a database is read
 
         engine = self._engine()
         try:
@@ -176,15 +176,15 @@ class Database:
     @staticmethod
     def _failures(engine) -> tuple[type[Exception], ...]:
         """What a database, its driver or SQLAlchemy raise (PEP 249 drivers all define ``Error``)."""
-        from sqlalchemy.exc import SQLAlchemyError   # sqlalchemy (230 ms): only when a database is read
+        from sqlalchemy.exc import SQLAlchemyError  # sqlalchemy (230 ms): only when a database is read
 
         dbapi = getattr(engine.dialect, "loaded_dbapi", None)
         driver = (dbapi.Error,) if isinstance(getattr(dbapi, "Error", None), type) else ()
         return (SQLAlchemyError, ImportError, OSError, *driver)
 
     def _engine(self):
-        import sqlalchemy as sa   # sqlalchemy (230 ms): only when a database is read
-        from sqlalchemy.exc import NoSuchModuleError   # sqlalchemy (230 ms): only when a database is read
+        import sqlalchemy as sa  # sqlalchemy (230 ms): only when a database is read
+        from sqlalchemy.exc import NoSuchModuleError  # sqlalchemy (230 ms): only when a database is read
 
         try:
             return sa.create_engine(self.url, connect_args=self.connect_args)
@@ -203,7 +203,7 @@ class Database:
         return f'"{package}"' if "[" in package else package
 
     def _error(self, err: Exception) -> Exception:
-        from sqlalchemy.exc import DBAPIError   # sqlalchemy (230 ms): only when a database is read
+        from sqlalchemy.exc import DBAPIError  # sqlalchemy (230 ms): only when a database is read
 
         if isinstance(err, ImportError):
             return SourceError(f"{self.shown}: the database driver is not installed ({err.name or err}); "
@@ -221,7 +221,7 @@ class Database:
         return self._read_table(conn, name, spec or SqlTable(table=name, db_schema=self.schema), optional)
 
     def _read_table(self, conn, name: str, spec: SqlTable, optional: bool = False) -> RawTable | None:
-        import sqlalchemy as sa   # sqlalchemy (230 ms): only when a database is read
+        import sqlalchemy as sa  # sqlalchemy (230 ms): only when a database is read
 
         label = f"sql:{spec.table}"
         inspector = sa.inspect(conn)
@@ -243,7 +243,7 @@ class Database:
         return _raw(pd.read_sql_query(statement, conn), name, label)
 
     def _read_query(self, conn, name: str, spec: SqlTable) -> RawTable:
-        import sqlalchemy as sa   # sqlalchemy (230 ms): only when a database is read
+        import sqlalchemy as sa  # sqlalchemy (230 ms): only when a database is read
 
         label = f"sql:{name} query"
         try:

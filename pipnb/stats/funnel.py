@@ -110,7 +110,7 @@ def _winsor_consistency(winsor: float) -> float:
     20%); dividing by this factor makes the estimate of the spread right for normal random effects while
     keeping outliers from inflating it.
     """
-    from scipy import stats as sps   # scipy (~1 s): the team scan's limits need only numpy
+    from scipy import stats as sps  # scipy (~1 s): the team scan's limits need only numpy
 
     if winsor <= 0:
         return 1.0

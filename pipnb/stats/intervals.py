@@ -43,7 +43,7 @@ def count_interval(weekly: np.ndarray, level: float = 0.95) -> tuple[float, floa
 
 def proportion_interval(successes: float, trials: float, level: float = 0.95) -> tuple[float, float, float]:
     """Pooled proportion and Wilson's score interval (``statsmodels`` ``proportion_confint``)."""
-    from statsmodels.stats.proportion import proportion_confint   # statsmodels (1.5 s)
+    from statsmodels.stats.proportion import proportion_confint  # statsmodels (1.5 s)
 
     if not trials or trials <= 0 or not np.isfinite(trials):
         return math.nan, 0.0, 1.0

@@ -85,7 +85,7 @@ def segmented_count_model(
     -------
     SegmentedFit
     """
-    import statsmodels.api as sm   # statsmodels (1.5 s)
+    import statsmodels.api as sm  # statsmodels (1.5 s)
 
     design = _segmented_design(data, time=time, post=post, slope_change=slope_change, season=season,
                                period=period, harmonics=harmonics)

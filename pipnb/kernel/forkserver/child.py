@@ -85,7 +85,7 @@ def run_kernel(job: LaunchJob) -> int:
     """
     try:
         _become_kernel_process(job)
-        from ipykernel.kernelapp import IPKernelApp
+        from ipykernel.kernelapp import IPKernelApp  # ipykernel (0.1 s)
 
         app = IPKernelApp.instance(parent_handle=job.server_pid)
         app.initialize(job.args)

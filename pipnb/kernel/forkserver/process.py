@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import io
 import os
 import sys
 import threading
@@ -159,12 +160,10 @@ def warm_charts() -> str:
         ``""`` when done, else a one-line reason (the server serves anyway, only colder).
     """
     try:
-        import io
-
-        import matplotlib
-        import matplotlib.pyplot as plt
-        import pandas as pd
-        import seaborn as sns
+        import matplotlib  # matplotlib (0.15 s)
+        import matplotlib.pyplot as plt  # matplotlib (0.15 s)
+        import pandas as pd  # pandas (0.25 s)
+        import seaborn as sns  # seaborn (0.5 s)
 
         with matplotlib.rc_context(), contextlib.ExitStack() as cleanup:
             sns.set_theme(style="whitegrid", context="notebook")
