@@ -42,6 +42,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -57,7 +58,8 @@ SOCKET_PATH_MAX = 100
 START_TIMEOUT = 60.0
 _KEY_ENV = ("LD_LIBRARY_PATH", "LD_PRELOAD", "MPLCONFIGDIR", "LANG", "LC_ALL", "LC_CTYPE")
 _KERNEL_MODULES = ("ipykernel_launcher", "ipykernel")
-_SPAWNED: list[subprocess.Popen[bytes]] = []
+_SPAWNED: list[subprocess.Popen[bytes]] = []   # servers this process started, to reap; under _SPAWNED_LOCK
+_SPAWNED_LOCK = threading.Lock()                 # the kernel manager may start kernels from several threads
 
 
 class ForkServerError(PipnbError):
@@ -267,9 +269,10 @@ def _log_tail(address: ServerAddress, lines: int = 5) -> str:
 
 def reap_spawned() -> None:
     """Collect the exit status of servers this process started and that have since exited."""
-    for proc in list(_SPAWNED):
-        if proc.poll() is not None:
-            _SPAWNED.remove(proc)
+    with _SPAWNED_LOCK:
+        for proc in list(_SPAWNED):
+            if proc.poll() is not None:
+                _SPAWNED.remove(proc)
 
 
 def _spawn(address: ServerAddress, env: Mapping[str, str], idle: float) -> subprocess.Popen[bytes]:
@@ -295,7 +298,8 @@ def _spawn(address: ServerAddress, env: Mapping[str, str], idle: float) -> subpr
             start_new_session=True,
             close_fds=True,
         )
-    _SPAWNED.append(proc)
+    with _SPAWNED_LOCK:
+        _SPAWNED.append(proc)
     return proc
 
 
