@@ -1,14 +1,18 @@
-"""Intervals for a rep's pooled plan-period level, the evidence behind a target's status.
+"""Intervals for a rep's level over some weeks, the evidence behind a target's status.
 
-A status (*met*, *not met*, *not yet clear*) reads a 95% interval of the rep's level over all plan weeks so
-far, never one window's point value:
+A status (*met*, *not met*, *not yet clear*) reads a 95% interval of the rep's level, never one window's point
+value:
 
-* a **count per week**: the mean of the weekly counts with a t interval whose variance is the larger of the
-  weeks' sample variance and the Poisson variance (so three identical weeks are not taken as certainty);
+* a **count per week**: the mean of the weekly counts. Its interval is the wider of Garwood's exact Poisson
+  interval on the total (so a stretch of weeks with no event is never certain: twelve weeks with none give
+  0 to 0.31 a week) and a t interval on the weeks' own spread (so weeks that vary more than Poisson, holidays
+  and busy weeks, are not taken as certainty);
 * a **ratio**: Wilson's score interval on the pooled successes and trials (cohort ratios are proper
   proportions);
 * **days between touches**: the gaps seen over the days they span as a Poisson count (Garwood's exact
   interval for the touch rate), turned into mean days.
+
+Garwood, F. (1936). Fiducial limits for the Poisson distribution. *Biometrika* 28, 437-442.
 """
 
 from __future__ import annotations
@@ -18,27 +22,47 @@ import math
 import numpy as np
 from scipy import stats as sps
 
-__all__ = ["count_interval", "proportion_interval", "gap_interval", "level_interval"]
+__all__ = ["count_interval", "garwood_interval", "proportion_interval", "gap_interval", "level_interval"]
+
+
+def garwood_interval(events: float, level: float = 0.95) -> tuple[float, float]:
+    """Garwood's exact two-sided interval for the mean of a Poisson count of ``events``.
+
+    Example
+    -------
+    >>> [round(x, 3) for x in garwood_interval(0)]
+    [0.0, 3.689]
+    >>> [round(x, 2) for x in garwood_interval(10)]
+    [4.8, 18.39]
+    """
+    tail = (1 - level) / 2
+    k = max(float(events), 0.0)
+    low = 0.0 if k <= 0 else float(sps.chi2.ppf(tail, 2 * k) / 2)
+    return low, float(sps.chi2.ppf(1 - tail, 2 * k + 2) / 2)
 
 
 def count_interval(weekly: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean weekly count and its interval.
+    """Mean weekly count and its interval: the wider of the exact Poisson (Garwood) and the weekly-spread t.
+
+    Never zero-width: weeks without any event give 0 and an upper limit above 0.
 
     Example
     -------
     >>> [round(float(x), 2) for x in count_interval(np.array([4, 6, 5, 5]))]
-    [5.0, 1.44, 8.56]
+    [5.0, 3.05, 7.72]
+    >>> [round(float(x), 3) for x in count_interval(np.zeros(12))]
+    [0.0, 0.0, 0.307]
     """
     y = np.asarray(weekly, dtype=float)
     y = y[np.isfinite(y)]
     if y.size == 0:
         return math.nan, math.nan, math.nan
     mean = float(y.mean())
-    if y.size == 1:
-        return mean, 0.0, math.inf
-    var = max(float(y.var(ddof=1)), mean)
-    half = sps.t.ppf(0.5 + level / 2, y.size - 1) * math.sqrt(var / y.size)
-    return mean, max(0.0, mean - half), mean + half
+    low, high = (x / y.size for x in garwood_interval(float(y.sum()), level))
+    if y.size > 1:
+        half = sps.t.ppf(0.5 + level / 2, y.size - 1) * math.sqrt(float(y.var(ddof=1)) / y.size)
+        low, high = min(low, max(0.0, mean - half)), max(high, mean + half)
+    return mean, low, high
 
 
 def proportion_interval(successes: float, trials: float, level: float = 0.95) -> tuple[float, float, float]:
@@ -47,7 +71,7 @@ def proportion_interval(successes: float, trials: float, level: float = 0.95) ->
 
     if not trials or trials <= 0 or not np.isfinite(trials):
         return math.nan, 0.0, 1.0
-    low, high = proportion_confint(successes, trials, alpha=1 - level, method="wilson")
+    low, high = proportion_confint(min(successes, trials), trials, alpha=1 - level, method="wilson")
     return float(successes / trials), float(low), float(high)
 
 
@@ -55,9 +79,7 @@ def gap_interval(days: float, gaps: float, level: float = 0.95) -> tuple[float, 
     """Mean days between touches and its interval, from ``gaps`` gaps spanning ``days`` days."""
     if not gaps or gaps <= 0 or not days or days <= 0:
         return math.nan, 0.0, math.inf
-    tail = (1 - level) / 2
-    rate_lo = sps.chi2.ppf(tail, 2 * gaps) / 2 / days
-    rate_hi = sps.chi2.ppf(1 - tail, 2 * gaps + 2) / 2 / days
+    rate_lo, rate_hi = (x / days for x in garwood_interval(gaps, level))
     return float(days / gaps), float(1 / rate_hi), float(1 / rate_lo) if rate_lo > 0 else math.inf
 
 
