@@ -36,7 +36,7 @@ from pipnb.policy import Policy, resolve_policy
 from pipnb.schema import METRICS
 from pipnb.sources import accepts_path
 from pipnb.stages import parse_stage
-from pipnb.stats.intervals import level_interval
+from pipnb.stats.intervals import level_interval, weekly_dispersion
 
 MET, NOT_MET, NOT_YET_CLEAR, NO_DATA = "met", "not met", "not yet clear", "no data"
 STATUSES = (MET, NOT_MET, NOT_YET_CLEAR, NO_DATA)
@@ -198,10 +198,12 @@ def _status_table(plan: Plan, look: int, plan_week: int, window: pd.DataFrame, s
         spec, metric = METRICS[target.metric], target.metric
         model = spec.model or "count"
         num, den = _get(mine, metric, "numerator"), _get(mine, metric, "denominator")
-        level, low, high = level_interval(model, numerator=num, denominator=den, weekly=_series(weekly, metric))
+        phi = weekly_dispersion(_series(weekly, metric))        # all plan weeks so far: more than the window
+        level, low, high = level_interval(model, numerator=num, denominator=den, weekly=_series(weekly, metric),
+                                          dispersion=phi)
         w_num, w_den = _get(window, metric, "numerator"), _get(window, metric, "denominator")
         w_level, w_low, w_high = level_interval(model, numerator=w_num, denominator=w_den,
-                                                weekly=_series(recent, metric))
+                                                weekly=_series(recent, metric), dispersion=phi)
         goal = glide_average(target, plan_week, plan.weeks)
         glide_status = _status(level, low, high, goal, spec.higher_is_better)
         final_status = _status(w_level, w_low, w_high, target.target, spec.higher_is_better) if final else None
@@ -305,15 +307,15 @@ def _recommend(table: pd.DataFrame, verdicts: pd.DataFrame, plan: Plan,
 def target_reason(row) -> str:
     """One clause on a status-table row: its status and the interval it reads (final target or glide path)."""
     spec = METRICS[row.metric]
+    plan = _level_text(spec, row.since_start, row.since_low, row.since_high, row.since_numerator)
     if row.final_status is not None:
         weeks = int(row.window_weeks)
-        head = (f"final target {spec.fmt(row.final_target)} {row.status}: "
-                f"{_level_text(spec, row.actual, row.actual_low, row.actual_high, row.numerator)} over the last "
-                f"{weeks} week{'s' * (weeks != 1)}")
-        return head + (f"; glide path {row.glide_status}: {_level_text(spec, row.since_start, row.since_low, row.since_high, row.since_numerator)} "
-                       f"over the plan vs {spec.fmt(row.target)} expected on average")
-    return (f"{row.status} on the glide path: {_level_text(spec, row.since_start, row.since_low, row.since_high, row.since_numerator)} "
-            f"over the plan weeks so far vs {spec.fmt(row.target)} expected on average by now")
+        last = _level_text(spec, row.actual, row.actual_low, row.actual_high, row.numerator)
+        return (f"final target {spec.fmt(row.final_target)} {row.status}: {last} over the last {weeks} "
+                f"week{'s' * (weeks != 1)}; glide path {row.glide_status}: {plan} over the plan vs "
+                f"{spec.fmt(row.target)} expected on average")
+    return (f"{row.status} on the glide path: {plan} over the plan weeks so far vs {spec.fmt(row.target)} expected "
+            "on average by now")
 
 
 def _level_text(spec, level: float, low: float, high: float, events: float) -> str:

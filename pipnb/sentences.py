@@ -29,12 +29,12 @@ METHOD_NOTE = (
     "over the same weeks, with its uncertainty widened when the peers refitted as if on the plan vary more "
     "than the model expects. Only the plan's improvement areas are judged, and the checkpoints and the final "
     "review share one error budget (a checkpoint needs a much larger change to say 'improved' than the final "
-    "review). The decision range is the change plus or minus the boundary this look must pass, in standard errors "
-    "(5% each way, one-sided, spread over the four looks and the improvement areas, so it is not a 95% interval): "
-    "the verdict is 'improved' or 'worse' exactly when the whole range lies on one side of no change. The change found 80% of the time is the true change "
-    "this look would call 'improved' four times in five; smaller true changes are found too, less often, so an "
-    "'improved' verdict on a smaller change is no contradiction. 'Too early to tell' means the data so far could "
-    "not have shown the change the target asks for."
+    "review). The decision range is the change plus or minus the boundary this look must pass, in standard "
+    "errors (5% each way, one-sided, spread over the four looks and the improvement areas, so it is not a 95% "
+    "interval): the verdict is 'improved' or 'worse' exactly when the whole range lies on one side of no change. "
+    "The change found 80% of the time is the true change this look would call 'improved' four times in five; "
+    "smaller true changes are found too, less often, so an 'improved' verdict on a smaller change is no "
+    "contradiction. 'Too early to tell' means the data so far could not have shown the change the target asks for."
 )
 
 

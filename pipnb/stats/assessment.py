@@ -17,8 +17,7 @@ from pipnb.schema import METRICS
 from pipnb.stats._common import DETAIL_KEYS, GAP_METRIC, NOT_JUDGED, VERDICT_COLUMNS, Family, MetricChange, _units
 from pipnb.stats.counts import count_change
 from pipnb.stats.gaps import gap_change
-from pipnb.stats.ratios import ratio_change
-from pipnb.stats.ratios import MIN_TRIALS
+from pipnb.stats.ratios import MIN_TRIALS, ratio_change
 from pipnb.stats.verdicts import (
     decide_verdict,
     decision_boundaries,

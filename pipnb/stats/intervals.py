@@ -3,10 +3,10 @@
 A status (*met*, *not met*, *not yet clear*) reads a 95% interval of the rep's level, never one window's point
 value:
 
-* a **count per week**: the mean of the weekly counts. Its interval is the wider of Garwood's exact Poisson
-  interval on the total (so a stretch of weeks with no event is never certain: twelve weeks with none give
-  0 to 0.31 a week) and a t interval on the weeks' own spread (so weeks that vary more than Poisson, holidays
-  and busy weeks, are not taken as certainty);
+* a **count per week**: the mean of the weekly counts. Its interval is Garwood's exact Poisson interval on the
+  total (so a stretch of weeks with no event is never certain: twelve weeks with none give 0 to 0.31 a week),
+  widened by the weeks' own overdispersion (so weeks that vary more than Poisson, holidays and busy weeks, are
+  not taken as certainty);
 * a **ratio**: Wilson's score interval on the pooled successes and trials (cohort ratios are proper
   proportions);
 * **days between touches**: the gaps seen over the days they span as a Poisson count (Garwood's exact
@@ -22,7 +22,8 @@ import math
 import numpy as np
 from scipy import stats as sps
 
-__all__ = ["count_interval", "garwood_interval", "proportion_interval", "gap_interval", "level_interval"]
+__all__ = ["count_interval", "weekly_dispersion", "garwood_interval", "proportion_interval", "gap_interval",
+           "level_interval"]
 
 
 def garwood_interval(events: float, level: float = 0.95) -> tuple[float, float]:
@@ -41,10 +42,15 @@ def garwood_interval(events: float, level: float = 0.95) -> tuple[float, float]:
     return low, float(sps.chi2.ppf(1 - tail, 2 * k + 2) / 2)
 
 
-def count_interval(weekly: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean weekly count and its interval: the wider of the exact Poisson (Garwood) and the weekly-spread t.
+def count_interval(weekly: np.ndarray, level: float = 0.95, *, dispersion: float | None = None
+                   ) -> tuple[float, float, float]:
+    """Mean weekly count and its interval: Garwood's exact Poisson limits, widened for overdispersion.
 
-    Never zero-width: weeks without any event give 0 and an upper limit above 0.
+    With a dispersion ``phi`` (the weeks' variance over their mean, at least 1) the total ``k`` counts as
+    ``k / phi`` Poisson events scaled back by ``phi`` (the quasi-Poisson analogue of the exact interval), so
+    weeks that vary more than Poisson are not taken as certainty and a stretch without events is never
+    certain either. ``dispersion`` defaults to the one these weeks show; a review passes the one of all
+    plan weeks so far, which rests on more weeks than its last window.
 
     Example
     -------
@@ -58,11 +64,18 @@ def count_interval(weekly: np.ndarray, level: float = 0.95) -> tuple[float, floa
     if y.size == 0:
         return math.nan, math.nan, math.nan
     mean = float(y.mean())
-    low, high = (x / y.size for x in garwood_interval(float(y.sum()), level))
-    if y.size > 1:
-        half = sps.t.ppf(0.5 + level / 2, y.size - 1) * math.sqrt(float(y.var(ddof=1)) / y.size)
-        low, high = min(low, max(0.0, mean - half)), max(high, mean + half)
-    return mean, low, high
+    phi = weekly_dispersion(y) if dispersion is None else max(float(dispersion), 1.0)
+    low, high = garwood_interval(float(y.sum()) / phi, level)
+    return mean, low * phi / y.size, high * phi / y.size
+
+
+def weekly_dispersion(weekly: np.ndarray) -> float:
+    """The weeks' variance over their mean, at least 1 (1 with fewer than two weeks or no event)."""
+    y = np.asarray(weekly, dtype=float)
+    y = y[np.isfinite(y)]
+    if y.size < 2 or y.mean() <= 0:
+        return 1.0
+    return max(1.0, float(y.var(ddof=1) / y.mean()))
 
 
 def proportion_interval(successes: float, trials: float, level: float = 0.95) -> tuple[float, float, float]:
@@ -84,10 +97,11 @@ def gap_interval(days: float, gaps: float, level: float = 0.95) -> tuple[float, 
 
 
 def level_interval(model: str, *, numerator: float, denominator: float, weekly: np.ndarray | None = None,
-                   level: float = 0.95) -> tuple[float, float, float]:
-    """The level and interval of one metric by its change model (``count``, ``ratio`` or ``gap``)."""
+                   level: float = 0.95, dispersion: float | None = None) -> tuple[float, float, float]:
+    """The level and interval of one metric by its change model (``count``, ``ratio`` or ``gap``);
+    ``dispersion`` is a count's (default: its own weeks')."""
     if model == "count":
-        return count_interval(np.asarray(weekly if weekly is not None else []), level)
+        return count_interval(np.asarray(weekly if weekly is not None else []), level, dispersion=dispersion)
     if model == "ratio":
         return proportion_interval(numerator, denominator, level)
     return gap_interval(numerator, denominator, level)
