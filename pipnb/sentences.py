@@ -225,11 +225,11 @@ def _missing_reason(c: SimpleNamespace) -> str:
 
 
 def _peer_text(c: SimpleNamespace) -> str:
-    if c.placebo_n == 0:
-        return "No peers to compare with over the same weeks."
     if not np.isfinite(c.peer_change):
-        return ""
+        return "No peers to compare with over the same weeks." if c.placebo_n == 0 else ""
     text = f"Peers over the same weeks: {_signed(c.peer_change, c.effect)}"
+    if c.placebo_n == 0:      # the peers' pooled change exists, but none has enough data of its own to rank
+        return text + "; no peer has enough data of its own to rank the rep's change among them."
     if np.isfinite(c.placebo_rank):
         toward_better = c.direction >= 0
         k = int(c.placebo_rank) - 1 if toward_better else int(c.placebo_n) + 1 - int(c.placebo_rank)

@@ -225,3 +225,15 @@ def test_glide_status_at_a_checkpoint_and_its_target_line():
     assert f"Target 60.0/wk by the end of the plan; {row['target']:.1f}/wk expected on average by now: " \
            f"{row['status']}" in sentence
     assert dt.date.fromisoformat(str(rv.as_of)) == rv.plan.start + dt.timedelta(weeks=6, days=-1)
+
+
+def test_peers_with_a_change_are_never_called_missing():
+    from dataclasses import replace
+
+    from pipnb.stats.assessment import verdict_record
+
+    row = verdict_record(replace(_change(1.2, 0.1), peer_change=0.7, placebo_n=0, placebo_rank=math.nan), "improved")
+    sentence = sentences.describe_verdict(row)
+    assert "No peers" not in sentence and "Peers over the same weeks: -30%" in sentence
+    row = verdict_record(replace(_change(1.2, 0.1), peer_change=math.nan, placebo_n=0), "improved")
+    assert "No peers to compare with" in sentences.describe_verdict(row)
