@@ -82,6 +82,11 @@ def short_of(value: float, line: float, up: bool) -> bool:
     return bool(np.isfinite(value) and np.isfinite(line) and ((value < line) if up else (value > line)))
 
 
+def peer_line(row) -> float:
+    """The peers' median moved by the policy's margin the rep's way: below it, the rep is short of peers."""
+    return row.peer_level * ((1 - row.margin) if METRICS[row.metric].higher_is_better else (1 + row.margin))
+
+
 def tally(t: sw.Tally, prefix: str, reviews: list) -> None:
     final = reviews[-1]
     table = final.table
@@ -101,8 +106,7 @@ def tally(t: sw.Tally, prefix: str, reviews: list) -> None:
                 t.add("glide_met.exact_below_final", short_of(exact[1] if up else exact[0], row.final_target, up))
     if final.recommendation == "complete":
         none_met = focus["status"].ne("met").all()
-        still_short = all(short_of(r.since_start, r.peer_level * ((1 - r.margin) if METRICS[r.metric].higher_is_better
-                                                                  else (1 + r.margin)), METRICS[r.metric].higher_is_better)
+        still_short = all(short_of(r.since_start, peer_line(r), METRICS[r.metric].higher_is_better)
                           for r in focus.itertuples())
         t.add("complete.unsupported", bool(none_met and still_short))
         t.add("complete.no_final_target_met", bool(none_met))
@@ -131,7 +135,7 @@ def scenario(name: str, seed: int) -> sw.Tally:
         reviews = run(world, world.rep_id(0))
         tally(t, name, reviews)
         v = reviews[-1].verdicts.set_index("metric")
-        if "emails_per_week" in v.index and v.loc["emails_per_week", "verdict"] != "not judged (not an improvement area)":
+        if "emails_per_week" in v.index and not v.loc["emails_per_week", "verdict"].startswith("not judged"):
             t.add("emails_up.improved_final", v.loc["emails_per_week", "verdict"] == "improved")
     return t
 
