@@ -9,7 +9,8 @@ the run ends, :mod:`pipnb.execute` reads it back (:func:`pipnb.record.read_outco
 Outcomes are plain JSON:
 
 * a checkpoint or final review (:func:`review_outcome`): per measure its status (*met*, *not met*, *not yet
-  clear*, *no data*) with a one-sentence reason and its weekly values since the diagnosis window (for a
+  clear*, *no data*; at the final review the final target's, on the last window) and its glide-path status,
+  with a one-sentence reason and its weekly values since the diagnosis window (for a
   sparkline), the status line, the recommendation and the extension's new end (final), the next review and
   its date, and at checkpoint 1 how many of the plan's dead opportunities remain open and untouched;
 * a team scan (:func:`scan_outcome`): the reps it flags on the win rate or a driver, with their team and the
@@ -71,6 +72,7 @@ def review_outcome(rv: Review, panel: pd.DataFrame, data: SalesData) -> dict[str
         weekly = mine[mine["metric"] == row.metric].sort_values("week")
         measures.append({
             "metric": row.metric, "label": row.label, "focus": bool(row.focus), "status": row.status,
+            "glide_status": row.glide_status, "final_status": row.final_status or "",
             "reason": measure_reason(row), "target": _num(row.target), "final_target": _num(row.final_target),
             "since_start": _num(row.since_start),
             "weekly": [[f"{w:%Y-%m-%d}", _num(v)] for w, v in zip(weekly["week"], weekly["value"], strict=True)],

@@ -1,12 +1,20 @@
 """Reviews: a plan's checkpoints and its final review, against the glide path, with honest statistics.
 
-The article's third step. Each review pools every plan week so far and gives each target a status from
-a 95% interval of the rep's level (:mod:`pipnb.stats.intervals`): *met* when the whole interval reaches
-what the glide path expects on average by now, *not met* when it all falls short, *not yet clear*
-otherwise. It carries the statistical verdicts of :mod:`pipnb.stats` on the plan's improvement areas
-(did the rep change, beyond chance and beyond what peers did over the same weeks; the checkpoints and the
-final review share one error budget). The final review recommends *consequences* only with positive
-evidence of a remaining shortfall, *complete* with positive evidence of success, and *extend* otherwise.
+The article's third step. Each target gets a status from a 95% interval of the rep's level
+(:mod:`pipnb.stats.intervals`): *met* when the whole interval reaches the level asked for, *not met* when it all
+falls short, *not yet clear* otherwise. At a checkpoint the level is the pool of every plan week so far, held to
+what the glide path expects on average by now. At the final review the status judges the **final target**: the
+level over the last review window (the weeks since the last checkpoint) against the target itself; whether the
+rep kept to the glide path over the plan is a separate column (``glide_status``). Every sentence about a target
+(the table, the reasons, the "Target" line of a verdict) reads the same status.
+
+A review also carries the statistical verdicts of :mod:`pipnb.stats` on the plan's improvement areas (did the
+rep change, beyond chance and beyond what peers did over the same weeks; the checkpoints and the final review
+share one error budget). The final review recommends *consequences* only with positive evidence of a remaining
+shortfall (an improvement area below its final target and below the peers' level by the practical margin, both
+beyond chance), *complete* only with the evidence its reason names for every improvement area (its final
+target reached, or its plan-period level within the margin of the peers' level or better), and *extend*
+otherwise.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from pipnb.policy import Policy, resolve_policy
 from pipnb.schema import METRICS
 from pipnb.sources import accepts_path
 from pipnb.stages import parse_stage
-from pipnb.stats.intervals import level_interval
+from pipnb.stats.intervals import level_interval, weekly_dispersion
 
 MET, NOT_MET, NOT_YET_CLEAR, NO_DATA = "met", "not met", "not yet clear", "no data"
 STATUSES = (MET, NOT_MET, NOT_YET_CLEAR, NO_DATA)
@@ -43,9 +51,13 @@ class Review:
     table
         Per plan metric: baseline, target (the glide path's average over the plan weeks so far: what the
         pooled level is held to), glide_target (the path's value at this review), final_target, actual
-        over the review's own window (with its counts), since_start with since_low / since_high (its 95%
-        interval) and since_numerator / since_denominator (the pooled counts), peer_level (the peers'
-        median over the plan weeks), short_of_peers / at_peer_level, and status (:data:`STATUSES`).
+        over the review's own window with actual_low / actual_high (its 95% interval), its counts and
+        window_weeks, since_start with since_low / since_high (its 95% interval) and since_numerator /
+        since_denominator (the pooled counts), peer_level (the peers' median over the plan weeks),
+        short_of_peers / at_peer_level (the plan-period interval wholly beyond the margin below the peers'
+        level, or wholly within it or better), glide_status (the plan weeks so far against the glide path),
+        final_status (final review only: the window against the final target) and status
+        (:data:`STATUSES`): ``final_status`` at the final review, ``glide_status`` at a checkpoint.
     verdicts
         The statistics of improvement per metric (see :func:`pipnb.stats.assess`).
     recommendation, reasons, extended_end
@@ -141,8 +153,10 @@ def review(data: SalesData, plan: Plan, checkpoint: int | str, *, panel: pd.Data
     window = _pooled(mine, start_window, as_of, plan).loc[plan.rep_id]
     since = _pooled(mine, plan.start, as_of, plan)
     weekly = _weekly(mine, plan.rep_id, plan.start, as_of)
-    table = _status_table(plan, look, week, window, since, weekly, peers, policy)
-    verdicts = plan_verdicts(data, plan, panel=panel, as_of=as_of, look=look, peers=peers)
+    table = _status_table(plan, look, week, window, since, weekly, peers, policy, final=stage == "final",
+                          window_start=start_window)
+    verdicts = with_target_status(plan_verdicts(data, plan, panel=panel, as_of=as_of, look=look, peers=peers),
+                                  table)
     out = Review(plan=plan, stage=stage, as_of=as_of, window_start=start_window, window_end=as_of, table=table,
                  verdicts=verdicts)
     if out.is_final:
@@ -175,32 +189,43 @@ def glide_average(target: Target, plan_week: int, plan_weeks: int) -> float:
 
 
 def _status_table(plan: Plan, look: int, plan_week: int, window: pd.DataFrame, since: pd.DataFrame,
-                  weekly: pd.DataFrame, peers: list[str], policy: Policy) -> pd.DataFrame:
+                  weekly: pd.DataFrame, peers: list[str], policy: Policy, *, final: bool = False,
+                  window_start: dt.date | None = None) -> pd.DataFrame:
     rows = []
+    recent = weekly[weekly.index >= pd.Timestamp(window_start)] if window_start is not None else weekly
+    mine = since.loc[plan.rep_id] if plan.rep_id in since.index.get_level_values(0) else pd.DataFrame()
     for target in plan.targets:
-        spec = METRICS[target.metric]
-        mine = since.loc[plan.rep_id] if plan.rep_id in since.index.get_level_values(0) else pd.DataFrame()
-        num, den = _get(mine, target.metric, "numerator"), _get(mine, target.metric, "denominator")
-        series = weekly[target.metric].to_numpy(float) if target.metric in weekly else np.array([])
-        level, low, high = level_interval(spec.model or "count", numerator=num, denominator=den, weekly=series)
+        spec, metric = METRICS[target.metric], target.metric
+        model = spec.model or "count"
+        num, den = _get(mine, metric, "numerator"), _get(mine, metric, "denominator")
+        phi = weekly_dispersion(_series(weekly, metric))        # all plan weeks so far: more than the window
+        level, low, high = level_interval(model, numerator=num, denominator=den, weekly=_series(weekly, metric),
+                                          dispersion=phi)
+        w_num, w_den = _get(window, metric, "numerator"), _get(window, metric, "denominator")
+        w_level, w_low, w_high = level_interval(model, numerator=w_num, denominator=w_den,
+                                                weekly=_series(recent, metric), dispersion=phi)
         goal = glide_average(target, plan_week, plan.weeks)
-        status = _status(level, low, high, goal, spec.higher_is_better)
-        peer_level = _peer_level(since, peers, target.metric)
+        glide_status = _status(level, low, high, goal, spec.higher_is_better)
+        final_status = _status(w_level, w_low, w_high, target.target, spec.higher_is_better) if final else None
+        peer_level = _peer_level(since, peers, metric)
         rows.append({
-            "metric": target.metric, "label": target.label, "focus": target.focus, "baseline": target.baseline,
-            "target": goal, "glide_target": target.glide[look],
-            "final_target": target.target, "actual": _get(window, target.metric, "value"),
-            "numerator": _get(window, target.metric, "numerator"),
-            "denominator": _get(window, target.metric, "denominator"),
+            "metric": metric, "label": target.label, "focus": target.focus, "baseline": target.baseline,
+            "target": goal, "glide_target": target.glide[look], "final_target": target.target,
+            "actual": w_level if model == "count" else _get(window, metric, "value"),
+            "actual_low": w_low, "actual_high": w_high, "numerator": w_num, "denominator": w_den,
+            "window_weeks": len(recent.index), "plan_weeks": len(weekly.index),
             "since_start": level, "since_low": low, "since_high": high, "since_numerator": num,
             "since_denominator": den, "peer_level": peer_level,
             "short_of_peers": _beyond(high, low, peer_level, policy.margin, spec.higher_is_better, worse=True),
             "at_peer_level": _beyond(high, low, peer_level, policy.margin, spec.higher_is_better, worse=False),
-            "status": status,
-            "display": (f"{spec.fmt(level)} since the plan start (95% interval {spec.fmt(low)}–{spec.fmt(high)}) "
-                        f"vs {spec.fmt(goal)} expected by now"),
+            "margin": policy.margin, "glide_status": glide_status, "final_status": final_status,
+            "status": final_status if final else glide_status,
         })
     return pd.DataFrame(rows)
+
+
+def _series(weekly: pd.DataFrame, metric: str) -> np.ndarray:
+    return weekly[metric].fillna(0.0).to_numpy(float) if metric in weekly else np.array([])
 
 
 def _status(level: float, low: float, high: float, goal: float, up: bool) -> str:
@@ -237,38 +262,87 @@ def _get(frame: pd.DataFrame, metric: str, column: str) -> float:
 
 def _recommend(table: pd.DataFrame, verdicts: pd.DataFrame, plan: Plan,
                policy: Policy) -> tuple[float, str, list[str]]:
-    """*Consequences* only with positive evidence of a remaining shortfall; *complete* with positive evidence
-    that the rep reached the targets or the peers; otherwise *extend*.
+    """*Consequences* only with positive evidence of a remaining shortfall; *complete* only with the evidence its
+    reason names for every improvement area; otherwise *extend*.
 
-    Positive evidence of a shortfall on an improvement area: the pooled plan-period interval lies wholly
-    below what the plan expected by now **and** wholly short of the peers' level over the same weeks by
-    the practical margin. Completion: every improvement area met (interval wholly at or above the target)
-    or no longer short of peers (interval wholly within the margin of the peers' level or better).
+    A remaining shortfall on an improvement area: its final status is *not met* (the last window's whole 95%
+    interval short of the final target) **and** its plan-period interval lies wholly short of the peers' level
+    over the same weeks by the practical margin. Completion: every improvement area either reached its final
+    target (final status *met*) or has its plan-period interval wholly within the margin of the peers' level
+    or better. The reasons are worded from the same table row as the status column.
     """
     focus = table[table["focus"]] if table["focus"].any() else table
     met = focus["status"].eq(MET)
     attainment = float(met.mean()) if len(focus) else 0.0
     judged = verdicts.set_index("metric")["verdict"] if len(verdicts) else pd.Series(dtype=object)
-    reasons = [f"{met.sum()} of {len(focus)} focus targets met with confidence at the final review."]
+    weeks = int(focus["window_weeks"].max()) if len(focus) else 0
+    reasons = [f"{met.sum()} of {len(focus)} focus targets reached at the final review (the whole 95% interval of "
+               f"the last {weeks} week{'s' * (weeks != 1)} at or beyond the final target)."]
     for row in focus.itertuples():
-        reasons.append(f"{row.label}: {row.display}; {row.status}; peers {METRICS[row.metric].fmt(row.peer_level)} "
-                       f"over the same weeks; change since the baseline: {judged.get(row.metric, 'not assessed')}.")
-    short = focus[(focus["status"] == NOT_MET) & focus["short_of_peers"]]
-    done = focus["status"].eq(MET) | focus["at_peer_level"]
+        reasons.append(f"{row.label}: {target_reason(row)}; peers {METRICS[row.metric].fmt(row.peer_level)} over the "
+                       f"same weeks; change since the baseline: {judged.get(row.metric, 'not assessed')}.")
+    short = focus[focus["status"].eq(NOT_MET) & focus["short_of_peers"]]
+    line = f"{policy.margin:.0%}"
     if len(short):
         labels = ", ".join(r.lower() for r in short["label"])
         return attainment, "consequences", [*reasons, (
-            f"The evidence shows a remaining shortfall on {labels}: the plan-period level falls short of the "
-            f"target and of the peers' level by more than {policy.margin:.0%}, beyond chance. Apply the "
-            "consequences stated in the plan.")]
+            f"The evidence shows a remaining shortfall on {labels}: the whole 95% interval of the last {weeks} weeks "
+            f"falls short of the final target, and the whole 95% interval over the plan weeks lies more than {line} "
+            "short of the peers' median over the same weeks. Apply the consequences stated in the plan.")]
+    done = focus["status"].eq(MET) | focus["at_peer_level"]
     if len(focus) and done.all():
+        evidence = "; ".join(
+            f"{r.label.lower()} reached its final target" if r.status == MET else
+            f"{r.label.lower()} over the plan weeks lies, its whole 95% interval, within {line} of the peers' median "
+            "or better" for r in focus.itertuples())
         return attainment, "complete", [*reasons, (
-            "Every improvement area met its target or reached the peers' level, beyond chance: close the plan "
-            "as completed.")]
+            f"Every improvement area has the evidence for completion: {evidence}. Close the plan as completed.")]
     new_end = plan.end + dt.timedelta(weeks=policy.review.extension_weeks)
     return attainment, "extend", [*reasons, (
-        f"The data do not show a remaining shortfall beyond chance, nor that every target was reached: extend the "
-        f"plan by {policy.review.extension_weeks} weeks, to {new_end:%d %B %Y}, rather than act on a guess.")]
+        f"No improvement area is shown both below its final target and more than {line} short of the peers beyond "
+        "chance, and not every improvement area has reached its final target or the peers' level: extend the plan by "
+        f"{policy.review.extension_weeks} weeks, to {new_end:%d %B %Y}, rather than act on a guess.")]
+
+
+def target_reason(row) -> str:
+    """One clause on a status-table row: its status and the interval it reads (final target or glide path)."""
+    spec = METRICS[row.metric]
+    plan = _level_text(spec, row.since_start, row.since_low, row.since_high, row.since_numerator)
+    if row.final_status is not None:
+        weeks = int(row.window_weeks)
+        last = _level_text(spec, row.actual, row.actual_low, row.actual_high, row.numerator)
+        return (f"final target {spec.fmt(row.final_target)} {row.status}: {last} over the last {weeks} "
+                f"week{'s' * (weeks != 1)}; glide path {row.glide_status}: {plan} over the plan vs "
+                f"{spec.fmt(row.target)} expected on average")
+    return (f"{row.status} on the glide path: {plan} over the plan weeks so far vs {spec.fmt(row.target)} expected "
+            "on average by now")
+
+
+def _level_text(spec, level: float, low: float, high: float, events: float) -> str:
+    if not np.isfinite(level):
+        return "no data"
+    if (spec.model or "count") == "count" and events == 0:
+        return f"none (95% interval up to {spec.fmt(high)})"
+    return f"{spec.fmt(level)} (95% interval {spec.fmt(low)}–{spec.fmt(high)})"
+
+
+def with_target_status(verdicts: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """The verdict rows with their target's status from the review's table (the same rule, for the sentence)."""
+    if verdicts.empty:
+        return verdicts
+    rows = table.set_index("metric")
+    out = verdicts.copy()
+    for i, metric in zip(out.index, out["metric"]):
+        if metric not in rows.index:
+            continue
+        row = rows.loc[metric]
+        final = row["final_status"] is not None
+        out.loc[i, ["target_status", "target_basis"]] = [row["status"], "final" if final else "glide"]
+        level = ("actual", "actual_low", "actual_high") if final else ("since_start", "since_low", "since_high")
+        out.loc[i, ["target_expected", "target_level", "target_low", "target_high", "target_weeks"]] = [
+            float(row["final_target"] if final else row["target"]), *(float(row[c]) for c in level),
+            float(row["window_weeks"] if final else row["plan_weeks"])]
+    return out
 
 
 def plan_verdicts(data: SalesData, plan: Plan, *, panel: pd.DataFrame, as_of: dt.date, look: int = -1,

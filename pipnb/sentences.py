@@ -29,7 +29,12 @@ METHOD_NOTE = (
     "over the same weeks, with its uncertainty widened when the peers refitted as if on the plan vary more "
     "than the model expects. Only the plan's improvement areas are judged, and the checkpoints and the final "
     "review share one error budget (a checkpoint needs a much larger change to say 'improved' than the final "
-    "review). 'Too early to tell' means the data so far could not have shown the change the target asks for."
+    "review). The decision range is the change plus or minus the boundary this look must pass, in standard "
+    "errors (5% each way, one-sided, spread over the four looks and the improvement areas, so it is not a 95% "
+    "interval): the verdict is 'improved' or 'worse' exactly when the whole range lies on one side of no change. "
+    "The change found 80% of the time is the true change this look would call 'improved' four times in five; "
+    "smaller true changes are found too, less often, so an 'improved' verdict on a smaller change is no "
+    "contradiction. 'Too early to tell' means the data so far could not have shown the change the target asks for."
 )
 
 
@@ -132,13 +137,22 @@ def _percent(x: float) -> str:
 
 
 def _signed(value: float, effect: str, *, unit: bool = True, plural: bool = False) -> str:
-    """'+41%', '-6 points', '+12'; ratios shown as percent changes."""
+    """'+41%', '-6 points', '+12'; ratios shown as percent changes. A value that is not zero never prints as
+    '+0' or '-0' ('+0.4%'), so a range that excludes no change never reads as touching it."""
     if not np.isfinite(value):
         return "n/a" if np.isnan(value) else "any change"
     if effect == "difference in points":
-        points = f"{value * 100:+.0f}"
+        points = _nonzero(value * 100)
         return points + (f" point{'s' * (plural or points not in ('+1', '-1'))}" if unit else "")
-    return f"{(value - 1) * 100:+.0f}%"
+    return f"{_nonzero((value - 1) * 100)}%"
+
+
+def _nonzero(x: float) -> str:
+    for digits in (0, 1, 2):
+        text = f"{x:+.{digits}f}"
+        if x == 0 or float(text) != 0:
+            return text
+    return text
 
 
 def _range_text(c: SimpleNamespace) -> str:
@@ -146,38 +160,76 @@ def _range_text(c: SimpleNamespace) -> str:
         return "There is not enough data yet to measure a change."
     what = "the gap between touches changed by" if c.kind == "gap" else "the change is"
     against = "Beyond what peers did" if np.isfinite(c.peer_change) else "Against the baseline (no peers)"
-    return (f"{against}, {what} {_signed(c.estimate, c.effect)} (plausibly "
-            f"{_signed(c.ci_low, c.effect, unit=False)} to {_signed(c.ci_high, c.effect, plural=True)}).")
+    decision = getattr(c, "ci_kind", "95%") == "decision"
+    name = "decision range" if decision else "95% interval"
+    side = (f", the change ± {c.ci_z:.2f} standard errors, this look's boundary" if decision else "")
+    return (f"{against}, {what} {_signed(c.estimate, c.effect)} ({name} "
+            f"{_signed(c.ci_low, c.effect, unit=False)} to {_signed(c.ci_high, c.effect, plural=True)}{side}).")
 
 
 def _target_text(c: SimpleNamespace, target: float | None) -> str:
+    """The target and its status, read from the review's table (the same rule as the status column); without a
+    review's status, the target alone."""
     if target is None or not np.isfinite(target):
         return ""
-    shown = {"ratio": _percent(target), "gap": f"{target:.1f} days"}.get(c.kind, f"{target:.1f} a week")
-    met = np.isfinite(c.actual) and ((c.actual >= target) if c.higher_is_better else (c.actual <= target))
-    return f"Target: {shown} ({'met so far' if met else 'not met yet'})."
+    fmt = METRICS[c.metric].fmt if c.metric in METRICS else (lambda v: f"{v:.1f}")
+    status, basis = getattr(c, "target_status", ""), getattr(c, "target_basis", "")
+    if not isinstance(status, str) or not status or basis not in ("final", "glide"):
+        return f"Target: {fmt(target)} by the end of the plan."
+    weeks = int(c.target_weeks) if np.isfinite(c.target_weeks) else 0
+    span = f"{weeks} week{'s' * (weeks != 1)}"
+    if not np.isfinite(c.target_level):
+        level = "no data"
+    elif c.kind == "count" and c.target_level == 0:
+        level = f"none (95% interval up to {fmt(c.target_high)})"
+    else:
+        level = f"{fmt(c.target_level)} (95% interval {fmt(c.target_low)}–{fmt(c.target_high)})"
+    if basis == "final":
+        return f"Final target {fmt(target)}: {status} — {level} over the last {span}."
+    return (f"Target {fmt(target)} by the end of the plan; {fmt(c.target_expected)} expected on average by now: "
+            f"{status} — {level} over the {span} of the plan so far.")
 
 
 def _verdict_reason(c: SimpleNamespace, verdict: str) -> str:
     if verdict == TOO_EARLY and not np.isfinite(c.estimate):
-        return " — no data for the plan period or the baseline yet"
+        return f" — {_missing_reason(c)}"
     if verdict == TOO_EARLY:
         wanted = c.target_change
         if c.nothing_detectable or not np.isfinite(wanted):
             return f" — {_weeks(c.plan_weeks, 'plan')} of data cannot show a change yet"
-        return (f" — with {_weeks(c.plan_weeks, 'plan')} the smallest change this data can show is "
-                f"{_signed(c.mde, c.effect)}, more than the {_signed(wanted, c.effect)} the target asks for")
+        return (f" — with {_weeks(c.plan_weeks, 'plan')}, this look would find a true change of "
+                f"{_signed(c.mde, c.effect)} only 80% of the time, and the target asks for "
+                f"{_signed(wanted, c.effect)}")
     if verdict == NO_CLEAR_CHANGE and np.isfinite(c.mde) and not c.nothing_detectable:
-        return f" (this data would show a change of {_signed(c.mde, c.effect)} or more)"
+        return f" (this look finds a true change of {_signed(c.mde, c.effect)} 80% of the time)"
     return ""
 
 
+def _missing_reason(c: SimpleNamespace) -> str:
+    """Why there is no estimate, from the counts: too few trials, no events, or no weeks."""
+    if c.plan_weeks == 0:
+        return "no complete plan week yet"
+    if c.kind == "ratio":
+        need = int(c.min_trials) if np.isfinite(c.min_trials) else 0
+        plan, base = c.plan_trials, c.baseline_trials
+        short = [f"{n:.0f} {name}" for n, name in ((plan, "in the plan period"), (base, "in the baseline"))
+                 if np.isfinite(n) and n < need]
+        if short:
+            return (f"only {' and '.join(short)} so far (of {plan:.0f} plan and {base:.0f} baseline trials); a "
+                    f"verdict needs at least {need} in each")
+    if c.kind == "count" and (c.plan_count + c.baseline_count) == 0:
+        return "no events in the plan period or the baseline"
+    if c.kind == "count" and not np.isfinite(c.baseline) or c.baseline_weeks == 0:
+        return "no baseline weeks to compare with"
+    return "the peers' weeks give no comparison yet"
+
+
 def _peer_text(c: SimpleNamespace) -> str:
-    if c.placebo_n == 0:
-        return "No peers to compare with over the same weeks."
     if not np.isfinite(c.peer_change):
-        return ""
+        return "No peers to compare with over the same weeks." if c.placebo_n == 0 else ""
     text = f"Peers over the same weeks: {_signed(c.peer_change, c.effect)}"
+    if c.placebo_n == 0:      # the peers' pooled change exists, but none has enough data of its own to rank
+        return text + "; no peer has enough data of its own to rank the rep's change among them."
     if np.isfinite(c.placebo_rank):
         toward_better = c.direction >= 0
         k = int(c.placebo_rank) - 1 if toward_better else int(c.placebo_n) + 1 - int(c.placebo_rank)

@@ -181,10 +181,14 @@ def review_summary(rv: Review) -> str:
     focus = rv.table[rv.table["focus"]] if rv.table["focus"].any() else rv.table
     lines = [f"**{esc(status_line(rv))}**", ""]
     lines += [f"- {esc(measure_reason(row))}" for row in focus.itertuples()]
+    first = (rv.window_start - rv.plan.start).days // 7 + 1
+    if rv.is_final:
+        judged = (f"each final target is judged on the last {weeks - first + 1} weeks, with a 95% interval; the glide "
+                  f"path on all {weeks} plan weeks")
+    else:
+        judged = f"every target is judged on all {weeks} plan weeks so far, with a 95% interval"
     lines += ["", f"{stage_title(rv.stage)} of the plan for **{esc(rv.plan.rep_name)}**: the window "
-              f"{rv.window_start:%d %b} – {rv.window_end:%d %b %Y} (plan week "
-              f"{(rv.window_start - rv.plan.start).days // 7 + 1} to {weeks}); every target is judged on all "
-              f"{weeks} plan weeks so far, with a 95% interval."]
+              f"{rv.window_start:%d %b} – {rv.window_end:%d %b %Y} (plan week {first} to {weeks}); {judged}."]
     return "\n".join(lines)
 
 
@@ -207,24 +211,20 @@ def status_line(rv: Review) -> str:
         head = "Behind plan"
     else:
         head = "Not yet clear"
-    return f"{stage_title(rv.stage)}: {head} — {len(focus)} focus measures: {parts}."
+    what = "final targets" if rv.is_final else "focus measures"
+    return f"{stage_title(rv.stage)}: {head} — {_n(len(focus), 'focus measure')}, {what}: {parts}."
 
 
 def measure_reason(row) -> str:
-    """One sentence on one measure of a review's table: its status and the numbers behind it."""
-    spec = METRICS[row.metric]
-    level = spec.fmt(row.since_start)
-    if row.status == "no data":
-        return f"{row.label}: no data since the plan start."
-    interval = f"{spec.fmt(row.since_low)}–{spec.fmt(row.since_high)}"
-    goal = spec.fmt(row.target)
-    if row.status == "met":
-        why = f"the whole 95% interval ({interval}) reaches the {goal} expected by now"
-    elif row.status == "not met":
-        why = f"the whole 95% interval ({interval}) falls short of the {goal} expected by now"
-    else:
-        why = f"the 95% interval ({interval}) straddles the {goal} expected by now; more weeks will tell"
-    return f"{row.label}: {row.status} — {level} since the plan start; {why}."
+    """One sentence on one measure of a review's table: its status and the numbers behind it (the same clause as
+    the final review's reasons, :func:`pipnb.reviews.target_reason`)."""
+    from pipnb.reviews import target_reason  # pipnb.reviews loads scipy: heavy
+
+    return f"{row.label}: {target_reason(row)}."
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' * (count != 1)}"
 
 
 def plan_history(plan: Plan) -> pd.DataFrame:
@@ -277,26 +277,48 @@ def dead_followup(rv: Review, data: SalesData) -> str:
 
 
 def status_table(rv: Review) -> pd.DataFrame:
+    """The status of every plan measure. At the final review the status judges the final target on the last
+    window; the glide path over the plan is its own column."""
     t = rv.table
-    return pd.DataFrame({
+    weeks = int(t["window_weeks"].max()) if len(t) else 0
+    window = f"Last {weeks} weeks (95% interval)" if rv.is_final else "This window (95% interval)"
+    frame = {
         "Measure": t["label"] + np.where(t["focus"], " (focus)", ""),
         "Glide starts at": [value(m, v if v is not None else np.nan) for m, v in zip(t["metric"], t["baseline"])],
-        "This window": [value(m, v) for m, v in zip(t["metric"], t["actual"])],
+        window: [_level(m, v, lo, hi, n) for m, v, lo, hi, n in
+                 zip(t["metric"], t["actual"], t["actual_low"], t["actual_high"], t["numerator"])],
         "Counts": [_counts(m, n, d) for m, n, d in zip(t["metric"], t["numerator"], t["denominator"])],
-        "Since plan start (95% interval)": [f"{value(m, v)} ({value(m, lo)}–{value(m, hi)})" for m, v, lo, hi in
-                                            zip(t["metric"], t["since_start"], t["since_low"], t["since_high"])],
-        "Expected by now": [value(m, v) for m, v in zip(t["metric"], t["target"])],
+        "Since plan start (95% interval)": [_level(m, v, lo, hi, n) for m, v, lo, hi, n in
+                                            zip(t["metric"], t["since_start"], t["since_low"], t["since_high"],
+                                                t["since_numerator"])],
+        "Expected on average by now": [value(m, v) for m, v in zip(t["metric"], t["target"])],
         "Peers, same weeks": [value(m, v) for m, v in zip(t["metric"], t["peer_level"])],
         "Final target": [value(m, v) for m, v in zip(t["metric"], t["final_target"])],
-        "Status": t["status"],
-    })
+    }
+    if rv.is_final:
+        frame["Glide path"] = t["glide_status"]
+        frame["Final target status"] = t["status"]
+    else:
+        frame["Status"] = t["status"]
+    return pd.DataFrame(frame)
+
+
+def _level(metric: str, level: float, low: float, high: float, events: float) -> str:
+    """A level with its 95% interval; a count window without any event says so."""
+    if level is None or not np.isfinite(level):
+        return "no data"
+    if METRICS[metric].kind == "count" and events == 0:
+        return f"none (up to {value(metric, high)})"
+    return f"{value(metric, level)} ({value(metric, low)}–{value(metric, high)})"
 
 
 def recommendation(rv: Review) -> str:
     word = {"complete": "Complete the plan", "extend": "Extend the plan",
             "consequences": "Apply the stated consequences"}[rv.recommendation]
+    weeks = int(rv.table["window_weeks"].max()) if len(rv.table) else 0
     lines = [f"### Recommended course of action: {word}", "",
-             f"Overall attainment: **{rv.attainment:.0%}** of the focus targets met with confidence.", ""]
+             f"Overall attainment: **{rv.attainment:.0%}** of the focus measures reached their final target (the "
+             f"whole 95% interval of the last {weeks} weeks at or beyond it).", ""]
     if rv.extended_end is not None:
         lines += [f"New plan end: **{rv.extended_end:%d %B %Y}**.", ""]
     lines += [f"- {esc(reason)}" for reason in rv.reasons]
@@ -397,58 +419,91 @@ def plan_commitments(plan: Plan) -> str:
 
 
 def verdict_table(rv: Review) -> pd.DataFrame:
-    """The statistics of improvement as a display table: counts first, the verdict last."""
+    """The statistics of improvement as a display table: counts first, the verdict last. The range beside a
+    verdict is the one it was decided on (see :func:`verdict_notes`); a measure not judged shows its 95% range."""
     v = rv.verdicts
     if v.empty:
         return pd.DataFrame({"Measure": [], "Verdict": []})
+    judged = v["ci_kind"].eq("decision")
     return pd.DataFrame({
         "Measure": v["label"],
         "Baseline weeks (before the diagnosis)": [value(m, x) for m, x in zip(v["metric"], v["baseline"])],
         "Plan period": [value(m, x) for m, x in zip(v["metric"], v["actual"])],
-        "Change beyond peers (95% range)": [_change(e, x, lo, hi) for e, x, lo, hi in
-                                            zip(v["effect"], v["estimate"], v["ci_low"], v["ci_high"])],
-        "Smallest detectable": [_change(e, x, np.nan, np.nan) for e, x in zip(v["effect"], v["mde"])],
+        "Change beyond peers (decision range)": [
+            _change(e, x, lo, hi, label="" if d else "95%: ") for e, x, lo, hi, d in
+            zip(v["effect"], v["estimate"], v["ci_low"], v["ci_high"], judged)],
+        "Change found 80% of the time": [_change(e, x, np.nan, np.nan) if d else "—"
+                                         for e, x, d in zip(v["effect"], v["mde"], judged)],
         "Peers, same weeks": [_change(e, x, np.nan, np.nan) for e, x in zip(v["effect"], v["peer_change"])],
         "Verdict": v["verdict"],
     })
 
 
 def baseline_notes(rv: Review) -> str:
-    """A note for each measure whose two baselines differ: the plan's (where the glide path starts, the diagnosis
-    window) and the verdict's (the weeks before the diagnosis, which did not select the rep)."""
+    """A note for each measure whose two baselines differ: the plan's (where the glide path starts) and the
+    verdict's (the weeks before the diagnosis, which did not select the rep)."""
     if rv.verdicts.empty:
         return ""
-    plan = rv.table.set_index("metric")["baseline"]
+    targets = {t.metric: t for t in rv.plan.targets}
     notes = []
     for row in rv.verdicts.itertuples():
-        start = plan.get(row.metric)
+        target = targets.get(row.metric)
+        start = target.baseline if target is not None else None
         if start is None or not np.isfinite(start) or not np.isfinite(row.baseline):
             continue
         if value(row.metric, start) != value(row.metric, row.baseline):
-            before = value(row.metric, row.baseline)
-            notes.append(f"- **{esc(row.label)}**: the glide path starts at {value(row.metric, start)}, the rep's "
-                         f"level over the diagnosis window; the verdict compares with {before}, the weeks before it. "
-                         "The diagnosis window is the stretch that put the rep on the plan, so part of any rebound "
-                         "from it is chance; the earlier weeks did not select the rep.")
+            notes.append(f"- **{esc(row.label)}**: the glide path starts at {value(row.metric, start)}, "
+                         f"{_glide_origin(target)}; the verdict compares with {value(row.metric, row.baseline)}, the "
+                         f"rep's level over the {row.baseline_weeks} weeks before the diagnosis window. The diagnosis "
+                         "window is the stretch that put the rep on the plan, so part of any rebound from it is "
+                         "chance; the earlier weeks did not select the rep.")
     if not notes:
         return ""
     return "**Why two baselines.**\n\n" + "\n".join(notes)
 
 
-def _change(effect: str, estimate: float, low: float, high: float) -> str:
+def _glide_origin(target) -> str:
+    """Where a plan's glide path starts, in words, from the numbers the draft recorded (``Target.basis``)."""
+    shown = value(target.metric, target.baseline)
+    prior, current = (target.basis or {}).get("prior"), (target.basis or {}).get("baseline")
+    if shown == value(target.metric, target.target):
+        return "the final target itself (the rep was at or beyond it before the diagnosis window)"
+    if prior is not None and shown == value(target.metric, prior):
+        return "the rep's level in the weeks before the diagnosis window, as the plan recorded it"
+    if current is not None and shown == value(target.metric, current):
+        return "the rep's level over the diagnosis window"
+    return "the plan's baseline"
+
+
+def _change(effect: str, estimate: float, low: float, high: float, *, label: str = "") -> str:
     if estimate is None or not np.isfinite(estimate):
         return "—"
     if "ratio" in str(effect):
-        text = f"{(estimate - 1) * 100:+.0f}%"
-        span = f" ({(low - 1) * 100:+.0f}% to {(high - 1) * 100:+.0f}%)" if np.isfinite(low) else ""
+        text = _signed_pct((estimate - 1) * 100, "%")
+        span = (f" ({label}{_signed_pct((low - 1) * 100, '%')} to {_signed_pct((high - 1) * 100, '%')})"
+                if np.isfinite(low) else "")
     else:
-        text = f"{estimate * 100:+.0f} pts"
-        span = f" ({low * 100:+.0f} to {high * 100:+.0f} pts)" if np.isfinite(low) else ""
+        text = _signed_pct(estimate * 100, " pts")
+        span = (f" ({label}{_signed_pct(low * 100, '')} to {_signed_pct(high * 100, ' pts')})"
+                if np.isfinite(low) else "")
     return text + span
 
 
+def _signed_pct(x: float, unit: str) -> str:
+    """``+47%``; a bound that is not zero never prints as ``+0`` or ``-0`` (``+0.4%``), so a range that excludes
+    no change never reads as if it touched it."""
+    if not np.isfinite(x):
+        return "any" if np.isinf(x) else "n/a"
+    for digits in (0, 1, 2):
+        text = f"{x:+.{digits}f}"
+        if x == 0 or float(text) != 0:
+            return text + unit
+    return text + unit
+
+
 def verdict_notes(rv: Review) -> str:
-    """One paragraph per measure in a manager's words, then how regression to the mean is handled."""
+    """One paragraph per measure in a manager's words, then how to read the ranges and how regression to the mean
+    is handled."""
     if rv.verdicts.empty:
         return "No plan measure could be assessed."
     sentences = verdict_sentences(rv.verdicts)

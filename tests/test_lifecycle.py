@@ -301,3 +301,26 @@ def test_dead_opportunities_are_the_reps_own_open_deals_untouched_past_14_days(d
     assert (dx.window_end + pd.Timedelta(days=1) - last).total_seconds() / 86400 == pytest.approx(
         oldest["days_since_touch"], abs=0.1)
     assert "open opportunities" in pn.text.dead_opportunity_notes(dx)
+
+
+def test_demo_final_reviews_judge_the_final_target_and_never_contradict_themselves(demo, demo_panel):
+    from pipnb import sentences, text
+
+    for case in ("responder", "non_responder"):
+        rv = pn.review(demo, pn.demo_plan(demo, case), "final", panel=demo_panel)
+        for row in rv.table.itertuples():
+            up = METRICS[row.metric].higher_is_better
+            assert row.status == row.final_status
+            if row.status == "met":           # the whole last-window interval reaches the final target
+                assert (row.actual_low >= row.final_target) if up else (row.actual_high <= row.final_target)
+        status = rv.table.set_index("metric")["status"]
+        for v, sentence in zip(rv.verdicts.itertuples(), sentences.verdict_sentences(rv.verdicts)):
+            assert f"Final target {METRICS[v.metric].fmt(v.target)}: {status[v.metric]} —" in sentence
+            if v.verdict in ("improved", "worse"):
+                null = 0.0 if v.effect == "difference in points" else 1.0
+                assert not v.ci_low <= null <= v.ci_high
+        focus = rv.table[rv.table["focus"]]
+        if rv.recommendation == "complete":
+            assert (focus["status"].eq("met") | focus["at_peer_level"]).all()
+        assert f"{int(focus['status'].eq('met').sum())} of {len(focus)} focus targets reached" in rv.reasons[0]
+        assert "met with confidence" not in text.recommendation(rv)

@@ -507,7 +507,8 @@ def test_sentence_gives_numbers_then_verdict_then_peers():
                                      baseline_label="1 Jan - 24 Mar 2024")
     numbers, verdict, peers = (sentence.index(s) for s in ("30.0 a week", "Verdict: improved", "Peers over"))
     assert numbers < verdict < peers
-    assert "+50% (plausibly +20% to +90%)" in sentence and "Target: 28.0 a week (met so far)" in sentence
+    # no decision boundary given: the two-sided 95% interval, named so; no review: the target without a status
+    assert "+50% (95% interval +20% to +90%)" in sentence and "Target: 28.0/wk by the end of the plan." in sentence
 
 
 # -- assess -----------------------------------------------------------------------------------------
@@ -549,7 +550,7 @@ def test_assess_early_checkpoint_can_be_too_early(improving_team):
                             targets={"first_meetings_per_week": 10.0})      # +50% on a 6.7 a week baseline
     row = verdicts.iloc[0]
     assert row["plan_weeks"] == 3 and row["verdict"] == stats.TOO_EARLY and row["mde"] > 1.5
-    assert "the smallest change this data can show" in sentences.verdict_sentences(verdicts)[0]
+    assert "this look would find a true change of" in sentences.verdict_sentences(verdicts)[0]
 
 
 def test_assess_states_the_caveat_when_the_baseline_is_the_selecting_window():

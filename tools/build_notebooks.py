@@ -270,11 +270,13 @@ checkpoint: str = "{checkpoint}"  # a checkpoint number (1 .. the policy's count
         md("""
 ## Actual against target
 
-*Since plan start* pools every plan week so far, with a 95% interval: one window's number can be luck. It is
-held to what the glide path (from the baseline to the final target) expects *on average* over those weeks.
-A measure is **met** when the whole interval reaches it, **not met** when the whole interval falls short, and
-**not yet clear** otherwise. *This window* covers the weeks since the previous review, for reference; *peers*
-is the peers' median over the same plan weeks.
+Every level comes with a 95% interval: one window's number can be luck. At a checkpoint, *since plan start*
+pools every plan week so far and is held to what the glide path (from the baseline to the final target)
+expects *on average* over those weeks. At the final review the status judges the **final target** itself, on
+the last weeks (since the last checkpoint); whether the rep kept to the glide path over the plan is its own
+column. A measure is **met** when the whole interval reaches the level asked for, **not met** when the whole
+interval falls short, and **not yet clear** otherwise. A count with no event in a window says so, with its
+exact upper limit. *Peers* is the peers' median over the same plan weeks.
 """),
         code("pn.text.show(pn.text.status_table(rv))"),
         md("""
@@ -291,8 +293,11 @@ Reps are put on a plan after a bad stretch, so part of any rebound is chance (*r
 verdicts below compare the plan weeks with a baseline that did **not** select the rep (the weeks before the
 diagnosis window), against what the peers did over the same weeks. Only the plan's improvement areas are
 judged; the three checkpoints and the final review share one error budget, so an early checkpoint says
-*improved* only for a very large change. When the smallest change this review could detect is larger than
-the change the target asks for, the verdict is *too early to tell*, not *no improvement*.
+*improved* only for a very large change. The *decision range* beside a verdict is the one it was decided on:
+*improved* or *worse* exactly when the whole range lies on one side of no change. The *change found 80% of the
+time* is what this review would find four times in five, not a floor: a smaller true change is found less
+often. When it is larger than the change the target asks for, the verdict is *too early to tell*, not
+*no improvement*.
 """),
         code("pn.text.show(pn.text.verdict_table(rv))"),
         code("display(Markdown(pn.text.baseline_notes(rv)))"),
@@ -342,9 +347,10 @@ def final_review() -> NotebookNode:
 # Final review
 
 The end of the plan: **did the rep meet it, and what should happen next?** The recommendation needs positive
-evidence either way: *complete* when every improvement area met its target or reached the peers' level beyond
-chance; *consequences* only when the plan-period level of an improvement area falls short of both its target
-and the peers (by the practical margin) beyond chance; otherwise *extend*, with the new end date.
+evidence either way: *complete* when every improvement area reached its final target (the whole 95% interval of
+the last weeks at or beyond it) or its plan-period level lies, whole interval, within the practical margin of
+the peers' level or better; *consequences* only when an improvement area is below its final target and, over
+the plan, below the peers by more than the margin, both beyond chance; otherwise *extend*, with the new end date.
 """),
         *shared[:5],       # the summary, then the conclusion
         md("## Recommendation"),

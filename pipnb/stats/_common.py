@@ -21,14 +21,17 @@ VERDICTS = (IMPROVED, NO_CLEAR_CHANGE, WORSE, TOO_EARLY)
 NOT_JUDGED = "not judged (not an improvement area)"
 
 VERDICT_COLUMNS = (
-    "metric", "label", "baseline", "actual", "target", "estimate", "ci_low", "ci_high", "p_value",
+    "metric", "label", "baseline", "actual", "target", "estimate", "ci_low", "ci_high", "ci_kind", "ci_z",
+    "ci95_low", "ci95_high", "p_value",
     "z", "boundary", "mde", "peer_change", "verdict", "effect", "model", "baseline_raw",
     "placebo_rank", "placebo_n", "placebo_p", "inflation", "trend_tau", "trend_p", "theil_sen_slope",
     "baseline_window", "baseline_source", "baseline_weeks", "plan_weeks", "caveat",
     # what a sentence about the change needs beyond the numbers above (worded by pipnb.sentences)
     "kind", "higher_is_better", "direction", "nothing_detectable", "target_change",
     "baseline_count", "plan_count", "baseline_successes", "baseline_trials", "plan_successes", "plan_trials",
-    "baseline_closed", "plan_closed", "open_gaps",
+    "baseline_closed", "plan_closed", "open_gaps", "min_trials",
+    # a review's status of the metric's target, filled by pipnb.reviews (one rule for the table and the sentence)
+    "target_status", "target_basis", "target_expected", "target_level", "target_low", "target_high", "target_weeks",
 )
 #: The counts behind a change (``MetricChange.detail``), as columns of a verdict row (NaN where a kind has none).
 DETAIL_KEYS = ("baseline_count", "plan_count", "baseline_successes", "baseline_trials", "plan_successes",

@@ -17,9 +17,11 @@ from pipnb.schema import METRICS
 from pipnb.stats._common import DETAIL_KEYS, GAP_METRIC, NOT_JUDGED, VERDICT_COLUMNS, Family, MetricChange, _units
 from pipnb.stats.counts import count_change
 from pipnb.stats.gaps import gap_change
-from pipnb.stats.ratios import ratio_change
+from pipnb.stats.ratios import MIN_TRIALS, ratio_change
 from pipnb.stats.verdicts import (
     decide_verdict,
+    decision_boundaries,
+    decision_range,
     nothing_detectable,
     oriented_z,
     rule_mde,
@@ -186,10 +188,11 @@ def assess(
     z = [oriented_z(c) if j else math.nan for c, j in zip(changes, judged, strict=True)]
     look = look % len(fractions)
     crossed, boundary = sequential_holm(z, fractions=fractions, look=look, alpha=alpha)
+    decided = decision_boundaries(z, fractions=fractions, look=look, alpha=alpha)
     changes = [replace(c, mde=rule_mde(c, b, power)) if j else c
                for c, b, j in zip(changes, boundary, judged, strict=True)]
-    records = [_verdict_record(c, int(x), float(b), j, targets.get(c.metric), windows, alpha)
-               for c, x, b, j in zip(changes, crossed, boundary, judged, strict=True)]
+    records = [_verdict_record(c, int(x), float(b), float(d), j, targets.get(c.metric), windows)
+               for c, x, b, d, j in zip(changes, crossed, boundary, decided, judged, strict=True)]
     return pd.DataFrame.from_records(records, columns=list(VERDICT_COLUMNS))
 
 
@@ -226,25 +229,37 @@ def _peers_with_data(peers: Sequence[str], rows: pd.DataFrame, gaps: pd.DataFram
     return [peer for peer in peers if peer in seen]
 
 
-def _verdict_record(c: MetricChange, crossed: int, boundary: float, judged: bool, target: float | None,
-                    windows: PlanWindows, alpha: float) -> dict[str, Any]:
+def _verdict_record(c: MetricChange, crossed: int, boundary: float, decided: float, judged: bool,
+                    target: float | None, windows: PlanWindows) -> dict[str, Any]:
     verdict = decide_verdict(c, crossed, target=target) if judged else NOT_JUDGED
     caveat = " ".join(x for x in (windows.caveat, _placebo_caveat(c)) if x)
-    return verdict_record(c, verdict, target=target, boundary=boundary, baseline_window=windows.describe_baseline(),
-                          baseline_source=windows.baseline_source, caveat=caveat)
+    return verdict_record(c, verdict, target=target, boundary=boundary, decided=decided if judged else math.nan,
+                          baseline_window=windows.describe_baseline(), baseline_source=windows.baseline_source,
+                          caveat=caveat)
 
 
 def verdict_record(c: MetricChange, verdict: str, *, target: float | None = None, boundary: float = math.nan,
-                   baseline_window: str = "", baseline_source: str = "", caveat: str = "") -> dict[str, Any]:
+                   decided: float = math.nan, baseline_window: str = "", baseline_source: str = "",
+                   caveat: str = "") -> dict[str, Any]:
     """One row of :data:`VERDICT_COLUMNS`: the change, its verdict and the facts a sentence about it needs.
 
-    Statistics return facts only; :func:`pipnb.sentences.describe_verdict` words such a row.
+    ``ci_low`` / ``ci_high`` are the interval the verdict reads: with ``decided`` (the z boundary the verdict
+    was decided at, :func:`pipnb.stats.verdicts.decision_boundaries`) the *decision range* ``estimate ±
+    decided · se`` (``ci_kind`` "decision"), which lies wholly on one side of no change exactly when the verdict
+    is *improved* or *worse*; without it (a metric not judged) the two-sided 95% interval (``ci_kind`` "95%").
+    ``ci95_low`` / ``ci95_high`` always hold the 95% interval. Statistics return facts only;
+    :func:`pipnb.sentences.describe_verdict` words such a row.
     """
     label = METRICS[c.metric].label if c.metric in METRICS else c.metric
+    low, high = decision_range(c, decided) if np.isfinite(decided) else (c.ci_low, c.ci_high)
+    decision = bool(np.isfinite(decided) and np.isfinite(low))
     return {
         "metric": c.metric, "label": label, "baseline": c.baseline, "actual": c.actual,
-        "target": math.nan if target is None else float(target), "estimate": c.estimate, "ci_low": c.ci_low,
-        "ci_high": c.ci_high, "p_value": c.p_value, "z": oriented_z(c), "boundary": boundary, "mde": c.mde,
+        "target": math.nan if target is None else float(target), "estimate": c.estimate,
+        "ci_low": low if decision else c.ci_low, "ci_high": high if decision else c.ci_high,
+        "ci_kind": "decision" if decision else "95%", "ci_z": decided if decision else 1.959963984540054,
+        "ci95_low": c.ci_low, "ci95_high": c.ci_high,
+        "p_value": c.p_value, "z": oriented_z(c), "boundary": boundary, "mde": c.mde,
         "peer_change": c.peer_change, "verdict": verdict, "effect": c.effect,
         "model": c.model, "baseline_raw": c.baseline_raw, "placebo_rank": c.placebo_rank,
         "placebo_n": c.placebo_n, "placebo_p": c.placebo_p, "inflation": c.inflation,
@@ -254,6 +269,9 @@ def verdict_record(c: MetricChange, verdict: str, *, target: float | None = None
         "plan_weeks": c.plan_weeks, "caveat": caveat,
         "kind": c.kind, "higher_is_better": c.higher_is_better, "direction": c.direction,
         "nothing_detectable": nothing_detectable(c), "target_change": target_change(c, target),
+        "min_trials": float(MIN_TRIALS) if c.kind == "ratio" else math.nan,
+        "target_status": "", "target_basis": "", "target_expected": math.nan, "target_level": math.nan,
+        "target_low": math.nan, "target_high": math.nan, "target_weeks": math.nan,
         **{key: float(c.detail.get(key, math.nan)) for key in DETAIL_KEYS},
     }
 

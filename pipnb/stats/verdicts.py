@@ -100,21 +100,65 @@ def sequential_holm(z: ArrayLike, *, fractions: Sequence[float], look: int, alph
         ``crossed`` is +1 (improved), -1 (worse) or 0 per metric; ``boundary`` the z each metric had to
         reach at its first Holm step (``alpha / m``), which sets its smallest detectable change.
     """
+    crossed, _ = _holm_steps(z, fractions=fractions, look=look, alpha=alpha)
+    z = np.asarray(z, dtype=float)
+    finite = np.flatnonzero(np.isfinite(z))
+    boundary = np.full(z.shape, np.nan)
+    if finite.size:
+        boundary[finite] = look_boundary(fractions, look, alpha / finite.size)
+    return crossed, boundary
+
+
+def decision_boundaries(z: ArrayLike, *, fractions: Sequence[float], look: int, alpha: float = 0.05
+                        ) -> np.ndarray:
+    """The z boundary each metric's verdict was decided at, for the interval printed beside it.
+
+    A metric that crossed (:func:`sequential_holm`) gets the boundary of the Holm step it passed; one that did
+    not gets the boundary of the step at which the steps stopped in the direction its change points (every
+    later metric has a z no larger than the one that stopped them). So ``estimate ± boundary · se`` on the
+    model scale, the repeated confidence interval at this look, lies wholly on one side of no change exactly
+    when the verdict is *improved* or *worse*. NaN where ``z`` is NaN (not judged).
+    """
+    return _holm_steps(z, fractions=fractions, look=look, alpha=alpha)[1]
+
+
+def _holm_steps(z: ArrayLike, *, fractions: Sequence[float], look: int, alpha: float
+                ) -> tuple[np.ndarray, np.ndarray]:
     z = np.asarray(z, dtype=float)
     crossed = np.zeros(z.shape, dtype=int)
+    decided = np.full(z.shape, np.nan)
     finite = np.flatnonzero(np.isfinite(z))
     m = finite.size
-    boundary = np.full(z.shape, np.nan)
-    if m == 0:
-        return crossed, boundary
-    boundary[finite] = look_boundary(fractions, look, alpha / m)
     for sign in (1, -1):
         order = finite[np.argsort(-sign * z[finite], kind="stable")]
+        stop = math.nan
         for j, index in enumerate(order):
-            if sign * z[index] < look_boundary(fractions, look, alpha / (m - j)):
+            step = look_boundary(fractions, look, alpha / (m - j))
+            if sign * z[index] < step:
+                stop = step
                 break
             crossed[index] = sign
-    return crossed, boundary
+            decided[index] = step
+        mine = order[(sign * z[order] >= 0) if sign > 0 else (sign * z[order] > 0)]
+        rest = mine[crossed[mine] == 0]
+        decided[rest] = stop
+    return crossed, decided
+
+
+def decision_range(change: MetricChange, boundary: float) -> tuple[float, float]:
+    """``estimate ± boundary · se`` on the model scale (log ratio or points), on the ``effect`` scale.
+
+    With the boundary of :func:`decision_boundaries` it is the interval the verdict reads: wholly above (or
+    below) no change exactly when the change crossed this look's boundary. NaNs when there is no estimate.
+    """
+    if not (np.isfinite(change.estimate) and np.isfinite(change.se) and np.isfinite(boundary)):
+        return math.nan, math.nan
+    if change.effect == "difference in points":
+        return change.estimate - boundary * change.se, change.estimate + boundary * change.se
+    if change.estimate <= 0:
+        return math.nan, math.nan
+    centre = math.log(change.estimate)
+    return math.exp(centre - boundary * change.se), math.exp(centre + boundary * change.se)
 
 
 def decide_verdict(change: MetricChange, crossed: int, *, target: float | None = None) -> str:
