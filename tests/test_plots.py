@@ -35,7 +35,7 @@ def test_a_big_teams_heatmap_shows_the_reps_falling_short_first_and_says_how_man
         for rep_id in short:                                   # every one falling short is there
             assert f"{names.loc[rep_id, 'rep_name']} ({names.loc[rep_id, 'team']})" in shown
         assert "20 of 60 reps" in fig.axes[0].get_title()
-        assert fig.get_size_inches()[1] == pytest.approx(0.32 * 20 + 1.8)
+        assert fig.get_size_inches()[1] == pytest.approx(0.36 * 20 + 2.1)
     finally:
         plt.close(fig)
 
