@@ -20,6 +20,14 @@ Scenarios (see ``tests/simworld.py`` for the world):
 5. a truly low rep (60% on one driver) who does not change through the plan;
 6. power at the final review: emails x1.5 from the plan start; a follow-up ratio rising from 45% to 70%;
 7. a true change equal to the stated smallest detectable change (final review): "improved" should be ~80%.
+
+One decision path (issue 22), on the same worlds, scan at week 40 over 12 weeks, win rate on closed deals:
+
+F1. all-equal team: reps flagged short on **any** metric (every flag the scan gives: outcomes, drivers, deal size,
+    sales cycle; the rest is context and never flagged), target <= 5%; reps whose diagnosis "needs a plan"
+    (``Diagnosis.needs_plan``: a shortfall on the win rate or a driver), target <= 5%;
+F2. power: a rep with a true 30% shortfall (factor 0.7, from week 1) on one driver, or with deals 30% smaller
+    (every amount x 0.7), flagged on that metric.
 """
 
 from __future__ import annotations
@@ -37,8 +45,17 @@ sys.path.insert(0, str(ROOT / "tests"))
 import simworld as sw  # noqa: E402
 
 GROUPS = ("all_equal", "natural_spread", *(f"planted_{d}" for d in sw.DRIVERS), "emails_up", "followup_up",
-          *(f"mde_{d}" for d in sw.DRIVERS))
-DOUBLED = ("all_equal", *(f"mde_{d}" for d in sw.DRIVERS))   # hard limits and the 80% +- 5% calibration
+          *(f"mde_{d}" for d in sw.DRIVERS), "flags_equal", *(f"flags_power_{d}" for d in (*sw.DRIVERS, "deal")))
+DOUBLED = ("all_equal", "flags_equal", *(f"mde_{d}" for d in sw.DRIVERS))   # hard limits, 80% +- 5% calibration
+POWER_FACTOR = 0.7
+FLAG_TARGETS = [
+    ("f1.any", "F1 all-equal team: reps flagged short on any metric (closed-deal win rate)", "<=", 0.05),
+    ("f1.plan_metrics", "  ... on the win rate or a driver", "", float("nan")),
+    ("f1.outcomes_only", "  ... on deal size or sales cycle only", "", float("nan")),
+    ("f1.needs_plan", "  reps whose diagnosis says 'needs a plan'", "<=", 0.05),
+    *[(f"f2.{d}", f"F2 true 30% shortfall on {d}: flagged on it (12-week scan)", "", float("nan"))
+      for d in (*sw.DRIVERS, "deal")],
+]
 
 
 def _task(group: str, seed: int) -> tuple[str, sw.Tally, float, str | None]:
@@ -66,9 +83,63 @@ def _scenario(group: str, seed: int) -> sw.Tally:
         tally = sw.scenario_emails_up(seed, factor=1.5)
     elif group == "followup_up":
         tally = sw.scenario_followup_up(seed, before=0.45, after=0.70)
+    elif group == "flags_equal":
+        tally = _flags_equal(seed)
+    elif group.startswith("flags_power_"):
+        tally = _flags_power(seed, group.removeprefix("flags_power_"))
     else:
         raise ValueError(group)
     return tally
+
+
+def _scan_closed(world):
+    return sw.scan(world, win_rate_basis="closed")
+
+
+def _flags_equal(seed: int) -> sw.Tally:
+    """F1: every flag on an all-equal team, and each rep's diagnosis (needs a plan?)."""
+    import pipnb as pn
+    from pipnb.schema import DRIVER_METRICS
+
+    t = sw.Tally()
+    world = sw.generate(seed, sw.ALL_EQUAL)
+    card = _scan_closed(world)
+    short = card[card["flag"] == "shortfall"]
+    reps = card["rep_id"].unique()
+    plan_metrics = ("win_rate", *DRIVER_METRICS)
+    t.add("f1.any", int(short["rep_id"].nunique()), len(reps))
+    t.add("f1.plan_metrics", int(short.loc[short["metric"].isin(plan_metrics), "rep_id"].nunique()), len(reps))
+    only = set(short["rep_id"]) - set(short.loc[short["metric"].isin(plan_metrics), "rep_id"])
+    t.add("f1.outcomes_only", len(only), len(reps))
+    policy = card.attrs["policy"]
+    need = sum(pn.diagnose(world.data, rep, as_of=world.week_end(sw.DIAGNOSIS_WEEK), policy=policy,
+                           panel=world.panel, card=card).needs_plan for rep in reps)
+    t.add("f1.needs_plan", int(need), len(reps))
+    return t
+
+
+def _flags_power(seed: int, driver: str) -> sw.Tally:
+    """F2: a rep truly 30% short on one driver (or on deal size) from week 1: flagged on it?"""
+    import dataclasses
+
+    import pipnb as pn
+
+    t = sw.Tally()
+    if driver == "deal":
+        world = sw.generate(seed)
+        opps = world.data.opportunities.copy()
+        mine = opps["rep_id"] == world.rep_id(0)
+        opps.loc[mine, "amount"] = opps.loc[mine, "amount"] * POWER_FACTOR
+        data = dataclasses.replace(world.data, opportunities=opps)
+        card = pn.scorecard(data, as_of=world.week_end(sw.DIAGNOSIS_WEEK), weeks=12, win_rate_basis="closed")
+        metric = "avg_deal_size"
+    else:
+        world = sw.generate(seed, changes=sw.low_rep(driver, factor=POWER_FACTOR))
+        card = _scan_closed(world)
+        metric = sw.DRIVER_METRIC[driver]
+    row = card[(card["rep_id"] == world.rep_id(0)) & (card["metric"] == metric)]
+    t.add(f"f2.{driver}", bool((row["flag"] == "shortfall").any()))
+    return t
 
 
 def tasks(reps: int, seed: int, groups=GROUPS) -> list[tuple[str, int]]:
@@ -139,6 +210,7 @@ def report(total: sw.Tally) -> None:
         holds = target.holds(rate)
         mark = "" if holds is None else ("ok" if holds else "FAILS")
         print(f"{target.text:<92} {rate:6.1%}  [{lo:5.1%}, {hi:5.1%}] {n:5d}  {bound:<10} {mark}")
+    _report_flags(total)
     lines = []
     for d in sw.DRIVERS:
         stated = total.values.get(f"s7.{d}.stated_mde", [])
@@ -159,6 +231,19 @@ def report(total: sw.Tally) -> None:
         print(f"  opportunities created found 90% of the time by that test in {weeks} weeks at 1%: from "
               f"{need['known']:.1f} a week with the spread known ({need['none']:.1f} without); "
               f"the world has {sw.WorldParams().opps_per_week:g}")
+
+
+def _report_flags(total: sw.Tally) -> None:
+    """The lines of issue 22's one decision path (F1, F2), in the same format."""
+    for key, text, op, bound in FLAG_TARGETS:
+        n = total.n(key)
+        if n == 0:
+            continue
+        rate = total.rate(key)
+        lo, hi = total.interval(key)
+        mark = "" if not op else ("ok" if rate <= bound else "FAILS")
+        target = f"{op} {bound:.0%}" if op else ""
+        print(f"{text:<92} {rate:6.1%}  [{lo:5.1%}, {hi:5.1%}] {n:5d}  {target:<10} {mark}")
 
 
 if __name__ == "__main__":

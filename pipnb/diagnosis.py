@@ -1,9 +1,14 @@
 """Diagnosis: which outcome falls short for one rep, and which drivers explain it.
 
-The article's first step. Outcomes first (win rate leads), then the driver drill-down: each driver is a
-*shortfall*, a *strength*, or *dismissed* as the issue ("opportunities are not low, dismissing volume as
-the issue"), with its business rationale and the supporting numbers against peers. Improvement areas are
-the shortfall drivers ranked by how much of the gap in wins they explain.
+The article's first step. Outcomes first (win rate leads), then the driver drill-down: each driver carries
+the scan's finding for it (:mod:`pipnb.findings`: a *shortfall*, a *strength*, *in line* with peers, *below
+peers but within noise* (not a proven shortfall), *unavailable* with the reason ...), its business rationale
+and a sentence rendered from its numbers against peers. Improvement areas are the shortfall drivers ranked by
+how much of the gap in wins they explain.
+
+**Who needs a plan.** A rep needs a plan only with a noise-aware shortfall (the scan's one rule, at the
+policy's false-flag budget) on the win rate or on a driver. A shortfall on deal size or sales cycle is
+reported, never a reason for a plan on its own; pipeline velocity is context and never flagged.
 
 How much a driver explains: wins per week factor exactly into the funnel
 ``opportunities × (first meetings ÷ opportunities) × follow-up ratio × (wins ÷ follow-up meetings)``,
@@ -22,6 +27,17 @@ import pandas as pd
 
 from pipnb.data import SalesData
 from pipnb.display import card_html, diagnosis_facts, short_repr
+from pipnb.errors import DataError
+from pipnb.findings import (
+    BELOW_MARGIN,
+    BELOW_NOISE,
+    IN_LINE,
+    NO_RECORDS,
+    SHORTFALL,
+    STRENGTH,
+    UNAVAILABLE,
+    finding_sentence,
+)
 from pipnb.fingerprint import fingerprint_until
 from pipnb.metrics import data_window, touch_gaps, weekly_panel, window_metrics
 from pipnb.peers import judged_reps, peer_ids, scorecard
@@ -37,10 +53,15 @@ class Diagnosis:
     Attributes
     ----------
     outcomes
-        Outcome metrics (win rate first) with value, peer benchmarks, flag and reason.
+        Outcome metrics (win rate first): the scorecard's finding rows (value, counts, peer benchmarks,
+        percentile, z, flag limit, ``flag``, ``why_unavailable``, ``reason``) and ``finding``, the sentence
+        rendered from them.
     drivers
-        Driver metrics with ``classification`` (shortfall / dismissed / strength), ``rationale``,
-        ``evidence`` and ``explains`` (share of the gap in wins, 0-1, NaN when not estimable).
+        Driver metrics with ``classification`` (the scorecard's flag: shortfall, strength, in line, below peers
+        within noise, unavailable ...; see :mod:`pipnb.findings`), ``rationale`` (why the metric matters),
+        ``finding`` (the sentence rendered from its numbers), ``evidence`` (the finding's full reason),
+        ``why_unavailable``, ``n_peers``, ``z``, ``flag_limit`` and ``explains`` (share of the gap in wins, 0-1,
+        NaN when not estimable).
     improvement_areas
         Shortfall drivers, most explanatory first.
     prior
@@ -89,22 +110,22 @@ class Diagnosis:
 
     @property
     def needs_plan(self) -> bool:
-        """Whether an outcome or a driver falls short of peers."""
-        return bool(self.improvement_areas) or bool((self.outcomes["flag"] == "shortfall").any())
+        """Whether the rep needs a plan: a noise-aware shortfall on the win rate or on a driver (never on deal
+        size, sales cycle or pipeline velocity alone)."""
+        win = self.outcomes[self.outcomes["metric"] == "win_rate"]
+        return bool(self.improvement_areas) or bool((win["flag"] == SHORTFALL).any())
 
     def summary(self) -> str:
-        """Two or three sentences a sales manager reads first."""
-        short = self.outcomes[self.outcomes["flag"] == "shortfall"]
-        lead = ("; ".join(short["reason"]) if len(short) else
-                "No outcome falls short of peers over the window")
+        """Two or three sentences a sales manager reads first, each rendered from a finding."""
+        short = self.outcomes[self.outcomes["flag"] == SHORTFALL]
+        lead = ("; ".join(short["finding"]) if len(short) else
+                "No outcome falls short of peers beyond noise over the window")
         if self.improvement_areas:
             labels = [METRICS[m].label.lower() for m in self.improvement_areas]
             areas = f"Improvement areas, most important first: {', '.join(labels)}."
         else:
-            areas = "No driver falls short of peers."
-        dismissed = self.drivers.loc[self.drivers["classification"] == "dismissed", "metric"]
-        rest = f" Dismissed as the issue: {', '.join(METRICS[m].label.lower() for m in dismissed)}." \
-            if len(dismissed) else ""
+            areas = "No driver falls short of peers beyond noise."
+        rest = "".join(f" {words}: {', '.join(labels)}." for words, labels in driver_groups(self.drivers))
         return f"{lead}. {areas}{rest}"
 
 
@@ -143,6 +164,8 @@ def diagnose(data: SalesData, rep_id: str, as_of: str | pd.Timestamp | None = No
     ------
     UnknownRepError
         When ``rep_id`` is not in the data.
+    DataError
+        When the rep has no record in the window (nothing to diagnose; see :func:`check_judged`).
     """
     rep = data.rep(rep_id)
     panel = weekly_panel(data) if panel is None else panel
@@ -150,9 +173,11 @@ def diagnose(data: SalesData, rep_id: str, as_of: str | pd.Timestamp | None = No
                                                    win_rate_basis=win_rate_basis)
     if not _same_window(card, data, as_of, policy, str(rep["rep_id"])):
         card = scorecard(data, as_of=as_of, policy=policy, panel=panel)
+    check_judged(card, str(rep["rep_id"]))
     mine = card[card["rep_id"] == rep["rep_id"]].set_index("metric")
     outcomes = mine.loc[[m for m in OUTCOME_METRICS if m in mine.index]].reset_index()
-    drivers, gap = _drivers(card, mine, str(rep["rep_id"]))
+    outcomes["finding"] = [finding_sentence(r, margin=policy.margin) for r in outcomes.to_dict("records")]
+    drivers, gap = _drivers(card, mine, str(rep["rep_id"]), policy.margin)
     areas = drivers[drivers["classification"] == "shortfall"].sort_values(
         "explains", ascending=False, na_position="last", kind="stable")["metric"].tolist()
     attrs = card.attrs
@@ -167,6 +192,34 @@ def diagnose(data: SalesData, rep_id: str, as_of: str | pd.Timestamp | None = No
         outcomes=outcomes, drivers=drivers, improvement_areas=areas, wins_gap=gap,
         data_fingerprint=fingerprint_until(data, attrs["window_end"]), source=data.source, card=card, prior=prior,
         cost=gap_cost(card, str(rep["rep_id"])), dead=dead, touch_days=touch_days)
+
+
+def check_judged(card: pd.DataFrame, rep_id: str) -> None:
+    """Raise a one-line :class:`DataError` when the scorecard has no record of ``rep_id`` in its window (a rep
+    listed in the reps file who logged nothing): there is nothing to diagnose, and zeros would be a false
+    finding."""
+    rows = card[card["rep_id"] == rep_id]
+    if "why_unavailable" in rows and (rows["why_unavailable"] == NO_RECORDS).any():
+        attrs = card.attrs
+        raise DataError(f"rep '{rep_id}' has {NO_RECORDS} {attrs['window_start']:%Y-%m-%d} to "
+                        f"{attrs['window_end']:%Y-%m-%d} (no opportunity created or closed, no activity): not judged, "
+                        "nothing to diagnose; check the export, or diagnose an earlier window with --as-of")
+
+
+def driver_groups(drivers: pd.DataFrame) -> list[tuple[str, list[str]]]:
+    """The drivers that are not shortfalls, grouped by what their numbers show, as (words, labels): in line
+    with peers; lower than peers but within noise; better than peers; unavailable. Words come from the
+    classification, so a driver below peers is never called in line."""
+    groups = [(IN_LINE, "In line with peers"),
+              (BELOW_NOISE, "Below peers, but within the spread expected between reps (not a proven shortfall)"),
+              (BELOW_MARGIN, "Below peers beyond noise, but within the policy's margin"),
+              (STRENGTH, "Better than peers"), (UNAVAILABLE, "Unavailable")]
+    out = []
+    for flag, words in groups:
+        labels = drivers.loc[drivers["classification"] == flag, "label"].str.lower().tolist() if len(drivers) else []
+        if labels:
+            out.append((words, labels))
+    return out
 
 
 def _same_window(card: pd.DataFrame | None, data: SalesData, as_of, policy: Policy, rep_id: str) -> bool:
@@ -191,25 +244,28 @@ def _prior_values(panel: pd.DataFrame, rep_id: str, window_start: pd.Timestamp, 
             if np.isfinite(v) and weeks >= policy.diagnosis_weeks // 2}
 
 
-def _drivers(card: pd.DataFrame, mine: pd.DataFrame, rep_id: str) -> tuple[pd.DataFrame, float]:
+DRIVER_COLUMNS = ["metric", "label", "classification", "value", "numerator", "denominator", "peer_median",
+                  "peer_p25", "peer_p75", "n_peers", "percentile", "z", "flag_limit", "why_unavailable", "explains",
+                  "rationale", "finding", "evidence"]
+
+
+def _drivers(card: pd.DataFrame, mine: pd.DataFrame, rep_id: str, margin: float) -> tuple[pd.DataFrame, float]:
+    """Each driver's finding (the scorecard row: its classification is the row's flag), with its business
+    rationale, the sentence rendered from its numbers, and the share of the win gap it explains."""
     explains, gap = _explained_shares(card, rep_id)
     rows = []
     for metric in DRIVER_METRICS:
         if metric not in mine.index:
             continue
-        row = mine.loc[metric]
-        classification = {"shortfall": "shortfall", "strength": "strength"}.get(row["flag"], "dismissed")
-        if row["flag"] in ("unavailable", "no data", "ramping"):
-            classification = "not judged"
+        row = mine.loc[metric].to_dict() | {"metric": metric}
         rows.append({
-            "metric": metric, "label": METRICS[metric].label, "classification": classification,
-            "value": row["value"], "numerator": row["numerator"], "denominator": row["denominator"],
-            "peer_median": row["peer_median"], "peer_p25": row["peer_p25"], "peer_p75": row["peer_p75"],
-            "percentile": row["percentile"], "explains": explains.get(metric, np.nan),
-            "rationale": METRICS[metric].dismissed if classification == "dismissed" else METRICS[metric].rationale,
+            **{k: row.get(k, np.nan) for k in DRIVER_COLUMNS if k in row},
+            "label": METRICS[metric].label, "classification": row["flag"],
+            "why_unavailable": row.get("why_unavailable") or "", "explains": explains.get(metric, np.nan),
+            "rationale": METRICS[metric].rationale, "finding": finding_sentence(row, margin=margin),
             "evidence": row["reason"],
         })
-    return pd.DataFrame(rows), gap
+    return pd.DataFrame(rows, columns=DRIVER_COLUMNS), gap
 
 
 def _explained_shares(card: pd.DataFrame, rep_id: str) -> tuple[dict[str, float], float]:

@@ -150,13 +150,29 @@ def _opportunity_metrics(data: SalesData, grid: _Grid) -> dict[str, tuple[np.nda
     n_won = grid.count(rep, won_week)
     amount = opps["amount"].to_numpy(float) if "amount" in opps else np.full(len(opps), np.nan)
     has_amount = np.where(np.isfinite(amount), won_week, -1)
-    return {
+    cycle = closed - created
+    out = {
         "opps_created_per_week": (n_created, ones),
         "win_rate": (n_won, grid.count(rep, np.where(won | lost, closed_week, -1))),
         "win_rate_all": (n_won, n_created),
         "avg_deal_size": (grid.count(rep, has_amount, amount), grid.count(rep, has_amount)),
-        "sales_cycle_days": (grid.count(rep, won_week, closed - created), n_won),
+        "sales_cycle_days": (grid.count(rep, won_week, cycle), n_won),
     }
+    for metric, values in (("avg_deal_size", amount), ("sales_cycle_days", cycle)):
+        out.update(_log_moments(grid, rep, won_week, metric, values))
+    return out
+
+
+def _log_moments(grid: _Grid, rep: np.ndarray, week: np.ndarray, metric: str, values: np.ndarray
+                 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The sums of ``log(1 + x)`` and of its square over the deals of a per-deal mean (``<metric>_log``,
+    ``<metric>_log2``, each over the deals counted): the scan judges such a mean on the log scale, where a
+    skewed amount's noise is near normal (:func:`window_moments`)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        logs = np.log1p(np.maximum(values, 0.0))
+    week = np.where(np.isfinite(logs), week, -1)
+    n = grid.count(rep, week)
+    return {f"{metric}_log": (grid.count(rep, week, logs), n), f"{metric}_log2": (grid.count(rep, week, logs ** 2), n)}
 
 
 def _activity_metrics(data: SalesData, grid: _Grid) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -411,6 +427,34 @@ def _velocity(pooled: pd.DataFrame) -> pd.DataFrame:
     value = wide["opps_created_per_week"] * wide["win_rate"] * wide["avg_deal_size"] / cycle
     return pd.DataFrame({"rep_id": wide.index, "metric": "pipeline_velocity", "numerator": np.nan,
                          "denominator": np.nan, "value": value.to_numpy()})
+
+
+def window_moments(panel: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Each rep's per-deal log moments over the weeks ``start``..``end`` for the per-deal means (deal size,
+    sales cycle): ``rep_id, metric, n, mean_log, ss_log`` (the sum of squared deviations from the rep's mean).
+
+    The scan's noise model for such a mean (:mod:`pipnb.stats.funnel`, kind ``"logmean"``) compares the rep's
+    mean ``log(1 + x)`` with the peers', the noise of ``n`` deals being the peers' within-rep variance over ``n``.
+    """
+    start, end = week_start(pd.Timestamp(start)), week_start(pd.Timestamp(end))
+    names = [m for m, spec in METRICS.items() if spec.noise_model == "logmean"]
+    parts = [f"{m}_log" for m in names] + [f"{m}_log2" for m in names]
+    rows = panel[(panel["week"] >= start) & (panel["week"] <= end) & panel["metric"].isin(parts)]
+    wide = rows.pivot_table(index="rep_id", columns="metric", values=["numerator", "denominator"], aggfunc="sum")
+    frames = []
+    for metric in names:
+        if ("numerator", f"{metric}_log") not in wide:
+            continue
+        n = wide[("denominator", f"{metric}_log")].to_numpy(float)
+        s1 = wide[("numerator", f"{metric}_log")].to_numpy(float)
+        s2 = wide[("numerator", f"{metric}_log2")].to_numpy(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(n > 0, s1 / n, np.nan)
+            ss = np.where(n > 0, np.maximum(s2 - s1 * mean, 0.0), np.nan)
+        frames.append(pd.DataFrame({"rep_id": wide.index.to_numpy(object), "metric": metric, "n": n,
+                                    "mean_log": mean, "ss_log": ss}))
+    columns = ["rep_id", "metric", "n", "mean_log", "ss_log"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
 @accepts_path

@@ -4,17 +4,22 @@ Peers are the rep's team (or segment, or everyone, by the policy), the rep exclu
 excluded; a group with fewer than ``min_peers`` judged peers widens to the segment, then the company. For
 each rep and metric: the peer median and quartiles, the rep's percentile among peers, and a flag.
 
-A shortfall is flagged only beyond the rep's own sampling noise and the peers' natural spread: the rep's
-rate is set against the peers' pooled rate in a funnel plot (:mod:`pipnb.stats.funnel`: Poisson counts per
-week, binomial cohort ratios, touches per open-opportunity day, each with the between-rep spread
-estimated from the team), at a level that keeps the chance of flagging a rep whose true rates equal their
-peers' on any plan metric at the policy's ``false_flag_rate`` (Bonferroni across the plan metrics), and
-beyond the practical ``margin`` (20% from the peer median, the article's rule).
+One decision path: every flag on every metric comes from one rule. A shortfall is flagged only beyond the
+rep's own sampling noise and the peers' natural spread: the rep's rate is set against the peers' pooled rate
+in a funnel plot (:mod:`pipnb.stats.funnel`: Poisson counts per week, binomial cohort ratios, touches per
+open-opportunity day, per-deal means such as deal size and sales cycle on the log scale, each with the
+between-rep spread estimated from the rep's peers), at a level that keeps the chance of flagging a rep whose
+true rates equal their peers' on any flaggable metric (the outcomes and drivers with a noise model,
+:data:`~pipnb.schema.FLAG_METRICS`) at the policy's ``false_flag_rate`` (Bonferroni across them), and beyond
+the practical ``margin`` (20% from the peer median, the policy's rule). A metric the rule cannot judge
+(pipeline velocity, a product of others; the context metrics) is shown with the flag ``context``, never
+flagged. Each row is a finding classified and worded by :mod:`pipnb.findings`.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from statistics import NormalDist
 
 import numpy as np
@@ -22,11 +27,23 @@ import pandas as pd
 
 from pipnb.data import SalesData
 from pipnb.errors import UnknownRepError
-from pipnb.metrics import data_window, weekly_panel, window_metrics
+from pipnb.findings import (
+    CONTEXT,
+    INACTIVE,
+    NO_RECORDS,
+    RAMPING,
+    SHORTFALL,
+    STRENGTH,
+    UNAVAILABLE,
+    UNCONFIRMED,
+    classify,
+    what_it_shows,
+)
+from pipnb.metrics import data_window, weekly_panel, window_metrics, window_moments
 from pipnb.policy import Policy, resolve_policy
-from pipnb.schema import METRICS, PLAN_METRICS
+from pipnb.schema import FLAG_METRICS, METRICS
 from pipnb.sources import accepts_path
-from pipnb.stats.funnel import funnel_limit, funnel_scale, funnel_z, peer_overdispersion
+from pipnb.stats.funnel import funnel_limit, funnel_scale, funnel_z, peer_overdispersion, within_variance
 
 MIN_EVENTS = 5       # ratio/mean metrics with fewer trials than this are not flagged
 PEER_LEVELS = {"team": ("team", "segment", "all"), "segment": ("segment", "all"), "all": ("all",)}
@@ -63,13 +80,17 @@ def scorecard(data: SalesData, as_of: str | pd.Timestamp | None = None, weeks: i
     Returns
     -------
     pandas.DataFrame
-        One row per rep and metric: rep_id, rep_name, team, metric, label, value, numerator,
-        denominator, peer_median, peer_p25, peer_p75, n_peers, percentile (the share of peers this rep does
-        better than: higher is better for every metric, fewer days between touches included), z (the funnel z-score,
-        positive when better than peers), flag_limit (the value beyond which this window flags a
-        shortfall: the smallest shortfall it can show), flag, reason, peer_group, tau2 (the between-rep
-        variance of the metric). ``attrs`` hold the window, the settings used (``peer_by``,
-        ``win_rate_basis``, ``weeks``, ``policy``), each rep's ``peers`` and ``z_crit``.
+        One row per rep and metric, the structured finding for that metric: rep_id, rep_name, team, metric,
+        label, value (NaN when unavailable, never 0), numerator, denominator, peer_median, peer_p25, peer_p75,
+        n_peers (the peers with a value), percentile (the share of peers this rep does better than: higher is
+        better for every metric, fewer days between touches included), z (the funnel z-score, positive when
+        better than peers; NaN when not judged), flag_limit (the value beyond which this window flags a
+        shortfall: the smallest shortfall it can show), flag (the classification, see
+        :mod:`pipnb.findings`: shortfall, strength, in line, below peers within noise, unavailable, ramping,
+        inactive, context ...), why_unavailable (empty unless unavailable), reason (the finding in words,
+        with its evidence), peer_group, tau2 (the between-rep variance of the metric). ``attrs`` hold the
+        window, the settings used (``peer_by``, ``win_rate_basis``, ``weeks``, ``policy``), each rep's
+        ``peers`` and ``z_crit``.
 
     Example
     -------
@@ -83,9 +104,10 @@ def scorecard(data: SalesData, as_of: str | pd.Timestamp | None = None, weeks: i
     window = data_window(data, as_of, policy.diagnosis_weeks, since=since)   # never past the data's last day
     as_of, start, end, weeks = window.as_of, window.start, window.end, window.weeks
     pooled = window_metrics(panel, start, end, win_rate_basis=policy.win_rate_basis)
-    reps = peer_table(data, on=start, policy=policy, until=window.last_day)
-    card = _benchmark(pooled, reps, policy)
-    card = _add_unavailable(card, data, reps).rename(columns={"group": "peer_group"})
+    reps = peer_table(data, on=start, policy=policy, until=window.last_day, silent=_silent(pooled))
+    missing = missing_sources(data)
+    card = _benchmark(pooled, reps, policy, window_moments(panel, start, end), missing)
+    card = _add_unavailable(card, reps, missing).rename(columns={"group": "peer_group"})
     if policy.confirm_previous_window and since is None:
         card = _confirm(card, data, panel, start, weeks, policy)
     card["label"] = card["metric"].map(lambda m: METRICS[m].label)
@@ -95,7 +117,7 @@ def scorecard(data: SalesData, as_of: str | pd.Timestamp | None = None, weeks: i
                       z_crit=_z_crit(policy))
     columns = ["rep_id", "rep_name", "team", "metric", "label", "value", "numerator", "denominator",
                "peer_median", "peer_p25", "peer_p75", "n_peers", "percentile", "z", "flag_limit", "flag",
-               "reason", "peer_group", "tau2"]
+               "why_unavailable", "reason", "peer_group", "tau2"]
     order = {m: i for i, m in enumerate(METRICS)}
     card = card.sort_values(["rep_id", "metric"], key=lambda s: s.map(order) if s.name == "metric" else s)
     return card[columns].reset_index(drop=True)
@@ -114,12 +136,13 @@ class PeerGroups(dict):
 
 # -- peer groups: the one rule ------------------------------------------------------------------
 def peer_table(data: SalesData, *, on: str | pd.Timestamp, policy: Policy | None = None,
-               until: str | pd.Timestamp | None = None) -> pd.DataFrame:
+               until: str | pd.Timestamp | None = None, silent: Iterable[str] = ()) -> pd.DataFrame:
     """Every rep with their peer group and whether they are ramping on a date.
 
     The group is the rep's team, segment (a rep without one keeps their team) or ``"all"``, by the
     policy's ``peer_by``; a rep hired less than ``ramp_weeks`` before ``on`` is ramping: neither judged
-    nor a peer; so is a rep who had left (``end_date``, or ``active: false``) before ``until`` (``inactive``).
+    nor a peer; so is a rep who had left (``end_date``, or ``active: false``) before ``until`` (``inactive``),
+    and a rep of ``silent`` (no record in the window: nothing to judge them on).
     A rep whose group has fewer than ``min_peers`` judged peers is compared with the next wider group
     (team, then segment, then everyone) and ``widened`` says from where.
     """
@@ -130,9 +153,10 @@ def peer_table(data: SalesData, *, on: str | pd.Timestamp, policy: Policy | None
     reps["tenure_weeks"] = (pd.Timestamp(on) - hire).dt.days / 7
     reps["inactive"] = data.inactive(until if until is not None else on).to_numpy(bool)
     reps["ramping"] = (reps["tenure_weeks"] < policy.ramp_weeks).to_numpy(bool) & ~reps["inactive"]
+    reps["silent"] = reps["rep_id"].astype(str).isin(set(silent)).to_numpy(bool) & ~reps["inactive"]
     keys = level_keys(reps)
     levels = PEER_LEVELS[policy.peer_by]
-    judged = ~(reps["ramping"] | reps["inactive"]).to_numpy(bool)
+    judged = ~_excluded(reps)
     chosen = np.full(len(reps), levels[-1], dtype=object)
     for level in reversed(levels):
         key = keys[level]
@@ -160,7 +184,45 @@ def peer_mask(reps: pd.DataFrame) -> np.ndarray:
         rows = level == name
         mask[rows] = key[rows][:, None] == key[None, :]
     np.fill_diagonal(mask, False)
-    return mask & ~(reps["ramping"] | reps["inactive"]).to_numpy(bool)[None, :]
+    return mask & ~_excluded(reps)[None, :]
+
+
+def _excluded(reps: pd.DataFrame) -> np.ndarray:
+    """Reps who are neither judged nor a peer: ramping, inactive, or without a record in the window."""
+    out = (reps["ramping"] | reps["inactive"]).to_numpy(bool)
+    return out | reps["silent"].to_numpy(bool) if "silent" in reps else out
+
+
+def _silent(pooled: pd.DataFrame) -> list[str]:
+    """Reps without a record dated in the window: no opportunity created or closed, no activity."""
+    flows = pooled[pooled["metric"].isin(("opps_created_per_week", "emails_per_week", "calls_per_week",
+                                          "meetings_per_week"))]
+    closed = pooled[pooled["metric"] == "win_rate"]
+    records = pd.concat([flows.groupby("rep_id")["numerator"].sum(),
+                         closed.groupby("rep_id")["denominator"].sum()]).groupby(level=0).sum()
+    return records.index[records.fillna(0) <= 0].astype(str).tolist()
+
+
+def missing_sources(data: SalesData) -> dict[str, str]:
+    """The metrics the source cannot give, and why (``"the source has no meetings"``): a table, an activity
+    kind or a column it lacks. Such a metric is unavailable for every rep, never 0."""
+    out: dict[str, str] = {}
+    kinds = set(data.activities["kind"].dropna().astype(str)) if data.has("activities") else set()
+    for name, spec in METRICS.items():
+        tables = [t for t in spec.needs if not data.has(t)]
+        if tables:
+            out[name] = f"the source has no {' or '.join(tables)} table"
+        elif spec.source_kind and spec.source_kind not in kinds:
+            out[name] = f"the source has no {spec.source_kind}s"
+        elif spec.source_column:
+            table, column = spec.source_column.split(".")
+            frame = getattr(data, table)
+            if column not in frame or not frame[column].notna().any():
+                out[name] = ("the source's activities are not linked to opportunities" if column == "opp_id" else
+                             f"the source has no {column.replace('_', ' ')}s")
+    if "avg_deal_size" in out and "pipeline_velocity" not in out:
+        out["pipeline_velocity"] = out["avg_deal_size"]
+    return out
 
 
 def _peer_lists(reps: pd.DataFrame) -> list[list[str]]:
@@ -178,21 +240,28 @@ def peers_in(reps: pd.DataFrame, rep_id: str) -> list[str]:
 
 # -- flags ----------------------------------------------------------------------------------------
 def _z_crit(policy: Policy) -> float:
-    """One-sided z a shortfall must pass: ``false_flag_rate`` shared by the plan metrics (Bonferroni)."""
-    return NormalDist().inv_cdf(1 - policy.false_flag_rate / len(PLAN_METRICS))
+    """One-sided z a shortfall must pass: ``false_flag_rate`` shared by every flaggable metric (Bonferroni
+    across :data:`~pipnb.schema.FLAG_METRICS`: outcomes and drivers with a noise model)."""
+    return NormalDist().inv_cdf(1 - policy.false_flag_rate / len(FLAG_METRICS))
 
 
-def _benchmark(pooled: pd.DataFrame, reps: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+def _benchmark(pooled: pd.DataFrame, reps: pd.DataFrame, policy: Policy, moments: pd.DataFrame,
+               missing: dict[str, str]) -> pd.DataFrame:
     mask = peer_mask(reps)
     frames = []
-    base = reps[["rep_id", "rep_name", "team", "group", "ramping", "inactive", "hire_date", "widened"]]
+    base = reps[["rep_id", "rep_name", "team", "group", "ramping", "inactive", "silent", "hire_date", "widened"]]
+    moments = moments.set_index(["metric", "rep_id"])
     for metric, rows in pooled.groupby("metric", sort=False):
         rows = base.merge(rows, on="rep_id", how="left").assign(metric=metric)
-        frames.append(_benchmark_metric(rows, mask, METRICS[metric], policy))
+        if metric in missing:        # the source lacks what it is counted from: unavailable, never 0
+            rows = rows.assign(value=np.nan, numerator=np.nan, denominator=np.nan)
+        if metric in moments.index.get_level_values(0):
+            rows = rows.join(moments.loc[metric], on="rep_id")
+        frames.append(_benchmark_metric(rows, mask, METRICS[metric], policy, missing.get(metric, "")))
     return pd.concat(frames, ignore_index=True)
 
 
-def _benchmark_metric(rows: pd.DataFrame, mask: np.ndarray, metric, policy: Policy) -> pd.DataFrame:
+def _benchmark_metric(rows: pd.DataFrame, mask: np.ndarray, metric, policy: Policy, missing: str) -> pd.DataFrame:
     """Peer statistics and flags for one metric, all reps at once (each against their own peers)."""
     rows = rows.reset_index(drop=True)
     value = rows["value"].to_numpy(float)
@@ -209,35 +278,54 @@ def _benchmark_metric(rows: pd.DataFrame, mask: np.ndarray, metric, policy: Poli
                       percentile=np.where(np.isfinite(value), percentile if metric.higher_is_better
                                           else 100 - percentile, np.nan))
     out = out.assign(**_funnel(out, peer, metric, policy))
-    flags = [_flag(r, metric, policy) for r in out.itertuples(index=False)]
-    out["flag"] = [f for f, _ in flags]
-    out["reason"] = [r for _, r in flags]
+    flags = [_flag(r, metric, policy, missing) for r in out.itertuples(index=False)]
+    out["flag"] = [f for f, _, _ in flags]
+    out["why_unavailable"] = [w for _, w, _ in flags]
+    out["reason"] = [r for _, _, r in flags]
     return out
 
 
 def _funnel(rows: pd.DataFrame, peer: np.ndarray, metric, policy: Policy) -> dict[str, np.ndarray]:
-    """Funnel z-score (positive = better than peers), the flag limit and tau² for one metric."""
+    """Funnel z-score (positive = better than peers), the flag limit and tau² for one metric.
+
+    Counts, ratios and touch gaps on their rate scale; a per-deal mean (deal size, sales cycle) on the log
+    scale, its noise the peers' pooled within-rep variance of one deal (``"logmean"``), its flag limit turned
+    back into the metric's own unit by the rep's own ratio of mean to geometric mean (so ``value`` beyond
+    ``flag_limit`` exactly when ``z`` is beyond the critical value).
+    """
     n = len(rows)
     nan = np.full(n, np.nan)
-    if metric.model is None:
+    kind = metric.noise_model
+    if not metric.flaggable:
         return {"z": nan, "flag_limit": nan, "tau2": nan}
-    kind = "count" if metric.model == "count" else metric.model
-    scale = funnel_scale(kind, rows["numerator"].fillna(0).to_numpy(float),
-                         rows["denominator"].fillna(0).to_numpy(float))
+    sigma2 = None
+    if kind == "logmean":
+        count = rows["n"].fillna(0).to_numpy(float) if "n" in rows else np.zeros(n)
+        logs = rows["mean_log"].to_numpy(float) * count if "mean_log" in rows else nan
+        scale = funnel_scale(kind, np.nan_to_num(logs), count)
+        sigma2 = within_variance(rows["ss_log"].to_numpy(float) if "ss_log" in rows else nan, count, peer)
+    else:
+        scale = funnel_scale(kind, rows["numerator"].fillna(0).to_numpy(float),
+                             rows["denominator"].fillna(0).to_numpy(float))
     y, volume = scale.y, scale.n
-    has = volume > 0
+    has = (volume > 0) & np.isfinite(rows["value"].to_numpy(float))
     w = peer & has[None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
         target = (w @ y) / (w @ volume)
         rate = np.where(has, y / np.where(has, volume, 1), np.nan)
-    judged = has & ~(rows["ramping"] | rows["inactive"]).to_numpy(bool) & np.isfinite(target)
-    tau2 = peer_overdispersion(kind, rate, volume, target, w)
+    judged = has & ~(rows["ramping"] | rows["inactive"] | rows["silent"]).to_numpy(bool) & np.isfinite(target)
+    if sigma2 is not None:
+        judged &= np.isfinite(sigma2) & (sigma2 > 0)
+    tau2 = peer_overdispersion(kind, rate, volume, target, w, sigma2)
     sign = -1.0 if (kind != "gap" and not metric.higher_is_better) else 1.0
-    z = sign * funnel_z(rate, target, volume, kind, tau2)
+    z = sign * funnel_z(rate, target, volume, kind, tau2, sigma2)
     crit = _z_crit(policy)
-    limit = funnel_limit(target, volume, kind, tau2, -sign * crit)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        limit = 1.0 / limit if kind == "gap" else limit
+    limit = funnel_limit(target, volume, kind, tau2, -sign * crit, sigma2)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        if kind == "gap":
+            limit = 1.0 / limit
+        elif kind == "logmean":
+            limit = rows["value"].to_numpy(float) * np.exp(limit - rate)
     median = rows["peer_median"].to_numpy(float)
     margin = median * ((1 - policy.margin) if metric.higher_is_better else (1 + policy.margin))
     flag_limit = np.minimum(limit, margin) if metric.higher_is_better else np.maximum(limit, margin)
@@ -245,44 +333,49 @@ def _funnel(rows: pd.DataFrame, peer: np.ndarray, metric, policy: Policy) -> dic
             "tau2": tau2}
 
 
-def _flag(row, metric, policy: Policy) -> tuple[str, str]:
+def _flag(row, metric, policy: Policy, missing: str) -> tuple[str, str, str]:
+    """The classification of one row (see :mod:`pipnb.findings`), why it is unavailable, and the reason: the
+    finding's numbers and evidence in words."""
     label = metric.label.lower()
-    if not np.isfinite(row.value):
-        return "no data", f"{label}: no data in the window ({_counts(row, metric)})"
+    if missing:
+        return UNAVAILABLE, missing, f"{label}: unavailable, {missing}"
     if row.inactive:
-        return "inactive", f"{label}: left the company, neither judged nor a peer"
+        return INACTIVE, "", f"{label}: left the company, neither judged nor a peer"
+    if row.silent:
+        return UNAVAILABLE, NO_RECORDS, f"{label}: {NO_RECORDS}: not judged"
     if row.ramping:
-        return "ramping", (f"{label} {metric.fmt(row.value)}: hired {row.hire_date:%Y-%m-%d}, still ramping, "
-                           "not judged")
+        shown = f" {metric.fmt(row.value)}" if np.isfinite(row.value) else ""
+        return RAMPING, "", f"{label}{shown}: hired {row.hire_date:%Y-%m-%d}, still ramping, not judged"
+    if not np.isfinite(row.value):
+        why = f"no {metric.counted} in the window"
+        return UNAVAILABLE, why, f"{label}: unavailable, {why}"
     widened = f"; peers widened from the {row.widened}, too few to compare" if row.widened else ""
-    if row.n_peers < min(3, policy.min_peers):
-        return "in line", f"{label} {metric.fmt(row.value)}: only {row.n_peers} comparable peers, not judged"
-    if metric.kind in ("ratio", "mean") and row.denominator < MIN_EVENTS:
-        return "in line", f"{label} {metric.fmt(row.value)} ({_counts(row, metric)}): too few to judge"
-    up = metric.higher_is_better
-    own = f"{label} {metric.fmt(row.value)}" + (f" ({_counts(row, metric)})" if metric.kind == "ratio" else "")
+    own = f"{label} {metric.fmt(row.value)}" + (f" ({_counts(row, metric)})" if metric.kind != "derived" else "")
     peers = (f"peer median {metric.fmt(row.peer_median)} (middle half {metric.fmt(row.peer_p25)}–"
              f"{metric.fmt(row.peer_p75)}, {row.n_peers} peers{widened})")
-    far = abs(row.value - row.peer_median) > policy.margin * abs(row.peer_median)
-    worse = row.value < row.peer_median if up else row.value > row.peer_median
-    if np.isfinite(row.z):
-        crit = _z_crit(policy)
-        evidence = f"{_strength(row.z, crit)} (z = {row.z:+.1f}; flagged beyond ±{crit:.1f})"
-        if row.z <= -crit and far and worse:
-            return "shortfall", (f"{own} vs {peers}: a shortfall beyond noise and the {policy.margin:.0%} "
-                                 f"margin, {evidence}")
-        if row.z >= crit and far and not worse:
-            return "strength", f"{own} vs {peers}: better than peers beyond noise, {evidence}"
-        limit = f"; this window would flag {'below' if up else 'above'} {metric.fmt(row.flag_limit)}"
-        return "in line", f"{own} vs {peers}: {evidence}{limit}"
-    low = row.value < row.peer_p25 if up else row.value > row.peer_p75      # no noise model: quartiles
-    high = row.value > row.peer_p75 if up else row.value < row.peer_p25
-    if low and far:
-        side = "below the bottom quarter" if up else "worse than three quarters"
-        return "shortfall", f"{own} vs {peers}: {side} of peers"
-    if high and far:
-        return "strength", f"{own} vs {peers}: better than three quarters of peers"
-    return "in line", f"{own} vs {peers}"
+    if not metric.flaggable:
+        why = ("a product of other metrics, with no noise model of its own" if metric.kind == "derived" else
+               "neither an outcome nor a driver the scan judges")
+        return CONTEXT, "", f"{own} vs {peers}: context, not judged ({why})"
+    if row.n_peers < min(3, policy.min_peers):
+        why = f"too few peers to compare ({row.n_peers})"
+        return UNAVAILABLE, why, f"{own}: unavailable, {why}"
+    if metric.kind in ("ratio", "mean") and row.denominator < MIN_EVENTS:
+        why = f"too few {metric.counted} to judge ({row.denominator:.0f}; at least {MIN_EVENTS} needed)"
+        return UNAVAILABLE, why, f"{own}: unavailable, {why}"
+    if not np.isfinite(row.z):
+        why = f"no spread of {metric.counted} among the peers to judge by"
+        return UNAVAILABLE, why, f"{own} vs {peers}: unavailable, {why}"
+    crit = _z_crit(policy)
+    flag = classify(value=row.value, median=row.peer_median, z=row.z, crit=crit, margin=policy.margin,
+                    higher_is_better=metric.higher_is_better)
+    strength = f"{_strength(row.z, crit)}, " if flag in (SHORTFALL, STRENGTH) else ""
+    evidence = f"{strength}z = {row.z:+.1f}; flagged beyond z = -{crit:.2f} and {policy.margin:.0%} from the median"
+    if flag != SHORTFALL:
+        evidence += (f"; this window would flag {'below' if metric.higher_is_better else 'above'} "
+                     f"{metric.fmt(row.flag_limit)}")
+    shows = what_it_shows(flag, metric, margin=policy.margin)
+    return flag, "", f"{own} vs {peers}: {shows} ({evidence})"
 
 
 def _strength(z: float, crit: float) -> str:
@@ -305,10 +398,10 @@ def _confirm(card: pd.DataFrame, data: SalesData, panel: pd.DataFrame, start: pd
     held = set(zip(*before.loc[before["flag"] == "shortfall", ["rep_id", "metric"]].to_numpy().T)) \
         if (before["flag"] == "shortfall").any() else set()
     card = card.copy()
-    lone = (card["flag"] == "shortfall") & ~pd.Series(list(zip(card["rep_id"], card["metric"])),
+    lone = (card["flag"] == SHORTFALL) & ~pd.Series(list(zip(card["rep_id"], card["metric"])),
                                                        index=card.index).isin(held)
     card.loc[lone, "reason"] = card.loc[lone, "reason"] + "; not put forward: the window before did not show it"
-    card.loc[lone, "flag"] = "in line"
+    card.loc[lone, "flag"] = UNCONFIRMED
     return card
 
 
@@ -318,25 +411,28 @@ def _counts(row, metric) -> str:
     if metric.kind == "ratio":
         return f"{row.numerator:.0f} of {row.denominator:.0f}"
     if metric.kind == "mean":
-        return f"{row.denominator:.0f} observations"
+        return f"{row.denominator:.0f} {metric.counted}"
     return f"{row.numerator:.0f} in {row.denominator:.0f} weeks"
 
 
-def _add_unavailable(card: pd.DataFrame, data: SalesData, reps: pd.DataFrame) -> pd.DataFrame:
-    missing = [m for m in METRICS.values() if not all(data.has(t) for t in m.needs)]
-    if not missing:
+def _add_unavailable(card: pd.DataFrame, reps: pd.DataFrame, missing: dict[str, str]) -> pd.DataFrame:
+    """Rows for the metrics whose table the source lacks (the panel has none for them)."""
+    absent = [m for m in METRICS if m in missing and m not in set(card["metric"])]
+    if not absent:
         return card
-    tables = sorted({t for m in missing for t in m.needs if not data.has(t)})
     extra = [reps[["rep_id", "rep_name", "team", "group"]].assign(
-        metric=m.name, flag="unavailable",
-        reason=f"{m.label.lower()}: unavailable, the source has no {' or '.join(tables)} table")
-        for m in missing]
+        metric=m, flag=UNAVAILABLE, why_unavailable=missing[m],
+        reason=f"{METRICS[m].label.lower()}: unavailable, {missing[m]}") for m in absent]
     return pd.concat([card, *extra], ignore_index=True)
 
 
 def judged_reps(card: pd.DataFrame, *, besides: str | None = None) -> list[str]:
-    """Reps of a scorecard that are judged (not ramping), optionally without ``besides``."""
-    out = card.groupby("rep_id", sort=False)["flag"].agg(lambda f: f.isin(("ramping", "inactive")).any())
+    """Reps of a scorecard that are judged (not ramping, not inactive, with records in the window),
+    optionally without ``besides``."""
+    out = card["flag"].isin((RAMPING, INACTIVE))
+    if "why_unavailable" in card:
+        out |= card["why_unavailable"].eq(NO_RECORDS)
+    out = out.groupby(card["rep_id"], sort=False).any()
     return [r for r in out.index[~out] if r != besides]
 
 

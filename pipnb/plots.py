@@ -191,34 +191,65 @@ HEATMAP_REPS = 40
 
 @styled
 def scan_heatmap(card: pd.DataFrame, metrics: list[str] | None = None, *, max_reps: int = HEATMAP_REPS) -> plt.Figure:
-    """Each rep's percentile among peers per metric (red: low, blue: high; 'better' already oriented).
+    """Each rep's percentile among peers per metric; the flags marked apart from the colour.
+
+    Colour is the percentile among peers (red: low, blue: high; 'better' already oriented), and only that: a
+    low percentile is not a flag. A shortfall beyond noise (the scan's one rule) is a cell outlined in black
+    and hatched, with "short" under its percentile. Reps shown but not judged (ramping, inactive, no records in
+    the window) are grey rows whose label says why; an unavailable cell is grey and says "n/a".
 
     A team of more than ``max_reps`` shows the reps who fall short (most shortfalls first), then those with the
     lowest percentile on any metric, up to ``max_reps``; the title says how many of how many are shown.
     """
+    from matplotlib.patches import Rectangle
+
+    from pipnb.scan import not_judged
+
     metrics = metrics or [m for m in ("win_rate", "followup_meeting_ratio", "first_meetings_per_week",
                                       "opps_created_per_week", "avg_days_between_touches", "emails_per_week")
                           if m in set(card["metric"])]
     rows = card[card["metric"].isin(metrics)].copy()
     team = rows["rep_id"].nunique()
+    aside = {rep: why for why, ids in not_judged(card).items() for rep in ids}
     if team > max_reps:
-        lowest = rows.groupby("rep_id", sort=False)["percentile"].min().sort_values(kind="stable").index
-        shown = list(dict.fromkeys([*flagged_reps(card), *lowest]))[:max_reps]
+        judged = rows[~rows["rep_id"].isin(aside)]
+        lowest = judged.groupby("rep_id", sort=False)["percentile"].min().sort_values(kind="stable").index
+        shown = list(dict.fromkeys([*flagged_reps(card), *lowest, *aside]))[:max_reps]
         rows = rows[rows["rep_id"].isin(shown)]
-    rows["score"] = rows["percentile"]                  # already oriented: higher is better
-    rows["rep"] = rows["rep_name"].astype(str) + " (" + rows["team"].astype(str) + ")"
-    grid = rows.pivot(index="rep", columns="metric", values="score")[metrics]
-    grid.columns = [_wrap(METRICS[m].label, 16) for m in metrics]
-    fig, ax = plt.subplots(figsize=(8, 0.32 * len(grid) + 1.8))
-    sns.heatmap(grid, cmap="RdBu", vmin=0, vmax=100, center=50, annot=True, fmt=".0f", cbar_kws={
-        "label": "percentile among peers (higher = better)"}, ax=ax, annot_kws={"fontsize": 7})
+    rows["rep"] = [f"{n} ({t})" + (f" — {aside[r]}, not judged" if r in aside else "")
+                   for r, n, t in zip(rows["rep_id"], rows["rep_name"].astype(str), rows["team"].astype(str))]
+    order = list(dict.fromkeys(rows.sort_values("rep_id", key=lambda s: s.isin(aside), kind="stable")["rep"]))
+    judged_rows = rows["rep_id"].isin(aside).to_numpy() == False  # noqa: E712 (numpy array)
+    score = rows.assign(score=np.where(judged_rows, rows["percentile"], np.nan))
+    grid = score.pivot(index="rep", columns="metric", values="score").reindex(index=order, columns=metrics)
+    flags = rows.pivot(index="rep", columns="metric", values="flag").reindex(index=order, columns=metrics)
+    labels = grid.copy().astype(object)
+    for i, j in np.ndindex(grid.shape):
+        pct, flag = grid.iat[i, j], flags.iat[i, j]
+        labels.iat[i, j] = ("" if order[i].endswith("not judged") else "n/a") if not np.isfinite(pct) else \
+            f"{pct:.0f}" + ("\nshort" if flag == "shortfall" else "")
+    fig, ax = plt.subplots(figsize=(9, 0.36 * len(grid) + 2.1))
+    ax.set_facecolor("#d5d8dc")                                  # not judged / unavailable: grey
+    sns.heatmap(grid.astype(float), cmap="RdBu", vmin=0, vmax=100, center=50, annot=labels.to_numpy(), fmt="",
+                cbar_kws={"label": "percentile among peers (higher = better)"}, ax=ax, annot_kws={"fontsize": 7},
+                linewidths=0.5, linecolor="white")
+    for i, j in zip(*np.nonzero(grid.isna().to_numpy())):      # seaborn leaves masked cells blank
+        ax.text(j + 0.5, i + 0.5, labels.iat[i, j], ha="center", va="center", fontsize=7, color="#555555")
+    for i, j in zip(*np.nonzero((flags == "shortfall").to_numpy())):
+        ax.add_patch(Rectangle((j + 0.04, i + 0.04), 0.92, 0.92, fill=False, edgecolor="black", lw=2.2,
+                               hatch="///"))
+    ax.set_xticklabels([_wrap(METRICS[m].label, 16) for m in metrics])
+    for tick in ax.get_yticklabels():
+        if tick.get_text().endswith("not judged"):
+            tick.set_color("#7f8c8d")
     ax.set_ylabel("")
     ax.set_xlabel("")
     ax.tick_params(axis="both", labelsize=8)
-    title = "Percentile among peers (shortfalls are red)"
+    title = ("Percentile among peers (colour: a low percentile is not a flag)\n"
+             "outlined, hatched, \"short\": a shortfall beyond noise; grey: not judged or unavailable")
     if team > max_reps:
         title += f"\n{max_reps} of {team} reps: those falling short first, then the lowest on any metric"
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -18,7 +18,21 @@ import pandas as pd
 
 from pipnb.data import SalesData
 from pipnb.io import atomic_write_text, safe_csv
-from pipnb.ledger import BLANKED, CORRECTED, DUPLICATE, FACT, FACTS, FILTERED, ISSUE_COLUMNS, NOTES, REMOVED, SET_ASIDE
+from pipnb.ledger import (
+    BEFORE_DEAL,
+    BEFORE_HIRE,
+    BLANKED,
+    CORRECTED,
+    DUPLICATE,
+    FACT,
+    FACTS,
+    FILTERED,
+    ISSUE_COLUMNS,
+    NOTES,
+    REMOVED,
+    SET_ASIDE,
+    UNTOUCHED,
+)
 from pipnb.sources import accepts_path
 from pipnb.text import esc
 
@@ -37,7 +51,9 @@ class QualityReport:
         ``action, table, column, reason, count, first`` for every action but facts.
     facts
         ``fact, count, first``: the silent facts (activities before hire or before their deal, open deals
-        without a touch, deals without an owner, inactive reps without an end date), zeros included.
+        without a touch, deals without an owner, inactive reps without an end date), zeros included; a fact
+        the source cannot tell (open deals without a touch, with no activities table) has ``count`` None and
+        says why in ``first``.
     notes
         Counted rules that list no rows (``open_close_dates_ignored`` ...).
     """
@@ -68,14 +84,31 @@ def quality_report(data: SalesData, *, values: bool = True) -> QualityReport:
     quality = data.quality
     counts = quality.counts(values=values)
     facts = []
+    unknown = unknowable_facts(data)
     for reason, label in FACTS.items():
         rows = counts[counts["reason"] == reason]
+        if reason in unknown:
+            facts.append({"fact": label, "count": None, "first": unknown[reason]})
+            continue
         facts.append({"fact": label, "count": int(rows["count"].sum()),
                       "first": "; ".join(rows["first"]) if len(rows) else ""})
     notes = {k: int(v) for k, v in data.notes.items() if v}
     return QualityReport(source=data.source, bad_rows=quality.bad_rows, files=quality.files.copy(),
                          reasons=counts[counts["action"] != FACT].reset_index(drop=True),
-                         facts=pd.DataFrame(facts, columns=["fact", "count", "first"]), notes=notes)
+                         facts=pd.DataFrame({key: pd.Series([f[key] for f in facts], dtype=object)
+                                            for key in ("fact", "count", "first")}), notes=notes)
+
+
+def unknowable_facts(data: SalesData) -> dict[str, str]:
+    """The silent facts the source cannot tell, and why: without activities nobody knows whether an open deal
+    was touched (saying "0 open deals without a touch" would be a false fact)."""
+    if not data.has("activities"):
+        why = "cannot be known: the source has no activities table"
+        return {BEFORE_HIRE: why, BEFORE_DEAL: why, UNTOUCHED: why}
+    if "opp_id" not in data.activities or not data.activities["opp_id"].notna().any():
+        return {UNTOUCHED: "cannot be known: the source's activities are not linked to opportunities",
+                BEFORE_DEAL: "cannot be known: the source's activities are not linked to opportunities"}
+    return {}
 
 
 def format_report(report: QualityReport, fmt: str = "table") -> str:
@@ -110,7 +143,10 @@ def format_report(report: QualityReport, fmt: str = "table") -> str:
         lines += ["", f"{', '.join(quiet).capitalize()}."]
     lines += ["", "Facts"]
     for r in report.facts.itertuples(index=False):
-        lines.append(f"  {r.count:>7,}  {r.fact}" + (f"\n           first: {r.first}" if r.count else ""))
+        if not _known(r.count):
+            lines.append(f"  {'?':>7}  {r.fact}: {r.first}")
+            continue
+        lines.append(f"  {int(r.count):>7,}  {r.fact}" + (f"\n           first: {r.first}" if r.count else ""))
     if report.notes:
         lines += ["", "Notes"]
         lines += [f"  {count:>7,}  {NOTES.get(key, key.replace('_', ' '))}" for key, count in report.notes.items()]
@@ -135,7 +171,7 @@ def summary_line(data: SalesData) -> str:
         ("set_aside", "set aside"), ("filtered", "filtered"), ("duplicates", "duplicates resolved"),
         ("blanked", "values blanked"), ("corrected", "corrected"))]
     report = quality_report(data, values=False)
-    facts = [f"{r.count:,} {r.fact}" for r in report.facts.itertuples(index=False) if r.count]
+    facts = [f"{int(r.count):,} {r.fact}" for r in report.facts.itertuples(index=False) if _known(r.count) and r.count]
     line = (f"data: {len(files)} file{'s' if len(files) != 1 else ''}, {read:,} rows read, {kept:,} kept; "
             f"{', '.join(parts)}")
     if facts:
@@ -180,9 +216,19 @@ def quality_section(data: SalesData) -> str:
                   f"(first: {esc(r.first)})" for r in left.head(8).itertuples(index=False)]
         if len(left) > 8:
             lines.append(f"- … {len(left) - 8} more reasons: the full list is in data-quality.csv")
-    facts = report.facts[report.facts["count"] > 0]
+    facts = report.facts[[_known(c) and c > 0 for c in report.facts["count"]]]
     if len(facts):
-        lines.append("\nWorth knowing: " + "; ".join(f"{r.count:,} {esc(r.fact)}" for r in facts.itertuples()) + ".")
+        lines.append("\nWorth knowing: " + "; ".join(f"{int(r.count):,} {esc(r.fact)}" for r in facts.itertuples())
+                     + ".")
+    unknown = report.facts[[not _known(c) for c in report.facts["count"]]]
+    if len(unknown):
+        lines.append("\nNot known from this source: " + "; ".join(f"{esc(r.fact)} ({esc(r.first)})"
+                                                                 for r in unknown.itertuples()) + ".")
     for key, count in report.notes.items():
         lines.append(f"\n{count:,} {esc(NOTES.get(key, key.replace('_', ' ')))}.")
     return "\n".join(lines)
+
+
+def _known(count) -> bool:
+    """Whether a fact's count is known (None or NaN: the source cannot tell)."""
+    return count is not None and count == count

@@ -7,11 +7,13 @@ import json
 import pandas as pd
 
 from pipnb.data import SalesData
-from pipnb.peers import scorecard
+from pipnb.findings import INACTIVE, NO_RECORDS, NOT_JUDGED, RAMPING, SHORTFALL, UNAVAILABLE, plural
+from pipnb.peers import missing_sources, scorecard
 from pipnb.schema import DRIVER_METRICS, METRICS, PLAN_METRICS
 
 RECORD_COLUMNS = ["rep_id", "rep_name", "team", "metric", "value", "numerator", "denominator",
-                  "peer_median", "peer_p25", "peer_p75", "percentile", "flag", "reason"]
+                  "peer_median", "peer_p25", "peer_p75", "n_peers", "percentile", "z", "flag_limit", "flag",
+                  "why_unavailable", "reason"]
 
 
 def scan_records(card: pd.DataFrame) -> pd.DataFrame:
@@ -46,11 +48,40 @@ def flagged_reps(card: pd.DataFrame, *, plan_metrics_only: bool = False) -> list
     With ``plan_metrics_only``, only shortfalls on the win rate and its drivers count (the reps a batch
     run diagnoses with ``--flagged``).
     """
-    short = card[card["flag"] == "shortfall"]
+    short = card[card["flag"] == SHORTFALL]
     if plan_metrics_only:
         short = short[short["metric"].isin(("win_rate", *DRIVER_METRICS))]
     counts = short.groupby("rep_id").size().sort_values(ascending=False, kind="stable")
     return counts.index.tolist()
+
+
+def not_judged(card: pd.DataFrame) -> dict[str, list[str]]:
+    """The reps a scan shows but does not judge, by why: ``ramping``, ``inactive``, ``no records in the window``
+    (rep ids in the card's order)."""
+    rows = card.drop_duplicates("rep_id", keep="first").set_index("rep_id")
+    why = card["why_unavailable"] if "why_unavailable" in card else pd.Series("", index=card.index)
+    silent = set(card.loc[why.eq(NO_RECORDS), "rep_id"])
+    return {RAMPING: [r for r in rows.index if (card.loc[card["rep_id"] == r, "flag"] == RAMPING).any()],
+            INACTIVE: [r for r in rows.index if (card.loc[card["rep_id"] == r, "flag"] == INACTIVE).any()],
+            NO_RECORDS: [r for r in rows.index if r in silent]}
+
+
+def headline(card: pd.DataFrame) -> str:
+    """The scan's count of reps: judged, not judged (by why, named), and those who fall short beyond noise — the
+    flags the policy's false-flag budget covers, the only flags there are."""
+    reps = card["rep_id"].nunique()
+    aside = not_judged(card)
+    flagged = flagged_reps(card)
+    core = flagged_reps(card, plan_metrics_only=True)
+    judged = reps - sum(len(v) for v in aside.values())
+    names = card.drop_duplicates("rep_id").set_index("rep_id")["rep_name"].astype(str)
+    shown = "; ".join(f"{len(ids)} {why} ({', '.join(f'{names[r]} ({r})' for r in ids)})" for why, ids in
+                      ((RAMPING, aside[RAMPING]), (INACTIVE, aside[INACTIVE]),
+                       (f"with {NO_RECORDS}", aside[NO_RECORDS])) if ids)
+    fall = "falls" if len(flagged) == 1 else "fall"
+    return (f"{plural(reps, 'rep')}, {judged} judged" + (f" (shown but not judged: {shown})" if shown else "")
+            + f"; {len(flagged)} of the {judged} judged {fall} short of their peers beyond noise on at least one "
+            f"metric, {len(core)} on the win rate or one of its drivers ({', '.join(core) or 'none'}).")
 
 
 def format_scan(card: pd.DataFrame, data: SalesData) -> str:
@@ -59,19 +90,14 @@ def format_scan(card: pd.DataFrame, data: SalesData) -> str:
     basis = "closed deals" if attrs.get("win_rate_basis") == "closed" else "all opportunities"
     lines = [f"Team scan — {attrs['weeks']} weeks {attrs['window_start']:%Y-%m-%d} to "
              f"{attrs['window_end']:%Y-%m-%d}; peers by {attrs['peer_by']}; win rate on {basis}"]
-    reps = card.drop_duplicates("rep_id")
-    ramping = card.loc[card["flag"] == "ramping", "rep_id"].nunique()
     flagged = flagged_reps(card)
-    core = flagged_reps(card, plan_metrics_only=True)
-    lines.append(f"{len(reps)} reps, {ramping} ramping (not judged); {len(flagged)} fall short of their peers on "
-                 f"at least one metric, {len(core)} on the win rate or one of its drivers "
-                 f"({', '.join(core) or 'none'}).")
+    lines.append(headline(card))
     for note in _notes(card, data):
         lines.append(f"note: {note}")
     for finding in team_findings(card, data):
         lines.append(f"team finding: {finding}")
     for rep_id in flagged:
-        rows = card[(card["rep_id"] == rep_id) & (card["flag"] == "shortfall")]
+        rows = card[(card["rep_id"] == rep_id) & (card["flag"] == SHORTFALL)]
         first = rows.iloc[0]
         lines += ["", f"{rep_id}  {first['rep_name']} ({first['team']}) — {len(rows)} shortfall"
                       + ("s" if len(rows) > 1 else "")]
@@ -94,17 +120,27 @@ def team_findings(card: pd.DataFrame, data: SalesData, *, panel: pd.DataFrame | 
     if policy is None or policy.peer_by == "all":
         return []
     company = scorecard(data, as_of=card.attrs["as_of"], policy=policy.with_overrides(peer_by="all"), panel=panel)
-    judged = company[~company["flag"].isin(("ramping", "inactive", "unavailable", "no data"))]
+    judged = company[~company["flag"].isin(NOT_JUDGED)]
     judged = judged[judged["metric"].isin(PLAN_METRICS)]
     findings = []
     for (team, metric), rows in judged.groupby(["team", "metric"], sort=True):
         n = rows["rep_id"].nunique()
-        short = rows.loc[rows["flag"] == "shortfall", "rep_id"].nunique()
+        short = rows.loc[rows["flag"] == SHORTFALL, "rep_id"].nunique()
         if n >= 4 and short / n >= share:
             findings.append(f"team {team}: {short} of {n} reps fall short of the whole company on "
                             f"{METRICS[metric].label.lower()}: a team finding to look into before individual "
                             "plans")
     return findings
+
+
+def unavailable_notes(card: pd.DataFrame, data: SalesData) -> list[str]:
+    """The metrics the source cannot give, grouped by why (``first meetings per week, follow-up meeting ratio:
+    unavailable, the source has no meetings``): unavailable for every rep, never 0."""
+    missing = {m: why for m, why in missing_sources(data).items() if m in set(card["metric"])}
+    groups: dict[str, list[str]] = {}
+    for metric, why in missing.items():
+        groups.setdefault(why, []).append(METRICS[metric].label.lower())
+    return [f"{', '.join(labels)}: {UNAVAILABLE}, {why}" for why, labels in groups.items()]
 
 
 def _notes(card: pd.DataFrame, data: SalesData) -> list[str]:
@@ -113,9 +149,7 @@ def _notes(card: pd.DataFrame, data: SalesData) -> list[str]:
     if missing:
         notes.append(f"{missing} open opportunities have no created date: counted in the open pipeline, "
                      "not in weekly creation")
-    unavailable = card.loc[card["flag"] == "unavailable", "metric"].unique()
-    if len(unavailable):
-        notes.append(f"unavailable (table missing from the source): {', '.join(unavailable)}")
+    notes += unavailable_notes(card, data)
     left = data.inactive(card.attrs["window_end"]) if "window_end" in card.attrs else []
     if len(left) and left.any():
         notes.append(f"inactive (left before the window ended; neither judged nor a peer): "

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from pipnb.diagnosis import remaining_dead
-from pipnb.scan import flagged_reps, team_findings
-from pipnb.schema import METRICS
+from pipnb.diagnosis import driver_groups, remaining_dead
+from pipnb.findings import plural
+from pipnb.scan import flagged_reps, headline, team_findings, unavailable_notes
+from pipnb.schema import FLAG_METRICS, METRICS
 from pipnb.sentences import METHOD_NOTE, verdict_sentences
 from pipnb.stages import stage_title
 
@@ -50,37 +51,53 @@ def show(table: pd.DataFrame) -> HTML:
 
 
 def diagnosis_summary(dx: Diagnosis) -> str:
-    """The opening of a diagnosis report."""
+    """The opening of a diagnosis report, every sentence rendered from a finding."""
+    peers = _peer_words(dx)
     lines = [f"**{esc(dx.rep_name)}** ({esc(dx.team)}), {dx.weeks} weeks from {dx.window_start:%d %b %Y} to "
-             f"{dx.window_end:%d %b %Y}, compared with {dx.n_peers} peers in the same "
-             f"{'team' if dx.peer_by == 'team' else dx.peer_by}.", ""]
+             f"{dx.window_end:%d %b %Y}, {peers}.", ""]
     short = dx.outcomes[dx.outcomes["flag"] == "shortfall"]
     if len(short):
-        lines.append("**Outcomes that fall short:** " + "; ".join(esc(r) for r in short["reason"]) + ".")
+        lines.append("**Outcomes that fall short of peers beyond noise:** "
+                     + "; ".join(esc(r) for r in short["finding"]) + ".")
     else:
-        lines.append("**No outcome falls short of peers over this window.**")
+        lines.append("**No outcome falls short of peers beyond noise over this window.**")
     if dx.improvement_areas:
         ranked = ", ".join(f"{METRICS[m].label.lower()}" for m in dx.improvement_areas)
-        lines.append(f"\n**Improvement areas, most important first:** {ranked}.")
-    dismissed = dx.drivers.loc[dx.drivers["classification"] == "dismissed", "label"].str.lower()
-    if len(dismissed):
-        lines.append(f"\n**Dismissed as the issue:** {', '.join(dismissed)}.")
-    lines.append(f"\n**Needs a plan:** {'yes' if dx.needs_plan else 'no'}.")
+        lines.append(f"\n**Improvement areas (drivers short of peers beyond noise), most important first:** {ranked}.")
+    for words, labels in driver_groups(dx.drivers):
+        lines.append(f"\n**{words}:** {', '.join(labels)}.")
+    why = ("a shortfall beyond noise on the win rate or a driver" if dx.needs_plan else
+           "no shortfall beyond noise on the win rate or a driver")
+    lines.append(f"\n**Needs a plan:** {'yes' if dx.needs_plan else 'no'} ({why}; the policy's rule).")
     return "\n".join(lines)
 
 
+def _peer_words(dx: Diagnosis) -> str:
+    """How many peers the rep is compared with, as the rows count them (a row counts the peers with a value)."""
+    counts = pd.concat([dx.outcomes.get("n_peers", pd.Series(dtype=float)),
+                        dx.drivers.get("n_peers", pd.Series(dtype=float))]).dropna()
+    counts = counts[counts > 0].astype(int)
+    group = "team" if dx.peer_by == "team" else dx.peer_by
+    if counts.empty:
+        return "with no peers to compare with"
+    low, high = counts.min(), counts.max()
+    many = plural(high, "peer") if low == high else f"{low} to {high} peers (a peer without a value is not counted)"
+    return f"compared with {many} in the same {group}"
+
+
 def outcome_table(dx: Diagnosis) -> pd.DataFrame:
-    """Outcome metrics as a display table (no peer is named)."""
+    """Outcome metrics as a display table (no peer is named); the finding is the row's classification."""
     rows = dx.outcomes
     return pd.DataFrame({
         "Outcome": rows["label"],
         "This rep": [value(m, v) for m, v in zip(rows["metric"], rows["value"])],
         "Counts": [_counts(m, n, d) for m, n, d in zip(rows["metric"], rows["numerator"], rows["denominator"])],
         "Peer median": [value(m, v) for m, v in zip(rows["metric"], rows["peer_median"])],
-        "Peers' middle half": [f"{value(m, a)} – {value(m, b)}" for m, a, b in
+        "Peers' middle half": [f"{value(m, a)} – {value(m, b)}" if np.isfinite(a) else "—" for m, a, b in
                                zip(rows["metric"], rows["peer_p25"], rows["peer_p75"])],
+        "Peers": [_n(n) for n in rows["n_peers"]],
         "Percentile": [_pct(p) for p in rows["percentile"]],
-        "Flag": rows["flag"],
+        "Finding": [_finding_word(f, w) for f, w in zip(rows["flag"], rows["why_unavailable"])],
     })
 
 
@@ -90,10 +107,19 @@ def driver_table(dx: Diagnosis) -> pd.DataFrame:
         "Driver": rows["label"],
         "This rep": [value(m, v) for m, v in zip(rows["metric"], rows["value"])],
         "Peer median": [value(m, v) for m, v in zip(rows["metric"], rows["peer_median"])],
+        "Peers": [_n(n) for n in rows["n_peers"]],
         "Percentile": [_pct(p) for p in rows["percentile"]],
-        "Finding": rows["classification"],
+        "Finding": [_finding_word(f, w) for f, w in zip(rows["classification"], rows["why_unavailable"])],
         "Share of the win gap it explains": [f"{e:.0%}" if np.isfinite(e) else "—" for e in rows["explains"]],
     })
+
+
+def _finding_word(flag: str, why: object) -> str:
+    return f"unavailable: {why}" if flag == "unavailable" and isinstance(why, str) and why else str(flag)
+
+
+def _n(n: float) -> str:
+    return f"{int(n)}" if isinstance(n, int | float) and np.isfinite(n) else "—"
 
 
 def cost_of_gap(dx: Diagnosis) -> str:
@@ -102,14 +128,14 @@ def cost_of_gap(dx: Diagnosis) -> str:
     if not c or not np.isfinite(c.get("wins_per_quarter", np.nan)):
         return "The cost of the gap cannot be estimated: the data has no closed deals for the rep or peers."
     if c["wins_per_quarter"] <= 0:
-        return (f"The rep wins {c['rep_wins']:.0f} deals in {c['weeks']:.0f} weeks, as many as the peers' median or "
-                "more: no shortfall in wins to cost.")
-    money = (f", about **${c['money']:,.0f}** a quarter at the peers' average won deal of ${c['deal_size']:,.0f} "
+        return (f"The rep won {plural(c['rep_wins'], 'deal')} in {c['weeks']:.0f} weeks, as many as the peers' median "
+                "or more: no shortfall in wins to cost.")
+    money = (f", about ${c['money']:,.0f} a quarter at the peers' average won deal of ${c['deal_size']:,.0f} "
              f"(plausibly ${max(c['money_low'], 0):,.0f} to ${c['money_high']:,.0f})"
              if np.isfinite(c["money"]) else " (the data has no deal amounts to put a price on it)")
-    return (f"**The cost of the gap.** The rep won {c['rep_wins']:.0f} deals in {c['weeks']:.0f} weeks against the "
-            f"peers' median of {c['peer_wins_per_week'] * c['weeks']:.1f}: about **{c['wins_per_quarter']:.1f} wins "
-            f"a quarter** fewer (plausibly {max(c['wins_low'], 0):.1f} to {c['wins_high']:.1f}){money}.")
+    return (f"**The cost of the gap.** The rep won {plural(c['rep_wins'], 'deal')} in {c['weeks']:.0f} weeks against "
+            f"the peers' median of {c['peer_wins_per_week'] * c['weeks']:.1f}: about {c['wins_per_quarter']:.1f} wins "
+            f"a quarter fewer (plausibly {max(c['wins_low'], 0):.1f} to {c['wins_high']:.1f}){money}.")
 
 
 def dead_opportunity_table(dx: Diagnosis) -> pd.DataFrame:
@@ -125,25 +151,30 @@ def dead_opportunity_table(dx: Diagnosis) -> pd.DataFrame:
 
 
 def dead_opportunity_notes(dx: Diagnosis) -> str:
-    """How many deals are dead, their share, and the touch metric with and without them."""
+    """How many deals are dead, their share, and the touch metric with and without them; without activities
+    linked to deals, that it cannot be known."""
+    mine = dx.card[(dx.card["rep_id"] == dx.rep_id) & (dx.card["metric"] == "stale_opp_share")]
+    why = mine["why_unavailable"].iloc[0] if len(mine) and "why_unavailable" in mine else ""
+    if not len(mine) or (isinstance(why, str) and why):
+        reason = why if isinstance(why, str) and why else "the source has no activities table"
+        return f"Whether open opportunities have gone more than 14 days without a touch cannot be known: {esc(reason)}."
     dead = dx.dead if dx.dead is not None else pd.DataFrame()
     if dead.empty:
         return "No open opportunity has gone more than 14 days without a touch."
-    mine = dx.card[(dx.card["rep_id"] == dx.rep_id) & (dx.card["metric"] == "stale_opp_share")]
-    share = f" ({mine['value'].iloc[0]:.0%} of the open pipeline)" if len(mine) and np.isfinite(
-        mine["value"].iloc[0]) else ""
+    share = f" ({mine['value'].iloc[0]:.0%} of the open pipeline)" if np.isfinite(mine["value"].iloc[0]) else ""
     with_dead, without = dx.touch_days
-    return (f"**{len(dead)} open opportunities**{share} have had no touch for more than 14 days. The article's "
-            f"advice: close them out or re-engage them, so they do not drag the averages. With them, touches come "
-            f"every {with_dead:.1f} days on average; without them, every {without:.1f} days.")
+    return (f"**{plural(len(dead), 'open opportunity', 'open opportunities')}**{share} "
+            f"{'has' if len(dead) == 1 else 'have'} had no touch for more than 14 days. The policy's advice: close "
+            f"them out or re-engage them, so they do not drag the averages. With them, touches come every "
+            f"{with_dead:.1f} days on average; without them, every {without:.1f} days.")
 
 
 def driver_notes(dx: Diagnosis) -> str:
-    """One paragraph per driver: finding, business rationale, the numbers."""
+    """One paragraph per driver: the finding rendered from its numbers, why the metric matters, the evidence."""
     parts = []
     for row in dx.drivers.itertuples():
-        parts.append(f"**{row.label} — {row.classification}.** {row.rationale} "
-                     f"*The numbers:* {esc(row.evidence)}.")
+        parts.append(f"**{row.label} — {_finding_word(row.classification, row.why_unavailable)}.** "
+                     f"{esc(row.finding)}. *Why it matters:* {esc(row.rationale)} *The numbers:* {esc(row.evidence)}.")
     return "\n\n".join(parts)
 
 
@@ -347,22 +378,22 @@ def _pct(p: float) -> str:
 
 
 def scan_summary(card: pd.DataFrame, data: SalesData, *, panel: pd.DataFrame | None = None) -> str:
-    """The opening of the team scan: the window and settings, who falls short, how often chance alone would
-    flag a rep, and team findings."""
+    """The opening of the team scan: the window and settings, who falls short beyond noise (the flags the
+    false-flag budget covers), who is shown but not judged (named), how often chance alone would flag a rep,
+    what the source cannot tell, and team findings."""
     attrs = card.attrs
-    flagged = flagged_reps(card)
-    ramping = card.loc[card["flag"] == "ramping", "rep_id"].nunique()
     basis = "closed deals" if attrs["win_rate_basis"] == "closed" else "all opportunities"
-    lines = [f"**{card['rep_id'].nunique()} reps**, {attrs['weeks']} weeks from {attrs['window_start']:%d %b %Y} "
-             f"to {attrs['window_end']:%d %b %Y}; peers by {attrs['peer_by']}; win rate on {basis}.",
-             f"\n**{len(flagged)} reps fall short of their peers on at least one metric**; {ramping} ramping "
-             "reps are shown but not judged.",
+    lines = [f"{attrs['weeks']} weeks from {attrs['window_start']:%d %b %Y} to {attrs['window_end']:%d %b %Y}; "
+             f"peers by {attrs['peer_by']}; win rate on {basis}.",
+             f"\n**{esc(headline(card))}**",
              f"\n{_false_flag_sentence(card)}"]
+    lines += [f"\n**Unavailable**: {esc(note)}." for note in unavailable_notes(card, data)]
     lines += [f"\n**Team finding**: {esc(finding)}." for finding in team_findings(card, data, panel=panel)]
     missing = data.notes.get("open_opps_without_created_at", 0)
     if missing:
-        lines.append(f"\n{missing} open opportunities have no created date: they count in the open pipeline, "
-                     "not in weekly creation.")
+        lines.append(f"\n{plural(missing, 'open opportunity', 'open opportunities')} "
+                     f"{'has' if missing == 1 else 'have'} no created date: counted in the open pipeline, not in "
+                     "weekly creation.")
     return "\n".join(lines)
 
 
@@ -370,11 +401,14 @@ def _false_flag_sentence(card: pd.DataFrame) -> str:
     policy = card.attrs.get("policy")
     if policy is None:
         return ""
-    return (f"A shortfall is flagged only beyond the rep's own sampling noise and the real spread between reps "
-            f"(funnel limits at z = {card.attrs['z_crit']:.2f}) and at least {policy.margin:.0%} from the peer "
-            f"median, so a rep whose true rates equal their peers' is flagged on some plan metric at most "
-            f"{policy.false_flag_rate:.0%} of the time. *Not flagged* is not *fine*: each row states the level "
-            "below which this window would flag.")
+    judged = ", ".join(METRICS[m].label.lower() for m in FLAG_METRICS)
+    return (f"One rule flags every metric: a shortfall only beyond the rep's own sampling noise and the real "
+            f"spread between reps (funnel limits at z = {card.attrs['z_crit']:.2f}) and at least {policy.margin:.0%} "
+            f"from the peer median, so a rep whose true rates equal their peers' is flagged on some metric at most "
+            f"{policy.false_flag_rate:.0%} of the time (the policy's budget, shared by the {len(FLAG_METRICS)} "
+            f"metrics it judges: {judged}). Other metrics are context, never flagged. *Not flagged* is not *fine*: "
+            "a row \"below peers, within noise\" is lower than peers but not a proven shortfall, and each row states "
+            "the level below which this window would flag.")
 
 
 def shortfall_table(card: pd.DataFrame) -> pd.DataFrame:
@@ -386,6 +420,7 @@ def shortfall_table(card: pd.DataFrame) -> pd.DataFrame:
         "Rep": rows["rep_name"], "Team": rows["team"], "Metric": rows["label"],
         "Value": [value(m, v) for m, v in zip(rows["metric"], rows["value"])],
         "Peer median": [value(m, v) for m, v in zip(rows["metric"], rows["peer_median"])],
+        "Peers": [_n(n) for n in rows["n_peers"]],
         "Flagged beyond": [value(m, v) for m, v in zip(rows["metric"], rows["flag_limit"])],
         "Evidence": [_evidence(z) for z in rows["z"]],
     }).reset_index(drop=True)
@@ -394,7 +429,7 @@ def shortfall_table(card: pd.DataFrame) -> pd.DataFrame:
 def _evidence(z: float) -> str:
     """The funnel z-score in words (how far beyond the noise a shortfall lies)."""
     if not np.isfinite(z):
-        return "quartile rule (no noise model)"
+        return "—"
     return f"z = {z:+.1f}"
 
 

@@ -589,5 +589,7 @@ def _note_facts(tables: dict[str, pd.DataFrame], ledger: Ledger, links: dict[str
     for reason in (BEFORE_HIRE, BEFORE_DEAL):
         if reason in found:
             ledger.flag("activities", acts, found[reason], column="occurred_at", action=FACT, reason=reason)
+    if deal is None:             # activities not linked to deals: whether a deal was touched cannot be known
+        return
     untouched = (opps["outcome"] == "open").to_numpy(dtype=bool, na_value=False) & ~found["untouched"]
     ledger.flag("opportunities", opps, untouched, column="opp_id", action=FACT, reason=UNTOUCHED)

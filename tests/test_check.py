@@ -153,3 +153,26 @@ def test_the_valid_folder_is_valid(tmp_path):
     report = json.loads(result.stdout)
     assert [(f["rows_read"], f["rows_kept"]) for f in report["files"]] == [(6, 6), (30, 30), (90, 90)]
     assert not [r for r in report["reasons"] if r["action"] != "fact"]
+
+
+def test_without_activities_check_says_an_untouched_deal_cannot_be_known_not_zero(tmp_path):
+    folder = valid_folder(tmp_path / "data")
+    (folder / "activities.csv").unlink()
+    report = json.loads(invoke("check", "--data", folder, "--format", "json").stdout)
+    facts = {f["fact"]: f for f in report["facts"]}
+    assert facts["open deals without a touch"]["count"] is None
+    assert "no activities table" in facts["open deals without a touch"]["first"]
+    assert facts["deals without an owner"]["count"] == 0            # a fact the source can tell stays a count
+    text = invoke("check", "--data", folder).stdout
+    assert "0  open deals without a touch" not in text
+    assert "open deals without a touch: cannot be known: the source has no activities table" in text
+
+
+def test_with_activities_the_untouched_deals_are_counted(tmp_path):
+    folder = valid_folder(tmp_path / "data")
+    report = json.loads(invoke("check", "--data", folder, "--format", "json").stdout)
+    facts = {f["fact"]: f for f in report["facts"]}
+    opps = pd.read_csv(folder / "opportunities.csv")
+    acts = pd.read_csv(folder / "activities.csv")
+    untouched = opps[(opps["outcome"] == "open") & ~opps["opp_id"].isin(acts["opp_id"])]
+    assert facts["open deals without a touch"]["count"] == len(untouched)

@@ -17,20 +17,29 @@ from pipnb.policy import Policy
 from pipnb.schema import METRICS
 
 POLICY = Policy.from_yaml()
+# The article rep's win rate and follow-up ratio fall short beyond noise in the 12 weeks to 31 May; in the last 12
+# weeks of the demo both sit just inside the limit the false-flag budget sets once it covers every flaggable
+# metric (z -2.46 against -2.50): "below peers, within noise" there.
+ARTICLE_AS_OF = "2026-05-31"
 
 
 @pytest.fixture(scope="module")
 def article(demo, demo_panel):
-    return pn.diagnose(demo, DEMO_CASES["article"], panel=demo_panel)
+    return pn.diagnose(demo, DEMO_CASES["article"], as_of=ARTICLE_AS_OF, panel=demo_panel)
 
 
 def test_scan_flags_the_article_rep_on_win_rate_and_followup_not_volume(demo, demo_panel):
-    card = pn.scorecard(demo, panel=demo_panel)          # the policy's basis: deals closed in the window
+    card = pn.scorecard(demo, as_of=ARTICLE_AS_OF, panel=demo_panel)   # the policy's basis: deals closed
     flags = card[card["rep_id"] == DEMO_CASES["article"]].set_index("metric")["flag"]
     assert flags["win_rate"] == "shortfall"
     assert flags["followup_meeting_ratio"] == "shortfall"
-    assert flags["opps_created_per_week"] != "shortfall"
-    assert flags["first_meetings_per_week"] != "shortfall"
+    assert flags["opps_created_per_week"] == "in line"
+    assert flags["first_meetings_per_week"] == "in line"
+    last = pn.scorecard(demo, panel=demo_panel)
+    rows = last[last["rep_id"] == DEMO_CASES["article"]].set_index("metric")
+    crit = last.attrs["z_crit"]
+    for metric in ("win_rate", "followup_meeting_ratio"):         # lower than peers beyond the margin, within noise
+        assert -crit < rows.loc[metric, "z"] < -2 and rows.loc[metric, "flag"] == "below peers, within noise"
 
 
 def test_scan_finds_the_volume_and_stale_cases(demo, demo_panel):
@@ -46,12 +55,14 @@ def test_scan_finds_the_volume_and_stale_cases(demo, demo_panel):
     assert card[(DEMO_CASES["volume"], "followup_meeting_ratio")] != "shortfall"
 
 
-def test_diagnosis_dismisses_volume_and_ranks_followup(article):
+def test_diagnosis_finds_volume_in_line_and_ranks_followup(article):
     drivers = article.drivers.set_index("metric")
-    assert drivers.loc["opps_created_per_week", "classification"] == "dismissed"
-    assert drivers.loc["first_meetings_per_week", "classification"] == "dismissed"
-    assert "Opportunities are not low, dismissing volume as the issue." in drivers.loc["opps_created_per_week",
-                                                                                       "rationale"]
+    assert drivers.loc["opps_created_per_week", "classification"] == "in line"
+    assert drivers.loc["first_meetings_per_week", "classification"] == "in line"
+    volume = drivers.loc["opps_created_per_week"]               # the sentence is rendered from the row's numbers
+    assert volume["finding"].startswith(f"Opportunities created per week {volume['value']:.1f}/wk vs peers' median "
+                                        f"{volume['peer_median']:.1f}/wk")
+    assert volume["finding"].endswith("in line with peers (within the spread expected between reps)")
     assert "followup_meeting_ratio" in article.improvement_areas
     assert article.outcomes.iloc[0]["metric"] == "win_rate"
     assert article.needs_plan

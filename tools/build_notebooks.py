@@ -107,7 +107,8 @@ win_rate_basis: str = ""  # closed: won ÷ (won + lost); all: won ÷ all opps; e
 
 A rep *falls short* on a metric when their rate lies beyond the funnel's lower limit — further from their
 peers' pooled rate than their own sampling noise and the real spread between reps allow — and at least 20%
-from the peer median. Each line gives the strength of the evidence.
+from the peer median. The same rule judges every metric it can (win rate, deal size, sales cycle and the
+drivers); the others are context, never flagged. Each line gives the strength of the evidence.
 """),
         code("pn.text.show(pn.text.shortfall_table(card))"),
         md("""
@@ -121,8 +122,9 @@ plentiful. Red dots are flagged shortfalls (each rep is judged against their own
         md("""
 ## The team at a glance
 
-Each cell is the rep's percentile among their peers on one metric, oriented so that higher is always better
-(for days between touches, fewer days scores higher). Red cells are the ones to look at.
+Each cell's colour is the rep's percentile among their peers on one metric, oriented so that higher is always
+better (for days between touches, fewer days scores higher). A low percentile alone is not a flag: a shortfall
+beyond noise is outlined, hatched and marked "short". Reps shown but not judged are grey rows that say why.
 """),
         code("pn.plots.show(pn.plots.scan_heatmap(card))"),
         code("pn.outcome.record_outcome(pn.outcome.scan_outcome(card, data))", "remove-cell"),
@@ -168,8 +170,9 @@ diamond is this rep.
         md("""
 ## Drivers: what explains the outcome
 
-Each driver is a *shortfall* (an improvement area), *dismissed* as the issue (in line with peers) or a
-*strength*. The last column estimates how much of the gap in wins per week the driver accounts for: the
+Each driver's finding says what its numbers show: a *shortfall* (an improvement area), *in line* with peers,
+*below peers, within noise* (lower than peers but within the spread expected between reps: not a proven
+shortfall), a *strength*, or *unavailable* with the reason. The last column estimates how much of the gap in wins per week the driver accounts for: the
 funnel (opportunities → first meetings → second meetings → wins) splits the gap exactly; email volume and
 days between touches are estimated from how wins vary with them across peers.
 """),
@@ -184,7 +187,7 @@ Per week, for this rep and for the median peer: where do deals stop?
         md("""
 ## Dead opportunities
 
-Open opportunities of this rep that have gone more than 14 days without a touch (the article's standard), oldest
+Open opportunities of this rep that have gone more than 14 days without a touch (the policy's standard), oldest
 first: close them out or re-engage them.
 """),
         code("display(Markdown(pn.text.dead_opportunity_notes(dx)))"),

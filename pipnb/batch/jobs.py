@@ -26,7 +26,7 @@ import pandas as pd
 
 from pipnb.batch.bundle import batch_scorecard, diagnosis_bundle, plan_looks, prepared_for
 from pipnb.batch.prepare import Batch
-from pipnb.diagnosis import diagnose
+from pipnb.diagnosis import check_judged, diagnose
 from pipnb.drafting import draft_plan
 from pipnb.errors import PipnbError, PlanError
 from pipnb.job import Job, Problem
@@ -86,11 +86,19 @@ def diagnose_jobs(batch: Batch, rep_ids: list[str], *, as_of: str = "") -> list[
     ------
     UnknownRepError
         When a rep is not in the data (the ids come from the command line).
+    DataError
+        When a rep has no record in the diagnosis window (nothing to diagnose).
     """
     as_of = as_of or _last_day(batch)
     jobs = []
     for rep_id in rep_ids:
         rep = batch.data.rep(rep_id)
+        try:
+            card = batch_scorecard(batch, as_of)
+        except PipnbError:          # a window outside the data: the notebook fails alone and says why
+            card = None
+        if card is not None:
+            check_judged(card, str(rep_id))
         remember_rep(batch.reports, rep_id, rep)
         header = {"rep_name": rep["rep_name"], "team": rep["team"], "stage": stage_title("diagnose"),
                   "as_of": as_of}
