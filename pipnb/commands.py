@@ -186,7 +186,8 @@ def run_stage(source: str, stage: str, reps: list[str], *, flagged: bool, plans_
             drafted = draft_plans(batch, reps, as_of=as_of, force=run.get("force", False), reason=reason)
             refused = [p for p in drafted if isinstance(p, Problem) and p.skipped]    # no shortfall, no reason
             if refused and len(refused) == len(drafted):
-                more = f" (and {len(refused) - 1} more reps, each the same)" if len(refused) > 1 else ""
+                others = ", ".join(p.label.removesuffix(" plan") for p in refused[1:])
+                more = f"; the same for {others}" if others else ""
                 raise PlanError(refused[0].error + more)
             _reason_note(drafted, reason, echo)
             jobs = plan_jobs(batch, drafted)

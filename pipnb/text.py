@@ -220,7 +220,7 @@ def status_line(rv: Review) -> str:
         head = "Behind plan"
     else:
         head = "Not yet clear"
-    return f"{stage_title(rv.stage)}: {head} — {len(focus)} focus measures: {parts}."
+    return f"{stage_title(rv.stage)}: {head} — {len(focus)} focus measure{'' if len(focus) == 1 else 's'}: {parts}."
 
 
 def measure_reason(row) -> str:

@@ -237,3 +237,20 @@ def test_a_signed_extension_is_shown_with_its_new_end_and_no_decision(tmp_path, 
     [row] = dashboard(root / "reports", root / "params").plans
     assert (row.plan_status, row.next_state, row.decision) == ("not completed", "closed", "")
     assert "decision due" not in format_table(dashboard(root / "reports", root / "params"))
+
+
+def test_the_dead_deal_action_counts_in_words_and_names_the_policy(demo):
+    from pipnb.batch import demo_plan
+    from pipnb.plan import DeadOpportunity
+    from pipnb.text import dead_action
+
+    plan = demo_plan(demo, "responder")
+    one = plan.model_copy(update={"dead_opportunities": [DeadOpportunity(opp_id="O1", days_since_touch=20.0)]})
+    assert "close out or re-engage this opportunity by checkpoint 1" in dead_action(one)
+    assert "It was open" in dead_action(one) and "the policy's rule" in dead_action(one)
+    assert "article" not in dead_action(one)
+    none = plan.model_copy(update={"dead_opportunities": []})
+    assert dead_action(none).startswith("No open opportunity had gone more than 14 days")
+    untouched = none.model_copy(update={"targets": [t for t in plan.targets
+                                                    if t.metric != "avg_days_between_touches"]})
+    assert "is unknown" in dead_action(untouched) and "No open opportunity" not in dead_action(untouched)
