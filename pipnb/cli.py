@@ -238,15 +238,18 @@ def _optional_data(f):
 @click.option("--rep", "rep_id", default=None, help="Rep id to draft a plan for.")
 @click.option("--as-of", default="", help="Last day of the diagnosis window (default: last day with data).")
 @click.option("--start", default="", help="First day of the plan (default: the day after the diagnosis).")
+@click.option("--reason", default="", metavar="TEXT", help="Why a plan is drafted though the rep's diagnosis "
+              "finds no shortfall (refused without it); kept in the plan, its history and every report of it.")
 @batch_options
 @pdf_options
 @click.pass_context
-def plan(ctx, data_source, bad_rows, rep_id, as_of, start, reports, params, force, kernel, pdf, paper):
+def plan(ctx, data_source, bad_rows, rep_id, as_of, start, reason, reports, params, force, kernel, pdf, paper):
     """Draft a plan, or sign a step of its lifecycle.
 
     \b
-    Draft:  pipnb plan --data SRC --rep ID [--start DATE]
-            writes params/plans/<rep>.yaml (kept if it exists) and reports/<rep>/plan.html.
+    Draft:  pipnb plan --data SRC --rep ID [--start DATE] [--reason TEXT]
+            writes params/plans/<rep>.yaml (kept if it exists) and reports/<rep>/plan.html;
+            a rep whose diagnosis finds no shortfall gets no plan unless --reason says why.
     Sign:   pipnb plan activate|acknowledge|extend|complete|close REP --by NAME [--note TEXT]
             draft -> active -> acknowledged -> extended -> completed / not-completed (close);
             activate locks the targets and dates; a re-activation needs --note (why).
@@ -257,8 +260,8 @@ def plan(ctx, data_source, bad_rows, rep_id, as_of, start, reports, params, forc
 
     ctx.ensure_object(dict)["params"] = params
     if ctx.invoked_subcommand is not None:
-        if data_source or rep_id:
-            raise click.UsageError("--data and --rep draft a plan; a lifecycle step takes the rep only: "
+        if data_source or rep_id or reason:
+            raise click.UsageError("--data, --rep and --reason draft a plan; a lifecycle step takes the rep only: "
                                    f"pipnb plan {ctx.invoked_subcommand} REP --by NAME")
         return
     if not data_source or not rep_id:
@@ -266,7 +269,8 @@ def plan(ctx, data_source, bad_rows, rep_id, as_of, start, reports, params, forc
                                "activate|acknowledge|extend|complete|close REP --by NAME")
     _check_redraft(params, rep_id, force=force, start=start, as_of=as_of)
     draft(data_source, rep_id, bad_rows=bad_rows, as_of=_iso(as_of, "--as-of"), start=_iso(start, "--start"),
-          reports=reports, params=params, echo=_echo_redacted, force=force, kernel=kernel, pdf=pdf, paper=paper)
+          reason=reason, reports=reports, params=params, echo=_echo_redacted, force=force, kernel=kernel, pdf=pdf,
+          paper=paper)
 
 
 def _check_redraft(params: str, rep_id: str, *, force: bool, start: str, as_of: str) -> None:
@@ -385,6 +389,8 @@ def review(data_source, bad_rows, plan_file, checkpoint, fmt, reports, params, f
 @click.option("--flagged", is_flag=True, help="Every rep the team scan flags on the win rate or a driver.")
 @click.option("--plans", "plans_glob", default=None, metavar="GLOB", help="Plan YAMLs to review.")
 @click.option("--as-of", default="", help="Last day of the diagnosis window (diagnose, plan).")
+@click.option("--reason", default="", metavar="TEXT", help="plan: why the named reps whose diagnosis finds no "
+              "shortfall get a plan anyway (without it they are skipped, and named).")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="Send the jobs to a Dask cluster.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: the results for scripts (jobs, status, paths, timings) instead of the summary.")
@@ -392,14 +398,17 @@ def review(data_source, bad_rows, plan_file, checkpoint, fmt, reports, params, f
 @batch_options
 @jobs_option
 @pdf_options
-def run(data_source, bad_rows, stage, rep_ids, flagged, plans_glob, as_of, scheduler, more_reps, fmt, reports, params,
-        force, kernel, jobs_n, pdf, paper):
+def run(data_source, bad_rows, stage, rep_ids, flagged, plans_glob, as_of, reason, scheduler, more_reps, fmt, reports,
+        params, force, kernel, jobs_n, pdf, paper):
     """Run one stage for many reps in parallel, resumably, and rebuild the index."""
     stage = stage_name(stage)      # a review stage is checked against each plan by review_jobs
     reps = [r for chunk in (*rep_ids, *more_reps) for r in chunk.split(",") if r]
     if more_reps and not rep_ids:
         raise click.UsageError(f"unexpected argument {more_reps[0]!r} (rep ids go after --reps)")
     _check_run_options(stage, reps=bool(reps), flagged=flagged, plans=bool(plans_glob), as_of=bool(as_of))
+    if reason and (stage != "plan" or not reps):
+        raise click.UsageError("--reason applies to --stage plan with --reps (the reps a plan is drafted for "
+                               "anyway), never to every flagged rep")
     from pipnb.runner import WarmPool, local_workers, start_pool  # pipnb.runner (0.4 s): not on the `pipnb --help` path
 
     pool = WarmPool()
@@ -415,7 +424,8 @@ def run(data_source, bad_rows, stage, rep_ids, flagged, plans_glob, as_of, sched
 
     with pool:                   # shut down when no run took it (nothing to do, or an error before the run)
         run_stage(data_source, stage, reps, bad_rows=bad_rows, flagged=flagged, plans_glob=plans_glob,
-                  as_of=_iso(as_of, "--as-of"), reports=reports, params=params, echo=_echo_redacted, jobs_n=jobs_n,
+                  as_of=_iso(as_of, "--as-of"), reason=reason, reports=reports, params=params, echo=_echo_redacted,
+                  jobs_n=jobs_n,
                   force=force, scheduler=scheduler, kernel=kernel, fmt=fmt, pdf=pdf, paper=paper, pool=pool)
 
 

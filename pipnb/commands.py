@@ -121,19 +121,21 @@ def diagnose(source: str, rep_id: str, *, as_of: str, reports: str, params: str,
 
 
 def draft(source: str, rep_id: str, *, as_of: str, start: str, reports: str, params: str, echo: Echo,
-          bad_rows: str | None = None, **run: Any) -> RunSummary:
-    """``pipnb plan --data SRC --rep ID``: draft the rep's plan YAML (an existing one is kept unless it is a draft
-    and ``force`` is set), then write its report (``run``: :func:`execute`'s options).
+          bad_rows: str | None = None, reason: str = "", **run: Any) -> RunSummary:
+    """``pipnb plan --data SRC --rep ID [--reason TEXT]``: draft the rep's plan YAML (an existing one is kept
+    unless it is a draft and ``force`` is set), then write its report (``run``: :func:`execute`'s options).
 
     Raises
     ------
     PlanError
-        When the plan cannot be drafted (e.g. its file holds another rep's plan).
+        When the plan cannot be drafted: the rep's diagnosis finds no shortfall and no ``reason`` is given
+        (nothing is written), or its file holds another rep's plan.
     """
     batch = prepare(absolute_source(source), reports=reports, params=params, bad_rows=bad_rows)
-    paths = draft_plans(batch, [rep_id], as_of=as_of, start=start, force=run.get("force", False))
+    paths = draft_plans(batch, [rep_id], as_of=as_of, start=start, force=run.get("force", False), reason=reason)
     if isinstance(paths[0], Problem):
         raise PlanError(paths[0].error)
+    _reason_note(paths, reason, echo)
     echo(f"plan: {paths[0]}")
     return execute(batch, plan_jobs(batch, paths), echo=echo, jobs_n=1, **run)
 
@@ -157,9 +159,19 @@ def review_report(source: str, plan_file: Path, stage: str, *, reports: str, par
 
 
 def run_stage(source: str, stage: str, reps: list[str], *, flagged: bool, plans_glob: str | None, as_of: str,
-              reports: str, params: str, echo: Echo, bad_rows: str | None = None, **run: Any) -> RunSummary:
+              reports: str, params: str, echo: Echo, bad_rows: str | None = None, reason: str = "",
+              **run: Any) -> RunSummary:
     """``pipnb run`` once its options are checked: prepare the batch, build the stage's jobs (for ``diagnose``
-    and ``plan`` without reps, every flagged rep), run them (``run``: :func:`execute`'s options)."""
+    and ``plan`` without reps, every flagged rep), run them (``run``: :func:`execute`'s options).
+
+    At the plan stage a rep whose diagnosis finds no shortfall gets no plan unless ``reason`` says why: the
+    summary names them as not run, with why, and the others run.
+
+    Raises
+    ------
+    PlanError
+        At the plan stage, when no rep gets a plan because no diagnosis finds a shortfall (one line).
+    """
     batch = prepare(absolute_source(source), reports=reports, params=params, bad_rows=bad_rows)
     if stage == "scan":
         jobs = [scan_job(batch, as_of=as_of)]
@@ -168,11 +180,35 @@ def run_stage(source: str, stage: str, reps: list[str], *, flagged: bool, plans_
             reps = _flagged(batch, as_of)
         for rep_id in reps:
             batch.data.rep(rep_id)
-        jobs = (diagnose_jobs(batch, reps, as_of=as_of) if stage == "diagnose" else
-                plan_jobs(batch, draft_plans(batch, reps, as_of=as_of, force=run.get("force", False))))
+        if stage == "diagnose":
+            jobs = diagnose_jobs(batch, reps, as_of=as_of)
+        else:
+            drafted = draft_plans(batch, reps, as_of=as_of, force=run.get("force", False), reason=reason)
+            refused = [p for p in drafted if isinstance(p, Problem) and p.skipped]    # no shortfall, no reason
+            if refused and len(refused) == len(drafted):
+                others = ", ".join(p.label.removesuffix(" plan") for p in refused[1:])
+                more = f"; the same for {others}" if others else ""
+                raise PlanError(refused[0].error + more)
+            _reason_note(drafted, reason, echo)
+            jobs = plan_jobs(batch, drafted)
     else:
         jobs = review_jobs(batch, find_plans(batch, pattern=plans_glob, rep_ids=reps or None), stage)
     return execute(batch, jobs, echo=echo, **run)
+
+
+def _reason_note(paths: list, reason: str, echo: Echo) -> None:
+    """Say when a ``--reason`` was not recorded: the plan's diagnosis finds a shortfall (it needs none), or the
+    plan file existed and was kept."""
+    if not reason.strip():
+        return
+    for path in paths:
+        if isinstance(path, Problem):
+            continue
+        plan = Plan.from_yaml(path)
+        if plan.reason != " ".join(reason.split()):
+            why = ("the plan file was kept as it is" if plan.reason else
+                   "its diagnosis finds a shortfall, or the plan file was kept as it is")
+            echo(f"pipnb: --reason not recorded for {plan.rep_id}: {why}", err=True)
 
 
 def _flagged(batch: Batch, as_of: str) -> list[str]:

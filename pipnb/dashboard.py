@@ -5,11 +5,12 @@
 ``outcome`` says what the report concluded (:mod:`pipnb.outcome`) — and never recomputes a statistic. It gives
 
 * one :class:`PlanRow` per rep with a plan (a plan whose rep has no ``rep.json`` — no job was ever built for
-  them, e.g. a rep not in the data — is left out): team, manager, plan status (a final review that recommends an
-  extension shows *extended*, with the new end, until the extension is signed; *completed* / *not completed*
-  come from ``pipnb plan complete|close``), plan dates, the stage reached, the next review with its date and
-  whether it is *due*, *overdue* or *not due*, per measure the latest status with its weekly values, and the
-  latest recommendation (final) or status line (checkpoint); most urgent first;
+  them, e.g. a rep not in the data — is left out): team, manager, the plan's status and dates as its file holds
+  them (only a signed step changes them: a final review's recommendation never does), plan dates, the stage
+  reached, the next review with its date and whether it is *due*, *overdue* or *not due* — or, once the final
+  review recommends a step nobody has signed yet, *decision due* with what it recommends
+  (``decision due: consequences recommended``) —, per measure the latest status with its weekly values, and
+  the latest recommendation (final) or status line (checkpoint); most urgent first;
 * one :class:`FlaggedRow` per rep the latest team scan flags who has no plan;
 * the reps diagnosed but neither flagged nor on a plan (listed as such, never as a missing plan).
 
@@ -20,7 +21,7 @@ Due, overdue, not due
     A review is *not due* while the data does not reach its last day (nothing to run yet). Once the data
     reaches it, it is *due*, and *overdue* when today is more than :data:`GRACE_DAYS` days past that day and
     the review has still not been written. When every review is written and the plan is not closed, a
-    *decision is due*: sign the step the final review recommends.
+    *decision is due*: sign the step the final review recommends (:attr:`PlanRow.decision` names it).
 """
 
 from __future__ import annotations
@@ -84,6 +85,15 @@ class PlanRow:
     measures: tuple[Measure, ...]
     latest: str                                  # the recommendation (final) or the status line (checkpoint)
     versions: tuple[tuple[str, str], ...] = ()   # (label, relative HTML path) of every report and earlier version
+    decision: str = ""                           # what the final review recommends, unsigned: "consequences
+    #                                              recommended", "extension recommended", "completion recommended"
+    reason: str = ""                             # why the plan was drafted without a shortfall ("" when it had one)
+
+    @property
+    def next_label(self) -> str:
+        """The next step as the index and ``pipnb status`` show it: ``decision due: consequences recommended``,
+        or the next review's state."""
+        return f"{self.next_state}: {self.decision}" if self.decision else self.next_state
 
     @property
     def urgency(self) -> tuple:
@@ -194,9 +204,11 @@ def _plan_row(reports: Path, folder: Path, plan, info: Mapping[str, str], today:
     outcome = last_review.record.outcome if last_review is not None else {}
     final = _latest(folder / "final")
     final_outcome = final.record.outcome if final is not None else {}
-    status, note = _row_status(plan, final_outcome)
+    status, note = _row_status(plan)
     nxt = next((s for s in plan.stages() if s not in done), "")
     state, next_note = _next_state(plan, nxt, dates.get(nxt), today, data_date)
+    decision, decision_note = _decision(plan, final_outcome) if state == "decision due" else ("", "")
+    next_note = decision_note or next_note
     if outcome.get("measures"):
         measures = tuple(Measure(str(m["metric"]), str(m["label"]), bool(m["focus"]), str(m["status"]),
                                  str(m.get("reason", "")),
@@ -219,31 +231,40 @@ def _plan_row(reports: Path, folder: Path, plan, info: Mapping[str, str], today:
     return PlanRow(plan.rep_id, info.get("rep_name", plan.rep_name), info.get("team", plan.team),
                    info.get("manager", ""), status, note, f"{plan.start}", f"{plan.end}",
                    stage_title(reached[-1]) if reached else "", _rel(reports, report.html) if report else "",
-                   nxt, f"{dates[nxt]}" if nxt else "", state, next_note, measures, latest, tuple(every))
+                   nxt, f"{dates[nxt]}" if nxt else "", state, next_note, measures, latest, tuple(every), decision,
+                   plan.reason)
 
 
-def _row_status(plan, final_outcome: Mapping[str, Any]) -> tuple[str, str]:
-    """The plan's status as its dashboard row shows it (a final review's recommendation counts until it is
-    signed), and a note: who signed the last step, or what to sign. A report header shows the plan's own
-    status and lock instead (:meth:`~pipnb.lifecycle.Lifecycle.signed_status`)."""
+def _row_status(plan) -> tuple[str, str]:
+    """The plan's status as its file holds it (what was signed), and a note: who signed the last step, or what
+    to sign. A final review's recommendation is never shown as a status (:func:`_decision`). A report header
+    shows the plan's own status and lock instead (:meth:`~pipnb.lifecycle.Lifecycle.signed_status`)."""
     last = plan.history[-1] if plan.history else None
     signed = f"signed by {last.by} on {last.date}" if last is not None and last.by else ""
-    if plan.status in ("completed", "not-completed"):
-        return plan.status.replace("-", " "), signed
-    recommended = str(final_outcome.get("recommendation", ""))
-    if recommended and str(final_outcome.get("as_of", "")) == f"{plan.end}":
-        if recommended == "extend":
-            new_end = final_outcome.get("extended_end", "")
-            return "extended", (f"the final review recommends extending the plan to {new_end}; sign it with "
-                                f"pipnb plan extend {plan.rep_id} --by NAME")
-        word = "complete" if recommended == "complete" else "close"
-        return plan.status, (f"the final review recommends {recommended}; sign it with pipnb plan {word} "
-                             f"{plan.rep_id} --by NAME")
-    if plan.status == "extended":
-        return "extended", f"{signed}; the plan now ends {plan.end}" if signed else f"the plan now ends {plan.end}"
     if plan.status == "draft":
         return "draft", f"not activated yet: pipnb plan activate {plan.rep_id} --by NAME"
-    return plan.status, signed
+    if plan.status == "extended":
+        return "extended", f"{signed}; the plan now ends {plan.end}" if signed else f"the plan now ends {plan.end}"
+    return plan.status.replace("-", " "), signed
+
+
+#: A final review's recommendation: how a decision waiting for sign-off is named, and the step that signs it.
+_RECOMMENDED = {"consequences": ("consequences recommended", "close"),
+                "extend": ("extension recommended", "extend"),
+                "complete": ("completion recommended", "complete")}
+
+
+def _decision(plan, final_outcome: Mapping[str, Any]) -> tuple[str, str]:
+    """What the final review of the plan as it stands recommends, not signed yet, and how to sign it; ("", "")
+    when that review recorded no recommendation (or is a review of an earlier end date)."""
+    recommended = str(final_outcome.get("recommendation", ""))
+    if recommended not in _RECOMMENDED or str(final_outcome.get("as_of", "")) != f"{plan.end}":
+        return "", ""
+    what, step = _RECOMMENDED[recommended]
+    new_end = final_outcome.get("extended_end", "") if recommended == "extend" else ""
+    return (what + (f" (to {new_end})" if new_end else ""),
+            f"the final review of {plan.end} recommends {recommended}; nothing is decided until it is signed: "
+            f"pipnb plan {step} {plan.rep_id} --by NAME")
 
 
 def _next_state(plan, stage: str, when: dt.date | None, today: dt.date, data_date: str) -> tuple[str, str]:
@@ -303,9 +324,11 @@ def format_table(board: Dashboard) -> str:
         lines.append(f"\n{team}")
         for r in rows:
             marks = " ".join(f"{m.label}:{MARKS.get(m.status, '?')}" for m in r.measures if m.focus)
-            nxt = f"{r.next_stage} {r.next_date} {r.next_state}".strip() if r.next_stage else r.next_state
+            nxt = f"{r.next_stage} {r.next_date} {r.next_state}".strip() if r.next_stage else r.next_label
             lines.append(f"  {r.rep_name} ({r.rep_id})  manager {r.manager or '—'}  {r.plan_status}  "
                          f"{r.start} to {r.end}  reached {r.stage_reached or '—'}  next {nxt or '—'}  {marks}")
+            if r.reason:
+                lines.append(f"    drafted without a shortfall, because: {r.reason}")
             if r.latest:
                 lines.append(f"    {r.latest}")
     if board.flagged:

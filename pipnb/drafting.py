@@ -34,8 +34,13 @@ def _plan_start(value: str | dt.date, day_after: dt.date) -> dt.date:
                         f"({day_after:%Y-%m-%d})", key="start") from None
 
 
-def draft_plan(diagnosis, start: str | dt.date | None = None, policy: Policy | str | Path | None = None) -> Plan:
+def draft_plan(diagnosis, start: str | dt.date | None = None, policy: Policy | str | Path | None = None, *,
+               reason: str | None = None) -> Plan:
     """Draft a plan from a diagnosis: targets by the policy's rules, a glide path, the timeline.
+
+    Only a rep whose diagnosis finds a shortfall (:attr:`~pipnb.diagnosis.Diagnosis.needs_plan`) gets a plan;
+    for any other rep it is refused unless ``reason`` says why it is drafted anyway (the plan file, its history
+    and every report of the plan record it).
 
     Parameters
     ----------
@@ -45,15 +50,27 @@ def draft_plan(diagnosis, start: str | dt.date | None = None, policy: Policy | s
         First day of the plan (default: the Monday after the diagnosis window).
     policy
         A :class:`Policy`, or a path to a policy YAML (default ``params/policy.yaml``).
+    reason
+        Why a plan is drafted though the diagnosis finds no shortfall (required then; ignored when blank).
 
     Returns
     -------
     Plan
         With ``status: draft``.
+
+    Raises
+    ------
+    PlanError
+        When the diagnosis finds no shortfall and no ``reason`` is given (one line: :func:`no_plan_needed`).
     """
     if not isinstance(diagnosis, Diagnosis):
         raise PlanError(f"draft_plan takes a diagnosis, not a {type(diagnosis).__name__}: "
                         "pn.draft_plan(pn.diagnose(data, rep_id))")
+    reason = " ".join(str(reason or "").split())
+    if diagnosis.needs_plan:
+        reason = ""                 # a plan the diagnosis warrants needs no other reason
+    elif not reason:
+        raise PlanError(no_plan_needed(diagnosis))
     policy = resolve_policy(policy)
     day_after = (pd.Timestamp(diagnosis.window_end) + pd.Timedelta(days=1)).date()
     start = _plan_start(start, day_after) if start is not None else day_after
@@ -63,8 +80,6 @@ def draft_plan(diagnosis, start: str | dt.date | None = None, policy: Policy | s
         if metric in card.index and metric in policy.targets and card.loc[metric, "flag"] != "unavailable":
             targets[metric] = _target(metric, card.loc[metric], policy, diagnosis, targets)   # rate uses them
     targets = [targets[m] for m in PLAN_METRICS if m in targets]
-    if not any(t.focus for t in targets):      # nothing flagged: the areas are what the plan asks to change
-        targets = [t.model_copy(update={"focus": _asks_change(t)}) for t in targets]
     areas = [Area(metric=r.metric, classification=r.classification, rationale=r.rationale, evidence=r.evidence,
                   explains=None if not np.isfinite(r.explains) else round(float(r.explains), 3))
              for r in diagnosis.drivers.itertuples()]
@@ -77,8 +92,19 @@ def draft_plan(diagnosis, start: str | dt.date | None = None, policy: Policy | s
         data_fingerprint=diagnosis.data_fingerprint, source=diagnosis.source, summary=diagnosis.summary(),
         improvement_areas=areas, targets=targets, consequences=policy.consequences,
         resources=policy.resources, coaching=policy.coaching, dead_opportunities=_dead(diagnosis),
+        reason=reason,
         history=[HistoryEntry(date=pd.Timestamp(diagnosis.as_of).date(), status="draft",
-                              note="drafted by pipnb from the diagnosis")])
+                              note="drafted by pipnb from the diagnosis" + (
+                                  f", which finds no shortfall; drafted anyway because: {reason}" if reason else ""))])
+
+
+def no_plan_needed(diagnosis) -> str:
+    """Why no plan is drafted for a rep whose diagnosis finds no shortfall, and how to draft one anyway (one
+    line)."""
+    window = f"{pd.Timestamp(diagnosis.window_start):%Y-%m-%d} to {pd.Timestamp(diagnosis.window_end):%Y-%m-%d}"
+    return (f"no plan for {diagnosis.rep_id}: the diagnosis ({window}) finds no shortfall on the win rate or a driver "
+            "beyond noise, so there is nothing a plan could ask to improve; to draft one anyway, say why with "
+            "--reason TEXT (Python: reason=...)")
 
 
 def _dead(diagnosis) -> list[DeadOpportunity]:
@@ -92,39 +118,64 @@ def _dead(diagnosis) -> list[DeadOpportunity]:
 
 
 def _target(metric: str, row: pd.Series, policy: Policy, diagnosis, drivers: dict[str, Target]) -> Target:
-    """One target: the policy's rule, moved toward the peers for an area flagged against them; the win
-    rate from the driver targets through the funnel; the glide path from a baseline that did not select
-    the rep."""
+    """One target: the policy's rule, moved toward the peers for an area short of them; the win rate from the
+    driver targets through the funnel; the glide path from a baseline that did not select the rep.
+
+    A focus target is set on an area short of peers, or by a standard of the policy that applies to every rep
+    (a range, a floor or a cap) the rep does not meet, and its rule says which; an area with neither is
+    monitored, never a focus. Every number of the rule's sentence is a value the target records (``basis``).
+    """
     rule = policy.targets[metric]
     spec = METRICS[metric]
-    current = float(row["value"]) if np.isfinite(row["value"]) else None
-    median = float(row["peer_median"]) if np.isfinite(row["peer_median"]) else None
+    current, median = _num(row["value"]), _num(row["peer_median"])
     up = spec.higher_is_better
     base = current if current is not None else (median or 0.0)
-    focus = metric in diagnosis.improvement_areas or (metric == "win_rate" and row["flag"] == "shortfall")
+    short = metric in diagnosis.improvement_areas or (metric == "win_rate" and row["flag"] == "shortfall")
     goal, text, lo, hi = _rule_goal(rule, base, median, spec)
-    if metric == "win_rate" and focus:
-        goal, text = _funnel_win_rate(goal, text, base, spec, diagnosis, drivers)
-    better = (lambda a, b: a > b) if up else (lambda a, b: a < b)
-    if focus and median is not None and not better(goal, base):
-        goal = base + policy.peer_gap_share * (median - base)
-        text += (f"; flagged against peers, so the target moves {policy.peer_gap_share:.0%} of the way from "
-                 f"{spec.fmt(base)} toward the peers' median {spec.fmt(median)}")
-    elif not focus and better(base, goal):
-        text += f"; already at {spec.fmt(base)}: the target is to stay at or beyond the standard"
+    basis: dict[str, float | None] = {"rule_target": goal}
+    if metric == "win_rate" and short:
+        goal, text, funnel = _funnel_win_rate(goal, text, base, spec, diagnosis, drivers)
+        basis.update(funnel)
+    better = (lambda a, b: a > b + 1e-12) if up else (lambda a, b: a < b - 1e-12)
+    standard = rule.rule in ("range", "at_most", "at_least")        # the same for every rep
+    if short and median is not None and not better(goal, base):
+        moved = base + policy.peer_gap_share * (median - base)
+        text += (f"; short of peers, so the target moves {policy.peer_gap_share:.0%} of the way from "
+                 f"{spec.fmt(base)} toward the peers' median {spec.fmt(median)}: {spec.fmt(moved)}")
+        goal = moved
+    focus = short or (standard and current is not None and better(goal, base))
+    if not short and focus:
+        standard_text = text.replace("between ", "", 1).replace(" and ", " to ", 1) if rule.rule == "range" else text
+        text = (f"the policy's standard of {standard_text}, which applies to every rep; the rep is at "
+                f"{spec.fmt(base)} (no shortfall against peers beyond noise)")
+    elif not short and not better(goal, base):
+        text += f"; already at {spec.fmt(base)}: the target is to stay at or beyond it"
+    elif not short:
+        text += ("; not a focus: no shortfall against peers beyond noise, so this is monitored, not an "
+                 "improvement the plan asks for")
     start = _glide_start(diagnosis.prior.get(metric), base, goal, up)
     glide = [round(start + (goal - start) * w / policy.plan_weeks, 6)
              for w in [*policy.checkpoints, policy.plan_weeks]]
-    if start != base:
-        text += (f"; the glide path starts from {spec.fmt(start)}, the level in the weeks before the diagnosis "
-                 "(the window that selected the rep is not a fair starting point)")
+    text += _glide_text(spec, start, base, goal, diagnosis.prior.get(metric))
     return Target(
         metric=metric, label=spec.label, direction="at_least" if up else "at_most",
         baseline=round(start, 6), target=round(goal, 6), min=lo, max=hi, glide=glide, focus=focus,
         rule=f"{spec.label}: {text}.",
         basis={"baseline": current, "prior": diagnosis.prior.get(metric), "peer_median": median,
                "peer_p25": _num(row["peer_p25"]), "peer_p75": _num(row["peer_p75"]),
-               "n_peers": _num(row["n_peers"])})
+               "n_peers": _num(row["n_peers"]), **basis})
+
+
+def _glide_text(spec, start: float, base: float, goal: float, prior: float | None) -> str:
+    """Where the glide path starts, and why: the level before the diagnosis, or the target itself when that
+    level already meets it (the window that selected the rep is not a fair starting point)."""
+    if spec.fmt(start) == spec.fmt(base):
+        return ""
+    if prior is not None and np.isfinite(prior) and spec.fmt(start) == spec.fmt(prior):
+        return (f"; the glide path starts from {spec.fmt(start)}, the level in the weeks before the diagnosis "
+                "(the window that selected the rep is not a fair starting point)")
+    return (f"; the glide path stays at the target {spec.fmt(goal)} throughout: the level in the weeks before the "
+            f"diagnosis, {spec.fmt(prior)}, already meets it")
 
 
 def _rule_goal(rule, base: float, median: float | None, spec) -> tuple[float, str, float | None, float | None]:
@@ -135,15 +186,15 @@ def _rule_goal(rule, base: float, median: float | None, spec) -> tuple[float, st
     elif rule.rule == "close_gap":
         ref = median if median is not None else base
         goal = base + rule.share * (ref - base)
-        text = (f"{rule.share:.0%} of the way from the baseline {spec.fmt(base)} to the peers' median "
-                f"{spec.fmt(ref)}")
+        text = (f"{rule.share:.0%} of the way from the rep's {spec.fmt(base)} to the peers' median "
+                f"{spec.fmt(ref)}: {spec.fmt(goal)}")
     elif rule.rule == "range":
         lo, hi = rule.min, rule.max
         goal = lo if lo is not None else base
         text = f"between {spec.fmt(lo)} and {spec.fmt(hi)}"
     elif rule.rule == "at_most":
         goal, hi = rule.max, rule.max
-        text = f"fewer than {spec.fmt(goal)} on average"
+        text = f"at most {spec.fmt(goal)} on average"
     else:
         goal, lo = rule.min, rule.min
         text = f"at least {spec.fmt(goal)}"
@@ -151,42 +202,36 @@ def _rule_goal(rule, base: float, median: float | None, spec) -> tuple[float, st
 
 
 def _funnel_win_rate(fair: float, fair_text: str, base: float, spec, diagnosis,
-                     drivers: dict[str, Target]) -> tuple[float, str]:
-    """The win rate the driver targets lead to (the article's "based on the previous actions"), capped by
-    the fair-increase rule: target first meetings × target follow-up ratio × wins per follow-up, over the
-    deals the rep closes a week."""
+                     drivers: dict[str, Target]) -> tuple[float, str, dict[str, float]]:
+    """The win rate the driver targets lead to (the article's "based on the previous actions"), no higher than
+    the fair-increase rule: target first meetings × target follow-up ratio × wins per follow-up, over the deals
+    the rep closes a week. Returns the goal, its sentence and the numbers the sentence uses."""
     card = diagnosis.card[diagnosis.card["rep_id"] == diagnosis.rep_id].set_index("metric")
     needed = ("first_meetings_per_week", "followup_meeting_ratio", "win_rate")
     if not all(m in card.index and m in drivers for m in needed[:2]) or "win_rate" not in card.index:
-        return fair, fair_text
+        return fair, fair_text, {}
     weeks = float(diagnosis.weeks)
     wins, closed = float(card.loc["win_rate", "numerator"]), float(card.loc["win_rate", "denominator"])
     followups = float(card.loc["followup_meeting_ratio", "numerator"])
     if followups < 1 or closed <= 0 or wins <= 0:
-        return fair, fair_text
+        return fair, fair_text, {}
     per_followup = wins / followups
     meetings, ratio = drivers["first_meetings_per_week"].target, drivers["followup_meeting_ratio"].target
     expected = meetings * ratio * per_followup
     derived = expected / (closed / weeks)
-    goal = min(derived, fair) if derived > base else fair
-    text = (f"from the driver targets: {meetings:.1f} first meetings a week × {ratio:.0%} followed up × "
-            f"{per_followup:.0%} of follow-ups won = {expected:.2f} wins a week over {closed / weeks:.1f} deals "
-            f"closed a week = {spec.fmt(derived)}; capped by the fair increase ({fair_text}) at "
-            f"{spec.fmt(goal)}")
-    return goal, text
-
-
-def _asks_change(target: Target, material: float = 0.05) -> bool:
-    """Whether a target asks for a material change (5%) from the diagnosis window's level.
-
-    Judged on the diagnosis window, never on the weeks before it: those are the verdicts' baseline, and
-    choosing the areas where that baseline happened to be low would make them "improve" by chance.
-    """
-    current = target.basis.get("baseline")
-    if current is None or not np.isfinite(current) or current == 0:
-        return False
-    change = (target.target - current) / abs(current)
-    return change > material if target.direction == "at_least" else change < -material
+    funnel = (f"from the driver targets: {meetings:.2f} first meetings a week × {ratio:.0%} followed up × "
+              f"{per_followup:.0%} of follow-ups won = {expected:.2f} wins a week, over {closed / weeks:.2f} deals "
+              f"closed a week = {spec.fmt(derived)}")
+    if derived <= base:
+        goal, text = fair, f"{funnel}, no higher than now, so the target is the fair increase ({fair_text})"
+    elif derived > fair:
+        goal, text = fair, f"{funnel}, capped by the fair increase ({fair_text})"
+    else:
+        goal, text = derived, f"{funnel}, within the fair increase ({fair_text})"
+    numbers = {"first_meetings_target": meetings, "followup_ratio_target": ratio, "wins_per_followup": per_followup,
+               "wins_per_week": expected, "closed_per_week": closed / weeks, "funnel_target": derived,
+               "fair_target": fair}
+    return goal, text, numbers
 
 
 def _glide_start(prior: float | None, current: float, goal: float, up: bool) -> float:

@@ -118,13 +118,14 @@ def render_dashboard(board: Dashboard) -> str:
             if r.report:
                 name = f'<a href="{esc(_href(r.report))}">{name}</a>'
             state = (f'<span class="pipnb-status pipnb-state-{esc(r.next_state.replace(" ", "-"))}">'
-                     f"{esc(r.next_state)}</span>" if r.next_state else "")
+                     f"{esc(r.next_label)}</span>" if r.next_state else "")
             nxt = (f"{esc(stage_title(r.next_stage))}, {esc(r.next_date)} " if r.next_stage else "") + state
             if r.next_note:
                 nxt += f"<br><small>{esc(r.next_note)}</small>"
             plan = (f"<strong>{esc(r.plan_status)}</strong>, {esc(r.start)} to {esc(r.end)}<br>"
                     f"<small>reached: {esc(r.stage_reached or '—')}"
-                    + (f"; {esc(r.status_note)}" if r.status_note else "") + "</small>")
+                    + (f"; {esc(r.status_note)}" if r.status_note else "") + "</small>"
+                    + (f"<br><small>Drafted without a shortfall, because: {esc(r.reason)}</small>" if r.reason else ""))
             marks = "".join(_mark_html(m) for m in r.measures if m.focus) or "—"
             earlier = " · ".join(f'<a href="{esc(_href(p))}">{esc(label)}</a>' for label, p in r.versions)
             out.append(

@@ -7,8 +7,8 @@ a :class:`Lock` holds the signed terms and their hash. :meth:`Lifecycle.check_lo
 them in one line; every review calls it, and refuses an edited plan until it is re-activated with a reason.
 
 :class:`Lifecycle` is the part of :class:`pipnb.plan.Plan` that does this (the plan document inherits it); it
-reads only the plan's ``rep_id``, ``status``, ``start``, ``weeks``, ``end``, ``history``, ``lock`` and the
-fields :data:`LOCKED_FIELDS` names, so this module needs nothing of the plan module.
+reads only the plan's ``rep_id``, ``status``, ``start``, ``weeks``, ``end``, ``history``, ``lock``, ``reason`` and
+the fields :data:`LOCKED_FIELDS` names, so this module needs nothing of the plan module.
 """
 
 from __future__ import annotations
@@ -86,6 +86,8 @@ class Lifecycle:
         raw = self.model_dump(mode="json")
         terms = {key: raw[key] for key in LOCKED_FIELDS}
         terms["targets"] = {t["metric"]: {k: t[k] for k in LOCKED_TARGET_FIELDS} for t in raw["targets"]}
+        if raw.get("reason"):       # why a plan without a shortfall was drafted is part of what was signed
+            terms["reason"] = raw["reason"]
         return terms
 
     def transition(self, action: str, *, by: str, note: str = "", on: dt.date | None = None,

@@ -53,6 +53,23 @@ class Target(RangeModel):
             raise ValueError(f"unknown metric '{value}' (use one of {', '.join(PLAN_METRICS)})")
         return value
 
+    def glide_origin(self) -> str:
+        """Where the glide path starts, in words, from the numbers the target records: the rep's level in the
+        weeks before the diagnosis; the final target itself when that level already met it; or, without earlier
+        weeks, the level over the diagnosis window."""
+        spec = METRICS[self.metric]
+        start, prior, current = self.baseline, self.basis.get("prior"), self.basis.get("baseline")
+        if start is None:
+            return "the final target (no level to start from)"
+        if prior is not None and np.isfinite(prior) and spec.fmt(prior) == spec.fmt(start):
+            return "the rep's level in the weeks before the diagnosis"
+        if prior is not None and np.isfinite(prior) and spec.fmt(start) == spec.fmt(self.target):
+            return (f"the final target, because the rep's level in the weeks before the diagnosis ({spec.fmt(prior)}) "
+                    "already met it")
+        if current is not None and spec.fmt(current) == spec.fmt(start):
+            return "the rep's level over the diagnosis window (there were no earlier weeks to start from)"
+        return "the plan's baseline as the plan file states it"
+
     def reached(self, actual: float, goal: float) -> bool:
         if actual is None or not np.isfinite(actual):
             return False
@@ -111,6 +128,9 @@ class Plan(Lifecycle, StrictModel):
     data_fingerprint: str
     source: str = ""
     summary: str = ""
+    #: Why the plan was drafted though its diagnosis found no shortfall (``pipnb plan --reason``); "" when the
+    #: diagnosis found one. Every report of the plan shows it.
+    reason: str = ""
     improvement_areas: list[Area] = []
     targets: list[Target]
     consequences: list[str] = []
@@ -119,6 +139,11 @@ class Plan(Lifecycle, StrictModel):
     dead_opportunities: list[DeadOpportunity] = []
     history: list[HistoryEntry] = []
     lock: Lock | None = None
+
+    @field_validator("reason")
+    @classmethod
+    def _one_line_reason(cls, value: str) -> str:
+        return " ".join(value.split())            # one line, as the history and the reports show it
 
     @field_validator("targets")
     @classmethod
@@ -222,8 +247,9 @@ class Plan(Lifecycle, StrictModel):
         """The SHA-256 of what a review reads from the plan: everything but its status, history and lock (a
         signature changes none of a review's numbers)."""
         raw = self.model_dump(mode="json", exclude={"status", "history", "lock"})
-        if not raw["dead_opportunities"]:       # plans drafted before the list existed keep their hash
-            del raw["dead_opportunities"]
+        for key in ("dead_opportunities", "reason"):   # plans drafted before these existed keep their hash
+            if not raw[key]:
+                del raw[key]
         return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
 
     def data_notes(self, data, *, now: str | None = None) -> list[str]:

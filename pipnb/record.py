@@ -6,7 +6,7 @@ of that date, the plan, the policy, the notebook ...), its version and what chan
 and when it was written. The record is how a rerun knows a report is up to date, how a kept failure is told
 from an older file, and how the index says what changed between versions.
 
-**Versions.** A report is a *base* path without suffix, e.g. ``reports/R03/checkpoint-1``. Version 1 is
+**Versions.** A report is a *base* path without suffix, e.g. ``reports/R17/checkpoint-1``. Version 1 is
 ``checkpoint-1.ipynb`` + ``checkpoint-1.html``; version *n* > 1 is ``checkpoint-1.v<n>.ipynb`` + ``.html``
 (:func:`version_path`). A *frozen* report (a checkpoint or final review) never loses a version: a later run with
 other inputs writes the next one beside it. A failed run writes its executed notebook, with its error, where

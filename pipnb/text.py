@@ -182,18 +182,31 @@ def plan_overview(plan: Plan) -> str:
     dates = plan.checkpoint_dates()
     timeline = "; ".join(f"{stage.replace('-', ' ')}: {when:%d %b %Y}" for stage, when in dates.items())
     lines = [f"**Plan for {esc(plan.rep_name)}** ({esc(plan.team)}) — status **{plan.status}**.",
+             *([f"\n{plan_reason(plan)}"] if plan.reason else []),
              f"\n**Timeline:** {plan.weeks} weeks from {plan.start:%d %b %Y} to {plan.end:%d %b %Y}. {timeline}.",
              f"\n**Why:** {esc(plan.summary)}"]
     return "\n".join(lines)
 
 
+def plan_reason(plan: Plan) -> str:
+    """Why a plan was drafted though its diagnosis found no shortfall (``pipnb plan --reason``), as every report of
+    the plan shows it near the top; "" for a plan its diagnosis warranted."""
+    if not plan.reason:
+        return ""
+    return (f"**Drafted without a shortfall.** The diagnosis found no shortfall on the win rate or a driver beyond "
+            f"noise; the plan was drafted anyway, because: *{esc(plan.reason)}*")
+
+
 def target_table(plan: Plan) -> pd.DataFrame:
+    """The targets: the level at the diagnosis, where the glide path starts, each checkpoint's target and the
+    final one, and the rule in words (whose numbers are these)."""
     rows = []
     for t in plan.targets:
         spec = METRICS[t.metric]
         rows.append({
             "Measure": t.label + (" (focus)" if t.focus else ""),
-            "Baseline": spec.fmt(t.baseline if t.baseline is not None else np.nan),
+            "At the diagnosis": spec.fmt(t.basis.get("baseline")),
+            "Glide path starts": spec.fmt(t.baseline if t.baseline is not None else np.nan),
             **{f"Checkpoint {i + 1}": spec.fmt(g) for i, g in enumerate(t.glide[:-1])},
             "Final target": spec.fmt(t.target) + (f" (range {spec.fmt(t.min)}–{spec.fmt(t.max)})"
                                                    if t.min is not None and t.max is not None else ""),
@@ -269,11 +282,16 @@ def plan_history(plan: Plan) -> pd.DataFrame:
 def dead_action(plan: Plan) -> str:
     """The plan's action on the dead opportunities of the diagnosis: close out or re-engage them by checkpoint 1."""
     dead = plan.dead_opportunities
+    if not dead and not any(t.metric == "avg_days_between_touches" for t in plan.targets):
+        return ("Whether an open opportunity had gone more than 14 days without a touch is unknown: the plan has no "
+                "touches to go by (unavailable at the diagnosis). No action is set.")
     if not dead:
         return "No open opportunity had gone more than 14 days without a touch at the diagnosis: no action needed."
     first = plan.checkpoint_dates().get("checkpoint-1") or plan.end
-    return (f"**Action: close out or re-engage these {len(dead)} opportunities by checkpoint 1 ({first:%d %B %Y}).** "
-            "Each was open and untouched for more than 14 days at the diagnosis (the article's standard); closing "
+    what = "this opportunity" if len(dead) == 1 else f"these {len(dead)} opportunities"
+    return (f"**Action: close out or re-engage {what} by checkpoint 1 ({first:%d %B %Y}).** "
+            f"{'It was' if len(dead) == 1 else 'Each was'} open and untouched for more than 14 days at the diagnosis "
+            "(the policy's rule: touch every open opportunity at least every 14 days); closing "
             "dead deals out, or bringing them back to life, keeps them from dragging the averages. Checkpoint 1 "
             "reports how many remain open and untouched.")
 
@@ -475,8 +493,9 @@ def verdict_table(rv: Review) -> pd.DataFrame:
 
 
 def baseline_notes(rv: Review) -> str:
-    """A note for each measure whose two baselines differ: the plan's (where the glide path starts) and the
-    verdict's (the weeks before the diagnosis, which did not select the rep)."""
+    """A note for each measure whose two baselines differ: the plan's (where the glide path starts: the level before
+    the diagnosis, or the target when that level met it) and the verdict's (the weeks before the diagnosis, which
+    did not select the rep)."""
     if rv.verdicts.empty:
         return ""
     targets = {t.metric: t for t in rv.plan.targets}
@@ -487,27 +506,15 @@ def baseline_notes(rv: Review) -> str:
         if start is None or not np.isfinite(start) or not np.isfinite(row.baseline):
             continue
         if value(row.metric, start) != value(row.metric, row.baseline):
-            notes.append(f"- **{esc(row.label)}**: the glide path starts at {value(row.metric, start)}, "
-                         f"{_glide_origin(target)}; the verdict compares with {value(row.metric, row.baseline)}, the "
-                         f"rep's level over the {row.baseline_weeks} weeks before the diagnosis window. The diagnosis "
-                         "window is the stretch that put the rep on the plan, so part of any rebound from it is "
+            before = value(row.metric, row.baseline)
+            origin = target.glide_origin()
+            notes.append(f"- **{esc(row.label)}**: the glide path starts at {value(row.metric, start)}, {origin}; "
+                         f"the verdict compares with {before}, the rep's level over the {row.baseline_weeks} weeks "
+                         "before the diagnosis window. The diagnosis window is the stretch that put the rep on the plan, so part of any rebound from it is "
                          "chance; the earlier weeks did not select the rep.")
     if not notes:
         return ""
     return "**Why two baselines.**\n\n" + "\n".join(notes)
-
-
-def _glide_origin(target) -> str:
-    """Where a plan's glide path starts, in words, from the numbers the draft recorded (``Target.basis``)."""
-    shown = value(target.metric, target.baseline)
-    prior, current = (target.basis or {}).get("prior"), (target.basis or {}).get("baseline")
-    if shown == value(target.metric, target.target):
-        return "the final target itself (the rep was at or beyond it before the diagnosis window)"
-    if prior is not None and shown == value(target.metric, prior):
-        return "the rep's level in the weeks before the diagnosis window, as the plan recorded it"
-    if current is not None and shown == value(target.metric, current):
-        return "the rep's level over the diagnosis window"
-    return "the plan's baseline"
 
 
 def _change(effect: str, estimate: float, low: float, high: float, *, label: str = "") -> str:

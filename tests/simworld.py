@@ -484,7 +484,8 @@ def run_plan(world: World, rep_id: str, *, diagnosis_week: int = DIAGNOSIS_WEEK,
     manager edits the draft so that exactly these metrics are its focus (the plan YAML's ``focus`` flags)."""
     data, panel = world.data, world.panel
     dx = pn.diagnose(data, rep_id, as_of=world.week_end(diagnosis_week), panel=panel)
-    plan = pn.draft_plan(dx, start=world.week_start(diagnosis_week + 1).date())
+    plan = pn.draft_plan(dx, start=world.week_start(diagnosis_week + 1).date(),      # forced: a reason is needed
+                         reason="simulation: the rep is put on a plan whatever the diagnosis finds")
     if focus is not None:
         plan = plan.model_copy(update={"targets": [t.model_copy(update={"focus": t.metric in focus})
                                                    for t in plan.targets]})

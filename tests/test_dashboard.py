@@ -167,3 +167,90 @@ def test_checkpoint_1_counts_the_dead_opportunities_still_open_and_untouched(dem
     before_start = plan.start - pd.Timedelta(days=1).to_pytimedelta()
     assert remaining_dead(data, plan, before_start)["opp_id"].tolist() == mine       # nothing done yet
     assert f"close out or re-engage these 3 opportunities by checkpoint 1 ({checkpoint:%d %B %Y})" in dead_action(plan)
+
+
+# -- only signed states (issue 22): a recommendation waiting for sign-off is a decision due, never a state --------
+def _reviewed(root: Path, plan, recommendation: str, extended_end: str = "") -> Path:
+    """A working folder with the plan's file and a written report for every review (each as of its own day), the
+    final one recommending ``recommendation``, as its notebook records it."""
+    import nbformat
+
+    from pipnb.batch import plan_path
+    from pipnb.record import RunRecord, write_record
+    from pipnb.workdir import remember_rep
+
+    plan.to_yaml(plan_path(root / "params", plan.rep_id))
+    folder = root / "reports" / plan.rep_id
+    remember_rep(root / "reports", plan.rep_id, {"rep_name": plan.rep_name, "team": plan.team, "manager": "Ann"})
+    for stage, day in plan.checkpoint_dates().items():
+        outcome = {"kind": "review", "stage": stage, "rep_id": plan.rep_id, "as_of": f"{day}", "data_end": f"{day}"}
+        if stage == "final":
+            outcome.update(recommendation=recommendation, extended_end=extended_end)
+        nb = nbformat.v4.new_notebook()
+        write_record(nb, RunRecord(input_hash="ab", status="ok", as_of=f"{day}", outcome=outcome))
+        nbformat.write(nb, folder / f"{stage}.ipynb")
+        (folder / f"{stage}.html").write_text("<html></html>")
+    return root
+
+
+@pytest.mark.parametrize("recommended, decision, step", [
+    ("consequences", "consequences recommended", "close"),
+    ("extend", "extension recommended (to 2099-01-01)", "extend"),
+    ("complete", "completion recommended", "complete")])
+def test_a_final_recommendation_nobody_signed_is_a_decision_due_not_a_state(tmp_path, demo, recommended, decision,
+                                                                             step):
+    from pipnb.batch import demo_plan
+    from pipnb.dashboard import dashboard, format_table
+    from pipnb.index_page import render_dashboard
+
+    plan = demo_plan(demo, "non_responder").transition("activate", by="Ann Lee")
+    root = _reviewed(tmp_path, plan, recommended, "2099-01-01" if recommended == "extend" else "")
+    board = dashboard(root / "reports", root / "params", today=plan.end + dt.timedelta(days=3))
+    [row] = board.plans
+    assert (row.plan_status, row.start, row.end) == ("active", f"{plan.start}", f"{plan.end}")   # as the file says
+    assert row.next_state == "decision due" and row.decision == decision
+    assert row.next_label == f"decision due: {decision}"
+    assert f"pipnb plan {step} {NON_RESPONDER} --by NAME" in row.next_note and "nothing is decided" in row.next_note
+    line = next(x for x in format_table(board).splitlines() if f"({NON_RESPONDER})" in x)
+    assert f"  active  {plan.start} to {plan.end}  " in line and f"next decision due: {decision}" in line
+    assert "extended" not in line
+    page = render_dashboard(board)
+    assert f"decision due: {decision}" in page and "<strong>active</strong>" in page
+
+
+def test_a_signed_extension_is_shown_with_its_new_end_and_no_decision(tmp_path, demo):
+    from pipnb.batch import demo_plan
+    from pipnb.dashboard import dashboard, format_table
+
+    plan = demo_plan(demo, "non_responder").transition("activate", by="Ann Lee")
+    root = _reviewed(tmp_path, plan, "extend", "2099-01-01")
+    board = dashboard(root / "reports", root / "params", today=plan.end + dt.timedelta(days=3))
+    assert board.plans[0].plan_status == "active"                # recommended, not signed: the old end stands
+    signed = plan.transition("extend", by="Kim HR", extension_weeks=6)
+    signed.to_yaml(root / "params" / "plans" / f"{NON_RESPONDER}.yaml")
+    [row] = dashboard(root / "reports", root / "params", today=plan.end + dt.timedelta(days=3)).plans
+    assert (row.plan_status, row.end) == ("extended", f"{signed.end}") and signed.end > plan.end
+    assert row.decision == "" and row.next_stage == "final" and row.next_date == f"{signed.end}"
+    assert row.next_state == "not due" and "signed by Kim HR" in row.status_note
+    closed = signed.transition("close", by="Kim HR")
+    closed.to_yaml(root / "params" / "plans" / f"{NON_RESPONDER}.yaml")
+    [row] = dashboard(root / "reports", root / "params").plans
+    assert (row.plan_status, row.next_state, row.decision) == ("not completed", "closed", "")
+    assert "decision due" not in format_table(dashboard(root / "reports", root / "params"))
+
+
+def test_the_dead_deal_action_counts_in_words_and_names_the_policy(demo):
+    from pipnb.batch import demo_plan
+    from pipnb.plan import DeadOpportunity
+    from pipnb.text import dead_action
+
+    plan = demo_plan(demo, "responder")
+    one = plan.model_copy(update={"dead_opportunities": [DeadOpportunity(opp_id="O1", days_since_touch=20.0)]})
+    assert "close out or re-engage this opportunity by checkpoint 1" in dead_action(one)
+    assert "It was open" in dead_action(one) and "the policy's rule" in dead_action(one)
+    assert "article" not in dead_action(one)
+    none = plan.model_copy(update={"dead_opportunities": []})
+    assert dead_action(none).startswith("No open opportunity had gone more than 14 days")
+    untouched = none.model_copy(update={"targets": [t for t in plan.targets
+                                                    if t.metric != "avg_days_between_touches"]})
+    assert "is unknown" in dead_action(untouched) and "No open opportunity" not in dead_action(untouched)

@@ -368,3 +368,29 @@ def test_typical_reps_do_not_look_like_the_email_or_stale_cases(peers: pd.DataFr
     assert emails.min() > 0.65
     assert peers["avg_days_between_touches"].max() < 10
     assert peers["stale_opp_share"].max() < 0.4
+
+
+# -- the demo shows only warranted plans (issue 22) -----------------------------------------------------------
+def test_every_plan_the_demo_drafts_is_warranted_by_its_diagnosis(tmp_path, demo: SalesData):
+    """``pipnb demo`` drafts the two case plans (diagnosed the day before their start) and a plan for each rep the
+    scan flags: every one of them is for a rep whose diagnosis finds a shortfall, so none needs a reason."""
+    import pipnb as pn
+    from pipnb.batch import demo_jobs, prepare
+    from pipnb.plan import plans_by_folder
+
+    folder = demo.write(tmp_path / "data")
+    batch = prepare(str(folder), reports=tmp_path / "reports", params=tmp_path / "params")
+    jobs = demo_jobs(batch)
+    assert not [j for j in jobs if not hasattr(j, "notebook")]            # no rep skipped, nothing failed
+    plans = plans_by_folder(tmp_path / "params")
+    assert {DEMO_CASES["responder"], DEMO_CASES["non_responder"], DEMO_CASES["article"]} <= set(plans)
+    panel = pn.weekly_panel(demo)
+    for rep_id, plan in plans.items():
+        dx = pn.diagnose(demo, rep_id, as_of=pd.Timestamp(plan.diagnosis_window.end), panel=panel)
+        assert dx.needs_plan and plan.reason == "", rep_id
+        focus = {t.metric for t in plan.targets if t.focus}
+        shortfalls = set(dx.improvement_areas) | set(dx.outcomes.loc[dx.outcomes["flag"] == "shortfall", "metric"])
+        assert focus & shortfalls, rep_id                       # each plan asks for what its diagnosis found
+    for case in ("responder", "non_responder"):
+        plan = plans[DEMO_CASES[case]]
+        assert plan.status == "active" and plan.history[-1].note == "agreed with the rep at the plan meeting"

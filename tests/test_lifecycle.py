@@ -92,10 +92,17 @@ def test_draft_plan_targets_follow_the_policy(article):
     assert touches.direction == "at_most" and touches.target <= 14
     win = plan.target("win_rate")
     assert win.basis["baseline"] < win.target < card.loc["win_rate", "peer_median"]
-    # the win-rate target comes from the driver targets through the funnel, capped by the fair increase
-    assert "first meetings a week" in win.rule and "capped by the fair increase" in win.rule
+    # the win-rate target comes from the driver targets through the funnel, no higher than the fair increase;
+    # the sentence says which bound it is (issue 22: "capped ... at 10%" stood beside a half-way of 18%)
     fair = win.basis["baseline"] + 0.5 * (card.loc["win_rate", "peer_median"] - win.basis["baseline"])
-    assert win.target <= fair + 1e-6
+    assert win.basis["fair_target"] == pytest.approx(fair) and win.target <= fair + 1e-6
+    assert "first meetings a week" in win.rule
+    if win.basis["funnel_target"] < fair:
+        assert win.target == pytest.approx(win.basis["funnel_target"], abs=1e-6)
+        assert f"within the fair increase (50% of the way from the rep's {win.basis['baseline']:.0%} to the peers' " \
+               f"median {card.loc['win_rate', 'peer_median']:.0%}: {fair:.0%})" in win.rule
+    else:
+        assert "capped by the fair increase" in win.rule and win.target == pytest.approx(fair, abs=1e-6)
     assert "follow" in follow.rule.lower() and f"{base * 100:.0f}%" in follow.rule
 
 
@@ -218,8 +225,8 @@ def test_review_json_for_scripts(demo_folder, tmp_path, demo):
 def test_demo_responder_improves_and_non_responder_does_not(demo, demo_panel):
     responder = pn.review(demo, pn.demo_plan(demo, "responder"), "final", panel=demo_panel)
     verdicts = responder.verdicts.set_index("metric")["verdict"]
-    assert verdicts["emails_per_week"] == "improved"
-    assert verdicts["followup_meeting_ratio"] == "improved"
+    assert verdicts["emails_per_week"] == "improved"               # its one shortfall, and its one focus
+    assert [t.metric for t in pn.demo_plan(demo, "responder").targets if t.focus] == ["emails_per_week"]
     other = pn.review(demo, pn.demo_plan(demo, "non_responder"), "final", panel=demo_panel)
     assert "improved" not in set(other.verdicts["verdict"])
     assert responder.recommendation in ("complete", "extend")

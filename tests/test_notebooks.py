@@ -154,6 +154,7 @@ def test_index_lists_every_rep_and_stage(batch, results):
         assert f'href="{rep}/{stage}.html"' in html
     assert 'href="team-scan.html"' in html
     assert "recommendation: consequences" in html          # the final review's outcome beside its link
+    assert "decision due: consequences recommended" in html and ">extended<" not in html
     assert "missing" in html          # the active plans' other checkpoints have not been run here
 
 
@@ -329,8 +330,12 @@ def test_dashboard_reads_the_recorded_outcomes(batch, results):
     assert set(rows) == {RESPONDER, NON_RESPONDER, ARTICLE}
     final = nbformat.read(results[f"{RESPONDER} final"].ipynb, as_version=4).metadata["pipnb"]["outcome"]
     assert final["kind"] == "review" and final["stage"] == "final"
-    if final["recommendation"] == "extend":       # a final review that recommends an extension shows it
-        assert rows[RESPONDER]["plan_status"] == "extended" and final["extended_end"] in rows[RESPONDER]["status_note"]
+    # a recommendation nobody signed is a decision due, never a state: the plans are as their files say
+    assert rows[RESPONDER]["plan_status"] == rows[NON_RESPONDER]["plan_status"] == "active"
+    words = {"extend": "extension recommended", "complete": "completion recommended"}[final["recommendation"]]
+    assert rows[RESPONDER]["next_state"] == "decision due" and rows[RESPONDER]["decision"].startswith(words)
+    assert (rows[NON_RESPONDER]["next_state"], rows[NON_RESPONDER]["decision"]) == ("decision due",
+                                                                                   "consequences recommended")
     assert rows[NON_RESPONDER]["latest"] == "recommendation: consequences"
     assert rows[NON_RESPONDER]["stage_reached"] == "Final review"
     assert rows[ARTICLE]["plan_status"] == "draft" and rows[ARTICLE]["next_state"] == "draft"
@@ -432,11 +437,13 @@ def test_sign_off_block_and_dead_opportunity_action_in_the_reports(batch, result
     plan = Plan.from_yaml(plan_path(batch.params, ARTICLE))
     page = Path(results[f"{ARTICLE} plan"].html).read_text()
     if plan.dead_opportunities:
-        assert f"close out or re-engage these {len(plan.dead_opportunities)} opportunities by checkpoint 1" in page
+        n = len(plan.dead_opportunities)
+        what = "this opportunity" if n == 1 else f"these {n} opportunities"
+        assert f"close out or re-engage {what} by checkpoint 1" in page
         assert all(d.opp_id in page for d in plan.dead_opportunities)
     else:
         assert "No open opportunity had gone more than 14 days without a touch" in page
     summary = Path(results[f"{RESPONDER} checkpoint-1"].html).read_text().split("Actual against target")[0]
-    assert re.search(r"Checkpoint 1 review: (On track|Behind plan|Not yet clear) — \d focus measures", summary)
+    assert re.search(r"Checkpoint 1 review: (On track|Behind plan|Not yet clear) — \d focus measures?", summary)
     final = Path(results[f"{NON_RESPONDER} final"].html).read_text()
     assert final.index("Recommendation: apply the stated consequences") < final.index("<img")   # conclusion first

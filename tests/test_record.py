@@ -2,7 +2,7 @@
 never lost or rewritten (cases 1 and 2 of issue 12), and faults (case 8): a corrupt rep.json, the batch cache,
 a full disk.
 
-One work folder per module: the demo data and R03's plan, activated and locked, as a manager keeps them; the
+One work folder per module: the demo data and the responder's plan, activated and locked, as a manager keeps them; the
 command line runs in that folder with relative paths, as the README shows.
 """
 
@@ -24,7 +24,7 @@ from pipnb.demo import DEMO_CASES, demo_plan_start
 from pipnb.fingerprint import fingerprint_until
 from pipnb.record import read_record, versions
 
-RESPONDER = DEMO_CASES["responder"]                          # R03
+RESPONDER = DEMO_CASES["responder"]                          # R17
 CHECKPOINT_1 = demo_plan_start() + pd.Timedelta(days=20)     # 26 Apr 2026
 
 
@@ -98,7 +98,7 @@ def test_a_failed_rerun_keeps_the_last_good_diagnosis(work):
     kept = read_record(folder / "diagnose.failed.ipynb")                          # the failure, beside it
     assert kept.status == "failed" and kept.as_of == "2030-01-01" and kept.error
     index = (work / "reports" / "index.html").read_text()
-    assert 'href="R03/diagnose.failed.ipynb"' in index and 'href="R03/diagnose.html"' in index
+    assert f'href="{RESPONDER}/diagnose.failed.ipynb"' in index and f'href="{RESPONDER}/diagnose.html"' in index
 
 
 # -- case 2: a checkpoint report, once written for its date, is frozen ---------------------------------------
@@ -132,8 +132,8 @@ def test_a_checkpoint_report_never_changes_after_the_fact(work, first_review):
     assert read_record(folder / "checkpoint-1.v3.ipynb").changes == ("rerun with --force",)
     index = (work / "reports" / "index.html").read_text()
     row = next(r for r in re.findall(r"<tr>.*?</tr>", index, re.S) if ">checkpoint-1<" in r)
-    assert 'href="R03/checkpoint-1.v3.html"' in row.split("</a>")[0]             # the latest first
-    assert 'href="R03/checkpoint-1.v2.html"' in row and 'href="R03/checkpoint-1.html"' in row
+    assert f'href="{RESPONDER}/checkpoint-1.v3.html"' in row.split("</a>")[0]     # the latest first
+    assert f'href="{RESPONDER}/checkpoint-1.v2.html"' in row and f'href="{RESPONDER}/checkpoint-1.html"' in row
     assert "the data up to 2026-04-26 changed" in row
 
 
@@ -163,7 +163,7 @@ def test_a_corrupt_rep_json_is_named_not_a_traceback(work, first_review):
     (work / "reports" / RESPONDER / "rep.json").write_text("{not json")
     result = cli(work, "index")
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
-    assert "R03 (its rep.json cannot be read)" in (work / "reports" / "index.html").read_text()
+    assert f"{RESPONDER} (its rep.json cannot be read)" in (work / "reports" / "index.html").read_text()
 
 
 def test_the_batch_cache_lives_outside_reports_and_is_checked_before_use(tmp_path, demo_folder, monkeypatch):

@@ -159,3 +159,67 @@ def test_a_review_says_when_the_data_behind_the_plan_changed(work):
     [note] = json.loads(result.stdout)["notes"]
     assert note.startswith(f"The data behind this plan (up to {plan.diagnosis_window.end:%d %b %Y}, the end of its "
                            "diagnosis) is not the data it was drafted from")
+
+
+# -- no plan without a shortfall (issue 22) --------------------------------------------------------------------
+UNFLAGGED = "R02"           # no shortfall on the win rate or a driver, at the data's end nor on 5 Apr 2026
+
+
+def test_no_plan_is_drafted_for_a_rep_without_a_shortfall(work, demo, demo_panel):
+    assert not pn.diagnose(demo, UNFLAGGED, panel=demo_panel).needs_plan
+    line = one_error_line(cli(work, "plan", "--data", "data/demo", "--rep", UNFLAGGED))
+    assert f"no plan for {UNFLAGGED}: the diagnosis (" in line and "finds no shortfall" in line
+    assert "--reason TEXT" in line
+    assert not (work / "params" / "plans" / f"{UNFLAGGED}.yaml").exists()
+    assert not list((work / "reports").glob(f"{UNFLAGGED}/plan*"))
+    alone = one_error_line(cli(work, "run", "--data", "data/demo", "--stage", "plan", "--reps", UNFLAGGED))
+    assert alone == line                                       # the same refusal, the same single line
+    assert "--reason applies to --stage plan with --reps" in cli(
+        work, "run", "--data", "data/demo", "--stage", "plan", "--reason", "why").stderr
+    assert "--data, --rep and --reason draft a plan" in cli(
+        work, "plan", "--reason", "why", "activate", ARTICLE, "--by", "Ann Lee").stderr
+    with pytest.raises(pn.errors.PlanError, match=f"no plan for {UNFLAGGED}: .* --reason TEXT"):
+        pn.draft_plan(pn.diagnose(demo, UNFLAGGED, panel=demo_panel))
+
+
+def test_a_batch_skips_the_reps_without_a_shortfall_and_names_them(work, tmp_path):
+    reports, params = tmp_path / "reports", tmp_path / "params"
+    result = cli(work, "run", "--data", "data/demo", "--stage", "plan", "--reps", f"{UNFLAGGED},{ARTICLE}",
+                 "--reports", str(reports), "--params", str(params))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 ok, 1 skipped, 0 failed" in result.stdout
+    assert f"not run:\n  {UNFLAGGED} plan  no plan for {UNFLAGGED}: the diagnosis (" in result.stdout
+    assert (params / "plans" / f"{ARTICLE}.yaml").exists() and (reports / ARTICLE / "plan.html").exists()
+    assert not (params / "plans" / f"{UNFLAGGED}.yaml").exists() and not (reports / UNFLAGGED).exists()
+
+
+def test_a_plan_drafted_anyway_keeps_its_reason_in_the_file_the_history_and_every_report(work):
+    why = "lost three key accounts in March; agreed with HR"
+    drafted = cli(work, "plan", "--data", "data/demo", "--rep", UNFLAGGED, "--as-of", "2026-04-05", "--reason", why)
+    assert drafted.returncode == 0, drafted.stdout + drafted.stderr
+    path = work / "params" / "plans" / f"{UNFLAGGED}.yaml"
+    assert yaml.safe_load(path.read_text())["reason"] == why
+    plan = Plan.from_yaml(path)
+    assert plan.history[0].note.endswith(f"which finds no shortfall; drafted anyway because: {why}")
+    assert all(not t.focus or "policy's standard" in t.rule for t in plan.targets)    # nothing short of peers
+    activated = cli(work, "plan", "activate", UNFLAGGED, "--by", "Ann Lee")
+    assert activated.returncode == 0 and Plan.from_yaml(path).lock.terms["reason"] == why
+    for stage in ("1", "final"):
+        review = cli(work, "review", "--data", "data/demo", "--plan", str(path), "--checkpoint", stage)
+        assert review.returncode == 0, review.stdout + review.stderr
+    for report in ("plan", "checkpoint-1", "final"):
+        html = (work / "reports" / UNFLAGGED / f"{report}.html").read_text()
+        assert "Drafted without a shortfall." in html and why in html, report
+        assert html.index("Drafted without a shortfall.") < html.index("Timeline" if report == "plan" else
+                                                                         "Summary"), report
+    status = cli(work, "status", "--data-date", "2026-06-28")
+    assert f"drafted without a shortfall, because: {why}" in status.stdout
+    index = (work / "reports" / "index.html").read_text()
+    assert f"Drafted without a shortfall, because: {why}" in index
+    history = cli(work, "plan", "history", UNFLAGGED)
+    assert why in history.stdout
+
+    path.write_text(path.read_text().replace(f"reason: {why}", "reason: a better story", 1))   # not the lock's copy
+    line = one_error_line(cli(work, "review", "--data", "data/demo", "--plan", str(path), "--checkpoint", "1",
+                              "--format", "json"))
+    assert "was edited after it was locked" in line and f"reason {why} → a better story" in line

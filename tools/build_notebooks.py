@@ -237,8 +237,10 @@ Each area is tied to a business outcome and documented with the numbers that sho
         md("""
 ## Targets and the glide path
 
-Each target states the rule that set it and the numbers it came from. The glide path rises in equal steps
-from the baseline to the final target, so each checkpoint has its own, fair target.
+Each target states the rule that set it and the numbers it came from. A focus target is set only on an area
+short of peers beyond noise, or by a standard of the policy that applies to every rep. The glide path moves in
+equal steps from where it starts — the rep's level in the weeks before the diagnosis, or the target itself when
+that level already met it — to the final target, so each checkpoint has its own, fair target.
 """),
         code("pn.text.show(pn.text.target_table(plan))"),
         code("pn.plots.show(pn.plots.trend_grid(\n"
@@ -268,6 +270,8 @@ checkpoint: str = "{checkpoint}"  # a checkpoint number (1 .. the policy's count
         code(IMPORTS),
         code(LOAD + "\nplan = pn.Plan.from_yaml(plan_path) if plan_path else pn.demo_plan(data)\n"
              "rv = pn.review(data, plan, checkpoint, panel=panel, policy=policy)"),
+        code("if plan.reason:  # drafted though the diagnosis found no shortfall: every report says why\n"
+             "    display(Markdown(pn.text.plan_reason(plan)))"),
         md("## Summary"),
         code("display(Markdown(pn.text.review_summary(rv)))"),
         md("""

@@ -27,7 +27,7 @@ import pandas as pd
 from pipnb.batch.bundle import batch_scorecard, diagnosis_bundle, plan_looks, prepared_for
 from pipnb.batch.prepare import Batch
 from pipnb.diagnosis import check_judged, diagnose
-from pipnb.drafting import draft_plan
+from pipnb.drafting import draft_plan, no_plan_needed
 from pipnb.errors import PipnbError, PlanError
 from pipnb.job import Job, Problem
 from pipnb.plan import Plan
@@ -121,14 +121,16 @@ def batch_diagnosis(batch: Batch, rep_id: str, as_of: str = ""):
     return diagnose(data, rep_id, as_of=as_of or None, policy=batch.policy, panel=batch.panel, card=card)
 
 
-def draft_plans(batch: Batch, rep_ids: list[str], *, as_of: str = "", start: str = "",
-                force: bool = False) -> list[Path | Problem]:
+def draft_plans(batch: Batch, rep_ids: list[str], *, as_of: str = "", start: str = "", force: bool = False,
+                reason: str = "") -> list[Path | Problem]:
     """Draft and write ``params/plans/<rep>.yaml`` for each rep (in-process; fast).
 
     An existing plan is kept unless it is still a draft and ``force`` is set, so a manager's edits and a
     plan that is already active are never overwritten. An existing file that cannot be read, or that holds
-    another rep's plan, is a :class:`~pipnb.job.Problem` for that rep (the file is left alone). A drafted
-    plan records the fingerprint of the data up to the end of its diagnosis: what it was drafted from.
+    another rep's plan, is a :class:`~pipnb.job.Problem` for that rep (the file is left alone). A rep whose
+    diagnosis finds no shortfall gets no plan unless ``reason`` says why (:func:`pipnb.drafting.draft_plan`):
+    a skipped :class:`~pipnb.job.Problem` saying so (the only skipped one here), and no file. A drafted plan
+    records the fingerprint of the data up to the end of its diagnosis: what it was drafted from.
     """
     paths: list[Path | Problem] = []
     for rep_id in rep_ids:
@@ -146,7 +148,11 @@ def draft_plans(batch: Batch, rep_ids: list[str], *, as_of: str = "", start: str
             if existing.status != "draft" or not force:
                 paths.append(path)
                 continue
-        plan = draft_plan(batch_diagnosis(batch, rep_id, as_of), start=start or None, policy=batch.policy)
+        diagnosis = batch_diagnosis(batch, rep_id, as_of)
+        if not diagnosis.needs_plan and not reason.strip():
+            paths.append(Problem(f"{rep_id} plan", no_plan_needed(diagnosis), skipped=True))
+            continue
+        plan = draft_plan(diagnosis, start=start or None, policy=batch.policy, reason=reason)
         stamped = plan.model_copy(update={"data_fingerprint": batch.fingerprint_until(plan.diagnosis_window.end)})
         paths.append(stamped.to_yaml(path))
     return paths

@@ -16,13 +16,21 @@ from pipnb.demo.team import Roster
 from pipnb.demo.workdays import EXTRA_WEEKS
 
 DEMO_CASES: dict[str, str] = {
-    "responder": "R03",
+    "responder": "R17",
     "article": "R07",
     "volume": "R12",
     "non_responder": "R14",
     "stale": "R20",
 }
-"""Case → rep id of the reps that show the article's situations (the same for every seed and size)."""
+"""Case → rep id of the reps that show the article's situations (the same for every seed and size).
+
+The responder is in Central, not in East with the article's rep (R07), who is weak in the same ways: as one of
+only six peers, a rep that weak widens the spread the noise-aware rule expects between reps so much that a
+second one in the team is no shortfall beyond noise, and gets no plan (R03, the responder until issue 22, never
+was one for seeds 0-5). In Central, beside the stale rep (who sends more emails, not fewer), the responder's
+emails are short of peers beyond noise for every seed tried (z from -2.9 to -6.8 for seeds 0-5; -4.7 for the
+default), and R17 keeps the other cases as they were (the article's rep short on the win rate and the follow-up
+ratio, the stale rep on touches)."""
 
 PLAN_WEEKS = 12          # the responder's and non-responder's plan covers the last 12 weeks
 WEAK_WEEKS = 30  # weak long before the plan: the diagnosis window and the baseline before it
