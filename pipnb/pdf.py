@@ -95,7 +95,7 @@ def print_css(confidential: str, paper: Paper) -> str:
         # a chart's panels two to a row on paper (one to a row on a phone)
         ".jp-OutputArea-child:has(> .jp-RenderedImage):has(+ .jp-OutputArea-child > .jp-RenderedImage),\n"
         ".jp-OutputArea-child:has(> .jp-RenderedImage) + .jp-OutputArea-child:has(> .jp-RenderedImage) "
-        "{ max-width: 49%; }\n"
+        "{ max-width: calc(50% - .5rem); }\n"
         ".jp-OutputArea-output, .jp-RenderedMarkdown, .pipnb-table-wrap { overflow: visible; }\n"
         "img { max-height: 230mm; }\n"
     )
