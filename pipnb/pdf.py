@@ -4,8 +4,10 @@
 ``plan.v2.html`` to ``plan.v2.pdf``) on A4 or US Letter. Chromium's own ``--print-to-pdf`` cannot take a
 footer template, so the footer is CSS paged media: a print stylesheet added to a temporary copy of the page
 puts the report's confidentiality line and "page N of M" in every page's bottom margin boxes (``@page {
-@bottom-left {...} @bottom-right {...} }``, supported by Chromium since version 131), and keeps charts,
-table rows and the sign-off block whole (``break-inside: avoid``). No library is needed: the page has no
+@bottom-left {...} @bottom-right {...} }``, supported by Chromium since version 131), keeps charts,
+table rows and the sign-off block whole (``break-inside: avoid``), and keeps a heading, with the text
+introducing its section, on the page of what follows (``break-after: avoid``: no heading is left at the foot
+of a page with its chart on the next). No library is needed: the page has no
 script, and Chromium's command line does all of it. The PDF is written through a rename (never half a file),
 and is left as it is when it is newer than its HTML and already on the asked paper.
 
@@ -88,6 +90,12 @@ def print_css(confidential: str, paper: Paper) -> str:
         ".pipnb-header { background: none; }\n"
         "img, svg, figure, tr, .jp-OutputArea-output:has(img), .pipnb-signoff { break-inside: avoid; }\n"
         "h1, h2, h3, h4 { break-after: avoid; }\n"
+        # a section's heading and its introduction stay on the page of the chart or table they introduce
+        ".jp-MarkdownCell:has(h1, h2, h3, h4) { break-inside: avoid; break-after: avoid; }\n"
+        # a chart's panels two to a row on paper (one to a row on a phone)
+        ".jp-OutputArea-child:has(> .jp-RenderedImage):has(+ .jp-OutputArea-child > .jp-RenderedImage),\n"
+        ".jp-OutputArea-child:has(> .jp-RenderedImage) + .jp-OutputArea-child:has(> .jp-RenderedImage) "
+        "{ max-width: calc(50% - .5rem); }\n"
         ".jp-OutputArea-output, .jp-RenderedMarkdown, .pipnb-table-wrap { overflow: visible; }\n"
         "img { max-height: 230mm; }\n"
     )

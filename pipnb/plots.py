@@ -6,6 +6,12 @@ report style (seaborn's ``whitegrid``, text never parsed as math) is applied ins
 
 Every chart shows one rep against their peers as a *distribution*: peers are never named or labelled.
 Functions return the matplotlib Figure so that notebooks can display it and tests can inspect it.
+
+Every chart carries its description, written from the numbers it draws (:func:`describe`); :func:`show` gives
+it to the image as its alt text. A chart of several metrics is a figure of *panels*: :func:`show` shows each
+panel as its own image, so a report sets them side by side as far as the screen allows (two or three to a row on
+a laptop, one on a phone), each drawn narrow enough to be read at a phone's width without zooming. Legends sit
+above the plotting area, never on the data, and markers are kept wholly inside their axes (:func:`_fit_markers`).
 """
 
 from __future__ import annotations
@@ -29,6 +35,12 @@ from pipnb.stats import plan_windows
 from pipnb.stats.funnel import funnel_limit, funnel_scale
 
 REP_COLOR, PEER_COLOR, TARGET_COLOR = "#c0392b", "#7f8c8d", "#2471a3"
+#: Text sizes (points) of the report charts: at the 90 dpi of :func:`show`, 8 points are 10 CSS pixels.
+TITLE_PT, LABEL_PT, TICK_PT = 10, 9, 8
+#: The width a report gives a chart on a 390 px phone (the page's padding taken off), in CSS pixels.
+PHONE_WIDTH_PX = 358
+#: The dots per inch :func:`show` renders at (one image pixel is one CSS pixel).
+DPI = 90
 
 
 def report_style() -> dict:
@@ -48,6 +60,107 @@ def styled(draw):
     return wrapper
 
 
+def describe(target, text: str):
+    """Attach ``text``, a description written from the chart's numbers, to a Figure or one of its Axes (a panel);
+    :func:`show` makes it the image's alt text. Returns ``target``."""
+    target.pipnb_alt = " ".join(str(text).split())
+    return target
+
+
+def alt_text(fig: plt.Figure) -> str:
+    """A figure's description: the one :func:`describe` attached, else its panels' descriptions, else its
+    titles (an analyst's own chart)."""
+    own = getattr(fig, "pipnb_alt", "")
+    if own:
+        return own
+    parts = [getattr(ax, "pipnb_alt", "") or ax.get_title() for ax in fig.axes]
+    title = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    return "; ".join(p for p in [title, *parts] if p) or "A chart"
+
+
+def panels(fig: plt.Figure) -> list[plt.Axes]:
+    """The panels :func:`show` shows one image each: the described Axes of a panel figure (none otherwise)."""
+    if not getattr(fig, "pipnb_panels", False):
+        return []
+    return [ax for ax in fig.axes if getattr(ax, "pipnb_alt", "")]
+
+
+def _grid(n: int, columns: int, width: float, height: float) -> tuple[plt.Figure, list[plt.Axes]]:
+    """A panel figure: ``n`` panels of ``width`` × ``height`` inches, ``columns`` to a row (unused cells hidden)."""
+    n = max(n, 1)
+    columns = min(columns, n)
+    rows = -(-n // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    fig.pipnb_panels = True
+    return fig, flat[:n]
+
+
+def _legend_above(ax, *, columns: int = 2) -> None:
+    """The axes' legend above its plotting area, under the title: it never covers data."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return
+    ax.legend(handles, labels, loc="lower left", bbox_to_anchor=(0.0, 1.01), ncol=columns, frameon=False,
+              fontsize=TICK_PT, borderaxespad=0.0, handlelength=1.6, columnspacing=1.0)
+    rows = -(-len(handles) // columns)
+    ax.title.set_y(1.0)
+    ax.set_title(ax.get_title(), fontsize=TITLE_PT, pad=rows * TICK_PT * 1.45 + 6)
+
+
+def _fit_markers(ax, pad_px: float = 2.0) -> None:
+    """Widen the axes' limits so that every marker (scatter dots, line markers) lies wholly inside the plotting
+    area: a marker on the edge would be cut in half by the axis. Call once the figure is laid out."""
+    points, radii = marker_points(ax)
+    if not len(points):
+        return
+    xy, radius = points, float(radii.max())
+    box = ax.get_window_extent()
+    need = radius + pad_px
+    for column, get, set_, size in ((0, ax.get_xlim, ax.set_xlim, box.width), (1, ax.get_ylim, ax.set_ylim,
+                                                                               box.height)):
+        lo, hi = float(xy[:, column].min()), float(xy[:, column].max())
+        a, b = get()
+        for _ in range(4):                            # widening changes the scale a little: settle it
+            per_px = (b - a) / max(size, 1.0)
+            a, b = min(a, lo - need * per_px), max(b, hi + need * per_px)
+        set_(a, b)
+
+
+def marker_points(ax) -> tuple[np.ndarray, np.ndarray]:
+    """Every scatter dot and line marker of ``ax``: their centres (data units, n × 2) and how far each reaches
+    from its centre (pixels: the marker's own shape, a diamond's corner included, and half its edge)."""
+    from matplotlib.collections import PathCollection  # matplotlib (loaded with pyplot)
+    from matplotlib.markers import MarkerStyle  # matplotlib (loaded with pyplot)
+
+    px_per_pt = ax.figure.dpi / 72
+    centres, reach = [], []
+    for coll in ax.collections:
+        offsets = np.asarray(coll.get_offsets(), dtype=float)
+        if isinstance(coll, PathCollection) and len(offsets) and len(coll.get_paths()):
+            corner = float(np.abs(coll.get_paths()[0].vertices).max())
+            sizes = np.broadcast_to(np.sqrt(coll.get_sizes()), len(offsets)) if len(coll.get_sizes()) else \
+                np.zeros(len(offsets))
+            edge = float(np.max(coll.get_linewidths(), initial=0.0)) / 2
+            centres.append(offsets)
+            reach.append((corner * sizes + edge) * px_per_pt)
+    for line in ax.lines:
+        if line.get_marker() not in (None, "None", "", " ") and len(line.get_xdata()):
+            style = MarkerStyle(line.get_marker())
+            corner = float(np.abs(style.get_path().transformed(style.get_transform()).vertices).max())
+            xy = np.column_stack([ax.convert_xunits(line.get_xdata()), ax.convert_yunits(line.get_ydata())])
+            centres.append(xy.astype(float))
+            reach.append(np.full(len(xy), (corner * line.get_markersize() + line.get_markeredgewidth() / 2)
+                                 * px_per_pt))
+    if not centres:
+        return np.empty((0, 2)), np.empty(0)
+    xy, r = np.vstack(centres), np.concatenate(reach)
+    keep = np.isfinite(xy).all(axis=1)
+    return xy[keep], r[keep]
+
+
 def _scale(metric: str) -> float:
     return 100.0 if METRICS[metric].unit == "%" else 1.0
 
@@ -55,6 +168,9 @@ def _scale(metric: str) -> float:
 @styled
 def peer_distribution(card: pd.DataFrame, rep_id: str, metrics: list[str]) -> plt.Figure:
     """The rep (red diamond) against the distribution of their peers (box and dots), one panel per metric.
+
+    Each panel says the rep's value and the peers' median under its plot, so it reads on its own (a report
+    shows the panels as separate images; see :func:`show`).
 
     Parameters
     ----------
@@ -68,11 +184,12 @@ def peer_distribution(card: pd.DataFrame, rep_id: str, metrics: list[str]) -> pl
     rep = card[card["rep_id"] == rep_id].set_index("metric")
     peers = card[card["rep_id"].isin(peer_ids(card, rep_id))]
     metrics = [m for m in metrics if m in rep.index and np.isfinite(rep.loc[m, "value"])]
-    fig, axes = plt.subplots(1, max(len(metrics), 1), figsize=(2.3 * max(len(metrics), 1), 3.4), squeeze=False)
+    fig, axes = _grid(len(metrics), 3, 2.35, 3.0)
     jitter = np.random.default_rng(0)     # fixed, so the same data always draws the same picture
-    for ax, metric in zip(axes[0], metrics):
-        scale = _scale(metric)
-        values = (peers.loc[peers["metric"] == metric, "value"].dropna() * scale).to_numpy()
+    for ax, metric in zip(axes, metrics):
+        spec, scale = METRICS[metric], _scale(metric)
+        raw = peers.loc[peers["metric"] == metric, "value"].dropna().to_numpy(float)
+        values, mine = raw * scale, float(rep.loc[metric, "value"])
         if len(values):
             ax.boxplot(values, positions=[0], widths=0.45, showfliers=False, patch_artist=True,
                        boxprops={"facecolor": "#dfe6e9", "edgecolor": PEER_COLOR},
@@ -80,15 +197,25 @@ def peer_distribution(card: pd.DataFrame, rep_id: str, metrics: list[str]) -> pl
                        capprops={"color": PEER_COLOR})
             ax.scatter(jitter.uniform(-0.12, 0.12, len(values)), values, color=PEER_COLOR, s=22, alpha=0.8,
                        zorder=3)
-        ax.scatter([0], [rep.loc[metric, "value"] * scale], marker="D", s=90, color=REP_COLOR, zorder=5,
-                   label="this rep")
+        ax.scatter([0], [mine * scale], marker="D", s=70, color=REP_COLOR, zorder=5, label="this rep")
         ax.set_xlim(-0.6, 0.6)
-        ax.set_title(_wrap(METRICS[metric].label), fontsize=9)
-        ax.set_ylabel("%" if scale == 100 else METRICS[metric].unit, fontsize=8)
+        ax.set_title(_wrap(spec.label, 22), fontsize=TITLE_PT)
+        median = float(np.median(raw)) if len(raw) else float("nan")
+        ax.set_xlabel(f"◆ this rep {spec.fmt(mine)}\npeers' median {spec.fmt(median)}", fontsize=LABEL_PT)
+        ax.set_ylabel("%" if scale == 100 else spec.unit, fontsize=LABEL_PT)
         ax.set_xticks([])
-    axes[0][0].legend(loc="best", fontsize=8, frameon=True)
-    fig.suptitle("This rep (red) against the spread of peers (grey dots; peers not named)", fontsize=10)
+        ax.tick_params(labelsize=TICK_PT)
+        if len(raw):
+            q1, q3 = np.percentile(raw, [25, 75])
+            spread = f"{len(raw)} peers (median {spec.fmt(median)}, middle half {spec.fmt(q1)} to {spec.fmt(q3)})"
+        else:
+            spread = "no peers with a value"
+        describe(ax, f"{spec.label}: this rep {spec.fmt(mine)} against {spread}.")
     fig.tight_layout()
+    for ax in axes:
+        _fit_markers(ax)
+    describe(fig, "This rep (red diamond) against the spread of their peers, one panel per metric: "
+             + " ".join(getattr(ax, "pipnb_alt", "") for ax in axes))
     return fig
 
 
@@ -108,14 +235,22 @@ def funnel(card: pd.DataFrame, rep_id: str) -> plt.Figure:
     long = pd.DataFrame({"stage": stages.columns, "This rep": stages.loc[rep_id].to_numpy(),
                          "Peer median": stages.loc[peers].median().to_numpy()}).melt(
         id_vars="stage", var_name="who", value_name="per week")
-    fig, ax = plt.subplots(figsize=(7, 3.4))
+    fig, ax = plt.subplots(figsize=(4.6, 3.3))
     sns.barplot(data=long, x="stage", y="per week", hue="who", palette=[REP_COLOR, PEER_COLOR], ax=ax)
     for container in ax.containers:
-        ax.bar_label(container, fmt="%.1f", fontsize=8)
+        ax.bar_label(container, fmt="%.1f", fontsize=TICK_PT)
     ax.set_xlabel("")
-    ax.set_title("Funnel per week: this rep against the peer median", fontsize=10)
-    ax.legend(title="", fontsize=8)
+    ax.set_ylabel("per week", fontsize=LABEL_PT)
+    ax.set_xticks(ax.get_xticks(), [_wrap(str(t.get_text()), 11) for t in ax.get_xticklabels()])
+    ax.tick_params(labelsize=TICK_PT)
+    ax.margins(y=0.12)                                # room for the bar labels
+    ax.set_title("Funnel per week: this rep against the peer median", fontsize=TITLE_PT)
+    _legend_above(ax, columns=2)
     fig.tight_layout()
+    pairs = "; ".join(f"{stage.lower()} {rep_value:.1f} against {peer_value:.1f}" for stage, rep_value, peer_value
+                      in zip(stages.columns, stages.loc[rep_id].to_numpy(float),
+                             stages.loc[peers].median().to_numpy(float)))
+    describe(fig, f"Bar chart, the funnel per week, this rep against the peer median: {pairs}.")
     return fig
 
 
@@ -145,19 +280,38 @@ def _trend_on(ax, panel: pd.DataFrame, rep_id: str, metric: str, *, peers: list[
         ax.plot(series.index, series[rep_id] * scale, color=REP_COLOR, lw=2.2, label="this rep")
     if plan is not None:
         _plan_marks(ax, plan, metric, scale)
-    ax.set_title(f"{METRICS[metric].label} (trailing {weeks} weeks)", fontsize=10)
-    ax.set_ylabel("%" if scale == 100 else METRICS[metric].unit)
-    ax.legend(fontsize=7, loc="best")
+    ax.set_title(f"{METRICS[metric].label} (trailing {weeks} weeks)", fontsize=TITLE_PT)
+    ax.set_ylabel("%" if scale == 100 else METRICS[metric].unit, fontsize=LABEL_PT)
+    ax.tick_params(labelsize=TICK_PT)
+    _legend_above(ax, columns=2)
+    describe(ax, _trend_words(series, rep_id, peer_values.columns, metric, plan, weeks))
+
+
+def _trend_words(series: pd.DataFrame, rep_id: str, peers, metric: str, plan, weeks: int) -> str:
+    """A trend panel in words: its span, where the rep and the peers' median start and end, the plan's marks."""
+    spec = METRICS[metric]
+    mine = series[rep_id].dropna() if rep_id in series else pd.Series(dtype=float)
+    median = series.reindex(columns=list(peers)).median(axis=1).dropna()
+    if mine.empty:
+        return f"{spec.label}, trailing {weeks} weeks: no value for this rep in the window shown."
+    text = (f"{spec.label}, trailing {weeks} weeks, {mine.index[0]:%d %b %Y} to {mine.index[-1]:%d %b %Y}: this rep "
+            f"from {spec.fmt(mine.iloc[0])} to {spec.fmt(mine.iloc[-1])}")
+    if len(median):
+        text += f"; the peers' median from {spec.fmt(median.iloc[0])} to {spec.fmt(median.iloc[-1])}"
+    if plan is not None:
+        text += f"; plan start {pd.Timestamp(plan.start):%d %b %Y}"
+        target = next((t for t in plan.targets if t.metric == metric), None)
+        if target is not None and target.glide:
+            text += f"; glide path to the final target {spec.fmt(target.glide[-1])}"
+    return text + "."
 
 
 def _plan_marks(ax, plan, metric: str, scale: float) -> None:
     start = pd.Timestamp(plan.start)
-    ax.axvline(start, color="black", lw=1.2, ls="-")
-    ax.annotate("plan start", (start, 1), xycoords=("data", "axes fraction"), fontsize=8,
-                xytext=(3, -10), textcoords="offset points")
+    ax.axvline(start, color="black", lw=1.2, ls="-", label="plan start")     # named in the legend, not on the data
     dates = [pd.Timestamp(d) for d in plan.checkpoint_dates().values()]
-    for when in dates[:-1]:
-        ax.axvline(when, color="black", lw=0.8, ls=":")
+    for i, when in enumerate(dates[:-1]):
+        ax.axvline(when, color="black", lw=0.8, ls=":", label="checkpoints" if i == 0 else None)
     target = next((t for t in plan.targets if t.metric == metric), None)
     if target is not None:
         base = target.baseline if target.baseline is not None else target.glide[0]
@@ -176,12 +330,25 @@ def trend_grid(panel: pd.DataFrame, rep_id: str, metrics: list[str], *, peers: l
                since: dt.date | None = None, weeks: int = 4) -> plt.Figure:
     """:func:`trend` for several metrics stacked in one figure."""
     metrics = [m for m in metrics if m in set(panel["metric"])]
-    fig, axes = plt.subplots(len(metrics) or 1, 1, figsize=(7.5, 2.9 * max(len(metrics), 1)), squeeze=False)
-    for ax, metric in zip(axes[:, 0], metrics):
+    fig, axes = _grid(len(metrics), 1, 4.6, 3.2)
+    for ax, metric in zip(axes, metrics):
         _trend_on(ax, panel, rep_id, metric, peers=peers, plan=plan, since=since, weeks=weeks)
-    fig.autofmt_xdate()
+        _month_ticks(ax)
     fig.tight_layout()
+    for ax in axes:
+        _fit_markers(ax)
     return fig
+
+
+def _month_ticks(ax) -> None:
+    """Dates as short month names, slanted, few enough to read in a narrow panel."""
+    import matplotlib.dates as mdates  # matplotlib (loaded with pyplot)
+
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=6))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %y"))
+    for label in ax.get_xticklabels():
+        label.set_rotation(30)
+        label.set_horizontalalignment("right")
 
 
 #: Rows the team scan's heatmap shows at most: beyond that a picture of every rep is taller than any screen
@@ -273,20 +440,30 @@ def counterfactual(ax, panel: pd.DataFrame, rep_id: str, metric: str, *, peers: 
     rep = shown[rep_id] * scale
     in_base = (shown.index >= windows.baseline.first_week) & (shown.index <= windows.baseline.last_week)
     peer_cols = [p for p in peers if p in shown.columns]
+    spec = METRICS[metric]
     ax.plot(rep.index, rep, color=REP_COLOR, lw=2.2, label="this rep")
+    words = [f"{spec.label}, {rep.index[0]:%d %b %Y} to {rep.index[-1]:%d %b %Y}, baseline shaded: this rep at "
+             f"{spec.fmt(shown[rep_id].dropna().iloc[-1]) if shown[rep_id].notna().any() else 'n/a'} at the end"]
     if peer_cols:
         peer_median = shown[peer_cols].median(axis=1) * scale
         ax.plot(shown.index, peer_median, color=PEER_COLOR, lw=1.3, label="peers: median")
+        words.append(f"the peers' median at {spec.fmt(peer_median.dropna().iloc[-1] / scale)}"
+                     if peer_median.notna().any() else "no peers' median")
         base_rep, base_peer = rep[in_base].mean(), peer_median[in_base].mean()
         if np.isfinite(base_rep) and base_peer and np.isfinite(base_peer):
             expected = (base_rep * peer_median / base_peer)[shown.index > windows.baseline.last_week]
             ax.plot(expected.index, expected, color=REP_COLOR, lw=1.3, ls="--", alpha=0.85,
                     label="expected without a change")
-    ax.axvspan(windows.baseline.first_week, windows.baseline.end, color=TARGET_COLOR, alpha=0.07)
-    ax.axvline(windows.plan.first_week, color="black", lw=1.1)
-    ax.set_title(f"{METRICS[metric].label}: what happened vs the baseline's prediction", fontsize=10)
-    ax.set_ylabel("%" if scale == 100 else METRICS[metric].unit)
-    ax.legend(fontsize=7, loc="best")
+            if expected.notna().any():
+                words.append(f"expected without a change (the baseline moved as the peers moved) "
+                             f"{spec.fmt(expected.dropna().iloc[-1] / scale)}")
+    ax.axvspan(windows.baseline.first_week, windows.baseline.end, color=TARGET_COLOR, alpha=0.07, label="baseline")
+    ax.axvline(windows.plan.first_week, color="black", lw=1.1, label="plan start")
+    ax.set_title(_wrap(f"{spec.label}: what happened vs the baseline's prediction", 44), fontsize=TITLE_PT)
+    ax.set_ylabel("%" if scale == 100 else spec.unit, fontsize=LABEL_PT)
+    ax.tick_params(labelsize=TICK_PT)
+    _legend_above(ax, columns=2)
+    describe(ax, "; ".join(words) + f"; the plan started {pd.Timestamp(windows.plan.first_week):%d %b %Y}.")
 
 
 @styled
@@ -298,23 +475,44 @@ def counterfactual_grid(data, rv, *, panel: pd.DataFrame) -> plt.Figure:
                            diagnosis_start=plan.diagnosis_window.start, diagnosis_end=plan.diagnosis_window.end)
     peers = plan_peers(data, plan)
     metrics = [t.metric for t in plan.targets]
-    fig, axes = plt.subplots(len(metrics), 1, figsize=(7.5, 2.8 * len(metrics)), squeeze=False)
-    for ax, metric in zip(axes[:, 0], metrics):
+    fig, axes = _grid(len(metrics), 1, 4.6, 3.4)
+    for ax, metric in zip(axes, metrics):
         counterfactual(ax, panel, plan.rep_id, metric, peers=peers, windows=windows)
-    fig.autofmt_xdate()
+        _month_ticks(ax)
     fig.tight_layout()
+    for ax in axes:
+        _fit_markers(ax)
     return fig
 
 
 @styled
-def show(fig: plt.Figure, *, dpi: int = 90):
-    """Display a figure as an inline PNG and close it (the same in any kernel or backend)."""
+def show(fig: plt.Figure, *, dpi: int = DPI, alt: str | None = None):
+    """Display a figure as inline PNGs, each with its description as alt text, and close it.
 
+    A panel figure (:func:`panels`) shows one image per panel, cut out of the drawn figure, so a report sets
+    them side by side as far as the screen allows; any other figure is one image. ``alt`` replaces the
+    figure's own description (:func:`alt_text`). The same in any kernel or backend.
+    """
+    from matplotlib.transforms import Bbox  # matplotlib (loaded with pyplot)
+
+    pieces = panels(fig) if alt is None else []
+    if not pieces:
+        _display_png(fig, dpi, alt or alt_text(fig))
+    else:
+        renderer = fig.canvas.get_renderer()
+        to_inches = fig.dpi_scale_trans.inverted()
+        for ax in pieces:
+            box = ax.get_tightbbox(renderer).transformed(to_inches)
+            _display_png(fig, dpi, ax.pipnb_alt, bbox=Bbox.from_extents(box.x0 - 0.04, box.y0 - 0.04,
+                                                                          box.x1 + 0.04, box.y1 + 0.04))
+    plt.close(fig)
+
+
+def _display_png(fig: plt.Figure, dpi: int, alt: str, bbox=None) -> None:
     buffer = io.BytesIO()
     # the figures are laid out already (tight_layout): no second "tight" drawing pass; light compression
-    fig.savefig(buffer, format="png", dpi=dpi, pil_kwargs={"compress_level": 3})
-    plt.close(fig)
-    display(Image(data=buffer.getvalue(), format="png"))
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches=bbox, pil_kwargs={"compress_level": 3})
+    display(Image(data=buffer.getvalue(), format="png", alt=alt))
 
 
 @styled
@@ -328,18 +526,24 @@ def funnel_grid(card: pd.DataFrame, metrics: list[str] | None = None) -> plt.Fig
     """
     metrics = metrics or [m for m in PLAN_METRICS if m in set(card["metric"])]
     crit = card.attrs.get("z_crit", 2.33)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(2.6 * len(metrics) + 0.6, 2.9), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    fig, axes = _grid(len(metrics), 3, 3.2, 2.9)
+    for ax, metric in zip(axes, metrics):
         _funnel_panel(ax, card[card["metric"] == metric], METRICS[metric], crit, funnel_scale, funnel_limit)
     fig.tight_layout()
+    for ax in axes:
+        _fit_markers(ax)
     return fig
 
 
 def _funnel_panel(ax, rows: pd.DataFrame, spec, crit: float, funnel_scale, funnel_limit) -> None:
     rows = rows[np.isfinite(rows["z"].to_numpy(float))]
-    ax.set_title(_wrap(spec.label, 26), fontsize=8)
+    ax.set_title(_wrap(spec.label, 30), fontsize=TITLE_PT)
+    ax.tick_params(labelsize=TICK_PT)
     if rows.empty:
-        ax.set_axis_off()
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.text(0.5, 0.5, "no rep judged", ha="center", va="center", fontsize=LABEL_PT, transform=ax.transAxes)
+        describe(ax, f"Funnel plot of {spec.label.lower()}: no rep could be judged on it.")
         return
     kind = spec.model
     scale = funnel_scale(kind, rows["numerator"].to_numpy(float), rows["denominator"].to_numpy(float))
@@ -357,5 +561,7 @@ def _funnel_panel(ax, rows: pd.DataFrame, spec, crit: float, funnel_scale, funne
     ax.scatter(scale.n[~short], rows["value"].to_numpy(float)[~short] * factor, s=14, color=TARGET_COLOR)
     ax.scatter(scale.n[short], rows["value"].to_numpy(float)[short] * factor, s=22, color=REP_COLOR)
     unit = {"count": "weeks", "ratio": "trials", "gap": "days of open deals"}[kind]
-    ax.set_xlabel(unit, fontsize=7)
-    ax.tick_params(labelsize=7)
+    ax.set_xlabel(unit, fontsize=LABEL_PT)
+    describe(ax, f"Funnel plot of {spec.label.lower()}: each of {len(rows)} judged reps' values against their "
+                 f"{unit}, around the company's level of {spec.fmt(to_value(target))} with dashed limits beyond "
+                 f"which a rep is flagged; {int(short.sum())} flagged short (red dots), none named.")

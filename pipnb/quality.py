@@ -194,19 +194,20 @@ def write_quality_csv(data: SalesData, folder: str | Path) -> Path:
 
 @accepts_path
 def quality_section(data: SalesData) -> str:
-    """A short Markdown section on the data's quality, for the team-scan report.
+    """A short Markdown section on the data's quality, for the team-scan report (its body: the report's own
+    "Data quality" heading stands above it).
 
     Counts only (rows read and kept, left out by reason, the silent facts) with file and row numbers:
     no value from the data, so it names no rep.
     """
     quality = data.quality
     files = quality.files
-    lines = ["### Data quality"]
+    lines: list[str] = []
     if files.empty:
-        lines.append(f"\n{len(data.reps)} reps and {len(data.opportunities):,} opportunities, loaded from memory.")
+        lines.append(f"{len(data.reps)} reps and {len(data.opportunities):,} opportunities, loaded from memory.")
         return "\n".join(lines)
     read, kept = int(files["rows_read"].sum()), int(files["rows_kept"].sum())
-    lines.append(f"\n{read:,} rows read from {len(files)} file{'s' if len(files) != 1 else ''}, {kept:,} kept "
+    lines.append(f"{read:,} rows read from {len(files)} file{'s' if len(files) != 1 else ''}, {kept:,} kept "
                  f"(bad rows: {quality.bad_rows}).")
     report = quality_report(data, values=False)
     left = report.reasons[report.reasons["action"].isin([*REMOVED, BLANKED, CORRECTED])]

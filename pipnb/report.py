@@ -51,8 +51,8 @@ from pipnb.stages import stage_title
 if TYPE_CHECKING:
     import nbformat
 
-__all__ = ["confidentiality_line", "export_html", "install_template", "notebook_header", "read_input_hash", "render",
-           "sanitize_html"]
+__all__ = ["align_columns", "confidentiality_line", "export_html", "install_template", "markdown_html",
+           "notebook_header", "read_input_hash", "render", "sanitize_html"]
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "pipnb_report"
@@ -124,6 +124,97 @@ def sanitize_html(fragment: str | bytes) -> str:
     fragment = fragment.decode() if isinstance(fragment, bytes) else str(fragment)
     cleaned = _local_state().cleaner.clean(_STYLE_ELEMENT_RE.sub("", fragment))
     return _IMG_WITHOUT_SRC_RE.sub("", cleaned)  # an image whose source was refused would show broken
+
+
+# --------------------------------------------------------------------------- table columns
+
+_TABLE_RE = re.compile(r"<table\b[^>]*>.*?</table\s*>", re.IGNORECASE | re.DOTALL)
+_ROW_RE = re.compile(r"<tr\b[^>]*>.*?</tr\s*>", re.IGNORECASE | re.DOTALL)
+_CELL_RE = re.compile(r"<(td|th)\b([^>]*)>(.*?)</\1\s*>", re.IGNORECASE | re.DOTALL)
+_COLSPAN_RE = re.compile(r"""\bcolspan\s*=\s*["']?(\d+)""", re.IGNORECASE)
+_CLASS_RE = re.compile(r"""\bclass\s*=\s*(["'])(.*?)\1""", re.IGNORECASE | re.DOTALL)
+_TAG_RE = re.compile(r"<[^>]+>")
+# A number, maybe signed, in a currency or after "~", "<" or "(": "18%", "$1,631/day", "−17% (−51% to +42%)".
+_NUMBER_START_RE = re.compile(r"^[(+\-−–~≈<>≤≥$€£\s]*\d")
+_WORD_RE = re.compile(r"[A-Za-z]{2,}")
+_NO_VALUE = frozenset({"", "—", "–", "-", "n/a", "na", "nan", "none", "…"})   # cells that do not decide
+_MAX_WORDS_IN_A_NUMBER = 3          # distinct words beside the numbers: "6 of 34", "60.0/wk (range 60.0/wk–100.0/wk)"
+NUMERIC_CLASS = "pipnb-num"
+
+
+def _cell_is_number(inner: str) -> bool | None:
+    """True for a number (with its unit), False for text, None for a cell without a value."""
+    text = html.unescape(_TAG_RE.sub("", inner)).strip()
+    if text.lower() in _NO_VALUE:
+        return None
+    return bool(_NUMBER_START_RE.match(text)) and len(set(_WORD_RE.findall(text))) <= _MAX_WORDS_IN_A_NUMBER
+
+
+def _columns(row: str) -> list[tuple[int, re.Match[str]]]:
+    """The cells of a row with the column each starts in (a ``colspan`` moves the next ones along)."""
+    cells, column = [], 0
+    for cell in _CELL_RE.finditer(row):
+        cells.append((column, cell))
+        span = _COLSPAN_RE.search(cell.group(2))
+        column += int(span.group(1)) if span else 1
+    return cells
+
+
+def _align_table(match: re.Match[str]) -> str:
+    table = match.group(0)
+    verdicts: dict[int, set[bool]] = {}
+    for row in _ROW_RE.findall(table):
+        for column, cell in _columns(row):
+            if cell.group(1).lower() == "td":
+                verdict = _cell_is_number(cell.group(3))
+                if verdict is not None:
+                    verdicts.setdefault(column, set()).add(verdict)
+    numeric = {column for column, seen in verdicts.items() if seen == {True}}
+    if not numeric:
+        return table
+
+    def mark_row(row: re.Match[str]) -> str:
+        text, out, last = row.group(0), [], 0
+        for column, cell in _columns(text):
+            if column in numeric:
+                attrs = cell.group(2)
+                cls = _CLASS_RE.search(attrs)
+                attrs = (attrs[:cls.start(2)] + f"{cls.group(2)} {NUMERIC_CLASS}".strip() + attrs[cls.end(2):]
+                         if cls else f'{attrs} class="{NUMERIC_CLASS}"')
+                out += [text[last:cell.start()], f"<{cell.group(1)}{attrs}>{cell.group(3)}</{cell.group(1)}>"]
+                last = cell.end()
+        return "".join([*out, text[last:]])
+
+    return _ROW_RE.sub(mark_row, table)
+
+
+def align_columns(fragment: str) -> str:
+    """Mark the numeric columns of every table in ``fragment`` (class ``pipnb-num``: right-aligned).
+
+    A column is numeric when every cell of its body that holds a value is a number with its unit ("18%",
+    "$1,631/day", "6 of 34", "22% (11%–39%)"); any other column (names, findings, the rule a target was set by)
+    stays left-aligned, so prose is never pushed against the right edge of a cell.
+    """
+    return _TABLE_RE.sub(_align_table, fragment)
+
+
+# --------------------------------------------------------------------------- Markdown
+
+def markdown_html(source: str, *, path: str = "", attachments: Mapping[str, Any] | None = None) -> str:
+    """Markdown to HTML for a report: nbconvert's renderer with CommonMark, tables and strikethrough, and no math.
+
+    A report runs no script, so nothing would typeset ``$...$`` as math; parsing it as math would only keep the
+    Markdown between two dollar amounts from rendering ("about **$78,808** a quarter at ... $13,226" showed its
+    asterisks). Every ``$`` is text here, so emphasis, links and tables render wherever they are.
+    """
+    import mistune  # mistune (loaded with nbconvert)
+    from nbconvert.filters.markdown_mistune import IPythonRenderer  # nbconvert (0.33 s)
+
+    renderer = IPythonRenderer(escape=False, attachments=dict(attachments or {}), path=path,
+                               exclude_anchor_links=True)
+    parse = mistune.create_markdown(renderer=renderer, plugins=["strikethrough", "table", "url", "task_lists",
+                                                                "def_list"])
+    return str(parse(source))
 
 
 # --------------------------------------------------------------------------- exporter
@@ -216,9 +307,14 @@ pre { white-space: pre-wrap; word-break: break-word; font-size: .875rem; margin:
 .jp-OutputArea-output, .jp-RenderedMarkdown, .pipnb-table-wrap { overflow-x: auto; }
 .jp-InputArea-prompt, .jp-OutputArea-prompt, .jp-Collapser, a.anchor-link { display: none; }
 table { border-collapse: collapse; margin: .5rem 0; font-size: .9rem; font-variant-numeric: tabular-nums; }
-th, td { border-bottom: 1px solid var(--line); padding: .3rem .6rem; text-align: right; vertical-align: top; }
+th, td { border-bottom: 1px solid var(--line); padding: .3rem .6rem; text-align: left; vertical-align: top; }
 th { background: var(--band); }
-td:first-child, th:first-child, .pipnb-index td, .pipnb-index th { text-align: left; }
+th.pipnb-num, td.pipnb-num { text-align: right; }
+/* Outputs of one cell side by side as far as they fit: a chart's panels two or three to a row on a laptop,
+   one to a row on a phone; text and tables take a whole row. */
+.jp-OutputArea { display: flex; flex-wrap: wrap; gap: .25rem 1rem; align-items: flex-start; }
+.jp-OutputArea-child { flex: 1 1 100%; min-width: 0; }
+.jp-OutputArea-child:has(> .jp-RenderedImage) { flex: 0 1 auto; }
 .pipnb-status { display: inline-block; padding: 0 .5rem; border-radius: .75rem; font-size: .85rem; }
 .pipnb-status-ok { background: #dafbe1; color: #116329; }
 .pipnb-status-failed { background: #ffebe9; color: #a40e26; }
@@ -227,11 +323,13 @@ td:first-child, th:first-child, .pipnb-index td, .pipnb-index th { text-align: l
 .pipnb-record { margin: 0; padding-bottom: .75rem; font-size: .85rem; color: var(--muted); }
 .pipnb-notes { margin: 0 0 .75rem; padding: .5rem 1rem .5rem 1.75rem; background: #fff8c5;
                border: 1px solid #d4a72c; border-radius: .375rem; font-size: .9rem; }
-.pipnb-signoff table { width: 100%; }
+.pipnb-signoff table { width: 100%; table-layout: fixed; }
 .pipnb-signoff td, .pipnb-signoff th { height: 2.6rem; vertical-align: bottom; text-align: left; }
-.pipnb-signoff td.pipnb-line { border-bottom: 1px solid var(--ink); min-width: 6rem; }
+.pipnb-signoff th:first-child { width: 6.5rem; }
+.pipnb-signoff td.pipnb-line { border-bottom: 1px solid var(--ink); overflow-wrap: anywhere; }
 @media print { .pipnb-header { background: none; }
-  img, svg, figure, tr, .pipnb-signoff { break-inside: avoid; } h2, h3 { break-after: avoid; } }
+  img, svg, figure, tr, .pipnb-signoff { break-inside: avoid; } h1, h2, h3, h4 { break-after: avoid; }
+  .jp-MarkdownCell:has(h1, h2, h3, h4) { break-inside: avoid; break-after: avoid; } }
 """
 
 
@@ -365,6 +463,7 @@ def export_html(notebook: nbformat.NotebookNode | str | os.PathLike[str], html_p
     cells = _report_cells(nb)
     resources = {"metadata": {"name": Path(html_path).stem, "path": source_dir or ""}, "pipnb_fragment": True}
     body, _ = exporter().from_notebook_node(cells, resources=resources)
+    body = align_columns(body)
     record = read_record(nb)
     title, header_block = header_html(header, record)
     if header.get("signoff"):
@@ -478,6 +577,7 @@ class ReportPreprocessor:
     def preprocess(self, nb, resources):
         nb = _report_cells(nb)
         resources["pipnb_clean"] = sanitize_html
+        resources["pipnb_markdown"] = markdown_html
         if not resources.get("pipnb_fragment"):
             title, header_block = header_html(notebook_header(nb), read_record(nb))
             resources["pipnb_page_head"] = _page_head(title, header_block)

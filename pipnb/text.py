@@ -510,8 +510,8 @@ def baseline_notes(rv: Review) -> str:
             origin = target.glide_origin()
             notes.append(f"- **{esc(row.label)}**: the glide path starts at {value(row.metric, start)}, {origin}; "
                          f"the verdict compares with {before}, the rep's level over the {row.baseline_weeks} weeks "
-                         "before the diagnosis window. The diagnosis window is the stretch that put the rep on the plan, so part of any rebound from it is "
-                         "chance; the earlier weeks did not select the rep.")
+                         "before the diagnosis window. The diagnosis window is the stretch that put the rep on the "
+                         "plan, so part of any rebound from it is chance; the earlier weeks did not select the rep.")
     if not notes:
         return ""
     return "**Why two baselines.**\n\n" + "\n".join(notes)

@@ -220,7 +220,7 @@ def test_quality_csv_section_and_snapshot(crm, tmp_path):
     assert len(listed) == len(crm.quality.issues) == 4 + 2 + 2 + 4 + 1 + 4   # the ownerless deal: set aside
     assert (listed.loc[listed["value"] == "'-500.0", "reason"] == "is negative").all()   # safe in a spreadsheet
     section = quality_section(crm)
-    assert section.startswith("### Data quality\n\n30 rows read from 4 files, 22 kept (bad rows: skip).")
+    assert section.startswith("30 rows read from 4 files, 22 kept (bad rows: skip).")
     assert "Ana" not in section and "'abc'" not in section and "1 activities before their deal was created" in section
     again = load(crm.write_snapshot(tmp_path / "snap"))
     pd.testing.assert_frame_equal(again.quality.issues, crm.quality.issues)

@@ -447,3 +447,105 @@ def test_sign_off_block_and_dead_opportunity_action_in_the_reports(batch, result
     assert re.search(r"Checkpoint 1 review: (On track|Behind plan|Not yet clear) — \d focus measures?", summary)
     final = Path(results[f"{NON_RESPONDER} final"].html).read_text()
     assert final.index("Recommendation: apply the stated consequences") < final.index("<img")   # conclusion first
+
+
+# -- presentation of every report: alt text, no literal Markdown, a phone's width, headings kept in print ---------
+
+def _report_pages(batch) -> list[Path]:
+    return sorted(p for p in batch.reports.rglob("*.html") if p.name != "index.html")
+
+
+def test_every_report_image_has_alt_text_and_no_literal_markdown(batch, results):
+    pages = _report_pages(batch)
+    assert len(pages) == 6
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        images = re.findall(r"<img\b[^>]*>", text)
+        alts = [re.search(r'\balt="([^"]*)"', img) for img in images]
+        assert all(a and len(a.group(1)) > 30 and "No description" not in a.group(1) for a in alts), page
+        body = re.sub(r"<(style|img)\b.*?(</style>|>)", " ", text.split("<main>", 1)[1], flags=re.S)
+        words = re.sub(r"<[^>]+>", " ", body)
+        assert "**" not in words and "__" not in words, page
+    scan = (batch.reports / "team-scan.html").read_text(encoding="utf-8")
+    assert len(re.findall(r"<img\b", scan)) >= 7                        # six funnel panels and the heatmap
+    assert len(re.findall(r"<h[1-4][^>]*>Data quality</h[1-4]>", scan)) == 1
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian's chromium is not installed")
+def test_reports_at_desk_and_phone_width(batch, results):
+    """At 390 px nothing is wider than the screen but inside a box that scrolls; the funnel panels sit one to a
+    row there at their own size, and several to a row at 1280 px."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    overflow = """() => [...document.querySelectorAll('main *')].filter(e => {
+        const r = e.getBoundingClientRect();
+        if (r.right <= window.innerWidth + 1) return false;
+        for (let a = e.parentElement; a; a = a.parentElement) {
+            const s = getComputedStyle(a);
+            if (['auto', 'scroll'].includes(s.overflowX) && a.getBoundingClientRect().right <= window.innerWidth + 1)
+                return false;
+        }
+        return true; }).map(e => e.tagName + '.' + e.className)"""
+    rows = """() => { const imgs = [...document.querySelectorAll('img')];
+        return imgs.map(i => [Math.round(i.getBoundingClientRect().top), i.width, i.naturalWidth]); }"""
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
+                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        for width in (390, 1280):
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            for report in _report_pages(batch):
+                page.goto(report.as_uri())
+                page.wait_for_load_state("load")
+                assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), report
+                assert page.evaluate(overflow) == [], report
+            page.goto((batch.reports / "team-scan.html").as_uri())
+            funnels = page.evaluate(rows)[:6]                             # the six funnel panels come first
+            tops = [top for top, _, _ in funnels]
+            if width == 390:
+                assert len(set(tops)) == 6 and all(shown == natural for _, shown, natural in funnels)
+            else:
+                assert len(set(tops)) <= 3                                # two or three to a row
+            page.close()
+        browser.close()
+
+
+@needs_print
+def test_pdf_keeps_each_heading_with_what_follows(batch, results):
+    """In every report's PDF no page ends with a heading, and a section's heading is on the page of its chart."""
+    for html in _report_pages(batch):
+        _headings_kept(html, print_and_read(html))
+
+
+def _headings_kept(html: Path, pdf: Path) -> None:
+    source = html.read_text(encoding="utf-8")
+    headings = {re.sub(r"<[^>]+>", "", h).strip() for h in re.findall(r"<h[1-4][^>]*>(.*?)</h[1-4]>", source, re.S)}
+    count = int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(pdf)], capture_output=True,
+                                                             text=True).stdout).group(1))
+    listing = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True).stdout.splitlines()[2:]
+    image_pages = {int(row[0]) for row in map(str.split, listing) if len(row) > 2 and row[2] == "image"}
+    heading_page: dict[str, int] = {}
+    for n in range(1, count + 1):
+        text = subprocess.run(["pdftotext", "-f", str(n), "-l", str(n), str(pdf), "-"], capture_output=True,
+                              text=True).stdout
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "Confidential —" not in ln
+                 and not re.fullmatch(r"Page \d+ of \d+", ln.strip())]
+        if not lines:                                               # a page of charts only
+            assert n in image_pages, f"{pdf.name}: page {n} is empty"
+            continue
+        assert lines[-1] not in headings, f"{pdf.name}: page {n} ends with the heading {lines[-1]!r}"
+        for line in lines:
+            if line in headings:
+                heading_page.setdefault(line, n)
+    for section in re.split(r"<h2[^>]*>", source)[1:]:              # a section whose first output is a chart
+        title = re.sub(r"<[^>]+>", "", section.split("</h2>", 1)[0]).strip()
+        after = section.split("</h2>", 1)[1]
+        first_output = after.find('class="jp-OutputArea-child')
+        chart_first = first_output >= 0 and "<img" in after[first_output:first_output + 300]
+        if chart_first and title in heading_page:
+            assert heading_page[title] in image_pages, f"{pdf.name}: {title!r} is on a page without its chart"
+
+
+def print_and_read(html: Path) -> Path:
+    result = subprocess.run([sys.executable, "-m", "pipnb", "pdf", str(html), "--force"], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    return html.with_suffix(".pdf")

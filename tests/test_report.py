@@ -115,7 +115,7 @@ def test_markdown_output_from_data_cannot_run_script(page):
 
 def test_dataframe_text_stays_escaped(page):
     assert "&lt;b&gt;escaped&lt;/b&gt;" in page and "<b>escaped</b>" not in page
-    assert "<th>calls</th>" in page  # the table keeps its structure
+    assert re.search(r"<th( class=\"pipnb-num\")?>calls</th>", page)  # the table keeps its structure
 
 
 def test_sanitizer_keeps_prose_and_drops_active_content():
@@ -167,3 +167,63 @@ def test_index_lists_entries_with_relative_links_and_statuses(tmp_path):
     assert "ValueError: no targets" in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and _Tags(page).named("script") == []
     assert "2 ok" in page and '<meta name="viewport"' in page
+
+
+# -- presentation: Markdown with dollar amounts, column alignment, alt text -----------------------------------
+
+_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+
+
+def _presentation_page(tmp_path) -> str:
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+    table = ("<table><thead><tr style=\"text-align: right;\"><th>Measure</th><th>Final target</th>"
+             "<th>How it was set</th></tr></thead><tbody>"
+             "<tr><td>Win rate</td><td>27%</td><td>Win rate: 50% of the way from the baseline 18% to the peers' "
+             "median 37%.</td></tr><tr><td>Emails per week</td><td>60.0/wk (range 60.0/wk–100.0/wk)</td>"
+             "<td>the policy's standard</td></tr><tr><td>Calls</td><td>—</td><td>n/a</td></tr></tbody></table>")
+    cell = new_code_cell("x", execution_count=1, outputs=[
+        new_output("display_data", data={"text/markdown": "about **$78,808** a quarter at the peers' average won "
+                                                           "deal of $13,226 (plausibly $0 to $133,230); __done__"}),
+        new_output("display_data", data={"image/png": _PNG},
+                   metadata={"image/png": {"alt": 'Win rate: this rep 18% against 6 peers "median" 37%'}}),
+        new_output("execute_result", data={"text/html": table}, execution_count=1),
+    ])
+    nb = new_notebook(cells=[new_markdown_cell("## Cost\n\nA **$5** and a $6 *tip*."), cell])
+    path = export_html(nb, tmp_path / "p.html", header={"rep_name": "R", "stage": "diagnose"})
+    return path.read_text(encoding="utf-8")
+
+
+def test_markdown_between_dollar_amounts_renders_and_no_literal_markdown_reaches_the_page(tmp_path):
+    page = _presentation_page(tmp_path)
+    assert "<strong>$78,808</strong> a quarter" in page and "<strong>done</strong>" in page
+    assert "A <strong>$5</strong> and a $6 <em>tip</em>." in page
+    text = re.sub(r"<[^>]+>", " ", page.split("<main>", 1)[1])
+    assert "**" not in text and "__" not in text
+
+
+def test_every_image_keeps_the_alt_text_of_its_output(tmp_path):
+    images = _Tags(_presentation_page(tmp_path)).named("img")
+    assert [img["alt"] for img in images] == ['Win rate: this rep 18% against 6 peers "median" 37%']
+
+
+def test_prose_columns_are_left_aligned_and_number_columns_right_aligned(tmp_path):
+    page = _presentation_page(tmp_path)
+    cells = re.findall(r"<(t[dh])([^>]*)>([^<]*)</t[dh]>", page)
+    numeric = {text for _, attrs, text in cells if "pipnb-num" in attrs}
+    assert numeric == {"Final target", "27%", "60.0/wk (range 60.0/wk–100.0/wk)", "—"}
+    assert "th.pipnb-num, td.pipnb-num { text-align: right; }" in page
+    assert re.search(r"th, td \{[^}]*text-align: left", page)              # everything else reads from the left
+
+
+def test_align_columns_reads_numbers_with_units_and_leaves_text_alone():
+    from pipnb.report import align_columns
+
+    def marked(*cells: str) -> bool:
+        rows = "".join(f"<tr><td>{c}</td></tr>" for c in cells)
+        return 'class="pipnb-num"' in align_columns(f"<table><tbody>{rows}</tbody></table>")
+
+    assert marked("18%", "$1,631/day", "6 of 34", "−17% (−51% to +42%)", "-0 pts (-34 to +33 pts)", "n/a")
+    assert not marked("18%", "in line")                                    # one text cell: a text column
+    assert not marked("50% of the way from the baseline 18% to the peers' median 37%")
+    assert not marked("East", "West") and not marked("—", "n/a")           # no number at all
