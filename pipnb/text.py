@@ -95,7 +95,7 @@ def outcome_table(dx: Diagnosis) -> pd.DataFrame:
         "Peer median": [value(m, v) for m, v in zip(rows["metric"], rows["peer_median"])],
         "Peers' middle half": [f"{value(m, a)} – {value(m, b)}" if np.isfinite(a) else "—" for m, a, b in
                                zip(rows["metric"], rows["peer_p25"], rows["peer_p75"])],
-        "Peers": [_n(n) for n in rows["n_peers"]],
+        "Peers": [_count(n) for n in rows["n_peers"]],
         "Percentile": [_pct(p) for p in rows["percentile"]],
         "Finding": [_finding_word(f, w) for f, w in zip(rows["flag"], rows["why_unavailable"])],
     })
@@ -107,7 +107,7 @@ def driver_table(dx: Diagnosis) -> pd.DataFrame:
         "Driver": rows["label"],
         "This rep": [value(m, v) for m, v in zip(rows["metric"], rows["value"])],
         "Peer median": [value(m, v) for m, v in zip(rows["metric"], rows["peer_median"])],
-        "Peers": [_n(n) for n in rows["n_peers"]],
+        "Peers": [_count(n) for n in rows["n_peers"]],
         "Percentile": [_pct(p) for p in rows["percentile"]],
         "Finding": [_finding_word(f, w) for f, w in zip(rows["classification"], rows["why_unavailable"])],
         "Share of the win gap it explains": [f"{e:.0%}" if np.isfinite(e) else "—" for e in rows["explains"]],
@@ -118,7 +118,7 @@ def _finding_word(flag: str, why: object) -> str:
     return f"unavailable: {why}" if flag == "unavailable" and isinstance(why, str) and why else str(flag)
 
 
-def _n(n: float) -> str:
+def _count(n: float) -> str:
     return f"{int(n)}" if isinstance(n, int | float) and np.isfinite(n) else "—"
 
 
@@ -256,7 +256,7 @@ def status_line(rv: Review) -> str:
     else:
         head = "Not yet clear"
     what = "final targets" if rv.is_final else "focus measures"
-    return f"{stage_title(rv.stage)}: {head} — {_n(len(focus), 'focus measure')}, {what}: {parts}."
+    return f"{stage_title(rv.stage)}: {head} — {plural(len(focus), 'focus measure')}, {what}: {parts}."
 
 
 def measure_reason(row) -> str:
@@ -265,10 +265,6 @@ def measure_reason(row) -> str:
     from pipnb.reviews import target_reason  # pipnb.reviews loads scipy: heavy
 
     return f"{row.label}: {target_reason(row)}."
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}{'s' * (count != 1)}"
 
 
 def plan_history(plan: Plan) -> pd.DataFrame:
@@ -438,7 +434,7 @@ def shortfall_table(card: pd.DataFrame) -> pd.DataFrame:
         "Rep": rows["rep_name"], "Team": rows["team"], "Metric": rows["label"],
         "Value": [value(m, v) for m, v in zip(rows["metric"], rows["value"])],
         "Peer median": [value(m, v) for m, v in zip(rows["metric"], rows["peer_median"])],
-        "Peers": [_n(n) for n in rows["n_peers"]],
+        "Peers": [_count(n) for n in rows["n_peers"]],
         "Flagged beyond": [value(m, v) for m, v in zip(rows["metric"], rows["flag_limit"])],
         "Evidence": [_evidence(z) for z in rows["z"]],
     }).reset_index(drop=True)
