@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from IPython.display import Image, display
+from matplotlib.patches import Rectangle
 
 from pipnb.peers import peer_ids, plan_peers
 from pipnb.reviews import with_win_rate_basis
-from pipnb.scan import flagged_reps
+from pipnb.scan import flagged_reps, not_judged
 from pipnb.schema import METRICS, PLAN_METRICS
 from pipnb.stats import plan_windows
 from pipnb.stats.funnel import funnel_limit, funnel_scale
@@ -368,10 +369,6 @@ def scan_heatmap(card: pd.DataFrame, metrics: list[str] | None = None, *, max_re
     A team of more than ``max_reps`` shows the reps who fall short (most shortfalls first), then those with the
     lowest percentile on any metric, up to ``max_reps``; the title says how many of how many are shown.
     """
-    from matplotlib.patches import Rectangle
-
-    from pipnb.scan import not_judged
-
     metrics = metrics or [m for m in ("win_rate", "followup_meeting_ratio", "first_meetings_per_week",
                                       "opps_created_per_week", "avg_days_between_touches", "emails_per_week")
                           if m in set(card["metric"])]

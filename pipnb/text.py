@@ -63,7 +63,7 @@ def diagnosis_summary(dx: Diagnosis) -> str:
         lines.append("**No outcome falls short of peers beyond noise over this window.**")
     if dx.improvement_areas:
         ranked = ", ".join(f"{METRICS[m].label.lower()}" for m in dx.improvement_areas)
-        lines.append(f"\n**Improvement areas (drivers short of peers beyond noise), most important first:** {ranked}.")
+        lines.append(f"\n**Improvement areas, most important first** (drivers short of peers beyond noise): {ranked}.")
     for words, labels in driver_groups(dx.drivers):
         lines.append(f"\n**{words}:** {', '.join(labels)}.")
     why = ("a shortfall beyond noise on the win rate or a driver" if dx.needs_plan else

@@ -335,7 +335,11 @@ def test_no_activity_linked_to_a_deal_scans(tmp_path):
     acts = "activity_id,rep_id,kind,occurred_at,opp_id\na1,A,email,2024-01-05,\na2,B,call,2024-01-22,\n"
     result = cli("scan", "--data", folder_of(tmp_path, opps, acts), "--format", "csv")
     assert result.exit_code == 0, result.output
-    assert "open deals without a touch" in summary_line(load(tmp_path / "data"))
+    data = load(tmp_path / "data")
+    assert "open deals without a touch" not in summary_line(data)     # not "2 untouched": it cannot be known
+    facts = quality_report(data).facts.set_index("fact")
+    assert facts.loc["open deals without a touch", "count"] is None
+    assert "not linked to opportunities" in facts.loc["open deals without a touch", "first"]
 
 
 def test_a_window_ends_with_the_data_and_counts_a_short_last_week(tmp_path):

@@ -148,7 +148,7 @@ def test_plain_papermill_and_nbconvert_from_the_working_folder(installed):
           "data/demo", "-k", "pipnb-fast"], cwd=work, env=env)
     executed = nbformat.read(work / "out.ipynb", as_version=4)
     checked = next(c for c in executed.cells if c.source.startswith("# NBVAL_CHECK_OUTPUT"))
-    assert "followup_meeting_ratio" in "".join(o.get("text", "") for o in checked.outputs)
+    assert "avg_days_between_touches" in "".join(o.get("text", "") for o in checked.outputs)
 
     # `jupyter nbconvert` is this app (python -m nbconvert); the venv reuses the deps but not their scripts
     _run([bin_ / "python", "-m", "nbconvert", "--to", "html", "--template", "pipnb_report", "out.ipynb"], cwd=work,

@@ -67,7 +67,7 @@ def test_short_reprs_and_summary_cards(demo, demo_panel):
     assert repr(demo).startswith("<SalesData ") and "reps=24" in repr(demo) and len(repr(demo)) < 300
     dx = pn.diagnose(demo, ARTICLE, panel=demo_panel)
     assert repr(dx).startswith("<Diagnosis rep='") and f"({ARTICLE})" in repr(dx) and "\n" not in repr(dx)
-    assert "followup_meeting_ratio" in repr(dx)
+    assert ", ".join(dx.improvement_areas) in repr(dx) and "avg_days_between_touches" in repr(dx)
     html = dx._repr_html_()
     assert "<table" in html and ARTICLE in html and "<script" not in html
     plan = pn.draft_plan(dx)

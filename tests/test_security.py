@@ -235,7 +235,7 @@ def test_no_file_of_a_full_run_holds_the_password(full_run):
 def test_a_reps_files_name_no_other_rep(full_run, demo):
     names = dict(zip(demo.reps["rep_id"], demo.reps["rep_name"]))
     folders = [p for p in (full_run / "reports").iterdir() if p.is_dir()]
-    assert len(folders) >= 5
+    assert len(folders) >= 3                 # the reps the demo diagnoses and plans (those short beyond noise)
     for folder in folders:
         own = json.loads((folder / "rep.json").read_text())["rep_id"]
         mine = [*folder.iterdir(), plan_path(full_run / "params", own)]
@@ -254,7 +254,7 @@ FORMULAS = {"R01": '=HYPERLINK("http://evil.example","x")', "R02": "+1+1", "R04"
 @pytest.fixture(scope="module")
 def evil(tmp_path_factory, demo) -> Path:
     root = tmp_path_factory.mktemp("evil")
-    names = {DEMO_CASES["article"]: MATH_NAME, DEMO_CASES["volume"]: TERMINAL_NAME, **FORMULAS}
+    names = {DEMO_CASES["article"]: MATH_NAME, DEMO_CASES["stale"]: TERMINAL_NAME, **FORMULAS}   # listed by the scan
     reps = demo.reps.assign(rep_name=demo.reps["rep_id"].map(names).fillna(demo.reps["rep_name"]))
     type(demo)(reps, demo.opportunities, demo.activities).write(root / "data", format="parquet")
     return root
@@ -326,7 +326,7 @@ def in_a_terminal(cwd: Path, *args: str) -> str:
 
 def test_control_characters_are_shown_escaped_in_the_terminal(evil):
     shown = in_a_terminal(evil, "scan", "--data", "data")
-    assert f"{DEMO_CASES['volume']}  \\x1b]0;pwned\\x07\\x1b[2J\\x1b[31mMallory\\u202eyrollaM (" in shown, shown
+    assert f"{DEMO_CASES['stale']}  \\x1b]0;pwned\\x07\\x1b[2J\\x1b[31mMallory\\u202eyrollaM (" in shown, shown
     assert "\x1b" not in shown and "\x07" not in shown and "\u202e" not in shown
     piped = cli(evil, "scan", "--data", "data")
     assert piped.returncode == 0, piped.stderr

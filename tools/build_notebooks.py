@@ -172,10 +172,10 @@ diamond is this rep.
 
 Each driver's finding says what its numbers show: a *shortfall* (an improvement area), *in line* with peers,
 *below peers, within noise* (lower than peers but within the spread expected between reps: not a proven
-shortfall), a *strength*, or *unavailable* with the reason. The last column estimates how much of the gap in
-wins per week the driver accounts for: the funnel (opportunities → first meetings → second meetings → wins)
-splits the gap exactly; email volume and days between touches are estimated from how wins vary with them across
-peers.
+shortfall), a *strength*, or *unavailable* with the reason. The last column estimates how much of the gap
+in wins per week the driver accounts for: the funnel (opportunities → first meetings → second meetings →
+wins) splits the gap exactly; email volume and days between touches are estimated from how wins vary with
+them across peers.
 """),
         code("pn.text.show(pn.text.driver_table(dx))"),
         code("display(Markdown(pn.text.driver_notes(dx)))"),
