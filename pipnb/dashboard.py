@@ -20,8 +20,9 @@ SVG); :func:`format_table` and :func:`to_json` print it for ``pipnb status``.
 Due, overdue, not due
     A review is *not due* while the data does not reach its last day (nothing to run yet). Once the data
     reaches it, it is *due*, and *overdue* when today is more than :data:`GRACE_DAYS` days past that day and
-    the review has still not been written. When every review is written and the plan is not closed, a
-    *decision is due*: sign the step the final review recommends (:attr:`PlanRow.decision` names it).
+    the review has still not been written. Once the final review of the plan as it stands recommends a step
+    nobody has signed (or every review is written) and the plan is not closed, a *decision is due*: sign the step
+    the final review recommends (:attr:`PlanRow.decision` names it).
 """
 
 from __future__ import annotations
@@ -206,9 +207,12 @@ def _plan_row(reports: Path, folder: Path, plan, info: Mapping[str, str], today:
     final_outcome = final.record.outcome if final is not None else {}
     status, note = _row_status(plan)
     nxt = next((s for s in plan.stages() if s not in done), "")
-    state, next_note = _next_state(plan, nxt, dates.get(nxt), today, data_date)
-    decision, decision_note = _decision(plan, final_outcome) if state == "decision due" else ("", "")
-    next_note = decision_note or next_note
+    decision, next_note = ("", "") if plan.status in ("draft", "completed", "not-completed") else \
+        _decision(plan, final_outcome)
+    if decision:                  # the final review of the plan as it stands recommends a step nobody signed
+        nxt, state = "", "decision due"
+    else:
+        state, next_note = _next_state(plan, nxt, dates.get(nxt), today, data_date)
     if outcome.get("measures"):
         measures = tuple(Measure(str(m["metric"]), str(m["label"]), bool(m["focus"]), str(m["status"]),
                                  str(m.get("reason", "")),

@@ -69,7 +69,8 @@ def twins(tmp_path_factory, demo) -> tuple[Path, dict[str, str]]:
                       demo.activities.replace({"rep_id": renamed}))
     data.write(root / "data")
     ids = ["R03", "r03", "../../etc/x", "etc-x-56da1a2e"]
-    result = cli(root, "run", "--data", "data", "--stage", "plan", "--reps", ",".join(ids), "--jobs", "2")
+    result = cli(root, "run", "--data", "data", "--stage", "plan", "--reps", ",".join(ids), "--jobs", "2",
+                 "--reason", "the ids under test, whatever their diagnosis finds")     # no plan without one
     assert result.returncode == 0, result.stdout + result.stderr
     return root, dict(zip(data.reps["rep_id"], data.reps["rep_name"]))
 
