@@ -415,7 +415,13 @@ def scan_heatmap(card: pd.DataFrame, metrics: list[str] | None = None, *, max_re
         title += f"\n{max_reps} of {team} reps: those falling short first, then the lowest on any metric"
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    return fig
+    short = rows[rows["flag"] == "shortfall"]
+    by_rep = short.groupby("rep", sort=False)["metric"].agg(lambda ms: ", ".join(METRICS[m].label.lower() for m in ms))
+    falls = "; ".join(f"{rep}: {metrics_}" for rep, metrics_ in by_rep.items()) or "none"
+    aside_names = [r for r in order if r.endswith("not judged")]
+    return describe(fig, f"Heatmap of {len(order)} of {team} reps' percentile among peers on {len(metrics)} metrics "
+                         f"(colour: percentile). Shortfalls beyond noise ({len(short)}): {falls}. "
+                         f"Shown but not judged: {', '.join(aside_names) or 'none'}.")
 
 
 @styled

@@ -7,8 +7,9 @@ claim against its record:
 
 * **parity** — "in line with peers" (or the old fixed phrases "matches peers", "not low", "as often as peers") is
   said of a metric only when its finding is *in line*;
-* **missing** — a metric whose finding is *unavailable* is never shown as a number (``0.0/wk``, ``0%``) in a
-  sentence about it;
+* **missing** — a metric whose finding is *unavailable* because its source is absent (no meetings, no activities,
+  no amounts, no records in the window) is never shown as zero (``0.0/wk``, ``0%``) in a sentence about it (a metric
+  with too few events to judge shows its real counts);
 * **arithmetic** — "N% of the way from the rep's A to the peers' median B: C" states C = A + N% (B − A), to the
   precision shown;
 * **final met** — a final-review status *met* has its last window's interval at or beyond the final target;
@@ -93,7 +94,8 @@ def check_findings(card: pd.DataFrame, rep_id: str, words: str, where: str) -> l
             flag = mine.loc[metric, "flag"]
             claims.append(Claim("parity", where, flag == "in line", f"{metric} is {flag!r}: {piece.strip()}"))
         for label, metric in labels.items():
-            if label in low and mine.loc[metric, "flag"] == "unavailable":
+            why = str(mine.loc[metric].get("why_unavailable") or "")
+            if label in low and mine.loc[metric, "flag"] == "unavailable" and not why.startswith("too few"):
                 shows_zero = re.search(re.escape(label) + r"[^.;\n]{0,12}?\b0(\.0)?(/wk|%| days)", low) is not None
                 claims.append(Claim("missing", where, not shows_zero, f"{metric} unavailable: {piece.strip()}"))
     return claims
