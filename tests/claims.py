@@ -28,6 +28,7 @@ rendered reports) count the same things.
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 
@@ -80,19 +81,20 @@ def check_findings(card: pd.DataFrame, rep_id: str, words: str, where: str) -> l
     claims = []
     mine = card[card["rep_id"] == rep_id].set_index("metric")
     labels = {METRICS[m].label.lower(): m for m in mine.index if m in METRICS}
-    for piece in re.split(r"\n|;|(?<=\.)\s", words):
+    for piece in re.split(r"\n|(?<=\.)\s", html.unescape(words)):
         low = piece.lower()
         for phrase in PARITY:
             at = low.find(phrase)
             if at < 0:
                 continue
-            before = {label: low.rfind(label, 0, at) for label in labels}
-            said_of = max((pos, label) for label, pos in before.items()) if before else (-1, "")
-            if said_of[0] < 0:
-                continue
-            metric = labels[said_of[1]]
-            flag = mine.loc[metric, "flag"]
-            claims.append(Claim("parity", where, flag == "in line", f"{metric} is {flag!r}: {piece.strip()}"))
+            before = [(low.rfind(label, 0, at), label) for label in labels if low.rfind(label, 0, at) >= 0]
+            # said of the last metric named before it ("Emails per week 60/wk: in line with peers"), else of
+            # every metric listed after it ("In line with peers: opportunities created per week, ...")
+            said_of = [max(before)[1]] if before else [label for label in labels if low.find(label, at) >= 0]
+            for label in said_of:
+                flag = mine.loc[labels[label], "flag"]
+                claims.append(Claim("parity", where, flag == "in line",
+                                    f"{labels[label]} is {flag!r}: {piece.strip()}"))
         for label, metric in labels.items():
             why = str(mine.loc[metric].get("why_unavailable") or "")
             if label in low and mine.loc[metric, "flag"] == "unavailable" and not why.startswith("too few"):
@@ -161,7 +163,7 @@ def check_review(rv, where: str) -> list[Claim]:
                 claims.append(Claim("verdict range", where, bool(ok),
                                     f"{v['metric']} {v['verdict']} beside {lo:.4g} to {hi:.4g}"))
             status = table.set_index("metric")["status"].get(v["metric"])
-            said_status = re.search(r"Target: [^.]*?\((met|not met|not yet clear|no data)[ );,]", sentence)
+            said_status = re.search(r"(?:Final target|Target) [^:]*: (met|not met|not yet clear|no data) —", sentence)
             if said_status and isinstance(status, str):
                 claims.append(Claim("target line", where, said_status.group(1) == status,
                                     f"{v['metric']}: sentence says {said_status.group(1)!r}, table {status!r}"))

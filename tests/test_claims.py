@@ -26,7 +26,7 @@ def test_no_false_claim_on_simulated_teams(team_claims):
 
 def test_the_check_covers_each_kind_of_claim(team_claims):
     kinds = set(claims.summary(team_claims)["kind"])
-    assert {"needs plan", "final met", "arithmetic", "missing"} <= kinds
+    assert {"needs plan", "final met", "arithmetic", "missing", "parity", "target line"} <= kinds
 
 
 def test_each_check_can_fail():
