@@ -65,6 +65,12 @@ LEFT_UNDATED = "inactive without an end_date: taken to have left on the day of t
 FACTS = {BEFORE_HIRE: "activities before the rep's hire date", BEFORE_DEAL: "activities before their deal was created",
          UNTOUCHED: "open deals without a touch", NO_OWNER: "deals without an owner",
          LEFT_UNDATED: "inactive reps without an end date"}
+#: each fact's label for one row (``FACTS`` holds the plural): "1 open deal without a touch"
+FACT_ONE = {"activities before the rep's hire date": "activity before the rep's hire date",
+            "activities before their deal was created": "activity before its deal was created",
+            "open deals without a touch": "open deal without a touch",
+            "deals without an owner": "deal without an owner",
+            "inactive reps without an end date": "inactive rep without an end date"}
 NOTES = {"open_close_dates_ignored": "close dates of open deals ignored (forecasts)",
          "open_opps_without_created_at": "open deals without a created date (in the open pipeline, not in "
                                          "weekly creation)"}

@@ -25,6 +25,7 @@ from pipnb.ledger import (
     CORRECTED,
     DUPLICATE,
     FACT,
+    FACT_ONE,
     FACTS,
     FILTERED,
     ISSUE_COLUMNS,
@@ -153,6 +154,12 @@ def format_report(report: QualityReport, fmt: str = "table") -> str:
     return "\n".join(lines)
 
 
+def counted(count: float, fact: str) -> str:
+    """``1 open deal without a touch``, ``3 open deals without a touch``: a fact's count with its label."""
+    n = int(count)
+    return f"{n:,} {FACT_ONE.get(fact, fact) if n == 1 else fact}"
+
+
 def summary_line(data: SalesData) -> str:
     """One line: rows read and kept, what was left out or changed, and the silent facts.
 
@@ -171,7 +178,7 @@ def summary_line(data: SalesData) -> str:
         ("set_aside", "set aside"), ("filtered", "filtered"), ("duplicates", "duplicates resolved"),
         ("blanked", "values blanked"), ("corrected", "corrected"))]
     report = quality_report(data, values=False)
-    facts = [f"{int(r.count):,} {r.fact}" for r in report.facts.itertuples(index=False) if _known(r.count) and r.count]
+    facts = [counted(r.count, r.fact) for r in report.facts.itertuples(index=False) if _known(r.count) and r.count]
     line = (f"data: {len(files)} file{'s' if len(files) != 1 else ''}, {read:,} rows read, {kept:,} kept; "
             f"{', '.join(parts)}")
     if facts:
@@ -219,7 +226,7 @@ def quality_section(data: SalesData) -> str:
             lines.append(f"- … {len(left) - 8} more reasons: the full list is in data-quality.csv")
     facts = report.facts[[_known(c) and c > 0 for c in report.facts["count"]]]
     if len(facts):
-        lines.append("\nWorth knowing: " + "; ".join(f"{int(r.count):,} {esc(r.fact)}" for r in facts.itertuples())
+        lines.append("\nWorth knowing: " + "; ".join(esc(counted(r.count, r.fact)) for r in facts.itertuples())
                      + ".")
     unknown = report.facts[[not _known(c) for c in report.facts["count"]]]
     if len(unknown):

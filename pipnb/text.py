@@ -449,7 +449,7 @@ def _evidence(z: float) -> str:
 
 def plan_areas(plan: Plan) -> str:
     """Improvement areas of a plan with their rationale and evidence (shortfalls first)."""
-    order = {"shortfall": 0, "strength": 1, "dismissed": 2}
+    order = {"shortfall": 0, "strength": 1}
     parts = []
     for area in sorted(plan.improvement_areas, key=lambda a: order.get(a.classification, 3)):
         label = METRICS[area.metric].label
