@@ -153,8 +153,8 @@ def test_without_skip_the_first_bad_row_stops_the_load(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip().splitlines() == [
         "pipnb: data: 4 files, 30 rows read, 22 kept; 4 set aside, 2 filtered, 2 duplicates resolved, 4 values "
-        "blanked, 1 corrected; facts: 1 activities before the rep's hire date, 1 activities before their deal was "
-        "created, 1 open deals without a touch, 1 deals without an owner, 1 inactive reps without an end date "
+        "blanked, 1 corrected; facts: 1 activity before the rep's hire date, 1 activity before its deal was "
+        "created, 1 open deal without a touch, 1 deal without an owner, 1 inactive rep without an end date "
         "(pipnb check --data SRC lists them)"]
     assert "note: inactive (left before the window ended; neither judged nor a peer): S4" in result.stdout
 
@@ -221,7 +221,7 @@ def test_quality_csv_section_and_snapshot(crm, tmp_path):
     assert (listed.loc[listed["value"] == "'-500.0", "reason"] == "is negative").all()   # safe in a spreadsheet
     section = quality_section(crm)
     assert section.startswith("30 rows read from 4 files, 22 kept (bad rows: skip).")
-    assert "Ana" not in section and "'abc'" not in section and "1 activities before their deal was created" in section
+    assert "Ana" not in section and "'abc'" not in section and "1 activity before its deal was created" in section
     again = load(crm.write_snapshot(tmp_path / "snap"))
     pd.testing.assert_frame_equal(again.quality.issues, crm.quality.issues)
     assert quality_report(again).to_dict() == quality_report(crm).to_dict()
