@@ -19,7 +19,8 @@ claim against its record:
 * **verdict ranges** — a verdict of *improved* or *worse* is printed beside a range that excludes no change, on the
   side the verdict says;
 * **target lines** — a verdict sentence's "Target: …" status is the table's status for that measure;
-* **needs a plan** — a diagnosis needs a plan exactly when a finding on the win rate or a driver is a shortfall.
+* **needs a plan** — a diagnosis needs a plan exactly when a finding on the win rate or a driver is a shortfall;
+  a plan carries a recorded reason exactly when it was drafted without one (**plan reason**).
 
 :func:`check_team` returns the :class:`Claim` list of one team (each with ``ok`` and, when false, why), so that
 ``tests/test_claims.py`` (a few teams) and ``benchmarks/bench_claims.py`` (hundreds of plans and the demo's
@@ -209,6 +210,8 @@ def check_team(world, *, reps: int | None = None, looks: tuple = (1, 2, 3, "fina
             continue
         reason = None if dx.needs_plan else "simulation: checking the words of a plan without a shortfall"
         plan = pn.draft_plan(dx, start=world.week_start(simworld.DIAGNOSIS_WEEK + 1).date(), reason=reason)
+        claims.append(Claim("plan reason", where, bool(plan.reason) == (not dx.needs_plan),
+                            f"needs_plan {dx.needs_plan}, plan reason {plan.reason!r}"))
         plan_words = "\n".join([text.plan_overview(plan), text.plan_areas(plan), text.target_table(plan).to_string()])
         claims += check_arithmetic(plan_words, where + " plan")
         claims += check_findings(dx.card, rep_id, text.plan_areas(plan), where + " plan")
