@@ -9,6 +9,7 @@ import pandas as pd
 
 from pipnb.errors import DataError
 from pipnb.ledger import row_column
+from pipnb.limits import CELL_BYTES, LOAD_COPIES, check_fields, check_fits, scan_csv
 from pipnb.validate import ROW
 
 
@@ -17,6 +18,12 @@ def read_table_file(path: Path) -> pd.DataFrame:
 
     CSV values stay text so that validation can cite the original value; a ``_row`` column
     holds each record's spreadsheet row (header = row 1).
+
+    Raises
+    ------
+    DataError
+        One line naming the file (and the line, row and column when it is one of them): not UTF-8, not a CSV, a
+        line or a value over :mod:`pipnb.limits`' limits, or more rows than the memory left can hold.
     """
     if path.suffix.lower() == ".parquet":
         try:
@@ -27,14 +34,17 @@ def read_table_file(path: Path) -> pd.DataFrame:
         frame = _read_csv(path)
     frame.columns = [str(c).strip() for c in frame.columns]
     frame[ROW] = row_column(frame.index)
+    check_fields(frame, path.name)
     return frame
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
+    lines = scan_csv(path)                  # no line over the limit, before pandas holds any of them
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             head = handle.readline()
         separator = ";" if head.count(";") > head.count(",") else ","
+        _check_fits(path, lines, head.count(separator) + 1)
         return pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, encoding="utf-8-sig",
                            quoting=csv.QUOTE_MINIMAL)
     except UnicodeDecodeError:
@@ -44,3 +54,11 @@ def _read_csv(path: Path) -> pd.DataFrame:
                         file=path.name) from None
     except pd.errors.ParserError as err:
         raise DataError(f"is not a well-formed CSV ({str(err).strip()})", file=path.name) from None
+
+
+def _check_fits(path: Path, lines: int, columns: int) -> None:
+    """Stop before reading a table the memory left cannot hold (its text, and a Python string per cell)."""
+    need = LOAD_COPIES * (path.stat().st_size + lines * columns * CELL_BYTES)
+    check_fits(need, what=f"reading its {max(lines - 1, 0):,} rows of {columns} columns", file=path.name,
+               cut="export a shorter period or fewer columns (or one team at a time), or run where there is "
+                   "more memory")
