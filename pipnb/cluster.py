@@ -80,7 +80,8 @@ def check_address(address: str) -> tuple[str, str, int]:
         raise SchedulerError(f"--scheduler {shown!r} is not an address: {fix}") from None
     if parts.scheme not in SCHEMES:
         raise SchedulerError(f"--scheduler {shown!r}: the {parts.scheme}:// transport is not supported; {fix}")
-    if not host or parts.path.strip("/") or parts.query or parts.fragment or parts.username or " " in text:
+    if (not host or len(host) > 253 or parts.path.strip("/") or parts.query or parts.fragment or parts.username
+            or " " in text):
         raise SchedulerError(f"--scheduler {shown!r} is not an address: {fix}")
     return parts.scheme, host, port or DEFAULT_PORT
 

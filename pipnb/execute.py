@@ -140,7 +140,8 @@ def _timed_out(job: Job, exc: BaseException) -> str:
     """The job's error when its notebook ran past :attr:`Job.timeout` (its kernel is stopped), else ``""``."""
     if job.timeout is None or not isinstance(exc, TimeoutError) or "timed out" not in str(exc):
         return ""
-    return (f"stopped: the notebook was still running after {job.timeout / 60:g} minutes, the policy's limit "
+    limit = f"{job.timeout / 60:g} minutes" if job.timeout >= 60 else f"{job.timeout:g} seconds"
+    return (f"stopped: the notebook was still running after {limit}, the policy's limit "
             "(notebook_timeout_minutes in params/policy.yaml); find the cell that does not end, or raise the limit")
 
 

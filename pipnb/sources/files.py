@@ -9,7 +9,7 @@ import pandas as pd
 
 from pipnb.errors import DataError
 from pipnb.ledger import row_column
-from pipnb.limits import CELL_BYTES, LOAD_COPIES, check_fields, check_fits, scan_csv
+from pipnb.limits import CELL_BYTES, FILE_COPIES, check_fields, check_fits, scan_csv
 from pipnb.validate import ROW
 
 
@@ -57,8 +57,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def _check_fits(path: Path, lines: int, columns: int) -> None:
-    """Stop before reading a table the memory left cannot hold (its text, and a Python string per cell)."""
-    need = LOAD_COPIES * (path.stat().st_size + lines * columns * CELL_BYTES)
+    """Stop before reading a table the memory left cannot hold (its text, and its cells once parsed)."""
+    need = FILE_COPIES * path.stat().st_size + lines * columns * CELL_BYTES
     check_fits(need, what=f"reading its {max(lines - 1, 0):,} rows of {columns} columns", file=path.name,
                cut="export a shorter period or fewer columns (or one team at a time), or run where there is "
                    "more memory")
