@@ -87,6 +87,20 @@ def test_a_value_over_the_field_limit_names_file_row_and_column(data):
     assert read_table_file(path)["rep_name"].str.len().max() == limits.MAX_FIELD_CHARS
 
 
+def test_a_database_value_over_the_field_limit_names_table_row_and_column(tmp_path, demo):
+    import sqlite3
+
+    from pipnb.sources import load
+
+    with sqlite3.connect(tmp_path / "crm.db") as db:
+        for name in ("reps", "opportunities"):
+            getattr(demo, name).to_sql(name, db, index=False)
+        db.execute("UPDATE reps SET rep_name = ? WHERE rowid = 2", ("N" * (limits.MAX_FIELD_CHARS + 1),))
+    with pytest.raises(DataError) as caught:
+        load(f"sqlite:///{tmp_path / 'crm.db'}")
+    assert "row 2: the value of column 'rep_name' is 131,073 characters long" in str(caught.value)
+
+
 def test_200k_reps_stop_before_the_weekly_panel_with_how_to_cut_the_data(data):
     with (data / "reps.csv").open("a") as f:
         f.writelines(f"X{i:07d},Name {i},East,Felix Greyling,SMB,2021-12-27T00:00:00\n" for i in range(200_000))
