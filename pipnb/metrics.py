@@ -71,7 +71,7 @@ class _Grid:
         self.rep_ids = data.reps["rep_id"].to_numpy(dtype=object)
         self.n_reps = len(self.rep_ids)
         check_fits(self.n_reps * self.n_weeks * PANEL_CELL_BYTES,
-                   what=f"the weekly numbers of {self.n_reps:,} reps over {self.n_weeks:,} weeks",
+                   what=f"the weekly panel of {self.n_reps:,} reps over {self.n_weeks:,} weeks",
                    cut="load one team or segment at a time (a folder or a source YAML each), or a shorter period")
         self.mondays = self.first_monday + pd.to_timedelta(np.arange(self.n_weeks) * 7, unit="D")
         week_end_days = self.first_day + 7 * (np.arange(self.n_weeks) + 1)

@@ -108,7 +108,7 @@ def test_200k_reps_stop_before_the_weekly_panel_with_how_to_cut_the_data(data):
     result = cli("scan", "--data", data, limit=SMALL_LIMIT)
     assert result.returncode == 2 and time.monotonic() - start < 60
     line = one_line(result)
-    assert line.startswith("pipnb: error: the weekly numbers of 200,024 reps over 56 weeks needs about 41.7 GB of "
+    assert line.startswith("pipnb: error: the weekly panel of 200,024 reps over 56 weeks needs about 41.7 GB of "
                            "memory and "), line
     assert line.endswith("is available: load one team or segment at a time (a folder or a source YAML each), or a "
                          "shorter period"), line
