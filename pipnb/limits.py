@@ -44,15 +44,15 @@ SMALL = 64 << 20
 _BLOCK = 1 << 22
 
 
-def scan_csv(path: Path, *, max_line: int = MAX_LINE_BYTES) -> int:
-    """The number of lines of the CSV at ``path``, read in blocks without holding it.
+def scan_csv(path: Path, *, max_line: int = MAX_LINE_BYTES) -> tuple[int, int]:
+    """The number of lines of the CSV at ``path`` and the bytes of its longest, read in blocks without holding it.
 
     Raises
     ------
     DataError
         Naming the file and the first line longer than ``max_line`` bytes.
     """
-    lines = current = 0
+    lines = current = longest = 0
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(_BLOCK), b""):
             ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
@@ -66,11 +66,12 @@ def scan_csv(path: Path, *, max_line: int = MAX_LINE_BYTES) -> int:
             over = np.flatnonzero(lengths > max_line)
             if len(over):
                 raise _too_long(path, lines + int(over[0]) + 1, max_line)
+            longest = max(longest, int(lengths.max()))
             lines += len(ends)
             current = len(block) - int(ends[-1]) - 1
             if current > max_line:
                 raise _too_long(path, lines + 1, max_line)
-    return lines + (current > 0)
+    return lines + (current > 0), max(longest, current)
 
 
 def _too_long(path: Path, line: int, limit: int) -> DataError:

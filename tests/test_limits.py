@@ -85,6 +85,11 @@ def test_a_value_over_the_field_limit_names_file_row_and_column(data):
     rows[2] = rows[2].replace("N" * (limits.MAX_FIELD_CHARS + 1), "N" * limits.MAX_FIELD_CHARS)   # at the limit
     path.write_text("\n".join(rows) + "\n")
     assert read_table_file(path)["rep_name"].str.len().max() == limits.MAX_FIELD_CHARS
+    quoted = '"' + "\n".join(["N" * 70_000] * 2) + '"'          # over the limit on two lines under it
+    rows[2] = rows[2].replace("N" * limits.MAX_FIELD_CHARS, quoted)
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(DataError, match="^reps.csv row 3: the value of column 'rep_name' is 140,001 characters"):
+        read_table_file(path)
 
 
 def test_a_database_value_over_the_field_limit_names_table_row_and_column(tmp_path, demo):
@@ -147,7 +152,7 @@ def test_scan_csv_counts_lines_and_finds_the_first_long_one_across_blocks(tmp_pa
             with pytest.raises(DataError, match=f"^{case}.csv: line {too_long[0]} is longer"):
                 limits.scan_csv(path, max_line=20)
         else:
-            assert limits.scan_csv(path, max_line=20) == len(reference)
+            assert limits.scan_csv(path, max_line=20) == (len(reference), max(map(len, reference), default=0))
 
 
 def test_available_memory_reads_the_address_space_limit_in_a_child():

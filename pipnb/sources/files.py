@@ -9,7 +9,7 @@ import pandas as pd
 
 from pipnb.errors import DataError
 from pipnb.ledger import row_column
-from pipnb.limits import CELL_BYTES, FILE_COPIES, check_fields, check_fits, scan_csv
+from pipnb.limits import CELL_BYTES, FILE_COPIES, MAX_FIELD_CHARS, check_fields, check_fits, scan_csv
 from pipnb.validate import ROW
 
 
@@ -31,22 +31,26 @@ def read_table_file(path: Path) -> pd.DataFrame:
         except Exception as err:  # noqa: BLE001 - pyarrow raises many types
             raise DataError(f"cannot read Parquet file ({type(err).__name__}: {err})", file=path.name) from None
     else:
-        frame = _read_csv(path)
+        frame, bounded = _read_csv(path)
     frame.columns = [str(c).strip() for c in frame.columns]
     frame[ROW] = row_column(frame.index)
-    check_fields(frame, path.name)
+    if path.suffix.lower() == ".parquet" or not bounded:
+        check_fields(frame, path.name)
     return frame
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    lines = scan_csv(path)                  # no line over the limit, before pandas holds any of them
+def _read_csv(path: Path) -> tuple[pd.DataFrame, bool]:
+    """The table, and whether no value can be over :data:`~pipnb.limits.MAX_FIELD_CHARS` (each record one line,
+    none longer: a value is no longer than its line)."""
+    lines, longest = scan_csv(path)          # no line over the limit, before pandas holds any of them
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             head = handle.readline()
         separator = ";" if head.count(";") > head.count(",") else ","
         _check_fits(path, lines, head.count(separator) + 1)
-        return pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, encoding="utf-8-sig",
-                           quoting=csv.QUOTE_MINIMAL)
+        frame = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, encoding="utf-8-sig",
+                            quoting=csv.QUOTE_MINIMAL)
+        return frame, longest <= MAX_FIELD_CHARS and len(frame) + 1 == lines
     except UnicodeDecodeError:
         raise DataError("is not UTF-8 text; save it as CSV UTF-8", file=path.name) from None
     except pd.errors.EmptyDataError:
