@@ -102,7 +102,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -604,11 +604,13 @@ class PlanRun:
 
 
 def run_plan(world: World, rep_id: str, *, diagnosis_week: int = DIAGNOSIS_WEEK, every_look: bool = True,
-             focus: Sequence[str] | None = None) -> PlanRun:
+             focus: Sequence[str] | None = None, amend: Callable[[World, object], object] | None = None
+             ) -> PlanRun:
     """Diagnose ``rep_id`` on the 12 weeks ending with ``diagnosis_week``, force a plan from the next Monday,
     and review it at every checkpoint and the final review (``every_look=False``: the final review only;
     ``pn.review`` is stateless, so the final does not depend on the checkpoints having run). ``focus``: the
-    manager edits the draft so that exactly these metrics are its focus (the plan YAML's ``focus`` flags)."""
+    manager edits the draft so that exactly these metrics are its focus (the plan YAML's ``focus`` flags).
+    ``amend(world, plan)``: the plan the reviews read instead (e.g. with a recorded plan event)."""
     data, panel = world.data, world.panel
     dx = pn.diagnose(data, rep_id, as_of=world.week_end(diagnosis_week), panel=panel)
     plan = pn.draft_plan(dx, start=world.week_start(diagnosis_week + 1).date(),      # forced: a reason is needed
@@ -616,6 +618,8 @@ def run_plan(world: World, rep_id: str, *, diagnosis_week: int = DIAGNOSIS_WEEK,
     if focus is not None:
         plan = plan.model_copy(update={"targets": [t.model_copy(update={"focus": t.metric in focus})
                                                    for t in plan.targets]})
+    if amend is not None:
+        plan = amend(world, plan)
     looks = [*range(1, len(plan.checkpoints) + 1), "final"] if every_look else ["final"]
     frames, final = [], None
     for look in looks:
@@ -1117,3 +1121,135 @@ def truncate(world: World, week: int) -> pn.SalesData:
     acts = d.activities[d.activities["occurred_at"] < cut]
     return pn.SalesData(reps=d.reps, opportunities=opps.reset_index(drop=True),
                         activities=acts.reset_index(drop=True), source=d.source)
+
+
+# -- untidy worlds (issue 23): the worlds and their scenarios -----------------------------------------
+NOT_MET = ("not met", "behind plan")
+
+
+@dataclass(frozen=True)
+class UntidyWorld:
+    """One world of issue 23's stress benchmark: its parameters and which untidiness it carries."""
+
+    name: str
+    text: str
+    params: WorldParams = WorldParams()
+    dip: bool = False               # the whole team's emails and opportunities x0.6 in plan weeks 7-12
+    territory: bool = False         # the focal rep's territory shrinks (only the territory scenario runs)
+    event: bool = False             # ... and the manager records it as a plan event (``pn.Plan.record_event``)
+    small: bool = False             # teams of 5-8 reps (by replication: 5, 6, 7, 8, 5, ...)
+    mde_drivers: tuple[str, ...] = ()
+
+    def world_params(self, index: int) -> WorldParams:
+        return replace(self.params, n_reps=5 + index % 4) if self.small else self.params
+
+
+WORLDS = {w.name: w for w in (
+    UntidyWorld("tidy", "today's world (10 reps, Poisson weeks with AR(1) 0.3)", mde_drivers=DRIVERS),
+    UntidyWorld("dip", "the whole team's emails and opportunities x0.6 in plan weeks 7-12", dip=True),
+    UntidyWorld("territory", "the rep's territory shrinks (opportunities and book x0.6 from week 29), "
+                "account ids", WorldParams(accounts=True), territory=True),
+    UntidyWorld("territory_noacc", "  ... without account ids", territory=True),
+    UntidyWorld("territory_event", "  ... account ids, the shrink recorded as a plan event",
+                WorldParams(accounts=True), territory=True, event=True),
+    UntidyWorld("territory_event_noacc", "  ... no account ids, recorded as a plan event", territory=True,
+                event=True),
+    UntidyWorld("ar1", "week-to-week AR(1) rho 0.5 (sd 0.2)", WorldParams(week_sd=0.2, week_rho=0.5),
+                mde_drivers=("emails", "opps")),
+    UntidyWorld("nb", "negative-binomial weeks, alpha 0.5", WorldParams(nb_alpha=0.5),
+                mde_drivers=("emails", "opps")),
+    UntidyWorld("small", "teams of 5-8 reps", small=True),
+    UntidyWorld("ramping", "half the team hired in weeks 21-40, ramping 30% -> 100% over 26 weeks",
+                WorldParams(ramping_share=0.5)),
+    UntidyWorld("lowvol", "very low volume: 0.3 opportunities a week", WorldParams(opps_per_week=0.3)),
+)}
+
+
+def not_met(table: pd.DataFrame) -> bool:
+    """Does any status of a review's table (``status``, and ``glide_status`` / ``final_status`` where
+    present) read "not met" or "behind plan"?"""
+    columns = [c for c in table.columns if "status" in c]
+    return bool(table[columns].isin(NOT_MET).to_numpy().any()) if columns else False
+
+
+def _dip(spec: UntidyWorld, params: WorldParams) -> list[Change]:
+    return team_dip(n_reps=params.n_reps) if spec.dip else []
+
+
+def scenario_world_equal(seed: int, spec: UntidyWorld, index: int = 0) -> Tally:
+    """An all-equal team in the world (``rep_cv`` 0): established reps (not recently hired) flagged short
+    on any plan metric (``s1.any``); recently hired reps flagged (``s1.ramping_any``, report only); the
+    established rep the scan makes look worst forced onto a plan, reviewed at every look (``s2.*``), and
+    whether its final table reads "not met" / "behind plan" (``s2.not_met_final``). In a dip world, the
+    same plan in the same world without the dip too (``s2.nodip.*``: the history before the plan is shared)."""
+    t = Tally()
+    params = replace(spec.world_params(index), rep_cv=0.0)
+    world = generate(seed, params, _dip(spec, params))
+    card = scan(world)
+    recent = {world.rep_id(r) for r in ramp_hires(params, None)}
+    flags = shortfalls(card)
+    established = flags[~flags.index.isin(recent)]
+    t.add("s1.any", int(established.any(axis=1).sum()), len(established))
+    if recent:
+        hired = flags[flags.index.isin(recent)]
+        t.add("s1.ramping_any", int(hired.any(axis=1).sum()), len(hired))
+    rep = select_worst(card[~card["rep_id"].isin(recent)])
+    run = run_plan(world, rep)
+    tally_plan(t, "s2", run)
+    t.add("s2.not_met_final", not_met(run.final_table))
+    if spec.dip:
+        calm = run_plan(generate(seed, params), rep, every_look=False)
+        tally_plan(t, "s2.nodip", calm)
+        t.add("s2.nodip.not_met_final", not_met(calm.final_table))
+    return t
+
+
+def scenario_world_recovered(seed: int, spec: UntidyWorld, driver: str, index: int = 0) -> Tally:
+    """A rep truly at 60% of peers on ``driver`` who is truly back at the peer level from the plan's first
+    day, forced onto a plan (final review): consequences, complete (``s3.*``). In a dip world, the same rep
+    in the same world without the dip too (``s3.nodip.*``)."""
+    t = Tally()
+    params = spec.world_params(index)
+    back = low_rep(driver, after=1.0)
+    world = generate(seed, params, [*back, *_dip(spec, params)], focal=0)
+    run = run_plan(world, world.rep_id(0), every_look=False)
+    tally_plan(t, "s3", run)
+    t.add("s3.not_met_final", not_met(run.final_table))
+    if spec.dip:
+        calm = run_plan(generate(seed, params, back, focal=0), world.rep_id(0), every_look=False)
+        tally_plan(t, "s3.nodip", calm)
+    return t
+
+
+def record_territory_event(world: World, plan):
+    """The manager records the territory change as a signed plan event from the diagnosis window's first
+    week: ``plan.transition("activate", ...)`` then ``plan.record_event("territory", on=..., note=...,
+    by=..., signed_on=...)`` (the event API of issue 23). Raises ``NotImplementedError`` where
+    ``pn.Plan`` has no ``record_event`` yet."""
+    if not hasattr(plan, "record_event"):
+        raise NotImplementedError("pn.Plan has no record_event: plan events are not built yet")
+    start = plan.start
+    active = plan.transition("activate", by="simulation", on=start)
+    return active.record_event("territory", on=world.week_start(DIAGNOSIS_FIRST_WEEK).date(),
+                               note="accounts reassigned: the book keeps 60% of its accounts", by="simulation",
+                               signed_on=start)
+
+
+def scenario_world_territory(seed: int, spec: UntidyWorld, index: int = 0) -> Tally:
+    """The focal rep's territory shrinks from the diagnosis window on (behaviour unchanged), and the rep
+    is forced onto a plan, reviewed at every look: consequences, "improved" / "worse" at any look."""
+    t = Tally()
+    params = spec.world_params(index)
+    world = generate(seed, params, territory_shrink(0), focal=0)
+    run = run_plan(world, world.rep_id(0), amend=record_territory_event if spec.event else None)
+    tally_plan(t, "terr", run)
+    t.add("terr.not_met_final", not_met(run.final_table))
+    return t
+
+
+def scenario_world_detection(seed: int, spec: UntidyWorld, index: int = 0) -> Tally:
+    """Detection where the world is tidy: a rep at 60% on emails flagged in 12 weeks (``s4.emails.w12``);
+    a rep at 60% who sends 1.5 times as many from the plan start 'improved' at the final (``s6...``)."""
+    params = spec.world_params(index)
+    t = scenario_planted(seed, "emails", windows=(12,), plans=False, params=params)
+    return t.merge(scenario_emails_up(seed, factor=1.5, params=params))
