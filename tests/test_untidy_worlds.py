@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+import pytest
 import simworld as sw
 
 P = sw.WorldParams()
@@ -73,13 +74,15 @@ def test_negative_binomial_weeks_have_the_stated_variance():
 
 
 def test_ar1_world_has_the_stated_lag_one_correlation():
-    world = sw.generate(2, replace(P, n_reps=60, rep_cv=0.0, week_sd=0.2, week_rho=0.5, team_week_sd=0.0,
-                                   emails_per_week=2000.0))
+    world = sw.generate(2, replace(P, n_reps=20, rep_cv=0.0, week_sd=0.2, week_rho=0.5, team_week_sd=0.0,
+                                   emails_per_week=300.0, opps_per_week=0.5))
     emails = _weekly(world, world.data.activities.query("kind == 'email'"), "occurred_at")
     counts = emails.groupby(["rep_id", "week"]).size().unstack()
     logs = np.log(counts.to_numpy())
     lag1 = np.mean([np.corrcoef(row[:-1], row[1:])[0, 1] for row in logs])
-    assert 0.35 <= lag1 <= 0.6                   # 0.5 less the small-sample bias of 52 weeks (~ -0.04)
+    # 0.5, attenuated by Poisson noise (var of a log count ~1/300 beside the factor's 0.04: x0.92) and the
+    # small-sample bias of 52 weeks (~ -0.04): about 0.42, with an sd of ~0.03 over 20 reps
+    assert 0.33 <= lag1 <= 0.55
 
 
 def test_team_dip_moves_every_rep_and_leaves_the_focal_choice_to_the_caller():
@@ -116,3 +119,65 @@ def test_small_teams_and_very_low_volume_are_plain_parameters():
         card = sw.scan(world)
         assert card["rep_id"].nunique() == n
         assert len(world.data.opportunities) < 0.6 * 52 * n
+
+
+# -- issue 23's promises, fast version: fixed seeds, small n, loose bounds ---------------------------
+# benchmarks/bench_fairness.py --worlds all measures the same with Wilson intervals; each bound below
+# is the issue's target loosened for a small sample, with P(fail | target met) for independent draws.
+FLAG_TEAMS = 8
+FLAG_WORLDS = ("ar1", "nb", "small", "ramping", "lowvol")
+
+
+@pytest.mark.parametrize("name", FLAG_WORLDS)
+def test_an_all_equal_team_in_an_untidy_world_flags_few_reps(name):
+    # target <= 5% of (established) reps flagged on any plan metric; here <= 12.5% of ~50-80 reps
+    # (P(fail | 5%) < 1% for 80 reps, ~3% for the 52 reps of the small teams)
+    tally = sw.Tally()
+    spec = sw.WORLDS[name]
+    for i in range(FLAG_TEAMS):
+        params = replace(spec.world_params(i), rep_cv=0.0)
+        world = sw.generate(23_000 + i, params)
+        recent = {world.rep_id(r) for r in sw.ramp_hires(params, None)}
+        flags = sw.shortfalls(sw.scan(world))
+        flags = flags[~flags.index.isin(recent)]
+        tally.add("s1.any", int(flags.any(axis=1).sum()), len(flags))
+    assert tally.rate("s1.any") <= 0.125, _line(tally, "s1.any")
+
+
+DIP_PLANS = 8
+
+
+@pytest.mark.xfail(strict=False, reason="issue 23: team-wide dip, average reps 'not met' at the final <= 10% "
+                   "(29.6% on main: statuses are not peer-adjusted yet)")
+def test_a_team_wide_dip_does_not_make_average_reps_not_met():
+    # target <= 10% of noise-selected average reps with a 'not met' / 'behind plan' status at the final;
+    # at most 2 of 8 (P(fail | 10%) ~ 4%; P(pass | 30%) ~ 55%, so today's rules fail often, not always)
+    tally = sw.Tally()
+    params = replace(P, rep_cv=0.0)
+    for i in range(DIP_PLANS):
+        world = sw.generate(23_100 + i, params, sw.team_dip(n_reps=params.n_reps))
+        run = sw.run_plan(world, sw.select_worst(sw.scan(world)), every_look=False)
+        tally.add("not_met", sw.not_met(run.final_table))
+    assert tally.rate("not_met") <= 2 / DIP_PLANS, _line(tally, "not_met")
+
+
+TERRITORY_PLANS = 6
+
+
+@pytest.mark.xfail(strict=False, reason="issue 23: territory shrink (opportunities x0.6, behaviour unchanged): "
+                   "consequences <= 2% (31.7% on main)")
+def test_a_shrunk_territory_does_not_lead_to_consequences():
+    # target <= 2%; at most 1 of 6 plans (P(fail | 2%) ~ 0.6%; P(pass | 32%) ~ 38%)
+    tally = sw.Tally()
+    params = replace(P, accounts=True)
+    for i in range(TERRITORY_PLANS):
+        world = sw.generate(23_200 + i, params, sw.territory_shrink(0), focal=0)
+        run = sw.run_plan(world, world.rep_id(0), every_look=False)
+        tally.add("consequences", run.recommendation == "consequences")
+    assert tally.rate("consequences") <= 1 / TERRITORY_PLANS, _line(tally, "consequences")
+
+
+def _line(tally: sw.Tally, key: str) -> str:
+    k, n = tally.counts.get(key, (0, 0))
+    lo, hi = tally.interval(key)
+    return f"{key}: {k} of {n} ({tally.rate(key):.0%}, 95% interval {lo:.0%}-{hi:.0%})"
