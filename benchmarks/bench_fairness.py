@@ -41,6 +41,8 @@ Wilson 95% interval, n, target and a mark: *meets* (the whole interval on the ta
 (the whole interval on the other side) or *undecided*. Every world's replications share seeds, so worlds
 differ by their untidiness only (common random numbers). ``--minutes``: stop starting replications after
 that long and report what finished (replications are interleaved, so every world gets about the same n).
+Worlds run interleaved in one pool, so each world's wall time is the run's wall time shared out by its CPU
+seconds (the tidy world's includes the one-off effect curves of its MDE calibration, ~200 CPU s a process).
 """
 
 from __future__ import annotations
