@@ -39,11 +39,18 @@ from pipnb.findings import (
     classify,
     what_it_shows,
 )
-from pipnb.metrics import data_window, weekly_panel, window_metrics, window_moments
+from pipnb.metrics import data_window, week_start, weekly_panel, window_metrics, window_moments
 from pipnb.policy import Policy, resolve_policy
 from pipnb.schema import FLAG_METRICS, METRICS
 from pipnb.sources import accepts_path
-from pipnb.stats.funnel import funnel_limit, funnel_scale, funnel_z, peer_overdispersion, within_variance
+from pipnb.stats.funnel import (
+    funnel_limit,
+    funnel_scale,
+    funnel_z,
+    peer_funnel,
+    within_dispersion,
+    within_variance,
+)
 
 MIN_EVENTS = 5       # ratio/mean metrics with fewer trials than this are not flagged
 PEER_LEVELS = {"team": ("team", "segment", "all"), "segment": ("segment", "all"), "all": ("all",)}
@@ -106,7 +113,8 @@ def scorecard(data: SalesData, as_of: str | pd.Timestamp | None = None, weeks: i
     pooled = window_metrics(panel, start, end, win_rate_basis=policy.win_rate_basis)
     reps = peer_table(data, on=start, policy=policy, until=window.last_day, silent=_silent(pooled))
     missing = missing_sources(data)
-    card = _benchmark(pooled, reps, policy, window_moments(panel, start, end), missing)
+    moments = pd.concat([window_moments(panel, start, end), weekly_dispersion(panel, start, end)])
+    card = _benchmark(pooled, reps, policy, moments, missing)
     card = _add_unavailable(card, reps, missing).rename(columns={"group": "peer_group"})
     if policy.confirm_previous_window and since is None:
         card = _confirm(card, data, panel, start, weeks, policy)
@@ -307,20 +315,22 @@ def _funnel(rows: pd.DataFrame, peer: np.ndarray, metric, policy: Policy) -> dic
     else:
         scale = funnel_scale(kind, rows["numerator"].fillna(0).to_numpy(float),
                              rows["denominator"].fillna(0).to_numpy(float))
+        if kind == "count" and "x2" in rows:      # weeks that vary more than Poisson: the rep's own noise
+            sigma2 = within_dispersion(rows["x2"].to_numpy(float), rows["dof"].to_numpy(float), peer)
     y, volume = scale.y, scale.n
     has = (volume > 0) & np.isfinite(rows["value"].to_numpy(float))
-    w = peer & has[None, :]
+    fun = peer_funnel(scale, peer & has[None, :], sigma2)
+    target, tau2 = fun.target, fun.tau2
     with np.errstate(invalid="ignore", divide="ignore"):
-        target = (w @ y) / (w @ volume)
         rate = np.where(has, y / np.where(has, volume, 1), np.nan)
     judged = has & ~(rows["ramping"] | rows["inactive"] | rows["silent"]).to_numpy(bool) & np.isfinite(target)
-    if sigma2 is not None:
+    if kind == "logmean":
         judged &= np.isfinite(sigma2) & (sigma2 > 0)
-    tau2 = peer_overdispersion(kind, rate, volume, target, w, sigma2)
     sign = -1.0 if (kind != "gap" and not metric.higher_is_better) else 1.0
-    z = sign * funnel_z(rate, target, volume, kind, tau2, sigma2)
+    extra = {"target_var": fun.target_var}
+    z = sign * funnel_z(rate, target, volume, kind, tau2, sigma2, **extra)
     crit = _z_crit(policy)
-    limit = funnel_limit(target, volume, kind, tau2, -sign * crit, sigma2)
+    limit = funnel_limit(target, volume, kind, tau2, -sign * crit, sigma2, **extra)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         if kind == "gap":
             limit = 1.0 / limit
@@ -388,6 +398,26 @@ def _strength(z: float, crit: float) -> str:
     if size >= 1.64:
         return "some evidence, not enough to flag"
     return "within the noise expected between reps"
+
+
+def weekly_dispersion(panel: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Each rep's Pearson statistic of their weekly counts over the weeks ``start``..``end`` for the count
+    metrics: ``metric, rep_id, x2, dof`` with ``x2 = sum (c_w - d_w m)^2 / (d_w m)`` about the rep's own rate
+    ``m`` and ``dof`` the weeks with exposure less one (0 when the rep counted nothing). The funnel's
+    :func:`~pipnb.stats.funnel.within_dispersion` pools it over each rep's peers."""
+    start, end = week_start(pd.Timestamp(start)), week_start(pd.Timestamp(end))
+    counts = [m for m, spec in METRICS.items() if spec.flaggable and spec.noise_model == "count"]
+    rows = panel[(panel["week"] >= start) & (panel["week"] <= end) & panel["metric"].isin(counts)
+                 & (panel["denominator"] > 0)]
+    keys = [rows["metric"], rows["rep_id"]]
+    rate = rows.groupby(keys)["numerator"].transform("sum") / rows.groupby(keys)["denominator"].transform("sum")
+    expected = rows["denominator"] * rate
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x2 = ((rows["numerator"] - expected) ** 2 / expected).where(expected > 0, 0.0)
+    out = (rows.assign(x2=x2, dof=(rate > 0).astype(float)).groupby(["metric", "rep_id"])
+           .agg(x2=("x2", "sum"), dof=("dof", "sum")).reset_index())
+    out["dof"] = np.maximum(out["dof"] - 1, 0.0)
+    return out
 
 
 def _confirm(card: pd.DataFrame, data: SalesData, panel: pd.DataFrame, start: pd.Timestamp, weeks: int,
