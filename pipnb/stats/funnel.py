@@ -1,16 +1,35 @@
 """Flagging a shortfall without fooling anyone: funnel-plot control limits with over-dispersion.
 
 A rep is compared with a target (their peers' pooled level over the same weeks) on the scale where noise is
-understood: a **count** of events over weeks (Poisson), a **ratio** of successes over trials (binomial), or
-**touch gaps** as touches over open-opportunity days (Poisson on the touch rate, whose inverse is the mean
-gap), or a **per-deal mean** (deal size, sales cycle) on the log scale, where a skewed amount's mean is near
-normal: the rep's mean ``log(1 + x)`` over their ``n`` deals, whose noise is the peers' pooled within-rep
-variance ``sigma^2`` over ``n`` (kind ``"logmean"``). The z-score of the rep against the target divides the
-difference by the noise expected at the rep's own volume, plus the spread that really exists between reps
-(Spiegelhalter 2005, "Funnel plots for comparing institutional performance", Stat Med 24:1185; additive random
-effect ``tau^2`` estimated from winsorized z-scores, DerSimonian–Laird style). Control limits drawn at
-``target ± z * sd(volume)`` form the funnel of the scan's charts; a rep outside the lower limit *and* beyond
-the practical margin falls short.
+understood: a **count** of events over weeks, a **ratio** of successes over trials (binomial), or **touch
+gaps** as touches over open-opportunity days (Poisson on the touch rate, whose inverse is the mean gap), or a
+**per-deal mean** (deal size, sales cycle) on the log scale, where a skewed amount's mean is near normal: the
+rep's mean ``log(1 + x)`` over their ``n`` deals, whose noise is the peers' pooled within-rep variance
+``sigma^2`` over ``n`` (kind ``"logmean"``, :func:`within_variance`). A count's noise is Poisson times the
+dispersion ``phi`` of the peers' weekly counts (quasi-Poisson, :func:`within_dispersion`): weeks that swing
+more than Poisson (negative-binomial weeks) are the rep's own noise, not a difference between reps.
+
+The rep's z-score divides their difference from the target by the root of three variances
+(:func:`funnel_z`, :func:`peer_funnel`):
+
+1. the rep's own noise at their volume, at the target (:func:`null_variance`);
+2. the spread that really exists between reps, an additive random effect ``tau^2`` (Spiegelhalter DJ, "Funnel
+   plots for comparing institutional performance", Stat Med 2005;24:1185-1202, section on over-dispersion):
+   estimated for each rep from **their own peers only** (the rep under judgement never widens their own
+   limits), from the peers' z-scores against the target **winsorized** at the group's 10% and 90% quantiles so
+   that one or two extreme peers do not widen everyone's limits, ``phi`` their mean square, and
+   ``tau^2 = (k phi - (k - 1)) / (sum w - sum w^2 / sum w)`` when ``k phi > k - 1`` (``w`` the inverse null
+   variances; DerSimonian-Laird's moment estimator on winsorized z-scores). Unlike the paper, ``phi`` is
+   divided by the mean square that winsorizing leaves of normal z-scores in a group of ``k``
+   (:func:`winsorized_tau2`), so a real, normal spread is not underestimated;
+3. the variance of the target itself, estimated from ``k`` peers (:func:`target_variance`): the peers' pooled
+   rate moves with who is in a small team, about ``(var0 + tau^2) / k``.
+
+Control limits drawn at ``target ± z * sd(volume)`` form the funnel of the scan's charts (:func:`funnel_limit`);
+a rep beyond the lower limit *and* beyond the practical margin falls short. ``z`` is the normal critical value
+(no Student t for the few peers that estimate ``tau^2``: at 9 peers it cost a third of the power to find a rep at
+60% of their peers, while the all-equal team stayed within its budget without it; see
+``benchmarks/bench_fairness.py``).
 """
 
 from __future__ import annotations
