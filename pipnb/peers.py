@@ -6,9 +6,10 @@ each rep and metric: the peer median and quartiles, the rep's percentile among p
 
 One decision path: every flag on every metric comes from one rule. A shortfall is flagged only beyond the
 rep's own sampling noise and the peers' natural spread: the rep's rate is set against the peers' pooled rate
-in a funnel plot (:mod:`pipnb.stats.funnel`: Poisson counts per week, binomial cohort ratios, touches per
-open-opportunity day, per-deal means such as deal size and sales cycle on the log scale, each with the
-between-rep spread estimated from the rep's peers), at a level that keeps the chance of flagging a rep whose
+in a funnel plot (:mod:`pipnb.stats.funnel`: counts per week, Poisson times the peers' weekly dispersion
+(:func:`weekly_dispersion`), binomial cohort ratios, touches per open-opportunity day, per-deal means such as deal
+size and sales cycle on the log scale, each with the between-rep spread estimated from the rep's peers' winsorized
+z-scores and the uncertainty of the peers' pooled rate), at a level that keeps the chance of flagging a rep whose
 true rates equal their peers' on any flaggable metric (the outcomes and drivers with a noise model,
 :data:`~pipnb.schema.FLAG_METRICS`) at the policy's ``false_flag_rate`` (Bonferroni across them), and beyond
 the practical ``margin`` (20% from the peer median, the policy's rule). A metric the rule cannot judge
