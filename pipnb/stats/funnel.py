@@ -122,7 +122,7 @@ WINSOR = 0.1   # share of z-scores winsorized at each end (Spiegelhalter 2005: 1
 
 
 def overdispersion(rate: np.ndarray, target: np.ndarray, var0: np.ndarray, *, winsor: float = WINSOR) -> float:
-    """Between-rep variance ``tau^2`` of one group of units against one target (Spiegelhalter 2005, section 3.2).
+    """Between-rep variance ``tau^2`` of one group of units against one target (Spiegelhalter 2005).
 
     The group's case of :func:`peer_overdispersion`'s rule (:func:`winsorized_tau2`): z-scores
     ``(rate - target) / sqrt(var0)``, winsorized, give ``phi``; ``tau^2`` follows when ``phi`` exceeds chance.
@@ -178,8 +178,9 @@ def peer_overdispersion(kind: str, rate: np.ndarray, volume: np.ndarray, target:
     Row ``i`` of ``peers`` says who rep ``i``'s peers are. Their z-scores against rep ``i``'s target (the
     peers' pooled rate), each at the peer's own volume, are winsorized within the group, so one or two
     extreme peers do not widen everyone's limits; the rep under judgement never widens their own limits, and
-    a company whose teams differ in spread gets each team's own. ``sigma2`` (per-deal means): rep ``i``'s
-    within-rep variance of one deal (:func:`within_variance`).
+    a company whose teams differ in spread gets each team's own. ``sigma2``: rep ``i``'s within-rep variance of
+    one deal for a per-deal mean (:func:`within_variance`), the weekly dispersion for a count
+    (:func:`within_dispersion`).
     """
     rate, volume, target = (np.asarray(a, dtype=float) for a in (rate, volume, target))
     ok = np.isfinite(rate) & (volume > 0)
