@@ -6,9 +6,10 @@ each rep and metric: the peer median and quartiles, the rep's percentile among p
 
 One decision path: every flag on every metric comes from one rule. A shortfall is flagged only beyond the
 rep's own sampling noise and the peers' natural spread: the rep's rate is set against the peers' pooled rate
-in a funnel plot (:mod:`pipnb.stats.funnel`: Poisson counts per week, binomial cohort ratios, touches per
-open-opportunity day, per-deal means such as deal size and sales cycle on the log scale, each with the
-between-rep spread estimated from the rep's peers), at a level that keeps the chance of flagging a rep whose
+in a funnel plot (:mod:`pipnb.stats.funnel`: counts per week, Poisson times the peers' weekly dispersion
+(:func:`weekly_dispersion`), binomial cohort ratios, touches per open-opportunity day, per-deal means such as deal
+size and sales cycle on the log scale, each with the between-rep spread estimated from the rep's peers' winsorized
+z-scores and the uncertainty of the peers' pooled rate), at a level that keeps the chance of flagging a rep whose
 true rates equal their peers' on any flaggable metric (the outcomes and drivers with a noise model,
 :data:`~pipnb.schema.FLAG_METRICS`) at the policy's ``false_flag_rate`` (Bonferroni across them), and beyond
 the practical ``margin`` (20% from the peer median, the policy's rule). A metric the rule cannot judge
@@ -39,11 +40,18 @@ from pipnb.findings import (
     classify,
     what_it_shows,
 )
-from pipnb.metrics import data_window, weekly_panel, window_metrics, window_moments
+from pipnb.metrics import data_window, week_start, weekly_panel, window_metrics, window_moments
 from pipnb.policy import Policy, resolve_policy
 from pipnb.schema import FLAG_METRICS, METRICS
 from pipnb.sources import accepts_path
-from pipnb.stats.funnel import funnel_limit, funnel_scale, funnel_z, peer_overdispersion, within_variance
+from pipnb.stats.funnel import (
+    funnel_limit,
+    funnel_scale,
+    funnel_z,
+    peer_funnel,
+    within_dispersion,
+    within_variance,
+)
 
 MIN_EVENTS = 5       # ratio/mean metrics with fewer trials than this are not flagged
 PEER_LEVELS = {"team": ("team", "segment", "all"), "segment": ("segment", "all"), "all": ("all",)}
@@ -106,7 +114,8 @@ def scorecard(data: SalesData, as_of: str | pd.Timestamp | None = None, weeks: i
     pooled = window_metrics(panel, start, end, win_rate_basis=policy.win_rate_basis)
     reps = peer_table(data, on=start, policy=policy, until=window.last_day, silent=_silent(pooled))
     missing = missing_sources(data)
-    card = _benchmark(pooled, reps, policy, window_moments(panel, start, end), missing)
+    moments = pd.concat([window_moments(panel, start, end), weekly_dispersion(panel, start, end)])
+    card = _benchmark(pooled, reps, policy, moments, missing)
     card = _add_unavailable(card, reps, missing).rename(columns={"group": "peer_group"})
     if policy.confirm_previous_window and since is None:
         card = _confirm(card, data, panel, start, weeks, policy)
@@ -307,20 +316,22 @@ def _funnel(rows: pd.DataFrame, peer: np.ndarray, metric, policy: Policy) -> dic
     else:
         scale = funnel_scale(kind, rows["numerator"].fillna(0).to_numpy(float),
                              rows["denominator"].fillna(0).to_numpy(float))
+        if kind == "count" and "x2" in rows:      # weeks that vary more than Poisson: the rep's own noise
+            sigma2 = within_dispersion(rows["x2"].to_numpy(float), rows["dof"].to_numpy(float), peer)
     y, volume = scale.y, scale.n
     has = (volume > 0) & np.isfinite(rows["value"].to_numpy(float))
-    w = peer & has[None, :]
+    fun = peer_funnel(scale, peer & has[None, :], sigma2)
+    target, tau2 = fun.target, fun.tau2
     with np.errstate(invalid="ignore", divide="ignore"):
-        target = (w @ y) / (w @ volume)
         rate = np.where(has, y / np.where(has, volume, 1), np.nan)
     judged = has & ~(rows["ramping"] | rows["inactive"] | rows["silent"]).to_numpy(bool) & np.isfinite(target)
-    if sigma2 is not None:
+    if kind == "logmean":
         judged &= np.isfinite(sigma2) & (sigma2 > 0)
-    tau2 = peer_overdispersion(kind, rate, volume, target, w, sigma2)
     sign = -1.0 if (kind != "gap" and not metric.higher_is_better) else 1.0
-    z = sign * funnel_z(rate, target, volume, kind, tau2, sigma2)
+    extra = {"target_var": fun.target_var}
+    z = sign * funnel_z(rate, target, volume, kind, tau2, sigma2, **extra)
     crit = _z_crit(policy)
-    limit = funnel_limit(target, volume, kind, tau2, -sign * crit, sigma2)
+    limit = funnel_limit(target, volume, kind, tau2, -sign * crit, sigma2, **extra)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         if kind == "gap":
             limit = 1.0 / limit
@@ -388,6 +399,26 @@ def _strength(z: float, crit: float) -> str:
     if size >= 1.64:
         return "some evidence, not enough to flag"
     return "within the noise expected between reps"
+
+
+def weekly_dispersion(panel: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Each rep's Pearson statistic of their weekly counts over the weeks ``start``..``end`` for the count
+    metrics: ``metric, rep_id, x2, dof`` with ``x2 = sum (c_w - d_w m)^2 / (d_w m)`` about the rep's own rate
+    ``m`` and ``dof`` the weeks with exposure less one (0 when the rep counted nothing). The funnel's
+    :func:`~pipnb.stats.funnel.within_dispersion` pools it over each rep's peers."""
+    start, end = week_start(pd.Timestamp(start)), week_start(pd.Timestamp(end))
+    counts = [m for m, spec in METRICS.items() if spec.flaggable and spec.noise_model == "count"]
+    rows = panel[(panel["week"] >= start) & (panel["week"] <= end) & panel["metric"].isin(counts)
+                 & (panel["denominator"] > 0)]
+    keys = [rows["metric"], rows["rep_id"]]
+    rate = rows.groupby(keys)["numerator"].transform("sum") / rows.groupby(keys)["denominator"].transform("sum")
+    expected = rows["denominator"] * rate
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x2 = ((rows["numerator"] - expected) ** 2 / expected).where(expected > 0, 0.0)
+    out = (rows.assign(x2=x2, dof=(rate > 0).astype(float)).groupby(["metric", "rep_id"])
+           .agg(x2=("x2", "sum"), dof=("dof", "sum")).reset_index())
+    out["dof"] = np.maximum(out["dof"] - 1, 0.0)
+    return out
 
 
 def _confirm(card: pd.DataFrame, data: SalesData, panel: pd.DataFrame, start: pd.Timestamp, weeks: int,

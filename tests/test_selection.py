@@ -38,6 +38,147 @@ def test_overdispersion_recovers_a_known_between_rep_spread():
     assert stats.overdispersion(same, target, stats.null_variance("ratio", target, n)) < 0.0005
 
 
+# -- the over-dispersion rule: winsorized z-scores per peer group (Spiegelhalter 2005) ------------------------------
+def test_without_winsorizing_the_peer_spread_is_dersimonian_laird_as_statsmodels_computes_it():
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    # 6 reps, weekly counts over 12 weeks; rep 0's peers are reps 1-5. With w = 1 / var0 = n / target, the
+    # peers' pooled rate is the inverse-variance mean, so winsor = 0 is DerSimonian-Laird on the peers' rates
+    y = np.array([30.0, 52, 20, 41, 75, 33])
+    n = np.array([12.0, 12, 10, 12, 14, 9])
+    peers = ~np.eye(6, dtype=bool)
+    target = np.array([(y[peers[i]]).sum() / n[peers[i]].sum() for i in range(6)])
+    tau2 = stats.funnel.peer_overdispersion("count", y / n, n, target, peers, winsor=0.0)
+    for i in range(6):
+        rate, var = (y / n)[peers[i]], target[i] / n[peers[i]]
+        expected = combine_effects(rate, var, method_re="dl").tau2
+        assert tau2[i] == pytest.approx(expected, rel=1e-9), i
+
+
+def test_winsorized_spread_on_a_hand_built_group():
+    # five peers' z-scores -3, -0.5, 0, 0.5, 1 (unit null variances, so every weight is 1): the 10% and 90%
+    # quantiles (linear, as numpy's default) are -3 + 0.4 x 2.5 = -2.0 and 0.5 + 0.6 x 0.5 = 0.8; winsorized,
+    # the squares sum to 4 + 0.25 + 0 + 0.25 + 0.64 = 5.14
+    z = np.array([[-3.0, -0.5, 0.0, 0.5, 1.0]])
+    c5 = stats.funnel._winsor_consistency(0.1, np.array([5]))[0]
+    expected = (5.14 / c5 - 4) / (5 - 5 / 5)
+    assert stats.funnel.winsorized_tau2(z, np.ones((1, 5)), winsor=0.1)[0] == pytest.approx(expected)
+    # the same five with the -3 left whole (no winsorizing): the extreme peer counts in full
+    assert stats.funnel.winsorized_tau2(z, np.ones((1, 5)), winsor=0.0)[0] == pytest.approx((10.5 - 4) / 4)
+    # a NaN is a unit outside the group: rows of different sizes in one call
+    two = np.array([[-3.0, -0.5, 0.0, 0.5, 1.0, np.nan], [-3.0, -0.5, 0.0, 0.5, 1.0, np.nan]])
+    assert np.allclose(stats.funnel.winsorized_tau2(two, np.ones((2, 6)), winsor=0.1), expected)
+
+
+def test_the_small_group_consistency_factor_matches_an_independent_simulation():
+    # the large-group factor is the winsorized normal's second moment (0.679 at 10%, 0.412 at 20%); in a group
+    # of k the mean square of k normals about their own mean, winsorized at their own quantiles, divided by
+    # (k - 1)/k, is different: simulated here with another generator and seed
+    rng = np.random.default_rng(99)
+    for winsor in (0.1, 0.2):
+        assert stats.funnel._winsor_consistency(winsor) == pytest.approx(
+            {0.1: 0.6787, 0.2: 0.4121}[winsor], abs=1e-3)
+        for k in (5, 6, 9, 25):
+            x = rng.standard_normal((40_000, k))
+            zc = x - x.mean(axis=1, keepdims=True)
+            lo, hi = np.quantile(zc, [winsor, 1 - winsor], axis=1)
+            expected = (np.clip(zc, lo[:, None], hi[:, None]) ** 2).sum(axis=1).mean() / (k - 1)
+            got = stats.funnel._winsor_consistency(winsor, np.array([k]))[0]
+            assert got == pytest.approx(expected, rel=0.02), (winsor, k)
+
+
+def test_two_extreme_peers_do_not_widen_everyone_s_limits():
+    # ten peers at about 60 emails a week and two at 20 and 140: DerSimonian-Laird's spread is set by the two,
+    # the winsorized one by the ten; with no extremes both agree with the truth (sd 6 between reps)
+    rng = np.random.default_rng(5)
+    rates = np.r_[rng.normal(60, 6, 10), 20.0, 140.0]
+    n = np.full(12, 12.0)
+    target = np.full(12, rates.mean())
+    var0 = stats.null_variance("count", target, n)
+    plain = stats.funnel.winsorized_tau2(((rates - target) / np.sqrt(var0))[None, :], (1 / var0)[None, :],
+                                         winsor=0.0)[0]
+    robust = stats.overdispersion(rates, target, var0)
+    assert plain > 10 * robust and 10 < robust < 120, (plain, robust)
+
+
+def test_the_peer_target_s_variance_is_the_pooled_rate_s_variance():
+    # equal volumes: (var0 + tau^2) / k; unequal: sum n^2 (target / n + tau^2) / (sum n)^2, by hand
+    n = np.array([12.0, 12, 12, 12, 12])
+    peers = ~np.eye(5, dtype=bool)
+    target = np.full(5, 4.0)
+    tv = stats.funnel.target_variance("count", n, target, peers, np.full(5, 0.5))
+    assert tv == pytest.approx(np.full(5, (4 / 12 + 0.5) / 4))
+    n = np.array([4.0, 8, 12])
+    tv = stats.funnel.target_variance("count", n, np.array([3.0, 3, 3]), ~np.eye(3, dtype=bool), np.zeros(3) + 1)
+    assert tv[0] == pytest.approx((64 * (3 / 8 + 1) + 144 * (3 / 12 + 1)) / 20 ** 2)
+    # and by simulation: the pooled rate of 5 peers with a true spread varies by this much
+    rng = np.random.default_rng(3)
+    true = rng.normal(4.0, np.sqrt(0.5), (20_000, 5))
+    pooled = rng.poisson(np.clip(true, 0, None) * 12).sum(axis=1) / 60
+    assert pooled.var() == pytest.approx((4 / 12 + 0.5) / 5, rel=0.05)
+
+
+def test_weekly_dispersion_from_a_hand_built_panel():
+    weeks = pd.date_range("2024-01-01", periods=4, freq="7D")
+    panel = pd.DataFrame({"rep_id": ["A"] * 4 + ["B"] * 4, "week": list(weeks) * 2,
+                          "metric": "emails_per_week", "numerator": [10.0, 20, 30, 40, 0, 0, 0, 0],
+                          "denominator": 1.0})
+    panel["value"] = panel["numerator"]
+    out = pn.peers.weekly_dispersion(panel, weeks[0], weeks[-1]).set_index("rep_id")
+    # A: mean 25, (225 + 25 + 25 + 225) / 25 = 20 on 3 degrees of freedom; B counted nothing: no information
+    assert out.loc["A", "x2"] == pytest.approx(20.0) and out.loc["A", "dof"] == 3
+    assert out.loc["B", "dof"] == 0
+    phi = stats.funnel.within_dispersion(out["x2"].to_numpy(), out["dof"].to_numpy(),
+                                         np.array([[False, True], [True, False]]))
+    assert phi[out.index.get_loc("B")] == pytest.approx(20 / 3)     # B is judged with A's dispersion
+    assert phi[out.index.get_loc("A")] == 1.0                      # A's only peer has none: Poisson
+
+
+def _nb_team_flags(rng: np.random.Generator, *, teams: int, k: int, alpha: float, mean: float, crit: float,
+                   shortfall: float = 1.0, spread: float = 0.0) -> np.ndarray:
+    """A generator written for this test: ``teams`` teams of ``k`` reps, 12 weeks of negative-binomial counts
+    (gamma-Poisson, variance mu + alpha mu^2) around ``mean`` a week, each rep's level times a gamma multiplier
+    with coefficient of variation ``spread``, rep 0 at ``shortfall`` times it. Each rep is judged against the
+    other k - 1 by the scan's funnel (the 20% margin from the peers' median included); returns the flags."""
+    level = np.full((teams, k, 1), mean)
+    if spread:
+        level = level * rng.gamma(1 / spread**2, spread**2, (teams, k, 1))
+    level[:, 0] *= shortfall
+    mu = rng.gamma(1 / alpha, alpha * np.broadcast_to(level, (teams, k, 12))) if alpha else np.broadcast_to(
+        level, (teams, k, 12))
+    weekly = rng.poisson(mu).astype(float)
+    peers = ~np.eye(k, dtype=bool)
+    flags = np.zeros((teams, k), dtype=bool)
+    for t in range(teams):
+        c = weekly[t]
+        m = c.mean(axis=1, keepdims=True)
+        x2 = np.where(m > 0, (c - m) ** 2 / np.where(m > 0, m, 1), 0.0).sum(axis=1)
+        phi = stats.funnel.within_dispersion(x2, np.where(m[:, 0] > 0, 11.0, 0.0), peers)
+        scale = stats.funnel_scale("count", c.sum(axis=1), np.full(k, 12.0))
+        fun = stats.funnel.peer_funnel(scale, peers, phi)
+        rate = scale.y / scale.n
+        z = stats.funnel_z(rate, fun.target, scale.n, "count", fun.tau2, phi, target_var=fun.target_var)
+        median = np.array([np.median(rate[peers[i]]) for i in range(k)])
+        flags[t] = (z < -crit) & (rate < 0.8 * median)
+    return flags
+
+
+@pytest.mark.parametrize("k", [5, 10])
+def test_negative_binomial_weeks_do_not_flag_an_all_equal_team(k):
+    # alpha 0.5: a week of 60 emails has sd 43, not 8. The budget a metric is 5% / 8 metrics = 0.625%; the rule
+    # before this one (Poisson noise, DerSimonian-Laird spread) flagged 1.5% (10 reps) to 3.7% (5 reps) on emails
+    rng = np.random.default_rng(230 + k)
+    flags = _nb_team_flags(rng, teams=3000 // k, k=k, alpha=0.5, mean=60.0, crit=2.4977)
+    assert flags.mean() < 0.00625 + 0.004, flags.mean()
+
+
+def test_negative_binomial_weeks_still_let_a_clear_shortfall_through():
+    # a rep at 40% of ten peers with 10% real spread between reps and mild NB weeks (alpha 0.05): found
+    rng = np.random.default_rng(7)
+    flags = _nb_team_flags(rng, teams=200, k=10, alpha=0.05, mean=60.0, crit=2.4977, shortfall=0.4, spread=0.1)
+    assert flags[:, 0].mean() > 0.9, flags[:, 0].mean()
+
+
 def _reps(teams: dict[str, int], segment: dict[str, str]) -> pd.DataFrame:
     rows = [(f"{team}{i}", f"Rep {team}{i}", team, segment[team]) for team, size in teams.items()
             for i in range(size)]
