@@ -96,7 +96,9 @@ def scorecard(data: SalesData, as_of: str | pd.Timestamp | None = None, weeks: i
         shortfall: the smallest shortfall it can show), flag (the classification, see
         :mod:`pipnb.findings`: shortfall, strength, in line, below peers within noise, unavailable, ramping,
         inactive, context ...), why_unavailable (empty unless unavailable), reason (the finding in words,
-        with its evidence), peer_group, tau2 (the between-rep variance of the metric). ``attrs`` hold the
+        with its evidence), peer_group, tau2 (the between-rep variance of the metric), dispersion (counts: the
+        peers' weekly dispersion beyond Poisson that sets the rep's own noise; NaN otherwise), target_var (the
+        variance of the peers' level the rep is judged against). ``attrs`` hold the
         window, the settings used (``peer_by``, ``win_rate_basis``, ``weeks``, ``policy``), each rep's
         ``peers`` and ``z_crit``.
 
@@ -126,7 +128,7 @@ def scorecard(data: SalesData, as_of: str | pd.Timestamp | None = None, weeks: i
                       z_crit=_z_crit(policy))
     columns = ["rep_id", "rep_name", "team", "metric", "label", "value", "numerator", "denominator",
                "peer_median", "peer_p25", "peer_p75", "n_peers", "percentile", "z", "flag_limit", "flag",
-               "why_unavailable", "reason", "peer_group", "tau2"]
+               "why_unavailable", "reason", "peer_group", "tau2", "dispersion", "target_var"]
     order = {m: i for i, m in enumerate(METRICS)}
     card = card.sort_values(["rep_id", "metric"], key=lambda s: s.map(order) if s.name == "metric" else s)
     return card[columns].reset_index(drop=True)
@@ -306,7 +308,7 @@ def _funnel(rows: pd.DataFrame, peer: np.ndarray, metric, policy: Policy) -> dic
     nan = np.full(n, np.nan)
     kind = metric.noise_model
     if not metric.flaggable:
-        return {"z": nan, "flag_limit": nan, "tau2": nan}
+        return {"z": nan, "flag_limit": nan, "tau2": nan, "dispersion": nan, "target_var": nan}
     sigma2 = None
     if kind == "logmean":
         count = rows["n"].fillna(0).to_numpy(float) if "n" in rows else np.zeros(n)
@@ -340,8 +342,10 @@ def _funnel(rows: pd.DataFrame, peer: np.ndarray, metric, policy: Policy) -> dic
     median = rows["peer_median"].to_numpy(float)
     margin = median * ((1 - policy.margin) if metric.higher_is_better else (1 + policy.margin))
     flag_limit = np.minimum(limit, margin) if metric.higher_is_better else np.maximum(limit, margin)
+    dispersion = np.broadcast_to(np.asarray(sigma2, dtype=float), (n,)) if kind == "count" and sigma2 is not None \
+        else nan
     return {"z": np.where(judged, z, np.nan), "flag_limit": np.where(judged, flag_limit, np.nan),
-            "tau2": tau2}
+            "tau2": tau2, "dispersion": dispersion, "target_var": np.broadcast_to(fun.target_var, (n,))}
 
 
 def _flag(row, metric, policy: Policy, missing: str) -> tuple[str, str, str]:

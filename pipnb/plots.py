@@ -552,13 +552,16 @@ def _funnel_panel(ax, rows: pd.DataFrame, spec, crit: float, funnel_scale, funne
     scale = funnel_scale(kind, rows["numerator"].to_numpy(float), rows["denominator"].to_numpy(float))
     target = scale.y.sum() / scale.n.sum()
     volumes = np.linspace(max(scale.n.min() * 0.5, 1e-9), scale.n.max() * 1.3, 80)
-    tau2 = float(rows["tau2"].median())              # each rep has their own peers' spread: the typical one
+    # each rep has their own peers' spread, weekly dispersion and uncertainty of the peers' level: the typical ones
+    tau2, target_var = float(rows["tau2"].median()), float(np.nanmedian(rows["target_var"].to_numpy(float)))
+    phi = rows["dispersion"].to_numpy(float) if kind == "count" else np.array([np.nan])
+    sigma2 = float(np.nanmedian(phi)) if np.isfinite(phi).any() else None
     factor = _scale(spec.name)
     to_value = (lambda r: 1.0 / r) if kind == "gap" else (lambda r: r)
     with np.errstate(divide="ignore"):
         for z, style in ((-crit, "--"), (crit, "--")):
-            ax.plot(volumes, to_value(funnel_limit(target, volumes, kind, tau2, z)) * factor, style,
-                    color=PEER_COLOR, lw=0.9)
+            limit = funnel_limit(target, volumes, kind, tau2, z, sigma2, target_var=np.nan_to_num(target_var))
+            ax.plot(volumes, to_value(limit) * factor, style, color=PEER_COLOR, lw=0.9)
     ax.axhline(to_value(target) * factor, color=PEER_COLOR, lw=0.8)
     short = (rows["flag"] == "shortfall").to_numpy()
     ax.scatter(scale.n[~short], rows["value"].to_numpy(float)[~short] * factor, s=14, color=TARGET_COLOR)
