@@ -28,7 +28,7 @@ from pipnb.stats.verdicts import (
     sequential_holm,
     target_change,
 )
-from pipnb.stats.windows import PlanWindows, Window, plan_windows
+from pipnb.stats.windows import BASELINE_WEEKS, PlanWindows, Window, plan_windows
 
 
 def measure_change(panel: pd.DataFrame, rep_id: str, metric: str, *, windows: PlanWindows,
@@ -101,7 +101,7 @@ def assess(
     alpha: float = 0.05,
     power: float = 0.8,
     family: Family = "auto",
-    baseline_weeks: int = 12,
+    baseline_weeks: int = BASELINE_WEEKS,
     diagnosis_weeks: int = 12,
     min_baseline_weeks: int = 4,
     focus: Sequence[str] | None = None,
@@ -142,8 +142,9 @@ def assess(
         The plan's improvement areas: only they get a verdict (default: every metric); the others are
         measured and shown as :data:`NOT_JUDGED`.
     fractions, look
-        Information fraction of every look of the plan (checkpoint week ÷ plan weeks, the final review
-        1.0) and which look this is (0-based; -1 the last). One look at 1.0 is a fixed-sample test.
+        Information fraction of every look of the plan (:meth:`pipnb.plan.Plan.look_fractions`: the
+        information accrued by the look over the final review's, the final review 1.0) and which look this
+        is (0-based; -1 the last). One look at 1.0 is a fixed-sample test.
 
     Returns
     -------
@@ -187,8 +188,9 @@ def assess(
     judged = [focus is None or c.metric in focus for c in changes]
     z = [oriented_z(c) if j else math.nan for c, j in zip(changes, judged, strict=True)]
     look = look % len(fractions)
-    crossed, boundary = sequential_holm(z, fractions=fractions, look=look, alpha=alpha)
-    decided = decision_boundaries(z, fractions=fractions, look=look, alpha=alpha)
+    family = sum(judged)                # one Holm family per plan: its focus metrics, the same m at every look
+    crossed, boundary = sequential_holm(z, fractions=fractions, look=look, alpha=alpha, family=family)
+    decided = decision_boundaries(z, fractions=fractions, look=look, alpha=alpha, family=family)
     changes = [replace(c, mde=rule_mde(c, b, power)) if j else c
                for c, b, j in zip(changes, boundary, judged, strict=True)]
     records = [_verdict_record(c, int(x), float(b), float(d), j, targets.get(c.metric), windows)
