@@ -483,6 +483,42 @@ def test_boundaries_spend_exactly_alpha_under_the_null_by_simulation():
     assert stats.obf_spending(0.25, 0.05) < 0.001                     # almost nothing spent at the first look
 
 
+def test_information_fractions_of_a_fixed_baseline_spend_exactly_alpha_by_simulation():
+    """Reviews of a before/after change at plan weeks 3, 6, 9, 12 after a 12-week baseline: the statistics
+    share the baseline, so their information grows as 1 / (1/B + 1/P) (0.40, 0.67, 0.86, 1), not with the
+    calendar. A generator written here (weekly N(0, 1) values, no change) shows the boundaries at those
+    fractions spend exactly alpha over the four looks, and at the calendar fractions they do not."""
+    fractions = stats.information_fractions([3, 6, 9, 12], 12)
+    assert fractions == pytest.approx([0.4, 2 / 3, 6 / 7, 1.0], abs=1e-9)
+    rng = np.random.default_rng(11)
+    n = 400_000
+    base = rng.normal(size=n) / math.sqrt(12)                      # the baseline mean of 12 weeks
+    plan = rng.normal(size=(n, 4)) * math.sqrt(3)                  # sums of 3 plan weeks between looks
+    weeks = np.array([3, 6, 9, 12])
+    z = (plan.cumsum(axis=1) / weeks - base[:, None]) / np.sqrt(1 / 12 + 1 / weeks)
+
+    def error(t):
+        return float((z >= stats.sequential_boundaries(t, 0.025)).any(axis=1).mean())
+    assert error(fractions) == pytest.approx(0.025, abs=0.0008)    # MC sd 0.00025
+    assert error(weeks / 12) < 0.0235                               # calendar fractions spend less than alpha
+    # a look before any plan week has no information: a tiny fraction, an unreachable boundary
+    assert stats.information_fractions([0, 6, 12], 12)[0] < 1e-5
+    with pytest.raises(ValueError):
+        stats.information_fractions([3, 6], 0)
+
+
+def test_one_holm_family_per_plan_whatever_has_an_estimate_yet():
+    """A focus metric without an estimate yet still counts in the plan's Holm family: the same m at every look."""
+    fractions = stats.information_fractions([3, 6, 9, 12], 12)
+    _, with_nan = stats.sequential_holm([2.6, np.nan], fractions=fractions, look=3, alpha=0.05, family=2)
+    _, alone = stats.sequential_holm([2.6, 1.0], fractions=fractions, look=3, alpha=0.05)
+    assert with_nan[0] == pytest.approx(alone[0])
+    assert with_nan[0] == pytest.approx(stats.sequential_boundaries(fractions, 0.025)[3])
+    crossed, _ = stats.sequential_holm([2.0, np.nan], fractions=fractions, look=3, alpha=0.05, family=2)
+    dropped, _ = stats.sequential_holm([2.0, np.nan], fractions=fractions, look=3, alpha=0.05)
+    assert list(crossed) == [0, 0] and list(dropped) == [1, 0]       # z = 2.0 passes alpha, not alpha / 2
+
+
 def test_holm_across_focus_metrics_at_a_look():
     fractions = [0.25, 0.5, 0.75, 1.0]
     crossed, boundary = stats.sequential_holm([2.3, 1.0, -2.5, np.nan], fractions=fractions, look=3, alpha=0.05)

@@ -130,7 +130,11 @@ class MetricChange:
         the requested power (replaced by :func:`assess` with that of the sequential rule at the look).
     se, inflation
         Standard error of the change on the model scale (log ratio or points), after multiplying by
-        ``inflation``: how much more the peers' placebo changes vary than the model says (at least 1).
+        ``inflation``: how much more the peers' placebo changes vary than the model says (at least 1), with
+        an allowance for that being estimated from a few placebos (:func:`placebo_inflation`).
+    spread
+        The same without the allowance: the best guess of how much wider the estimate really scatters than
+        the model says, what the detectable change's power part uses (the rule divides by ``se``).
     variance
         The change's variance under an alternative (:class:`ChangeVariance`), for the detectable change.
     detail
@@ -159,6 +163,7 @@ class MetricChange:
     plan_weeks: int
     se: float = math.nan
     inflation: float = 1.0
+    spread: float = 1.0
     variance: ChangeVariance | None = None
     trend: Trend = field(default_factory=Trend)
     detail: Mapping[str, float] = field(default_factory=dict)
@@ -229,6 +234,7 @@ def _finish(fit: _Fit, *, alpha: float, higher_is_better: bool, own_placebo_z: A
     widening the rep's own week-to-week correlation asks for (:func:`autocorrelation_inflation`)."""
     z_all = np.divide(fit.est, fit.se, out=np.full_like(fit.est, np.nan), where=fit.se > 0)
     inflation = placebo_inflation(z_all[1:], own_placebo_z, floor=weekly_floor)
+    spread = placebo_inflation(z_all[1:], own_placebo_z, floor=weekly_floor, estimated=False)
     z_all = z_all / inflation
     est, se, z = fit.est[0], fit.se[0] * inflation, z_all[0]
     crit = _z_crit(alpha, "two-sided")
@@ -239,13 +245,14 @@ def _finish(fit: _Fit, *, alpha: float, higher_is_better: bool, own_placebo_z: A
     return {"estimate": float(back(est)), "ci_low": float(back(lo)), "ci_high": float(back(hi)),
             "p_value": p, "z": float(z), "peer_change": float(back(fit.peer[0])),
             "placebo_rank": rank, "placebo_n": n_placebo, "placebo_p": p_placebo, "se": float(se),
-            "inflation": float(inflation)}
+            "inflation": float(inflation), "spread": float(spread)}
 
 
 MIN_PLACEBOS = 4
 
 
-def placebo_inflation(peer_z: ArrayLike, own_z: ArrayLike = (), *, floor: float = 1.0) -> float:
+def placebo_inflation(peer_z: ArrayLike, own_z: ArrayLike = (), *, floor: float = 1.0, estimated: bool = True
+                      ) -> float:
     """How much wider the model's standard errors must be to match the placebo changes.
 
     Each peer refitted as if it had been on the plan (in space, ``peer_z``), and for counts the rep's own
@@ -254,7 +261,9 @@ def placebo_inflation(peer_z: ArrayLike, own_z: ArrayLike = (), *, floor: float 
     spread wider; the root mean square of the placebo z-scores is the factor to widen by. It is itself an
     estimate from ``k`` placebos, not a known constant: the factor is multiplied by ``t_k / z`` at 95%
     (:func:`estimated_scale`), the widening a variance estimated on ``k`` degrees of freedom needs, so a few
-    placebos that happen to sit close to zero cannot make a noisy model look exact.
+    placebos that happen to sit close to zero cannot make a noisy model look exact. ``estimated=False`` leaves
+    that allowance out: the best guess of how much the estimate really spreads (what a power calculation
+    needs, :attr:`MetricChange.spread`), not the widening a decision needs.
 
     The factor is never below:
 
@@ -276,7 +285,7 @@ def placebo_inflation(peer_z: ArrayLike, own_z: ArrayLike = (), *, floor: float 
     pooled = np.concatenate([peers, own])
     widen = max(1.0, float(floor) if np.isfinite(floor) else 1.0)
     if pooled.size >= MIN_PLACEBOS:
-        widen = max(widen, _rms(pooled) * estimated_scale(pooled.size))
+        widen = max(widen, _rms(pooled) * (estimated_scale(pooled.size) if estimated else 1.0))
     if own.size >= MIN_PLACEBOS:
         widen = max(widen, _rms(own))
     return float(widen)
