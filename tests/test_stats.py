@@ -529,6 +529,31 @@ def test_holm_across_focus_metrics_at_a_look():
     assert list(early) == [0, 0]                                       # z = 3.5 is not enough at week 3
 
 
+def test_in_a_small_group_the_peers_change_is_part_of_the_variance():
+    """Five reps (four peers), nothing changes: the counterfactual from four peers is itself noisy. A generator
+    written here (Poisson emails at 20 a week, binomial follow-ups of 4 first meetings a week at 40%) shows the
+    rep's z-scores before any placebo widening have variance about 1 for a count and a ratio (the peers' part
+    is in the change's variance); without it they would spread wider (the peers' part is a fifth to a quarter
+    of it here)."""
+    rng = np.random.default_rng(13)
+    z = {"emails_per_week": [], "followup_meeting_ratio": []}
+    share = []
+    for _ in range(120):
+        emails = rng.poisson(20.0, (5, 37))
+        first = rng.poisson(4.0, (5, 37))
+        panel = long_panel({"emails_per_week": (emails, np.ones_like(emails)),
+                            "followup_meeting_ratio": (rng.binomial(first, 0.4), first)})
+        windows = stats.plan_windows(panel, "R00", plan_start=PLAN_START, as_of=AS_OF)
+        for metric in z:
+            change = stats.measure_change(panel, "R00", metric, windows=windows, peers=peers_of(5))
+            z[metric].append(change.z * change.inflation)             # the model's own z, before widening
+            if metric == "emails_per_week":
+                share.append(change.variance.fixed / change.variance.at(0.0))
+    for metric, values in z.items():
+        assert 0.75 < np.var(values) < 1.3, (metric, np.var(values))
+    assert np.mean(share) > 0.1                                       # the peers' and baseline's part is there
+
+
 def test_placebo_inflation_widens_an_overconfident_model():
     assert stats.placebo_inflation([0.5, -0.3, 0.8, -1.0, 0.2]) == 1.0
     # the root mean square (2) times t_4 / z at 95% (scipy: 2.776 / 1.960): four placebos estimate the scale
