@@ -135,6 +135,11 @@ class MetricChange:
     spread
         The same without the allowance: the best guess of how much wider the estimate really scatters than
         the model says, what the detectable change's power part uses (the rule divides by ``se``).
+    widening
+        Where the widening comes from (facts for the caveat): ``placebo_spread`` (the root mean square of the
+        placebo z-scores, the rep's own in-time ones when larger; NaN with fewer than ``MIN_PLACEBOS``),
+        ``placebos`` (how many) and ``weeks`` (the rep's own week-to-week correlation,
+        :func:`autocorrelation_inflation`).
     variance
         The change's variance under an alternative (:class:`ChangeVariance`), for the detectable change.
     detail
@@ -164,6 +169,7 @@ class MetricChange:
     se: float = math.nan
     inflation: float = 1.0
     spread: float = 1.0
+    widening: Mapping[str, float] = field(default_factory=dict)
     variance: ChangeVariance | None = None
     trend: Trend = field(default_factory=Trend)
     detail: Mapping[str, float] = field(default_factory=dict)
@@ -235,6 +241,10 @@ def _finish(fit: _Fit, *, alpha: float, higher_is_better: bool, own_placebo_z: A
     z_all = np.divide(fit.est, fit.se, out=np.full_like(fit.est, np.nan), where=fit.se > 0)
     inflation = placebo_inflation(z_all[1:], own_placebo_z, floor=weekly_floor)
     spread = placebo_inflation(z_all[1:], own_placebo_z, floor=weekly_floor, estimated=False)
+    placebos, own = np.concatenate([_finite(z_all[1:]), _finite(own_placebo_z)]), _finite(own_placebo_z)
+    widening = {"placebo_spread": max(_rms(placebos) if placebos.size >= MIN_PLACEBOS else math.nan,
+                                      _rms(own) if own.size >= MIN_PLACEBOS else math.nan),
+                "placebos": float(placebos.size), "weeks": float(weekly_floor)}
     z_all = z_all / inflation
     est, se, z = fit.est[0], fit.se[0] * inflation, z_all[0]
     crit = _z_crit(alpha, "two-sided")
@@ -245,7 +255,7 @@ def _finish(fit: _Fit, *, alpha: float, higher_is_better: bool, own_placebo_z: A
     return {"estimate": float(back(est)), "ci_low": float(back(lo)), "ci_high": float(back(hi)),
             "p_value": p, "z": float(z), "peer_change": float(back(fit.peer[0])),
             "placebo_rank": rank, "placebo_n": n_placebo, "placebo_p": p_placebo, "se": float(se),
-            "inflation": float(inflation), "spread": float(spread)}
+            "inflation": float(inflation), "spread": float(spread), "widening": widening}
 
 
 MIN_PLACEBOS = 4

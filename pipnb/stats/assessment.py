@@ -14,7 +14,16 @@ import pandas as pd
 from pipnb.errors import DataError, PlanError
 from pipnb.metrics import week_start
 from pipnb.schema import METRICS
-from pipnb.stats._common import DETAIL_KEYS, GAP_METRIC, NOT_JUDGED, VERDICT_COLUMNS, Family, MetricChange, _units
+from pipnb.stats._common import (
+    DETAIL_KEYS,
+    GAP_METRIC,
+    MIN_PLACEBOS,
+    NOT_JUDGED,
+    VERDICT_COLUMNS,
+    Family,
+    MetricChange,
+    _units,
+)
 from pipnb.stats.counts import count_change
 from pipnb.stats.gaps import gap_change
 from pipnb.stats.ratios import MIN_TRIALS, ratio_change
@@ -279,7 +288,17 @@ def verdict_record(c: MetricChange, verdict: str, *, target: float | None = None
 
 
 def _placebo_caveat(c: MetricChange) -> str:
-    if c.inflation > 1.05:
-        return (f"Peers refitted as if on the plan varied {c.inflation:.1f} times more than the model expects, "
-                "so the interval is widened by as much.")
-    return ""
+    """Why the interval is wider than the model's, from the facts of :attr:`MetricChange.widening`."""
+    if c.inflation <= 1.05:
+        return ""
+    spread, n, weeks = (c.widening.get(k, math.nan) for k in ("placebo_spread", "placebos", "weeks"))
+    why = []
+    if spread > 1.0:
+        why.append(f"placebo changes (peers refitted as if on the plan, plan starts in the rep's own history) "
+                   f"spread {spread:.1f} times as wide as the model expects")
+    if weeks > 1.0:
+        why.append(f"the rep's neighbouring weeks are correlated (a period's total spreads {weeks:.1f} times as "
+                   "wide)")
+    if n >= MIN_PLACEBOS:
+        why.append(f"that spread is estimated from {n:.0f} placebos, not known")
+    return f"The interval is {c.inflation:.1f} times as wide as the model's: {'; '.join(why)}." if why else ""
