@@ -529,6 +529,27 @@ def test_holm_across_focus_metrics_at_a_look():
     assert list(early) == [0, 0]                                       # z = 3.5 is not enough at week 3
 
 
+def test_on_ar1_weeks_the_widened_z_scores_are_no_wider_than_standard():
+    """Weekly emails at 60 a week times a log-normal AR(1) factor (rho 0.5, sd 0.2; a generator written here),
+    ten reps, nothing changes: the model's own z-scores spread far wider than N(0, 1) (weeks are correlated);
+    after the placebo widening (nine peers, an allowance for estimating it from nine, the rep's weeks' own
+    Newey-West floor) their variance is at most about 1, so "worse" and "improved" keep their error rates."""
+    rng = np.random.default_rng(17)
+    widened, model = [], []
+    for _ in range(60):
+        x = np.zeros((10, 37))
+        x[:, 0] = rng.normal(0, 0.2, 10)
+        for t in range(1, 37):
+            x[:, t] = 0.5 * x[:, t - 1] + 0.2 * math.sqrt(1 - 0.25) * rng.normal(size=10)
+        panel = counts_panel(rng.poisson(60 * np.exp(x - 0.02)))
+        windows = stats.plan_windows(panel, "R00", plan_start=PLAN_START, as_of=AS_OF)
+        change = stats.count_change(panel, "R00", "emails_per_week", peers=peers_of(10), windows=windows)
+        widened.append(change.z)
+        model.append(change.z * change.inflation)
+    assert np.var(model) > 1.3, np.var(model)
+    assert np.var(widened) < 1.15, np.var(widened)
+
+
 def test_in_a_small_group_the_peers_change_is_part_of_the_variance():
     """Five reps (four peers), nothing changes: the counterfactual from four peers is itself noisy. A generator
     written here (Poisson emails at 20 a week, binomial follow-ups of 4 first meetings a week at 40%) shows the
