@@ -132,9 +132,6 @@ class MetricChange:
         Standard error of the change on the model scale (log ratio or points), after multiplying by
         ``inflation``: how much more the peers' placebo changes vary than the model says (at least 1), with
         an allowance for that being estimated from a few placebos (:func:`placebo_inflation`).
-    spread
-        The same without the allowance: the best guess of how much wider the estimate really scatters than
-        the model says, what the detectable change's power part uses (the rule divides by ``se``).
     widening
         Where the widening comes from (facts for the caveat): ``placebo_spread`` (the root mean square of the
         placebo z-scores, the rep's own in-time ones when larger; NaN with fewer than ``MIN_PLACEBOS``),
@@ -168,7 +165,6 @@ class MetricChange:
     plan_weeks: int
     se: float = math.nan
     inflation: float = 1.0
-    spread: float = 1.0
     widening: Mapping[str, float] = field(default_factory=dict)
     variance: ChangeVariance | None = None
     trend: Trend = field(default_factory=Trend)
@@ -240,7 +236,6 @@ def _finish(fit: _Fit, *, alpha: float, higher_is_better: bool, own_placebo_z: A
     widening the rep's own week-to-week correlation asks for (:func:`autocorrelation_inflation`)."""
     z_all = np.divide(fit.est, fit.se, out=np.full_like(fit.est, np.nan), where=fit.se > 0)
     inflation = placebo_inflation(z_all[1:], own_placebo_z, floor=weekly_floor)
-    spread = placebo_inflation(z_all[1:], own_placebo_z, floor=weekly_floor, estimated=False)
     placebos, own = np.concatenate([_finite(z_all[1:]), _finite(own_placebo_z)]), _finite(own_placebo_z)
     widening = {"placebo_spread": max(_rms(placebos) if placebos.size >= MIN_PLACEBOS else math.nan,
                                       _rms(own) if own.size >= MIN_PLACEBOS else math.nan),
@@ -255,14 +250,13 @@ def _finish(fit: _Fit, *, alpha: float, higher_is_better: bool, own_placebo_z: A
     return {"estimate": float(back(est)), "ci_low": float(back(lo)), "ci_high": float(back(hi)),
             "p_value": p, "z": float(z), "peer_change": float(back(fit.peer[0])),
             "placebo_rank": rank, "placebo_n": n_placebo, "placebo_p": p_placebo, "se": float(se),
-            "inflation": float(inflation), "spread": float(spread), "widening": widening}
+            "inflation": float(inflation), "widening": widening}
 
 
 MIN_PLACEBOS = 4
 
 
-def placebo_inflation(peer_z: ArrayLike, own_z: ArrayLike = (), *, floor: float = 1.0, estimated: bool = True
-                      ) -> float:
+def placebo_inflation(peer_z: ArrayLike, own_z: ArrayLike = (), *, floor: float = 1.0) -> float:
     """How much wider the model's standard errors must be to match the placebo changes.
 
     Each peer refitted as if it had been on the plan (in space, ``peer_z``), and for counts the rep's own
@@ -271,9 +265,7 @@ def placebo_inflation(peer_z: ArrayLike, own_z: ArrayLike = (), *, floor: float 
     spread wider; the root mean square of the placebo z-scores is the factor to widen by. It is itself an
     estimate from ``k`` placebos, not a known constant: the factor is multiplied by ``t_k / z`` at 95%
     (:func:`estimated_scale`), the widening a variance estimated on ``k`` degrees of freedom needs, so a few
-    placebos that happen to sit close to zero cannot make a noisy model look exact. ``estimated=False`` leaves
-    that allowance out: the best guess of how much the estimate really spreads (what a power calculation
-    needs, :attr:`MetricChange.spread`), not the widening a decision needs.
+    placebos that happen to sit close to zero cannot make a noisy model look exact.
 
     The factor is never below:
 
@@ -295,7 +287,7 @@ def placebo_inflation(peer_z: ArrayLike, own_z: ArrayLike = (), *, floor: float 
     pooled = np.concatenate([peers, own])
     widen = max(1.0, float(floor) if np.isfinite(floor) else 1.0)
     if pooled.size >= MIN_PLACEBOS:
-        widen = max(widen, _rms(pooled) * (estimated_scale(pooled.size) if estimated else 1.0))
+        widen = max(widen, _rms(pooled) * estimated_scale(pooled.size))
     if own.size >= MIN_PLACEBOS:
         widen = max(widen, _rms(own))
     return float(widen)

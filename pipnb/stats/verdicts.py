@@ -209,16 +209,15 @@ def rule_mde(change: MetricChange, boundary: float, power: float = 0.8) -> float
     """Smallest change (``effect`` scale, the better way) the rule detects with ``power`` at this look.
 
     ``boundary`` is the look's group-sequential z boundary (after Holm); the variance is the change's own
-    under the alternative (:class:`ChangeVariance`), the rule's part widened by the placebo inflation and the
-    scatter's by the placebo spread (:attr:`MetricChange.spread`), so the stated change is the one this
-    look's decision would find 80% of the time. Without a variance model, ``(boundary +
+    under the alternative (:class:`ChangeVariance`) times the placebo inflation, so the stated change is
+    the one this look's decision would find 80% of the time. Without a variance model, ``(boundary +
     z_power) * se``. ``inf`` when nothing is detectable.
     """
     if not np.isfinite(boundary):
         return math.inf
     if change.variance is not None:
         return detectable_change(change.variance, float(boundary), power=power, inflation=change.inflation,
-                                 spread=change.spread, higher_is_better=change.higher_is_better)
+                                 higher_is_better=change.higher_is_better)
     if not np.isfinite(change.se) or change.se <= 0:
         return math.inf
     size = (boundary + NormalDist().inv_cdf(power)) * change.se
