@@ -575,6 +575,19 @@ def test_in_a_small_group_the_peers_change_is_part_of_the_variance():
     assert np.mean(share) > 0.1                                       # the peers' and baseline's part is there
 
 
+def test_the_widening_caveat_says_only_what_its_facts_show():
+    from pipnb.stats.assessment import _placebo_caveat
+
+    assert _placebo_caveat(_change(inflation=1.03)) == ""
+    few = _placebo_caveat(_change(inflation=1.4, widening={"placebo_spread": math.nan, "placebos": 2.0,
+                                                           "weeks": 1.4}))
+    assert "1.4 times as wide" in few and "neighbouring weeks are correlated" in few
+    assert "placebo changes" not in few and "estimated from" not in few
+    calm = _placebo_caveat(_change(inflation=1.12, widening={"placebo_spread": 0.97, "placebos": 17.0,
+                                                             "weeks": 1.0}))
+    assert "estimated from 17 placebos" in calm and "spread 0.97" not in calm and "correlated" not in calm
+
+
 def test_placebo_inflation_widens_an_overconfident_model():
     assert stats.placebo_inflation([0.5, -0.3, 0.8, -1.0, 0.2]) == 1.0
     # the root mean square (2) times t_4 / z at 95% (scipy: 2.776 / 1.960): four placebos estimate the scale
