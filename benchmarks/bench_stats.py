@@ -7,6 +7,16 @@ Budget: under 1 second on the 2-core reference machine. Run::
 It builds a synthetic team (41 reps, 52 weeks, six panel metrics and a per-gap table), then times
 :func:`pipnb.stats.assess` at the final review on all seven plan metrics: every metric is refitted
 41 times (the rep plus each peer as a placebo) inside that call.
+
+``--sequential N`` instead measures the verdicts of N plans reviewed at plan weeks 3, 6, 9 and 12 (issue 23),
+on teams from a generator written here: weekly emails and first meetings Poisson around a rate times a
+log-normal AR(1) weekly factor (``--rho``, ``--sd``), follow-ups binomial (45%) of the week's first meetings,
+``--reps`` team sizes in turn. The rep lowest on the diagnosis window (emails and first meetings, standardized)
+is put on a plan, unchanged (``--factor 1``) or with emails times ``--factor`` from the plan start. It prints
+"worse" / "improved" at any look and "improved" on emails at the final review, with Wilson 95% intervals and n::
+
+    nice python benchmarks/bench_stats.py --sequential 200 --rho 0.5 --sd 0.2            # about 7 minutes
+    nice python benchmarks/bench_stats.py --sequential 200 --rho 0.3 --sd 0.1 --reps 5,6,7,8
 """
 
 from __future__ import annotations
@@ -97,12 +107,87 @@ def main(repeat: int = 20) -> None:
     print(f"final review: {len(METRICS)} plan metrics x {n_reps} fits each (rep + {N_PEERS} placebo refits)")
     print(f"assess(): median {median * 1000:.0f} ms, min {min(timings) * 1000:.0f} ms, "
           f"max {worst * 1000:.0f} ms over {repeat} runs (budget {BUDGET_SECONDS * 1000:.0f} ms)")
-    print(verdicts[["metric", "estimate", "ci_low", "ci_high", "p_adjusted", "placebo_rank", "verdict"]]
+    print(verdicts[["metric", "estimate", "ci_low", "ci_high", "z", "boundary", "inflation", "verdict"]]
           .to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     print("within budget" if median < BUDGET_SECONDS else "OVER BUDGET")
+
+
+# -- sequential reviews of a noise-selected rep (issue 23) ------------------------------------------------
+SEQ_PLAN = 40                                   # baseline weeks 16-27, diagnosis 28-39, plan 40-51
+SEQ_LOOKS = (3, 6, 9, 12)
+SEQ_METRICS = ["emails_per_week", "first_meetings_per_week", "followup_meeting_ratio"]
+
+
+def _ar1_factor(rng: np.random.Generator, n: int, sd: float, rho: float) -> np.ndarray:
+    x = np.zeros((n, N_WEEKS))
+    x[:, 0] = rng.normal(0.0, sd, n)
+    for t in range(1, N_WEEKS):
+        x[:, t] = rho * x[:, t - 1] + sd * np.sqrt(1 - rho ** 2) * rng.normal(size=n)
+    return np.exp(x - sd ** 2 / 2)
+
+
+def _seq_panel(rng: np.random.Generator, emails: np.ndarray, first: np.ndarray) -> tuple[pd.DataFrame, dict]:
+    em, fm = rng.poisson(emails).astype(float), rng.poisson(first).astype(float)
+    fu = rng.binomial(fm.astype(int), 0.45).astype(float)
+    n, ones = em.shape[0], np.ones_like(em)
+    arrays = {"emails_per_week": (em, ones), "first_meetings_per_week": (fm, ones), "followup_meeting_ratio": (fu, fm)}
+    frames = [pd.DataFrame({"rep_id": np.repeat([f"R{i:02d}" for i in range(n)], N_WEEKS),
+                            "week": np.tile(WEEKS, n), "metric": metric, "numerator": num.ravel(),
+                            "denominator": den.ravel(), "value": (num / np.where(den > 0, den, np.nan)).ravel()})
+              for metric, (num, den) in arrays.items()]
+    return pd.concat(frames, ignore_index=True), {"em": em, "fm": fm}
+
+
+def _wilson(k: int, n: int, z: float = 1.959963984540054) -> str:
+    p, d = k / n, 1 + z * z / n
+    centre, half = (p + z * z / (2 * n)) / d, z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return f"{p:.3f} [{centre - half:.3f}-{centre + half:.3f}] n={n}"
+
+
+def sequential(n_plans: int, *, rho: float, sd: float, reps: list[int], factor: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    fractions = stats.information_fractions(SEQ_LOOKS, 12)
+    worse = improved = improved_final = 0
+    for i in range(n_plans):
+        n = reps[i % len(reps)]
+        emails, first = 60 * _ar1_factor(rng, n, sd, rho), 2.0 * _ar1_factor(rng, n, sd, rho)
+        panel, seen = _seq_panel(rng, emails, first)
+        diagnosis = slice(SEQ_PLAN - 12, SEQ_PLAN)
+        totals = [x[:, diagnosis].sum(1) for x in seen.values()]
+        rep = int(np.argmin(sum((t - t.mean()) / (t.std() + 1e-9) for t in totals)))
+        if factor != 1.0:
+            emails[rep, SEQ_PLAN:] *= factor
+            panel, _ = _seq_panel(rng, emails, first)
+        peers = [f"R{j:02d}" for j in range(n) if j != rep]
+        any_worse = any_improved = False
+        for look, week in enumerate(SEQ_LOOKS):
+            as_of = WEEKS[SEQ_PLAN + week - 1] + pd.Timedelta(days=6)
+            v = stats.assess(panel, f"R{rep:02d}", metrics=SEQ_METRICS, plan_start=WEEKS[SEQ_PLAN], as_of=as_of,
+                             peers=peers, fractions=fractions, look=look, diagnosis_start=WEEKS[SEQ_PLAN - 12],
+                             diagnosis_end=WEEKS[SEQ_PLAN - 1] + pd.Timedelta(days=6))
+            any_worse |= bool(v["verdict"].eq(stats.WORSE).any())
+            any_improved |= bool(v["verdict"].eq(stats.IMPROVED).any())
+        improved_final += bool(v.loc[v["metric"] == "emails_per_week", "verdict"].eq(stats.IMPROVED).any())
+        worse += any_worse
+        improved += any_improved
+    print(f"AR(1) rho {rho}, weekly sd {sd}, teams of {reps}, emails x{factor} from the plan start, seed {seed}")
+    print(f"  'worse' at any look     {_wilson(worse, n_plans)}   (promise <= 5% when nothing changed)")
+    print(f"  'improved' at any look  {_wilson(improved, n_plans)}   (promise <= 5% when nothing changed)")
+    print(f"  'improved' on emails at the final review  {_wilson(improved_final, n_plans)}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=20, help="timed runs after one warm-up")
-    main(parser.parse_args().repeat)
+    parser.add_argument("--sequential", type=int, default=0, help="plans to simulate (issue 23's verdict rates)")
+    parser.add_argument("--rho", type=float, default=0.5)
+    parser.add_argument("--sd", type=float, default=0.2)
+    parser.add_argument("--reps", default="10", help="team sizes, used in turn (e.g. 5,6,7,8)")
+    parser.add_argument("--factor", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args()
+    if args.sequential:
+        sequential(args.sequential, rho=args.rho, sd=args.sd, reps=[int(r) for r in args.reps.split(",")],
+                   factor=args.factor, seed=args.seed)
+    else:
+        main(args.repeat)

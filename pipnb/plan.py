@@ -194,9 +194,15 @@ class Plan(Lifecycle, StrictModel):
         stage = parse_stage(checkpoint, len(self.checkpoints))
         return self.weeks if stage == FINAL else self.checkpoints[checkpoint_number(stage) - 1]
 
-    def look_fractions(self) -> list[float]:
-        """Information fraction of each review (checkpoint week ÷ plan weeks; the final review 1.0)."""
-        return [w / self.weeks for w in self.checkpoints] + [1.0]
+    def look_fractions(self, baseline_weeks: int | None = None) -> list[float]:
+        """Information fraction of each review: the information accrued by its week over the final review's,
+        with a fixed baseline of ``baseline_weeks`` (default: the assessment's, ``BASELINE_WEEKS``), so 0.40 /
+        0.67 / 0.86 / 1 for a 12-week plan reviewed at weeks 3, 6, 9 and 12
+        (:func:`pipnb.stats.sequential.information_fractions`)."""
+        from pipnb.stats.sequential import information_fractions  # scipy (0.3 s): the boundaries' module
+        from pipnb.stats.windows import BASELINE_WEEKS  # pandas (0.5 s): the windows' module
+
+        return information_fractions([*self.checkpoints, self.weeks], baseline_weeks or BASELINE_WEEKS)
 
     def checkpoint_dates(self) -> dict[str, dt.date]:
         """Last day of each review's window, by stage name (the checkpoints', then the final review's)."""

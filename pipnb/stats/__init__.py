@@ -69,6 +69,8 @@ if TYPE_CHECKING:   # the same names, for editors and type checkers
         WORSE,
         MetricChange,
         Trend,
+        autocorrelation_inflation,
+        estimated_scale,
         placebo_inflation,
         placebo_rank,
     )
@@ -79,7 +81,7 @@ if TYPE_CHECKING:   # the same names, for editors and type checkers
     from pipnb.stats.its import SegmentedFit, segmented_count_model
     from pipnb.stats.power import mde_proportion, mde_rate_ratio, pooled_rate_ratio
     from pipnb.stats.ratios import ratio_change
-    from pipnb.stats.sequential import obf_spending, sequential_boundaries
+    from pipnb.stats.sequential import information_fractions, obf_spending, sequential_boundaries
     from pipnb.stats.trend import trend_test
     from pipnb.stats.verdicts import (
         decide_verdict,
@@ -97,7 +99,8 @@ if TYPE_CHECKING:   # the same names, for editors and type checkers
 #: funnel limits (numpy), and importing every model here would load scipy into every command (0.8 s).
 _HOMES = {
     "pipnb.stats._common": ("IMPROVED", "NO_CLEAR_CHANGE", "NOT_JUDGED", "TOO_EARLY", "VERDICT_COLUMNS",
-                            "VERDICTS", "WORSE", "MetricChange", "Trend", "placebo_inflation", "placebo_rank"),
+                            "VERDICTS", "WORSE", "MetricChange", "Trend", "autocorrelation_inflation",
+                            "estimated_scale", "placebo_inflation", "placebo_rank"),
     "pipnb.stats.assessment": ("assess", "measure_change", "metric_kind", "verdict_record"),
     "pipnb.stats.counts": ("count_change",),
     "pipnb.stats.gaps": ("gap_change",),
@@ -105,7 +108,7 @@ _HOMES = {
     "pipnb.stats.power": ("mde_proportion", "mde_rate_ratio", "pooled_rate_ratio"),
     "pipnb.stats.funnel": ("funnel_limit", "funnel_scale", "funnel_z", "null_variance", "overdispersion"),
     "pipnb.stats.ratios": ("ratio_change",),
-    "pipnb.stats.sequential": ("obf_spending", "sequential_boundaries"),
+    "pipnb.stats.sequential": ("information_fractions", "obf_spending", "sequential_boundaries"),
     "pipnb.stats.trend": ("trend_test",),
     "pipnb.stats.verdicts": ("decide_verdict", "detectable", "holm", "nothing_detectable", "oriented_z", "rule_mde",
                              "sequential_holm",
@@ -115,9 +118,10 @@ _HOMES = {
 __getattr__, __dir__ = lazy_names(__name__, _HOMES, globals())
 
 __all__ = ["IMPROVED", "MetricChange", "NOT_JUDGED", "NO_CLEAR_CHANGE", "PlanWindows", "SegmentedFit", "TOO_EARLY",
-           "Trend", "VERDICTS", "VERDICT_COLUMNS", "WORSE", "Window", "assess", "count_change", "decide_verdict",
-           "detectable", "funnel_limit", "funnel_scale", "funnel_z", "gap_change", "holm", "mde_proportion",
-           "mde_rate_ratio", "measure_change", "metric_kind", "nothing_detectable", "null_variance", "obf_spending",
-           "oriented_z", "overdispersion", "placebo_inflation", "placebo_rank", "plan_windows", "pooled_rate_ratio",
-           "ratio_change", "rule_mde", "segmented_count_model", "sequential_boundaries", "sequential_holm",
-           "target_change", "trend_test", "verdict_record", "working_days"]
+           "Trend", "VERDICTS", "VERDICT_COLUMNS", "WORSE", "Window", "assess", "autocorrelation_inflation",
+           "count_change", "decide_verdict", "detectable", "estimated_scale", "funnel_limit", "funnel_scale",
+           "funnel_z", "gap_change", "holm", "information_fractions", "mde_proportion", "mde_rate_ratio",
+           "measure_change", "metric_kind", "nothing_detectable", "null_variance", "obf_spending", "oriented_z",
+           "overdispersion", "placebo_inflation", "placebo_rank", "plan_windows", "pooled_rate_ratio", "ratio_change",
+           "rule_mde", "segmented_count_model", "sequential_boundaries", "sequential_holm", "target_change",
+           "trend_test", "verdict_record", "working_days"]

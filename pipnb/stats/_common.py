@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 # -- vocabulary ---------------------------------------------------------------------------------
 IMPROVED = "improved"
@@ -129,7 +130,13 @@ class MetricChange:
         the requested power (replaced by :func:`assess` with that of the sequential rule at the look).
     se, inflation
         Standard error of the change on the model scale (log ratio or points), after multiplying by
-        ``inflation``: how much more the peers' placebo changes vary than the model says (at least 1).
+        ``inflation``: how much more the peers' placebo changes vary than the model says (at least 1), with
+        an allowance for that being estimated from a few placebos (:func:`placebo_inflation`).
+    widening
+        Where the widening comes from (facts for the caveat): ``placebo_spread`` (the root mean square of the
+        placebo z-scores, the rep's own in-time ones when larger; NaN with fewer than ``MIN_PLACEBOS``),
+        ``placebos`` (how many) and ``weeks`` (the rep's own week-to-week correlation,
+        :func:`autocorrelation_inflation`).
     variance
         The change's variance under an alternative (:class:`ChangeVariance`), for the detectable change.
     detail
@@ -158,6 +165,7 @@ class MetricChange:
     plan_weeks: int
     se: float = math.nan
     inflation: float = 1.0
+    widening: Mapping[str, float] = field(default_factory=dict)
     variance: ChangeVariance | None = None
     trend: Trend = field(default_factory=Trend)
     detail: Mapping[str, float] = field(default_factory=dict)
@@ -221,12 +229,17 @@ def _grid(rows: pd.DataFrame, units: Sequence[str], weeks: pd.DatetimeIndex
     return num, den, present
 
 
-def _finish(fit: _Fit, *, alpha: float, higher_is_better: bool, own_placebo_z: ArrayLike = ()
-            ) -> dict[str, float]:
+def _finish(fit: _Fit, *, alpha: float, higher_is_better: bool, own_placebo_z: ArrayLike = (),
+            weekly_floor: float = 1.0) -> dict[str, float]:
     """Estimate, interval, p-value and placebo of unit 0 from a vectorised fit; ``own_placebo_z`` (the rep's
-    in-time placebos) join the peers' in checking the variance, not in ranking the rep."""
+    in-time placebos) join the peers' in checking the variance, not in ranking the rep; ``weekly_floor`` is the
+    widening the rep's own week-to-week correlation asks for (:func:`autocorrelation_inflation`)."""
     z_all = np.divide(fit.est, fit.se, out=np.full_like(fit.est, np.nan), where=fit.se > 0)
-    inflation = placebo_inflation(np.concatenate([z_all[1:], np.asarray(own_placebo_z, dtype=float)]))
+    inflation = placebo_inflation(z_all[1:], own_placebo_z, floor=weekly_floor)
+    placebos, own = np.concatenate([_finite(z_all[1:]), _finite(own_placebo_z)]), _finite(own_placebo_z)
+    widening = {"placebo_spread": max(_rms(placebos) if placebos.size >= MIN_PLACEBOS else math.nan,
+                                      _rms(own) if own.size >= MIN_PLACEBOS else math.nan),
+                "placebos": float(placebos.size), "weeks": float(weekly_floor)}
     z_all = z_all / inflation
     est, se, z = fit.est[0], fit.se[0] * inflation, z_all[0]
     crit = _z_crit(alpha, "two-sided")
@@ -237,31 +250,99 @@ def _finish(fit: _Fit, *, alpha: float, higher_is_better: bool, own_placebo_z: A
     return {"estimate": float(back(est)), "ci_low": float(back(lo)), "ci_high": float(back(hi)),
             "p_value": p, "z": float(z), "peer_change": float(back(fit.peer[0])),
             "placebo_rank": rank, "placebo_n": n_placebo, "placebo_p": p_placebo, "se": float(se),
-            "inflation": float(inflation)}
+            "inflation": float(inflation), "widening": widening}
 
 
 MIN_PLACEBOS = 4
 
 
-def placebo_inflation(peer_z: ArrayLike) -> float:
+def placebo_inflation(peer_z: ArrayLike, own_z: ArrayLike = (), *, floor: float = 1.0) -> float:
     """How much wider the model's standard errors must be to match the placebo changes.
 
-    Each peer refitted as if it had been on the plan (in space), and for counts the rep's own history
-    refitted with earlier plan starts (in time), should give a z-score drawn from N(0, 1) when the model's
-    variance is right. Week-to-week correlation (pipelines, quarters) makes real z-scores spread wider; the
-    root mean square of the placebo z-scores, when above 1, is the factor to widen by. With fewer than
-    ``MIN_PLACEBOS`` placebos, no check: 1.
+    Each peer refitted as if it had been on the plan (in space, ``peer_z``), and for counts the rep's own
+    history refitted with earlier plan starts (in time, ``own_z``), should give a z-score drawn from N(0, 1)
+    when the model's variance is right. Week-to-week correlation (pipelines, quarters) makes real z-scores
+    spread wider; the root mean square of the placebo z-scores is the factor to widen by. It is itself an
+    estimate from ``k`` placebos, not a known constant: the factor is multiplied by ``t_k / z`` at 95%
+    (:func:`estimated_scale`), the widening a variance estimated on ``k`` degrees of freedom needs, so a few
+    placebos that happen to sit close to zero cannot make a noisy model look exact.
+
+    The factor is never below:
+
+    * 1 (the model's own variance);
+    * ``floor``: what the rep's own weeks show (:func:`autocorrelation_inflation`, the Newey–West widening
+      of the rep's weekly residuals), which also stands when there are fewer than ``MIN_PLACEBOS``
+      placebos (no placebo check is not evidence that the weeks are independent);
+    * the root mean square of the rep's own in-time placebos alone, when there are at least
+      ``MIN_PLACEBOS`` of them (the rep's own history is not averaged away by calmer peers).
 
     Example
     -------
-    >>> placebo_inflation([2.0, -2.0, 2.0, -2.0])
-    2.0
+    >>> round(placebo_inflation([2.0, -2.0, 2.0, -2.0, 2.0, -2.0, 2.0, -2.0]), 2)    # 2 x t_8 / z
+    2.35
+    >>> placebo_inflation([5.0, 5.0], floor=1.3)                                        # too few: the floor
+    1.3
     """
-    z = np.asarray(peer_z, dtype=float)
-    z = z[np.isfinite(z)]
-    if z.size < MIN_PLACEBOS:
+    peers, own = _finite(peer_z), _finite(own_z)
+    pooled = np.concatenate([peers, own])
+    widen = max(1.0, float(floor) if np.isfinite(floor) else 1.0)
+    if pooled.size >= MIN_PLACEBOS:
+        widen = max(widen, _rms(pooled) * estimated_scale(pooled.size))
+    if own.size >= MIN_PLACEBOS:
+        widen = max(widen, _rms(own))
+    return float(widen)
+
+
+def estimated_scale(k: int, level: float = 0.95) -> float:
+    """``t_k / z`` at two-sided ``level``: how much wider an interval must be when its scale is estimated
+    from ``k`` values rather than known (Student's t with ``k`` degrees of freedom; 1 as ``k`` grows).
+
+    Example
+    -------
+    >>> round(estimated_scale(8), 3)
+    1.177
+    """
+    if k <= 0:
+        return math.inf
+    q = 1 - (1 - level) / 2
+    return float(sps.t.ppf(q, k) / sps.norm.ppf(q))
+
+
+def autocorrelation_inflation(residuals: Sequence[ArrayLike], max_lag: int = 2) -> float:
+    """How much wider a sum of weekly values must be because neighbouring weeks are correlated.
+
+    ``residuals`` holds the rep's weekly residuals of each period (baseline, plan), in week order, each
+    centred on its period's fitted level. The Newey–West (Bartlett kernel) long-run variance over the plain
+    variance, ``1 + 2 sum_l (1 - l / (L + 1)) r_l`` with the lag-``l`` autocorrelations ``r_l`` pooled over the
+    periods (pairs never span two periods), is the variance ratio of a period total under correlation; its
+    square root (at least 1) is the widening of the change's standard error. ``L`` = ``max_lag`` (2 for a
+    12-week window, ``floor(4 (T/100)^(2/9))``; Newey & West 1994). Weeks with no data are 0 residuals.
+
+    Example
+    -------
+    >>> round(autocorrelation_inflation([[1, 1, -1, -1, 1, 1, -1, -1]]), 2)
+    1.0
+    >>> round(autocorrelation_inflation([[2, 1, 0, -1, -2, -1, 0, 1, 2, 1, 0, -1]]), 2)
+    1.31
+    """
+    series = [np.nan_to_num(np.asarray(r, dtype=float)) for r in residuals]
+    gamma0 = sum(float(r @ r) for r in series)
+    if gamma0 <= 0:
         return 1.0
-    return float(max(1.0, math.sqrt(float(np.mean(z ** 2)))))
+    ratio = 1.0
+    for lag in range(1, max_lag + 1):
+        cross = sum(float(r[lag:] @ r[:-lag]) for r in series if r.size > lag)
+        ratio += 2 * (1 - lag / (max_lag + 1)) * cross / gamma0
+    return float(math.sqrt(max(ratio, 1.0)))
+
+
+def _finite(values: ArrayLike) -> np.ndarray:
+    z = np.asarray(values, dtype=float).ravel()
+    return z[np.isfinite(z)]
+
+
+def _rms(z: np.ndarray) -> float:
+    return float(math.sqrt(float(np.mean(z ** 2))))
 
 
 def placebo_rank(rep_z: float, peer_z: ArrayLike, *, higher_is_better: bool = True

@@ -14,7 +14,16 @@ import pandas as pd
 from pipnb.errors import DataError, PlanError
 from pipnb.metrics import week_start
 from pipnb.schema import METRICS
-from pipnb.stats._common import DETAIL_KEYS, GAP_METRIC, NOT_JUDGED, VERDICT_COLUMNS, Family, MetricChange, _units
+from pipnb.stats._common import (
+    DETAIL_KEYS,
+    GAP_METRIC,
+    MIN_PLACEBOS,
+    NOT_JUDGED,
+    VERDICT_COLUMNS,
+    Family,
+    MetricChange,
+    _units,
+)
 from pipnb.stats.counts import count_change
 from pipnb.stats.gaps import gap_change
 from pipnb.stats.ratios import MIN_TRIALS, ratio_change
@@ -28,7 +37,7 @@ from pipnb.stats.verdicts import (
     sequential_holm,
     target_change,
 )
-from pipnb.stats.windows import PlanWindows, Window, plan_windows
+from pipnb.stats.windows import BASELINE_WEEKS, PlanWindows, Window, plan_windows
 
 
 def measure_change(panel: pd.DataFrame, rep_id: str, metric: str, *, windows: PlanWindows,
@@ -101,7 +110,7 @@ def assess(
     alpha: float = 0.05,
     power: float = 0.8,
     family: Family = "auto",
-    baseline_weeks: int = 12,
+    baseline_weeks: int = BASELINE_WEEKS,
     diagnosis_weeks: int = 12,
     min_baseline_weeks: int = 4,
     focus: Sequence[str] | None = None,
@@ -142,8 +151,9 @@ def assess(
         The plan's improvement areas: only they get a verdict (default: every metric); the others are
         measured and shown as :data:`NOT_JUDGED`.
     fractions, look
-        Information fraction of every look of the plan (checkpoint week ÷ plan weeks, the final review
-        1.0) and which look this is (0-based; -1 the last). One look at 1.0 is a fixed-sample test.
+        Information fraction of every look of the plan (:meth:`pipnb.plan.Plan.look_fractions`: the
+        information accrued by the look over the final review's, the final review 1.0) and which look this
+        is (0-based; -1 the last). One look at 1.0 is a fixed-sample test.
 
     Returns
     -------
@@ -187,8 +197,9 @@ def assess(
     judged = [focus is None or c.metric in focus for c in changes]
     z = [oriented_z(c) if j else math.nan for c, j in zip(changes, judged, strict=True)]
     look = look % len(fractions)
-    crossed, boundary = sequential_holm(z, fractions=fractions, look=look, alpha=alpha)
-    decided = decision_boundaries(z, fractions=fractions, look=look, alpha=alpha)
+    family = sum(judged)                # one Holm family per plan: its focus metrics, the same m at every look
+    crossed, boundary = sequential_holm(z, fractions=fractions, look=look, alpha=alpha, family=family)
+    decided = decision_boundaries(z, fractions=fractions, look=look, alpha=alpha, family=family)
     changes = [replace(c, mde=rule_mde(c, b, power)) if j else c
                for c, b, j in zip(changes, boundary, judged, strict=True)]
     records = [_verdict_record(c, int(x), float(b), float(d), j, targets.get(c.metric), windows)
@@ -277,7 +288,17 @@ def verdict_record(c: MetricChange, verdict: str, *, target: float | None = None
 
 
 def _placebo_caveat(c: MetricChange) -> str:
-    if c.inflation > 1.05:
-        return (f"Peers refitted as if on the plan varied {c.inflation:.1f} times more than the model expects, "
-                "so the interval is widened by as much.")
-    return ""
+    """Why the interval is wider than the model's, from the facts of :attr:`MetricChange.widening`."""
+    if c.inflation <= 1.05:
+        return ""
+    spread, n, weeks = (c.widening.get(k, math.nan) for k in ("placebo_spread", "placebos", "weeks"))
+    why = []
+    if spread > 1.0:
+        why.append(f"placebo changes (peers refitted as if on the plan, plan starts in the rep's own history) "
+                   f"spread {spread:.1f} times as wide as the model expects")
+    if weeks > 1.0:
+        why.append(f"the rep's neighbouring weeks are correlated (a period's total spreads {weeks:.1f} times as "
+                   "wide)")
+    if n >= MIN_PLACEBOS:
+        why.append(f"that spread is estimated from {n:.0f} placebos, not known")
+    return f"The interval is {c.inflation:.1f} times as wide as the model's: {'; '.join(why)}." if why else ""

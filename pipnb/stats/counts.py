@@ -24,6 +24,7 @@ from pipnb.stats._common import (
     _safe_div,
     _units,
     _z_crit,
+    autocorrelation_inflation,
 )
 from pipnb.stats.power import detectable_change
 from pipnb.stats.trend import trend_test
@@ -135,8 +136,24 @@ def _count_fit(counts: np.ndarray, present: np.ndarray, days: np.ndarray, is_pla
     fit = _Fit(np.where(empty, np.nan, est), np.where(empty, np.nan, np.sqrt(var)), peer, True, model)
     extra = {"phi": phi, "nb_alpha": nb_alpha, "parts": parts,
              "ctrl_var": parts["B"]["ctrl"][0] + parts["P"]["ctrl"][0],
-             "weekly": (counts[0], exposure[0], valid[0])}
+             "weekly": (counts[0], exposure[0], valid[0]), "fitted": fitted[0]}
     return fit, extra
+
+
+def _weekly_residuals(extra: Mapping[str, Any], is_plan: np.ndarray) -> list[np.ndarray]:
+    """The rep's weekly Pearson residuals in each period (baseline, plan), around the period's fitted rate
+    times the week effects, in week order (0 in weeks without data): what :func:`autocorrelation_inflation`
+    reads."""
+    y, _, valid = extra["weekly"]
+    out = []
+    for name, period in (("B", ~is_plan), ("P", is_plan)):
+        part = extra["parts"][name]
+        rate = part["y"][0] / part["m"][0] if part["m"][0] > 0 else 0.0
+        mu = extra["fitted"][period] * rate
+        sd = np.sqrt(mu * (extra["phi"] + extra["nb_alpha"] * mu))
+        keep = valid[period] & (sd > 0)
+        out.append(np.where(keep, _safe_div(y[period] - mu, sd), 0.0))
+    return out
 
 
 def _count_log_ratio(parts: Mapping[str, Mapping[str, np.ndarray]], phi: float, nb_alpha: float
@@ -210,7 +227,8 @@ def count_change(panel: pd.DataFrame, rep_id: str, metric: str, *, windows: Plan
     meta = METRICS.get(metric)
     higher = meta.higher_is_better if meta else True
     in_time = in_time_placebo_z(rows, units, windows, holidays=holidays, family=family)
-    out = _finish(fit, alpha=alpha, higher_is_better=higher, own_placebo_z=in_time)
+    weekly_floor = autocorrelation_inflation(_weekly_residuals(extra, is_plan))
+    out = _finish(fit, alpha=alpha, higher_is_better=higher, own_placebo_z=in_time, weekly_floor=weekly_floor)
     variance = _count_variance(extra)
     mde = math.nan if variance is None else detectable_change(
         variance, _z_crit(alpha, "two-sided"), power=power, inflation=out["inflation"], higher_is_better=higher)

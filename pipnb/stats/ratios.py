@@ -21,6 +21,7 @@ from pipnb.stats._common import (
     _safe_div,
     _units,
     _z_crit,
+    autocorrelation_inflation,
 )
 from pipnb.stats.power import detectable_change
 from pipnb.stats.trend import trend_test
@@ -67,6 +68,18 @@ def _ratio_fit(succ: np.ndarray, trials: np.ndarray, present: np.ndarray, is_pla
              "base_var": base_var[0],
              "peer_var": expect["P"][1][0] + expect["B"][1][0]}
     return fit, extra
+
+
+def _weekly_residuals(succ: np.ndarray, trials: np.ndarray, present: np.ndarray, is_plan: np.ndarray
+                      ) -> list[np.ndarray]:
+    """The rep's weekly Pearson residuals of successes in each period around the period's pooled rate (0 in
+    weeks without trials), for :func:`autocorrelation_inflation`."""
+    out = []
+    for period in (~is_plan, is_plan):
+        s, n = np.where(present[period], succ[period], 0.0), np.where(present[period], trials[period], 0.0)
+        p = min(max(float(_safe_div(min(s.sum(), n.sum()), n.sum())), 0.02), 0.98) if n.sum() > 0 else 0.5
+        out.append(np.where(n > 0, _safe_div(s - p * n, np.sqrt(n * p * (1 - p))), 0.0))
+    return out
 
 
 MIN_TRIALS = 10      # fewer trials in the baseline or the plan period: no verdict yet (too early to tell)
@@ -145,7 +158,8 @@ def ratio_change(panel: pd.DataFrame, rep_id: str, metric: str, *, windows: Plan
     fit, extra = _ratio_fit(succ, trials, present, is_plan)
     meta = METRICS.get(metric)
     higher = meta.higher_is_better if meta else True
-    out = _finish(fit, alpha=alpha, higher_is_better=higher)
+    out = _finish(fit, alpha=alpha, higher_is_better=higher,
+                  weekly_floor=autocorrelation_inflation(_weekly_residuals(succ[0], trials[0], present[0], is_plan)))
     variance = ChangeVariance("points", fixed=float(extra["peer_var"]), p0=float(extra["base"]),
                               n_b=float(extra["n_b"]), n_p=float(extra["n_p"]), base_var=float(extra["base_var"]))
     mde = detectable_change(variance, _z_crit(alpha, "two-sided"), power=power, inflation=out["inflation"],

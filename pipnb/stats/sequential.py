@@ -4,11 +4,14 @@ A plan is reviewed at each checkpoint and at the final review. Testing each look
 would say "improved" (or "worse") by chance far more often than the stated rate. The boundaries here spend
 the one-sided error ``alpha`` over the looks with the Lan–DeMets O'Brien–Fleming-type spending function
 ``alpha(t) = 2 - 2 Phi(z_{alpha/2} / sqrt(t))`` (Lan & DeMets 1983; O'Brien & Fleming 1979), where ``t`` is
-the look's information fraction (plan weeks elapsed ÷ plan weeks). The look statistics are jointly normal
-with correlation ``sqrt(t_i / t_j)``; each boundary solves ``P(no earlier crossing, cross now) = alpha(t_k) -
-alpha(t_{k-1})`` with :func:`scipy.stats.multivariate_normal.cdf`. An early checkpoint therefore needs a very
-large change (about z > 4.3 at t = 1/4 for a one-sided 2.5%); the final look is close to the fixed-sample
-boundary.
+the look's information fraction: the information accrued by the look over that of the final review, where
+information is the inverse of the change's variance (:func:`information_fractions`; with a fixed baseline of
+``B`` weeks and ``P`` plan weeks the variance is proportional to ``1/B + 1/P``, so a 12-week plan reviewed at
+weeks 3, 6, 9 and 12 after a 12-week baseline has fractions 0.40, 0.67, 0.86 and 1, not 0.25, 0.5, 0.75, 1).
+The look statistics are jointly normal with correlation ``sqrt(t_i / t_j)``; each boundary solves ``P(no
+earlier crossing, cross now) = alpha(t_k) - alpha(t_{k-1})`` by recursive numerical integration. An early
+checkpoint therefore needs a large change (about z > 3.4 at t = 0.4 for a one-sided 2.5%, z > 4.3 at t = 1/4);
+the final look is close to the fixed-sample boundary.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 from scipy import optimize, signal
 from scipy import stats as sps
 
-__all__ = ["obf_spending", "sequential_boundaries", "look_boundary"]
+__all__ = ["obf_spending", "sequential_boundaries", "look_boundary", "information_fractions"]
 
 
 def obf_spending(t: float | np.ndarray, alpha: float) -> float | np.ndarray:
@@ -94,3 +97,27 @@ def _crossing(c: float, weights: np.ndarray, grid: np.ndarray, step_sd: float, t
 def look_boundary(fractions: Sequence[float], look: int, alpha: float) -> float:
     """The z boundary of look ``look`` (0-based) of a design with these information fractions."""
     return float(sequential_boundaries(fractions, alpha)[look])
+
+
+def information_fractions(look_weeks: Sequence[float], baseline_weeks: float) -> list[float]:
+    """Information fraction of each look of a before/after comparison with a fixed baseline.
+
+    The change at a look after ``P`` plan weeks is the plan-period mean minus the baseline mean, with variance
+    proportional to ``1/B + 1/P`` (``B`` baseline weeks); its information is the inverse. Successive looks
+    share the baseline and the earlier plan weeks, so their statistics are jointly normal with correlation
+    ``sqrt(I_j / I_k)``, the canonical form the boundaries assume, with ``t_k = I_k / I_K``. A look with no plan
+    week yet has no information; it gets a tiny fraction (its boundary is then unreachable, not an error).
+
+    Example
+    -------
+    >>> [round(t, 2) for t in information_fractions([3, 6, 9, 12], 12)]
+    [0.4, 0.67, 0.86, 1.0]
+    """
+    weeks = [float(w) for w in look_weeks]
+    if not weeks or baseline_weeks <= 0 or weeks[-1] <= 0:
+        raise ValueError(f"need plan weeks and a baseline to weigh the looks: {weeks}, baseline {baseline_weeks}")
+
+    def information(p: float) -> float:
+        return 1.0 / (1.0 / baseline_weeks + 1.0 / p) if p > 0 else 0.0
+    final = information(weeks[-1])
+    return [max(information(p) / final, 1e-6 * (k + 1)) for k, p in enumerate(weeks)]

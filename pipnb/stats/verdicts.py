@@ -74,8 +74,8 @@ def _scale(value: float, effect: str) -> float:
     return math.log(value) if value > 0 else -math.inf     # a target of 0 on a ratio scale: all the way down
 
 
-def sequential_holm(z: ArrayLike, *, fractions: Sequence[float], look: int, alpha: float = 0.05
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def sequential_holm(z: ArrayLike, *, fractions: Sequence[float], look: int, alpha: float = 0.05,
+                    family: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Which metrics cross the group-sequential boundary at this look, Holm step-down across metrics.
 
     Each direction (better, worse) has its own one-sided error ``alpha`` spent over the looks (see
@@ -93,6 +93,9 @@ def sequential_holm(z: ArrayLike, *, fractions: Sequence[float], look: int, alph
         Which look this is (0-based).
     alpha
         One-sided error for "improved", and separately for "worse", over all looks and metrics.
+    family
+        The Holm family's size ``m``: the plan's focus metrics, the same at every look, so a focus metric
+        with no estimate yet (NaN z) still counts (default: the finite z-scores).
 
     Returns
     -------
@@ -100,35 +103,40 @@ def sequential_holm(z: ArrayLike, *, fractions: Sequence[float], look: int, alph
         ``crossed`` is +1 (improved), -1 (worse) or 0 per metric; ``boundary`` the z each metric had to
         reach at its first Holm step (``alpha / m``), which sets its smallest detectable change.
     """
-    crossed, _ = _holm_steps(z, fractions=fractions, look=look, alpha=alpha)
+    crossed, _ = _holm_steps(z, fractions=fractions, look=look, alpha=alpha, family=family)
     z = np.asarray(z, dtype=float)
     finite = np.flatnonzero(np.isfinite(z))
     boundary = np.full(z.shape, np.nan)
     if finite.size:
-        boundary[finite] = look_boundary(fractions, look, alpha / finite.size)
+        boundary[finite] = look_boundary(fractions, look, alpha / _family_size(finite.size, family))
     return crossed, boundary
 
 
-def decision_boundaries(z: ArrayLike, *, fractions: Sequence[float], look: int, alpha: float = 0.05
-                        ) -> np.ndarray:
+def _family_size(finite: int, family: int | None) -> int:
+    return max(finite, int(family or 0), 1)
+
+
+def decision_boundaries(z: ArrayLike, *, fractions: Sequence[float], look: int, alpha: float = 0.05,
+                        family: int | None = None) -> np.ndarray:
     """The z boundary each metric's verdict was decided at, for the interval printed beside it.
 
     A metric that crossed (:func:`sequential_holm`) gets the boundary of the Holm step it passed; one that did
     not gets the boundary of the step at which the steps stopped in the direction its change points (every
     later metric has a z no larger than the one that stopped them). So ``estimate ± boundary · se`` on the
     model scale, the repeated confidence interval at this look, lies wholly on one side of no change exactly
-    when the verdict is *improved* or *worse*. NaN where ``z`` is NaN (not judged).
+    when the verdict is *improved* or *worse*. NaN where ``z`` is NaN (not judged). ``family`` as in
+    :func:`sequential_holm`.
     """
-    return _holm_steps(z, fractions=fractions, look=look, alpha=alpha)[1]
+    return _holm_steps(z, fractions=fractions, look=look, alpha=alpha, family=family)[1]
 
 
-def _holm_steps(z: ArrayLike, *, fractions: Sequence[float], look: int, alpha: float
+def _holm_steps(z: ArrayLike, *, fractions: Sequence[float], look: int, alpha: float, family: int | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
     z = np.asarray(z, dtype=float)
     crossed = np.zeros(z.shape, dtype=int)
     decided = np.full(z.shape, np.nan)
     finite = np.flatnonzero(np.isfinite(z))
-    m = finite.size
+    m = _family_size(finite.size, family)
     for sign in (1, -1):
         order = finite[np.argsort(-sign * z[finite], kind="stable")]
         stop = math.nan

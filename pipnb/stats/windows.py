@@ -15,6 +15,7 @@ from pipnb.errors import PlanError, UnknownRepError
 from pipnb.metrics import week_start
 
 WEEK = pd.Timedelta(weeks=1)
+BASELINE_WEEKS = 12      # the default baseline: the 12 weeks before the diagnosis window
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def plan_windows(
     baseline_start: Any = None,
     baseline_end: Any = None,
     diagnosis_weeks: int = 12,
-    baseline_weeks: int = 12,
+    baseline_weeks: int = BASELINE_WEEKS,
     min_baseline_weeks: int = 4,
 ) -> PlanWindows:
     """Choose the baseline, diagnosis and plan windows of one rep's assessment.
