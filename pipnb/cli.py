@@ -253,7 +253,7 @@ def plan(ctx, data_source, bad_rows, rep_id, as_of, start, reason, reports, para
     Sign:   pipnb plan activate|acknowledge|extend|complete|close REP --by NAME [--note TEXT]
             draft -> active -> acknowledged -> extended -> completed / not-completed (close);
             activate locks the targets and dates; a re-activation needs --note (why).
-    History: pipnb plan history REP
+    History: pipnb plan history REP       Event: pipnb plan event REP --kind K --date D --note TEXT --by NAME
     """
     # pipnb.commands loads pandas and the statistics (~1 s): only the command that runs pays it
     from pipnb.commands import draft
@@ -331,6 +331,24 @@ def _sign(action: str, rep_id: str, *, by: str, note: str, params: str, weeks: i
     if entry.lock:
         line += f"; targets and dates locked (sha256 {entry.lock}); plan period {signed.start} to {signed.end}"
     echo(line + (f"; {entry.note}" if entry.note else ""))
+
+
+@plan.command("event")
+@click.argument("rep_id", metavar="REP")
+@click.option("--kind", required=True, type=click.Choice(["territory", "leave", "segment", "other"]))
+@click.option("--date", "on", required=True, metavar="YYYY-MM-DD", help="The day it took effect.")
+@click.option("--note", required=True, metavar="TEXT", help="What changed (every review states it).")
+@click.option("--by", "by", required=True, metavar="NAME", help="Who signs the event.")
+@click.option("--until", default=None, metavar="YYYY-MM-DD", help="leave: its last day (or --weeks).")
+@click.option("--weeks", type=click.IntRange(1, 52), default=None, help="leave: its length in weeks.")
+@click.option("--metrics", default="", metavar="A,B", help="other: the plan metrics it affects.")
+@click.option("--params", default=None, callback=_absolute, help="Folder holding plans/ [default: params].")
+@click.pass_context
+def plan_event(ctx, rep_id, params, **event):
+    """Sign a plan event, a change the rep does not control: reviews rebaseline from its date (README: Plan events)."""
+    from pipnb.commands import plan_event_line  # pandas and the statistics (~1 s): only this command pays it
+
+    echo(plan_event_line(params or ctx.obj.get("params") or "params", rep_id, **event))
 
 
 @plan.command("history")
