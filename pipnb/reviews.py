@@ -239,8 +239,8 @@ def _rebaselined(table: pd.DataFrame, plan: Plan, mine: pd.DataFrame, peers: lis
     """The status table with every metric a plan event rebaselined judged from its new reference level (see
     :mod:`pipnb.events`): the glide, the final target and the peers' level scaled by the factor the event made,
     over the weeks after the reference weeks only; "not yet clear" (neither short of nor at the peers' level)
-    until the reference weeks are complete, or at the final review with fewer than :data:`MIN_EVENT_WEEKS`
-    judged weeks in its window. The table itself when no event rebaselines a plan metric."""
+    until the reference weeks are complete, or at the final review when they reach into its window and leave fewer
+    than :data:`MIN_EVENT_WEEKS` judged weeks in it. The table itself when no event rebaselines a plan metric."""
     rebased = rebaselines(plan)
     if not rebased:
         return table
@@ -259,7 +259,8 @@ def _rebaselined(table: pd.DataFrame, plan: Plan, mine: pd.DataFrame, peers: lis
         window = _pooled(mine, start, as_of, plan)
         out.loc[i, ["rebaselined", "event_factor", "baseline"]] = [True, k, level]
         ready = as_of >= rb.judged_start + dt.timedelta(days=4) and np.isfinite(k) and len(weekly.index) > 0
-        enough = not final or len(recent.index) >= MIN_EVENT_WEEKS
+        # an event whose reference weeks reach into the final review's window needs enough judged weeks in it
+        enough = not final or rb.judged_start <= window_start or len(recent.index) >= MIN_EVENT_WEEKS
         if not (ready and enough):
             out.loc[i, ["glide_status", "status", "short_of_peers", "at_peer_level", "plan_weeks", "window_weeks"]] = [
                 NOT_YET_CLEAR, NOT_YET_CLEAR, False, False, len(weekly.index), len(recent.index)]

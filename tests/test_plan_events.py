@@ -189,11 +189,11 @@ def _shrunk_world(seed: int) -> sw.World:
     return sw.generate(seed, changes=[sw.Change(0, "opps", 0.6, DIAG_START)], focal=0)
 
 
-def territory_run(seed: int, *, event: bool) -> pn.Review:
+def territory_run(seed: int, *, event: bool, focus: list[str] | None = None) -> pn.Review:
     """The final review of R01's forced plan, with or without the territory event recorded (signed on the plan
     start, dated the first day of the diagnosis window)."""
     world = _shrunk_world(seed)
-    run = sw.run_plan(world, "R01", every_look=False)
+    run = sw.run_plan(world, "R01", every_look=False, focus=focus)
     plan = run.plan.transition("activate", by="Sim Manager", on=run.plan.start)
     if event:
         plan = plan.record_event("territory", on=world.week_start(DIAG_START).date(), by="Sim Manager",
