@@ -183,10 +183,10 @@ def _selecting(rb: Rebaseline, plan: Plan) -> str:
             "chance may show as improvement.")
 
 
-def event_facts(plan: Plan, table: pd.DataFrame, panel_weeks: pd.DatetimeIndex, *, as_of: dt.date) -> list[dict]:
+def event_facts(plan: Plan, table: pd.DataFrame, *, as_of: dt.date) -> list[dict]:
     """One record per signed event, for its sentence (:func:`pipnb.sentences.describe_event`): kind, dates,
-    note, signer, the weeks a leave set aside up to ``as_of`` among ``panel_weeks`` (the weeks the rep has data),
-    and per rebaselined metric of the review's table its reference weeks, factor and whether it is judged yet."""
+    note, signer, the weeks a leave set aside up to ``as_of`` (its weeks that began by then), and per rebaselined
+    metric of the review's table its reference weeks, factor and whether it is judged yet."""
     rebased = rebaselines(plan)
     rows = table.set_index("metric") if "rebaselined" in table else pd.DataFrame()
     out = []
@@ -195,9 +195,8 @@ def event_facts(plan: Plan, table: pd.DataFrame, panel_weeks: pd.DatetimeIndex, 
         fact = {"kind": e.kind, "start": e.start, "end": e.end, "note": h.note, "by": h.by, "signed": h.date,
                 "metrics": [], "weeks_set_aside": 0, "leave_weeks": e.weeks()}
         if e.kind == "leave":
-            weeks = pd.date_range(week_start(pd.Timestamp(e.start)),
-                                  min(week_start(pd.Timestamp(e.end)), week_start(pd.Timestamp(as_of))), freq="W-MON")
-            fact["weeks_set_aside"] = int(panel_weeks.isin(weeks).sum())
+            fact["weeks_set_aside"] = len(pd.date_range(week_start(pd.Timestamp(e.start)), min(
+                week_start(pd.Timestamp(e.end)), week_start(pd.Timestamp(as_of))), freq="W-MON"))
         for metric in e.metrics:
             rb = rebased.get(metric)
             if e.kind == "leave" or rb is None or rb.entry is not h or metric not in rows.index:

@@ -168,7 +168,7 @@ def review(data: SalesData, plan: Plan, checkpoint: int | str, *, panel: pd.Data
     verdicts = with_target_status(plan_verdicts(data, plan, panel=panel, as_of=as_of, look=look, peers=peers),
                                   table)
     out = Review(plan=plan, stage=stage, as_of=as_of, window_start=start_window, window_end=as_of, table=table,
-                 verdicts=verdicts, events=event_facts(plan, table, pd.DatetimeIndex(weekly.index), as_of=as_of))
+                 verdicts=verdicts, events=event_facts(plan, table, as_of=as_of))
     if out.is_final:
         out.attainment, out.recommendation, out.reasons = _recommend(table, verdicts, plan, policy)
         if out.recommendation == "extend":

@@ -109,10 +109,9 @@ def describe_event(fact: Mapping[str, Any]) -> str:
         head = (f"Leave from {f.start:%d %b %Y} to {f.end:%d %b %Y} ({plural(f.leave_weeks, 'week')}), {signed}: "
                 f"\u201c{f.note}\u201d.")
         if f.weeks_set_aside:
-            return (f"{head} {plural(f.weeks_set_aside, 'week')} of the rep's data so far "
-                    f"{'was' if f.weeks_set_aside == 1 else 'were'} set aside: they are not plan weeks, for any "
-                    "metric.")
-        return f"{head} No week of the rep's data so far falls in it."
+            return (f"{head} {plural(f.weeks_set_aside, 'week')} of it so far "
+                    f"{'was' if f.weeks_set_aside == 1 else 'were'} set aside: not plan weeks, for any metric.")
+        return f"{head} None of its weeks has begun by this review."
     head = f"Plan event from {f.start:%d %b %Y} ({_EVENT_WORDS[f.kind]}), {signed}: \u201c{f.note}\u201d."
     if not f.metrics:
         return f"{head} It affects no metric of this plan."

@@ -180,7 +180,7 @@ def test_the_event_sentence_is_rendered_from_its_record():
         assert part in text
     leave = {**fact, "kind": "leave", "end": dt.date(2024, 8, 18), "leave_weeks": 2, "weeks_set_aside": 2,
              "metrics": []}
-    assert "2 weeks of the rep's data so far were set aside" in describe_event(leave)
+    assert "2 weeks of it so far were set aside" in describe_event(leave)
 
 
 # -- the territory shrink, in simulation ---------------------------------------------------------------
@@ -248,3 +248,31 @@ def test_cli_plan_event_and_history(tmp_path, active):
     assert history.exit_code == 0
     assert "event" in history.output and "Accounts moved" in history.output and "edited" not in history.output
     assert np.isfinite(1.0)
+
+
+def test_a_leave_is_set_aside_and_a_late_event_is_not_judged():
+    """A leave of two plan weeks (the rep does nearly nothing in them) leaves the rep's levels as they were
+    without it; a territory event in the final review's window leaves its metrics not yet clear, so no
+    consequence rests on them."""
+    plan_week = sw.PLAN_START_WEEK
+    away = [sw.Change(0, d, 0.02, plan_week + 4, plan_week + 5) for d in ("emails", "opps")]
+    world = sw.generate(7, changes=away, focal=0)
+    run = sw.run_plan(world, "R01", every_look=False, focus=["emails_per_week", "opps_created_per_week"])
+    plan = run.plan.transition("activate", by="Sim Manager", on=run.plan.start)
+    first = world.week_start(plan_week + 4).date()
+    on_leave = plan.record_event("leave", on=first, weeks=2, note="sick leave", by="Sim Manager")
+    without = pn.review(world.data, plan, 2, panel=world.panel).table.set_index("metric")
+    rv = pn.review(world.data, on_leave, 2, panel=world.panel)
+    kept = rv.table.set_index("metric")
+    assert kept.loc["emails_per_week", "plan_weeks"] == without.loc["emails_per_week", "plan_weeks"] - 2
+    # the rep works at the peers' level (60 emails a week) outside the leave; the two empty weeks pull it down
+    assert kept.loc["emails_per_week", "since_start"] > 50 > without.loc["emails_per_week", "since_start"]
+    assert rv.events[0]["weeks_set_aside"] == 2
+    assert "2 weeks of it so far were set aside" in pn.text.event_notes(rv)
+    late = plan.record_event("territory", on=world.week_start(plan_week + plan.weeks - 2).date(),
+                             note="accounts moved", by="Sim Manager")
+    final = pn.review(world.data, late, "final", panel=world.panel)
+    row = final.table.set_index("metric").loc["opps_created_per_week"]
+    assert row["rebaselined"] and row["status"] == "not yet clear" and not row["short_of_peers"]
+    assert final.verdicts.set_index("metric").loc["opps_created_per_week", "verdict"] == "too early to tell"
+    assert final.recommendation != "consequences"
