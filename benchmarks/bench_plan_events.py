@@ -26,7 +26,7 @@ DIAG_START = sw.DIAGNOSIS_WEEK - 11
 VOLUME = ["opps_created_per_week", "first_meetings_per_week"]
 
 
-def one_seed(seed: int) -> dict[str, str | None]:
+def one_seed(seed: int, events: tuple[bool, ...] = (False, True)) -> dict[str, tuple[str | None, bool]]:
     world = sw.generate(seed, changes=[sw.Change(0, "opps", 0.6, DIAG_START)], focal=0)
     run = sw.run_plan(world, "R01", every_look=False)
     drafted = run.plan.transition("activate", by="Sim Manager", on=run.plan.start)
@@ -35,7 +35,7 @@ def one_seed(seed: int) -> dict[str, str | None]:
     volume = volume.transition("activate", by="Sim Manager", note="focus on volume", on=run.plan.start)
     out = {}
     for name, plan in (("diagnosis focus", drafted), ("volume focus", volume)):
-        for event in (False, True):
+        for event in events:
             if event:
                 plan = plan.record_event("territory", on=world.week_start(DIAG_START).date(), by="Sim Manager",
                                          note="a third of the accounts moved to a new hire")
@@ -49,10 +49,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=60)
     parser.add_argument("--first", type=int, default=1000)
+    parser.add_argument("--event-only", action="store_true", help="only the reviews with the event recorded")
     args = parser.parse_args()
     tally, start = sw.Tally(), time.time()
     for seed in range(args.first, args.first + args.seeds):
-        for key, (recommendation, worse) in one_seed(seed).items():
+        for key, (recommendation, worse) in one_seed(seed, (True,) if args.event_only else (False, True)).items():
+            if recommendation == "consequences":
+                print(f"seed {seed}: {key}: consequences", file=sys.stderr, flush=True)
             tally.add(f"{key}: consequences", recommendation == "consequences")
             tally.add(f"{key}: complete", recommendation == "complete")
             tally.add(f"{key}: 'worse' on a focus metric", worse)

@@ -12,7 +12,10 @@ not control. Its effect on a review, decided here and applied by :func:`pipnb.re
   plan start, and always for at least :data:`~pipnb.lifecycle.MIN_EVENT_WEEKS` weeks; plan weeks inside them are
   not judged on that metric. The rep's level over them, against the plan's baseline, gives the *factor* the event
   made: the glide path, the final target and the peers' level are all scaled by it (the re-anchored glide), and
-  the status judges only the weeks after the reference weeks. The verdict's baseline moves to the reference weeks
+  the status judges only the weeks after the reference weeks. A shortfall ("not met", short of the peers) is
+  judged against the factor at the end of the reference level's 95% interval that favours the rep, so the
+  uncertainty of a reference measured on a few weeks is not counted against the rep; "met" and "at the peers'
+  level" use the factor itself. The verdict's baseline moves to the reference weeks
   and its plan period to the weeks after them (:func:`event_verdicts`). Until the reference weeks are complete, or
   when the final review's window has fewer than :data:`~pipnb.lifecycle.MIN_EVENT_WEEKS` judged weeks, the metric
   is "not yet clear" (and its verdict "too early to tell"), so no consequence rests on it.
@@ -35,6 +38,7 @@ from pipnb.lifecycle import MIN_EVENT_WEEKS, HistoryEntry
 from pipnb.metrics import week_start, window_metrics
 from pipnb.plan import Plan
 from pipnb.schema import METRICS
+from pipnb.stats.intervals import level_interval
 from pipnb.stats.windows import Window
 
 __all__ = ["Rebaseline", "event_facts", "event_verdicts", "leave_weeks", "rebaselines", "reference_level",
@@ -94,26 +98,30 @@ def rebaselines(plan: Plan) -> dict[str, Rebaseline]:
     return out
 
 
-def reference_level(panel: pd.DataFrame, plan: Plan, rb: Rebaseline) -> tuple[float, int]:
-    """The rep's level of ``rb.metric`` over its reference weeks and how many of them hold the rep's rows."""
+def reference_level(panel: pd.DataFrame, plan: Plan, rb: Rebaseline) -> tuple[float, float, float, int]:
+    """The rep's level of ``rb.metric`` over its reference weeks, its 95% interval (:func:`level_interval`) and
+    how many of those weeks hold the rep's rows."""
     rows = panel[panel["rep_id"] == plan.rep_id]
     start, end = pd.Timestamp(rb.reference_start), pd.Timestamp(rb.reference_end)
-    weeks = week_start(rows["week"])
-    n = int(weeks[(weeks >= start) & (weeks <= end)].nunique())
+    rows = rows[(week_start(rows["week"]) >= start) & (week_start(rows["week"]) <= end)]
+    n = int(week_start(rows["week"]).nunique())
     if n == 0:
-        return math.nan, 0
+        return math.nan, math.nan, math.nan, 0
     pooled = window_metrics(rows, start, end, win_rate_basis=plan.win_rate_basis).set_index("metric")
     if rb.metric not in pooled.index:
-        return math.nan, n
-    row = pooled.loc[rb.metric]
+        return math.nan, math.nan, math.nan, n
     model = METRICS[rb.metric].model or "count"
-    value = float(row["numerator"]) / n if model == "count" else float(row["value"])
-    return value, n
+    weekly = rows[rows["metric"] == rb.metric].groupby("week")["numerator"].sum().to_numpy(float)
+    level, low, high = level_interval(model, numerator=float(pooled.loc[rb.metric, "numerator"]),
+                                      denominator=float(pooled.loc[rb.metric, "denominator"]), weekly=weekly)
+    return float(level), float(low), float(high), n
 
 
 def factor(plan: Plan, metric: str, level: float) -> float:
     """How much the event moved the rep's level: the reference level over the plan's baseline (NaN without
-    either, or with a baseline of zero)."""
+    either, or with a baseline of zero). With the end of the reference level's 95% interval that favours the rep
+    (its low end for a metric where higher is better), the factor a shortfall is judged against: the reference
+    is measured on a few weeks, and a shortfall must stand beyond that uncertainty too."""
     base = plan.target(metric).baseline
     if base is None or not np.isfinite(base) or base <= 0 or not np.isfinite(level):
         return math.nan
@@ -165,7 +173,7 @@ def event_verdicts(verdicts: pd.DataFrame, panel: pd.DataFrame, plan: Plan, *, a
 
 
 def _scaled_target(panel: pd.DataFrame, plan: Plan, rb: Rebaseline) -> float:
-    level, _ = reference_level(panel, plan, rb)
+    level = reference_level(panel, plan, rb)[0]
     return plan.target(rb.metric).target * factor(plan, rb.metric, level)
 
 

@@ -237,8 +237,9 @@ def _status_table(plan: Plan, look: int, plan_week: int, window: pd.DataFrame, s
 def _rebaselined(table: pd.DataFrame, plan: Plan, mine: pd.DataFrame, peers: list[str], policy: Policy, *,
                  look: int, final: bool, window_start: dt.date, as_of: dt.date) -> pd.DataFrame:
     """The status table with every metric a plan event rebaselined judged from its new reference level (see
-    :mod:`pipnb.events`): the glide, the final target and the peers' level scaled by the factor the event made,
-    over the weeks after the reference weeks only; "not yet clear" (neither short of nor at the peers' level)
+    :mod:`pipnb.events`): the glide, the final target and the peers' level scaled by the factor the event made
+    (a shortfall by the factor at the reference level's interval end that favours the rep), over the weeks after
+    the reference weeks only; "not yet clear" (neither short of nor at the peers' level)
     until the reference weeks are complete, or at the final review when they reach into its window and leave fewer
     than :data:`MIN_EVENT_WEEKS` judged weeks in it. The table itself when no event rebaselines a plan metric."""
     rebased = rebaselines(plan)
@@ -250,8 +251,9 @@ def _rebaselined(table: pd.DataFrame, plan: Plan, mine: pd.DataFrame, peers: lis
         if rb is None:
             continue
         target, spec = plan.target(metric), METRICS[metric]
-        level, _ = reference_level(mine, plan, rb)
+        level, low, high, _ = reference_level(mine, plan, rb)
         k = factor(plan, metric, level)
+        k_short = factor(plan, metric, low if spec.higher_is_better else high)   # a shortfall beyond the reference
         since = _pooled(mine, rb.judged_start, as_of, plan)
         weekly = _weekly(mine, plan.rep_id, rb.judged_start, as_of)
         start = max(window_start, rb.judged_start)
@@ -280,11 +282,12 @@ def _rebaselined(table: pd.DataFrame, plan: Plan, mine: pd.DataFrame, peers: lis
         skipped = (rb.judged_start - plan.start).days // 7 if rb.judged_start > plan.start else 0
         plan_week = plan.checkpoint_week(plan.stages()[look])
         base = target.target if target.baseline is None else target.baseline
-        goal = k * (base + (target.target - base) * (skipped + 1 + plan_week) / (2 * plan.weeks))
-        final_target = k * target.target
-        peer_level = k * _peer_level(since, peers, metric)
-        glide_status = _status(s_level, s_low, s_high, goal, spec.higher_is_better)
-        final_status = _status(w_level, w_low, w_high, final_target, spec.higher_is_better) if final else None
+        path = base + (target.target - base) * (skipped + 1 + plan_week) / (2 * plan.weeks)
+        goal, final_target, peers_median = k * path, k * target.target, _peer_level(since, peers, metric)
+        peer_level = k * peers_median
+        glide_status = _event_status((s_level, s_low, s_high), path, k, k_short, spec.higher_is_better)
+        final_status = (_event_status((w_level, w_low, w_high), target.target, k, k_short, spec.higher_is_better)
+                        if final else None)
         out.loc[i, ["target", "glide_target", "final_target", "actual", "actual_low", "actual_high", "numerator",
                     "denominator", "window_weeks", "plan_weeks", "since_start", "since_low", "since_high",
                     "since_numerator", "since_denominator", "peer_level", "short_of_peers", "at_peer_level",
@@ -292,12 +295,21 @@ def _rebaselined(table: pd.DataFrame, plan: Plan, mine: pd.DataFrame, peers: lis
             goal, k * target.glide[look], final_target, w_level, w_low, w_high, w_num, w_den, len(recent.index),
             len(weekly.index), s_level, s_low, s_high, _get(rep, metric, "numerator"),
             _get(rep, metric, "denominator"), peer_level,
-            _beyond(s_high, s_low, peer_level, policy.margin, spec.higher_is_better, worse=True),
+            _beyond(s_high, s_low, k_short * peers_median, policy.margin, spec.higher_is_better, worse=True),
             _beyond(s_high, s_low, peer_level, policy.margin, spec.higher_is_better, worse=False),
             glide_status, final_status if final else glide_status, True]
         if final:
             out.loc[i, "final_status"] = final_status
     return out
+
+
+def _event_status(interval: tuple[float, float, float], goal: float, k: float, k_short: float, up: bool) -> str:
+    """A rebaselined status: *met* against the goal scaled by the factor ``k``, *not met* only when also short of
+    it scaled by ``k_short`` (the reference level's interval end that favours the rep), else *not yet clear*."""
+    status = _status(*interval, k * goal, up)
+    if status == NOT_MET and _status(*interval, k_short * goal, up) != NOT_MET:
+        return NOT_YET_CLEAR
+    return status
 
 
 def _plain(records: list[dict]) -> list[dict]:
