@@ -239,9 +239,9 @@ def _rebaselined(table: pd.DataFrame, plan: Plan, mine: pd.DataFrame, peers: lis
     """The status table with every metric a plan event rebaselined judged from its new reference level (see
     :mod:`pipnb.events`): the glide, the final target and the peers' level scaled by the factor the event made
     (a shortfall by the factor at the reference level's interval end that favours the rep), over the weeks after
-    the reference weeks only; "not yet clear" (neither short of nor at the peers' level)
-    until the reference weeks are complete, or at the final review when they reach into its window and leave fewer
-    than :data:`MIN_EVENT_WEEKS` judged weeks in it. The table itself when no event rebaselines a plan metric."""
+    the reference weeks only; "not yet clear" (neither short of nor at the peers' level) until the reference
+    weeks are complete, or at the final review when they reach into its window and leave fewer than
+    :data:`MIN_EVENT_WEEKS` judged weeks in it. The table itself when no event rebaselines a plan metric."""
     rebased = rebaselines(plan)
     if not rebased:
         return table
