@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from pipnb.cli_events import event_command
 from pipnb.errors import DataError, PipnbError
 from pipnb.kernel.__main__ import main as kernel_commands
 from pipnb.pdf import print_pdfs
@@ -319,6 +320,7 @@ def _step_command(action: str):
 
 for _action in _STEPS:
     _step_command(_action)
+plan.add_command(event_command(echo, _absolute))      # pipnb plan event: pipnb.cli_events
 
 
 def _sign(action: str, rep_id: str, *, by: str, note: str, params: str, weeks: int | None) -> None:
@@ -331,24 +333,6 @@ def _sign(action: str, rep_id: str, *, by: str, note: str, params: str, weeks: i
     if entry.lock:
         line += f"; targets and dates locked (sha256 {entry.lock}); plan period {signed.start} to {signed.end}"
     echo(line + (f"; {entry.note}" if entry.note else ""))
-
-
-@plan.command("event")
-@click.argument("rep_id", metavar="REP")
-@click.option("--kind", required=True, type=click.Choice(["territory", "leave", "segment", "other"]))
-@click.option("--date", "on", required=True, metavar="YYYY-MM-DD", help="The day it took effect.")
-@click.option("--note", required=True, metavar="TEXT", help="What changed (every review states it).")
-@click.option("--by", "by", required=True, metavar="NAME", help="Who signs the event.")
-@click.option("--until", default=None, metavar="YYYY-MM-DD", help="leave: its last day (or --weeks).")
-@click.option("--weeks", type=click.IntRange(1, 52), default=None, help="leave: its length in weeks.")
-@click.option("--metrics", default="", metavar="A,B", help="other: the plan metrics it affects.")
-@click.option("--params", default=None, callback=_absolute, help="Folder holding plans/ [default: params].")
-@click.pass_context
-def plan_event(ctx, rep_id, params, **event):
-    """Sign a plan event, a change the rep does not control: reviews rebaseline from its date (README: Plan events)."""
-    from pipnb.commands import plan_event_line  # pandas and the statistics (~1 s): only this command pays it
-
-    echo(plan_event_line(params or ctx.obj.get("params") or "params", rep_id, **event))
 
 
 @plan.command("history")

@@ -277,3 +277,10 @@ def test_a_leave_is_set_aside_and_a_late_event_is_not_judged():
     assert row["rebaselined"] and row["status"] == "not yet clear" and not row["short_of_peers"]
     assert final.verdicts.set_index("metric").loc["opps_created_per_week", "verdict"] == "too early to tell"
     assert final.recommendation != "consequences"
+
+
+def test_the_command_line_offers_the_kinds_the_plan_knows():
+    from pipnb.cli_events import KINDS
+    from pipnb.lifecycle import EVENT_KINDS
+
+    assert KINDS == EVENT_KINDS
