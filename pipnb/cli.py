@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from pipnb.cli_events import event_command
 from pipnb.errors import DataError, PipnbError
 from pipnb.kernel.__main__ import main as kernel_commands
 from pipnb.pdf import print_pdfs
@@ -253,7 +254,7 @@ def plan(ctx, data_source, bad_rows, rep_id, as_of, start, reason, reports, para
     Sign:   pipnb plan activate|acknowledge|extend|complete|close REP --by NAME [--note TEXT]
             draft -> active -> acknowledged -> extended -> completed / not-completed (close);
             activate locks the targets and dates; a re-activation needs --note (why).
-    History: pipnb plan history REP
+    History: pipnb plan history REP       Event: pipnb plan event REP --kind K --date D --note TEXT --by NAME
     """
     # pipnb.commands loads pandas and the statistics (~1 s): only the command that runs pays it
     from pipnb.commands import draft
@@ -319,6 +320,7 @@ def _step_command(action: str):
 
 for _action in _STEPS:
     _step_command(_action)
+plan.add_command(event_command(echo, _absolute))      # pipnb plan event: pipnb.cli_events
 
 
 def _sign(action: str, rep_id: str, *, by: str, note: str, params: str, weeks: int | None) -> None:

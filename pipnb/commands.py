@@ -9,7 +9,8 @@ function here reads ``sys.argv`` or writes to ``sys.stdout`` itself.
 * :func:`diagnose`, :func:`draft`, :func:`review_report`, :func:`run_stage` and :func:`demo` prepare the batch,
   build its jobs and :func:`execute` them (``pipnb diagnose``, ``plan --data``, ``review``, ``run``, ``demo``);
 * :func:`scan_text`, :func:`review_json`, :func:`status_text` and :func:`history_lines` are what ``pipnb scan``,
-  ``review --format json``, ``status`` and ``plan history`` show; :func:`write_demo_data` and
+  ``review --format json``, ``status`` and ``plan history`` show; :func:`plan_event_line` signs a plan event
+  (``pipnb plan event``); :func:`write_demo_data` and
   :func:`init_folder` write the demo team (``pipnb demo-data``) and a working folder (``pipnb init``).
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -40,13 +42,15 @@ from pipnb.cluster import ClusterError
 from pipnb.dashboard import dashboard, format_table, to_json
 from pipnb.demo import demo_data
 from pipnb.errors import PlanError
+from pipnb.findings import plural
 from pipnb.io import safe_csv
 from pipnb.job import Problem, RunSummary
 from pipnb.kernel import KERNEL_NAME, available
+from pipnb.lifecycle import HistoryEntry
 from pipnb.outputs import run_json, written_paths
 from pipnb.pdf import print_pdfs
 from pipnb.peers import scorecard
-from pipnb.plan import Plan
+from pipnb.plan import Plan, record_plan_event
 from pipnb.policy import Policy
 from pipnb.progress import quiet
 from pipnb.quality import summary_line, write_quality_csv
@@ -58,8 +62,8 @@ from pipnb.sources import load
 from pipnb.sources.layouts import write_layout
 from pipnb.workdir import init
 
-__all__ = ["demo", "diagnose", "draft", "execute", "history_lines", "init_folder", "review_json", "review_report",
-           "run_stage", "scan_text", "status_text", "write_demo_data"]
+__all__ = ["demo", "diagnose", "draft", "event_line", "execute", "history_lines", "init_folder", "plan_event_line",
+           "review_json", "review_report", "run_stage", "scan_text", "status_text", "write_demo_data"]
 
 #: How a command prints a line: ``echo(text, err=False, nl=True)``.
 Echo = Callable[..., None]
@@ -235,11 +239,49 @@ def history_lines(path: Path, plan: Plan) -> list[str]:
     lines = [f"{path}: {plan.status}, {plan.start} to {plan.end}, {lock}"]
     for h in plan.history:
         when = f"{h.at:%Y-%m-%d %H:%M} UTC" if h.at is not None else f"{h.date}"
+        if h.event is not None:
+            lines.append(f"  {h.date}  {'event':<13} {h.by}  {when}  {event_line(h)}")
+            continue
         lines.append(f"  {h.date}  {h.status:<13} {h.by or '(unsigned)'}  {when}" + (f"  {h.note}" if h.note else ""))
     edit = plan.edits()
     if edit:
         lines.append(f"  edited since it was locked: {edit}")
     return lines
+
+
+def plan_event_line(params: str, rep_id: str, *, kind: str, on: str, note: str, by: str, until: str | None,
+                    weeks: int | None, metrics: str) -> str:
+    """``pipnb plan event``: sign the event on the rep's plan file (:func:`pipnb.plan.record_plan_event`) and say
+    what was recorded in one line. Dates are YYYY-MM-DD only; any problem is one :class:`PlanError` line and
+    nothing is written."""
+    named = [m.strip() for m in metrics.split(",") if m.strip()]
+    path, signed = record_plan_event(params, rep_id, kind, on=_iso_day(on, "--date"), note=note, by=by,
+                                     until=_iso_day(until, "--until"), weeks=weeks, metrics=named or None)
+    return f"{path}: {event_line(signed.history[-1])}"
+
+
+def event_line(entry: HistoryEntry) -> str:
+    """One line on a signed plan event: its kind and dates, the metrics it rebaselines (or, for a leave, the weeks
+    it sets aside), who signed it, and its note."""
+    event = entry.event
+    if event.kind == "leave":
+        what = f"leave {event.start} to {event.end}: {plural(event.weeks(), 'week')} set aside for every metric"
+    else:
+        what = f"{event.kind} change from {event.start}: rebaselines {', '.join(event.metrics) or 'no plan metric'}"
+    return f"{what}; signed by {entry.by} on {entry.date}: {entry.note}"
+
+
+def _iso_day(value: str | None, option: str) -> dt.date | None:
+    """A date given as YYYY-MM-DD exactly; None when not given."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise PlanError(f"'{value}' is not a date as YYYY-MM-DD", key=option)
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise PlanError(f"'{value}' is not a real day (YYYY-MM-DD)", key=option) from None
 
 
 def demo(out: str, source: str | None, *, reports: str, params: str, echo: Echo, **run: Any) -> RunSummary:

@@ -7,8 +7,15 @@ a :class:`Lock` holds the signed terms and their hash. :meth:`Lifecycle.check_lo
 them in one line; every review calls it, and refuses an edited plan until it is re-activated with a reason.
 
 :class:`Lifecycle` is the part of :class:`pipnb.plan.Plan` that does this (the plan document inherits it); it
-reads only the plan's ``rep_id``, ``status``, ``start``, ``weeks``, ``end``, ``history``, ``lock``, ``reason`` and
-the fields :data:`LOCKED_FIELDS` names, so this module needs nothing of the plan module.
+reads only the plan's ``rep_id``, ``status``, ``start``, ``weeks``, ``end``, ``history``, ``lock``, ``reason``,
+``targets`` and the fields :data:`LOCKED_FIELDS` names, so this module needs nothing of the plan module.
+
+:meth:`Lifecycle.record_event` (``pipnb plan event REP --kind territory|leave|segment|other --date D --note TEXT
+--by NAME``) signs a **plan event**: a change the rep does not control (a territory or account reassignment, a
+leave, a segment or quota change). It is a history entry that keeps the plan's status and carries a
+:class:`PlanEvent` (its kind, its dates and the plan metrics it affects, :data:`EVENT_METRICS`); it is sealed like
+every signed step, so an event edited by hand shows in :meth:`Lifecycle.edits`. Reviews rebaseline the metrics
+an event affects from its date, and set a leave's weeks aside (:mod:`pipnb.reviews`).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import hashlib
 import json
 from typing import Any, Literal, Self
 
-from pydantic import ValidationError
+from pydantic import ValidationError, model_validator
 
 from pipnb.errors import PlanError
 from pipnb.policy import StrictModel
@@ -36,10 +43,61 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 LOCKED_FIELDS = ("rep_id", "start", "weeks", "checkpoints", "diagnosis_window", "win_rate_basis", "peer_by")
 LOCKED_TARGET_FIELDS = ("direction", "baseline", "target", "min", "max", "glide", "focus")
 
+#: The kinds of plan event, and the plan metrics each affects (``other`` names its metrics with ``--metrics``).
+#: A territory (or account) change moves how many accounts the rep can work, so the volume metrics: the
+#: opportunities created, the meetings, the emails and the calls. A segment (or quota) change moves those and
+#: the win rate (another segment closes at another rate). A leave affects every metric: its weeks are not plan
+#: weeks.
+VOLUME_METRICS = ("opps_created_per_week", "first_meetings_per_week", "meetings_per_week", "emails_per_week",
+                  "calls_per_week")
+EVENT_METRICS: dict[str, tuple[str, ...] | None] = {
+    "territory": VOLUME_METRICS,
+    "segment": (*VOLUME_METRICS, "win_rate"),
+    "leave": None,              # every metric: the leave's weeks are set aside
+    "other": (),                # the metrics named with --metrics
+}
+EVENT_KINDS = tuple(EVENT_METRICS)
+#: Whole weeks a metric's new reference level is measured on after an event (from the event's week on, and at
+#: least up to the plan start); until that many weeks exist, the metric is "not yet clear" and no consequence
+#: rests on it. Plan weeks used to measure the reference are not judged on that metric.
+MIN_EVENT_WEEKS = 4
+#: The statuses a plan event can be signed on (a draft is redrafted or edited instead; a closed plan is closed).
+EVENT_STATUSES = ("active", "acknowledged", "extended")
+
+
+class PlanEvent(StrictModel):
+    """A change the rep does not control, as a plan event records it: its kind (:data:`EVENT_KINDS`), the day it
+    took effect (``start``), the last day of a leave (``end``; None for the other kinds) and the plan metrics it
+    affects (every plan metric for a leave)."""
+
+    kind: Literal[EVENT_KINDS]  # type: ignore[valid-type]
+    start: dt.date
+    end: dt.date | None = None
+    metrics: list[str] = []
+
+    @model_validator(mode="after")
+    def _dated(self):
+        if (self.kind == "leave") != (self.end is not None):
+            raise ValueError("a leave needs its last day (end), and only a leave has one")
+        if self.end is not None and self.end < self.start:
+            raise ValueError(f"the leave ends {self.end}, before it starts {self.start}")
+        return self
+
+    def weeks(self) -> int:
+        """A leave's length in whole weeks (Monday of its first day to Monday of its last); 0 for other kinds."""
+        if self.end is None:
+            return 0
+        return (_monday(self.end) - _monday(self.start)).days // 7 + 1
+
+
+def _monday(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
 
 class HistoryEntry(StrictModel):
     """One step of the plan's life: the status it led to, on which day, who signed it, why, and when exactly
-    (``at``, UTC); an activation or an extension also names the hash of the lock it set."""
+    (``at``, UTC); an activation or an extension also names the hash of the lock it set, a plan event the
+    :class:`PlanEvent` it records (the status is then unchanged)."""
 
     date: dt.date
     status: Literal[STATUSES]  # type: ignore[valid-type]
@@ -47,6 +105,11 @@ class HistoryEntry(StrictModel):
     note: str = ""
     at: dt.datetime | None = None
     lock: str = ""
+    event: PlanEvent | None = None
+
+    def sealed(self) -> dict[str, Any]:
+        """The entry as the seal reads it (an entry without an event as it was before events existed)."""
+        return self.model_dump(mode="json", exclude={"event"} if self.event is None else None)
 
 
 class Lock(StrictModel):
@@ -67,7 +130,7 @@ class Lock(StrictModel):
 
     @staticmethod
     def seal(status: str, history: list[HistoryEntry]) -> str:
-        raw = {"status": status, "history": [h.model_dump(mode="json") for h in history]}
+        raw = {"status": status, "history": [h.sealed() for h in history]}
         return hashlib.sha256(json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -162,6 +225,101 @@ class Lifecycle:
         sealed = plan.lock.model_copy(update={"record": Lock.seal(status, history)})
         return plan.model_copy(update={"history": history, "lock": sealed})
 
+    def record_event(self, kind: str, *, on: dt.date, note: str, by: str, until: dt.date | None = None,
+                     weeks: int | None = None, metrics: list[str] | tuple[str, ...] | None = None,
+                     signed_on: dt.date | None = None) -> Self:
+        """The plan with one signed plan event in its history (its status unchanged), sealed like every step.
+
+        Parameters
+        ----------
+        kind
+            ``territory``, ``leave``, ``segment`` or ``other`` (:data:`EVENT_KINDS`).
+        on
+            The day the change took effect: from the first day of the diagnosis window to the plan's last day.
+        note
+            What changed (required; kept in the history and stated by every review).
+        by
+            Who signs the event.
+        until, weeks
+            ``leave`` only, exactly one of them: its last day, or its length in weeks (from ``on``).
+        metrics
+            ``other`` only (required there): the plan metrics the change affects.
+        signed_on
+            The day recorded as signed (default today).
+
+        Returns
+        -------
+        Plan
+            A validated copy with the event appended to its history and the history sealed again.
+
+        Raises
+        ------
+        PlanError
+            A plan that is not active, acknowledged or extended (a draft is redrafted instead, a closed plan is
+            closed), one edited since it was locked, a missing signer or note, a date outside the window, or a
+            leave without its end (or a kind given metrics it does not take).
+        """
+        by, note = " ".join(str(by).split()), " ".join(str(note).split())
+        cmd = f"pipnb plan event {self.rep_id}"
+        if kind not in EVENT_METRICS:
+            raise PlanError(f"'{kind}' is not a kind of plan event (use {', '.join(EVENT_KINDS)})", key="kind")
+        if self.status not in EVENT_STATUSES:
+            how = ("while it is a draft, redraft it or edit its dates and targets, then activate it: pipnb plan "
+                   f"activate {self.rep_id} --by NAME" if self.status == "draft" else "the plan is closed")
+            raise PlanError(f"the plan of {self.rep_id} is {self.status}: an event is signed on an active, "
+                            f"acknowledged or extended plan ({how})")
+        if not by:
+            raise PlanError(f"say who signs the event: {cmd} ... --by NAME", key="by")
+        if not note:
+            raise PlanError(f"say what changed: {cmd} ... --note TEXT", key="note")
+        self.check_lock(signed=True)
+        first, last = self.diagnosis_window.start, self.end
+        if not first <= on <= last:
+            raise PlanError(f"the event's date {on} is outside the plan's window: from the diagnosis start {first} "
+                            f"to the plan's last day {last}", key="date")
+        end = None
+        if kind == "leave":
+            if (until is None) == (weeks is None):
+                raise PlanError(f"a leave needs its end: --until YYYY-MM-DD (its last day) or --weeks N, one of them "
+                                f"({cmd} --kind leave --date {on} --until D ...)", key="until")
+            if weeks is not None and int(weeks) < 1:
+                raise PlanError("a leave lasts at least 1 week (--weeks N, N ≥ 1)", key="weeks")
+            end = until if until is not None else on + dt.timedelta(weeks=int(weeks), days=-1)
+            if end < on:
+                raise PlanError(f"the leave ends {end}, before it starts {on}", key="until")
+            if end > last:
+                raise PlanError(f"the leave ends {end}, after the plan's last day {last}: end it by {last} (extend "
+                                "the plan first if the leave runs longer)", key="until")
+        elif until is not None or weeks is not None:
+            raise PlanError(f"--until and --weeks apply to a leave, not to a {kind} event", key="until")
+        planned = [t.metric for t in self.targets]
+        if kind == "other":
+            named = list(dict.fromkeys(metrics or []))
+            if not named:
+                raise PlanError(f"an 'other' event names the plan metrics it affects: --metrics a,b (plan metrics: "
+                                f"{', '.join(planned)})", key="metrics")
+            unknown = [m for m in named if m not in planned]
+            if unknown:
+                raise PlanError(f"metric '{unknown[0]}' is not a plan metric (use {', '.join(planned)})",
+                                key="metrics")
+            affected = named
+        elif metrics:
+            raise PlanError(f"--metrics applies to an 'other' event; a {kind} event affects "
+                            f"{_affects(kind)}", key="metrics")
+        else:
+            kinds = EVENT_METRICS[kind]
+            affected = planned if kinds is None else [m for m in planned if m in kinds]
+        event = PlanEvent(kind=kind, start=on, end=end, metrics=affected)
+        entry = HistoryEntry(date=signed_on or dt.date.today(), status=self.status, by=by, note=note,
+                             at=dt.datetime.now(dt.UTC).replace(microsecond=0), event=event)
+        history = [*self.history, entry]
+        sealed = self.lock.model_copy(update={"record": Lock.seal(self.status, history)})
+        return self.model_copy(update={"history": history, "lock": sealed})
+
+    def events(self) -> list[HistoryEntry]:
+        """The history entries that record a plan event, in the order they were signed."""
+        return [h for h in self.history if h.event is not None]
+
     def signed_activation(self) -> HistoryEntry | None:
         """The last history entry that locked the plan (an activation or an extension), or None."""
         return next((h for h in reversed(self.history) if h.lock), None)
@@ -213,6 +371,12 @@ class Lifecycle:
             first = err.errors()[0]
             key = ".".join(str(p) for p in first["loc"]) or None
             raise PlanError(first["msg"].removeprefix("Value error, "), key=key) from None
+
+
+def _affects(kind: str) -> str:
+    """The metrics a kind of plan event affects, in words."""
+    kinds = EVENT_METRICS[kind]
+    return "every plan metric" if kinds is None else ", ".join(kinds) or "the metrics named with --metrics"
 
 
 def _differences(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[str]:

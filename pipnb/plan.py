@@ -3,7 +3,8 @@
 A plan is saved as ``params/plans/<rep>.yaml`` — the contract between stages — and validated on load
 (:meth:`Plan.from_yaml`; unknown keys and bad dates are errors). It is drafted by :mod:`pipnb.drafting` and
 signed through :mod:`pipnb.lifecycle` (the :class:`Plan` inherits its steps): :func:`sign_plan` takes a step on
-a rep's plan file, and :func:`plans_by_folder` reads every plan of a working folder.
+a rep's plan file, :func:`record_plan_event` signs a plan event on it (a change the rep does not control, which
+reviews rebaseline from), and :func:`plans_by_folder` reads every plan of a working folder.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pipnb.schema import METRICS, PLAN_METRICS
 from pipnb.stages import FINAL, checkpoint_number, parse_stage, review_stages
 from pipnb.workdir import plan_path, safe_name
 
-__all__ = ["Area", "DeadOpportunity", "Plan", "Target", "Window", "plans_by_folder", "sign_plan"]
+__all__ = ["Area", "DeadOpportunity", "Plan", "Target", "Window", "plans_by_folder", "record_plan_event", "sign_plan"]
 
 DATA_GRACE_DAYS = 2      # a review is due when the data reaches its last day less a weekend
 
@@ -239,6 +240,9 @@ class Plan(Lifecycle, StrictModel):
         The lock's terms are written on one line, in flow style: they are the signed copy, not for editing.
         """
         raw = self.model_dump(mode="json")
+        for entry in raw["history"]:          # an entry without an event is written as before events existed
+            if entry.get("event", 0) is None:
+                del entry["event"]
         lock = raw.pop("lock")
         text = yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=100)
         if lock is not None:
@@ -256,6 +260,9 @@ class Plan(Lifecycle, StrictModel):
         for key in ("dead_opportunities", "reason"):   # plans drafted before these existed keep their hash
             if not raw[key]:
                 del raw[key]
+        events = [h.sealed() for h in self.events()]
+        if events:                     # a plan event changes what a review reads (it rebaselines from its date)
+            raw["events"] = events
         return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
 
     def data_notes(self, data, *, now: str | None = None) -> list[str]:
@@ -277,7 +284,8 @@ class Plan(Lifecycle, StrictModel):
 _PLAN_HEADER = ("# pipnb performance improvement plan. A manager may edit the text of a draft, its targets and its\n"
                 "# dates; `pipnb plan activate REP --by NAME` locks the targets and dates (the `lock:` at the end is\n"
                 "# the signed copy: an edit is refused by every review until the plan is re-activated with a reason).\n"
-                "# Change the status with `pipnb plan acknowledge|extend|complete|close REP --by NAME`.\n"
+                "# Change the status with `pipnb plan acknowledge|extend|complete|close REP --by NAME`; record a\n"
+                "# change the rep does not control: `pipnb plan event REP --kind K --date D --note TEXT --by NAME`.\n"
                 "# Every later stage reads this file and validates it (unknown keys and bad dates are errors).\n")
 
 
@@ -336,3 +344,37 @@ def sign_plan(params: str | Path, rep_id: str, action: str, *, by: str, note: st
     signed = plan.transition(action, by=by, note=note, extension_weeks=weeks)
     signed.to_yaml(path)
     return path, signed
+
+
+def record_plan_event(params: str | Path, rep_id: str, kind: str, *, on: dt.date, note: str, by: str,
+                      until: dt.date | None = None, weeks: int | None = None,
+                      metrics: list[str] | None = None) -> tuple[Path, Plan]:
+    """Sign a plan event (:meth:`~pipnb.lifecycle.Lifecycle.record_event`) on a rep's plan file,
+    ``params/plans/<rep>.yaml``, and write it back (``pipnb plan event REP --kind K --date D --note TEXT --by NAME``).
+
+    Returns
+    -------
+    tuple[Path, Plan]
+        The plan file and the plan written to it (its last history entry is the event).
+
+    Raises
+    ------
+    PlanError
+        No plan file for the rep, a file holding another rep's plan, or an event the plan does not allow (nothing
+        is written then).
+    """
+    path = _plan_file(Path(params), rep_id)
+    plan = Plan.from_yaml(path)
+    if plan.rep_id != rep_id:
+        raise PlanError(f"holds the plan of {plan.rep_id!r}, not {rep_id!r}", file=str(path))
+    signed = plan.record_event(kind, on=on, note=note, by=by, until=until, weeks=weeks, metrics=metrics)
+    signed.to_yaml(path)
+    return path, signed
+
+
+def _plan_file(params: Path, rep_id: str) -> Path:
+    path = plan_path(params, rep_id)
+    if not path.is_file():
+        raise PlanError(f"no plan for {rep_id} (looked for {path}); draft it with pipnb plan --data SRC --rep "
+                        f"{rep_id}")
+    return path

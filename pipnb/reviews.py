@@ -29,6 +29,8 @@ import pandas as pd
 from pipnb.data import SalesData
 from pipnb.display import card_html, review_facts, short_repr
 from pipnb.errors import PlanError
+from pipnb.events import event_facts, event_verdicts, factor, rebaselines, reference_level, without_leave
+from pipnb.lifecycle import MIN_EVENT_WEEKS
 from pipnb.metrics import touch_gaps, weekly_panel, window_metrics
 from pipnb.peers import plan_peers
 from pipnb.plan import Plan, Target
@@ -63,6 +65,10 @@ class Review:
     recommendation, reasons, extended_end
         Final review only: ``complete``, ``extend`` or ``consequences``, why, and the new end date of an
         extension.
+    events
+        One record per signed plan event (:func:`pipnb.events.event_facts`): what each sentence about it says.
+        A table row a territory, segment or other event rebaselined has ``rebaselined`` true, its re-anchored
+        numbers, ``event_factor`` and ``event_judged`` (see :mod:`pipnb.events`).
     """
 
     plan: Plan
@@ -76,6 +82,7 @@ class Review:
     recommendation: str | None = None
     reasons: list[str] = field(default_factory=list)
     extended_end: dt.date | None = None
+    events: list[dict] = field(default_factory=list)
 
     def __repr__(self) -> str:
         return short_repr("Review", review_facts(self))
@@ -100,6 +107,7 @@ class Review:
             "window_start": self.window_start.isoformat(), "window_end": self.window_end.isoformat(),
             "metrics": records(self.table), "verdicts": records(self.verdicts),
             "attainment": self.attainment, "recommendation": self.recommendation, "reasons": self.reasons,
+            **({"events": _plain(self.events)} if self.events else {}),
         }
 
 
@@ -145,7 +153,7 @@ def review(data: SalesData, plan: Plan, checkpoint: int | str, *, panel: pd.Data
     if not plan.data_reaches(stage, data_end):
         raise PlanError(f"{stage} ends {as_of} but the data ends {data_end}; run it once the data reaches "
                         f"{as_of}", key=stage)
-    panel = weekly_panel(data) if panel is None else panel
+    panel = without_leave(weekly_panel(data) if panel is None else panel, plan)   # a leave's weeks set aside
     start_window = plan.start + dt.timedelta(weeks=previous)
     look = plan.stages().index(stage)
     peers = plan_peers(data, plan, policy=policy)
@@ -155,10 +163,12 @@ def review(data: SalesData, plan: Plan, checkpoint: int | str, *, panel: pd.Data
     weekly = _weekly(mine, plan.rep_id, plan.start, as_of)
     table = _status_table(plan, look, week, window, since, weekly, peers, policy, final=stage == "final",
                           window_start=start_window)
+    table = _rebaselined(table, plan, mine, peers, policy, look=look, final=stage == "final",
+                         window_start=start_window, as_of=as_of)
     verdicts = with_target_status(plan_verdicts(data, plan, panel=panel, as_of=as_of, look=look, peers=peers),
                                   table)
     out = Review(plan=plan, stage=stage, as_of=as_of, window_start=start_window, window_end=as_of, table=table,
-                 verdicts=verdicts)
+                 verdicts=verdicts, events=event_facts(plan, table, as_of=as_of))
     if out.is_final:
         out.attainment, out.recommendation, out.reasons = _recommend(table, verdicts, plan, policy)
         if out.recommendation == "extend":
@@ -222,6 +232,95 @@ def _status_table(plan: Plan, look: int, plan_week: int, window: pd.DataFrame, s
             "status": final_status if final else glide_status,
         })
     return pd.DataFrame(rows)
+
+
+def _rebaselined(table: pd.DataFrame, plan: Plan, mine: pd.DataFrame, peers: list[str], policy: Policy, *,
+                 look: int, final: bool, window_start: dt.date, as_of: dt.date) -> pd.DataFrame:
+    """The status table with every metric a plan event rebaselined judged from its new reference level (see
+    :mod:`pipnb.events`): the glide, the final target and the peers' level scaled by the factor the event made
+    (a shortfall by the factor at the reference level's interval end that favours the rep), over the weeks after
+    the reference weeks only; "not yet clear" (neither short of nor at the peers' level) until the reference
+    weeks are complete, or at the final review when they reach into its window and leave fewer than
+    :data:`MIN_EVENT_WEEKS` judged weeks in it. The table itself when no event rebaselines a plan metric."""
+    rebased = rebaselines(plan)
+    if not rebased:
+        return table
+    out = table.assign(rebaselined=False, event_factor=np.nan, event_judged=False)
+    for i, metric in zip(out.index, out["metric"]):
+        rb = rebased.get(metric)
+        if rb is None:
+            continue
+        target, spec = plan.target(metric), METRICS[metric]
+        level, low, high, _ = reference_level(mine, plan, rb)
+        k = factor(plan, metric, level)
+        k_short = factor(plan, metric, low if spec.higher_is_better else high)   # a shortfall beyond the reference
+        since = _pooled(mine, rb.judged_start, as_of, plan)
+        weekly = _weekly(mine, plan.rep_id, rb.judged_start, as_of)
+        start = max(window_start, rb.judged_start)
+        recent = weekly[weekly.index >= pd.Timestamp(start)]
+        window = _pooled(mine, start, as_of, plan)
+        out.loc[i, ["rebaselined", "event_factor", "baseline"]] = [True, k, level]
+        ready = as_of >= rb.judged_start + dt.timedelta(days=4) and np.isfinite(k) and len(weekly.index) > 0
+        # an event whose reference weeks reach into the final review's window needs enough judged weeks in it
+        enough = not final or rb.judged_start <= window_start or len(recent.index) >= MIN_EVENT_WEEKS
+        if not (ready and enough):
+            out.loc[i, ["glide_status", "status", "short_of_peers", "at_peer_level", "plan_weeks", "window_weeks"]] = [
+                NOT_YET_CLEAR, NOT_YET_CLEAR, False, False, len(weekly.index), len(recent.index)]
+            if final:
+                out.loc[i, "final_status"] = NOT_YET_CLEAR
+            continue
+        model = spec.model or "count"
+        rep = since.loc[plan.rep_id] if plan.rep_id in since.index.get_level_values(0) else pd.DataFrame()
+        phi = weekly_dispersion(_series(weekly, metric))
+        s_level, s_low, s_high = level_interval(model, numerator=_get(rep, metric, "numerator"),
+                                                denominator=_get(rep, metric, "denominator"),
+                                                weekly=_series(weekly, metric), dispersion=phi)
+        mine_w = window.loc[plan.rep_id] if plan.rep_id in window.index.get_level_values(0) else pd.DataFrame()
+        w_num, w_den = _get(mine_w, metric, "numerator"), _get(mine_w, metric, "denominator")
+        w_level, w_low, w_high = level_interval(model, numerator=w_num, denominator=w_den,
+                                                weekly=_series(recent, metric), dispersion=phi)
+        skipped = (rb.judged_start - plan.start).days // 7 if rb.judged_start > plan.start else 0
+        plan_week = plan.checkpoint_week(plan.stages()[look])
+        base = target.target if target.baseline is None else target.baseline
+        path = base + (target.target - base) * (skipped + 1 + plan_week) / (2 * plan.weeks)
+        goal, final_target, peers_median = k * path, k * target.target, _peer_level(since, peers, metric)
+        peer_level = k * peers_median
+        glide_status = _event_status((s_level, s_low, s_high), path, k, k_short, spec.higher_is_better)
+        final_status = (_event_status((w_level, w_low, w_high), target.target, k, k_short, spec.higher_is_better)
+                        if final else None)
+        out.loc[i, ["target", "glide_target", "final_target", "actual", "actual_low", "actual_high", "numerator",
+                    "denominator", "window_weeks", "plan_weeks", "since_start", "since_low", "since_high",
+                    "since_numerator", "since_denominator", "peer_level", "short_of_peers", "at_peer_level",
+                    "glide_status", "status", "event_judged"]] = [
+            goal, k * target.glide[look], final_target, w_level, w_low, w_high, w_num, w_den, len(recent.index),
+            len(weekly.index), s_level, s_low, s_high, _get(rep, metric, "numerator"),
+            _get(rep, metric, "denominator"), peer_level,
+            _beyond(s_high, s_low, k_short * peers_median, policy.margin, spec.higher_is_better, worse=True),
+            _beyond(s_high, s_low, peer_level, policy.margin, spec.higher_is_better, worse=False),
+            glide_status, final_status if final else glide_status, True]
+        if final:
+            out.loc[i, "final_status"] = final_status
+    return out
+
+
+def _event_status(interval: tuple[float, float, float], goal: float, k: float, k_short: float, up: bool) -> str:
+    """A rebaselined status: *met* against the goal scaled by the factor ``k``, *not met* only when also short of
+    it scaled by ``k_short`` (the reference level's interval end that favours the rep), else *not yet clear*."""
+    status = _status(*interval, k * goal, up)
+    if status == NOT_MET and _status(*interval, k_short * goal, up) != NOT_MET:
+        return NOT_YET_CLEAR
+    return status
+
+
+def _plain(records: list[dict]) -> list[dict]:
+    """Event records with their dates as ISO strings (JSON-ready)."""
+    def plain(v):
+        if isinstance(v, dt.date):
+            return v.isoformat()
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        return {k: plain(x) for k, x in v.items()} if isinstance(v, dict) else v
+    return [plain(r) for r in records]
 
 
 def _series(weekly: pd.DataFrame, metric: str) -> np.ndarray:
@@ -362,10 +461,12 @@ def plan_verdicts(data: SalesData, plan: Plan, *, panel: pd.DataFrame, as_of: dt
     panel = with_win_rate_basis(panel[panel["rep_id"].isin([plan.rep_id, *peers])], plan.win_rate_basis)
     gaps = touch_gaps(data, as_of, rep_ids=[plan.rep_id, *peers]) if "avg_days_between_touches" in metrics \
         else None
-    return assess(panel, plan.rep_id, metrics=metrics, plan_start=plan.start, as_of=as_of, peers=peers,
-                  targets={t.metric: t.target for t in plan.targets}, gaps=gaps,
-                  diagnosis_start=plan.diagnosis_window.start, diagnosis_end=plan.diagnosis_window.end,
-                  focus=focus, fractions=plan.look_fractions(), look=look)
+    panel = without_leave(panel, plan)            # a leave's weeks are not plan weeks
+    args = dict(metrics=metrics, peers=peers, targets={t.metric: t.target for t in plan.targets}, gaps=gaps,
+                diagnosis_start=plan.diagnosis_window.start, diagnosis_end=plan.diagnosis_window.end,
+                focus=focus, fractions=plan.look_fractions(), look=look)
+    verdicts = assess(panel, plan.rep_id, plan_start=plan.start, as_of=as_of, **args)
+    return event_verdicts(verdicts, panel, plan, as_of=as_of, **args)   # metrics a plan event rebaselined
 
 
 def with_win_rate_basis(panel: pd.DataFrame, basis: str) -> pd.DataFrame:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from pipnb.findings import plural
+from pipnb.lifecycle import MIN_EVENT_WEEKS
 from pipnb.schema import METRICS
 from pipnb.stats._common import NO_CLEAR_CHANGE, TOO_EARLY
 
@@ -88,7 +90,47 @@ def review_record(rv: Review) -> dict[str, Any]:
     record = rv.to_dict()
     for verdict, sentence in zip(record["verdicts"], verdict_sentences(rv.verdicts)):
         verdict["sentence"] = sentence
+    for event, fact in zip(record.get("events", []), rv.events):
+        event["sentence"] = describe_event(fact)
     return record
+
+
+_EVENT_WORDS = {"territory": "territory or accounts changed", "segment": "segment or quota changed",
+                "other": "a change the rep does not control"}
+
+
+def describe_event(fact: Mapping[str, Any]) -> str:
+    """The sentence a review states about one signed plan event, from its record
+    (:func:`pipnb.events.event_facts`): kind, dates, note, signer, and what the review did about it (the weeks a
+    leave set aside, or the metrics rebaselined from the event, their reference weeks and the factor measured)."""
+    f = SimpleNamespace(**fact)
+    signed = f"signed by {f.by} on {f.signed:%d %b %Y}"
+    if f.kind == "leave":
+        head = (f"Leave from {f.start:%d %b %Y} to {f.end:%d %b %Y} ({plural(f.leave_weeks, 'week')}), {signed}: "
+                f"\u201c{f.note}\u201d.")
+        if f.weeks_set_aside:
+            return (f"{head} {plural(f.weeks_set_aside, 'week')} of it so far "
+                    f"{'was' if f.weeks_set_aside == 1 else 'were'} set aside: not plan weeks, for any metric.")
+        return f"{head} None of its weeks has begun by this review."
+    head = f"Plan event from {f.start:%d %b %Y} ({_EVENT_WORDS[f.kind]}), {signed}: \u201c{f.note}\u201d."
+    if not f.metrics:
+        return f"{head} It affects no metric of this plan."
+    parts = []
+    for m in f.metrics:
+        m = SimpleNamespace(**m)
+        where = (f"re-measured over the {plural(m.reference_weeks, 'week')} {m.reference_start:%d %b} – "
+                 f"{m.reference_end:%d %b %Y}")
+        if m.judged and np.isfinite(m.factor):
+            parts.append(f"{m.label} {where} at {m.factor:.0%} of the plan's baseline, its glide, final target and "
+                         f"the peers' level scaled to match, and judged on the weeks from {m.judged_start:%d %b %Y}")
+        elif np.isfinite(m.factor):
+            parts.append(f"{m.label} {where} at {m.factor:.0%} of the plan's baseline, and not judged at this review "
+                         f"(fewer than {plural(MIN_EVENT_WEEKS, 'week')} after its reference weeks, so no consequence "
+                         "rests on it)")
+        else:
+            parts.append(f"{m.label} {where}, and not judged at this review (no reference level measured yet, so "
+                         "no consequence rests on it)")
+    return f"{head} Rebaselined: " + "; ".join(parts) + "."
 
 
 def verdict_sentences(verdicts: pd.DataFrame) -> pd.Series:

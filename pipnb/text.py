@@ -17,7 +17,7 @@ from pipnb.diagnosis import driver_groups, remaining_dead
 from pipnb.findings import plural
 from pipnb.scan import flagged_reps, headline, team_findings, unavailable_notes
 from pipnb.schema import FLAG_METRICS, METRICS
-from pipnb.sentences import METHOD_NOTE, verdict_sentences
+from pipnb.sentences import METHOD_NOTE, describe_event, verdict_sentences
 from pipnb.stages import stage_title
 
 if TYPE_CHECKING:   # annotations only: pipnb.stats and the report models import heavier modules
@@ -267,10 +267,19 @@ def measure_reason(row) -> str:
     return f"{row.label}: {target_reason(row)}."
 
 
+def event_notes(rv: Review) -> str:
+    """Every signed plan event that applies to the review, one bullet each (:func:`pipnb.sentences.describe_event`,
+    escaped); ``""`` when the plan has none."""
+    if not rv.events:
+        return ""
+    return "\n".join(["**Plan events** (changes the rep does not control, signed in the plan's history):", "",
+                      *(f"- {esc(describe_event(fact))}" for fact in rv.events)])
+
+
 def plan_history(plan: Plan) -> pd.DataFrame:
     """The plan's signed history: date, status, who signed, and why (an extension names its new end date)."""
     return pd.DataFrame({"Date": [f"{h.date:%d %b %Y}" for h in plan.history],
-                         "Status": [h.status for h in plan.history],
+                         "Status": [f"event: {h.event.kind}" if h.event else h.status for h in plan.history],
                          "Signed by": [esc(h.by) if h.by else "(unsigned)" for h in plan.history],
                          "Note": [esc(h.note) for h in plan.history]})
 

@@ -275,6 +275,8 @@ checkpoint: str = "{checkpoint}"  # a checkpoint number (1 .. the policy's count
              "    display(Markdown(pn.text.plan_reason(plan)))"),
         md("## Summary"),
         code("display(Markdown(pn.text.review_summary(rv)))"),
+        code("if rv.events:  # signed plan events: the weeks a leave set aside, the metrics a change rebaselined\n"
+             "    display(Markdown(pn.text.event_notes(rv)))"),
         md("""
 ## Actual against target
 
