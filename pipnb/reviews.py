@@ -26,10 +26,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pipnb.book import COLUMNS as BOOK_COLUMNS
+from pipnb.book import book_change
 from pipnb.data import SalesData
 from pipnb.display import card_html, review_facts, short_repr
 from pipnb.errors import PlanError
 from pipnb.metrics import touch_gaps, weekly_panel, window_metrics
+from pipnb.peer_change import moved, team_change, widen
 from pipnb.peers import plan_peers
 from pipnb.plan import Plan, Target
 from pipnb.policy import Policy, resolve_policy
@@ -63,6 +66,9 @@ class Review:
     recommendation, reasons, extended_end
         Final review only: ``complete``, ``extend`` or ``consequences``, why, and the new end date of an
         extension.
+    book
+        The rep's book of accounts in the plan weeks so far against the plan's baseline, beyond the peers' same
+        change (:func:`pipnb.book.book_change`); empty without account ids.
     """
 
     plan: Plan
@@ -76,6 +82,7 @@ class Review:
     recommendation: str | None = None
     reasons: list[str] = field(default_factory=list)
     extended_end: dt.date | None = None
+    book: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def __repr__(self) -> str:
         return short_repr("Review", review_facts(self))
@@ -150,20 +157,36 @@ def review(data: SalesData, plan: Plan, checkpoint: int | str, *, panel: pd.Data
     look = plan.stages().index(stage)
     peers = plan_peers(data, plan, policy=policy)
     mine = panel[panel["rep_id"].isin([plan.rep_id, *peers])]
-    window = _pooled(mine, start_window, as_of, plan).loc[plan.rep_id]
+    pooled_window = _pooled(mine, start_window, as_of, plan)
+    window = pooled_window.loc[plan.rep_id]
     since = _pooled(mine, plan.start, as_of, plan)
     weekly = _weekly(mine, plan.rep_id, plan.start, as_of)
+    before = _pooled(mine, plan.diagnosis_window.start, plan.diagnosis_window.end, plan)
     table = _status_table(plan, look, week, window, since, weekly, peers, policy, final=stage == "final",
-                          window_start=start_window)
+                          window_start=start_window, team=(before, pooled_window))
     verdicts = with_target_status(plan_verdicts(data, plan, panel=panel, as_of=as_of, look=look, peers=peers),
                                   table)
     out = Review(plan=plan, stage=stage, as_of=as_of, window_start=start_window, window_end=as_of, table=table,
-                 verdicts=verdicts)
+                 verdicts=verdicts, book=plan_book(data, plan, peers, as_of))
     if out.is_final:
-        out.attainment, out.recommendation, out.reasons = _recommend(table, verdicts, plan, policy)
+        out.attainment, out.recommendation, out.reasons = _recommend(table, verdicts, plan, policy, book=out.book)
         if out.recommendation == "extend":
             out.extended_end = plan.end + dt.timedelta(weeks=policy.review.extension_weeks)
     return out
+
+
+BOOK_BASELINE_WEEKS = 12       # the verdicts' default baseline: the 12 weeks before the diagnosis window
+MIN_BOOK_WEEKS = 4
+
+
+def plan_book(data: SalesData, plan: Plan, peers: list[str], as_of: dt.date) -> pd.DataFrame:
+    """The rep's book over the plan weeks so far against the plan's baseline (the weeks before the diagnosis
+    window, as the verdicts take them; at least :data:`MIN_BOOK_WEEKS` of data), beyond the peers' change."""
+    first = max(plan.diagnosis_window.start - dt.timedelta(weeks=BOOK_BASELINE_WEEKS), data.period[0].date())
+    last = plan.diagnosis_window.start - dt.timedelta(days=1)
+    if (last - first).days + 1 < 7 * MIN_BOOK_WEEKS or as_of < plan.start:
+        return pd.DataFrame(columns=BOOK_COLUMNS)
+    return book_change(data, plan.rep_id, peers, before=(first, last), during=(plan.start, as_of))
 
 
 def _pooled(panel: pd.DataFrame, start: dt.date, end: dt.date, plan: Plan) -> pd.DataFrame:
@@ -190,10 +213,15 @@ def glide_average(target: Target, plan_week: int, plan_weeks: int) -> float:
 
 def _status_table(plan: Plan, look: int, plan_week: int, window: pd.DataFrame, since: pd.DataFrame,
                   weekly: pd.DataFrame, peers: list[str], policy: Policy, *, final: bool = False,
-                  window_start: dt.date | None = None) -> pd.DataFrame:
+                  window_start: dt.date | None = None,
+                  team: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """One row per target. ``team``: the pooled diagnosis window and review window of the rep and the peers; the
+    expected levels move with the peers' change from the diagnosis window (:func:`pipnb.peer_change.team_change`),
+    and the statuses read the rep's interval widened by that change's uncertainty (:func:`pipnb.peer_change.widen`)."""
     rows = []
     recent = weekly[weekly.index >= pd.Timestamp(window_start)] if window_start is not None else weekly
     mine = since.loc[plan.rep_id] if plan.rep_id in since.index.get_level_values(0) else pd.DataFrame()
+    before, pooled_window = team if team is not None else (None, None)
     for target in plan.targets:
         spec, metric = METRICS[target.metric], target.metric
         model = spec.model or "count"
@@ -205,12 +233,27 @@ def _status_table(plan: Plan, look: int, plan_week: int, window: pd.DataFrame, s
         w_level, w_low, w_high = level_interval(model, numerator=w_num, denominator=w_den,
                                                 weekly=_series(recent, metric), dispersion=phi)
         goal = glide_average(target, plan_week, plan.weeks)
-        glide_status = _status(level, low, high, goal, spec.higher_is_better)
-        final_status = _status(w_level, w_low, w_high, target.target, spec.higher_is_better) if final else None
+        glide_change = team_change(metric, before, since, peers)
+        final_change = team_change(metric, before, pooled_window, peers) if final else glide_change
+        glide_goal = moved(model, goal, glide_change)
+        glide_low, glide_high = widen(model, level, low, high, glide_change)
+        glide_status = _status(level, glide_low, glide_high, glide_goal, spec.higher_is_better)
+        final_goal = moved(model, target.target, final_change)
+        status_low, status_high = widen(model, w_level, w_low, w_high, final_change) if final else (
+            glide_low, glide_high)
+        final_status = _status(w_level, status_low, status_high, final_goal, spec.higher_is_better) if final else None
+        shown = final_change if final else glide_change
+        raw_status = (_status(w_level, w_low, w_high, target.target, spec.higher_is_better) if final else
+                      _status(level, low, high, goal, spec.higher_is_better))
         peer_level = _peer_level(since, peers, metric)
         rows.append({
             "metric": metric, "label": target.label, "focus": target.focus, "baseline": target.baseline,
             "target": goal, "glide_target": target.glide[look], "final_target": target.target,
+            "adjusted_target": glide_goal, "adjusted_final_target": final_goal if final else np.nan,
+            "team_before": shown.before, "team_now": shown.now, "team_change": shown.change,
+            "team_change_low": shown.low, "team_change_high": shown.high, "team_peers": shown.peers,
+            "team_weeks_from": _plan_week(plan, window_start) if final else 1,
+            "status_low": status_low, "status_high": status_high, "raw_status": raw_status,
             "actual": w_level if model == "count" else _get(window, metric, "value"),
             "actual_low": w_low, "actual_high": w_high, "numerator": w_num, "denominator": w_den,
             "window_weeks": len(recent.index), "plan_weeks": len(weekly.index),
@@ -222,6 +265,10 @@ def _status_table(plan: Plan, look: int, plan_week: int, window: pd.DataFrame, s
             "status": final_status if final else glide_status,
         })
     return pd.DataFrame(rows)
+
+
+def _plan_week(plan: Plan, day: dt.date | None) -> int:
+    return 1 if day is None else (day - plan.start).days // 7 + 1
 
 
 def _series(weekly: pd.DataFrame, metric: str) -> np.ndarray:
@@ -261,7 +308,7 @@ def _get(frame: pd.DataFrame, metric: str, column: str) -> float:
 
 
 def _recommend(table: pd.DataFrame, verdicts: pd.DataFrame, plan: Plan,
-               policy: Policy) -> tuple[float, str, list[str]]:
+               policy: Policy, *, book: pd.DataFrame | None = None) -> tuple[float, str, list[str]]:
     """*Consequences* only with positive evidence of a remaining shortfall; *complete* only with the evidence its
     reason names for every improvement area; otherwise *extend*.
 
@@ -270,6 +317,11 @@ def _recommend(table: pd.DataFrame, verdicts: pd.DataFrame, plan: Plan,
     over the same weeks by the practical margin. Completion: every improvement area either reached its final
     target (final status *met*) or has its plan-period interval wholly within the margin of the peers' level
     or better. The reasons are worded from the same table row as the status column.
+
+    No consequence rests on a volume metric alone (a count: opportunities created, first meetings, emails) when
+    the rep's ``book`` of accounts shrank beyond noise (:func:`pipnb.book.book_change`): fewer accounts give fewer
+    events whatever the rep does. When every remaining shortfall is on a volume metric and the book shrank, the
+    recommendation is *extend*, and the reason says so with the book's numbers.
     """
     focus = table[table["focus"]] if table["focus"].any() else table
     met = focus["status"].eq(MET)
@@ -283,6 +335,16 @@ def _recommend(table: pd.DataFrame, verdicts: pd.DataFrame, plan: Plan,
                        f"same weeks; change since the baseline: {judged.get(row.metric, 'not assessed')}.")
     short = focus[focus["status"].eq(NOT_MET) & focus["short_of_peers"]]
     line = f"{policy.margin:.0%}"
+    shrank = book[book["shrank"].astype(bool)] if book is not None and len(book) else pd.DataFrame()
+    volume_only = len(short) and all(METRICS[m].kind == "count" for m in short["metric"])
+    if volume_only and len(shrank):
+        labels = ", ".join(r.lower() for r in short["label"])
+        new_end = plan.end + dt.timedelta(weeks=policy.review.extension_weeks)
+        return attainment, "extend", [*reasons, *(f"{book_sentence(row)}." for row in shrank.itertuples()), (
+            f"The remaining shortfall is on volume alone ({labels}), and the rep's book of accounts shrank beyond "
+            "noise: fewer accounts give fewer opportunities, meetings and emails whatever the rep does, so no "
+            f"consequence rests on a volume measure alone. Extend the plan by {policy.review.extension_weeks} weeks, "
+            f"to {new_end:%d %B %Y}, and review the territory.")]
     if len(short):
         labels = ", ".join(r.lower() for r in short["label"])
         return attainment, "consequences", [*reasons, (
@@ -305,17 +367,78 @@ def _recommend(table: pd.DataFrame, verdicts: pd.DataFrame, plan: Plan,
 
 
 def target_reason(row) -> str:
-    """One clause on a status-table row: its status and the interval it reads (final target or glide path)."""
+    """One clause on a status-table row: its status and the interval it reads (final target or glide path), and,
+    when the peers moved the expected level, what the peers did and what the rep's own level says."""
     spec = METRICS[row.metric]
     plan = _level_text(spec, row.since_start, row.since_low, row.since_high, row.since_numerator)
+    team = team_clause(row)
     if row.final_status is not None:
         weeks = int(row.window_weeks)
         last = _level_text(spec, row.actual, row.actual_low, row.actual_high, row.numerator)
-        return (f"final target {spec.fmt(row.final_target)} {row.status}: {last} over the last {weeks} "
+        goal = _moved_text(spec, row.final_target, row.adjusted_final_target)
+        return (f"final target {spec.fmt(row.final_target)}{goal} {row.status}: {last} over the last {weeks} "
                 f"week{'s' * (weeks != 1)}; glide path {row.glide_status}: {plan} over the plan vs "
-                f"{spec.fmt(row.target)} expected on average")
-    return (f"{row.status} on the glide path: {plan} over the plan weeks so far vs {spec.fmt(row.target)} expected "
-            "on average by now")
+                f"{spec.fmt(row.target)}{_moved_text(spec, row.target, row.adjusted_target)} expected on average"
+                f"{team}")
+    return (f"{row.status} on the glide path: {plan} over the plan weeks so far vs {spec.fmt(row.target)}"
+            f"{_moved_text(spec, row.target, row.adjusted_target)} expected on average by now{team}")
+
+
+def _moved_text(spec, raw: float, adjusted: float) -> str:
+    """' (37.2/wk with the team's change)' when the peers' change moved the expected level as shown."""
+    if adjusted is None or not np.isfinite(adjusted) or spec.fmt(adjusted) == spec.fmt(raw):
+        return ""
+    return f" ({spec.fmt(adjusted)} with the team's change)"
+
+
+def team_clause(row) -> str:
+    """'; the peers' emails per week fell 38% in plan weeks 10-12 against the diagnosis window (95% interval
+    -42% to -34%, 9 peers); by the rep's level alone: not met' — from the row's team columns, or '' when the
+    peers' change does not move the expected level as shown."""
+    spec = METRICS[row.metric]
+    final = row.final_status is not None
+    raw, adjusted = (row.final_target, row.adjusted_final_target) if final else (row.target, row.adjusted_target)
+    if not _moved_text(spec, raw, adjusted):
+        return ""
+    first, last = int(row.team_weeks_from), int(row.team_weeks_from) + int(
+        row.window_weeks if final else row.plan_weeks) - 1
+    weeks = f"plan week {first}" if first == last else f"plan weeks {first}–{last}"
+    what = spec.label[0].lower() + spec.label[1:]
+    if (spec.model or "count") == "ratio":
+        moved_words = f"went from {spec.fmt(row.team_before)} to {spec.fmt(row.team_now)}"
+        spread = (f"odds ratio {row.team_change:.2f}, 95% interval {row.team_change_low:.2f}–"
+                  f"{row.team_change_high:.2f}")
+    else:
+        pct = abs(row.team_change - 1)
+        moved_words = f"{'rose' if row.team_change > 1 else 'fell'} {pct:.0%}"
+        spread = f"95% interval {_pct_change(row.team_change_low)} to {_pct_change(row.team_change_high)}"
+    peers = int(row.team_peers)
+    return (f"; the peers' {what} {moved_words} in {weeks} against the diagnosis window ({spread}, {peers} "
+            f"peer{'s' * (peers != 1)}), and against the same change the rep is {_status_words(row.status)}; "
+            f"by the rep's level alone: {row.raw_status}")
+
+
+def book_sentence(row) -> str:
+    """One row of a review's book (:func:`pipnb.book.book_change`) in words, e.g. 'Accounts of new opportunities:
+    22 in the 12 plan weeks against 36 in the 12 weeks before the diagnosis window (-39%); the peers' -2% over the
+    same weeks; beyond the peers' change, -38% (95% bound -12%): the book shrank beyond noise'."""
+    verdict = ("the book shrank beyond noise" if row.shrank else
+               "no shrinking beyond noise")
+    during, before = row.weeks_during, row.weeks_before
+    return (f"{row.label[0].upper()}{row.label[1:]}: {row.rep_during:.0f} in the {during:.0f} plan "
+            f"week{'s' * (round(during) != 1)} so far against {row.rep_before:.0f} in the {before:.0f} weeks before "
+            f"the diagnosis window ({_pct_change(row.rep_change)} a week); the peers' {_pct_change(row.peer_change)} "
+            f"over the same weeks ({row.n_peers} peers); beyond the peers' change, {_pct_change(row.relative)} "
+            f"(one-sided {row.level:.0%} bound {_pct_change(row.high)}): {verdict}")
+
+
+def _pct_change(factor: float) -> str:
+    return f"{(factor - 1) * 100:+.0f}%"
+
+
+def _status_words(status: str) -> str:
+    return {MET: "on track", NOT_MET: "short of it", NOT_YET_CLEAR: "not yet clearly on track or short",
+            NO_DATA: "without data"}.get(status, status)
 
 
 def _level_text(spec, level: float, low: float, high: float, events: float) -> str:
@@ -339,8 +462,9 @@ def with_target_status(verdicts: pd.DataFrame, table: pd.DataFrame) -> pd.DataFr
         final = row["final_status"] is not None
         out.loc[i, ["target_status", "target_basis"]] = [row["status"], "final" if final else "glide"]
         level = ("actual", "actual_low", "actual_high") if final else ("since_start", "since_low", "since_high")
+        out.loc[i, "target_unadjusted"] = float(row["final_target"] if final else row["target"])
         out.loc[i, ["target_expected", "target_level", "target_low", "target_high", "target_weeks"]] = [
-            float(row["final_target"] if final else row["target"]), *(float(row[c]) for c in level),
+            float(row["adjusted_final_target"] if final else row["adjusted_target"]), *(float(row[c]) for c in level),
             float(row["window_weeks"] if final else row["plan_weeks"])]
     return out
 
