@@ -10,11 +10,15 @@ rep's book in two windows and compares its change with the change the peers show
 * ``new_opp_accounts`` — distinct accounts of the opportunities created in the window.
 
 The test (per measure): the rep's count ratio ``during / before`` over the peers' pooled ratio, on the log scale.
-Its variance is quasi-Poisson: ``phi (1/a1 + 1/a0)`` for the rep, with ``phi`` the peers' Pearson dispersion of
-their own log ratios around the pooled one (never below 1: distinct counts vary less than Poisson counts, and a
-small group's estimate below 1 is not to be trusted), plus the variance of the peers' pooled ratio (the larger of
-the Poisson term and the spread of the peers' own ratios over ``k``). The book *shrank* when the whole one-sided
-interval at :data:`SHRINK_LEVEL` lies below no change. Statistics return facts; the words are
+Its variance is quasi-Poisson: ``phi (1/a1 + 1/a0)`` for the rep, plus the variance of the peers' pooled ratio
+(the larger of ``phi (1/P1 + 1/P0)`` and the spread of the peers' own ratios over ``k``). ``phi`` is the
+one-sided 95% upper bound of the peers' Pearson dispersion (their own log ratios around the pooled one, against
+their Poisson variances: ``X2 / chi2_{0.05, k-1}``; 1 with fewer than three peers). Distinct accounts vary less
+than Poisson counts when a rep works most of the book (the count is then close to the book's size), so ``phi``
+may be below 1; taking its upper bound rather than its estimate keeps a small group's luck from making noise look
+like a shrink. The book *shrank* when the whole one-sided interval at :data:`SHRINK_LEVEL` lies more than
+:data:`SHRINK_MARGIN` below no change: a rep who works nearly every account of the book has a count that barely
+varies, and a precise 3% dip in it is no territory change. Statistics return facts; the words are
 :func:`pipnb.text.book_sentence`'s.
 """
 
@@ -30,6 +34,8 @@ from pipnb.data import SalesData
 
 BOOK_MEASURES = {"accounts_worked": "accounts worked", "new_opp_accounts": "accounts of new opportunities"}
 SHRINK_LEVEL = 0.95     # one-sided: the book shrank when the change's upper 95% bound lies below no change
+DISPERSION_LEVEL = 0.95  # the dispersion used is the upper 95% bound of the peers' Pearson estimate
+SHRINK_MARGIN = 0.10     # a book within 10% of its size (beyond the peers' change) is never called shrunk
 COLUMNS = ["measure", "label", "rep_before", "rep_during", "weeks_before", "weeks_during", "peers_before",
            "peers_during", "n_peers", "rep_change", "peer_change", "relative", "low", "high", "dispersion",
            "level", "shrank", "before_start", "before_end", "during_start", "during_end"]
@@ -106,8 +112,8 @@ def book_change(data: SalesData, rep_id: str, peers: list[str], *, before: tuple
         pooled = np.log(p1.sum() / p0.sum())
         own = np.log((p1 + 0.5) / (p0 + 0.5))
         pearson = float(np.sum((own - pooled) ** 2 / (1 / (p1 + 0.5) + 1 / (p0 + 0.5))))
-        phi = max(1.0, pearson / (len(own) - 1)) if len(own) >= 2 else 1.0
-        peer_var = 1 / p1.sum() + 1 / p0.sum()
+        phi = pearson / float(sps.chi2.ppf(1 - DISPERSION_LEVEL, len(own) - 1)) if len(own) >= 3 else 1.0
+        peer_var = phi * (1 / p1.sum() + 1 / p0.sum())
         if len(own) >= 2:
             peer_var = max(peer_var, float(np.var(own, ddof=1)) / len(own))
         estimate = np.log((a1 + 0.5) / (a0 + 0.5)) - pooled
@@ -120,7 +126,7 @@ def book_change(data: SalesData, rep_id: str, peers: list[str], *, before: tuple
             "peer_change": float((p1.sum() / weeks_during) / (p0.sum() / weeks_before)),
             "relative": float(np.exp(estimate)), "low": float(np.exp(estimate - z * se)),
             "high": float(np.exp(estimate + z * se)), "dispersion": phi, "level": level,
-            "shrank": bool(estimate + z * se < 0), "before_start": before[0], "before_end": before[1],
+            "shrank": bool(estimate + z * se < np.log(1 - SHRINK_MARGIN)), "before_start": before[0], "before_end": before[1],
             "during_start": during[0], "during_end": during[1],
         })
     return pd.DataFrame(rows, columns=COLUMNS)

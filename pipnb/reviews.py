@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from pipnb.book import COLUMNS as BOOK_COLUMNS
-from pipnb.book import book_change
+from pipnb.book import SHRINK_MARGIN, book_change
 from pipnb.data import SalesData
 from pipnb.display import card_html, review_facts, short_repr
 from pipnb.errors import PlanError
@@ -429,7 +429,8 @@ def book_sentence(row) -> str:
             f"week{'s' * (round(during) != 1)} so far against {row.rep_before:.0f} in the {before:.0f} weeks before "
             f"the diagnosis window ({_pct_change(row.rep_change)} a week); the peers' {_pct_change(row.peer_change)} "
             f"over the same weeks ({row.n_peers} peers); beyond the peers' change, {_pct_change(row.relative)} "
-            f"(one-sided {row.level:.0%} bound {_pct_change(row.high)}): {verdict}")
+            f"(one-sided {row.level:.0%} bound {_pct_change(row.high)}, a shrink needs it below "
+            f"{_pct_change(1 - SHRINK_MARGIN)}): {verdict}")
 
 
 def _pct_change(factor: float) -> str:
