@@ -126,7 +126,7 @@ def book_change(data: SalesData, rep_id: str, peers: list[str], *, before: tuple
             "peer_change": float((p1.sum() / weeks_during) / (p0.sum() / weeks_before)),
             "relative": float(np.exp(estimate)), "low": float(np.exp(estimate - z * se)),
             "high": float(np.exp(estimate + z * se)), "dispersion": phi, "level": level,
-            "shrank": bool(estimate + z * se < np.log(1 - SHRINK_MARGIN)), "before_start": before[0], "before_end": before[1],
-            "during_start": during[0], "during_end": during[1],
+            "shrank": bool(estimate + z * se < np.log(1 - SHRINK_MARGIN)), "before_start": before[0],
+            "before_end": before[1], "during_start": during[0], "during_end": during[1],
         })
     return pd.DataFrame(rows, columns=COLUMNS)

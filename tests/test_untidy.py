@@ -16,15 +16,14 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from claims import check_review
 
 import pipnb as pn
 from pipnb import sentences, text
-from pipnb.book import book_change, book_counts
+from pipnb.book import book_counts
 from pipnb.peer_change import TeamChange, moved, team_change, widen
 from pipnb.plan import Plan
 from pipnb.reviews import book_sentence, target_reason
-
-from claims import check_review
 
 START = pd.Timestamp("2025-01-06")          # a Monday: week 1
 PLAN_WEEK1 = 25                              # the plan runs weeks 25-36, diagnosed on weeks 13-24
@@ -215,8 +214,8 @@ def shrunk(seed: int = 3, n_reps: int = 10):
     """R1's book shrinks to half from the diagnosis window on; its opportunities with it (x0.5), behaviour the
     same: the same opportunities and emails per account."""
     shrink = lambda r, w: 0.5 if r == 0 and w >= 13 else 1.0  # noqa: E731
-    return team(lambda r, w: 60.0 * shrink(r, w), lambda r, w: 4.0 * shrink(r, w), book=lambda r, w: int(100 * shrink(r, w)),
-                seed=seed, n_reps=n_reps)
+    return team(lambda r, w: 60.0 * shrink(r, w), lambda r, w: 4.0 * shrink(r, w),
+                book=lambda r, w: int(100 * shrink(r, w)), seed=seed, n_reps=n_reps)
 
 
 def test_a_shrunken_book_is_found_and_stated():
