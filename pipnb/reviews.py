@@ -420,17 +420,18 @@ def team_clause(row) -> str:
 
 def book_sentence(row) -> str:
     """One row of a review's book (:func:`pipnb.book.book_change`) in words, e.g. 'Accounts of new opportunities:
-    22 in the 12 plan weeks against 36 in the 12 weeks before the diagnosis window (-39%); the peers' -2% over the
-    same weeks; beyond the peers' change, -38% (95% bound -12%): the book shrank beyond noise'."""
+    22 in the 12 plan weeks so far against 36 in the 12 weeks before the diagnosis window (-39% a week); peers over
+    the same weeks: -2% (9 peers); beyond the peers' change, -38% (one-sided 95% bound -21%, a shrink needs it
+    below -10%): the book shrank beyond noise'."""
     verdict = ("the book shrank beyond noise" if row.shrank else
                "no shrinking beyond noise")
     during, before = row.weeks_during, row.weeks_before
     return (f"{row.label[0].upper()}{row.label[1:]}: {row.rep_during:.0f} in the {during:.0f} plan "
             f"week{'s' * (round(during) != 1)} so far against {row.rep_before:.0f} in the {before:.0f} weeks before "
-            f"the diagnosis window ({_pct_change(row.rep_change)} a week); the peers' {_pct_change(row.peer_change)} "
-            f"over the same weeks ({row.n_peers} peers); beyond the peers' change, {_pct_change(row.relative)} "
-            f"(one-sided {row.level:.0%} bound {_pct_change(row.high)}, a shrink needs it below "
-            f"{_pct_change(1 - SHRINK_MARGIN)}): {verdict}")
+            f"the diagnosis window ({_pct_change(row.rep_change)} a week); peers over the same weeks: "
+            f"{_pct_change(row.peer_change)} ({row.n_peers} peers); beyond the peers' change, "
+            f"{_pct_change(row.relative)} (one-sided {row.level:.0%} bound {_pct_change(row.high)}, a shrink needs it "
+            f"below {_pct_change(1 - SHRINK_MARGIN)}): {verdict}")
 
 
 def _pct_change(factor: float) -> str:

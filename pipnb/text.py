@@ -378,7 +378,7 @@ def book_table(rv: Review) -> pd.DataFrame:
     if b.empty:
         return pd.DataFrame()
     return pd.DataFrame({
-        "Measure": [esc(v) for v in b["label"]],
+        "Measure": list(b["label"]),
         "Before (weeks)": [f"{a:.0f} ({w:.0f})" for a, w in zip(b["rep_before"], b["weeks_before"])],
         "Plan so far (weeks)": [f"{a:.0f} ({w:.0f})" for a, w in zip(b["rep_during"], b["weeks_during"])],
         "Rep's change a week": [f"{(v - 1) * 100:+.0f}%" for v in b["rep_change"]],
