@@ -60,7 +60,13 @@ class Review:
         short_of_peers / at_peer_level (the plan-period interval wholly beyond the margin below the peers'
         level, or wholly within it or better), glide_status (the plan weeks so far against the glide path),
         final_status (final review only: the window against the final target) and status
-        (:data:`STATUSES`): ``final_status`` at the final review, ``glide_status`` at a checkpoint.
+        (:data:`STATUSES`): ``final_status`` at the final review, ``glide_status`` at a checkpoint. The levels
+        asked for move with the peers (issue 23): adjusted_target / adjusted_final_target are the glide average and
+        the final target moved by the peers' change from the diagnosis window (team_before, team_now,
+        team_change with team_change_low / team_change_high, team_peers, from plan week team_weeks_from: over
+        the status's own weeks), status_low / status_high the rep's interval widened by that change's
+        uncertainty; the statuses read those, and ``unadjusted`` is the status by the rep's level alone (the
+        raw interval against the raw target).
     verdicts
         The statistics of improvement per metric (see :func:`pipnb.stats.assess`).
     recommendation, reasons, extended_end
@@ -253,7 +259,7 @@ def _status_table(plan: Plan, look: int, plan_week: int, window: pd.DataFrame, s
             "team_before": shown.before, "team_now": shown.now, "team_change": shown.change,
             "team_change_low": shown.low, "team_change_high": shown.high, "team_peers": shown.peers,
             "team_weeks_from": _plan_week(plan, window_start) if final else 1,
-            "status_low": status_low, "status_high": status_high, "raw_status": raw_status,
+            "status_low": status_low, "status_high": status_high, "unadjusted": raw_status,
             "actual": w_level if model == "count" else _get(window, metric, "value"),
             "actual_low": w_low, "actual_high": w_high, "numerator": w_num, "denominator": w_den,
             "window_weeks": len(recent.index), "plan_weeks": len(weekly.index),
@@ -415,7 +421,7 @@ def team_clause(row) -> str:
     peers = int(row.team_peers)
     return (f"; the peers' {what} {moved_words} in {weeks} against the diagnosis window ({spread}, {peers} "
             f"peer{'s' * (peers != 1)}), and against the same change the rep is {_status_words(row.status)}; "
-            f"by the rep's level alone: {row.raw_status}")
+            f"by the rep's level alone: {row.unadjusted}")
 
 
 def book_sentence(row) -> str:

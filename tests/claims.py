@@ -148,12 +148,12 @@ def check_review(rv, where: str) -> list[Claim]:
             claims.append(Claim("final met", where, bool(ok),
                                 f"{row.metric} {row.final_status}: window {row.status_low:.4g}–{row.status_high:.4g} "
                                 f"vs final target {goal:.4g} (with the peers' change)"))
-        if rv.is_final and row.raw_status in ("met", "not met") and np.isfinite(row.actual_low):
+        if rv.is_final and row.unadjusted in ("met", "not met") and np.isfinite(row.actual_low):
             goal = row.final_target
             reached = (row.actual_low >= goal - 1e-9) if up else (row.actual_high <= goal + 1e-9)
             short = (row.actual_high < goal) if up else (row.actual_low > goal)
-            claims.append(Claim("final met", where, bool(reached if row.raw_status == "met" else short),
-                                f"{row.metric} by its level alone {row.raw_status}: window {row.actual_low:.4g}–"
+            claims.append(Claim("final met", where, bool(reached if row.unadjusted == "met" else short),
+                                f"{row.metric} by its level alone {row.unadjusted}: window {row.actual_low:.4g}–"
                                 f"{row.actual_high:.4g} vs final target {goal:.4g}"))
         said = re.search(r"the peers' .+? (fell|rose) (\d+)% in plan week", target_reason(row))
         if said:

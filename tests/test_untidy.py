@@ -133,7 +133,7 @@ def dipped():
 
 def test_a_team_wide_dip_does_not_read_as_not_met(dipped):
     row = dipped.table.iloc[0]
-    assert row["raw_status"] == "not met"                              # the old rule judged the season
+    assert row["unadjusted"] == "not met"                              # the old rule judged the season
     assert row["status"] != "not met" and row["glide_status"] != "not met"
     assert row["adjusted_final_target"] < 45 and row["final_target"] == 60
     assert dipped.recommendation != "consequences"
@@ -146,7 +146,7 @@ def test_the_words_say_what_the_rep_did_and_what_the_team_did(dipped):
     assert fell and int(fell.group(1)) == round(100 * (1 - row.team_change))
     assert (int(fell.group(2)), int(fell.group(3))) == (10, 12)
     assert f"final target 60.0/wk ({row.adjusted_final_target:.1f}/wk with the team's change) {row.status}" in clause
-    assert f"by the rep's level alone: {row.raw_status}" in clause
+    assert f"by the rep's level alone: {row.unadjusted}" in clause
     assert "against the same change the rep is" in clause
     sentence = sentences.verdict_sentences(dipped.verdicts)[0]
     assert f"Final target 60.0/wk ({row.adjusted_final_target:.1f}/wk with the team's change): {row.status} —" \
