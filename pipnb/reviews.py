@@ -168,8 +168,9 @@ def review(data: SalesData, plan: Plan, checkpoint: int | str, *, panel: pd.Data
     since = _pooled(mine, plan.start, as_of, plan)
     weekly = _weekly(mine, plan.rep_id, plan.start, as_of)
     before = _pooled(mine, plan.diagnosis_window.start, plan.diagnosis_window.end, plan)
+    season = _weekly(mine[mine["rep_id"].isin(peers)], None, plan.start, as_of)
     table = _status_table(plan, look, week, window, since, weekly, peers, policy, final=stage == "final",
-                          window_start=start_window, team=(before, pooled_window))
+                          window_start=start_window, team=(before, pooled_window, season))
     verdicts = with_target_status(plan_verdicts(data, plan, panel=panel, as_of=as_of, look=look, peers=peers),
                                   table)
     out = Review(plan=plan, stage=stage, as_of=as_of, window_start=start_window, window_end=as_of, table=table,
@@ -200,9 +201,10 @@ def _pooled(panel: pd.DataFrame, start: dt.date, end: dt.date, plan: Plan) -> pd
     return pooled.set_index(["rep_id", "metric"])
 
 
-def _weekly(panel: pd.DataFrame, rep_id: str, start: dt.date, end: dt.date) -> pd.DataFrame:
-    """The rep's weekly numerators over the plan weeks so far (metric × week)."""
-    rows = panel[(panel["rep_id"] == rep_id) & (panel["week"] >= pd.Timestamp(start))
+def _weekly(panel: pd.DataFrame, rep_id: str | None, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """The rep's weekly numerators over the plan weeks so far (metric × week); ``rep_id=None``: every rep's in
+    ``panel``, summed."""
+    rows = panel[((panel["rep_id"] == rep_id) if rep_id is not None else True) & (panel["week"] >= pd.Timestamp(start))
                  & (panel["week"] <= pd.Timestamp(end))]
     return rows.pivot_table(index="week", columns="metric", values="numerator", aggfunc="sum")
 
@@ -220,19 +222,21 @@ def glide_average(target: Target, plan_week: int, plan_weeks: int) -> float:
 def _status_table(plan: Plan, look: int, plan_week: int, window: pd.DataFrame, since: pd.DataFrame,
                   weekly: pd.DataFrame, peers: list[str], policy: Policy, *, final: bool = False,
                   window_start: dt.date | None = None,
-                  team: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> pd.DataFrame:
-    """One row per target. ``team``: the pooled diagnosis window and review window of the rep and the peers; the
+                  team: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """One row per target. ``team``: the pooled diagnosis window and review window of the rep and the peers, and the
+    peers' weekly totals over the plan weeks; the week-to-week dispersion of a count is read from the rep's weeks
+    relative to the peers' (:func:`deseasoned`: a dip every rep shares is not the rep's noise), and the
     expected levels move with the peers' change from the diagnosis window (:func:`pipnb.peer_change.team_change`),
     and the statuses read the rep's interval widened by that change's uncertainty (:func:`pipnb.peer_change.widen`)."""
     rows = []
     recent = weekly[weekly.index >= pd.Timestamp(window_start)] if window_start is not None else weekly
     mine = since.loc[plan.rep_id] if plan.rep_id in since.index.get_level_values(0) else pd.DataFrame()
-    before, pooled_window = team if team is not None else (None, None)
+    before, pooled_window, season = team if team is not None else (None, None, None)
     for target in plan.targets:
         spec, metric = METRICS[target.metric], target.metric
         model = spec.model or "count"
         num, den = _get(mine, metric, "numerator"), _get(mine, metric, "denominator")
-        phi = weekly_dispersion(_series(weekly, metric))        # all plan weeks so far: more than the window
+        phi = weekly_dispersion(_series(deseasoned(weekly, season), metric))   # all plan weeks so far
         level, low, high = level_interval(model, numerator=num, denominator=den, weekly=_series(weekly, metric),
                                           dispersion=phi)
         w_num, w_den = _get(window, metric, "numerator"), _get(window, metric, "denominator")
@@ -275,6 +279,20 @@ def _status_table(plan: Plan, look: int, plan_week: int, window: pd.DataFrame, s
 
 def _plan_week(plan: Plan, day: dt.date | None) -> int:
     return 1 if day is None else (day - plan.start).days // 7 + 1
+
+
+def deseasoned(weekly: pd.DataFrame, season: pd.DataFrame | None) -> pd.DataFrame:
+    """The rep's weekly counts divided by the peers' weekly index (their week's total over their mean week), per
+    metric: what is left once the weeks every rep shares are taken out. Weeks where the peers have nothing, and
+    metrics without peers, stay as they are."""
+    if season is None or season.empty:
+        return weekly
+    out = weekly.copy()
+    for metric in out.columns.intersection(season.columns):
+        peers = season[metric].reindex(out.index).astype(float)
+        index = peers / peers.mean()
+        out[metric] = out[metric] / index.where(index > 0).fillna(1.0)
+    return out
 
 
 def _series(weekly: pd.DataFrame, metric: str) -> np.ndarray:
