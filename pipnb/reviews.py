@@ -26,22 +26,29 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pipnb.book import COLUMNS as BOOK_COLUMNS
+from pipnb.book import SHRINK_MARGIN, book_change
 from pipnb.data import SalesData
 from pipnb.display import card_html, review_facts, short_repr
 from pipnb.errors import PlanError
-from pipnb.events import event_facts, event_verdicts, factor, rebaselines, reference_level, without_leave
-from pipnb.lifecycle import MIN_EVENT_WEEKS
-from pipnb.metrics import touch_gaps, weekly_panel, window_metrics
+from pipnb.events import event_facts, event_verdicts, without_leave
+from pipnb.metrics import touch_gaps, weekly_panel
 from pipnb.peers import plan_peers
-from pipnb.plan import Plan, Target
+from pipnb.plan import Plan
 from pipnb.policy import Policy, resolve_policy
 from pipnb.schema import METRICS
 from pipnb.sources import accepts_path
 from pipnb.stages import parse_stage
-from pipnb.stats.intervals import level_interval, weekly_dispersion
-
-MET, NOT_MET, NOT_YET_CLEAR, NO_DATA = "met", "not met", "not yet clear", "no data"
-STATUSES = (MET, NOT_MET, NOT_YET_CLEAR, NO_DATA)
+from pipnb.statuses import (
+    MET,
+    NO_DATA,
+    NOT_MET,
+    NOT_YET_CLEAR,
+    pooled,
+    rebaselined,
+    status_table,
+    weekly_numerators,
+)
 
 
 @dataclass
@@ -59,7 +66,13 @@ class Review:
         short_of_peers / at_peer_level (the plan-period interval wholly beyond the margin below the peers'
         level, or wholly within it or better), glide_status (the plan weeks so far against the glide path),
         final_status (final review only: the window against the final target) and status
-        (:data:`STATUSES`): ``final_status`` at the final review, ``glide_status`` at a checkpoint.
+        (:data:`STATUSES`): ``final_status`` at the final review, ``glide_status`` at a checkpoint. The levels
+        asked for move with the peers (issue 23): adjusted_target / adjusted_final_target are the glide average and
+        the final target moved by the peers' change from the diagnosis window (team_before, team_now,
+        team_change with team_change_low / team_change_high, team_peers, from plan week team_weeks_from: over
+        the status's own weeks), status_low / status_high the rep's interval widened by that change's
+        uncertainty; the statuses read those, and ``unadjusted`` is the status by the rep's level alone (the
+        raw interval against the raw target).
     verdicts
         The statistics of improvement per metric (see :func:`pipnb.stats.assess`).
     recommendation, reasons, extended_end
@@ -69,6 +82,9 @@ class Review:
         One record per signed plan event (:func:`pipnb.events.event_facts`): what each sentence about it says.
         A table row a territory, segment or other event rebaselined has ``rebaselined`` true, its re-anchored
         numbers, ``event_factor`` and ``event_judged`` (see :mod:`pipnb.events`).
+    book
+        The rep's book of accounts in the plan weeks so far against the plan's baseline, beyond the peers' same
+        change (:func:`pipnb.book.book_change`); empty without account ids.
     """
 
     plan: Plan
@@ -83,6 +99,7 @@ class Review:
     reasons: list[str] = field(default_factory=list)
     extended_end: dt.date | None = None
     events: list[dict] = field(default_factory=list)
+    book: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def __repr__(self) -> str:
         return short_repr("Review", review_facts(self))
@@ -158,158 +175,40 @@ def review(data: SalesData, plan: Plan, checkpoint: int | str, *, panel: pd.Data
     look = plan.stages().index(stage)
     peers = plan_peers(data, plan, policy=policy)
     mine = panel[panel["rep_id"].isin([plan.rep_id, *peers])]
-    window = _pooled(mine, start_window, as_of, plan).loc[plan.rep_id]
-    since = _pooled(mine, plan.start, as_of, plan)
-    weekly = _weekly(mine, plan.rep_id, plan.start, as_of)
-    table = _status_table(plan, look, week, window, since, weekly, peers, policy, final=stage == "final",
-                          window_start=start_window)
-    table = _rebaselined(table, plan, mine, peers, policy, look=look, final=stage == "final",
+    pooled_window = pooled(mine, start_window, as_of, plan)
+    window = pooled_window.loc[plan.rep_id]
+    since = pooled(mine, plan.start, as_of, plan)
+    weekly = weekly_numerators(mine, plan.rep_id, plan.start, as_of)
+    before = pooled(mine, plan.diagnosis_window.start, plan.diagnosis_window.end, plan)
+    season = weekly_numerators(mine[mine["rep_id"].isin(peers)], None, plan.start, as_of)
+    table = status_table(plan, look, week, window, since, weekly, peers, policy, final=stage == "final",
+                          window_start=start_window, team=(before, pooled_window, season))
+    table = rebaselined(table, plan, mine, peers, policy, look=look, final=stage == "final",
                          window_start=start_window, as_of=as_of)
     verdicts = with_target_status(plan_verdicts(data, plan, panel=panel, as_of=as_of, look=look, peers=peers),
                                   table)
     out = Review(plan=plan, stage=stage, as_of=as_of, window_start=start_window, window_end=as_of, table=table,
-                 verdicts=verdicts, events=event_facts(plan, table, as_of=as_of))
+                 verdicts=verdicts, events=event_facts(plan, table, as_of=as_of),
+                 book=plan_book(data, plan, peers, as_of))
     if out.is_final:
-        out.attainment, out.recommendation, out.reasons = _recommend(table, verdicts, plan, policy)
+        out.attainment, out.recommendation, out.reasons = _recommend(table, verdicts, plan, policy, book=out.book)
         if out.recommendation == "extend":
             out.extended_end = plan.end + dt.timedelta(weeks=policy.review.extension_weeks)
     return out
 
 
-def _pooled(panel: pd.DataFrame, start: dt.date, end: dt.date, plan: Plan) -> pd.DataFrame:
-    pooled = window_metrics(panel, pd.Timestamp(start), pd.Timestamp(end), win_rate_basis=plan.win_rate_basis)
-    return pooled.set_index(["rep_id", "metric"])
+BOOK_BASELINE_WEEKS = 12       # the verdicts' default baseline: the 12 weeks before the diagnosis window
+MIN_BOOK_WEEKS = 4
 
 
-def _weekly(panel: pd.DataFrame, rep_id: str, start: dt.date, end: dt.date) -> pd.DataFrame:
-    """The rep's weekly numerators over the plan weeks so far (metric × week)."""
-    rows = panel[(panel["rep_id"] == rep_id) & (panel["week"] >= pd.Timestamp(start))
-                 & (panel["week"] <= pd.Timestamp(end))]
-    return rows.pivot_table(index="week", columns="metric", values="numerator", aggfunc="sum")
-
-
-def glide_average(target: Target, plan_week: int, plan_weeks: int) -> float:
-    """The glide path's average over plan weeks 1..``plan_week``: what the pooled plan level should reach.
-
-    The glide runs in a straight line from the baseline (week 0) to the final target (the last week), so
-    a rep on the path averages ``baseline + (target - baseline) * (W + 1) / (2 T)`` over the first W weeks.
-    """
-    base = target.target if target.baseline is None else target.baseline
-    return float(base + (target.target - base) * (plan_week + 1) / (2 * plan_weeks))
-
-
-def _status_table(plan: Plan, look: int, plan_week: int, window: pd.DataFrame, since: pd.DataFrame,
-                  weekly: pd.DataFrame, peers: list[str], policy: Policy, *, final: bool = False,
-                  window_start: dt.date | None = None) -> pd.DataFrame:
-    rows = []
-    recent = weekly[weekly.index >= pd.Timestamp(window_start)] if window_start is not None else weekly
-    mine = since.loc[plan.rep_id] if plan.rep_id in since.index.get_level_values(0) else pd.DataFrame()
-    for target in plan.targets:
-        spec, metric = METRICS[target.metric], target.metric
-        model = spec.model or "count"
-        num, den = _get(mine, metric, "numerator"), _get(mine, metric, "denominator")
-        phi = weekly_dispersion(_series(weekly, metric))        # all plan weeks so far: more than the window
-        level, low, high = level_interval(model, numerator=num, denominator=den, weekly=_series(weekly, metric),
-                                          dispersion=phi)
-        w_num, w_den = _get(window, metric, "numerator"), _get(window, metric, "denominator")
-        w_level, w_low, w_high = level_interval(model, numerator=w_num, denominator=w_den,
-                                                weekly=_series(recent, metric), dispersion=phi)
-        goal = glide_average(target, plan_week, plan.weeks)
-        glide_status = _status(level, low, high, goal, spec.higher_is_better)
-        final_status = _status(w_level, w_low, w_high, target.target, spec.higher_is_better) if final else None
-        peer_level = _peer_level(since, peers, metric)
-        rows.append({
-            "metric": metric, "label": target.label, "focus": target.focus, "baseline": target.baseline,
-            "target": goal, "glide_target": target.glide[look], "final_target": target.target,
-            "actual": w_level if model == "count" else _get(window, metric, "value"),
-            "actual_low": w_low, "actual_high": w_high, "numerator": w_num, "denominator": w_den,
-            "window_weeks": len(recent.index), "plan_weeks": len(weekly.index),
-            "since_start": level, "since_low": low, "since_high": high, "since_numerator": num,
-            "since_denominator": den, "peer_level": peer_level,
-            "short_of_peers": _beyond(high, low, peer_level, policy.margin, spec.higher_is_better, worse=True),
-            "at_peer_level": _beyond(high, low, peer_level, policy.margin, spec.higher_is_better, worse=False),
-            "margin": policy.margin, "glide_status": glide_status, "final_status": final_status,
-            "status": final_status if final else glide_status,
-        })
-    return pd.DataFrame(rows)
-
-
-def _rebaselined(table: pd.DataFrame, plan: Plan, mine: pd.DataFrame, peers: list[str], policy: Policy, *,
-                 look: int, final: bool, window_start: dt.date, as_of: dt.date) -> pd.DataFrame:
-    """The status table with every metric a plan event rebaselined judged from its new reference level (see
-    :mod:`pipnb.events`): the glide, the final target and the peers' level scaled by the factor the event made
-    (a shortfall by the factor at the reference level's interval end that favours the rep), over the weeks after
-    the reference weeks only; "not yet clear" (neither short of nor at the peers' level) until the reference
-    weeks are complete, or at the final review when they reach into its window and leave fewer than
-    :data:`MIN_EVENT_WEEKS` judged weeks in it. The table itself when no event rebaselines a plan metric."""
-    rebased = rebaselines(plan)
-    if not rebased:
-        return table
-    out = table.assign(rebaselined=False, event_factor=np.nan, event_judged=False)
-    for i, metric in zip(out.index, out["metric"]):
-        rb = rebased.get(metric)
-        if rb is None:
-            continue
-        target, spec = plan.target(metric), METRICS[metric]
-        level, low, high, _ = reference_level(mine, plan, rb)
-        k = factor(plan, metric, level)
-        k_short = factor(plan, metric, low if spec.higher_is_better else high)   # a shortfall beyond the reference
-        since = _pooled(mine, rb.judged_start, as_of, plan)
-        weekly = _weekly(mine, plan.rep_id, rb.judged_start, as_of)
-        start = max(window_start, rb.judged_start)
-        recent = weekly[weekly.index >= pd.Timestamp(start)]
-        window = _pooled(mine, start, as_of, plan)
-        out.loc[i, ["rebaselined", "event_factor", "baseline"]] = [True, k, level]
-        ready = as_of >= rb.judged_start + dt.timedelta(days=4) and np.isfinite(k) and len(weekly.index) > 0
-        # an event whose reference weeks reach into the final review's window needs enough judged weeks in it
-        enough = not final or rb.judged_start <= window_start or len(recent.index) >= MIN_EVENT_WEEKS
-        if not (ready and enough):
-            out.loc[i, ["glide_status", "status", "short_of_peers", "at_peer_level", "plan_weeks", "window_weeks"]] = [
-                NOT_YET_CLEAR, NOT_YET_CLEAR, False, False, len(weekly.index), len(recent.index)]
-            if final:
-                out.loc[i, "final_status"] = NOT_YET_CLEAR
-            continue
-        model = spec.model or "count"
-        rep = since.loc[plan.rep_id] if plan.rep_id in since.index.get_level_values(0) else pd.DataFrame()
-        phi = weekly_dispersion(_series(weekly, metric))
-        s_level, s_low, s_high = level_interval(model, numerator=_get(rep, metric, "numerator"),
-                                                denominator=_get(rep, metric, "denominator"),
-                                                weekly=_series(weekly, metric), dispersion=phi)
-        mine_w = window.loc[plan.rep_id] if plan.rep_id in window.index.get_level_values(0) else pd.DataFrame()
-        w_num, w_den = _get(mine_w, metric, "numerator"), _get(mine_w, metric, "denominator")
-        w_level, w_low, w_high = level_interval(model, numerator=w_num, denominator=w_den,
-                                                weekly=_series(recent, metric), dispersion=phi)
-        skipped = (rb.judged_start - plan.start).days // 7 if rb.judged_start > plan.start else 0
-        plan_week = plan.checkpoint_week(plan.stages()[look])
-        base = target.target if target.baseline is None else target.baseline
-        path = base + (target.target - base) * (skipped + 1 + plan_week) / (2 * plan.weeks)
-        goal, final_target, peers_median = k * path, k * target.target, _peer_level(since, peers, metric)
-        peer_level = k * peers_median
-        glide_status = _event_status((s_level, s_low, s_high), path, k, k_short, spec.higher_is_better)
-        final_status = (_event_status((w_level, w_low, w_high), target.target, k, k_short, spec.higher_is_better)
-                        if final else None)
-        out.loc[i, ["target", "glide_target", "final_target", "actual", "actual_low", "actual_high", "numerator",
-                    "denominator", "window_weeks", "plan_weeks", "since_start", "since_low", "since_high",
-                    "since_numerator", "since_denominator", "peer_level", "short_of_peers", "at_peer_level",
-                    "glide_status", "status", "event_judged"]] = [
-            goal, k * target.glide[look], final_target, w_level, w_low, w_high, w_num, w_den, len(recent.index),
-            len(weekly.index), s_level, s_low, s_high, _get(rep, metric, "numerator"),
-            _get(rep, metric, "denominator"), peer_level,
-            _beyond(s_high, s_low, k_short * peers_median, policy.margin, spec.higher_is_better, worse=True),
-            _beyond(s_high, s_low, peer_level, policy.margin, spec.higher_is_better, worse=False),
-            glide_status, final_status if final else glide_status, True]
-        if final:
-            out.loc[i, "final_status"] = final_status
-    return out
-
-
-def _event_status(interval: tuple[float, float, float], goal: float, k: float, k_short: float, up: bool) -> str:
-    """A rebaselined status: *met* against the goal scaled by the factor ``k``, *not met* only when also short of
-    it scaled by ``k_short`` (the reference level's interval end that favours the rep), else *not yet clear*."""
-    status = _status(*interval, k * goal, up)
-    if status == NOT_MET and _status(*interval, k_short * goal, up) != NOT_MET:
-        return NOT_YET_CLEAR
-    return status
+def plan_book(data: SalesData, plan: Plan, peers: list[str], as_of: dt.date) -> pd.DataFrame:
+    """The rep's book over the plan weeks so far against the plan's baseline (the weeks before the diagnosis
+    window, as the verdicts take them; at least :data:`MIN_BOOK_WEEKS` of data), beyond the peers' change."""
+    first = max(plan.diagnosis_window.start - dt.timedelta(weeks=BOOK_BASELINE_WEEKS), data.period[0].date())
+    last = plan.diagnosis_window.start - dt.timedelta(days=1)
+    if (last - first).days + 1 < 7 * MIN_BOOK_WEEKS or as_of < plan.start:
+        return pd.DataFrame(columns=BOOK_COLUMNS)
+    return book_change(data, plan.rep_id, peers, before=(first, last), during=(plan.start, as_of))
 
 
 def _plain(records: list[dict]) -> list[dict]:
@@ -323,44 +222,8 @@ def _plain(records: list[dict]) -> list[dict]:
     return [plain(r) for r in records]
 
 
-def _series(weekly: pd.DataFrame, metric: str) -> np.ndarray:
-    return weekly[metric].fillna(0.0).to_numpy(float) if metric in weekly else np.array([])
-
-
-def _status(level: float, low: float, high: float, goal: float, up: bool) -> str:
-    """*met* when the whole interval reaches the target, *not met* when it all falls short."""
-    if not np.isfinite(level):
-        return NO_DATA
-    if (low >= goal - 1e-9) if up else (high <= goal + 1e-9):
-        return MET
-    if (high < goal) if up else (low > goal):
-        return NOT_MET
-    return NOT_YET_CLEAR
-
-
-def _peer_level(since: pd.DataFrame, peers: list[str], metric: str) -> float:
-    values = [_get(since.loc[p], metric, "value") for p in peers if p in since.index.get_level_values(0)]
-    values = [v for v in values if np.isfinite(v)]
-    return float(np.median(values)) if values else np.nan
-
-
-def _beyond(high: float, low: float, peer_level: float, margin: float, up: bool, *, worse: bool) -> bool:
-    """Whether the interval lies wholly short of the peers' level by the margin (``worse``), or wholly
-    within the margin of it or better (not ``worse``)."""
-    if not np.isfinite(peer_level):
-        return False
-    line = peer_level * ((1 - margin) if up else (1 + margin))
-    if worse:
-        return bool(high < line) if up else bool(low > line)
-    return bool(low >= line) if up else bool(high <= line)
-
-
-def _get(frame: pd.DataFrame, metric: str, column: str) -> float:
-    return float(frame.loc[metric, column]) if metric in frame.index else np.nan
-
-
 def _recommend(table: pd.DataFrame, verdicts: pd.DataFrame, plan: Plan,
-               policy: Policy) -> tuple[float, str, list[str]]:
+               policy: Policy, *, book: pd.DataFrame | None = None) -> tuple[float, str, list[str]]:
     """*Consequences* only with positive evidence of a remaining shortfall; *complete* only with the evidence its
     reason names for every improvement area; otherwise *extend*.
 
@@ -369,6 +232,11 @@ def _recommend(table: pd.DataFrame, verdicts: pd.DataFrame, plan: Plan,
     over the same weeks by the practical margin. Completion: every improvement area either reached its final
     target (final status *met*) or has its plan-period interval wholly within the margin of the peers' level
     or better. The reasons are worded from the same table row as the status column.
+
+    No consequence rests on a volume metric alone (a count: opportunities created, first meetings, emails) when
+    the rep's ``book`` of accounts shrank beyond noise (:func:`pipnb.book.book_change`): fewer accounts give fewer
+    events whatever the rep does. When every remaining shortfall is on a volume metric and the book shrank, the
+    recommendation is *extend*, and the reason says so with the book's numbers.
     """
     focus = table[table["focus"]] if table["focus"].any() else table
     met = focus["status"].eq(MET)
@@ -382,6 +250,16 @@ def _recommend(table: pd.DataFrame, verdicts: pd.DataFrame, plan: Plan,
                        f"same weeks; change since the baseline: {judged.get(row.metric, 'not assessed')}.")
     short = focus[focus["status"].eq(NOT_MET) & focus["short_of_peers"]]
     line = f"{policy.margin:.0%}"
+    shrank = book[book["shrank"].astype(bool)] if book is not None and len(book) else pd.DataFrame()
+    volume_only = len(short) and all(METRICS[m].kind == "count" for m in short["metric"])
+    if volume_only and len(shrank):
+        labels = ", ".join(r.lower() for r in short["label"])
+        new_end = plan.end + dt.timedelta(weeks=policy.review.extension_weeks)
+        return attainment, "extend", [*reasons, *(f"{book_sentence(row)}." for row in shrank.itertuples()), (
+            f"The remaining shortfall is on volume alone ({labels}), and the rep's book of accounts shrank beyond "
+            "noise: fewer accounts give fewer opportunities, meetings and emails whatever the rep does, so no "
+            f"consequence rests on a volume measure alone. Extend the plan by {policy.review.extension_weeks} weeks, "
+            f"to {new_end:%d %B %Y}, and review the territory.")]
     if len(short):
         labels = ", ".join(r.lower() for r in short["label"])
         return attainment, "consequences", [*reasons, (
@@ -404,17 +282,80 @@ def _recommend(table: pd.DataFrame, verdicts: pd.DataFrame, plan: Plan,
 
 
 def target_reason(row) -> str:
-    """One clause on a status-table row: its status and the interval it reads (final target or glide path)."""
+    """One clause on a status-table row: its status and the interval it reads (final target or glide path), and,
+    when the peers moved the expected level, what the peers did and what the rep's own level says."""
     spec = METRICS[row.metric]
     plan = _level_text(spec, row.since_start, row.since_low, row.since_high, row.since_numerator)
+    team = team_clause(row)
     if row.final_status is not None:
         weeks = int(row.window_weeks)
         last = _level_text(spec, row.actual, row.actual_low, row.actual_high, row.numerator)
-        return (f"final target {spec.fmt(row.final_target)} {row.status}: {last} over the last {weeks} "
+        goal = _moved_text(spec, row.final_target, row.adjusted_final_target)
+        return (f"final target {spec.fmt(row.final_target)}{goal} {row.status}: {last} over the last {weeks} "
                 f"week{'s' * (weeks != 1)}; glide path {row.glide_status}: {plan} over the plan vs "
-                f"{spec.fmt(row.target)} expected on average")
-    return (f"{row.status} on the glide path: {plan} over the plan weeks so far vs {spec.fmt(row.target)} expected "
-            "on average by now")
+                f"{spec.fmt(row.target)}{_moved_text(spec, row.target, row.adjusted_target)} expected on average"
+                f"{team}")
+    return (f"{row.status} on the glide path: {plan} over the plan weeks so far vs {spec.fmt(row.target)}"
+            f"{_moved_text(spec, row.target, row.adjusted_target)} expected on average by now{team}")
+
+
+def _moved_text(spec, raw: float, adjusted: float) -> str:
+    """' (37.2/wk with the team's change)' when the peers' change moved the expected level as shown."""
+    if adjusted is None or not np.isfinite(adjusted) or spec.fmt(adjusted) == spec.fmt(raw):
+        return ""
+    return f" ({spec.fmt(adjusted)} with the team's change)"
+
+
+def team_clause(row) -> str:
+    """'; the peers' emails per week fell 38% in plan weeks 10-12 against the diagnosis window (95% interval
+    -42% to -34%, 9 peers); by the rep's level alone: not met' — from the row's team columns, or '' when the
+    peers' change does not move the expected level as shown."""
+    spec = METRICS[row.metric]
+    final = row.final_status is not None
+    raw, adjusted = (row.final_target, row.adjusted_final_target) if final else (row.target, row.adjusted_target)
+    if not _moved_text(spec, raw, adjusted):
+        return ""
+    first, last = int(row.team_weeks_from), int(row.team_weeks_from) + int(
+        row.window_weeks if final else row.plan_weeks) - 1
+    weeks = f"plan week {first}" if first == last else f"plan weeks {first}–{last}"
+    what = spec.label[0].lower() + spec.label[1:]
+    if (spec.model or "count") == "ratio":
+        moved_words = f"went from {spec.fmt(row.team_before)} to {spec.fmt(row.team_now)}"
+        spread = (f"odds ratio {row.team_change:.2f}, 95% interval {row.team_change_low:.2f}–"
+                  f"{row.team_change_high:.2f}")
+    else:
+        pct = abs(row.team_change - 1)
+        moved_words = f"{'rose' if row.team_change > 1 else 'fell'} {pct:.0%}"
+        spread = f"95% interval {_pct_change(row.team_change_low)} to {_pct_change(row.team_change_high)}"
+    peers = int(row.team_peers)
+    return (f"; the peers' {what} {moved_words} in {weeks} against the diagnosis window ({spread}, {peers} "
+            f"peer{'s' * (peers != 1)}), and against the same change the rep is {_status_words(row.status)}; "
+            f"by the rep's level alone: {row.unadjusted}")
+
+
+def book_sentence(row) -> str:
+    """One row of a review's book (:func:`pipnb.book.book_change`) in words, e.g. 'Accounts of new opportunities:
+    22 in the 12 plan weeks so far against 36 in the 12 weeks before the diagnosis window (-39% a week); peers over
+    the same weeks: -2% (9 peers); beyond the peers' change, -38% (one-sided 95% bound -21%, a shrink needs it
+    below -10%): the book shrank beyond noise'."""
+    verdict = ("the book shrank beyond noise" if row.shrank else
+               "no shrinking beyond noise")
+    during, before = row.weeks_during, row.weeks_before
+    return (f"{row.label[0].upper()}{row.label[1:]}: {row.rep_during:.0f} in the {during:.0f} plan "
+            f"week{'s' * (round(during) != 1)} so far against {row.rep_before:.0f} in the {before:.0f} weeks before "
+            f"the diagnosis window ({_pct_change(row.rep_change)} a week); peers over the same weeks: "
+            f"{_pct_change(row.peer_change)} ({row.n_peers} peers); beyond the peers' change, "
+            f"{_pct_change(row.relative)} (one-sided {row.level:.0%} bound {_pct_change(row.high)}, a shrink needs it "
+            f"below {_pct_change(1 - SHRINK_MARGIN)}): {verdict}")
+
+
+def _pct_change(factor: float) -> str:
+    return f"{(factor - 1) * 100:+.0f}%"
+
+
+def _status_words(status: str) -> str:
+    return {MET: "on track", NOT_MET: "short of it", NOT_YET_CLEAR: "not yet clearly on track or short",
+            NO_DATA: "without data"}.get(status, status)
 
 
 def _level_text(spec, level: float, low: float, high: float, events: float) -> str:
@@ -438,8 +379,9 @@ def with_target_status(verdicts: pd.DataFrame, table: pd.DataFrame) -> pd.DataFr
         final = row["final_status"] is not None
         out.loc[i, ["target_status", "target_basis"]] = [row["status"], "final" if final else "glide"]
         level = ("actual", "actual_low", "actual_high") if final else ("since_start", "since_low", "since_high")
+        out.loc[i, "target_unadjusted"] = float(row["final_target"] if final else row["target"])
         out.loc[i, ["target_expected", "target_level", "target_low", "target_high", "target_weeks"]] = [
-            float(row["final_target"] if final else row["target"]), *(float(row[c]) for c in level),
+            float(row["adjusted_final_target"] if final else row["adjusted_target"]), *(float(row[c]) for c in level),
             float(row["window_weeks"] if final else row["plan_weeks"])]
     return out
 

@@ -226,9 +226,13 @@ def _target_text(c: SimpleNamespace, target: float | None) -> str:
         level = f"none (95% interval up to {fmt(c.target_high)})"
     else:
         level = f"{fmt(c.target_level)} (95% interval {fmt(c.target_low)}–{fmt(c.target_high)})"
+    raw = float(getattr(c, "target_unadjusted", np.nan))
+    raw = raw if np.isfinite(raw) else (target if basis == "final" else c.target_expected)
+    moved = (f" ({fmt(c.target_expected)} with the team's change)"
+             if np.isfinite(c.target_expected) and fmt(c.target_expected) != fmt(raw) else "")
     if basis == "final":
-        return f"Final target {fmt(target)}: {status} — {level} over the last {span}."
-    return (f"Target {fmt(target)} by the end of the plan; {fmt(c.target_expected)} expected on average by now: "
+        return f"Final target {fmt(target)}{moved}: {status} — {level} over the last {span}."
+    return (f"Target {fmt(target)} by the end of the plan; {fmt(raw)} expected on average by now{moved}: "
             f"{status} — {level} over the {span} of the plan so far.")
 
 

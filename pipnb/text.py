@@ -238,7 +238,7 @@ def review_summary(rv: Review) -> str:
 
 def status_line(rv: Review) -> str:
     """One line: where the rep stands on the focus measures (and, at the final review, what to do)."""
-    from pipnb.reviews import MET, NOT_MET, STATUSES  # pipnb.reviews loads scipy: heavy
+    from pipnb.statuses import MET, NOT_MET, STATUSES  # pipnb.statuses loads scipy: heavy
 
     focus = rv.table[rv.table["focus"]] if rv.table["focus"].any() else rv.table
     counts = focus["status"].value_counts()
@@ -348,6 +348,10 @@ def status_table(rv: Review) -> pd.DataFrame:
         "Expected on average by now": [value(m, v) for m, v in zip(t["metric"], t["target"])],
         "Peers, same weeks": [value(m, v) for m, v in zip(t["metric"], t["peer_level"])],
         "Final target": [value(m, v) for m, v in zip(t["metric"], t["final_target"])],
+        "Peers' change from the diagnosis window": [_team(m, c, lo, hi, k) for m, c, lo, hi, k in zip(
+            t["metric"], t["team_change"], t["team_change_low"], t["team_change_high"], t["team_peers"])],
+        "Target with the team's change": [value(m, v) for m, v in zip(
+            t["metric"], t["adjusted_final_target"] if rv.is_final else t["adjusted_target"])],
     }
     if rv.is_final:
         frame["Glide path"] = t["glide_status"]
@@ -355,6 +359,43 @@ def status_table(rv: Review) -> pd.DataFrame:
     else:
         frame["Status"] = t["status"]
     return pd.DataFrame(frame)
+
+
+def _team(metric: str, change: float, low: float, high: float, peers: int) -> str:
+    """The peers' change with its 95% interval: a percent for counts and gaps, an odds ratio for ratios."""
+    if not peers:
+        return "no peers"
+    if METRICS[metric].kind == "ratio":
+        return f"odds x{change:.2f} ({low:.2f}–{high:.2f})"
+    return f"{(change - 1) * 100:+.0f}% ({(low - 1) * 100:+.0f}% to {(high - 1) * 100:+.0f}%)"
+
+
+def book_summary(rv: Review) -> str:
+    """What the data shows about the rep's book of accounts: one sentence per measure, from
+    :func:`pipnb.reviews.book_sentence` (the same row as :func:`book_table`); nothing without account ids."""
+    from pipnb.reviews import book_sentence  # pipnb.reviews loads scipy: heavy
+
+    if rv.book is None or rv.book.empty:
+        return ("The data carries no account ids (or too few weeks before the diagnosis window): nothing is "
+                "claimed about the rep's territory.")
+    return "\n".join(f"- {esc(book_sentence(row))}." for row in rv.book.itertuples())
+
+
+def book_table(rv: Review) -> pd.DataFrame:
+    """The rep's book: distinct accounts before and during the plan, the peers' change and the test."""
+    b = rv.book if rv.book is not None else pd.DataFrame()
+    if b.empty:
+        return pd.DataFrame()
+    return pd.DataFrame({
+        "Measure": list(b["label"]),
+        "Before (weeks)": [f"{a:.0f} ({w:.0f})" for a, w in zip(b["rep_before"], b["weeks_before"])],
+        "Plan so far (weeks)": [f"{a:.0f} ({w:.0f})" for a, w in zip(b["rep_during"], b["weeks_during"])],
+        "Rep's change a week": [f"{(v - 1) * 100:+.0f}%" for v in b["rep_change"]],
+        "Peers' change": [f"{(v - 1) * 100:+.0f}% ({k} peers)" for v, k in zip(b["peer_change"], b["n_peers"])],
+        "Beyond the peers (one-sided bound)": [f"{(v - 1) * 100:+.0f}% (up to {(h - 1) * 100:+.0f}%)"
+                                               for v, h in zip(b["relative"], b["high"])],
+        "Shrank beyond noise": ["yes" if v else "no" for v in b["shrank"]],
+    })
 
 
 def _level(metric: str, level: float, low: float, high: float, events: float) -> str:

@@ -12,8 +12,12 @@ claim against its record:
   with too few events to judge shows its real counts);
 * **arithmetic** — "N% of the way from the rep's A to the peers' median B: C" states C = A + N% (B − A), to the
   precision shown;
-* **final met** — a final-review status *met* has its last window's interval at or beyond the final target;
-  *not met* has it wholly short;
+* **final met** — a final-review status *met* has its last window's interval (widened by the uncertainty of the
+  peers' change) at or beyond the final target moved with the peers' change; *not met* has it wholly short; the
+  status by the rep's level alone reads the raw interval against the raw target the same way;
+* **team change** — "the peers' X fell N% / rose N%" states the row's peers' change to the percent shown;
+* **book** — a book sentence says "shrank beyond noise" exactly when its one-sided bound lies below the margin,
+  and a recommendation that rests on the book ("volume alone") has a shrunken book and only volume shortfalls;
 * **complete** — a *complete* recommendation has, for every focus area, the final target met or the plan period
   within the margin of peers; never *complete* with every focus target not met and the rep still short of peers;
 * **verdict ranges** — a verdict of *improved* or *worse* is printed beside a range that excludes no change, on the
@@ -38,6 +42,8 @@ import pandas as pd
 
 import pipnb as pn
 from pipnb import sentences, text
+from pipnb.book import SHRINK_MARGIN
+from pipnb.reviews import book_sentence, target_reason
 from pipnb.schema import DRIVER_METRICS, METRICS, OUTCOME_METRICS
 
 PARITY = ("in line with peers", "matches peers", "match peers", "are not low", "is not low", "as often as peers")
@@ -135,13 +141,38 @@ def check_review(rv, where: str) -> list[Claim]:
     for row in table.itertuples():
         up = METRICS[row.metric].higher_is_better
         if rv.is_final and row.final_status in ("met", "not met") and np.isfinite(row.actual_low):
+            goal = row.adjusted_final_target
+            reached = (row.status_low >= goal - 1e-9) if up else (row.status_high <= goal + 1e-9)
+            short = (row.status_high < goal) if up else (row.status_low > goal)
+            ok = reached if row.final_status == "met" else short
+            claims.append(Claim("final met", where, bool(ok),
+                                f"{row.metric} {row.final_status}: window {row.status_low:.4g}–{row.status_high:.4g} "
+                                f"vs final target {goal:.4g} (with the peers' change)"))
+        if rv.is_final and row.unadjusted in ("met", "not met") and np.isfinite(row.actual_low):
             goal = row.final_target
             reached = (row.actual_low >= goal - 1e-9) if up else (row.actual_high <= goal + 1e-9)
             short = (row.actual_high < goal) if up else (row.actual_low > goal)
-            ok = reached if row.final_status == "met" else short
-            claims.append(Claim("final met", where, bool(ok),
-                                f"{row.metric} {row.final_status}: window {row.actual_low:.4g}–{row.actual_high:.4g} "
-                                f"vs final target {goal:.4g}"))
+            claims.append(Claim("final met", where, bool(reached if row.unadjusted == "met" else short),
+                                f"{row.metric} by its level alone {row.unadjusted}: window {row.actual_low:.4g}–"
+                                f"{row.actual_high:.4g} vs final target {goal:.4g}"))
+        said = re.search(r"the peers' .+? (fell|rose) (\d+)% in plan week", target_reason(row))
+        if said:
+            change = (row.team_change - 1) * 100
+            ok = (said.group(1) == ("rose" if change > 0 else "fell")) and int(said.group(2)) == round(abs(change))
+            claims.append(Claim("team change", where, bool(ok),
+                                f"{row.metric}: says {said.group(1)} {said.group(2)}%, row {change:+.1f}%"))
+    book = rv.book if rv.book is not None else pd.DataFrame()
+    for row in book.itertuples():
+        says = book_sentence(row).endswith("shrank beyond noise")
+        claims.append(Claim("book", where, says == bool(row.high < 1 - SHRINK_MARGIN),
+                            f"{row.measure}: says shrank {says}, bound {row.high:.3g}"))
+    if rv.is_final and any("volume alone" in r for r in rv.reasons):
+        focus = table[table["focus"]] if table["focus"].any() else table
+        short = focus[focus["status"].eq("not met") & focus["short_of_peers"]]
+        ok = bool(len(book)) and bool(book["shrank"].any()) and all(METRICS[m].kind == "count"
+                                                                    for m in short["metric"])
+        claims.append(Claim("book", where, ok and rv.recommendation == "extend",
+                            "'volume alone' without a shrunken book or with a non-volume shortfall"))
     if rv.is_final:
         focus = table[table["focus"]] if table["focus"].any() else table
         if rv.recommendation == "complete":

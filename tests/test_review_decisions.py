@@ -222,7 +222,9 @@ def test_glide_status_at_a_checkpoint_and_its_target_line():
     assert row["final_status"] is None and row["status"] == row["glide_status"]
     assert row["target"] == pytest.approx(40 + 20 * 7 / 24)
     sentence = sentences.verdict_sentences(rv.verdicts)[0]
-    assert f"Target 60.0/wk by the end of the plan; {row['target']:.1f}/wk expected on average by now: " \
+    moved = (f" ({row['adjusted_target']:.1f}/wk with the team's change)"
+             if f"{row['adjusted_target']:.1f}" != f"{row['target']:.1f}" else "")
+    assert f"Target 60.0/wk by the end of the plan; {row['target']:.1f}/wk expected on average by now{moved}: " \
            f"{row['status']}" in sentence
     assert dt.date.fromisoformat(str(rv.as_of)) == rv.plan.start + dt.timedelta(weeks=6, days=-1)
 

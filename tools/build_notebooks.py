@@ -287,8 +287,24 @@ the last weeks (since the last checkpoint); whether the rep kept to the glide pa
 column. A measure is **met** when the whole interval reaches the level asked for, **not met** when the whole
 interval falls short, and **not yet clear** otherwise. A count with no event in a window says so, with its
 exact upper limit. *Peers* is the peers' median over the same plan weeks.
+
+The level asked for moves with the team: when the peers' level changed between the diagnosis window (where the
+targets were set) and the weeks a status reads — a season, a bad quarter for everyone — the target moves by the
+same change (a ratio for counts and days, an odds ratio for rates), and the rep's interval widens by that change's
+uncertainty. The table keeps the plan's target and shows the peers' change and the target with it; the status,
+and the recommendation, use the moved target, and the sentences above say both what the rep did and what the team
+did.
 """),
         code("pn.text.show(pn.text.status_table(rv))"),
+        md("""
+## The rep's book of accounts
+
+Volumes (opportunities, meetings, emails) fall when the rep works less, and also when the rep has fewer accounts
+to work. Where the data carries account ids, the rep's distinct accounts over the plan so far are compared with the
+weeks before the diagnosis window, beyond the change the peers show over the same weeks. When the book shrank beyond
+noise, no consequence rests on a volume measure alone.
+"""),
+        code("display(Markdown(pn.text.book_summary(rv)))\npn.text.show(pn.text.book_table(rv))"),
         md("""
 ## Dead opportunities
 

@@ -1,0 +1,131 @@
+"""The change a peer group shows between two windows, and an expected level moved with it (issue 23).
+
+A team-wide dip (a season, a bad quarter, a product problem) lowers every rep's volumes over the same weeks. A
+review's status compares the rep with a level the plan fixed from the diagnosis window; that level must move with
+the change the peers show over the same weeks, as the verdicts do, or the status judges the season rather than
+the rep. :func:`team_change` measures the peers' change (with its uncertainty), :func:`moved` applies it to an
+expected level and :func:`widen` folds its uncertainty into the rep's interval.
+
+The rule: the change is applied **always**, its uncertainty folded into the interval the status reads, rather
+than only when it is beyond noise. A threshold would leave a real but noisy dip uncorrected and make the status
+jump when the peers' change crosses it; folding costs little, because the peers' pooled change rests on many more
+events than the rep's own level (nine peers: about a third of the rep's standard error, so the rep's interval
+widens by about 5%).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pipnb.schema import METRICS
+
+Z95 = 1.959963984540054
+
+
+def _get(frame: pd.DataFrame, metric: str, column: str) -> float:
+    return float(frame.loc[metric, column]) if metric in frame.index else np.nan
+
+
+@dataclass(frozen=True)
+class TeamChange:
+    """The peers' change in one metric from the diagnosis window (``before``: the window the targets were set
+    from) to a review window (``now``): pooled levels, the change on the metric's scale (a ratio for counts and
+    gaps; an odds ratio for ratio metrics) with its 95% interval, its standard error on the log scale and the
+    number of peers behind it. No peers (or no data): no change, no uncertainty."""
+
+    before: float = np.nan
+    now: float = np.nan
+    change: float = 1.0
+    low: float = 1.0
+    high: float = 1.0
+    se: float = 0.0
+    peers: int = 0
+
+
+def team_change(metric: str, before: pd.DataFrame | None, now: pd.DataFrame | None,
+                peers: list[str]) -> TeamChange:
+    """The change the peer group shows in ``metric`` between two pooled windows (``(rep_id, metric)`` frames).
+
+    The estimate pools the peers' numerators and denominators in each window: the ratio of the pooled levels
+    (counts: events per week; gaps: days per gap) or, for a ratio metric, the odds ratio of the pooled
+    proportions (odds keep an adjusted rate inside 0-100% and treat a rate near either end as harder to move).
+    Its standard error is the larger of the model's (Poisson: ``1/N1 + 1/N0``; binomial: the four-cell
+    formula; none for gaps) and the spread of the peers' own changes (their variance over ``k``, ``k >= 2``):
+    peers who move differently, or weeks that move together, widen it.
+    """
+    if before is None or now is None or not peers:
+        return TeamChange()
+    model = METRICS[metric].model or "count"
+    own = []
+    totals = np.zeros(4)
+    for peer in peers:
+        parts = [_get(frame.loc[peer], metric, col) if peer in frame.index.get_level_values(0) else np.nan
+                 for frame in (before, now) for col in ("numerator", "denominator")]
+        if not np.all(np.isfinite(parts)) or parts[1] <= 0 or parts[3] <= 0:
+            continue
+        totals += parts
+        own.append(_link(model, parts[2], parts[3], half=True) - _link(model, parts[0], parts[1], half=True))
+    n0, d0, n1, d1 = totals
+    if not own or n0 <= 0 or n1 <= 0:
+        return TeamChange()
+    est = _link(model, n1, d1) - _link(model, n0, d0)
+    var = {"count": 1 / n1 + 1 / n0,
+           "ratio": sum(1 / max(v, 0.5) for v in (n1, d1 - n1, n0, d0 - n0))}.get(model, 0.0)
+    own = np.asarray(own)[np.isfinite(own)]
+    if len(own) >= 2:
+        var = max(var, float(np.var(own, ddof=1)) / len(own))
+    se = float(np.sqrt(var))
+    before_level, now_level = n0 / d0, n1 / d1
+    return TeamChange(before=float(before_level), now=float(now_level), change=float(np.exp(est)),
+                      low=float(np.exp(est - Z95 * se)), high=float(np.exp(est + Z95 * se)), se=se, peers=len(own))
+
+
+def _link(model: str, numerator: float, denominator: float, *, half: bool = False) -> float:
+    """Log of a level (counts, gaps), or log-odds of a proportion (kept inside (0, 1) by half an event)."""
+    if model == "ratio":
+        p = min(max(numerator, 0.5 if half else 1e-9), denominator - (0.5 if half else 1e-9)) / denominator
+        return float(np.log(p / (1 - p))) if 0 < p < 1 else np.nan
+    level = (numerator + (0.5 if half else 0.0)) / denominator
+    return float(np.log(level)) if level > 0 else np.nan
+
+
+def moved(model: str, expected: float, change: TeamChange) -> float:
+    """An expected level moved by the peers' change: times the ratio (counts, gaps), or its odds times the odds
+    ratio (ratio metrics)."""
+    if not np.isfinite(expected) or change.change == 1.0:
+        return float(expected)
+    if model == "ratio":
+        if not 0 < expected < 1:
+            return float(expected)
+        odds = expected / (1 - expected) * change.change
+        return float(odds / (1 + odds))
+    return float(expected * change.change)
+
+
+def widen(model: str, level: float, low: float, high: float, change: TeamChange) -> tuple[float, float]:
+    """The rep's 95% interval widened by the uncertainty of the peers' change, on the scale the change is
+    measured on (log, or log-odds): each half-width becomes ``sqrt(half**2 + (1.96 se)**2)``. An end at the edge
+    of the scale (0, or 100%) stays there."""
+    if change.se <= 0 or not np.isfinite(level):
+        return float(low), float(high)
+    if model == "ratio":
+        fwd, back = (lambda p: np.log(p / (1 - p))), (lambda x: 1 / (1 + np.exp(-x)))
+        inside = 0 < level < 1
+    else:
+        fwd, back = np.log, np.exp
+        inside = level > 0
+    if not inside:
+        return float(low), float(high)
+    centre, extra = fwd(level), (Z95 * change.se) ** 2
+    out = []
+    for end, sign in ((low, -1), (high, 1)):
+        edge = (end <= 0) if sign < 0 else (model == "ratio" and end >= 1)
+        if edge or not np.isfinite(end):
+            out.append(float(end))
+            continue
+        half = abs(fwd(end) - centre)
+        out.append(float(back(centre + sign * np.sqrt(half ** 2 + extra))))
+    return out[0], out[1]
