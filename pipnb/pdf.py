@@ -3,8 +3,10 @@
 :func:`print_pdf` prints ``reports/R07/plan.html`` to ``reports/R07/plan.pdf`` (a later version's
 ``plan.v2.html`` to ``plan.v2.pdf``) on A4 or US Letter. Chromium's own ``--print-to-pdf`` cannot take a
 footer template, so the footer is CSS paged media: a print stylesheet added to a temporary copy of the page
-puts the report's confidentiality line and "page N of M" in every page's bottom margin boxes (``@page {
-@bottom-left {...} @bottom-right {...} }``, supported by Chromium since version 131), keeps charts,
+puts "page N of M" in every page's bottom-right margin box (``@page { @bottom-right {...} }``, supported by
+Chromium since version 131), and the report's confidentiality line, as escaped HTML text in an element fixed
+in the bottom margin, on every page. Nothing from the data is ever placed in the stylesheet (a rep's name
+there could close the ``<style>`` element and restyle or forge the page); the stylesheet is constant. It keeps charts,
 table rows and the sign-off block whole (``break-inside: avoid``), and keeps a heading, with the text
 introducing its section, on the page of what follows (``break-after: avoid``: no heading is left at the foot
 of a page with its chart on the next). No library is needed: the page has no
@@ -29,6 +31,7 @@ from typing import Literal
 
 from pipnb.errors import PipnbError
 from pipnb.io import atomic_path
+from pipnb.stages import FINAL, checkpoint_number
 
 __all__ = ["PAPERS", "PdfError", "find_chromium", "pdf_path", "print_pdf", "print_pdfs"]
 
@@ -75,16 +78,18 @@ def pdf_path(html_path: str | os.PathLike[str]) -> Path:
     return Path(html_path).with_suffix(".pdf")
 
 
-def print_css(confidential: str, paper: Paper) -> str:
-    """The print stylesheet: paper, margins, the footer on every page, nothing split that should stay whole."""
+def print_css(paper: Paper) -> str:
+    """The print stylesheet: paper, margins, the page numbers and the place of the footer on every page, nothing
+    split that should stay whole. Constant text: nothing in it comes from the data."""
     size = PAPERS[paper][0]
     return (
         "@page { size: " + size + "; margin: 14mm 13mm 18mm 13mm;\n"
-        "  @bottom-left { content: " + _css_string(confidential) + "; font: 7.5pt system-ui, sans-serif; "
-        "color: #9a3412; }\n"
         '  @bottom-right { content: "Page " counter(page) " of " counter(pages); font: 7.5pt system-ui, sans-serif;'
         " color: #59636e; } }\n"
         "body { font-size: 10pt; }\n"
+        # the confidentiality line: fixed, so on every page, in the bottom margin beside the page numbers
+        ".pipnb-print-footer { position: fixed; bottom: -10.5mm; left: 0; max-width: 62%; overflow: hidden; "
+        "white-space: nowrap; text-overflow: ellipsis; font: 7.5pt system-ui, sans-serif; color: #9a3412; }\n"
         "table { font-size: 7.5pt; width: 100%; } th, td { padding: 2px 4px; }\n"
         "main, .pipnb-header > div { max-width: none; }\n"
         ".pipnb-header { background: none; }\n"
@@ -114,7 +119,8 @@ def print_pdf(html_path: str | os.PathLike[str], *, paper: Paper = "a4", chromiu
     chromium
         The executable (default :func:`find_chromium`).
     force
-        Print even when the PDF is newer than the HTML and on the same paper.
+        Print even when the PDF is newer than the HTML and on the same paper (a checkpoint or final review's
+        PDF, once printed, is kept whatever is asked: its files are never replaced).
 
     Returns
     -------
@@ -124,7 +130,8 @@ def print_pdf(html_path: str | os.PathLike[str], *, paper: Paper = "a4", chromiu
     Raises
     ------
     PdfError
-        No Chromium, a file that is not an HTML report, or a print that failed (nothing is left behind).
+        No Chromium, a file that is not an HTML report, a print that failed (nothing is left behind), or a
+        review's PDF that is damaged (it is kept; a new run of the review writes a new version).
     """
     source = Path(html_path)
     if paper not in PAPERS:
@@ -132,6 +139,11 @@ def print_pdf(html_path: str | os.PathLike[str], *, paper: Paper = "a4", chromiu
     if source.suffix != ".html" or not source.is_file():
         raise PdfError(f"{source}: not an HTML report (give the .html file pipnb wrote)")
     out = pdf_path(source)
+    if _frozen(source) and (out.exists() or out.is_symlink()):
+        if not _whole_pdf(out):
+            raise PdfError(f"{out}: damaged (not a whole PDF); a review's PDF is never replaced: run the review "
+                           "again to write a new version beside it")
+        return out                                  # a review's PDF, like its notebook and HTML, is frozen
     if not force and _up_to_date(out, source, paper):
         return out
     page = source.read_text(encoding="utf-8")
@@ -139,7 +151,7 @@ def print_pdf(html_path: str | os.PathLike[str], *, paper: Paper = "a4", chromiu
     if "</head>" not in page or match is None:
         raise PdfError(f"{source}: not a pipnb report (no report header); rebuild it with pipnb")
     confidential = html.unescape(re.sub(r"<[^>]+>", "", match.group(1)))
-    styled = page.replace("</head>", f"<style>{print_css(confidential, paper)}</style>\n</head>", 1)
+    styled = _with_footer(page.replace("</head>", f"<style>{print_css(paper)}</style>\n</head>", 1), confidential)
     chromium = chromium or find_chromium()
     with tempfile.TemporaryDirectory(prefix="pipnb-pdf-") as tmp, atomic_path(out) as tmp_pdf:
         copy = Path(tmp) / "page.html"
@@ -166,6 +178,25 @@ def print_pdfs(paths: Iterable[str | os.PathLike[str]], *, paper: Paper = "a4", 
     return [print_pdf(p, paper=paper, chromium=chromium, force=force) for p in paths]
 
 
+def _frozen(source: Path) -> bool:
+    """Whether the report is a checkpoint or final review (``checkpoint-2.html``, ``final.v3.html``): its files
+    are each written once and never replaced."""
+    stage = re.sub(r"\.v[1-9][0-9]*\Z", "", source.stem)
+    return stage == FINAL or checkpoint_number(stage) is not None
+
+
+def _whole_pdf(path: Path) -> bool:
+    """A file that starts like a PDF and ends like one (a print cut short does not)."""
+    try:
+        with open(path, "rb") as f:
+            start = f.read(5)
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 1024))
+            return start == b"%PDF-" and f.read().rstrip().endswith(b"%%EOF")
+    except OSError:
+        return False
+
+
 def _up_to_date(out: Path, source: Path, paper: Paper) -> bool:
     """The PDF exists, is newer than its HTML, and its first page has the asked paper size."""
     try:
@@ -182,7 +213,10 @@ def _up_to_date(out: Path, source: Path, paper: Paper) -> bool:
     return abs(width - want[0]) < 2 and abs(height - want[1]) < 2
 
 
-def _css_string(text: str) -> str:
-    """``text`` as a CSS string literal (quotes, backslashes and line breaks escaped)."""
-    escaped = "".join(c if c.isprintable() and c not in '"\\' else f"\\{ord(c):x} " for c in text)
-    return f'"{escaped}"'
+def _with_footer(page: str, confidential: str) -> str:
+    """``page`` with the confidentiality line, as escaped text, in the element the print stylesheet fixes in
+    every page's bottom margin (placed before the last ``</body>``: data in the page is escaped, so the last one
+    is the page's own)."""
+    footer = f'<div class="pipnb-print-footer" aria-hidden="true">{html.escape(confidential)}</div>\n'
+    head, found, tail = page.rpartition("</body>")
+    return f"{head}{footer}{found}{tail}" if found else page + footer
