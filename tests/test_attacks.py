@@ -334,4 +334,50 @@ def test_a_plan_start_before_its_diagnosis_is_one_line(demo_work):
     before = tree(demo_work / "reports")
     one_line_exit_2(cli(demo_work, "plan", "--data", "data", "--rep", rep, "--start", "1970-01-01",
                         "--reason", "the attack"), "start", "diagnosis window")
-    assert tree(demo_work / "reports") == before and not (demo_work / "params" / "plans").exists()
+    assert tree(demo_work / "reports") == before and not (demo_work / "params" / "plans" / f"{rep}.yaml").exists()
+
+
+
+@pytest.fixture(scope="module")
+def reviewed(demo_work, demo, demo_panel) -> tuple[str, subprocess.CompletedProcess]:
+    """The responder's plan, activated, beside a crafted plan of 2,000 nested ``[`` (item 7); ``pipnb run
+    --stage checkpoint-1`` over both."""
+    import datetime as dt
+
+    import pipnb as pn
+    from pipnb.demo import DEMO_CASES, demo_plan_start
+    from pipnb.fingerprint import fingerprint_until
+
+    rep = DEMO_CASES["responder"]
+    start = demo_plan_start()
+    plan = pn.draft_plan(pn.diagnose(demo, rep, as_of=start - dt.timedelta(days=1), panel=demo_panel), start=start)
+    plan = plan.model_copy(update={"data_fingerprint": fingerprint_until(demo, plan.diagnosis_window.end)})
+    plans = demo_work / "params" / "plans"
+    plan.transition("activate", by="Ann Lee", on=start.date(), note="agreed").to_yaml(plans / f"{rep}.yaml")
+    (plans / "R99.yaml").write_text("rep_id: R99\nx: " + "[" * 2000 + "]" * 2000 + "\n")
+    return rep, cli(demo_work, "run", "--data", "data", "--stage", "checkpoint-1", "--jobs", "1", timeout=600)
+
+
+def test_one_crafted_plan_fails_alone_and_the_batch_reviews_the_others(demo_work, reviewed):
+    rep, result = reviewed
+    assert "Traceback" not in result.stderr and "RecursionError" not in result.stdout + result.stderr
+    assert "1 ok" in result.stdout and "1 failed" in result.stdout, result.stdout + result.stderr
+    assert "R99.yaml" in result.stdout and "nested deeper" in result.stdout
+    assert (demo_work / "reports" / rep / "checkpoint-1.html").is_file()
+
+
+def test_the_issues_attack_on_a_frozen_review_writes_a_new_version_beside_it(demo_work, reviewed):
+    """Item 2, as the issue did it: delete checkpoint-1.html, keep the .ipynb, change the data, rerun."""
+    rep, _ = reviewed
+    folder = demo_work / "reports" / rep
+    notebook = (folder / "checkpoint-1.ipynb").read_bytes()
+    (folder / "checkpoint-1.html").unlink()
+    changed = demo_work / "changed"
+    shutil.copytree(demo_work / "data", changed)
+    with open(changed / "activities.csv", "a", encoding="utf-8") as f:
+        f.write("ACT-attack,R05,email,2026-04-20T10:00:00,,\n")
+    result = cli(demo_work, "review", "--data", "changed", "--plan", f"params/plans/{rep}.yaml", "--checkpoint", "1",
+                 timeout=600)
+    assert result.returncode == 0 and "1 ok" in result.stdout, result.stdout + result.stderr
+    assert (folder / "checkpoint-1.ipynb").read_bytes() == notebook                    # version 1, as it was
+    assert (folder / "checkpoint-1.v2.html").is_file() and read_record(folder / "checkpoint-1.v2.ipynb").ok
