@@ -38,7 +38,7 @@ from pipnb.io import atomic_path
 from pipnb.progress import one_line
 from pipnb.stages import FINAL, checkpoint_number
 
-__all__ = ["PAPERS", "PdfError", "find_chromium", "footer_template", "pdf_path", "print_pdf", "print_pdfs"]
+__all__ = ["PAPERS", "PdfError", "find_chromium", "footer_template", "pdf_path", "print_pdf", "print_pdfs", "whole_pdf"]
 
 Paper = Literal["a4", "letter"]
 #: Paper sizes: the CSS ``size`` and the page's width × height in PDF points (1/72 inch).
@@ -140,7 +140,7 @@ def print_pdf(html_path: str | os.PathLike[str], *, paper: Paper = "a4", chromiu
         raise PdfError(f"{source}: not an HTML report (give the .html file pipnb wrote)")
     out = pdf_path(source)
     if _frozen(source) and (out.exists() or out.is_symlink()):
-        if not _whole_pdf(out):
+        if not whole_pdf(out):
             raise PdfError(f"{out}: damaged (not a whole PDF); a review's PDF is never replaced: run the review "
                            "again to write a new version beside it")
         return out                                  # a review's PDF, like its notebook and HTML, is frozen
@@ -296,7 +296,7 @@ def _frozen(source: Path) -> bool:
     return stage == FINAL or checkpoint_number(stage) is not None
 
 
-def _whole_pdf(path: Path) -> bool:
+def whole_pdf(path: str | os.PathLike[str]) -> bool:
     """A file that starts like a PDF and ends like one (a print cut short does not)."""
     try:
         with open(path, "rb") as f:

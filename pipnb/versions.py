@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from pipnb.job import Job
-from pipnb.record import Version, failure_path, read_record, version_path, versions
+from pipnb.pdf import pdf_path, whole_pdf
+from pipnb.record import Version, failure_path, version_path, versions
 from pipnb.report import read_input_hash
 
 #: Bump when what a run writes changes in a way that should invalidate every up-to-date report.
@@ -86,16 +87,8 @@ def _good(version: Version, job: Job) -> bool:
     if not (version.html.exists() and read_input_hash(version.html) == record.input_hash
             and _ends_with(version.html, b"</html>")):
         return False
-    pdf = version.html.with_suffix(".pdf")
-    return not job.frozen or not pdf.exists() or (_starts_with(pdf, b"%PDF-") and _ends_with(pdf, b"%%EOF"))
-
-
-def _starts_with(path: Path, head: bytes) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(len(head)) == head
-    except OSError:
-        return False
+    pdf = pdf_path(version.html)
+    return not job.frozen or not pdf.exists() or whole_pdf(pdf)
 
 
 def _ends_with(path: Path, tail: bytes) -> bool:
@@ -109,26 +102,22 @@ def _ends_with(path: Path, tail: bytes) -> bool:
         return False
 
 
-def _taken(base: Path, number: int) -> bool:
-    """Whether a frozen report's version slot holds a file that must never be replaced: anything but the notebook
-    of a failed run alone."""
-    files = [version_path(base, number, suffix) for suffix in (".ipynb", ".html", ".pdf")]
-    if files[1].exists() or files[2].exists():
+def _taken(version: Version) -> bool:
+    """Whether a version's slot holds a file that must never be replaced: anything but the notebook of a failed
+    run alone."""
+    if version.html.exists() or pdf_path(version.html).exists():
         return True
-    if not files[0].exists():
-        return False
-    record = read_record(files[0])
-    return record is None or record.ok
+    return version.ipynb.exists() and (version.record is None or version.record.ok)
 
 
-def _slots(base: Path) -> list[int]:
-    """Every version number that has a file on disk (notebook, HTML or PDF), oldest first."""
-    numbers = {v.number for v in versions(base)}
+def _taken_numbers(base: Path) -> set[int]:
+    """The version numbers whose slot is taken (:func:`_taken`), a slot holding only a PDF included."""
+    numbers = {v.number for v in versions(base) if _taken(v)}
     if version_path(base, 1, ".pdf").exists():
         numbers.add(1)
     numbers |= {int(m.group(1)) for p in base.parent.glob(f"{base.name}.v*.pdf")
                 if (m := re.fullmatch(re.escape(base.name) + r"\.v([1-9][0-9]*)\.pdf", p.name))}
-    return sorted(numbers)
+    return numbers
 
 
 def latest_good(job: Job) -> Version | None:
@@ -146,13 +135,13 @@ def plan_output(job: Job, wanted: str, *, force: bool = False) -> tuple[Output |
     inputs = recorded_inputs(job)
     changes = _changes(last, job, inputs, force) if last is not None else ()
     if job.frozen:       # beside every version with a file: a missing or damaged file never frees its slot
-        number = 1 + max((n for n in _slots(job.base) if _taken(job.base, n)), default=0)
+        number = 1 + max(_taken_numbers(job.base), default=0)
         version = number
     else:
         number, version = 1, (last.record.version + 1 if last is not None else 1)
     ipynb = version_path(job.base, number, ".ipynb")
     html = None if job.output_html is None else version_path(job.base, number, ".html")
-    keep_slot = not job.frozen and _taken(job.base, number)      # a failure never replaces a report
+    keep_slot = not job.frozen and number in _taken_numbers(job.base)     # a failure never replaces a report
     return Output(ipynb=ipynb, html=html, failure=failure_path(job.base) if keep_slot else ipynb,
                   version=version, changes=changes, inputs=inputs), last
 
