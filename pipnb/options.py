@@ -7,6 +7,7 @@ would otherwise create. :mod:`pipnb.cli` uses these as click callbacks and helpe
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -17,6 +18,8 @@ __all__ = ["YEARS", "absolute_path", "date_value", "existing_folder", "iso_date"
 
 #: The years a date on the command line may fall in (a CRM's history and its plans; not 1677 or 9999).
 YEARS = (1900, 2199)
+#: A date as the command line takes it: ``YYYY-MM-DD``, optionally with a time.
+_ISO = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9:.+\-Z]*)?\Z")
 
 
 def absolute_path(ctx: click.Context, param: click.Parameter, value):
@@ -48,16 +51,17 @@ def iso_date(value: str | None, option: str) -> str:
 
 
 def date_value(value: str | None, option: str):
-    """A date option as a ``pandas.Timestamp`` (None when not given); anything that is not a day of
-    :data:`YEARS` -- empty, ``NaT``, ``nan``, ``9999-12-31`` -- is a :class:`click.BadParameter` (one line)."""
+    """A date option as a ``pandas.Timestamp`` (None when not given); anything that is not a ``YYYY-MM-DD`` day of
+    :data:`YEARS` -- empty, ``NaT``, ``nan``, ``01/02/2024``, ``9999-12-31`` -- is a :class:`click.BadParameter`
+    (one line)."""
     if value is None:
         return None
     import pandas as pd  # pandas (0.25 s): only a command given a date pays it
 
     if not value.strip():
         raise click.BadParameter("is empty: give a date as YYYY-MM-DD, or leave the option out", param_hint=option)
-    try:
-        stamp = pd.Timestamp(value)
+    try:                       # ISO only: 01/02/2024 is 2 January to pandas and 1 February to half the world
+        stamp = pd.Timestamp(value) if _ISO.match(value.strip()) else pd.NaT
     except (ValueError, TypeError, OverflowError):
         stamp = pd.NaT
     shown = one_line(value, 40)
