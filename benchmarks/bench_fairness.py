@@ -28,6 +28,21 @@ F1. all-equal team: reps flagged short on **any** metric (every flag the scan gi
     (``Diagnosis.needs_plan``: a shortfall on the win rate or a driver), target <= 5%;
 F2. power: a rep with a true 30% shortfall (factor 0.7, from week 1) on one driver, or with deals 30% smaller
     (every amount x 0.7), flagged on that metric.
+
+Untidy worlds (issue 23), ``--worlds NAME,NAME`` (or ``--worlds all``) instead of the scenarios above::
+
+    nice .venv/bin/python benchmarks/bench_fairness.py --worlds all --reps 30 [--seed 2024] [--minutes 40]
+
+Worlds (``simworld.WORLDS``): tidy, dip (the whole team x0.6 in plan weeks 7-12), territory (the rep's
+opportunities and book x0.6 from the diagnosis window on; with/without account ids, with/without a recorded
+plan event), ar1 (rho 0.5), nb (alpha 0.5), small (teams of 5-8), ramping (half the team hired recently),
+lowvol (0.3 opportunities a week). In each world, the promises of issue 23's "Targets" that apply: rate,
+Wilson 95% interval, n, target and a mark: *meets* (the whole interval on the target's side), *misses*
+(the whole interval on the other side) or *undecided*. Every world's replications share seeds, so worlds
+differ by their untidiness only (common random numbers). ``--minutes``: stop starting replications after
+that long and report what finished (replications are interleaved, so every world gets about the same n).
+Worlds run interleaved in one pool, so each world's wall time is the run's wall time shared out by its CPU
+seconds (the tidy world's includes the one-off effect curves of its MDE calibration, ~200 CPU s a process).
 """
 
 from __future__ import annotations
@@ -156,6 +171,176 @@ def _run(job):
     return _task(*job)
 
 
+# -- untidy worlds (issue 23) ------------------------------------------------------------------------
+WORLD_LINES = [   # (key, text, op, bound, applies to): op "<=", ">=", "~" (80% +- 5%), "" (report only)
+    ("s1.any", "all-equal team: established reps flagged short on any plan metric", "<=", 0.05, "equal"),
+    ("s1.ramping_any", "  recently hired reps flagged short on any plan metric", "", float("nan"), "equal"),
+    ("s2.consequences", "average rep put on a plan by noise: consequences", "<=", 0.02, "equal"),
+    ("s2.improved_any_look", "  'improved' on some metric at any of the four looks", "<=", 0.05, "equal"),
+    ("s2.worse_any_look", "  'worse' on some metric at any of the four looks", "<=", 0.05, "equal"),
+    ("s2.not_met_final", "  a status 'not met' / 'behind plan' at the final (dip: target)", "dip<=", 0.10, "equal"),
+    ("s2.nodip.not_met_final", "  ... the same plans without the dip", "", float("nan"), "dip"),
+    ("s3.consequences", "truly recovered rep (60% on one driver, back from the plan start): consequences",
+     "<=", 0.02, "recovered"),
+    ("s3.complete", "  complete", "", float("nan"), "recovered"),
+    ("s3.nodip.complete", "  complete, the same reps without the dip", "", float("nan"), "dip"),
+    ("terr.consequences", "territory shrink, behaviour unchanged: consequences", "<=", 0.02, "territory"),
+    ("terr.improved_any_look", "  'improved' on some metric at any look", "<=", 0.05, "territory"),
+    ("terr.worse_any_look", "  'worse' on some metric at any look", "<=", 0.05, "territory"),
+    ("terr.complete", "  complete", "", float("nan"), "territory"),
+    ("terr.not_met_final", "  a status 'not met' / 'behind plan' at the final", "", float("nan"), "territory"),
+    ("s4.emails.w12", "emails planted at 60%: flagged on it (12 weeks)", ">=", 0.90, "detection"),
+    ("s6.emails_x1.5.improved_final", "emails x1.5 from the plan start: 'improved' at the final", ">=", 0.90,
+     "detection"),
+    *[(f"s7.{d}.improved_final", f"true change = stated MDE ({d}): 'improved' at the final", "~", 0.80, "mde")
+      for d in sw.DRIVERS],
+]
+
+
+def _world_tasks(worlds: list[str], reps: int, seed: int) -> list[tuple]:
+    """(world, kind, driver, index, seed) per replication; the seed depends on the kind and index only, so
+    every world replays the same draws (common random numbers)."""
+    out = []
+    for i in range(reps):
+        for name in worlds:
+            spec = sw.WORLDS[name]
+            kinds = ["territory"] if spec.territory else ["equal", "recovered"]
+            if name == "tidy":
+                kinds.append("detection")
+            kinds += [f"mde_{d}" for d in spec.mde_drivers]
+            for kind in kinds:
+                code = {"equal": 1, "recovered": 2, "territory": 3, "detection": 4}.get(kind, 5)
+                driver = sw.DRIVERS[i % len(sw.DRIVERS)] if kind == "recovered" else kind.removeprefix("mde_")
+                sub = sw.DRIVERS.index(driver) if kind.startswith("mde_") else 0
+                out.append((name, kind, driver, i, seed * 1_000_000 + code * 100_000 + sub * 10_000 + i))
+    return out
+
+
+def _world_task(job: tuple) -> tuple[str, str, sw.Tally, float, str | None]:
+    name, kind, driver, index, seed = job
+    spec = sw.WORLDS[name]
+    start = time.process_time()
+    try:
+        if kind == "equal":
+            tally = sw.scenario_world_equal(seed, spec, index)
+        elif kind == "recovered":
+            tally = sw.scenario_world_recovered(seed, spec, driver, index)
+        elif kind == "territory":
+            tally = sw.scenario_world_territory(seed, spec, index)
+        elif kind == "detection":
+            tally = sw.scenario_world_detection(seed, spec, index)
+        else:
+            tally = sw.scenario_mde(seed, driver, params=spec.world_params(index))
+    except Exception:
+        import traceback
+
+        return name, kind, sw.Tally(), time.process_time() - start, f"{name}/{kind} seed {seed}:\n" \
+            f"{traceback.format_exc()}"
+    return name, kind, tally, time.process_time() - start, None
+
+
+def mark(op: str, bound: float, lo: float, hi: float) -> str:
+    """meets / misses / undecided from the Wilson interval (``~``: 80% +- 5 points)."""
+    if not op or lo != lo:
+        return ""
+    if op == "<=":
+        return "meets" if hi <= bound else "misses" if lo > bound else "undecided"
+    if op == ">=":
+        return "meets" if lo >= bound else "misses" if hi < bound else "undecided"
+    low, high = bound - 0.05, bound + 0.05
+    return "meets" if low <= lo and hi <= high else "misses" if hi < low or lo > high else "undecided"
+
+
+def newcombe(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]:
+    """Newcombe's score interval (method 10) for p1 - p2 from two Wilson intervals (unpaired; on paired
+    worlds with common random numbers it is conservative)."""
+    p1, p2 = k1 / n1, k2 / n2
+    l1, u1 = sw.wilson(k1, n1)
+    l2, u2 = sw.wilson(k2, n2)
+    d = p1 - p2
+    return d - ((p1 - l1) ** 2 + (u2 - p2) ** 2) ** 0.5, d + ((u1 - p1) ** 2 + (p2 - l2) ** 2) ** 0.5
+
+
+def report_world(name: str, tally: sw.Tally, wall: float, cpu: float) -> None:
+    spec = sw.WORLDS[name]
+    print(f"\n== {name}: {spec.text.strip(' .')} ({wall:.0f} s wall, {cpu:.0f} CPU s)")
+    for key, text, op, bound, applies in WORLD_LINES:
+        n = tally.n(key)
+        if n == 0 or (applies == "dip" and not spec.dip):
+            continue
+        if op == "dip<=":
+            op = "<=" if spec.dip else ""
+        rate = tally.rate(key)
+        lo, hi = tally.interval(key)
+        target = "" if not op else f"{op} {bound:.0%}" if op != "~" else f"{bound:.0%} ± 5%"
+        print(f"  {text:<90} {rate:6.1%}  [{lo:5.1%}, {hi:5.1%}] {n:5d}  {target:<9} {mark(op, bound, lo, hi)}")
+    if spec.dip and tally.n("s3.complete") and tally.n("s3.nodip.complete"):
+        (k1, n1), (k2, n2) = tally.counts["s3.complete"], tally.counts["s3.nodip.complete"]
+        lo, hi = newcombe(k1, n1, k2, n2)
+        diff = k1 / n1 - k2 / n2
+        verdict = "meets" if -0.05 <= lo and hi <= 0.05 else "misses" if hi < -0.05 or lo > 0.05 else "undecided"
+        print(f"  {'recovered rep completes with the dip minus without (points)':<90} {100 * diff:+5.1f}   "
+              f"[{100 * lo:+5.1f}, {100 * hi:+5.1f}] {n1:5d}  ± 5 pts    {verdict}")
+
+
+def main_worlds(args) -> int:
+    names = list(sw.WORLDS) if args.worlds == "all" else [w.strip() for w in args.worlds.split(",") if w.strip()]
+    unknown = [w for w in names if w not in sw.WORLDS]
+    if unknown:
+        print(f"unknown world(s) {', '.join(unknown)}: use {', '.join(sw.WORLDS)} or all", file=sys.stderr)
+        return 2
+    import pipnb as pn
+
+    if not hasattr(pn.Plan, "record_event"):
+        skipped = [w for w in names if sw.WORLDS[w].event]
+        if skipped:
+            print(f"note: {', '.join(skipped)} skipped: pn.Plan has no record_event yet (the plan event API of "
+                  "issue 23). Expected call, on the drafted plan:\n  plan.transition('activate', by=..., "
+                  "on=plan.start).record_event('territory', on=<Monday of week 29>, note=..., by=..., "
+                  "signed_on=plan.start)\n  (simworld.record_territory_event)")
+        names = [w for w in names if w not in skipped]
+    reps = 12 if args.quick else args.reps
+    jobs = _world_tasks(names, reps, args.seed)
+    print(f"untidy worlds (issue 23): {reps} replications per scenario and world, seed {args.seed}, "
+          f"{args.jobs} processes, {len(jobs)} replications", flush=True)
+    deadline = time.perf_counter() + 60 * args.minutes if args.minutes else float("inf")
+    tallies = {n: sw.Tally() for n in names}
+    cpu = dict.fromkeys(names, 0.0)
+    errors, done = [], 0
+    begin = time.perf_counter()
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    pending, queue = set(), list(jobs)
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        while queue or pending:
+            while queue and len(pending) < 2 * args.jobs and time.perf_counter() < deadline:
+                pending.add(pool.submit(_world_task, queue.pop(0)))
+            if not pending:
+                break
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                name, kind, tally, seconds, error = future.result()
+                tallies[name].merge(tally)
+                cpu[name] += seconds
+                done += 1
+                if error:
+                    errors.append(error)
+                if done % max(1, len(jobs) // 20) == 0:
+                    print(f"  {done}/{len(jobs)} replications, {time.perf_counter() - begin:.0f} s", file=sys.stderr,
+                          flush=True)
+    wall = time.perf_counter() - begin
+    if queue:
+        print(f"note: stopped after {args.minutes} minutes: {done} of {len(jobs)} replications ran")
+    total_cpu = sum(cpu.values()) or 1.0
+    print(f"\n{'':<92} {'rate':>6}  {'95% interval':>15} {'n':>5}  target")
+    for name in names:                  # wall time per world: its share of the CPU time of the run
+        report_world(name, tallies[name], wall * cpu[name] / total_cpu, cpu[name])
+    if errors:
+        print(f"\n{len(errors)} replications raised (left out of the rates above); the first:\n{errors[0]}")
+    print(f"\nwall {wall:.0f} s for {done} replications")
+    return 1 if errors else 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=120,
@@ -164,7 +349,13 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--quick", action="store_true", help="12 replications per scenario (a smoke run)")
     parser.add_argument("--only", nargs="*", choices=GROUPS, help="run only these scenario groups")
+    parser.add_argument("--worlds", help="issue 23's untidy worlds instead: comma-separated names "
+                        f"({', '.join(sw.WORLDS)}) or 'all'")
+    parser.add_argument("--minutes", type=float, default=0.0,
+                        help="worlds: stop starting replications after this many minutes (0: run all)")
     args = parser.parse_args(argv)
+    if args.worlds:
+        return main_worlds(args)
     reps = 12 if args.quick else args.reps
     jobs = tasks(reps, args.seed, args.only or GROUPS)
     print(f"fairness benchmark: {reps} replications per scenario (all-equal and scenario 7 {2 * reps}), "

@@ -423,6 +423,8 @@ def run(data_source, bad_rows, stage, rep_ids, flagged, plans_glob, as_of, reaso
         elif reps and stage in ("diagnose", "plan"):      # one job a named rep
             workers = min(workers, len(reps))
         pool = start_pool(workers)
+    else:
+        _check_scheduler(scheduler)
     # pipnb.commands loads pandas and the statistics (~1 s): only the command that runs pays it
     from pipnb.commands import run_stage
 
@@ -431,6 +433,18 @@ def run(data_source, bad_rows, stage, rep_ids, flagged, plans_glob, as_of, reaso
                   as_of=_iso(as_of, "--as-of"), reason=reason, reports=reports, params=params, echo=_echo_redacted,
                   jobs_n=jobs_n,
                   force=force, scheduler=scheduler, kernel=kernel, fmt=fmt, pdf=pdf, paper=paper, pool=pool)
+
+
+def _check_scheduler(address: str) -> None:
+    """Stop, before anything is prepared or written, on an address that is no Dask scheduler's (a malformed one, or
+    a service that is not a scheduler); one that nothing answers at is left to the run, which says so in its
+    summary."""
+    from pipnb.cluster import ClusterError, probe_scheduler  # pipnb.cluster (socket, pipnb.job): a Dask run only
+
+    try:
+        probe_scheduler(address)
+    except ClusterError:
+        pass
 
 
 def _check_run_options(stage: str, *, reps: bool, flagged: bool, plans: bool, as_of: bool) -> None:

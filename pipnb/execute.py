@@ -31,6 +31,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal
 
+from pipnb._version import __version__
 from pipnb.io import atomic_path, atomic_write_text
 from pipnb.job import Job, JobResult
 from pipnb.progress import capture_warnings, one_line
@@ -76,7 +77,7 @@ def run_job(job: Job, wanted_hash: str, out: Output) -> JobResult:
                 if attempts == 1 and _kernel_died(exc):
                     messages.append(f"kernel died ({type(exc).__name__}: {one_line(exc)}); retrying once")
                     continue
-                error, partial = describe_error(exc), getattr(exc, "pipnb_notebook", None)
+                error, partial = _timed_out(job, exc) or describe_error(exc), getattr(exc, "pipnb_notebook", None)
         html = ipynb = None
         if nb is not None:
             try:
@@ -107,6 +108,7 @@ def _execute(job: Job):
     from papermill.exceptions import PapermillExecutionError  # papermill (0.35 s)
 
     job.output_ipynb.parent.mkdir(parents=True, exist_ok=True)
+    deadline = None if job.timeout is None else time.monotonic() + job.timeout
     # Papermill wants a name ending in .ipynb; the leading dot keeps it out of listings.
     tmp = job.output_ipynb.with_name(f".{job.base.name}.{uuid.uuid4().hex[:12]}.tmp.ipynb")
     try:
@@ -116,6 +118,7 @@ def _execute(job: Job):
                 engine_name=_engine(),
                 cwd=str(job.cwd) if job.cwd else None, progress_bar=False, log_output=False,
                 request_save_on_cell_execute=False, execution_timeout=job.timeout,
+                timeout_func=None if deadline is None else functools.partial(_time_left, deadline),
                 shutdown_kernel="immediate",  # outputs are all in; do not wait for a graceful exit
                 config=_kernel_config(),
             )
@@ -125,6 +128,21 @@ def _execute(job: Job):
             raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _time_left(deadline: float, cell: Any = None) -> float:
+    """The seconds a cell may run: what is left of the whole notebook's :attr:`Job.timeout` (never 0, which
+    nbclient reads as no limit)."""
+    return max(deadline - time.monotonic(), 0.01)
+
+
+def _timed_out(job: Job, exc: BaseException) -> str:
+    """The job's error when its notebook ran past :attr:`Job.timeout` (its kernel is stopped), else ``""``."""
+    if job.timeout is None or not isinstance(exc, TimeoutError) or "timed out" not in str(exc):
+        return ""
+    limit = f"{job.timeout / 60:g} minutes" if job.timeout >= 60 else f"{job.timeout:g} seconds"
+    return (f"stopped: the notebook was still running after {limit}, the policy's limit "
+            "(notebook_timeout_minutes in params/policy.yaml); find the cell that does not end, or raise the limit")
 
 
 @functools.cache
@@ -149,7 +167,7 @@ def _record(job: Job, wanted_hash: str, out: Output, status: Literal["ok", "fail
     outcome = (read_outcome(nb) or {}) if status == "ok" and nb is not None else {}
     return RunRecord(input_hash=wanted_hash, status=status, label=job.label, fingerprint=job.fingerprint,
                      outcome=outcome, version=out.version, as_of=str(job.header.get("as_of", "") or ""),
-                     inputs=out.inputs, changes=out.changes, error=error,
+                     inputs=out.inputs, changes=out.changes, error=error, pipnb_version=__version__,
                      written_at=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"))
 
 

@@ -59,7 +59,8 @@ class Job:
     fingerprint
         A fingerprint of the data the notebook reads (e.g. the team panel's hash): a change re-runs it.
     timeout
-        Seconds one cell may run before the job fails; None waits forever.
+        Seconds the whole notebook may run: a notebook still running then is stopped (its kernel shut down) and
+        the job fails alone; None waits forever. A batch takes it from the policy's ``notebook_timeout_minutes``.
     frozen
         A report that, once written, is never replaced: a later run with other inputs (or ``force``) writes
         the next version beside it. Otherwise a good run replaces the report (never a failed one).

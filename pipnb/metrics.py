@@ -34,6 +34,7 @@ import pandas as pd
 
 from pipnb.data import SalesData
 from pipnb.errors import DataError
+from pipnb.limits import PANEL_CELL_BYTES, check_fits
 from pipnb.schema import METRICS, SNAPSHOT_ROWS, STALE_DAYS, WIN_RATE_BASES
 from pipnb.sources import accepts_path
 from pipnb.textcheck import codes_in
@@ -69,6 +70,9 @@ class _Grid:
         self.n_weeks = int((to_days(pd.Series([self.as_of]))[0] - 1e-9 - self.first_day) // 7) + 1
         self.rep_ids = data.reps["rep_id"].to_numpy(dtype=object)
         self.n_reps = len(self.rep_ids)
+        check_fits(self.n_reps * self.n_weeks * PANEL_CELL_BYTES,
+                   what=f"the weekly panel of {self.n_reps:,} reps over {self.n_weeks:,} weeks",
+                   cut="load one team or segment at a time (a folder or a source YAML each), or a shorter period")
         self.mondays = self.first_monday + pd.to_timedelta(np.arange(self.n_weeks) * 7, unit="D")
         week_end_days = self.first_day + 7 * (np.arange(self.n_weeks) + 1)
         self.week_end_days = np.minimum(week_end_days, to_days(pd.Series([self.as_of]))[0])

@@ -286,7 +286,7 @@ def plans_by_folder(params: Path) -> dict[str, Plan]:
     for path in sorted(plan_dir.glob("*.yaml")) if plan_dir.is_dir() else []:
         try:
             plan = Plan.from_yaml(path)
-        except PipnbError:
+        except (PipnbError, RecursionError, MemoryError):     # a crafted file too: its batch job says why
             continue
         if path.name == plan_path(params, plan.rep_id).name:
             plans[safe_name(plan.rep_id)] = plan

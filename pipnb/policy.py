@@ -73,6 +73,7 @@ class Policy(StrictModel):
     peer_gap_share: float = Field(default=0.8, gt=0, le=1)     # a flagged area closes this share of its gap
     targets: dict[Literal[PLAN_METRICS], TargetRule]  # type: ignore[valid-type]
     review: ReviewRules = ReviewRules()
+    notebook_timeout_minutes: float = Field(default=15, gt=0, le=24 * 60)  # a notebook running longer fails alone
     consequences: list[str] = []
     resources: list[str] = []
     coaching: list[str] = []

@@ -73,6 +73,9 @@ class RunRecord:
         What the report concluded, as its notebook recorded it (:mod:`pipnb.outcome`): for a review, the status
         per measure with its weekly values, the recommendation and the next review; for the team scan, the
         reps it flags. Empty when the notebook records none. The dashboard reads it; it never recomputes.
+    pipnb_version
+        The version of pipnb that ran the notebook and rendered the report (on a Dask cluster, the worker's);
+        empty for a record written before pipnb stamped it.
     """
 
     input_hash: str
@@ -86,6 +89,7 @@ class RunRecord:
     written_at: str = ""
     error: str = ""
     outcome: Mapping[str, Any] = field(default_factory=dict)
+    pipnb_version: str = ""
 
     @property
     def ok(self) -> bool:
@@ -137,7 +141,8 @@ def read_record(nb_or_path: Any) -> RunRecord | None:
                      as_of=str(raw.get("as_of", "")), inputs={str(k): str(v) for k, v in inputs.items()},
                      changes=tuple(str(c) for c in changes), written_at=str(raw.get("written_at", "")),
                      error=str(raw.get("error", "")),
-                     outcome=dict(raw["outcome"]) if isinstance(raw.get("outcome"), Mapping) else {})
+                     outcome=dict(raw["outcome"]) if isinstance(raw.get("outcome"), Mapping) else {},
+                     pipnb_version=str(raw.get("pipnb_version", "")))
 
 
 # --------------------------------------------------------------------------- versions

@@ -9,9 +9,9 @@ and ``benchmarks/bench_fairness.py`` (full, Wilson intervals) both use it.
 The world
 ---------
 One team of ``n_reps`` = 10 reps over ``n_weeks`` = 52 weeks (week 1 starts Monday ``start``); every rep
-was hired years ago, so nobody is ramping. The plan is diagnosed on the 12 weeks ending with week 40, starts
-on the Monday of week 41, has checkpoints at plan weeks 3, 6 and 9 and its final review at plan week 12,
-the last day of week 52 — pipnb's default policy (``params/policy.yaml``).
+was hired years ago, so nobody is ramping (unless ``ramping_share``, below). The plan is diagnosed on the 12
+weeks ending with week 40, starts on the Monday of week 41, has checkpoints at plan weeks 3, 6 and 9 and its
+final review at plan week 12, the last day of week 52 — pipnb's default policy (``params/policy.yaml``).
 
 Per rep and week, at the peer level (all explicit in :class:`WorldParams`):
 
@@ -51,6 +51,46 @@ e.g. 0.6 from week 1, or 1/0.6 from the plan start): ``emails`` and ``opps`` sca
 longer). The focal rep of a scenario sits exactly at the peer level (no between-rep multiplier) apart from
 its changes.
 
+Untidy worlds (issue 23)
+------------------------
+Knobs of :class:`WorldParams` and helpers that make the world less tidy; every default gives the tidy world
+above, draw for draw (new randomness comes from its own keyed streams, so a seed's tidy data never moves):
+
+==============================  ==========================================================================
+knob                            what it does
+==============================  ==========================================================================
+``nb_alpha`` (0)                a per rep-week gamma multiplier (mean 1, variance ``nb_alpha``) on each
+                                count rate (emails, opportunities), independent of the AR(1) factor: weekly
+                                counts are negative binomial, variance ``mu + nb_alpha mu^2``. At 0.5 a
+                                week of 60 emails has sd ~43 instead of ~10.
+``week_sd``, ``week_rho``       the AR(1) factor above. The "AR(1) rho = 0.5" world uses ``week_rho=0.5``
+                                with ``week_sd=0.2``: at sd 0.2 the factor's weekly variance on 60 emails
+                                (60^2 x 0.04 = 144) exceeds the Poisson variance (60), so the dependence
+                                bites -- a 12-week email total's variance is then ~2.2x what independent
+                                weeks would give (at the tidy 0.1 and 0.3 it is ~1.3x).
+:func:`team_dip`                every rep's ``drivers`` (emails, opportunities) at ``factor`` (0.6) over
+                                plan weeks 7-12: a bad season the whole team shares. Its changes are
+                                marked ``team`` so they never choose the focal rep; pass ``focal=``.
+``accounts`` (False)            ``account_id`` on every opportunity and activity: each rep has a book of
+                                ``accounts_per_rep`` (40) accounts named ``R01-A001``...; opportunities and
+                                emails are drawn uniformly from the accounts that are the rep's that week,
+                                meetings and calls carry their opportunity's account. False: no column.
+:func:`territory_shrink`        the rep's opportunities x0.6 from the diagnosis window's first week (29)
+                                on, and their book shrinks to 60% of its accounts from the same week;
+                                behaviour (emails, meetings per opportunity, follow-up, win, touches)
+                                unchanged. The pseudo-driver ``"book"`` of :class:`Change` carries it.
+``ramping_share`` (0)           that share of the team (the last reps; never the focal rep) was hired
+                                recently, evenly over ``ramp_hire_weeks`` (weeks 21-40, the 20 weeks ending
+                                with the diagnosis), and its count rates ramp from ``ramp_from`` (30%) to
+                                100% over ``ramp_weeks`` (26) weeks, with nothing before the hire week.
+                                pipnb treats a rep with under 13 weeks' tenure as ramping (policy
+                                ``ramp_weeks``: neither judged nor a peer); at the diagnosis about two
+                                thirds of them are, the rest are judged while truly still ramping, and
+                                during the plan they join the peer group below full speed.
+``n_reps``, ``opps_per_week``   small teams (5-8 reps) and very low volume (0.3 opportunities a week) are
+                                plain parameters.
+==============================  ==========================================================================
+
 Randomness is keyed (``numpy.random.SeedSequence`` spawn keys) by seed, rep, process and *phase* (before
 and from the plan start), so two worlds with the same seed share every draw that their changes do not touch:
 the pre-plan history is identical between "stays low" and "recovers at the plan start", and the peers are
@@ -62,7 +102,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -89,6 +129,8 @@ TOO_EARLY, NO_CLEAR_CHANGE = "too early to tell", "no clear change yet"
 
 DIAGNOSIS_WEEK = 40          # the diagnosis window ends with this week
 PLAN_START_WEEK = 41         # the plan starts on this week's Monday
+DIAGNOSIS_FIRST_WEEK = DIAGNOSIS_WEEK - 11   # its first week
+BOOK = "book"                # the pseudo-driver of a territory change: the share of the rep's accounts
 DAY_NS = 86_400 * 10**9
 
 
@@ -119,10 +161,25 @@ class WorldParams:
     deal_median: float = 20_000.0
     deal_sigma: float = 0.6
     hired_weeks_before: int = 156
+    # -- untidy worlds (issue 23); the defaults give the tidy world above, draw for draw --------------
+    nb_alpha: float = 0.0                    # per rep-week gamma multiplier (mean 1, variance nb_alpha) on
+    #                                          each count rate: weekly counts negative binomial
+    accounts: bool = False                   # account_id on every opportunity and activity
+    accounts_per_rep: int = 40               # each rep's book of accounts
+    ramping_share: float = 0.0               # share of the team hired recently (never the focal rep)
+    ramp_hire_weeks: tuple[int, int] = (21, DIAGNOSIS_WEEK)   # their hire weeks, evenly spread
+    ramp_weeks: int = 26                     # a new rep's count rates ramp linearly ...
+    ramp_from: float = 0.3                   # ... from this share of the peer level to 100%
 
     def __post_init__(self):
         if pd.Timestamp(self.start).weekday() != 0:
             raise ValueError(f"start {self.start} must be a Monday")
+        if self.nb_alpha < 0:
+            raise ValueError("nb_alpha must be >= 0")
+        if not 0 <= self.ramping_share < 1:
+            raise ValueError("ramping_share must be in [0, 1)")
+        if self.accounts_per_rep < 1:
+            raise ValueError("accounts_per_rep must be >= 1")
 
 
 ALL_EQUAL = WorldParams(rep_cv=0.0)
@@ -131,17 +188,20 @@ ALL_EQUAL = WorldParams(rep_cv=0.0)
 @dataclass(frozen=True)
 class Change:
     """Multiply rep ``rep``'s true rate on ``driver`` by ``factor`` over weeks ``first``..``last`` (1-based,
-    inclusive; ``last=None``: to the end)."""
+    inclusive; ``last=None``: to the end). ``driver="book"`` scales the share of the rep's accounts that
+    are still theirs (a territory change; only visible with ``WorldParams.accounts``). ``team``: part of a
+    change every rep shares (:func:`team_dip`), so it never makes its rep the default focal rep."""
 
     rep: int
     driver: str
     factor: float
     first: int = 1
     last: int | None = None
+    team: bool = False
 
     def __post_init__(self):
-        if self.driver not in DRIVERS:
-            raise ValueError(f"driver must be one of {DRIVERS}")
+        if self.driver not in (*DRIVERS, BOOK):
+            raise ValueError(f"driver must be one of {(*DRIVERS, BOOK)}")
         if self.factor <= 0:
             raise ValueError("factor must be positive")
 
@@ -153,6 +213,40 @@ def low_rep(driver: str, *, factor: float = 0.6, after: float | None = None, rep
     if after is not None:
         changes.append(Change(rep, driver, after, plan_start))
     return changes
+
+
+def team_dip(factor: float = 0.6, *, first: int = PLAN_START_WEEK + 6, last: int | None = PLAN_START_WEEK + 11,
+             drivers: Sequence[str] = ("emails", "opps"), n_reps: int = 10) -> list[Change]:
+    """The whole team's ``drivers`` at ``factor`` over weeks ``first``..``last`` (default: plan weeks 7-12,
+    a bad season every rep shares). Pass ``focal=`` to :func:`generate` explicitly for a focal rep."""
+    return [Change(r, d, factor, first, last, team=True) for r in range(n_reps) for d in drivers]
+
+
+def territory_shrink(rep: int = 0, *, factor: float = 0.6, first: int = DIAGNOSIS_FIRST_WEEK) -> list[Change]:
+    """Rep ``rep``'s territory shrinks from week ``first`` (default: the diagnosis window's first week): their
+    book keeps ``factor`` of its accounts and their new opportunities fall to ``factor``; behaviour (emails,
+    meetings per opportunity, follow-up, win, touches) is unchanged. The accounts show it when
+    ``WorldParams(accounts=True)``: new opportunities and emails come only from the accounts still theirs."""
+    return [Change(rep, "opps", factor, first), Change(rep, BOOK, factor, first)]
+
+
+def ramp_hires(params: WorldParams, focal: int | None = 0) -> dict[int, int]:
+    """Rep index -> hire week (1-based) of the recently hired reps: the last ``ramping_share`` of the team
+    (the focal rep is never one of them), hired evenly over ``ramp_hire_weeks``."""
+    k = int(round(params.ramping_share * params.n_reps))
+    candidates = [r for r in range(params.n_reps - 1, -1, -1) if r != focal][:k]
+    first, last = params.ramp_hire_weeks
+    weeks = np.rint(np.linspace(first, last, k)).astype(int) if k > 1 else np.full(k, last)
+    return {r: int(w) for r, w in zip(sorted(candidates), weeks)}
+
+
+def ramp_multiplier(params: WorldParams, hire_week: int) -> np.ndarray:
+    """A new rep's count-rate multiplier per week: 0 before the hire week, then ``ramp_from`` rising linearly
+    to 1 over ``ramp_weeks`` weeks."""
+    weeks = np.arange(1, params.n_weeks + 1)
+    tenure = weeks - hire_week
+    share = params.ramp_from + (1 - params.ramp_from) * np.clip(tenure / params.ramp_weeks, 0, 1)
+    return np.where(tenure >= 0, share, 0.0)
 
 
 # -- the world ---------------------------------------------------------------------------------------
@@ -248,8 +342,8 @@ def generate(seed: int, params: WorldParams = WorldParams(), changes: Sequence[C
     p = params
     n_reps, n_weeks = p.n_reps, p.n_weeks
     changes = tuple(changes)
-    if focal is None and changes:
-        focal = changes[0].rep
+    if focal is None:
+        focal = next((c.rep for c in changes if not c.team), None)
     het_rng = _rng(seed, 0)
     truth = {}
     for d in DRIVERS:
@@ -257,6 +351,11 @@ def generate(seed: int, params: WorldParams = WorldParams(), changes: Sequence[C
         if focal is not None:
             mult[focal] = 1.0
         truth[d] = np.repeat(mult[:, None], n_weeks, axis=1)
+    truth[BOOK] = np.ones((n_reps, n_weeks))
+    hires = ramp_hires(p, focal)
+    for r, week in hires.items():
+        for d in ("emails", "opps"):
+            truth[d][r] *= ramp_multiplier(p, week)
     for c in changes:
         last = n_weeks if c.last is None else c.last
         truth[c.driver][c.rep, c.first - 1:last] *= c.factor
@@ -264,6 +363,10 @@ def generate(seed: int, params: WorldParams = WorldParams(), changes: Sequence[C
     week_noise = {k: _ar1_lognormal(noise_rng, n_reps, n_weeks, p.week_sd, p.week_rho) for k in ("emails", "opps")}
     team_week = np.exp(_rng(seed, 2).normal(0, p.team_week_sd, n_weeks) - p.team_week_sd**2 / 2) \
         if p.team_week_sd > 0 else np.ones(n_weeks)
+    if p.nb_alpha > 0:         # its own stream: the tidy world's draws are untouched
+        nb_rng = _rng(seed, 3)
+        for k in ("emails", "opps"):
+            week_noise[k] = week_noise[k] * nb_rng.gamma(1 / p.nb_alpha, p.nb_alpha, (n_reps, n_weeks))
 
     split = min(max(phase_week - 1, 0), n_weeks)
     phases = [(0, split), (split, n_weeks)] if 0 < split < n_weeks else [(0, n_weeks)]
@@ -276,11 +379,22 @@ def generate(seed: int, params: WorldParams = WorldParams(), changes: Sequence[C
             emails.append(_weekly_events(_rng(seed, 10, r, ph), weeks, lam, r))
             lam = p.opps_per_week * truth["opps"][r, w0:w1] * week_noise["opps"][r, w0:w1] * team_week[w0:w1]
             o, m, t = _opportunities(_rng(seed, 11, r, ph), weeks, lam, r, p, truth, touch_clock)
+            if p.accounts:     # its own stream, drawn after the rest: counts and times do not move
+                _draw_accounts(_rng(seed, 12, r, ph), p, truth[BOOK][r], emails[-1], o)
             opps.append(o)
             meetings.append(m)
             touches.append(t)
-    data = _tables(p, emails, opps, meetings, touches)
+    data = _tables(p, emails, opps, meetings, touches, hires)
     return World(seed=seed, params=p, changes=changes, focal=focal, data=data, truth=truth)
+
+
+def _draw_accounts(rng: np.random.Generator, p: WorldParams, book: np.ndarray, emails: dict, opps: dict) -> None:
+    """An account (index into the rep's book) for each email and opportunity, uniform over the accounts that
+    are the rep's in its week (the first ``round(share x accounts_per_rep)``)."""
+    for events, t in ((emails, emails["t"]), (opps, opps["created"])):
+        week = np.clip(np.floor(t / 7).astype(np.int64), 0, p.n_weeks - 1)
+        size = np.maximum(1, np.rint(p.accounts_per_rep * book[week])).astype(np.int64)
+        events["account"] = np.minimum(np.floor(rng.random(len(t)) * size).astype(np.int64), size - 1)
 
 
 def _weekly_events(rng: np.random.Generator, weeks: np.ndarray, lam: np.ndarray, rep: int) -> dict:
@@ -360,8 +474,14 @@ def _ids(prefix: str, n: int, width: int) -> pd.Series:
     return pd.Series(np.char.mod(f"{prefix}%0{width}d", np.arange(1, n + 1)), dtype="str")
 
 
+def _account_ids(names: list[str], rep: np.ndarray, account: np.ndarray) -> pd.Series:
+    """``R01-A007``: account 7 of rep R01's book (books are per rep, so no account is shared)."""
+    prefix = np.asarray([f"{n}-A" for n in names])[rep]
+    return pd.Series(np.char.add(prefix, np.char.zfill((account + 1).astype(str), 3)), dtype="str")
+
+
 def _tables(p: WorldParams, emails: list[dict], opps: list[dict], meetings: list[dict],
-            touches: list[dict]) -> pn.SalesData:
+            touches: list[dict], hires: dict[int, int]) -> pn.SalesData:
     horizon = 7.0 * p.n_weeks
     start = pd.Timestamp(p.start)
     start_ns = start.value
@@ -370,7 +490,8 @@ def _tables(p: WorldParams, emails: list[dict], opps: list[dict], meetings: list
         "rep_id": pd.Series(names, dtype="str"),
         "rep_name": pd.Series([f"Rep {i + 1:02d}" for i in range(p.n_reps)], dtype="str"),
         "team": pd.Series([p.team] * p.n_reps, dtype="str"),
-        "hire_date": pd.Series([start - pd.Timedelta(weeks=p.hired_weeks_before)] * p.n_reps,
+        "hire_date": pd.Series([start + pd.Timedelta(weeks=hires[r] - 1) if r in hires
+                                else start - pd.Timedelta(weeks=p.hired_weeks_before) for r in range(p.n_reps)],
                                dtype="datetime64[ns]"),
     })
 
@@ -391,6 +512,8 @@ def _tables(p: WorldParams, emails: list[dict], opps: list[dict], meetings: list
         "closed_at": closed_at,
         "amount": cat["amount"].astype(float),
     })
+    if p.accounts:
+        opportunities["account_id"] = _account_ids(names, cat["rep"], cat["account"])
 
     # activities: emails (no opportunity), meetings and touches (calls) on opportunities
     def on_opps(blocks: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -417,6 +540,10 @@ def _tables(p: WorldParams, emails: list[dict], opps: list[dict], meetings: list
         "occurred_at": _stamp(start_ns, t),
         "opp_id": opp_col,
     })
+    if p.accounts:             # emails: their own account; meetings and calls: their opportunity's
+        e_acc = np.concatenate([e["account"] for e in emails])
+        acc = np.r_[e_acc, cat["account"][m_opp], cat["account"][c_opp]][keep][order]
+        activities["account_id"] = _account_ids(names, rep, acc)
     return pn.SalesData(reps=reps, opportunities=opportunities, activities=activities, source="simworld")
 
 
@@ -477,11 +604,13 @@ class PlanRun:
 
 
 def run_plan(world: World, rep_id: str, *, diagnosis_week: int = DIAGNOSIS_WEEK, every_look: bool = True,
-             focus: Sequence[str] | None = None) -> PlanRun:
+             focus: Sequence[str] | None = None, amend: Callable[[World, object], object] | None = None
+             ) -> PlanRun:
     """Diagnose ``rep_id`` on the 12 weeks ending with ``diagnosis_week``, force a plan from the next Monday,
     and review it at every checkpoint and the final review (``every_look=False``: the final review only;
     ``pn.review`` is stateless, so the final does not depend on the checkpoints having run). ``focus``: the
-    manager edits the draft so that exactly these metrics are its focus (the plan YAML's ``focus`` flags)."""
+    manager edits the draft so that exactly these metrics are its focus (the plan YAML's ``focus`` flags).
+    ``amend(world, plan)``: the plan the reviews read instead (e.g. with a recorded plan event)."""
     data, panel = world.data, world.panel
     dx = pn.diagnose(data, rep_id, as_of=world.week_end(diagnosis_week), panel=panel)
     plan = pn.draft_plan(dx, start=world.week_start(diagnosis_week + 1).date(),      # forced: a reason is needed
@@ -489,6 +618,8 @@ def run_plan(world: World, rep_id: str, *, diagnosis_week: int = DIAGNOSIS_WEEK,
     if focus is not None:
         plan = plan.model_copy(update={"targets": [t.model_copy(update={"focus": t.metric in focus})
                                                    for t in plan.targets]})
+    if amend is not None:
+        plan = amend(world, plan)
     looks = [*range(1, len(plan.checkpoints) + 1), "final"] if every_look else ["final"]
     frames, final = [], None
     for look in looks:
@@ -990,3 +1121,135 @@ def truncate(world: World, week: int) -> pn.SalesData:
     acts = d.activities[d.activities["occurred_at"] < cut]
     return pn.SalesData(reps=d.reps, opportunities=opps.reset_index(drop=True),
                         activities=acts.reset_index(drop=True), source=d.source)
+
+
+# -- untidy worlds (issue 23): the worlds and their scenarios -----------------------------------------
+NOT_MET = ("not met", "behind plan")
+
+
+@dataclass(frozen=True)
+class UntidyWorld:
+    """One world of issue 23's stress benchmark: its parameters and which untidiness it carries."""
+
+    name: str
+    text: str
+    params: WorldParams = WorldParams()
+    dip: bool = False               # the whole team's emails and opportunities x0.6 in plan weeks 7-12
+    territory: bool = False         # the focal rep's territory shrinks (only the territory scenario runs)
+    event: bool = False             # ... and the manager records it as a plan event (``pn.Plan.record_event``)
+    small: bool = False             # teams of 5-8 reps (by replication: 5, 6, 7, 8, 5, ...)
+    mde_drivers: tuple[str, ...] = ()
+
+    def world_params(self, index: int) -> WorldParams:
+        return replace(self.params, n_reps=5 + index % 4) if self.small else self.params
+
+
+WORLDS = {w.name: w for w in (
+    UntidyWorld("tidy", "today's world (10 reps, Poisson weeks with AR(1) 0.3)", mde_drivers=DRIVERS),
+    UntidyWorld("dip", "the whole team's emails and opportunities x0.6 in plan weeks 7-12", dip=True),
+    UntidyWorld("territory", "the rep's territory shrinks (opportunities and book x0.6 from week 29), "
+                "account ids", WorldParams(accounts=True), territory=True),
+    UntidyWorld("territory_noacc", "  ... without account ids", territory=True),
+    UntidyWorld("territory_event", "  ... account ids, the shrink recorded as a plan event",
+                WorldParams(accounts=True), territory=True, event=True),
+    UntidyWorld("territory_event_noacc", "  ... no account ids, recorded as a plan event", territory=True,
+                event=True),
+    UntidyWorld("ar1", "week-to-week AR(1) rho 0.5 (sd 0.2)", WorldParams(week_sd=0.2, week_rho=0.5),
+                mde_drivers=("emails", "opps")),
+    UntidyWorld("nb", "negative-binomial weeks, alpha 0.5", WorldParams(nb_alpha=0.5),
+                mde_drivers=("emails", "opps")),
+    UntidyWorld("small", "teams of 5-8 reps", small=True),
+    UntidyWorld("ramping", "half the team hired in weeks 21-40, ramping 30% -> 100% over 26 weeks",
+                WorldParams(ramping_share=0.5)),
+    UntidyWorld("lowvol", "very low volume: 0.3 opportunities a week", WorldParams(opps_per_week=0.3)),
+)}
+
+
+def not_met(table: pd.DataFrame) -> bool:
+    """Does any status of a review's table (``status``, and ``glide_status`` / ``final_status`` where
+    present) read "not met" or "behind plan"?"""
+    columns = [c for c in table.columns if "status" in c]
+    return bool(table[columns].isin(NOT_MET).to_numpy().any()) if columns else False
+
+
+def _dip(spec: UntidyWorld, params: WorldParams) -> list[Change]:
+    return team_dip(n_reps=params.n_reps) if spec.dip else []
+
+
+def scenario_world_equal(seed: int, spec: UntidyWorld, index: int = 0) -> Tally:
+    """An all-equal team in the world (``rep_cv`` 0): established reps (not recently hired) flagged short
+    on any plan metric (``s1.any``); recently hired reps flagged (``s1.ramping_any``, report only); the
+    established rep the scan makes look worst forced onto a plan, reviewed at every look (``s2.*``), and
+    whether its final table reads "not met" / "behind plan" (``s2.not_met_final``). In a dip world, the
+    same plan in the same world without the dip too (``s2.nodip.*``: the history before the plan is shared)."""
+    t = Tally()
+    params = replace(spec.world_params(index), rep_cv=0.0)
+    world = generate(seed, params, _dip(spec, params))
+    card = scan(world)
+    recent = {world.rep_id(r) for r in ramp_hires(params, None)}
+    flags = shortfalls(card)
+    established = flags[~flags.index.isin(recent)]
+    t.add("s1.any", int(established.any(axis=1).sum()), len(established))
+    if recent:
+        hired = flags[flags.index.isin(recent)]
+        t.add("s1.ramping_any", int(hired.any(axis=1).sum()), len(hired))
+    rep = select_worst(card[~card["rep_id"].isin(recent)])
+    run = run_plan(world, rep)
+    tally_plan(t, "s2", run)
+    t.add("s2.not_met_final", not_met(run.final_table))
+    if spec.dip:
+        calm = run_plan(generate(seed, params), rep, every_look=False)
+        tally_plan(t, "s2.nodip", calm)
+        t.add("s2.nodip.not_met_final", not_met(calm.final_table))
+    return t
+
+
+def scenario_world_recovered(seed: int, spec: UntidyWorld, driver: str, index: int = 0) -> Tally:
+    """A rep truly at 60% of peers on ``driver`` who is truly back at the peer level from the plan's first
+    day, forced onto a plan (final review): consequences, complete (``s3.*``). In a dip world, the same rep
+    in the same world without the dip too (``s3.nodip.*``)."""
+    t = Tally()
+    params = spec.world_params(index)
+    back = low_rep(driver, after=1.0)
+    world = generate(seed, params, [*back, *_dip(spec, params)], focal=0)
+    run = run_plan(world, world.rep_id(0), every_look=False)
+    tally_plan(t, "s3", run)
+    t.add("s3.not_met_final", not_met(run.final_table))
+    if spec.dip:
+        calm = run_plan(generate(seed, params, back, focal=0), world.rep_id(0), every_look=False)
+        tally_plan(t, "s3.nodip", calm)
+    return t
+
+
+def record_territory_event(world: World, plan):
+    """The manager records the territory change as a signed plan event from the diagnosis window's first
+    week: ``plan.transition("activate", ...)`` then ``plan.record_event("territory", on=..., note=...,
+    by=..., signed_on=...)`` (the event API of issue 23). Raises ``NotImplementedError`` where
+    ``pn.Plan`` has no ``record_event`` yet."""
+    if not hasattr(plan, "record_event"):
+        raise NotImplementedError("pn.Plan has no record_event: plan events are not built yet")
+    start = plan.start
+    active = plan.transition("activate", by="simulation", on=start)
+    return active.record_event("territory", on=world.week_start(DIAGNOSIS_FIRST_WEEK).date(),
+                               note="accounts reassigned: the book keeps 60% of its accounts", by="simulation",
+                               signed_on=start)
+
+
+def scenario_world_territory(seed: int, spec: UntidyWorld, index: int = 0) -> Tally:
+    """The focal rep's territory shrinks from the diagnosis window on (behaviour unchanged), and the rep
+    is forced onto a plan, reviewed at every look: consequences, "improved" / "worse" at any look."""
+    t = Tally()
+    params = spec.world_params(index)
+    world = generate(seed, params, territory_shrink(0), focal=0)
+    run = run_plan(world, world.rep_id(0), amend=record_territory_event if spec.event else None)
+    tally_plan(t, "terr", run)
+    t.add("terr.not_met_final", not_met(run.final_table))
+    return t
+
+
+def scenario_world_detection(seed: int, spec: UntidyWorld, index: int = 0) -> Tally:
+    """Detection where the world is tidy: a rep at 60% on emails flagged in 12 weeks (``s4.emails.w12``);
+    a rep at 60% who sends 1.5 times as many from the plan start 'improved' at the final (``s6...``)."""
+    params = spec.world_params(index)
+    t = scenario_planted(seed, "emails", windows=(12,), plans=False, params=params)
+    return t.merge(scenario_emails_up(seed, factor=1.5, params=params))

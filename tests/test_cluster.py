@@ -92,7 +92,7 @@ def test_an_unreachable_scheduler_is_one_line_and_the_index_is_still_written(tmp
     assert result.exit_code == 1
     last = result.output.strip().splitlines()[-1]
     assert last == ("pipnb: error: the Dask scheduler at tcp://127.0.0.1:9 cannot be reached within 1 s "
-                    "(OSError); start it (`dask scheduler`) or fix --scheduler"), result.output
+                    "(ConnectionRefusedError); start it (`dask scheduler`) or fix --scheduler"), result.output
     assert "0 ok, 0 skipped, 1 failed" in result.output and "Traceback" not in result.output
     assert (tmp_path / "reports" / "index.html").is_file()
     assert not (tmp_path / "reports" / "R01" / "diagnose.html").exists()

@@ -55,6 +55,7 @@ def _job(batch: Batch, notebook: str, out: Path, parameters: dict, header: dict,
     return Job(notebook=find_notebook(notebook, batch.params.parent), output_ipynb=out.with_suffix(".ipynb"),
                output_html=out.with_suffix(".html"), parameters=params, header=header, label=label,
                cwd=batch.params.parent, fingerprint=data, frozen=frozen, path_parameters=PATH_PARAMETERS,
+               timeout=batch.policy.notebook_timeout_minutes * 60,
                inputs={"data": data, "policy": batch.policy_hash, **inputs})
 
 
@@ -137,7 +138,7 @@ def draft_plans(batch: Batch, rep_ids: list[str], *, as_of: str = "", start: str
         path = plan_path(batch.params, rep_id)
         if path.exists():
             try:
-                existing = Plan.from_yaml(path)
+                existing = load_plan(path)
             except PlanError as err:
                 paths.append(Problem(f"{rep_id} plan", f"{err}; the file is left as it is (fix or move it)"))
                 continue
@@ -167,8 +168,8 @@ def plan_jobs(batch: Batch, plan_paths: list[Path | Problem]) -> list[Job | Prob
             continue
         try:
             plan = _read_plan(batch, path)
-        except PipnbError as err:
-            jobs.append(_problem(path, err))
+        except Exception as err:  # noqa: BLE001 - whatever a crafted plan breaks, that plan fails alone
+            jobs.append(_problem(path, _unexpected(path, err)))
             continue
         as_of = f"{plan.diagnosis_window.end}"
         header = {"rep_name": plan.rep_name, "team": plan.team, "stage": stage_title("plan"), "as_of": as_of,
@@ -205,39 +206,66 @@ def review_jobs(batch: Batch, plan_paths: list[Path | Problem], stage: int | str
         if isinstance(path, Problem):
             jobs.append(path)
             continue
-        shown = _shown(path)
         try:
-            plan = Plan.from_yaml(path)
-        except PlanError as err:
-            jobs.append(_problem(path, err))
-            continue
-        if plan_files_only and Path(path).name != plan_path(batch.params, plan.rep_id).name:
-            jobs.append(Problem(shown, f"not a plan file: it holds {plan.rep_id}'s plan, whose file is "
-                                       f"{plan_path(batch.params, plan.rep_id).name} (a copy is left alone)",
-                                skipped=True))
-            continue
-        if plan.rep_id in seen:
-            jobs.append(Problem(shown, f"a second plan for {plan.rep_id} (the first is {seen[plan.rep_id]}); "
-                                       "review one plan per rep"))
-            continue
-        try:
-            name = parse_stage(stage, len(plan.checkpoints), file=shown)
-        except PlanError as err:
-            lacking.append(err)
-            jobs.append(_problem(path, err, skipped=True))
-            continue
-        try:
-            plan = _read_plan(batch, path, plan)
-            plan.check_lock(file=shown)
-        except PipnbError as err:
-            jobs.append(_problem(path, err))
-            continue
-        seen[plan.rep_id] = shown
-        waiting = _not_due(batch, plan, name)
-        jobs.append(waiting if waiting is not None else _review_job(batch, path, plan, name))
+            jobs.append(_review_item(batch, path, stage, plan_files_only, seen, lacking))
+        except Exception as err:  # noqa: BLE001 - whatever a crafted plan breaks, that plan fails alone
+            jobs.append(_problem(path, _unexpected(path, err)))
     if lacking and not any(isinstance(j, Job) for j in jobs) and len(lacking) == len(jobs):
         raise lacking[0]
     return jobs
+
+
+def _review_item(batch: Batch, path: Path, stage: int | str, plan_files_only: bool, seen: dict[str, str],
+                 lacking: list[PlanError]) -> Job | Problem:
+    """The review job of one plan file, or the :class:`Problem` that stops it (see :func:`review_jobs`)."""
+    shown = _shown(path)
+    try:
+        plan = load_plan(path)
+    except PlanError as err:
+        return _problem(path, err)
+    if plan_files_only and Path(path).name != plan_path(batch.params, plan.rep_id).name:
+        return Problem(shown, f"not a plan file: it holds {plan.rep_id}'s plan, whose file is "
+                              f"{plan_path(batch.params, plan.rep_id).name} (a copy is left alone)", skipped=True)
+    if plan.rep_id in seen:
+        return Problem(shown, f"a second plan for {plan.rep_id} (the first is {seen[plan.rep_id]}); review one plan "
+                              "per rep")
+    try:
+        name = parse_stage(stage, len(plan.checkpoints), file=shown)
+    except PlanError as err:
+        lacking.append(err)
+        return _problem(path, err, skipped=True)
+    try:
+        plan = _read_plan(batch, path, plan)
+        plan.check_lock(file=shown)
+    except PipnbError as err:
+        return _problem(path, err)
+    seen[plan.rep_id] = shown
+    waiting = _not_due(batch, plan, name)
+    return waiting if waiting is not None else _review_job(batch, path, plan, name)
+
+
+def load_plan(path: Path) -> Plan:
+    """:meth:`Plan.from_yaml`, where whatever else a crafted file makes reading it raise (nesting past Python's
+    recursion limit, more than the memory holds) is a :class:`PlanError` naming the file: that plan fails alone."""
+    try:
+        return Plan.from_yaml(path)
+    except PipnbError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a file that breaks the reader is a plan that cannot be read
+        raise _unexpected(path, err) from None
+
+
+def _unexpected(path: Path, err: Exception) -> PipnbError:
+    """``err`` as one line naming the plan file; a :class:`PipnbError` is kept as it is."""
+    if isinstance(err, PipnbError):
+        return err
+    return PlanError(f"cannot be read or reviewed ({type(err).__name__}: {_bounded(err)}); fix the file or restore "
+                     "it from its backup", file=_shown(path))
+
+
+def _bounded(err: Exception, limit: int = 120) -> str:
+    text = " ".join(str(err).split())
+    return text[:limit] + ("…" if len(text) > limit else "")
 
 
 def _signers(batch: Batch, plan: Plan) -> dict[str, str]:
@@ -328,7 +356,7 @@ def find_plans(batch: Batch, *, pattern: str | None = None, rep_ids: list[str] |
 def _read_plan(batch: Batch, path: Path, plan: Plan | None = None) -> Plan:
     """The plan at ``path`` (read unless given), checked to be for a rep of the data; records the rep for the
     index."""
-    plan = plan or Plan.from_yaml(path)
+    plan = plan or load_plan(path)
     remember_rep(batch.reports, plan.rep_id, batch.data.rep(plan.rep_id))
     return plan
 

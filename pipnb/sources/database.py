@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipnb.errors import DataError, PipnbError, SourceError
 from pipnb.ledger import row_column
+from pipnb.limits import check_fields
 from pipnb.progress import one_line
 from pipnb.redact import Redactor, parse_url, show_url
 from pipnb.schema import OPTIONAL, REQUIRED, TABLES
@@ -280,6 +281,7 @@ def _choose_columns(name: str, mapping: dict[str, str], available: list[str], la
 def _raw(frame: pd.DataFrame, name: str, label: str) -> RawTable:
     frame = frame.reset_index(drop=True)
     frame[ROW] = row_column(frame.index, first=1)
+    check_fields(frame, label)               # no value over the limit reaches validation or a report
     hints = {c: f"select it as {c} or map it under tables.{name}.columns in a source YAML (format: sql)"
              for c in REQUIRED[name]}
     return RawTable(frame, label, hints)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from pipnb.errors import DataError
 from pipnb.ledger import row_column
+from pipnb.limits import CELL_BYTES, FILE_COPIES, MAX_FIELD_CHARS, check_fields, check_fits, scan_csv
 from pipnb.progress import one_line
 from pipnb.validate import ROW
 
@@ -18,6 +19,12 @@ def read_table_file(path: Path) -> pd.DataFrame:
 
     CSV values stay text so that validation can cite the original value; a ``_row`` column
     holds each record's spreadsheet row (header = row 1).
+
+    Raises
+    ------
+    DataError
+        One line naming the file (and the line, row and column when it is one of them): not UTF-8, not a CSV, a
+        line or a value over :mod:`pipnb.limits`' limits, or more rows than the memory left can hold.
     """
     if path.suffix.lower() == ".parquet":
         try:
@@ -25,9 +32,11 @@ def read_table_file(path: Path) -> pd.DataFrame:
         except Exception as err:  # noqa: BLE001 - pyarrow raises many types
             raise DataError(f"cannot read Parquet file ({type(err).__name__}: {err})", file=path.name) from None
     else:
-        frame = _read_csv(path)
+        frame, bounded = _read_csv(path)
     frame.columns = [str(c).strip() for c in frame.columns]
     frame[ROW] = row_column(frame.index)
+    if path.suffix.lower() == ".parquet" or not bounded:
+        check_fields(frame, path.name)
     return frame
 
 
@@ -58,14 +67,19 @@ def _check_text_file(path: Path) -> None:
                         file=str(path))
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    _check_text_file(path)
+def _read_csv(path: Path) -> tuple[pd.DataFrame, bool]:
+    """The table, and whether no value can be over :data:`~pipnb.limits.MAX_FIELD_CHARS` (each record one line,
+    none longer: a value is no longer than its line)."""
+    _check_text_file(path)                   # a /proc file or a binary one is named, never echoed
+    lines, longest = scan_csv(path)          # no line over the limit, before pandas holds any of them
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             head = handle.readline()
         separator = ";" if head.count(";") > head.count(",") else ","
-        return pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, encoding="utf-8-sig",
-                           quoting=csv.QUOTE_MINIMAL)
+        _check_fits(path, lines, head.count(separator) + 1)
+        frame = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, encoding="utf-8-sig",
+                            quoting=csv.QUOTE_MINIMAL)
+        return frame, longest <= MAX_FIELD_CHARS and len(frame) + 1 == lines
     except UnicodeDecodeError:
         raise DataError("is not UTF-8 text; save it as CSV UTF-8", file=path.name) from None
     except pd.errors.EmptyDataError:
@@ -73,3 +87,11 @@ def _read_csv(path: Path) -> pd.DataFrame:
                         file=path.name) from None
     except pd.errors.ParserError as err:
         raise DataError(f"is not a well-formed CSV ({str(err).strip()})", file=path.name) from None
+
+
+def _check_fits(path: Path, lines: int, columns: int) -> None:
+    """Stop before reading a table the memory left cannot hold (its text, and its cells once parsed)."""
+    need = FILE_COPIES * path.stat().st_size + lines * columns * CELL_BYTES
+    check_fits(need, what=f"reading its {max(lines - 1, 0):,} rows of {columns} columns", file=path.name,
+               cut="export a shorter period or fewer columns (or one team at a time), or run where there is "
+                   "more memory")
