@@ -20,6 +20,11 @@ import click
 from pipnb.cli_events import event_command
 from pipnb.errors import DataError, PipnbError
 from pipnb.kernel.__main__ import main as kernel_commands
+from pipnb.options import absolute_path as _absolute
+from pipnb.options import date_value as _date
+from pipnb.options import existing_folder as _existing_folder
+from pipnb.options import iso_date as _iso
+from pipnb.options import nonempty_path as _nonempty
 from pipnb.pdf import print_pdfs
 from pipnb.progress import configure
 from pipnb.redact import Redactor
@@ -139,7 +144,8 @@ def data_option(f):
 
 @main.command("demo-data")
 @click.option("--out", default="data/demo", show_default=True, help="Folder to write the tables to.")
-@click.option("--seed", default=0, show_default=True, help="Random seed (same seed, same data).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+              help="Random seed, 0 to 4294967295 (same seed, same data).")
 @click.option("--reps", "n_reps", default=24, show_default=True, help="Number of reps (at least 24).")
 @click.option("--weeks", default=56, show_default=True, help="Number of weeks (at least 52).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
@@ -179,11 +185,6 @@ def scan(data_source: str, bad_rows: str | None, as_of: str | None, weeks: int |
 
 
 # -- the lifecycle ------------------------------------------------------------------------------
-def _absolute(ctx: click.Context, param: click.Parameter, value):
-    """A path option taken from the caller's working directory, before anything runs."""
-    return None if value is None else str(Path(value).expanduser().absolute())
-
-
 def batch_options(f):
     f = click.option("--reports", default="reports", show_default=True, callback=_absolute,
                      help="Folder for the reports.")(f)
@@ -404,9 +405,12 @@ def run(data_source, bad_rows, stage, rep_ids, flagged, plans_glob, as_of, reaso
         params, force, kernel, jobs_n, pdf, paper):
     """Run one stage for many reps in parallel, resumably, and rebuild the index."""
     stage = stage_name(stage)      # a review stage is checked against each plan by review_jobs
-    reps = [r for chunk in (*rep_ids, *more_reps) for r in chunk.split(",") if r]
+    reps = [r for chunk in (*rep_ids, *more_reps) for r in chunk.split(",") if r.strip()]
     if more_reps and not rep_ids:
         raise click.UsageError(f"unexpected argument {more_reps[0]!r} (rep ids go after --reps)")
+    if rep_ids and not reps:
+        raise click.BadParameter("names no rep: give rep ids (R07,R12), or --flagged for every flagged rep",
+                                 param_hint="--reps")
     _check_run_options(stage, reps=bool(reps), flagged=flagged, plans=bool(plans_glob), as_of=bool(as_of))
     if reason and (stage != "plan" or not reps):
         raise click.UsageError("--reason applies to --stage plan with --reps (the reps a plan is drafted for "
@@ -461,7 +465,7 @@ def _check_run_options(stage: str, *, reps: bool, flagged: bool, plans: bool, as
 
 
 @main.command()
-@click.option("--reports", default="reports", show_default=True, callback=_absolute)
+@click.option("--reports", default="reports", show_default=True, callback=_existing_folder)
 @click.option("--params", default="params", show_default=True, callback=_absolute)
 def index(reports, params):
     """Rebuild reports/index.html from the reports on disk."""
@@ -512,23 +516,6 @@ def demo(out, data_source, reports, params, force, kernel, jobs_n):
 
     run_demo(out, data_source, reports=reports, params=params, echo=_echo_redacted, jobs_n=jobs_n, force=force,
              kernel=kernel)
-
-
-def _iso(value: str | None, option: str) -> str:
-    stamp = _date(value or None, option)
-    return f"{stamp:%Y-%m-%d}" if stamp is not None else ""
-
-
-def _date(value: str | None, option: str):
-    if value is None:
-        return None
-    import pandas as pd  # pandas (0.25 s)
-
-    try:
-        return pd.Timestamp(value)
-    except ValueError:
-        raise click.BadParameter(f"'{value}' is not a date (use YYYY-MM-DD)", param_hint=option) from None
-
 
 
 # -- data quality -------------------------------------------------------------------------------
@@ -583,9 +570,9 @@ def init(folder: str, notebooks: bool) -> None:
 
 
 @main.command()
-@click.argument("notebook", type=click.Path(dir_okay=False))
-@click.option("--out", default=None, metavar="HTML", help="Where to write the report [default: NOTEBOOK with "
-              ".html]; an existing file is never replaced.")
+@click.argument("notebook", type=click.Path(dir_okay=False), callback=_nonempty)
+@click.option("--out", default=None, metavar="HTML", callback=_nonempty,
+              help="Where to write the report [default: NOTEBOOK with .html]; an existing file is never replaced.")
 def render(notebook: str, out: str | None) -> None:
     """Export one executed notebook (e.g. papermill's output) as a pipnb HTML report."""
     echo(f"written: {export(notebook, out)}")

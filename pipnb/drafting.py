@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from pipnb.diagnosis import Diagnosis
 from pipnb.errors import PlanError
@@ -26,8 +27,11 @@ def _plan_start(value: str | dt.date, day_after: dt.date) -> dt.date:
     if isinstance(value, dt.date):
         return pd.Timestamp(value).date()         # a Timestamp or datetime is a date too: its day
     try:
-        return pd.Timestamp(str(value)).date()
-    except (ValueError, TypeError):
+        stamp = pd.Timestamp(str(value))
+        if pd.isna(stamp):
+            raise ValueError(value)                # NaT, nan, '': not a date
+        return stamp.date()
+    except (ValueError, TypeError, OverflowError):
         monday = day_after + dt.timedelta(days=-day_after.weekday() % 7)
         raise PlanError(f"'{value}' is not a date: use YYYY-MM-DD, e.g. '{monday:%Y-%m-%d}' (the first "
                         f"Monday after the diagnosis window), or leave it out for the day after it "
@@ -83,11 +87,26 @@ def draft_plan(diagnosis, start: str | dt.date | None = None, policy: Policy | s
     areas = [Area(metric=r.metric, classification=r.classification, rationale=r.rationale, evidence=r.evidence,
                   explains=None if not np.isfinite(r.explains) else round(float(r.explains), 3))
              for r in diagnosis.drivers.itertuples()]
+    window_start = pd.Timestamp(diagnosis.window_start).date()
+    if start <= window_start:
+        raise PlanError(f"start {start:%Y-%m-%d} is not after the diagnosis window's first day "
+                        f"({window_start:%Y-%m-%d}): a plan starts after what it is drafted from; leave --start out "
+                        f"for {day_after:%Y-%m-%d}", key="start")
     window_end = min(pd.Timestamp(diagnosis.window_end).date(), start - dt.timedelta(days=1))
+    try:
+        return _plan(diagnosis, policy, start, window_start, window_end, targets, areas, reason)
+    except ValidationError as err:          # e.g. a start so late the plan's end is past year 9999
+        first = err.errors()[0]
+        raise PlanError(first["msg"].removeprefix("Value error, "),
+                        key=".".join(str(p) for p in first["loc"]) or "start") from None
+
+
+def _plan(diagnosis, policy: Policy, start: dt.date, window_start: dt.date, window_end: dt.date,
+          targets: list[Target], areas: list[Area], reason: str) -> Plan:
     return Plan(
         rep_id=diagnosis.rep_id, rep_name=diagnosis.rep_name, team=diagnosis.team, status="draft",
         start=start, weeks=policy.plan_weeks, checkpoints=policy.checkpoints,
-        diagnosis_window=Window(start=pd.Timestamp(diagnosis.window_start).date(), end=window_end),
+        diagnosis_window=Window(start=window_start, end=window_end),
         win_rate_basis=diagnosis.win_rate_basis, peer_by=diagnosis.peer_by,
         data_fingerprint=diagnosis.data_fingerprint, source=diagnosis.source, summary=diagnosis.summary(),
         improvement_areas=areas, targets=targets, consequences=policy.consequences,

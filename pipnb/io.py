@@ -102,3 +102,93 @@ def safe_csv(records: pd.DataFrame) -> str:
     text_columns = [c for c in records.columns if records[c].dtype.kind not in "biufc"]   # numbers as numbers
     safe = records.assign(**{c: records[c].map(cell) for c in text_columns})
     return safe.to_csv(index=False)
+
+
+# -- YAML read within limits: plans, policies and source mappings -------------------------------------------
+#: The most characters a plan, policy or mapping YAML may hold (a plan is a few KB).
+YAML_MAX_CHARS = 1_000_000
+#: The deepest nesting of lists and mappings a YAML may have.
+YAML_MAX_DEPTH = 64
+#: The most values a YAML may stand for once every alias is expanded.
+YAML_MAX_NODES = 100_000
+
+
+def read_yaml(path: str | Path, *, aliases: bool = True) -> object:
+    """Read a YAML file safely, within limits: size, nesting depth and nodes (aliases expanded).
+
+    The limits are checked on PyYAML's event stream, before anything is built, so that a file of 2,000 nested
+    ``[`` or an alias bomb costs milliseconds: no ``RecursionError``, no gigabytes. Only plain data is built
+    (``yaml.safe_load``: no ``!!python`` tag).
+
+    Parameters
+    ----------
+    path
+        The file (UTF-8, with or without BOM).
+    aliases
+        Whether ``&anchor`` / ``*alias`` are allowed (a plan refuses them: each of its words is its own).
+
+    Raises
+    ------
+    yaml.YAMLError
+        Not valid YAML, not UTF-8, or over a limit; ``problem`` says which, and ``problem_mark`` where.
+    OSError
+        The file cannot be read.
+    """
+    import yaml  # PyYAML (20 ms): the runner imports this module and reads no YAML
+
+    with open(path, "rb") as f:
+        raw = f.read(4 * YAML_MAX_CHARS + 1)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise yaml.YAMLError(f"not UTF-8 text (byte 0x{raw[err.start]:02x} at position {err.start}); save it as "
+                             "UTF-8") from None
+    if len(text) > YAML_MAX_CHARS:
+        raise _yaml_refused(f"longer than {YAML_MAX_CHARS:,} characters (is it the right file?)", None)
+    _check_yaml_events(text, aliases=aliases)
+    return yaml.safe_load(text)
+
+
+def _check_yaml_events(text: str, *, aliases: bool) -> None:
+    """Refuse YAML nested deeper than :data:`YAML_MAX_DEPTH`, standing for more than :data:`YAML_MAX_NODES`
+    values once aliases are expanded, or (``aliases=False``) holding an alias."""
+    import yaml  # PyYAML (20 ms): see read_yaml
+
+    sizes: dict[str, int] = {}              # anchor -> how many values it stands for
+    stack: list[list] = [[0, None]]         # per open collection: values so far, its anchor
+    total = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            if not aliases:
+                raise _yaml_refused("uses an alias (*name); write each value out in full", event.start_mark)
+            count = sizes.get(event.anchor, 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            count = 1
+        elif isinstance(event, yaml.CollectionStartEvent):
+            if not aliases and event.anchor is not None:
+                raise _yaml_refused("uses an anchor (&name); write each value out in full", event.start_mark)
+            stack.append([1, event.anchor])
+            if len(stack) - 1 > YAML_MAX_DEPTH:
+                raise _yaml_refused(f"nested deeper than {YAML_MAX_DEPTH} levels", event.start_mark)
+            continue
+        elif isinstance(event, yaml.CollectionEndEvent):
+            count, anchor = stack.pop()
+            if anchor is not None:
+                sizes[anchor] = count
+            stack[-1][0] += count
+            continue
+        else:
+            continue
+        if getattr(event, "anchor", None) is not None:
+            sizes[event.anchor] = count
+        stack[-1][0] += count
+        total = sum(level[0] for level in stack)
+        if total > YAML_MAX_NODES:
+            raise _yaml_refused(f"stands for more than {YAML_MAX_NODES:,} values once its aliases are expanded",
+                                event.start_mark)
+
+
+def _yaml_refused(problem: str, mark: object) -> Exception:
+    import yaml  # PyYAML (20 ms): see read_yaml
+
+    return yaml.MarkedYAMLError(problem=problem, problem_mark=mark)

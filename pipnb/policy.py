@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipnb.errors import PlanError
+from pipnb.io import read_yaml
 from pipnb.schema import PEER_GROUPINGS, PLAN_METRICS, WIN_RATE_BASES
 from pipnb.workdir import DEFAULT_POLICY, policy_file
 
@@ -136,7 +137,7 @@ def load_yaml_model(cls, path: Path):
     if not path.is_file():
         raise PlanError("file not found", file=str(path))
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+        raw = read_yaml(path, aliases=False)          # size, depth and no aliases: pipnb.io
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else None

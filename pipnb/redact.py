@@ -51,9 +51,12 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://(.*)\Z", re.DOTALL)
 _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s/?#@:\[\]]*)(?::([0-9]*|\$\{[A-Za-z_][A-Za-z0-9_]*\}))?\Z")
 _VARIABLE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}\Z")
 # A URL inside free text: up to white space or a quote (a driver may quote its DSN).
-_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]*")
-_KEY_VALUE = re.compile(r"(?i)\b(password|passwd|pwd|pass|secret|token|api[_-]?key|private[_-]?key)(\s*[=:]\s*)"
-                        r"(\"[^\"]*\"|'[^']*'|[^\s;,&)'\"]+)")
+# Punctuation closing a sentence (``...crm.db: no such file``) is not part of it.
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]*?(?=[:,.;)]*(?:[\s'\"<>]|\Z))")
+# A key written in a path (/etc/passwd in "/etc/passwd: is not ...") is not a key: no / \ or . before it.
+_KEY_VALUE = re.compile(r"(?i)(?<![/\\.])\b(password|passwd|pwd|pass|secret|token|api[_-]?key|private[_-]?key)"
+                        r"(\s*[=:]\s*)"
+                        r"(\"[^\"]*\"|'[^']*'|[^\s;,&)'\"]+?(?=[:.]*(?:[\s;,&)'\"]|\Z)))")
 
 
 @dataclass(frozen=True)

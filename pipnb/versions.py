@@ -4,18 +4,26 @@ A job's input hash covers its notebook, parameters and named inputs (data finger
 date, plan file, policy); :func:`plan_output` picks the file a run writes: the same file for a report that
 keeps one version, the next ``.vK`` beside a frozen one (a checkpoint or final review) whose inputs changed,
 and nothing when the last good version is up to date. What changed since the last version is recorded.
+
+A frozen report's files (the executed notebook, the HTML, the PDF) are each frozen on their own: a version any
+of whose files is missing or damaged (a notebook without its record, an HTML cut short or from another run, a
+PDF that is not a whole PDF) is not good, and the next run writes a new version *beside* every version that
+has a file on disk, never into its slot; a failed run's notebook goes to that new slot too. Only a slot that
+holds nothing but an earlier failure's notebook is reused.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipnb.job import Job
+from pipnb.pdf import pdf_path, whole_pdf
 from pipnb.record import Version, failure_path, version_path, versions
 from pipnb.report import read_input_hash
 
@@ -69,13 +77,47 @@ class Output:
 
 
 def _good(version: Version, job: Job) -> bool:
-    """A successful run whose report (when the job has one) exists and was written by that run."""
+    """A successful run whose report (when the job has one) exists whole and was written by that run, and (a
+    frozen report) whose PDF, when there is one, is a whole PDF."""
     record = version.record
     if record is None or not record.ok:
         return False
     if job.output_html is None:
         return True
-    return version.html.exists() and read_input_hash(version.html) == record.input_hash
+    if not (version.html.exists() and read_input_hash(version.html) == record.input_hash
+            and _ends_with(version.html, b"</html>")):
+        return False
+    pdf = pdf_path(version.html)
+    return not job.frozen or not pdf.exists() or whole_pdf(pdf)
+
+
+def _ends_with(path: Path, tail: bytes) -> bool:
+    """Whether the file's last bytes, white space aside, are ``tail`` (a file cut short is not)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 1024))
+            return f.read().rstrip().endswith(tail)
+    except OSError:
+        return False
+
+
+def _taken(version: Version) -> bool:
+    """Whether a version's slot holds a file that must never be replaced: anything but the notebook of a failed
+    run alone."""
+    if version.html.exists() or pdf_path(version.html).exists():
+        return True
+    return version.ipynb.exists() and (version.record is None or version.record.ok)
+
+
+def _taken_numbers(base: Path) -> set[int]:
+    """The version numbers whose slot is taken (:func:`_taken`), a slot holding only a PDF included."""
+    numbers = {v.number for v in versions(base) if _taken(v)}
+    if version_path(base, 1, ".pdf").exists():
+        numbers.add(1)
+    numbers |= {int(m.group(1)) for p in base.parent.glob(f"{base.name}.v*.pdf")
+                if (m := re.fullmatch(re.escape(base.name) + r"\.v([1-9][0-9]*)\.pdf", p.name))}
+    return numbers
 
 
 def latest_good(job: Job) -> Version | None:
@@ -92,12 +134,15 @@ def plan_output(job: Job, wanted: str, *, force: bool = False) -> tuple[Output |
         return None, last
     inputs = recorded_inputs(job)
     changes = _changes(last, job, inputs, force) if last is not None else ()
-    number = (last.number + 1 if last is not None else 1) if job.frozen else 1
-    version = (last.record.version + 1 if last is not None else 1) if not job.frozen else number
+    if job.frozen:       # beside every version with a file: a missing or damaged file never frees its slot
+        number = 1 + max(_taken_numbers(job.base), default=0)
+        version = number
+    else:
+        number, version = 1, (last.record.version + 1 if last is not None else 1)
     ipynb = version_path(job.base, number, ".ipynb")
     html = None if job.output_html is None else version_path(job.base, number, ".html")
-    slot_is_good = not job.frozen and last is not None and last.number == number
-    return Output(ipynb=ipynb, html=html, failure=failure_path(job.base) if slot_is_good else ipynb,
+    keep_slot = not job.frozen and number in _taken_numbers(job.base)     # a failure never replaces a report
+    return Output(ipynb=ipynb, html=html, failure=failure_path(job.base) if keep_slot else ipynb,
                   version=version, changes=changes, inputs=inputs), last
 
 

@@ -23,6 +23,7 @@ import yaml
 
 from pipnb.data import SNAPSHOT, SalesData
 from pipnb.errors import PipnbError, SourceError
+from pipnb.io import read_yaml
 from pipnb.ledger import BAD_ROWS, Ledger, check_bad_rows
 from pipnb.sources.registry import FORMATS, Reader
 
@@ -110,7 +111,7 @@ def _read(reader: Reader, config: dict, base: Path, timezone: str, ledger: Ledge
 def read_source_yaml(path: Path) -> dict:
     """Read a source YAML safely and check its ``format``."""
     try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+        config = read_yaml(path)                       # size, depth and alias limits: pipnb.io
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pipnb.errors import DataError, SourceError
 from pipnb.ledger import DUPLICATE, FILE, FILTERED, Ledger, file_column
 from pipnb.schema import ID_COLUMN, OPTIONAL, REQUIRED, TABLES
-from pipnb.sources.files import read_table_file
+from pipnb.sources.files import columns_shown, read_table_file
 from pipnb.sources.registry import register
 from pipnb.validate import ROW, RawTable
 
@@ -151,7 +151,7 @@ def _read_mapped(name: str, mapping: TableMapping, base: Path, ledger: Ledger, k
 def _column(raw: pd.DataFrame, column: str, role: str, file: str) -> pd.Series:
     if column not in raw.columns:
         raise DataError(f"column '{column}' ({role}) is missing; columns present: "
-                        f"{', '.join(c for c in raw.columns if c not in (ROW, FILE))}", file=file, column=column)
+                        f"{columns_shown(c for c in raw.columns if c not in (ROW, FILE))}", file=file, column=column)
     return raw[column]
 
 

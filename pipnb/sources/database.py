@@ -14,11 +14,13 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipnb.errors import DataError, SourceError
+from pipnb.errors import DataError, PipnbError, SourceError
 from pipnb.ledger import row_column
 from pipnb.limits import check_fields
+from pipnb.progress import one_line
 from pipnb.redact import Redactor, parse_url, show_url
 from pipnb.schema import OPTIONAL, REQUIRED, TABLES
+from pipnb.sources.files import columns_shown
 from pipnb.validate import ROW, RawTable
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -152,7 +154,9 @@ class Database:
             with engine.connect() as conn:
                 raws = {name: self._read_one(conn, name, (tables or {}).get(name))
                         for name in TABLES if tables is None or name in tables}
-        except self._failures(engine) as err:
+        except PipnbError:
+            raise
+        except Exception as err:  # noqa: BLE001 - whatever a driver raises, its message is redacted
             raise self._error(err) from None
         finally:
             engine.dispose()
@@ -169,19 +173,12 @@ class Database:
                 names = [t for t in sa.inspect(conn).get_table_names(schema=self.schema) if key(t) in wanted]
                 return {t: pd.read_sql_query(sa.select(sa.text("*")).select_from(sa.table(t, schema=self.schema)),
                                              conn) for t in names}
-        except self._failures(engine) as err:
+        except PipnbError:
+            raise
+        except Exception as err:  # noqa: BLE001 - whatever a driver raises, its message is redacted
             raise self._error(err) from None
         finally:
             engine.dispose()
-
-    @staticmethod
-    def _failures(engine) -> tuple[type[Exception], ...]:
-        """What a database, its driver or SQLAlchemy raise (PEP 249 drivers all define ``Error``)."""
-        from sqlalchemy.exc import SQLAlchemyError  # sqlalchemy (230 ms): only when a database is read
-
-        dbapi = getattr(engine.dialect, "loaded_dbapi", None)
-        driver = (dbapi.Error,) if isinstance(getattr(dbapi, "Error", None), type) else ()
-        return (SQLAlchemyError, ImportError, OSError, *driver)
 
     def _engine(self):
         import sqlalchemy as sa  # sqlalchemy (230 ms): only when a database is read
@@ -195,6 +192,9 @@ class Database:
         except ImportError as err:
             raise SourceError(f"{self.shown}: the database driver is not installed ({err.name or err}); "
                               f"pip install {self._package()}") from None
+        except Exception as err:  # noqa: BLE001 - e.g. a URL SQLAlchemy cannot use: its message is redacted
+            raise SourceError(self.redact(f"{self.shown}: SQLAlchemy cannot open it ({type(err).__name__}: "
+                                          f"{one_line(self.redact(str(err)), 400)})")) from None
 
     def _package(self) -> str:
         driver, backend = self.url.get_driver_name(), self.url.get_backend_name()
@@ -212,7 +212,7 @@ class Database:
         if isinstance(err, pd.errors.DatabaseError) and err.__cause__ is not None:
             err = err.__cause__                                  # pandas wraps the database's error
         detail = err.orig if isinstance(err, DBAPIError) and err.orig is not None else err
-        text = " ".join(str(detail).split()) or type(detail).__name__
+        text = one_line(self.redact(str(detail)), 400) or type(detail).__name__     # redacted, then cut
         return SourceError(self.redact(f"{self.shown}: cannot read the database ({text})"))
 
     def _read_one(self, conn, name: str, spec: SqlTable | None) -> RawTable | None:
@@ -251,7 +251,7 @@ class Database:
             frame = pd.read_sql_query(sa.text(spec.query), conn)
         except (sa.exc.DBAPIError, pd.errors.DatabaseError) as err:
             cause = err.__cause__ or err                         # pandas wraps the database's error
-            detail = " ".join(str(getattr(cause, "orig", None) or cause).split())
+            detail = one_line(self.redact(str(getattr(cause, "orig", None) or cause)), 400)
             raise SourceError(self.redact(f"{label} (tables.{name}.query in the source YAML) failed: "
                                           f"{detail}")) from None
         chosen = _choose_columns(name, spec.columns, list(frame.columns), label)
@@ -270,7 +270,7 @@ def _choose_columns(name: str, mapping: dict[str, str], available: list[str], la
             chosen[canonical] = by_lower[source.lower()]
         elif canonical in mapping:
             raise DataError(f"column '{source}' (mapped to {canonical}) is missing; columns present: "
-                            f"{', '.join(available)}", file=label, column=source)
+                            f"{columns_shown(available)}", file=label, column=source)
     for canonical in mapping:
         if canonical not in known:
             raise SourceError(f"source YAML tables.{name}.columns: '{canonical}' is not a column of {name} "

@@ -10,6 +10,7 @@ import pandas as pd
 from pipnb.errors import DataError
 from pipnb.ledger import row_column
 from pipnb.limits import CELL_BYTES, FILE_COPIES, MAX_FIELD_CHARS, check_fields, check_fits, scan_csv
+from pipnb.progress import one_line
 from pipnb.validate import ROW
 
 
@@ -39,9 +40,37 @@ def read_table_file(path: Path) -> pd.DataFrame:
     return frame
 
 
+def columns_shown(names, *, most: int = 20) -> str:
+    """The column names a message lists: at most ``most``, each cut to 40 characters, with control characters
+    and NUL shown escaped (a header is data: an error shows a bounded prefix of it, never a whole file)."""
+    names = [str(n) for n in names]
+    shown = [one_line(n.encode("unicode_escape").decode("ascii") if not n.isprintable() else n, 40)
+             for n in names[:most]]
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return (", ".join(shown) or "none") + more
+
+
+def _check_text_file(path: Path) -> None:
+    """Refuse, naming the file and never echoing it, what is not a table: a file the system says is empty but
+    reads as something (``/proc/self/environ``), or one holding NUL bytes (binary, an environment block)."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(1 << 16)
+    except OSError as err:
+        raise DataError(f"cannot be read ({err.strerror or err})", file=path.name) from None
+    if size == 0 and head:
+        raise DataError("is not a table file (the system reports no size for it: a device or /proc file); "
+                        "export the table to a CSV or Parquet file", file=str(path))
+    if b"\0" in head:
+        raise DataError("is not a CSV table (it holds NUL bytes: a binary file?); export the table as CSV UTF-8",
+                        file=str(path))
+
+
 def _read_csv(path: Path) -> tuple[pd.DataFrame, bool]:
     """The table, and whether no value can be over :data:`~pipnb.limits.MAX_FIELD_CHARS` (each record one line,
     none longer: a value is no longer than its line)."""
+    _check_text_file(path)                   # a /proc file or a binary one is named, never echoed
     lines, longest = scan_csv(path)          # no line over the limit, before pandas holds any of them
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
