@@ -147,8 +147,6 @@ def test_an_all_equal_team_in_an_untidy_world_flags_few_reps(name):
 DIP_PLANS = 8
 
 
-@pytest.mark.xfail(strict=False, reason="issue 23: team-wide dip, average reps 'not met' at the final <= 10% "
-                   "(29.6% on main: statuses are not peer-adjusted yet)")
 def test_a_team_wide_dip_does_not_make_average_reps_not_met():
     # target <= 10% of noise-selected average reps with a 'not met' / 'behind plan' status at the final;
     # at most 2 of 8 (P(fail | 10%) ~ 4%; P(pass | 30%) ~ 55%, so today's rules fail often, not always)
@@ -164,8 +162,6 @@ def test_a_team_wide_dip_does_not_make_average_reps_not_met():
 TERRITORY_PLANS = 6
 
 
-@pytest.mark.xfail(strict=False, reason="issue 23: territory shrink (opportunities x0.6, behaviour unchanged): "
-                   "consequences <= 2% (31.7% on main)")
 def test_a_shrunk_territory_does_not_lead_to_consequences():
     # target <= 2%; at most 1 of 6 plans (P(fail | 2%) ~ 0.6%; P(pass | 32%) ~ 38%)
     tally = sw.Tally()
