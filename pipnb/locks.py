@@ -7,11 +7,14 @@ write), an index write (``pipnb index``, and the index a run rebuilds) and ``pip
 *folder*, not per rep: a run writes every rep's reports and the one ``reports/index.html`` of them all, and reads
 the plans a signed step changes, so a lock per rep would still need a folder lock for the index.
 
-A command names the folders it writes (:func:`writing`); each one's lock is ``<folder>/.pipnb.lock``, taken in the
-order of their resolved paths (two commands never wait for each other in a circle). The holder writes who it is
-beside the lock (``.pipnb.lock.holder``: pid, host, command and start time), so a second writer that waits longer
-than :data:`WAIT_SECONDS` (``PIPNB_LOCK_WAIT`` overrides it) stops with one line naming the holder (a
-:class:`LockedError`, exit 2), before it has written anything.
+A command names the folders it writes (:func:`writing`); they are locked in the order of their resolved paths (two
+commands never wait for each other in a circle). A folder's lock lives beside it, with the working folder's other
+state (the cache): ``<parent>/.pipnb/locks/<folder name>.lock`` (``<work>/.pipnb/locks/reports.lock`` and
+``params.lock``), never among the reports that are shared and published, and the ``reports`` or ``params`` of a
+refused command are left exactly as they were (when the parent cannot be written: ``<folder>/.pipnb.lock``). The
+holder writes who it is beside the lock (``<folder name>.holder``: pid, host, command and start time), so a second
+writer that waits longer than :data:`WAIT_SECONDS` (``PIPNB_LOCK_WAIT`` overrides it) stops with one line naming
+the holder (a :class:`LockedError`, exit 2), before it has written anything.
 
 The locks are the operating system's (``filelock``: ``flock`` on Unix), so a killed holder's lock is freed with its
 process; its holder file stays behind and the next holder writes its own over it. A process takes each lock once:
@@ -36,14 +39,13 @@ import filelock
 from pipnb.errors import PipnbError
 from pipnb.io import atomic_write_text
 
-__all__ = ["WAIT_SECONDS", "LockedError", "writing"]
+__all__ = ["WAIT_SECONDS", "LockedError", "holder_file", "lock_file", "writing"]
 
 #: How long a second writer waits for a folder's lock before it stops (seconds).
 WAIT_SECONDS = 30.0
 #: The environment variable that sets another wait (seconds, e.g. for tests).
 WAIT_ENV = "PIPNB_LOCK_WAIT"
-LOCK_NAME = ".pipnb.lock"
-HOLDER_NAME = ".pipnb.lock.holder"
+LOCKS = Path(".pipnb") / "locks"          # beside the folder: <parent>/.pipnb/locks/<name>.lock
 _SHOWN = 120                # characters of each field of a holder file that an error shows
 
 #: The folders this process holds: resolved path -> (pid that took it, nesting depth, the lock).
@@ -108,18 +110,18 @@ def _holding(folder: Path, command: str | None) -> Iterator[None]:
     if held is not None:          # a job forked from the holder: it must leave the writing to its parent
         raise PipnbError(f"{folder}: a job of a run tried to take the folder's lock its run holds; "
                          "only the process that writes the index and claims the versions takes it")
-    lock = _lock(folder)
-    if lock is None:
+    found = _lock_file(folder)
+    if found is None:
         yield
         return
+    lock, holder = filelock.FileLock(found), holder_file(found)
     wait = wait_seconds()
     try:
         lock.acquire(timeout=wait)
     except filelock.Timeout:
-        raise LockedError(f"{folder} is being written by {_holder(folder)}; waited {wait:g} s "
+        raise LockedError(f"{folder} is being written by {_holder(holder)}; waited {wait:g} s "
                           f"({WAIT_ENV} sets the wait); run again when it has finished") from None
     _held[folder] = (os.getpid(), 1, lock)
-    holder = folder / HOLDER_NAME
     try:
         try:
             atomic_write_text(holder, json.dumps(_me(command)) + "\n")
@@ -135,15 +137,34 @@ def _holding(folder: Path, command: str | None) -> Iterator[None]:
         lock.release()
 
 
-def _lock(folder: Path) -> filelock.FileLock | None:
-    """The folder's lock, or None when the folder cannot be written (created, or its lock file opened)."""
+def lock_file(folder: str | os.PathLike[str]) -> Path:
+    """Where the folder's lock is: ``<parent>/.pipnb/locks/<name>.lock``, or ``<folder>/.pipnb.lock`` when the
+    parent cannot be written (the folder and the lock folder are created)."""
+    found = _lock_file(Path(folder).expanduser().resolve())
+    if found is None:
+        raise PipnbError(f"{folder}: cannot be written, so it has no lock")
+    return found
+
+
+def holder_file(lock: Path) -> Path:
+    """The file beside a lock that names its holder."""
+    return lock.with_suffix(".holder")
+
+
+def _lock_file(folder: Path) -> Path | None:
+    """The folder's lock file, or None when the folder cannot be written (created, or a lock made for it)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return None
-    return filelock.FileLock(folder / LOCK_NAME)
+    for where, name in ((folder.parent / LOCKS, f"{folder.name or 'root'}.lock"), (folder, ".pipnb.lock")):
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(where, os.W_OK | os.X_OK):
+            return where / name
+    return None
 
 
 def _me(command: str | None) -> dict[str, object]:
@@ -159,10 +180,10 @@ def _me(command: str | None) -> dict[str, object]:
             "started": f"{start:%Y-%m-%d %H:%M:%S} UTC"}
 
 
-def _holder(folder: Path) -> str:
-    """Who holds the folder's lock, from its holder file (each field shortened), for one line."""
+def _holder(holder: Path) -> str:
+    """Who holds a lock, from its holder file (each field shortened), for one line."""
     try:
-        with open(folder / HOLDER_NAME, encoding="utf-8", errors="replace") as f:
+        with open(holder, encoding="utf-8", errors="replace") as f:
             info = json.loads(f.read(4096))
         fields = {k: str(info[k])[:_SHOWN] for k in ("pid", "host", "command", "started")}
     except (OSError, ValueError, TypeError, KeyError):

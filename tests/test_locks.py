@@ -21,7 +21,7 @@ import pipnb as pn
 from pipnb.demo import DEMO_CASES, demo_plan_start
 from pipnb.errors import PipnbError
 from pipnb.fingerprint import fingerprint_until
-from pipnb.locks import HOLDER_NAME, LockedError, writing
+from pipnb.locks import LockedError, holder_file, lock_file, writing
 from pipnb.plan import Plan
 
 REP = DEMO_CASES["non_responder"]        # R14
@@ -92,7 +92,7 @@ def test_a_held_lock_stops_a_second_writer_with_one_line_naming_the_holder(work)
     assert "'pipnb plan extend R14', started " in line and "waited 1 s" in line
     assert took < 20                     # the bounded wait, plus the command's start
     assert path.read_bytes() == before  # nothing written
-    assert not (work / "params" / HOLDER_NAME).exists()     # released: the holder file goes with it
+    assert not holder_file(lock_file(work / "params")).exists()     # released: the holder file goes with it
     assert cli(work, "plan", "history", REP).returncode == 0
 
 
@@ -109,9 +109,10 @@ def test_a_killed_holders_lock_frees_itself(work):
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-    assert (folder / HOLDER_NAME).exists()        # left behind by the killed holder, overwritten by the next
+    holder_path = holder_file(lock_file(folder))
+    assert holder_path.exists()          # left behind by the killed holder, overwritten by the next
     with writing(folder, command="pipnb test"):
-        assert "pipnb test" in (folder / HOLDER_NAME).read_text()
+        assert "pipnb test" in holder_path.read_text()
 
 
 def test_a_process_takes_its_lock_once_and_a_forked_job_never(tmp_path, monkeypatch):
@@ -130,6 +131,13 @@ def test_a_process_takes_its_lock_once_and_a_forked_job_never(tmp_path, monkeypa
         assert os.waitpid(pid, 0)[1] == 0
     with writing(tmp_path / "reports"):    # released
         pass
+
+
+def test_a_folders_lock_lives_beside_it_never_among_its_files(tmp_path):
+    with writing(tmp_path / "reports", tmp_path / "params"):
+        assert lock_file(tmp_path / "reports") == tmp_path / ".pipnb" / "locks" / "reports.lock"
+        assert holder_file(lock_file(tmp_path / "params")).is_file()
+    assert [p for p in (tmp_path / "reports").rglob("*")] == [] == [p for p in (tmp_path / "params").rglob("*")]
 
 
 def test_a_bad_wait_setting_is_one_line(tmp_path, monkeypatch):
