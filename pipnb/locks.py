@@ -48,8 +48,8 @@ WAIT_ENV = "PIPNB_LOCK_WAIT"
 LOCKS = Path(".pipnb") / "locks"          # beside the folder: <parent>/.pipnb/locks/<name>.lock
 _SHOWN = 120                # characters of each field of a holder file that an error shows
 
-#: The folders this process holds: resolved path -> (pid that took it, nesting depth, the lock).
-_held: dict[Path, tuple[int, int, filelock.FileLock]] = {}
+#: The folders held by this process (or, in a job forked from it, by its parent): resolved path -> the holder's pid.
+_held: dict[Path, int] = {}
 
 
 class LockedError(PipnbError):
@@ -99,13 +99,8 @@ def writing(*folders: str | os.PathLike[str] | None, command: str | None = None)
 @contextmanager
 def _holding(folder: Path, command: str | None) -> Iterator[None]:
     held = _held.get(folder)
-    if held is not None and held[0] == os.getpid():          # this process holds it: a nested write
-        _held[folder] = (held[0], held[1] + 1, held[2])
-        try:
-            yield
-        finally:
-            pid, depth, lock = _held[folder]
-            _held[folder] = (pid, depth - 1, lock)
+    if held == os.getpid():       # this process holds it (the index a run rebuilds): the outer block releases it
+        yield
         return
     if held is not None:          # a job forked from the holder: it must leave the writing to its parent
         raise PipnbError(f"{folder}: a job of a run tried to take the folder's lock its run holds; "
@@ -121,7 +116,7 @@ def _holding(folder: Path, command: str | None) -> Iterator[None]:
     except filelock.Timeout:
         raise LockedError(f"{folder} is being written by {_holder(holder)}; waited {wait:g} s "
                           f"({WAIT_ENV} sets the wait); run again when it has finished") from None
-    _held[folder] = (os.getpid(), 1, lock)
+    _held[folder] = os.getpid()
     try:
         try:
             atomic_write_text(holder, json.dumps(_me(command)) + "\n")
