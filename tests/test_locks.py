@@ -168,3 +168,12 @@ def test_two_runs_of_one_review_at_once_on_other_data_write_two_versions(work):
     assert all(p.is_file() for p in written)
     hashes = {p.read_text().split('name="pipnb-input-hash" content="')[1].split('"')[0] for p in written}
     assert len(hashes) == 2                                             # each file holds its own run
+
+
+def test_a_run_on_dask_workers_holds_the_lock_once_and_never_waits_for_itself(work):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+        result = cli(work, "run", "--data", "data/demo", "--stage", "checkpoint-1", "--reps", REP, "--force",
+                     "--scheduler", c.scheduler_address, wait=2)
+    assert result.returncode == 0, result.stdout + result.stderr      # a worker taking the lock would stop at 2 s
+    assert "1 ok, 0 skipped, 0 failed" in result.stdout
