@@ -47,6 +47,7 @@ from pipnb.io import safe_csv
 from pipnb.job import Problem, RunSummary
 from pipnb.kernel import KERNEL_NAME, available
 from pipnb.lifecycle import HistoryEntry
+from pipnb.locks import writing
 from pipnb.outputs import run_json, written_paths
 from pipnb.pdf import print_pdfs
 from pipnb.peers import scorecard
@@ -121,7 +122,8 @@ def diagnose(source: str, rep_id: str, *, as_of: str, reports: str, params: str,
              bad_rows: str | None = None, **run: Any) -> RunSummary:
     """``pipnb diagnose``: one rep's diagnosis report (``run``: :func:`execute`'s options)."""
     batch = prepare(absolute_source(source), reports=reports, params=params, bad_rows=bad_rows)
-    return execute(batch, diagnose_jobs(batch, [rep_id], as_of=as_of), echo=echo, jobs_n=1, **run)
+    with writing(batch.reports, batch.params):
+        return execute(batch, diagnose_jobs(batch, [rep_id], as_of=as_of), echo=echo, jobs_n=1, **run)
 
 
 def draft(source: str, rep_id: str, *, as_of: str, start: str, reports: str, params: str, echo: Echo,
@@ -136,12 +138,13 @@ def draft(source: str, rep_id: str, *, as_of: str, start: str, reports: str, par
         (nothing is written), or its file holds another rep's plan.
     """
     batch = prepare(absolute_source(source), reports=reports, params=params, bad_rows=bad_rows)
-    paths = draft_plans(batch, [rep_id], as_of=as_of, start=start, force=run.get("force", False), reason=reason)
-    if isinstance(paths[0], Problem):
-        raise PlanError(paths[0].error)
-    _reason_note(paths, reason, echo)
-    echo(f"plan: {paths[0]}")
-    return execute(batch, plan_jobs(batch, paths), echo=echo, jobs_n=1, **run)
+    with writing(batch.reports, batch.params):
+        paths = draft_plans(batch, [rep_id], as_of=as_of, start=start, force=run.get("force", False), reason=reason)
+        if isinstance(paths[0], Problem):
+            raise PlanError(paths[0].error)
+        _reason_note(paths, reason, echo)
+        echo(f"plan: {paths[0]}")
+        return execute(batch, plan_jobs(batch, paths), echo=echo, jobs_n=1, **run)
 
 
 def review_report(source: str, plan_file: Path, stage: str, *, reports: str, params: str, echo: Echo,
@@ -155,11 +158,12 @@ def review_report(source: str, plan_file: Path, stage: str, *, reports: str, par
         error: the summary says so).
     """
     batch = prepare(source, reports=reports, params=params, bad_rows=bad_rows)
-    jobs = review_jobs(batch, [plan_file], stage, plan_files_only=False)
-    problems = [j for j in jobs if isinstance(j, Problem) and not j.state]      # not due / draft: a state
-    if problems:
-        raise PlanError(problems[0].error)
-    return execute(batch, jobs, echo=echo, jobs_n=1, **run)
+    with writing(batch.reports, batch.params):
+        jobs = review_jobs(batch, [plan_file], stage, plan_files_only=False)
+        problems = [j for j in jobs if isinstance(j, Problem) and not j.state]      # not due / draft: a state
+        if problems:
+            raise PlanError(problems[0].error)
+        return execute(batch, jobs, echo=echo, jobs_n=1, **run)
 
 
 def run_stage(source: str, stage: str, reps: list[str], *, flagged: bool, plans_glob: str | None, as_of: str,
@@ -177,6 +181,13 @@ def run_stage(source: str, stage: str, reps: list[str], *, flagged: bool, plans_
         At the plan stage, when no rep gets a plan because no diagnosis finds a shortfall (one line).
     """
     batch = prepare(absolute_source(source), reports=reports, params=params, bad_rows=bad_rows)
+    with writing(batch.reports, batch.params):      # from the plans drafted and versions claimed to the index
+        return _run_stage(batch, stage, reps, flagged=flagged, plans_glob=plans_glob, as_of=as_of, echo=echo,
+                          reason=reason, **run)
+
+
+def _run_stage(batch: Batch, stage: str, reps: list[str], *, flagged: bool, plans_glob: str | None, as_of: str,
+               echo: Echo, reason: str, **run: Any) -> RunSummary:
     if stage == "scan":
         jobs = [scan_job(batch, as_of=as_of)]
     elif stage in ("diagnose", "plan"):
@@ -291,7 +302,8 @@ def demo(out: str, source: str | None, *, reports: str, params: str, echo: Echo,
         demo_data().write(out)
         echo(f"demo data written to {out}")
     batch = prepare(absolute_source(source or out), reports=reports, params=params)
-    summary = execute(batch, demo_jobs(batch, force=run.get("force", False)), echo=echo, **run)
+    with writing(batch.reports, batch.params):
+        summary = execute(batch, demo_jobs(batch, force=run.get("force", False)), echo=echo, **run)
     echo(f"\nOpen the reports: {(batch.reports / 'index.html')}")
     return summary
 

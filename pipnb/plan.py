@@ -24,6 +24,7 @@ from pipnb.errors import PipnbError, PlanError
 from pipnb.fingerprint import fingerprint_until
 from pipnb.io import atomic_write_text
 from pipnb.lifecycle import STATUSES, HistoryEntry, Lifecycle, Lock
+from pipnb.locks import writing
 from pipnb.policy import Policy, RangeModel, StrictModel, check_checkpoints, load_yaml_model
 from pipnb.schema import METRICS, PLAN_METRICS
 from pipnb.stages import FINAL, checkpoint_number, parse_stage, review_stages
@@ -331,18 +332,16 @@ def sign_plan(params: str | Path, rep_id: str, action: str, *, by: str, note: st
     PlanError
         No plan file for the rep, a file holding another rep's plan, or a step the plan does not allow.
     """
-    path = plan_path(Path(params), rep_id)
-    if not path.is_file():
-        raise PlanError(f"no plan for {rep_id} (looked for {path}); draft it with pipnb plan --data SRC --rep "
-                        f"{rep_id}")
-    plan = Plan.from_yaml(path)
-    if plan.rep_id != rep_id:
-        raise PlanError(f"holds the plan of {plan.rep_id!r}, not {rep_id!r}", file=str(path))
     if action == "extend" and weeks is None:
         policy = Path(params) / "policy.yaml"
         weeks = (Policy.from_yaml(policy) if policy.is_file() else Policy.default()).review.extension_weeks
-    signed = plan.transition(action, by=by, note=note, extension_weeks=weeks)
-    signed.to_yaml(path)
+    path = _plan_file(Path(params), rep_id)
+    with writing(params):               # read, change, write: one writer at a time (pipnb.locks)
+        plan = Plan.from_yaml(_plan_file(Path(params), rep_id))
+        if plan.rep_id != rep_id:
+            raise PlanError(f"holds the plan of {plan.rep_id!r}, not {rep_id!r}", file=str(path))
+        signed = plan.transition(action, by=by, note=note, extension_weeks=weeks)
+        signed.to_yaml(path)
     return path, signed
 
 
@@ -364,11 +363,12 @@ def record_plan_event(params: str | Path, rep_id: str, kind: str, *, on: dt.date
         is written then).
     """
     path = _plan_file(Path(params), rep_id)
-    plan = Plan.from_yaml(path)
-    if plan.rep_id != rep_id:
-        raise PlanError(f"holds the plan of {plan.rep_id!r}, not {rep_id!r}", file=str(path))
-    signed = plan.record_event(kind, on=on, note=note, by=by, until=until, weeks=weeks, metrics=metrics)
-    signed.to_yaml(path)
+    with writing(params):               # read, change, write: one writer at a time (pipnb.locks)
+        plan = Plan.from_yaml(_plan_file(Path(params), rep_id))
+        if plan.rep_id != rep_id:
+            raise PlanError(f"holds the plan of {plan.rep_id!r}, not {rep_id!r}", file=str(path))
+        signed = plan.record_event(kind, on=on, note=note, by=by, until=until, weeks=weeks, metrics=metrics)
+        signed.to_yaml(path)
     return path, signed
 
 

@@ -545,16 +545,19 @@ def render(notebook: str | os.PathLike[str], html_path: str | os.PathLike[str] |
         raise PipnbError(f"{source}: not an .ipynb file (give the executed notebook, e.g. papermill's output)")
     if target.resolve() == source.resolve():
         raise PipnbError(f"{target}: the report would replace the notebook; give --out NAME.html")
-    if target.exists():
-        raise PipnbError(f"{target} exists and is kept (a written report is never replaced): give --out "
-                         "another path or move it away")
     try:
         nb = nbformat.read(source, as_version=4)
     except (OSError, ValueError, json.JSONDecodeError, nbformat.ValidationError) as err:
         raise PipnbError(f"{source}: not a readable notebook ({one_line(err)})") from None
     if not any(c.get("execution_count") for c in nb.cells if c.cell_type == "code"):
         raise PipnbError(f"{source}: no cell was executed; run it first (papermill {source} OUT.ipynb -p ...)")
-    return export_html(source, target, header=notebook_header(nb))
+    from pipnb.locks import writing  # filelock (50 ms): only a render pays it, not `pipnb --help`
+
+    with writing(target.parent):     # the check and the write: one writer at a time
+        if target.exists():
+            raise PipnbError(f"{target} exists and is kept (a written report is never replaced): give --out "
+                             "another path or move it away")
+        return export_html(source, target, header=notebook_header(nb))
 
 
 class ReportPreprocessor:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from pipnb.dashboard import dashboard
 from pipnb.index_page import write_index as write_page
+from pipnb.locks import writing
 from pipnb.plan import plans_by_folder
 from pipnb.record import IndexEntry, Version, failure_path, read_record, reading_once, versions
 from pipnb.stages import FIXED_STAGES, checkpoint_number, review_stages
@@ -87,13 +88,13 @@ def write_index(reports: Path, params: Path, results: Iterable[JobResult] = (), 
     """Write ``reports/index.html`` (:mod:`pipnb.index_page`): the dashboard (:mod:`pipnb.dashboard`: who is on a
     plan and how they are doing, then the flagged reps without a plan), then every report with its versions
     (:func:`index_entries`); returns its path. ``data_date`` is the data's last day, when the caller knows it."""
-    with reading_once():             # the dashboard and the report list read each report once between them
-        board = dashboard(Path(reports), Path(params), data_date=data_date)
+    with writing(reports), reading_once():     # one writer (pipnb.locks); each report read once between the
+        board = dashboard(Path(reports), Path(params), data_date=data_date)     # dashboard and the report list
         entries = index_entries(Path(reports), Path(params), results, data_date=board.data_date)
-    return write_page(entries, Path(reports) / "index.html",
-                      title="pipnb — performance improvement plans",
-                      header={"audience": "sales managers and HR partners", "as_of": board.today},
-                      board=board, heading="Every report, with its earlier versions")
+        return write_page(entries, Path(reports) / "index.html",
+                          title="pipnb — performance improvement plans",
+                          header={"audience": "sales managers and HR partners", "as_of": board.today},
+                          board=board, heading="Every report, with its earlier versions")
 
 
 def _entry(who: str, stage: str, base: Path, by_base: dict) -> IndexEntry:
