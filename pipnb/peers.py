@@ -7,7 +7,7 @@ each rep and metric: the peer median and quartiles, the rep's percentile among p
 One decision path: every flag on every metric comes from one rule. A shortfall is flagged only beyond the
 rep's own sampling noise and the peers' natural spread: the rep's rate is set against the peers' pooled rate
 in a funnel plot (:mod:`pipnb.stats.funnel`: counts per week, Poisson times the peers' weekly dispersion
-(:func:`weekly_dispersion`), binomial cohort ratios, touches per open-opportunity day, per-deal means such as deal
+(:func:`weekly_pearson`), binomial cohort ratios, touches per open-opportunity day, per-deal means such as deal
 size and sales cycle on the log scale, each with the between-rep spread estimated from the rep's peers' winsorized
 z-scores and the uncertainty of the peers' pooled rate), at a level that keeps the chance of flagging a rep whose
 true rates equal their peers' on any flaggable metric (the outcomes and drivers with a noise model,
@@ -116,7 +116,7 @@ def scorecard(data: SalesData, as_of: str | pd.Timestamp | None = None, weeks: i
     pooled = window_metrics(panel, start, end, win_rate_basis=policy.win_rate_basis)
     reps = peer_table(data, on=start, policy=policy, until=window.last_day, silent=_silent(pooled))
     missing = missing_sources(data)
-    moments = pd.concat([window_moments(panel, start, end), weekly_dispersion(panel, start, end)])
+    moments = pd.concat([window_moments(panel, start, end), weekly_pearson(panel, start, end)])
     card = _benchmark(pooled, reps, policy, moments, missing)
     card = _add_unavailable(card, reps, missing).rename(columns={"group": "peer_group"})
     if policy.confirm_previous_window and since is None:
@@ -405,7 +405,7 @@ def _strength(z: float, crit: float) -> str:
     return "within the noise expected between reps"
 
 
-def weekly_dispersion(panel: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+def weekly_pearson(panel: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     """Each rep's Pearson statistic of their weekly counts over the weeks ``start``..``end`` for the count
     metrics: ``metric, rep_id, x2, dof`` with ``x2 = sum (c_w - d_w m)^2 / (d_w m)`` about the rep's own rate
     ``m`` and ``dof`` the weeks with exposure less one (0 when the rep counted nothing). The funnel's

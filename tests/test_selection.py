@@ -124,7 +124,7 @@ def test_weekly_dispersion_from_a_hand_built_panel():
                           "metric": "emails_per_week", "numerator": [10.0, 20, 30, 40, 0, 0, 0, 0],
                           "denominator": 1.0})
     panel["value"] = panel["numerator"]
-    out = pn.peers.weekly_dispersion(panel, weeks[0], weeks[-1]).set_index("rep_id")
+    out = pn.peers.weekly_pearson(panel, weeks[0], weeks[-1]).set_index("rep_id")
     # A: mean 25, (225 + 25 + 25 + 225) / 25 = 20 on 3 degrees of freedom; B counted nothing: no information
     assert out.loc["A", "x2"] == pytest.approx(20.0) and out.loc["A", "dof"] == 3
     assert out.loc["B", "dof"] == 0
