@@ -5,9 +5,9 @@
 A page's shell blocks run with ``bash -euo pipefail`` and this environment's ``bin`` first on PATH; its python
 blocks run in one interpreter per page (a small driver that ``exec``s each block in one namespace), so a later
 block sees an earlier one's names, and a shell block between two python blocks sees what the first wrote. A
-failing block fails the page with the page, the block's line and first line, and its output. Blocks marked
-``console``, ``text``, ``yaml``, ``toml`` ... are shown, not run; a block with no language or another one fails
-(say whether it runs).
+failing block fails the page with the page, the block's line and first line, and its output. Two pages run at
+a time (the machine has two cores; each page in its own folder). Blocks marked ``console``, ``text``, ``yaml``,
+``toml`` ... are shown, not run; a block with no language or another one fails (say whether it runs).
 
 Why a runner of our own (about 80 lines) rather than ``pytest-examples`` or ``phmdoctest``: both run Python blocks
 only (no shell), and neither runs a page's shell and Python blocks interleaved in one folder; the pages' examples
@@ -22,6 +22,7 @@ import re
 import select
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -118,9 +119,30 @@ def run_page(page: Path, folder: Path) -> None:
             python.wait(timeout=60)
 
 
+@pytest.fixture(scope="module")
+def page_runs(request, tmp_path_factory):
+    """The pages this session selected, run two at a time (each in its own fresh folder): page -> its failure."""
+    selected = [item.callspec.params["page"] for item in request.session.items
+                if getattr(item, "originalname", "") == "test_every_example_runs"]
+
+    def run(page: Path, folder: Path) -> str | None:
+        try:
+            run_page(page, folder)
+        except pytest.fail.Exception as failed:
+            return str(failed.value)
+        except Exception as error:                                     # a time-out, a vanished folder ...
+            return f"{page.name}: {error!r}"
+        return None
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        yield {page: pool.submit(run, page, tmp_path_factory.mktemp("page")) for page in selected}
+
+
 @pytest.mark.parametrize("page", pages(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_every_example_runs(page, tmp_path):
-    run_page(page, tmp_path)
+def test_every_example_runs(page, page_runs):
+    failure = page_runs[page].result()
+    if failure:
+        pytest.fail(failure, pytrace=False)
 
 
 @pytest.mark.parametrize("page", pages(), ids=lambda p: str(p.relative_to(ROOT)))
