@@ -1,12 +1,13 @@
-# pipnb — the README's two commands: `make demo` and `make test`.
+# pipnb — the README's two commands: `make demo` and `make test` (and `make docs`, the documentation site).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.pipnb-installed
 TEST_STAMP := $(VENV)/.pipnb-test-installed
 LAB_STAMP  := $(VENV)/.pipnb-lab-installed
+DOCS_STAMP := $(VENV)/.pipnb-docs-installed
 
-.PHONY: demo test lab bench browser clean
+.PHONY: demo test lab docs bench browser clean
 
 demo: $(STAMP)
 	$(BIN)/pipnb demo
@@ -23,6 +24,12 @@ test: $(TEST_STAMP) browser
 lab: $(LAB_STAMP)
 	test -f data/demo/reps.csv || $(BIN)/pipnb demo-data --out data/demo
 	$(BIN)/jupyter lab notebooks/
+
+# The documentation site: docs/*.md and the API reference from the docstrings (mkdocstrings), into site/, offline;
+# --strict: a broken link or anchor, or a docstring mkdocstrings cannot read, stops the build.
+docs: $(DOCS_STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
+	@echo "documentation: $(CURDIR)/site/index.html"
 
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/bench_metrics.py
@@ -46,6 +53,10 @@ $(TEST_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -e '.[test]'
 	touch $(TEST_STAMP)
 
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -e '.[docs]'
+	touch $(DOCS_STAMP)
+
 $(LAB_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -e '.[lab]'
 	touch $(LAB_STAMP)
@@ -59,4 +70,4 @@ browser:
 	  || echo "warning: could not install chromium or poppler-utils; the browser and PDF tests will be skipped"; }
 
 clean:
-	rm -rf $(VENV) reports/*/ reports/*.html data/demo
+	rm -rf $(VENV) reports/*/ reports/*.html data/demo site

@@ -32,7 +32,7 @@ def event_command(echo: Callable[[str], None], absolute: Callable) -> click.Comm
     def plan_event(ctx, rep_id, params, **event):
         """Sign a plan event: a change the rep does not control. Reviews rebaseline the metrics it affects from its
         date (territory: the volume metrics; segment: those and the win rate; other: --metrics), and set a leave's
-        weeks aside (--until D or --weeks N). The plan's status is unchanged; see README, Plan events."""
+        weeks aside (--until D or --weeks N). The plan's status is unchanged; see docs/guide.md, Plan events."""
         from pipnb.commands import plan_event_line  # pandas and the statistics (~1 s): only this command pays it
 
         echo(plan_event_line(params or (ctx.obj or {}).get("params") or "params", rep_id, **event))

@@ -151,7 +151,7 @@ def load_yaml_model(cls, path: Path):
         key = ".".join(str(p) for p in first["loc"]) or None
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
-            message = "unknown key (check its spelling; see params/policy.yaml and the README for the keys)"
+            message = "unknown key (check its spelling; see params/policy.yaml and docs/guide.md for the keys)"
         elif "date" in first["type"]:
             message = f"'{first.get('input')}' is not a date (use YYYY-MM-DD)"
         raise PlanError(message, file=str(path), key=key) from None

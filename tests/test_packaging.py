@@ -57,6 +57,8 @@ def test_the_extras_are_there():
     assert {_normalize(s)[0] for s in extras["lab"]} == {"jupyterlab"}
     assert {_normalize(s)[0] for s in extras["dask"]} == {"dask", "distributed"}
     assert set(extras["dask"]) <= set(extras["test"])          # the tests run a local Dask cluster
+    assert {_normalize(s)[0] for s in extras["docs"]} == {"mkdocs", "mkdocstrings", "mkdocstrings-python"}
+    assert set(extras["docs"]) <= set(extras["test"])          # tests/test_docs.py builds the site
 
 
 def test_nbconvert_has_the_security_fixes():
