@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from pipnb.errors import DataError
 from pipnb.ledger import BLANKED, SET_ASIDE, Ledger
@@ -47,6 +47,14 @@ class Lookup(BaseModel):
     on: str | Keys
     columns: dict[str, str | list[str]]
     latest_by: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _on_key(cls, entry: object) -> object:
+        """YAML 1.1 reads a bare ``on:`` key as the boolean true: it is the ``on`` key."""
+        if isinstance(entry, dict) and True in entry and "on" not in entry:
+            entry = {("on" if k is True else k): v for k, v in entry.items()}
+        return entry
 
 
 def keys_of(values: pd.Series) -> pd.Series:
