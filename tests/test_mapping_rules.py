@@ -251,6 +251,8 @@ def test_an_unmatched_lookup_key_stops_or_is_set_aside_with_its_reason(tmp_path)
     (lambda t: t.replace("columns: {opp_id: opp_id, created_at: created_at, closed_at: closed_at, amount: amount}",
                          "columns: {opp_id: opp_id, rep_id: opp_id, created_at: created_at, closed_at: closed_at}"),
      "source YAML tables.opportunities.lookup[0].columns.rep_id: rep_id is already mapped"),
+    (lambda t: t.replace("{rep_id: owner_rep_id, account_id: account_id}}", "{rep_id: owner, account_id: account_id}}"),
+     "leads.csv: column 'owner' (tables.opportunities.lookup[0].columns.rep_id) is missing"),
 ])
 def test_lookup_mistakes_name_the_file_column_and_key(tmp_path, edit, expected):
     with pytest.raises((DataError, SourceError)) as err:

@@ -86,7 +86,8 @@ def join(frame: pd.DataFrame, raw: pd.DataFrame, lookup: Lookup, *, name: str, k
     unmatched = found < 0
     added, origins = {}, {}
     for canonical, columns in lookup.columns.items():
-        values, origin = first_present(other, columns, f"{key}.columns.{canonical}", other_file)
+        values, _ = first_present(other, columns, f"{key}.columns.{canonical}", other_file,
+                                  role=f"{key}.columns.{canonical}")
         picked = values.iloc[rows].to_numpy(dtype=object)
         added[canonical] = pd.Series(np.where(unmatched, None, picked[np.maximum(found.to_numpy(), 0)]),
                                      index=frame.index, dtype=object)

@@ -71,19 +71,20 @@ def blank(values: pd.Series) -> pd.Series:
     return values.isna() | (values.astype("string").str.strip() == "").fillna(True).astype(bool)
 
 
-def first_present(raw: pd.DataFrame, columns: str | list[str], key: str, file: str) -> tuple[pd.Series, pd.Series]:
-    """The values of ``columns`` (a list: the first non-blank one of each row, in order) and, per row, the
-    column it came from (for messages)."""
+def first_present(raw: pd.DataFrame, columns: str | list[str], key: str, file: str, *, role: str | None = None
+                  ) -> tuple[pd.Series, pd.Series | str]:
+    """The values of ``columns`` (a list: the first non-blank one of each row, in order) and the column each
+    came from (for messages: one name, or one per row for a list)."""
     names = [columns] if isinstance(columns, str) else list(columns)
     if not names:
         raise SourceError(f"source YAML {key}: an empty list; name one column or several (the first non-blank "
                           "value is taken)")
-    canonical = key.rsplit(".", 1)[-1]
-    role = (lambda i: f"mapped to {canonical}") if len(names) == 1 else (lambda i: f"{key}[{i}]")
-    out = column_of(raw, names[0], role(0), file).astype(object)
+    if len(names) == 1:                       # the column itself (no copy of millions of values)
+        return column_of(raw, names[0], role or f"mapped to {key.rsplit('.', 1)[-1]}", file), names[0]
+    out = column_of(raw, names[0], f"{key}[0]", file).astype(object)
     origin = pd.Series(names[0], index=raw.index, dtype=object)
     for i, name in enumerate(names[1:], start=1):
-        later = column_of(raw, name, role(i), file)
+        later = column_of(raw, name, f"{key}[{i}]", file)
         take = blank(out) & ~blank(later)
         out, origin = out.mask(take, later), origin.mask(take, name)
     return out, origin
@@ -205,10 +206,10 @@ def apply_date_format(frame: pd.DataFrame, name: str, fmt: str, origins: dict[st
         formatted = present & parsed.notna()
         _, not_iso, _ = to_dates(text.where(present & ~formatted), timezone)
         bad = present & ~formatted & not_iso
-        origin = origins.get(column, column)
-        source = origin if isinstance(origin, pd.Series) else pd.Series(origin, index=frame.index)
         required = column in REQUIRED[name]
-        named = frame.assign(_source=source.astype(str))
+        origin = origins.get(column, column)
+        named = frame.assign(_source=origin.astype(str) if isinstance(origin, pd.Series) else str(origin)) \
+            if bad.any() else frame
         ledger.flag(name, named, bad & ~aside, column=column, values=text, action=SET_ASIDE if required else BLANKED,
                     reason=f"is not a date in {fmt} (the format of {key}) or ISO 8601",
                     message=f"{{_source}} '{{value}}' ({column}) is not a date in the format "
