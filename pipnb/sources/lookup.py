@@ -121,7 +121,7 @@ def _one_per_key(other: pd.DataFrame, keys: pd.Series, lookup: Lookup, key: str,
             at = other.loc[(keys == first).fillna(False).astype(bool), ROW].astype(int).tolist()
             shown = ", ".join(str(r) for r in at[:5]) + (f" and {len(at) - 5} more" if len(at) > 5 else "")
             others = int(keys[repeated].nunique()) - 1
-            also = f" ({others:,} other key{'s' * (others != 1)} repeat too)" if others else ""
+            also = f" ({others:,} other key{'s repeat' if others != 1 else ' repeats'} too)" if others else ""
             raise DataError(f"{that} '{first}' appears {len(at)} times (rows {shown}){also}; {key} "
                             f"needs one row per {that}: remove the repeats, or give {key} a `latest_by: COLUMN` "
                             f"to use the latest row of each", file=file, column=that, row=at[1])
