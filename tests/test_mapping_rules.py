@@ -103,6 +103,8 @@ def test_dates_read_the_tables_format_and_still_accept_iso():
     assert len(iso) >= 5
     for deal_id, text in raw["Created date"].items():
         assert created[deal_id] == pd.Timestamp(day(text)), deal_id
+    stood_in = (raw["Actual close date"] == "") & (raw["Expected close date"] != "")
+    assert data.notes["deals.csv: Expected close date used where Actual close date is blank"] == stood_in.sum() > 20
     lost = raw.index[(raw["Stage"] == "Lost") | (raw["Status"].str.strip().str.lower() == "disqualified")]
     closed = data.opportunities.set_index("opp_id")["closed_at"]
     for deal_id in lost:                                    # the fallback: the expected close date

@@ -168,6 +168,11 @@ def _read_mapped(name: str, mapping: TableMapping, base: Path, ledger: Ledger, k
     for canonical, column in mapping.columns.items():
         _check_target(canonical, known, f"{key}.columns")
         frame[canonical], origins[canonical] = first_present(raw, column, f"{key}.columns.{canonical}", path.name)
+        if isinstance(column, list):          # how often each fallback stood in: a count in the load's notes
+            taken = origins[canonical].value_counts()
+            for i, later in enumerate(column[1:], start=1):
+                blanks = f"{' and '.join(column[:i])} {'is' if i == 1 else 'are'} blank"
+                ledger.note(f"{path.name}: {later} used where {blanks}", int(taken.get(later, 0)))
     for canonical, value in mapping.values.items():
         _check_target(canonical, known, f"{key}.values")
         _check_once(canonical, frame, f"{key}.values.{canonical}", key)
