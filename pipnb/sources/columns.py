@@ -180,7 +180,7 @@ def _read_mapped(name: str, mapping: TableMapping, base: Path, ledger: Ledger, k
             frame[canonical] = pd.Series(value, index=raw.index, dtype=object)
             continue
         rules = value if isinstance(value, list) else [value]
-        check_rules(rules, canonical, f"{key}.values.{canonical}")
+        check_rules(rules, canonical, f"{key}.values.{canonical}", listed=isinstance(value, list))
         frame[canonical] = translate(raw, rules, path.name, canonical, f"{key}.values.{canonical}",
                                      listed=isinstance(value, list))
         origins[canonical] = " / ".join(rule.source for rule in rules)

@@ -91,13 +91,13 @@ def first_present(raw: pd.DataFrame, columns: str | list[str], key: str, file: s
 
 
 # -- values --------------------------------------------------------------------------------------
-def check_rules(rules: list[ValueMap], canonical: str, key: str) -> None:
+def check_rules(rules: list[ValueMap], canonical: str, key: str, *, listed: bool = True) -> None:
     """A mistake in the rules of ``canonical`` is one :class:`SourceError` naming its YAML key."""
     if not rules:
         raise SourceError(f"source YAML {key}: an empty list of rules; give at least one "
                           "{from: COLUMN, map: {VALUE: ...}}")
     for i, rule in enumerate(rules):
-        at = f"{key}[{i}]" if len(rules) > 1 or key.endswith("]") else key
+        at = f"{key}[{i}]" if listed else key
         if rule.default is not None and i < len(rules) - 1:
             raise SourceError(f"source YAML {at}.default: only the last rule may have a default (it takes every "
                               f"row that reaches it, so the rules after it would never apply); move it to "
