@@ -253,6 +253,13 @@ def test_an_unmatched_lookup_key_stops_or_is_set_aside_with_its_reason(tmp_path)
     (lambda t: t.replace("columns: {opp_id: opp_id, created_at: created_at, closed_at: closed_at, amount: amount}",
                          "columns: {opp_id: opp_id, rep_id: opp_id, created_at: created_at, closed_at: closed_at}"),
      "source YAML tables.opportunities.lookup[0].columns.rep_id: rep_id is already mapped"),
+    (lambda t: t.replace("columns: {rep_id: owner_rep_id}}", "columns: {}}"),
+     "source YAML tables.activities.lookup[0].columns: empty; name the fields to take from leads.csv"),
+    (lambda t: t.replace("on: lead_id, columns: {rep_id: owner_rep_id, account", "on: [lead_id], columns: {rep_id: "
+                         "owner_rep_id, account"),
+     "source YAML key `tables.opportunities.lookup[0].on`: Input should be a valid string"),
+    (lambda t: t.replace("meeting: meeting}}", "meeting: meeting}, default: sms}"),
+     "source YAML tables.activities.values.kind.default: 'default: sms' maps to 'sms', which is not a kind"),
     (lambda t: t.replace("{rep_id: owner_rep_id, account_id: account_id}}", "{rep_id: owner, account_id: account_id}}"),
      "leads.csv: column 'owner' (tables.opportunities.lookup[0].columns.rep_id) is missing"),
 ])

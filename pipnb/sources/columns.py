@@ -186,6 +186,9 @@ def _read_mapped(name: str, mapping: TableMapping, base: Path, ledger: Ledger, k
         origins[canonical] = " / ".join(rule.source for rule in rules)
     for i, lookup in enumerate(mapping.lookup):
         at = f"{key}.lookup[{i}]"
+        if not lookup.columns:
+            raise SourceError(f"source YAML {at}.columns: empty; name the fields to take from {lookup.path} "
+                              "(columns: {rep_id: owner_id})")
         for canonical in lookup.columns:
             _check_target(canonical, known, f"{at}.columns")
             _check_once(canonical, frame, f"{at}.columns.{canonical}", key)
