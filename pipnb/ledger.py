@@ -20,8 +20,8 @@ Warnings
 --------
 A :class:`LoadWarning` is what the rows cannot show one at a time: a pattern the load made that would mislead a
 number. ``one outcome left`` (:data:`ONE_OUTCOME`): with ``bad_rows="skip"``, the rows set aside left a rep with
-only won (or only lost) deals while the rep's rows read had both, so the rep's win rate would be 100% (or 0%)
-by the skip alone. ``DataQuality.warnings`` holds them; ``LoadWarning.text`` is the line to print.
+only won (or only lost) deals while deals of the rep with the other outcome were set aside, so the rep's win
+rate (won / closed) sees none of them. ``DataQuality.warnings`` holds them; ``LoadWarning.text`` is the line to print.
 
 The reports made from it (``pipnb check``, the scan's line and section) are in :mod:`pipnb.quality`.
 """
@@ -127,12 +127,11 @@ class LoadWarning:
         other = "lost" if self.left == "won" else "won"
         shown = ", ".join(self.reps[:SHOWN_REPS]) + (f" and {len(self.reps) - SHOWN_REPS} more"
                                                        if len(self.reps) > SHOWN_REPS else "")
-        rate = "100%" if self.left == "won" else "0%"
         why = "; ".join(self.reasons[:3]) + (" ..." if len(self.reasons) > 3 else "")
         return (f"{self.file}: skipping bad rows left {len(self.reps)} rep{'s' * (len(self.reps) != 1)} ({shown}) "
                 f"with only {self.left} deals: {self.count:,} {other} deal{'s' * (self.count != 1)} set aside "
-                f"({why}), so a win rate of {rate} there comes from the skip, not the "
-                f"rep; fix those rows or map them (`pipnb check --data SRC` lists them)")
+                f"({why}), so their win rates (won / closed) see no {other} deal; fix those rows or map them "
+                f"(`pipnb check --data SRC` lists them)")
 
     def as_dict(self) -> dict:
         return {"kind": self.kind, "table": self.table, "file": self.file, "reps": list(self.reps),
