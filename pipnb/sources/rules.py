@@ -46,8 +46,12 @@ class ValueMap(BaseModel):
 
 
 def loose(text: pd.Series) -> pd.Series:
-    """Text compared loosely: case folded, blanks trimmed, runs of spaces made one (``Closed  Won``)."""
-    return text.astype("string").str.strip().str.casefold().str.replace(r"\s+", " ", regex=True)
+    """Text compared loosely: case folded, blanks trimmed, runs of spaces made one (``Closed  Won``). Each
+    distinct value is folded once (a stage column of a million rows holds a handful)."""
+    codes, uniques = pd.factorize(text.astype("string"))
+    folded = pd.Series(uniques, dtype="string").str.strip().str.casefold().str.replace(r"\s+", " ", regex=True)
+    values = np.append(folded.to_numpy(dtype=object, na_value=None), None)     # code -1 (missing) reads None
+    return pd.Series(values[codes], index=text.index, dtype="string")
 
 
 def loose_key(value: object) -> str:
@@ -121,12 +125,14 @@ def translate(raw: pd.DataFrame, rules: list[ValueMap], file: str, canonical: st
     last rule's default; a row with a value no rule maps stops the load (one error listing such values)."""
     out = pd.Series(pd.NA, index=raw.index, dtype=object)
     todo = pd.Series(True, index=raw.index)
-    texts = []
+    texts, folded = [], {}
     for i, rule in enumerate(rules):
         at = f"{key}[{i}]" if listed else key
         text = column_of(raw, rule.source, f"{at}.from", file).astype("string").str.strip()
         texts.append((rule.source, text))
-        mapped = loose(text).map({loose_key(k): v for k, v in rule.map.items()}).astype(object)
+        if rule.source not in folded:             # two rules on one column fold it once
+            folded[rule.source] = loose(text)
+        mapped = folded[rule.source].map({loose_key(k): v for k, v in rule.map.items()}).astype(object)
         hit = todo & mapped.notna()
         out[hit] = mapped[hit]
         todo &= ~hit
@@ -202,7 +208,6 @@ def apply_date_format(frame: pd.DataFrame, name: str, fmt: str, origins: dict[st
         parsed = pd.to_datetime(text.where(present), format=fmt, errors="coerce", utc="%z" in fmt)
         if "%z" in fmt:
             parsed = parsed.dt.tz_convert(timezone).dt.tz_localize(None)
-        iso = parsed.dt.strftime("%Y-%m-%dT%H:%M:%S").str.replace("T00:00:00", "", regex=False)
         formatted = present & parsed.notna()
         _, not_iso, _ = to_dates(text.where(present & ~formatted), timezone)
         bad = present & ~formatted & not_iso
@@ -214,7 +219,13 @@ def apply_date_format(frame: pd.DataFrame, name: str, fmt: str, origins: dict[st
                     reason=f"is not a date in {fmt} (the format of {key}) or ISO 8601",
                     message=f"{{_source}} '{{value}}' ({column}) is not a date in the format "
                             f"{_literal(fmt)} (set by {key}) nor ISO 8601 (e.g. 2024-03-31)")
-        frame = frame.assign(**{column: frame[column].mask(formatted, iso).mask(bad, pd.NA)})
+        if formatted.sum() == present.sum():      # every value in the format: the parsed times themselves
+            values = parsed
+        else:                                     # some in ISO 8601: those stay text for validate to read
+            iso = parsed[formatted].dt.strftime("%Y-%m-%dT%H:%M:%S").str.replace("T00:00:00", "", regex=False)
+            values = frame[column].astype(object).mask(bad, None)
+            values[formatted] = iso
+        frame = frame.assign(**{column: values})
         if required:
             aside |= bad
     return frame[~aside.to_numpy()] if aside.any() else frame
