@@ -153,6 +153,8 @@ def _key(loc: list) -> str:
 
 def _read_mapped(name: str, mapping: TableMapping, base: Path, ledger: Ledger, key: str,
                  read: dict[Path, pd.DataFrame], timezone: str) -> pd.DataFrame:
+    """One file's rows as canonical columns, in the order the YAML's keys apply: ``where``, ``columns``,
+    ``values``, ``lookup``, ``dates``, ``latest_by`` (``read``: the files this load has read, by path)."""
     if mapping.dates is not None:
         check_date_format(mapping.dates, f"{key}.dates")
     path = mapped_file(base, mapping.path, f"{key}.path")
@@ -192,19 +194,24 @@ def _read_mapped(name: str, mapping: TableMapping, base: Path, ledger: Ledger, k
         for canonical in lookup.columns:
             _check_target(canonical, known, f"{at}.columns")
             _check_once(canonical, frame, f"{at}.columns.{canonical}", key)
-        frame, found = join(frame, raw.loc[frame.index], lookup, name=name, key=at, file=path.name, base=base,
+        frame, found = join(frame, _rows(raw, frame), lookup, name=name, key=at, file=path.name, base=base,
                             ledger=ledger, read=read, dates=mapping.dates)
         origins.update(found)
-    raw = raw.loc[frame.index]
+    raw = _rows(raw, frame)
     for canonical in REQUIRED[name]:
         if canonical not in frame.columns and canonical in raw.columns:
             frame[canonical] = raw[canonical]
     if mapping.dates is not None:
         frame = apply_date_format(frame, name, mapping.dates, origins, f"{key}.dates", path.name, ledger, timezone)
     if mapping.latest_by is not None:
-        frame[_LATEST] = sort_key(column_of(raw.loc[frame.index], mapping.latest_by, "latest_by", path.name),
+        frame[_LATEST] = sort_key(column_of(raw, mapping.latest_by, "latest_by", path.name),
                                   mapping.dates)
     return frame
+
+
+def _rows(raw: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``raw`` still in ``frame`` (``raw`` itself when a lookup or a date set none aside)."""
+    return raw if len(raw) == len(frame) else raw.loc[frame.index]
 
 
 def _check_target(canonical: str, known: set[str], key: str) -> None:
