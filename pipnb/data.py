@@ -13,7 +13,7 @@ import pandas as pd
 from pipnb.display import card_html, sales_data_facts, short_repr
 from pipnb.errors import DataError, UnknownRepError
 from pipnb.io import atomic_write_table, atomic_write_text, manifest_matches
-from pipnb.ledger import DataQuality
+from pipnb.ledger import DataQuality, LoadWarning
 from pipnb.schema import TABLES
 
 SNAPSHOT = "snapshot.json"
@@ -152,7 +152,7 @@ class SalesData:
         atomic_write_table(self.quality.issues, folder / "quality-issues.parquet")
         meta = {"fingerprint": self.fingerprint(), "source": self.source, "timezone": self.timezone,
                 "notes": self.notes, "tables": [t for t in TABLES if self.has(t)],
-                "bad_rows": self.quality.bad_rows}
+                "bad_rows": self.quality.bad_rows, "warnings": [w.as_dict() for w in self.quality.warnings]}
         if self.span is not None:
             meta["span"] = [f"{stamp.isoformat()}" for stamp in self.span]
             meta["stamps"] = dict(self.stamps)
@@ -172,7 +172,8 @@ class SalesData:
             tables = {t: pd.read_parquet(folder / f"{t}.parquet") for t in meta["tables"]}
             quality = DataQuality(files=pd.read_parquet(folder / "quality-files.parquet"),
                                   issues=pd.read_parquet(folder / "quality-issues.parquet"),
-                                  bad_rows=meta.get("bad_rows", "stop")) \
+                                  bad_rows=meta.get("bad_rows", "stop"),
+                                  warnings=tuple(LoadWarning.from_dict(w) for w in meta.get("warnings", ()))) \
                 if (folder / "quality-issues.parquet").is_file() else DataQuality()   # an older snapshot
             span = tuple(pd.Timestamp(stamp) for stamp in meta["span"]) if meta.get("span") else None
         except (OSError, ValueError, KeyError, TypeError):

@@ -16,6 +16,13 @@ Actions
 ``corrected``   a value changed by a rule of every source (a deal closed before it was created)
 ``fact``        a kept row worth knowing about (an activity before the rep's hire date ...)
 
+Warnings
+--------
+A :class:`LoadWarning` is what the rows cannot show one at a time: a pattern the load made that would mislead a
+number. ``one outcome left`` (:data:`ONE_OUTCOME`): with ``bad_rows="skip"``, the rows set aside left a rep with
+only won (or only lost) deals while deals of the rep with the other outcome were set aside, so the rep's win
+rate (won / closed) sees none of them. ``DataQuality.warnings`` holds them; ``LoadWarning.text`` is the line to print.
+
 The reports made from it (``pipnb check``, the scan's line and section) are in :mod:`pipnb.quality`.
 """
 
@@ -75,6 +82,8 @@ NOTES = {"open_close_dates_ignored": "close dates of open deals ignored (forecas
          "open_opps_without_created_at": "open deals without a created date (in the open pipeline, not in "
                                          "weekly creation)"}
 FIRST = 5        # rows shown per reason
+ONE_OUTCOME = "one outcome left"
+SHOWN_REPS = 8   # reps a warning line names (then "and N more")
 
 
 def check_bad_rows(value: str | None, *, key: str = "bad_rows") -> str | None:
@@ -82,6 +91,56 @@ def check_bad_rows(value: str | None, *, key: str = "bad_rows") -> str | None:
     if value is not None and value not in BAD_ROWS:
         raise SourceError(f"{key} must be stop or skip, not {value!r}")
     return value
+
+
+@dataclass(frozen=True)
+class LoadWarning:
+    """A pattern a load made that would mislead a number, as facts; :attr:`text` words it.
+
+    Attributes
+    ----------
+    kind
+        :data:`ONE_OUTCOME`.
+    table, file
+        The table and the file(s) it came from.
+    reps
+        The reps it concerns.
+    left
+        The outcome the reps were left with (``won`` or ``lost``).
+    count
+        The rows set aside behind it (of the other outcome).
+    reasons
+        Why those rows were set aside (the ledger's reasons, the most frequent first).
+    """
+
+    kind: str
+    table: str
+    file: str
+    reps: tuple[str, ...]
+    left: str
+    count: int
+    reasons: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        """The one line ``check``, the scan and the report print."""
+        other = "lost" if self.left == "won" else "won"
+        shown = ", ".join(self.reps[:SHOWN_REPS]) + (f" and {len(self.reps) - SHOWN_REPS} more"
+                                                       if len(self.reps) > SHOWN_REPS else "")
+        why = "; ".join(self.reasons[:3]) + (" ..." if len(self.reasons) > 3 else "")
+        return (f"{self.file}: skipping bad rows left {len(self.reps)} rep{'s' * (len(self.reps) != 1)} ({shown}) "
+                f"with only {self.left} deals: {self.count:,} {other} deal{'s' * (self.count != 1)} set aside "
+                f"({why}), so their win rates (won / closed) see no {other} deal; fix those rows or map them "
+                f"(`pipnb check --data SRC` lists them)")
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "table": self.table, "file": self.file, "reps": list(self.reps),
+                "left": self.left, "count": self.count, "reasons": list(self.reasons)}
+
+    @classmethod
+    def from_dict(cls, fields: dict) -> LoadWarning:
+        """The warning :meth:`as_dict` wrote (a batch's snapshot)."""
+        return cls(**{**fields, "reps": tuple(fields["reps"]), "reasons": tuple(fields["reasons"])})
 
 
 @dataclass(frozen=True)
@@ -97,11 +156,14 @@ class DataQuality:
         One row per listed row or value: ``table, file, row, column, value, action, reason``.
     bad_rows
         ``"stop"`` or ``"skip"``, as the data was loaded.
+    warnings
+        What the rows cannot show one at a time (:class:`LoadWarning`), each with the line to print.
     """
 
     files: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FILE_COLUMNS))
     issues: pd.DataFrame = field(default_factory=lambda: _empty_issues())
     bad_rows: str = "stop"
+    warnings: tuple[LoadWarning, ...] = ()
 
     @property
     def removed(self) -> pd.DataFrame:
@@ -152,6 +214,7 @@ class Ledger:
         self.reads: dict[tuple[str, str], int] = {}
         self.parts: list[pd.DataFrame] = []
         self.notes: dict[str, int] = {}
+        self.closed_aside: list[pd.DataFrame] = []     # rep, outcome and why of closed deals set aside (skip)
 
     def read(self, table: str, file: str, rows: int) -> None:
         """Count ``rows`` read from ``file`` for ``table``."""
@@ -216,6 +279,9 @@ class Ledger:
             fields["value"] = _shown(values.iloc[at])
             text = (message or f"{column} '{{value}}' {reason}").format(**fields)
             raise DataError(text, file=str(files.iloc[at]) or None, column=column, row=int(rows.iloc[at]))
+        if self.skip and action == SET_ASIDE and table == "opportunities" and {"rep_id", "outcome"} <= set(frame):
+            aside = frame.loc[mask.to_numpy(), ["rep_id", "outcome"]]
+            self.closed_aside.append(aside.assign(reason=f"{column} {reason}"))
         self.parts.append(pd.DataFrame({
             "table": table, "file": files[mask].astype(str).to_numpy(), "row": rows[mask].astype("int64").to_numpy(),
             "column": column, "value": _shown_all(values[mask]), "action": action, "reason": reason}))
@@ -242,7 +308,34 @@ class Ledger:
                          "duplicates": int(count.get(DUPLICATE, 0)), "blanked": int(count.get(BLANKED, 0)),
                          "corrected": int(count.get(CORRECTED, 0))})
         table = pd.DataFrame(rows, columns=FILE_COLUMNS).astype({"table": "str", "file": "str"})
-        return DataQuality(files=table, issues=issues, bad_rows=self.bad_rows)
+        warnings = self._one_outcome(kept.get("opportunities"), files.get("opportunities", ""))
+        return DataQuality(files=table, issues=issues, bad_rows=self.bad_rows, warnings=warnings)
+
+    def _one_outcome(self, kept: pd.DataFrame | None, file: str) -> tuple[LoadWarning, ...]:
+        """The reps whose kept closed deals are all won (all lost) while deals of theirs with the other outcome
+        were set aside: one :data:`ONE_OUTCOME` warning per outcome left."""
+        if kept is None or not self.closed_aside:
+            return ()
+        aside = pd.concat(self.closed_aside, ignore_index=True)
+        aside = aside.assign(rep_id=aside["rep_id"].astype("string").str.strip(),
+                             outcome=aside["outcome"].astype("string").str.strip().str.lower())
+        aside = aside[aside["outcome"].isin(("won", "lost")).fillna(False).astype(bool)]
+        closed = kept.loc[kept["outcome"].isin(("won", "lost")).to_numpy(bool), ["rep_id", "outcome"]]
+        counts = pd.crosstab(closed["rep_id"].astype(str), closed["outcome"].astype(str))
+        counts = counts.reindex(columns=["won", "lost"], fill_value=0)
+        warnings = []
+        for left in ("won", "lost"):
+            other = "lost" if left == "won" else "won"
+            only = counts.index[(counts[left] > 0) & (counts[other] == 0)]
+            lost = aside[(aside["outcome"] == other).fillna(False).astype(bool)
+                         & aside["rep_id"].isin(list(only)).fillna(False).astype(bool)]
+            if lost.empty:
+                continue
+            reasons = tuple(lost["reason"].value_counts(sort=True).index)
+            warnings.append(LoadWarning(kind=ONE_OUTCOME, table="opportunities", file=file,
+                                        reps=tuple(sorted(lost["rep_id"].unique())), left=left, count=len(lost),
+                                        reasons=reasons))
+        return tuple(warnings)
 
 
 def _shown(value: object) -> str:

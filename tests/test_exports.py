@@ -192,7 +192,7 @@ def test_an_empty_map_with_a_default_loads(tmp_path):
     (lambda t: t.replace("where: {status: [Held, Completed]}", "where: {state: [Held]}"),
      "calls.csv: column 'state' (tables.activities.0.where) is missing"),
     (lambda t: t.replace("values: {kind: email}", "values: {kind: [email]}"),
-     "source YAML key `tables.activities.1.values.kind`"),
+     "source YAML key `tables.activities.1.values.kind[0]`: Input should be a valid dictionary"),  # a list: rules
     (lambda t: t.replace("latest_by: last_modified_ts", "latest_by: last_modified_ts\n    sheet: 1"),
      "source YAML key `tables.opportunities.sheet`: Extra inputs are not permitted"),
     (lambda t: t.replace("bad_rows: skip", "bad_rows: often"),

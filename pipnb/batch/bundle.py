@@ -250,7 +250,7 @@ def slice_data(data: SalesData, rep_ids: list[str], *, rows: dict[str, dict] | N
         positions = np.sort(np.concatenate(hits)) if hits else np.empty(0, dtype=np.intp)
         return frame.iloc[positions]
 
-    quality = DataQuality(files=data.quality.files, bad_rows=data.quality.bad_rows)
+    quality = DataQuality(files=data.quality.files, bad_rows=data.quality.bad_rows, warnings=data.quality.warnings)
     return SalesData(reps=part("reps", data.reps), opportunities=part("opportunities", data.opportunities),
                      activities=part("activities", data.activities), source=data.source, timezone=data.timezone,
                      notes=dict(data.notes), quality=quality, span=data.period, stamps=dict(stamps or {}))

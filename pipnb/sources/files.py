@@ -40,6 +40,14 @@ def read_table_file(path: Path) -> pd.DataFrame:
     return frame
 
 
+def mapped_file(base: Path, relative: str, key: str) -> Path:
+    """The file a source YAML names at ``key`` (relative to the YAML's folder), or one error naming the key."""
+    path = base / relative
+    if not path.is_file():
+        raise DataError(f"file not found ({key} in the source YAML is relative to the YAML)", file=str(path))
+    return path
+
+
 def columns_shown(names, *, most: int = 20) -> str:
     """The column names a message lists: at most ``most``, each cut to 40 characters, with control characters
     and NUL shown escaped (a header is data: an error shows a bounded prefix of it, never a whole file)."""
