@@ -200,7 +200,7 @@ def test_missing_object_file(tmp_path):
 
 
 @pytest.mark.parametrize("yaml_text, expected", [
-    ("team_feild: Department", "source YAML key `team_feild`: Extra inputs are not permitted"),
+    ("team_feild: Department", "source YAML key `team_feild`: unknown key; the known ones are folder, url, url_env"),
     ("email_when: {field: Type}", "source YAML key `email_when.0`: a rule needs `values"),
     ("call_when: {field: Subject, pattern: '(call'}", "pattern '(call' is not a regular"),
 ])
