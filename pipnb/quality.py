@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipnb.data import SalesData
+from pipnb.errors import DataError
 from pipnb.io import atomic_write_text, safe_csv
 from pipnb.ledger import (
     BEFORE_DEAL,
@@ -34,7 +35,7 @@ from pipnb.ledger import (
     SET_ASIDE,
     UNTOUCHED,
 )
-from pipnb.sources import accepts_path
+from pipnb.sources import accepts_path, load
 from pipnb.text import esc
 
 
@@ -86,6 +87,8 @@ def quality_report(data: SalesData, *, values: bool = True) -> QualityReport:
     counts = quality.counts(values=values)
     facts = []
     unknown = unknowable_facts(data)
+    if data.reps.empty and data.opportunities.empty:    # a load that stopped (pipnb.sources.explain)
+        unknown = dict.fromkeys(FACTS, "not known: the load stopped before the data was complete")
     for reason, label in FACTS.items():
         rows = counts[counts["reason"] == reason]
         if reason in unknown:
@@ -152,6 +155,21 @@ def format_report(report: QualityReport, fmt: str = "table") -> str:
         lines += ["", "Notes"]
         lines += [f"  {count:>7,}  {NOTES.get(key, key.replace('_', ' '))}" for key, count in report.notes.items()]
     return "\n".join(lines)
+
+
+def run_check(source: str, *, bad_rows: str | None, fmt: str, echo) -> None:
+    """``pipnb check``: print the data-quality report (``table``, ``json``, or ``csv``: every listed row). A load
+    that stops still prints the report of what it read and left out, then raises its error (one line, exit
+    non-zero). Invalid rows are set aside (``bad_rows`` "skip") unless ``bad_rows`` is "stop"."""
+    try:
+        data = load(source, bad_rows=bad_rows or "skip")
+    except DataError as err:
+        partial = getattr(err, "data", None)
+        if partial is not None and len(partial.quality.files):    # nothing read: the error says it all
+            echo(issues_csv(partial) if fmt == "csv" else format_report(quality_report(partial), fmt),
+                 nl=fmt != "csv")
+        raise
+    echo(issues_csv(data) if fmt == "csv" else format_report(quality_report(data), fmt), nl=fmt != "csv")
 
 
 def counted(count: float, fact: str) -> str:
