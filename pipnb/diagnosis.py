@@ -289,11 +289,13 @@ def _explained_shares(card: pd.DataFrame, rep_id: str) -> tuple[dict[str, float]
         logs = {k: np.log(factors.loc[rep_id, k] / factors.loc[peers, k].median()) for k in FUNNEL_METRICS}
     if not np.isfinite(total) or total >= 0:
         return {k: 0.0 for k in DRIVER_METRICS}, float(total) if np.isfinite(total) else np.nan
-    shares = {k: float(np.clip(v / total, 0, 1)) if np.isfinite(v) and v < 0 else 0.0 for k, v in logs.items()}
+    # a stage the window cannot measure (nobody created an opportunity in it ...) explains an unknown share, not 0
+    shares = {k: (float(np.clip(v / total, 0, 1)) if v < 0 else 0.0) if np.isfinite(v) else np.nan
+              for k, v in logs.items()}
     # Emails and touches act through the funnel's stages and closing, so they can only account for what
     # the funnel stages leave unexplained; their slope is estimated across every judged rep (more stable
     # than one team). Their two estimates may overlap.
-    remainder = max(0.0, 1.0 - sum(shares.values()))
+    remainder = max(0.0, 1.0 - float(np.nansum(list(shares.values()))))
     judged = judged_reps(card, besides=rep_id)
     for metric in (m for m in DRIVER_METRICS if METRICS[m].funnel_stage is None):
         if metric in wide:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipnb.alerts import DataWarning, ledger_warnings, warning_line, window_warnings
 from pipnb.data import SalesData
 from pipnb.errors import DataError
 from pipnb.io import atomic_write_text, safe_csv
@@ -35,6 +36,9 @@ from pipnb.ledger import (
     SET_ASIDE,
     UNTOUCHED,
 )
+from pipnb.metrics import data_window, weekly_panel, window_metrics
+from pipnb.peers import missing_sources
+from pipnb.policy import Policy
 from pipnb.sources import accepts_path, load
 from pipnb.text import esc
 
@@ -58,6 +62,9 @@ class QualityReport:
         says why in ``first``.
     notes
         Counted rules that list no rows (``open_close_dates_ignored`` ...).
+    warnings
+        The warnings that matter (:mod:`pipnb.alerts`), one line each: the load's own, and those of the scan's
+        default window (nobody created an opportunity in it, a metric 0 for every rep).
     """
 
     source: str
@@ -66,17 +73,19 @@ class QualityReport:
     reasons: pd.DataFrame
     facts: pd.DataFrame
     notes: dict[str, int]
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         """Plain data for JSON."""
         return {"source": self.source, "bad_rows": self.bad_rows,
                 "files": self.files.to_dict(orient="records"), "reasons": self.reasons.to_dict(orient="records"),
-                "facts": self.facts.to_dict(orient="records"), "notes": self.notes}
+                "facts": self.facts.to_dict(orient="records"), "notes": self.notes, "warnings": list(self.warnings)}
 
 
 @accepts_path
-def quality_report(data: SalesData, *, values: bool = True) -> QualityReport:
-    """Gather what the load of ``data`` kept, listed and noticed.
+def quality_report(data: SalesData, *, values: bool = True, window: bool = False) -> QualityReport:
+    """Gather what the load of ``data`` kept, listed and noticed; with ``window``, also the warnings of the scan's
+    default window (:func:`check_warnings`; the load's own warnings always).
 
     Example
     -------
@@ -97,10 +106,28 @@ def quality_report(data: SalesData, *, values: bool = True) -> QualityReport:
         facts.append({"fact": label, "count": int(rows["count"].sum()),
                       "first": "; ".join(rows["first"]) if len(rows) else ""})
     notes = {k: int(v) for k, v in data.notes.items() if v}
+    warnings = check_warnings(data) if window else ledger_warnings(data)
     return QualityReport(source=data.source, bad_rows=quality.bad_rows, files=quality.files.copy(),
-                         reasons=counts[counts["action"] != FACT].reset_index(drop=True),
+                         reasons=counts[~counts["action"].isin([FACT, "warning"])].reset_index(drop=True),
                          facts=pd.DataFrame({key: pd.Series([f[key] for f in facts], dtype=object)
-                                            for key in ("fact", "count", "first")}), notes=notes)
+                                            for key in ("fact", "count", "first")}), notes=notes,
+                         warnings=tuple(warning_line(w) for w in warnings))
+
+
+def check_warnings(data: SalesData, *, policy: Policy | None = None) -> list[DataWarning]:
+    """The load's warnings, then those of the scan's default window: the policy's ``diagnosis_weeks`` up to the
+    data's last day (./params/policy.yaml when it exists, as ``pipnb scan``). A load that stopped has no window."""
+    out = ledger_warnings(data)
+    if data.reps.empty or data.opportunities.empty:
+        return out
+    policy = policy or Policy.find(None, params="params")
+    window = data_window(data, None, policy.diagnosis_weeks)
+    pooled = window_metrics(weekly_panel(data), window.start, window.end,
+                            win_rate_basis=policy.win_rate_basis)
+    active = set(data.reps.loc[~data.inactive(window.last_day).to_numpy(bool), "rep_id"].astype(str))
+    pooled = pooled[pooled["rep_id"].astype(str).isin(active)]
+    return out + window_warnings(pooled, start=window.start, end=window.last_day,
+                                 unavailable=set(missing_sources(data)))
 
 
 def unknowable_facts(data: SalesData) -> dict[str, str]:
@@ -151,6 +178,8 @@ def format_report(report: QualityReport, fmt: str = "table") -> str:
             lines.append(f"  {'?':>7}  {r.fact}: {r.first}")
             continue
         lines.append(f"  {int(r.count):>7,}  {r.fact}" + (f"\n           first: {r.first}" if r.count else ""))
+    if report.warnings:
+        lines += ["", "Warnings"] + [f"  warning: {w}" for w in report.warnings]
     if report.notes:
         lines += ["", "Notes"]
         lines += [f"  {count:>7,}  {NOTES.get(key, key.replace('_', ' '))}" for key, count in report.notes.items()]
@@ -169,7 +198,12 @@ def run_check(source: str, *, bad_rows: str | None, fmt: str, echo) -> None:
             echo(issues_csv(partial) if fmt == "csv" else format_report(quality_report(partial), fmt),
                  nl=fmt != "csv")
         raise
-    echo(issues_csv(data) if fmt == "csv" else format_report(quality_report(data), fmt), nl=fmt != "csv")
+    if fmt == "csv":
+        echo(issues_csv(data), nl=False)
+        for line in quality_report(data, values=False, window=True).warnings:   # beside the rows, not among them
+            echo(f"pipnb: warning: {line}", err=True)
+        return
+    echo(format_report(quality_report(data, window=True), fmt))
 
 
 def counted(count: float, fact: str) -> str:
@@ -252,6 +286,7 @@ def quality_section(data: SalesData) -> str:
                                                                  for r in unknown.itertuples()) + ".")
     for key, count in report.notes.items():
         lines.append(f"\n{count:,} {esc(NOTES.get(key, key.replace('_', ' ')))}.")
+    lines += [f"\n**Warning**: {esc(w)}." for w in report.warnings]       # the load's own (the window's: the summary)
     return "\n".join(lines)
 
 
