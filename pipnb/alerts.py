@@ -78,7 +78,8 @@ def window_warnings(pooled: pd.DataFrame, *, start: pd.Timestamp | None = None, 
         out.append(DataWarning(NO_CREATED, CREATED, reps, start, end))
     for metric, rows in pooled.groupby("metric", sort=False):
         spec = METRICS.get(metric)
-        if spec is None or metric == CREATED or metric in unavailable or not spec.higher_is_better:
+        if spec is None or metric == CREATED or metric in unavailable or not spec.higher_is_better \
+                or spec.kind == "derived":      # a product of others (velocity): their warning says it
             continue
         values = rows["value"].to_numpy(dtype=float)
         if len(values) and np.isfinite(values).all() and (values == 0).all():

@@ -288,7 +288,9 @@ def _explained_shares(card: pd.DataFrame, rep_id: str) -> tuple[dict[str, float]
         total = np.log(wins[rep_id] / wins[peers].median())
         logs = {k: np.log(factors.loc[rep_id, k] / factors.loc[peers, k].median()) for k in FUNNEL_METRICS}
     if not np.isfinite(total) or total >= 0:
-        return {k: 0.0 for k in DRIVER_METRICS}, float(total) if np.isfinite(total) else np.nan
+        unknown = {k for k, v in logs.items() if not np.isfinite(v)}          # a stage the window cannot measure
+        return ({k: np.nan if k in unknown else 0.0 for k in DRIVER_METRICS},
+                float(total) if np.isfinite(total) else np.nan)
     # a stage the window cannot measure (nobody created an opportunity in it ...) explains an unknown share, not 0
     shares = {k: (float(np.clip(v / total, 0, 1)) if v < 0 else 0.0) if np.isfinite(v) else np.nan
               for k, v in logs.items()}

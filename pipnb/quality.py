@@ -264,6 +264,7 @@ def quality_section(data: SalesData) -> str:
     lines: list[str] = []
     if files.empty:
         lines.append(f"{len(data.reps)} reps and {len(data.opportunities):,} opportunities, loaded from memory.")
+        lines += [f"\n**Warning**: {esc(warning_line(w))}." for w in ledger_warnings(data)]
         return "\n".join(lines)
     read, kept = int(files["rows_read"].sum()), int(files["rows_kept"].sum())
     lines.append(f"{read:,} rows read from {len(files)} file{'s' if len(files) != 1 else ''}, {kept:,} kept "
