@@ -88,8 +88,8 @@ def window_warnings(pooled: pd.DataFrame, *, start: pd.Timestamp | None = None, 
 
 
 def ledger_warnings(data: SalesData) -> list[DataWarning]:
-    """The warnings the load recorded (``data.quality.warnings``, or listed rows whose action is ``warning``),
-    each as given."""
+    """The warnings the load recorded (``data.quality.warnings``: objects with a ``text``, such as the ledger's
+    ``LoadWarning``, or plain lines; or listed rows whose action is ``warning``), each as given."""
     quality = data.quality
     texts: list[str] = []
     recorded = getattr(quality, "warnings", None)
@@ -97,7 +97,7 @@ def ledger_warnings(data: SalesData) -> list[DataWarning]:
         column = next((c for c in ("message", "text", "warning", "reason") if c in recorded), None)
         texts += [str(t) for t in recorded[column]] if column else []
     elif recorded:
-        texts += [str(getattr(t, "message", t)) for t in recorded]
+        texts += [str(getattr(t, "text", getattr(t, "message", t))) for t in recorded]   # LoadWarning.text ...
     issues = quality.issues
     if "action" in issues:
         listed = issues[issues["action"] == "warning"]

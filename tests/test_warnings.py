@@ -94,8 +94,9 @@ def test_ledger_warnings_are_printed_whatever_their_kind():
     assert f"**Warning**: {esc('opportunities outcome: the rows set aside leave R1 with only won deals')}." in \
         quality_section(data)
     recorded = dataclasses.replace(data, quality=dataclasses.replace(DataQuality(), issues=issues.iloc[:0]))
-    object.__setattr__(recorded.quality, "warnings", ["a rep has one outcome"])     # another ledger's shape
-    assert [w.text for w in ledger_warnings(recorded)] == ["a rep has one outcome"]
+    for shape in (["a rep has one outcome"], [dataclasses.make_dataclass("W", ["text"])("a rep has one outcome")]):
+        object.__setattr__(recorded.quality, "warnings", shape)     # the ledger's LoadWarning (.text), or lines
+        assert [w.text for w in ledger_warnings(recorded)] == ["a rep has one outcome"]
 
 
 def test_check_and_scan_print_the_warning_line(tmp_path):
