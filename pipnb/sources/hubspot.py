@@ -20,13 +20,22 @@ Warehouse syncs (Fivetran, Airbyte, Stitch) prefix deal properties (``property_d
 database holding those tables (``url:`` in the source YAML), loads too. Rows flagged ``is_deleted``,
 ``_fivetran_deleted`` or ``archived`` are left out and counted.
 
+Fivetran's layout keeps engagements in one ``engagement`` table (id, type, owner_id, timestamp) with their deals
+and companies in ``engagement_deal`` / ``engagement_company`` and their fields in ``engagement_meeting`` /
+``_email`` / ``_call`` (by ``engagement_id``): an ``engagement`` table is read that way (:func:`engagement_exports`;
+an engagement without an owner on either table belongs to no rep, filtered and counted). Owners' teams come from
+``owner_team`` (named from ``team``) when ``owner`` has no team column; deal outcomes from ``deal_pipeline_stage``
+(``closed_won``; ``probability`` 0 is lost) when the deal has no ``hs_is_closed_won``. ``team: NAME`` gives every
+rep one team.
+
 .. code-block:: yaml
 
     format: hubspot
     folder: hubspot-export/             # relative to this file (default: its folder)
     # url: duckdb:///warehouse.duckdb   # or: the tables of a database HubSpot is synced to (schema: ...)
     bad_rows: skip                      # set invalid rows aside and list them (default: stop)
-    team_field: Team                    # column of owners.csv (default: team / teams)
+    team_field: Team                    # column of owners.csv (default: team / teams, else owner_team)
+    # team: Sales                       # or: one team for every rep (not with team_field)
     pipelines: [default]                # only these pipelines (default: all)
     won_stages: [closedwon]             # used when hs_is_closed_won is not exported
     skip_meeting_outcomes: [CANCELED, NO_SHOW]
