@@ -42,6 +42,9 @@ from pipnb.policy import Policy
 from pipnb.sources import accepts_path, load
 from pipnb.text import esc
 
+#: why a stopped load's facts are not known
+STOPPED = "not known: the load stopped before the data was complete"
+
 
 @dataclass(frozen=True)
 class QualityReport:
@@ -97,7 +100,7 @@ def quality_report(data: SalesData, *, values: bool = True, window: bool = False
     facts = []
     unknown = unknowable_facts(data)
     if data.reps.empty and data.opportunities.empty:    # a load that stopped (pipnb.sources.explain)
-        unknown = dict.fromkeys(FACTS, "not known: the load stopped before the data was complete")
+        unknown = dict.fromkeys(FACTS, STOPPED)
     for reason, label in FACTS.items():
         rows = counts[counts["reason"] == reason]
         if reason in unknown:
@@ -149,7 +152,10 @@ def format_report(report: QualityReport, fmt: str = "table") -> str:
     if fmt == "csv":
         raise ValueError("the CSV of a check is the list of rows: use issues_csv(data)")
     files = report.files
-    lines = [f"Data quality — {report.source} (bad rows: {report.bad_rows})", "", "Files"]
+    stopped = len(report.facts) and (report.facts["first"] == STOPPED).all()
+    lines = [f"Data quality — {report.source} (bad rows: {report.bad_rows})" + (
+        "; the load stopped (the error follows): kept = not left out before it stopped" if stopped else ""),
+        "", "Files"]
     header = f"  {'table':<14} {'file':<28} {'read':>9} {'kept':>9} {'set aside':>9} {'filtered':>9} " \
              f"{'duplicates':>10} {'blanked':>8} {'corrected':>9}"
     lines.append(header)
@@ -172,8 +178,8 @@ def format_report(report: QualityReport, fmt: str = "table") -> str:
             lines.append(f"           first: {r.first}")
     if quiet:
         lines += ["", f"{', '.join(quiet).capitalize()}."]
-    lines += ["", "Facts"]
-    for r in report.facts.itertuples(index=False):
+    lines += ["", "Facts"] + ([f"  {'?':>7}  {STOPPED}"] if stopped else [])
+    for r in report.facts.itertuples(index=False) if not stopped else ():
         if not _known(r.count):
             lines.append(f"  {'?':>7}  {r.fact}: {r.first}")
             continue
