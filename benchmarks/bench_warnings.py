@@ -12,7 +12,9 @@ W2. a sync whose created dates stop at the window start (every later creation da
     created" fires (target 100%); opportunities created is judged (in line, below, shortfall ...) for any rep
     (target 0); the diagnosis of rep 0 gives it a finite share of the win gap, "0%" (target 0);
 W3. a sync that stopped logging emails at the window start: "emails per week is 0 for every rep" fires (target
-    100%), and no other warning does.
+    100%), and no other warning does;
+W4. a rep truly low on opportunities (60% of peers) put on a plan, and a sync that loses every created date from
+    the plan start (blank): the final review's creation target reads "not met" (target 0) / "no data" (100%).
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import simworld as sw  # noqa: E402  (tests/ on the path first)
@@ -50,7 +54,8 @@ def main() -> None:
     args = parser.parse_args()
     tally = {k: [0, 0] for k in ("W1 healthy: any warning", "W2 no-created warning fires",
                                  "W2 opps created judged for a rep", "W2 diagnosis gives creation a finite share",
-                                 "W3 all-zero emails warning fires", "W3 another warning fires")}
+                                 "W3 all-zero emails warning fires", "W3 another warning fires",
+                                 "W4 creation target 'not met'", "W4 creation target 'no data'")}
 
     def count(key: str, hit: bool) -> None:
         tally[key][0] += int(hit)
@@ -76,6 +81,17 @@ def main() -> None:
         found = [(w.kind, w.metric) for w in card_warnings(card, data)]
         count("W3 all-zero emails warning fires", (ALL_ZERO, "emails_per_week") in found)
         count("W3 another warning fires", any(f != (ALL_ZERO, "emails_per_week") for f in found))
+        world = sw.generate(seed, changes=sw.low_rep("opps"))
+        dx = pn.diagnose(world.data, world.rep_id(0), as_of=as_of, panel=world.panel)
+        plan = pn.draft_plan(dx, start=world.week_start(sw.PLAN_START_WEEK).date(), reason="benchmark")
+        opps = world.data.opportunities.copy()
+        opps.loc[opps["created_at"] >= world.week_start(sw.PLAN_START_WEEK), "created_at"] = pd.NaT
+        with warnings.catch_warnings():          # the sync changed rows: the review says so, as it should
+            warnings.simplefilter("ignore", UserWarning)
+            table = pn.review(dataclasses.replace(world.data, opportunities=opps), plan, "final").table
+        status = table.set_index("metric")["status"].get("opps_created_per_week")
+        count("W4 creation target 'not met'", status == "not met")
+        count("W4 creation target 'no data'", status == "no data")
     for key, (k, n) in tally.items():
         low, high = sw.wilson(k, n)
         print(f"{key:<48} {k:>3}/{n:<3} = {k / n:6.1%}  95% CI [{low:.1%}, {high:.1%}]")
