@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from pipnb.cli_events import event_command
-from pipnb.errors import DataError, PipnbError
+from pipnb.errors import PipnbError
 from pipnb.kernel.__main__ import main as kernel_commands
 from pipnb.options import absolute_path as _absolute
 from pipnb.options import date_value as _date
@@ -532,25 +532,9 @@ def check(data_source: str, bad_rows: str | None, fmt: str) -> None:
     Invalid rows are set aside and listed (--bad-rows skip) unless --bad-rows stop is given.
     """
     # pipnb.quality (pandas: 0.35 s): not on the `pipnb --help` path
-    from pipnb.quality import format_report, quality_report
-    from pipnb.sources import load  # pipnb.sources (pandas: 0.3 s): not on the `pipnb --help` path
+    from pipnb.quality import run_check
 
-    try:
-        data = load(data_source, bad_rows=bad_rows or "skip")
-    except DataError as err:      # no row left: the report still says why
-        if getattr(err, "data", None) is not None:
-            _echo_check(err.data, fmt, format_report, quality_report)
-        raise
-    _echo_check(data, fmt, format_report, quality_report)
-
-
-def _echo_check(data, fmt: str, format_report, quality_report) -> None:
-    if fmt == "csv":
-        from pipnb.quality import issues_csv  # pipnb.quality (pandas: 0.35 s): not on the `pipnb --help` path
-
-        echo(issues_csv(data), nl=False)
-    else:
-        echo(format_report(quality_report(data), fmt))
+    run_check(data_source, bad_rows=bad_rows, fmt=fmt, echo=echo)
 
 
 # -- setting up and exporting by hand ------------------------------------------------------------

@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipnb.alerts import card_warnings, warning_line
 from pipnb.batch import (
     demo_jobs,
     diagnose_jobs,
@@ -339,7 +340,9 @@ def scan_text(source: str, *, bad_rows: str | None = None, as_of: pd.Timestamp |
     card = scorecard(data, as_of=as_of, weeks=weeks, since=since, peer_by=peer_by, win_rate_basis=win_rate_basis,
                      policy=rules)
     if fmt == "table":
-        return format_scan(card, data)
+        return format_scan(card, data)         # its warnings among its lines
+    for warning in card_warnings(card, data):  # the records stay records: the warnings go beside them
+        echo(f"pipnb: warning: {warning_line(warning)}", err=True)
     return safe_csv(scan_records(card)) if fmt == "csv" else scan_json(card)
 
 

@@ -39,7 +39,7 @@ from pipnb.findings import (
     finding_sentence,
 )
 from pipnb.fingerprint import fingerprint_until
-from pipnb.metrics import data_window, touch_gaps, weekly_panel, window_metrics
+from pipnb.metrics import data_window, to_days, touch_gaps, untouched_days, weekly_panel, window_metrics
 from pipnb.peers import judged_reps, peer_ids, scorecard
 from pipnb.policy import Policy, resolve_policy
 from pipnb.schema import DRIVER_METRICS, FUNNEL_METRICS, METRICS, OUTCOME_METRICS, STALE_DAYS
@@ -92,7 +92,7 @@ class Diagnosis:
     card: pd.DataFrame = field(repr=False)  # the whole team's scorecard (for peer distributions)
     prior: dict[str, float] = field(default_factory=dict)  # the rep's values over the window before
     cost: dict[str, float] = field(default_factory=dict)   # the shortfall in wins per quarter and in money
-    dead: pd.DataFrame | None = field(default=None, repr=False)  # open deals untouched > 14 days
+    dead: pd.DataFrame | None = field(default=None, repr=False)  # open deals untouched more than 14 days
     touch_days: tuple[float, float] = (np.nan, np.nan)      # days between touches with / without them
 
     def __repr__(self) -> str:
@@ -288,12 +288,16 @@ def _explained_shares(card: pd.DataFrame, rep_id: str) -> tuple[dict[str, float]
         total = np.log(wins[rep_id] / wins[peers].median())
         logs = {k: np.log(factors.loc[rep_id, k] / factors.loc[peers, k].median()) for k in FUNNEL_METRICS}
     if not np.isfinite(total) or total >= 0:
-        return {k: 0.0 for k in DRIVER_METRICS}, float(total) if np.isfinite(total) else np.nan
-    shares = {k: float(np.clip(v / total, 0, 1)) if np.isfinite(v) and v < 0 else 0.0 for k, v in logs.items()}
+        unknown = {k for k, v in logs.items() if not np.isfinite(v)}          # a stage the window cannot measure
+        return ({k: np.nan if k in unknown else 0.0 for k in DRIVER_METRICS},
+                float(total) if np.isfinite(total) else np.nan)
+    # a stage the window cannot measure (nobody created an opportunity in it ...) explains an unknown share, not 0
+    shares = {k: (float(np.clip(v / total, 0, 1)) if v < 0 else 0.0) if np.isfinite(v) else np.nan
+              for k, v in logs.items()}
     # Emails and touches act through the funnel's stages and closing, so they can only account for what
     # the funnel stages leave unexplained; their slope is estimated across every judged rep (more stable
     # than one team). Their two estimates may overlap.
-    remainder = max(0.0, 1.0 - sum(shares.values()))
+    remainder = max(0.0, 1.0 - float(np.nansum(list(shares.values()))))
     judged = judged_reps(card, besides=rep_id)
     for metric in (m for m in DRIVER_METRICS if METRICS[m].funnel_stage is None):
         if metric in wide:
@@ -360,19 +364,23 @@ def gap_cost(card: pd.DataFrame, rep_id: str, *, level: float = 0.95) -> dict[st
 
 def dead_opportunities(data: SalesData, gaps: pd.DataFrame, *, days: int | None = None) -> pd.DataFrame:
     """The open opportunities in ``gaps`` (from :func:`pipnb.touch_gaps`) untouched for more than ``days``
-    (the article's 14).
+    whole days (the article's 14: touched on the 1st, a deal is dead from the 16th, see
+    :func:`pipnb.metrics.untouched_days`).
 
     The article asks to close these out or re-engage them "so it doesn't affect their average". One row per
-    opportunity: opp_id, account_id, amount, days_since_touch, oldest first.
+    opportunity: opp_id, account_id, amount, days_since_touch (whole calendar days), oldest first.
     """
     days = STALE_DAYS if days is None else days
-    running = gaps[gaps["censored"] & (gaps["days"] > days)]
+    running = gaps[gaps["censored"]]
+    until = to_days(running["ended_at"])
+    whole = untouched_days(until - running["days"].to_numpy(dtype=float), until)
+    running, whole = running[whole > days], whole[whole > days]
     opps = data.opportunities.set_index("opp_id")
     out = pd.DataFrame({"opp_id": running["opp_id"].to_numpy(),
                         "account_id": running["opp_id"].map(opps["account_id"]).to_numpy()
                         if "account_id" in opps else None,
                         "amount": running["opp_id"].map(opps["amount"]).to_numpy() if "amount" in opps else np.nan,
-                        "days_since_touch": running["days"].round(1).to_numpy()})
+                        "days_since_touch": whole.astype(float)})
     return out.sort_values("days_since_touch", ascending=False, kind="stable").reset_index(drop=True)
 
 

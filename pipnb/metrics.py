@@ -19,7 +19,8 @@ Definitions (window = a run of whole weeks)
   opportunity) that close in the window, plus, for each opportunity still open at the window end, the gap
   from its last touch (or its creation) to the window end. Its two parts are kept as
   ``touch_gap_closed`` and ``touch_gap_open`` (a snapshot at each week's end).
-- ``stale_opp_share``: open opportunities untouched for more than 14 days ÷ open opportunities, at the
+- ``stale_opp_share``: open opportunities untouched for more than 14 whole days (15+ calendar days from the day
+  of the last touch, :func:`untouched_days`) ÷ open opportunities, at the
   window end (a snapshot).
 - ``avg_deal_size``, ``sales_cycle_days``: over won deals closed in the window.
 - ``pipeline_velocity`` (window only): opportunities created per week × win rate × deal size ÷ cycle days.
@@ -47,6 +48,16 @@ def to_days(stamps: pd.Series | pd.Index) -> np.ndarray:
     values = pd.Series(stamps).to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
     values[pd.isna(stamps)] = np.nan
     return values / DAY_NS
+
+
+def untouched_days(last: np.ndarray, until: np.ndarray) -> np.ndarray:
+    """Whole calendar days an open opportunity has gone untouched: from the day of its last touch (or creation)
+    to the last day of the evaluation, ``until`` being the instant that ends it (float days, :func:`to_days`).
+
+    The stale rule is ``untouched_days > STALE_DAYS`` ("more than 14 days"): touched on the 1st, a deal is not
+    stale on the 15th (14 days untouched) and is stale from the 16th (15 days).
+    """
+    return np.ceil(np.asarray(until, dtype=float) - 1e-9) - 1 - np.floor(np.asarray(last, dtype=float))
 
 
 def week_start(stamps: pd.Series | pd.Timestamp | str) -> pd.Series | pd.Timestamp:
@@ -281,7 +292,7 @@ def _open_snapshots(opps: pd.DataFrame, grid: _Grid, owner: np.ndarray, t_opp: n
     n_open = grid.count(rep, weeks)
     return {
         "touch_gap_open": (grid.count(rep, weeks, gap), n_open),
-        "stale_opp_share": (grid.count(rep, np.where(gap > STALE_DAYS, weeks, -1)), n_open),
+        "stale_opp_share": (grid.count(rep, np.where(untouched_days(last, at) > STALE_DAYS, weeks, -1)), n_open),
     }
 
 

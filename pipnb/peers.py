@@ -26,6 +26,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from pipnb.alerts import not_measurable
 from pipnb.data import SalesData
 from pipnb.errors import UnknownRepError
 from pipnb.findings import (
@@ -115,7 +116,7 @@ def scorecard(data: SalesData, as_of: str | pd.Timestamp | None = None, weeks: i
     as_of, start, end, weeks = window.as_of, window.start, window.end, window.weeks
     pooled = window_metrics(panel, start, end, win_rate_basis=policy.win_rate_basis)
     reps = peer_table(data, on=start, policy=policy, until=window.last_day, silent=_silent(pooled))
-    missing = missing_sources(data)
+    missing = {**not_measurable(pooled), **missing_sources(data)}    # unavailable for every rep, never 0
     moments = pd.concat([window_moments(panel, start, end), weekly_pearson(panel, start, end)])
     card = _benchmark(pooled, reps, policy, moments, missing)
     card = _add_unavailable(card, reps, missing).rename(columns={"group": "peer_group"})

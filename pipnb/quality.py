@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipnb.alerts import DataWarning, ledger_warnings, warning_line, window_warnings
 from pipnb.data import SalesData
+from pipnb.errors import DataError
 from pipnb.io import atomic_write_text, safe_csv
 from pipnb.ledger import (
     BEFORE_DEAL,
@@ -34,8 +36,14 @@ from pipnb.ledger import (
     SET_ASIDE,
     UNTOUCHED,
 )
-from pipnb.sources import accepts_path
+from pipnb.metrics import data_window, weekly_panel, window_metrics
+from pipnb.peers import missing_sources
+from pipnb.policy import Policy
+from pipnb.sources import accepts_path, load
 from pipnb.text import esc
+
+#: why a stopped load's facts are not known
+STOPPED = "not known: the load stopped before the data was complete"
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,9 @@ class QualityReport:
         says why in ``first``.
     notes
         Counted rules that list no rows (``open_close_dates_ignored`` ...).
+    warnings
+        The warnings that matter (:mod:`pipnb.alerts`), one line each: the load's own, and those of the scan's
+        default window (nobody created an opportunity in it, a metric 0 for every rep).
     """
 
     source: str
@@ -65,17 +76,19 @@ class QualityReport:
     reasons: pd.DataFrame
     facts: pd.DataFrame
     notes: dict[str, int]
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         """Plain data for JSON."""
         return {"source": self.source, "bad_rows": self.bad_rows,
                 "files": self.files.to_dict(orient="records"), "reasons": self.reasons.to_dict(orient="records"),
-                "facts": self.facts.to_dict(orient="records"), "notes": self.notes}
+                "facts": self.facts.to_dict(orient="records"), "notes": self.notes, "warnings": list(self.warnings)}
 
 
 @accepts_path
-def quality_report(data: SalesData, *, values: bool = True) -> QualityReport:
-    """Gather what the load of ``data`` kept, listed and noticed.
+def quality_report(data: SalesData, *, values: bool = True, window: bool = False) -> QualityReport:
+    """Gather what the load of ``data`` kept, listed and noticed; with ``window``, also the warnings of the scan's
+    default window (:func:`check_warnings`; the load's own warnings always).
 
     Example
     -------
@@ -86,6 +99,8 @@ def quality_report(data: SalesData, *, values: bool = True) -> QualityReport:
     counts = quality.counts(values=values)
     facts = []
     unknown = unknowable_facts(data)
+    if data.reps.empty and data.opportunities.empty:    # a load that stopped (pipnb.sources.explain)
+        unknown = dict.fromkeys(FACTS, STOPPED)
     for reason, label in FACTS.items():
         rows = counts[counts["reason"] == reason]
         if reason in unknown:
@@ -94,10 +109,28 @@ def quality_report(data: SalesData, *, values: bool = True) -> QualityReport:
         facts.append({"fact": label, "count": int(rows["count"].sum()),
                       "first": "; ".join(rows["first"]) if len(rows) else ""})
     notes = {k: int(v) for k, v in data.notes.items() if v}
+    warnings = check_warnings(data) if window else ledger_warnings(data)
     return QualityReport(source=data.source, bad_rows=quality.bad_rows, files=quality.files.copy(),
-                         reasons=counts[counts["action"] != FACT].reset_index(drop=True),
+                         reasons=counts[~counts["action"].isin([FACT, "warning"])].reset_index(drop=True),
                          facts=pd.DataFrame({key: pd.Series([f[key] for f in facts], dtype=object)
-                                            for key in ("fact", "count", "first")}), notes=notes)
+                                            for key in ("fact", "count", "first")}), notes=notes,
+                         warnings=tuple(warning_line(w) for w in warnings))
+
+
+def check_warnings(data: SalesData, *, policy: Policy | None = None) -> list[DataWarning]:
+    """The load's warnings, then those of the scan's default window: the policy's ``diagnosis_weeks`` up to the
+    data's last day (./params/policy.yaml when it exists, as ``pipnb scan``). A load that stopped has no window."""
+    out = ledger_warnings(data)
+    if data.reps.empty or data.opportunities.empty:
+        return out
+    policy = policy or Policy.find(None, params="params")
+    window = data_window(data, None, policy.diagnosis_weeks)
+    pooled = window_metrics(weekly_panel(data), window.start, window.end,
+                            win_rate_basis=policy.win_rate_basis)
+    active = set(data.reps.loc[~data.inactive(window.last_day).to_numpy(bool), "rep_id"].astype(str))
+    pooled = pooled[pooled["rep_id"].astype(str).isin(active)]
+    return out + window_warnings(pooled, start=window.start, end=window.last_day,
+                                 unavailable=set(missing_sources(data)))
 
 
 def unknowable_facts(data: SalesData) -> dict[str, str]:
@@ -119,7 +152,10 @@ def format_report(report: QualityReport, fmt: str = "table") -> str:
     if fmt == "csv":
         raise ValueError("the CSV of a check is the list of rows: use issues_csv(data)")
     files = report.files
-    lines = [f"Data quality — {report.source} (bad rows: {report.bad_rows})", "", "Files"]
+    stopped = len(report.facts) and (report.facts["first"] == STOPPED).all()
+    lines = [f"Data quality — {report.source} (bad rows: {report.bad_rows})" + (
+        "; the load stopped (the error follows): kept = not left out before it stopped" if stopped else ""),
+        "", "Files"]
     header = f"  {'table':<14} {'file':<28} {'read':>9} {'kept':>9} {'set aside':>9} {'filtered':>9} " \
              f"{'duplicates':>10} {'blanked':>8} {'corrected':>9}"
     lines.append(header)
@@ -142,16 +178,38 @@ def format_report(report: QualityReport, fmt: str = "table") -> str:
             lines.append(f"           first: {r.first}")
     if quiet:
         lines += ["", f"{', '.join(quiet).capitalize()}."]
-    lines += ["", "Facts"]
-    for r in report.facts.itertuples(index=False):
+    lines += ["", "Facts"] + ([f"  {'?':>7}  {STOPPED}"] if stopped else [])
+    for r in report.facts.itertuples(index=False) if not stopped else ():
         if not _known(r.count):
             lines.append(f"  {'?':>7}  {r.fact}: {r.first}")
             continue
         lines.append(f"  {int(r.count):>7,}  {r.fact}" + (f"\n           first: {r.first}" if r.count else ""))
+    if report.warnings:
+        lines += ["", "Warnings"] + [f"  warning: {w}" for w in report.warnings]
     if report.notes:
         lines += ["", "Notes"]
         lines += [f"  {count:>7,}  {NOTES.get(key, key.replace('_', ' '))}" for key, count in report.notes.items()]
     return "\n".join(lines)
+
+
+def run_check(source: str, *, bad_rows: str | None, fmt: str, echo) -> None:
+    """``pipnb check``: print the data-quality report (``table``, ``json``, or ``csv``: every listed row). A load
+    that stops still prints the report of what it read and left out, then raises its error (one line, exit
+    non-zero). Invalid rows are set aside (``bad_rows`` "skip") unless ``bad_rows`` is "stop"."""
+    try:
+        data = load(source, bad_rows=bad_rows or "skip")
+    except DataError as err:
+        partial = getattr(err, "data", None)
+        if partial is not None and len(partial.quality.files):    # nothing read: the error says it all
+            echo(issues_csv(partial) if fmt == "csv" else format_report(quality_report(partial), fmt),
+                 nl=fmt != "csv")
+        raise
+    if fmt == "csv":
+        echo(issues_csv(data), nl=False)
+        for line in quality_report(data, values=False, window=True).warnings:   # beside the rows, not among them
+            echo(f"pipnb: warning: {line}", err=True)
+        return
+    echo(format_report(quality_report(data, window=True), fmt))
 
 
 def counted(count: float, fact: str) -> str:
@@ -212,6 +270,7 @@ def quality_section(data: SalesData) -> str:
     lines: list[str] = []
     if files.empty:
         lines.append(f"{len(data.reps)} reps and {len(data.opportunities):,} opportunities, loaded from memory.")
+        lines += [f"\n**Warning**: {esc(warning_line(w))}." for w in ledger_warnings(data)]
         return "\n".join(lines)
     read, kept = int(files["rows_read"].sum()), int(files["rows_kept"].sum())
     lines.append(f"{read:,} rows read from {len(files)} file{'s' if len(files) != 1 else ''}, {kept:,} kept "
@@ -234,6 +293,7 @@ def quality_section(data: SalesData) -> str:
                                                                  for r in unknown.itertuples()) + ".")
     for key, count in report.notes.items():
         lines.append(f"\n{count:,} {esc(NOTES.get(key, key.replace('_', ' ')))}.")
+    lines += [f"\n**Warning**: {esc(w)}." for w in report.warnings]       # the load's own (the window's: the summary)
     return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 
+from pipnb.alerts import card_warnings, warning_line
 from pipnb.data import SalesData
 from pipnb.findings import INACTIVE, NO_RECORDS, NOT_JUDGED, RAMPING, SHORTFALL, UNAVAILABLE, plural
 from pipnb.peers import missing_sources, scorecard
@@ -94,6 +95,7 @@ def format_scan(card: pd.DataFrame, data: SalesData) -> str:
     lines.append(headline(card))
     for note in _notes(card, data):
         lines.append(f"note: {note}")
+    lines += [f"warning: {warning_line(w)}" for w in card_warnings(card, data)]
     for finding in team_findings(card, data):
         lines.append(f"team finding: {finding}")
     for rep_id in flagged:
@@ -141,6 +143,13 @@ def unavailable_notes(card: pd.DataFrame, data: SalesData) -> list[str]:
     for metric, why in missing.items():
         groups.setdefault(why, []).append(METRICS[metric].label.lower())
     return [f"{', '.join(labels)}: {UNAVAILABLE}, {why}" for why, labels in groups.items()]
+
+
+def scan_notes(card: pd.DataFrame, data: SalesData) -> list[tuple[str, str]]:
+    """The scan's notes by kind, for its report: what the source cannot give (``Unavailable``, see
+    :func:`unavailable_notes`) and the warnings that matter (``Warning``, :mod:`pipnb.alerts`), one line each."""
+    return [("Unavailable", note) for note in unavailable_notes(card, data)] + [
+        ("Warning", warning_line(w)) for w in card_warnings(card, data)]
 
 
 def _notes(card: pd.DataFrame, data: SalesData) -> list[str]:

@@ -170,7 +170,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            rationale="Touching every open opportunity at least every 14 days keeps control of the deal and "
                      "shows early which ones are dead, so they do not drag the averages.",
            source_column="activities.opp_id", counted="gaps between touches on opportunities"),
-    Metric("stale_opp_share", "Share of open opportunities untouched > 14 days", "ratio", False, _BOTH, "%",
+    Metric("stale_opp_share", "Share of open opportunities untouched more than 14 days", "ratio", False, _BOTH, "%",
            model="ratio", snapshot=True, source_column="activities.opp_id", counted="open opportunities"),
     Metric("avg_deal_size", "Average won deal size", "mean", True, _OPPS, "$", role="outcome", noise="logmean",
            source_column="opportunities.amount", counted="won deals with an amount",
@@ -194,6 +194,8 @@ FUNNEL_METRICS = tuple(sorted((m for m, s in METRICS.items() if s.funnel_stage),
 # rather than metrics).
 SNAPSHOT_ROWS = ("touch_gap_open", *(m for m, spec in METRICS.items() if spec.snapshot))
 
-STALE_DAYS = 14  # the article's standard: touch every open opportunity at least every 14 days
+#: the article's standard: touch every open opportunity at least every 14 days. An open deal is stale when it has gone
+#: *more than* 14 whole calendar days untouched (touched on the 1st: stale from the 16th), see metrics.untouched_days
+STALE_DAYS = 14
 WIN_RATE_BASES = ("closed", "all")
 PEER_GROUPINGS = ("team", "segment", "all")

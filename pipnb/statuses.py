@@ -14,6 +14,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from pipnb.alerts import CREATED, nobody_created
 from pipnb.events import factor, rebaselines, reference_level
 from pipnb.lifecycle import MIN_EVENT_WEEKS
 from pipnb.metrics import window_metrics
@@ -73,6 +74,11 @@ def status_table(plan: Plan, look: int, plan_week: int, window: pd.DataFrame, si
         w_num, w_den = _get(window, metric, "numerator"), _get(window, metric, "denominator")
         w_level, w_low, w_high = level_interval(model, numerator=w_num, denominator=w_den,
                                                 weekly=_series(recent, metric), dispersion=phi)
+        if metric == CREATED:          # nobody created an opportunity: not measurable, "no data", never "not met"
+            if nobody_created(since.reset_index()):
+                level = low = high = np.nan
+            if nobody_created(window.reset_index()):
+                w_level = w_low = w_high = np.nan
         goal = glide_average(target, plan_week, plan.weeks)
         glide_change = team_change(metric, before, since, peers)
         final_change = team_change(metric, before, pooled_window, peers) if final else glide_change
@@ -154,6 +160,11 @@ def rebaselined(table: pd.DataFrame, plan: Plan, mine: pd.DataFrame, peers: list
         w_num, w_den = _get(mine_w, metric, "numerator"), _get(mine_w, metric, "denominator")
         w_level, w_low, w_high = level_interval(model, numerator=w_num, denominator=w_den,
                                                 weekly=_series(recent, metric), dispersion=phi)
+        if metric == CREATED:          # nobody created an opportunity: not measurable, "no data", never "not met"
+            if nobody_created(since.reset_index()):
+                level = low = high = np.nan
+            if nobody_created(window.reset_index()):
+                w_level = w_low = w_high = np.nan
         skipped = (rb.judged_start - plan.start).days // 7 if rb.judged_start > plan.start else 0
         plan_week = plan.checkpoint_week(plan.stages()[look])
         base = target.target if target.baseline is None else target.baseline

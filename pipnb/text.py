@@ -15,7 +15,7 @@ import pandas as pd
 
 from pipnb.diagnosis import driver_groups, remaining_dead
 from pipnb.findings import plural
-from pipnb.scan import flagged_reps, headline, team_findings, unavailable_notes
+from pipnb.scan import flagged_reps, headline, scan_notes, team_findings
 from pipnb.schema import FLAG_METRICS, METRICS
 from pipnb.sentences import METHOD_NOTE, describe_event, verdict_sentences
 from pipnb.stages import stage_title
@@ -451,7 +451,7 @@ def scan_summary(card: pd.DataFrame, data: SalesData, *, panel: pd.DataFrame | N
              f"peers by {attrs['peer_by']}; win rate on {basis}.",
              f"\n**{esc(headline(card))}**",
              f"\n{_false_flag_sentence(card)}"]
-    lines += [f"\n**Unavailable**: {esc(note)}." for note in unavailable_notes(card, data)]
+    lines += [f"\n**{kind}**: {esc(note)}." for kind, note in scan_notes(card, data)]    # unavailable, warnings
     lines += [f"\n**Team finding**: {esc(finding)}." for finding in team_findings(card, data, panel=panel)]
     missing = data.notes.get("open_opps_without_created_at", 0)
     if missing:

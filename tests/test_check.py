@@ -176,3 +176,64 @@ def test_with_activities_the_untouched_deals_are_counted(tmp_path):
     acts = pd.read_csv(folder / "activities.csv")
     untouched = opps[(opps["outcome"] == "open") & ~opps["opp_id"].isin(acts["opp_id"])]
     assert facts["open deals without a touch"]["count"] == len(untouched)
+
+
+def deleted_salesforce_sync(folder: Path) -> Path:
+    """A Fivetran Salesforce sync under its own file names whose opportunities are all soft-deleted."""
+    folder.mkdir(parents=True)
+    write(folder / "sf_user_data.csv", ["id", "name", "department", "is_active", "_fivetran_deleted"],
+          [["0055000000AAAAA", "Ann Lee", "Sales", "true", "false"], ["0055000000BBBBB", "Bob Ray", "Sales", "true",
+                                                                     "false"],
+           ["0055000000CCCCC", "Old User", "Sales", "false", "true"]])
+    write(folder / "sf_opportunity_data.csv",
+          ["id", "owner_id", "stage_name", "is_closed", "is_won", "created_date", "close_date", "_fivetran_deleted"],
+          [[f"0065000000A000{i}", owner, "Closed Won", "true", "true", "2024-03-01T10:00:00Z", "2024-03-20", "true"]
+           for i, owner in enumerate(["0055000000AAAAA", "0055000000BBBBB", "0055000000BBBBB"])])
+    (folder / "source.yaml").write_text("format: salesforce\n"
+                                        "files: {User: sf_user_data.csv, Opportunity: sf_opportunity_data.csv}\n")
+    return folder
+
+
+WHY = ("sf_user_data.csv: the table is empty; it needs at least one row of reps — why: sf_user_data.csv: 3 rows "
+       "read, 2 not a rep: owns no opportunity, task or event, 1 deleted in the CRM (_fivetran_deleted is set); "
+       "sf_opportunity_data.csv: 3 rows read, 3 deleted in the CRM (_fivetran_deleted is set)")
+
+
+def test_check_explains_a_sync_whose_rows_are_all_deleted(tmp_path):
+    source = deleted_salesforce_sync(tmp_path / "sync") / "source.yaml"
+    result = invoke("check", "--data", source)
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [f"pipnb: error: {WHY}"]
+    out = result.stdout
+    assert "sf_opportunity_data.csv" in out and "Rows filtered, by reason: 6" in out
+    assert "3  opportunities _fivetran_deleted: deleted in the CRM (_fivetran_deleted is set)" in out
+    assert "2  reps id: not a rep: owns no opportunity, task or event" in out
+    assert "0  deals without an owner" not in out                 # a stopped load claims no fact
+    report = json.loads(invoke("check", "--data", source, "--format", "json").stdout)
+    assert [(f["file"], f["rows_read"], f["rows_kept"], f["filtered"]) for f in report["files"]] == [
+        ("sf_user_data.csv", 3, 0, 3), ("sf_opportunity_data.csv", 3, 0, 3)]
+    scan = invoke("scan", "--data", source)
+    assert scan.exit_code == 2 and scan.stderr.strip().splitlines()[-1] == f"pipnb: error: {WHY}"
+
+
+@pytest.mark.parametrize(("files", "expected"), [
+    ({"sf_user_data.csv": "id,name,department", "sf_opportunity_data.csv": "id,owner_id,stage_name,is_won"},
+     "these files look like a Salesforce export: write a source YAML with `format: salesforce` and `files: "
+     "{Opportunity: sf_opportunity_data.csv, User: sf_user_data.csv}`"),
+    ({"hs_deal.csv": "deal_id,owner_id,deal_pipeline_stage_id", "hs_owner.csv": "owner_id,email",
+      "hs_engagement.csv": "id,type,owner_id,timestamp"},
+     "these files look like a HubSpot export: write a source YAML with `format: hubspot` and `files: "
+     "{deals: hs_deal.csv, owners: hs_owner.csv, engagement: hs_engagement.csv}`"),
+])
+def test_a_crm_folder_without_a_yaml_is_told_which_format(tmp_path, files, expected):
+    for name, header in files.items():
+        (tmp_path / name).write_text(header + "\n")
+    result = invoke("check", "--data", tmp_path)
+    assert result.exit_code == 2 and result.stdout == ""
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"pipnb: error: {tmp_path}: reps.csv (or reps.parquet) is missing; {expected}"), line
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "notes.csv").write_text("a,b\n")
+    assert invoke("check", "--data", plain).stderr.strip().endswith(
+        "reps.csv (or reps.parquet) is missing; export the reps table there")

@@ -74,11 +74,13 @@ def _touch_stats(opps: pd.DataFrame, acts: pd.DataFrame, start: pd.Timestamp,
     is_open = (opps["created_at"] < end) & (opps["closed_at"].isna() | (opps["closed_at"] >= end))
     open_opps = opps[is_open]
     last_touch = open_opps["opp_id"].map(touches.groupby("opp_id")["occurred_at"].max())
-    tails = pd.DataFrame({"rep_id": open_opps["rep_id"],
-                          "days": (end - last_touch.fillna(open_opps["created_at"])) / pd.Timedelta(days=1)})
+    since = last_touch.fillna(open_opps["created_at"])
+    tails = pd.DataFrame({"rep_id": open_opps["rep_id"], "days": (end - since) / pd.Timedelta(days=1)})
+    # stale: more than 14 whole calendar days from the day of the last touch to the last day before `end`
+    whole = ((end - pd.Timedelta(days=1)).normalize() - since.dt.normalize()).dt.days
     return pd.DataFrame({
         "avg_days_between_touches": pd.concat([gaps, tails]).groupby("rep_id")["days"].mean(),
-        "stale_opp_share": (tails["days"] > 14).groupby(tails["rep_id"]).mean(),
+        "stale_opp_share": (whole > 14).groupby(tails["rep_id"]).mean(),
     })
 
 

@@ -150,3 +150,22 @@ def test_followup_ratio_is_a_cohort_judged_when_its_window_closes():
     early = window_metrics(weekly_panel(data, as_of="2024-01-25"), T("2024-01-01"), T("2024-01-22"))
     assert tuple(early.set_index(["rep_id", "metric"]).loc[("A", "followup_meeting_ratio"),
                                                             ["numerator", "denominator"]]) == (1, 2)
+
+
+def test_stale_means_more_than_14_whole_days_untouched():
+    """Touched on the 6th, 7th and 8th, seen at the end of Sunday the 21st: 15, 14 and 13 days untouched; only the
+    first is stale ("more than 14 days"), in the weekly share and in the diagnosis's dead opportunities alike —
+    the 7th's midnight touch is 15.0 elapsed days before the end of the 21st, which the rule does not count."""
+    from pipnb.diagnosis import dead_opportunities
+    from pipnb.metrics import touch_gaps
+
+    data = sales(opps=[(f"o{d}", "A", "2024-01-01", None, "open", None) for d in (6, 7, 8)],
+                 acts=[("t6", "A", "call", "2024-01-06 23:30", "o6"), ("t7", "A", "call", "2024-01-07 00:00", "o7"),
+                       ("t8", "A", "call", "2024-01-08 09:00", "o8")])
+    pooled = window_metrics(weekly_panel(data, as_of="2024-01-21"), T("2024-01-01"), T("2024-01-15"))
+    stale = pooled.set_index(["rep_id", "metric"]).loc[("A", "stale_opp_share")]
+    assert (stale["numerator"], stale["denominator"]) == (1, 3)
+    dead = dead_opportunities(data, touch_gaps(data, "2024-01-21"))
+    assert dead[["opp_id", "days_since_touch"]].values.tolist() == [["o6", 15.0]]
+    later = dead_opportunities(data, touch_gaps(data, "2024-01-22"))       # a day later: 16, 15 and 14
+    assert later[["opp_id", "days_since_touch"]].values.tolist() == [["o6", 16.0], ["o7", 15.0]]

@@ -132,7 +132,8 @@ def test_bad_export_names_file_row_and_column(tmp_path, case):
 
 def test_source_yaml_mistake_names_the_key(tmp_path):
     (tmp_path / "source.yaml").write_text("format: hubspot\nfiles: {deal: d.csv}\n")
-    with pytest.raises(SourceError, match=r"source YAML key `files.deal`: Extra inputs are not permitted"):
+    with pytest.raises(SourceError, match=r"source YAML key `files.deal`: unknown key; the known ones are deals, "
+                                          r"meetings, emails, calls, owners"):
         load(tmp_path / "source.yaml")
 
 

@@ -200,15 +200,24 @@ def test_missing_object_file(tmp_path):
 
 
 @pytest.mark.parametrize("yaml_text, expected", [
-    ("team_feild: Department", "source YAML key `team_feild`: Extra inputs are not permitted"),
+    ("team_feild: Department", "source YAML key `team_feild`: unknown key; the known ones are folder, url, url_env"),
     ("email_when: {field: Type}", "source YAML key `email_when.0`: a rule needs `values"),
     ("call_when: {field: Subject, pattern: '(call'}", "pattern '(call' is not a regular"),
+    ("team: Sales\nteam_field: Department", "give either `team:` (one team for every rep) or `team_field:`"),
+    ("files: {Oportunity: o.csv}", "source YAML key `files.Oportunity`: unknown key; the known ones are Opportunity, "
+                                   "Task, Event, User, UserRole"),
 ])
 def test_source_yaml_mistakes_name_the_key(tmp_path, yaml_text, expected):
     (tmp_path / "source.yaml").write_text(f"format: salesforce\n{yaml_text}\n")
     with pytest.raises(SourceError) as err:
         load(tmp_path / "source.yaml")
     assert expected in str(err.value)
+
+
+def test_a_constant_team(tmp_path):
+    copy(tmp_path)
+    (tmp_path / "source.yaml").write_text("format: salesforce\nfolder: sf\nteam: ' Enterprise '\n")
+    assert set(load(tmp_path / "source.yaml").reps["team"]) == {"Enterprise"}
 
 
 def test_cli_reports_a_salesforce_error_in_one_line(tmp_path):

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from pipnb.data import SNAPSHOT, SalesData
-from pipnb.errors import PipnbError, SourceError
+from pipnb.errors import DataError, PipnbError, SourceError
 from pipnb.io import read_yaml
 from pipnb.ledger import BAD_ROWS, Ledger, check_bad_rows
 from pipnb.sources.registry import FORMATS, Reader
@@ -71,33 +71,47 @@ def load(source: str | Path | SalesData, *, timezone: str = "UTC", bad_rows: str
     # Here, not at the top: the adapters and the validation import pandera (0.25 s), which a loaded snapshot or a
     # module that only names load (pipnb.metrics, for accepts_path) does not need. Importing them registers the formats.
     from pipnb.sources import columns, folder, hubspot, salesforce, sql  # noqa: F401
-    from pipnb.validate import validate  # pandera (0.25 s), as above
 
     choice = check_bad_rows(bad_rows)
     if isinstance(source, str) and "://" in source:
         ledger = Ledger(choice)
-        tables, shown = sql.read_url(source)
-        return validate(tables, source=shown, timezone=timezone, ledger=ledger)
+        return _validated(lambda: sql.read_url(source), "the database", timezone, ledger)
     path = Path(source)
     if path.is_dir():
         ledger = Ledger(choice)
         for is_export, read in ((salesforce.is_salesforce_folder, salesforce.read_salesforce_folder),
                                 (hubspot.is_hubspot_folder, hubspot.read_hubspot_folder)):
             if is_export(path):
-                return validate(read(path, timezone=timezone, ledger=ledger), source=str(path), timezone=timezone,
-                                ledger=ledger)
-        return validate(folder.read_folder(path), source=str(path), timezone=timezone, ledger=ledger)
+                return _validated(lambda read=read: (read(path, timezone=timezone, ledger=ledger), str(path)),
+                                  str(path), timezone, ledger)
+        return _validated(lambda: (folder.read_folder(path), str(path)), str(path), timezone, ledger)
     if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
         config = read_source_yaml(path)
         written = config.get("bad_rows")      # a wrong value is named by the format's own check of the YAML
         ledger = Ledger(choice or (written if written in BAD_ROWS else None))
-        return validate(_read(FORMATS[config["format"]], config, path.parent, timezone, ledger), source=str(path),
-                        timezone=timezone, ledger=ledger)
+        return _validated(lambda: (_read(FORMATS[config["format"]], config, path.parent, timezone, ledger),
+                                   str(path)), str(path), timezone, ledger)
     if not path.exists():
         raise SourceError(f"{path}: no such folder or file; pass a folder of reps/opportunities/activities "
                           "tables, a CRM export folder, a database URL or a source YAML "
                           "(try `pipnb demo-data --out data/demo`)")
     raise SourceError(f"{path}: not a folder or a .yaml source file")
+
+
+def _validated(read, source: str, timezone: str, ledger: Ledger) -> SalesData:
+    """Validate the tables ``read()`` returns (with the name reports show). A load that stops still explains
+    itself: the error carries the partial data and, when a table ended empty, why (:mod:`pipnb.sources.explain`)."""
+    # pandera (0.25 s), behind pipnb.validate: imported with the adapters, as in load
+    from pipnb.sources.explain import explained, stop_if_empty
+    from pipnb.validate import validate  # pandera (0.25 s), as above
+
+    tables, shown = None, source
+    try:
+        tables, shown = read()
+        stop_if_empty(tables)
+        return validate(tables, source=shown, timezone=timezone, ledger=ledger)
+    except DataError as err:
+        raise explained(err, ledger, tables, source=shown, timezone=timezone) from None
 
 
 def _read(reader: Reader, config: dict, base: Path, timezone: str, ledger: Ledger) -> dict[str, RawTable]:

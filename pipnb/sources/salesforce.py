@@ -33,6 +33,7 @@ listed in the load's data quality.
     bad_rows: skip                      # set invalid rows aside and list them (default: stop)
     team_field: Department              # default: UserRole.Name, else Department; UserRoleId is
                                         # named from UserRole.csv (a Data Export) when it is there
+    # team: Sales                       # or: one team for every rep (not with team_field)
     email_when: {field: TaskSubtype, values: [Email, ListEmail]}
     call_when: [{field: TaskSubtype, values: [Call]}, {field: Subject, pattern: "^call"}]
     meeting_when: {field: Type, values: [Meeting]}     # default: every event is a meeting
@@ -343,17 +344,21 @@ def _select_reps(users: Export, user_ids: pd.Series, spec: SalesforceSource, opp
 
 def _reps(reps: Export, users: Export, user_ids: pd.Series, spec: SalesforceSource, roles: Export | None,
           timezone: str) -> pd.DataFrame:
-    team_field = spec.team_field or reps.first_of(["UserRole.Name", "Department"])
-    if team_field is None:
-        raise DataError("no team column (UserRole.Name or Department); export one of them or set "
-                        "`team_field` in the source YAML", file=reps.name)
-    team = reps.text(team_field, fix="export it or choose another `team_field` in the source YAML")
-    if reps.key(team_field) == "userroleid" and roles is not None:     # a Data Export: name the roles
-        names = dict(zip(salesforce_id15(roles.text("Id", fix=_API)), roles.text("Name", fix=_API),
-                         strict=True))
-        team = salesforce_id15(team).map(names).fillna(team)
-    reps.require_filled(team, reps.column(team_field) or team_field,
-                        fix="fill it in Salesforce or choose another `team_field`")
+    if spec.team is not None:           # one team for every rep
+        team = pd.Series(spec.team.strip(), index=reps.frame.index, dtype="string")
+    else:
+        team_field = spec.team_field or reps.first_of(["UserRole.Name", "Department"])
+        if team_field is None:
+            raise DataError("no team column (UserRole.Name or Department); export one of them, or set "
+                            "`team_field` (a column) or `team: NAME` (one team for all) in the source YAML",
+                            file=reps.name)
+        team = reps.text(team_field, fix="export it or choose another `team_field` in the source YAML")
+        if reps.key(team_field) == "userroleid" and roles is not None:     # a Data Export: name the roles
+            names = dict(zip(salesforce_id15(roles.text("Id", fix=_API)), roles.text("Name", fix=_API),
+                             strict=True))
+            team = salesforce_id15(team).map(names).fillna(team)
+        reps.require_filled(team, reps.column(team_field) or team_field,
+                            fix="fill it in Salesforce or choose another `team_field`")
     frame = pd.DataFrame({ROW: reps.rows, FILE: reps.frame[FILE], "rep_id": user_ids[reps.frame.index],
                           "rep_name": _user_names(reps), "team": team})
     if reps.has("ManagerId"):

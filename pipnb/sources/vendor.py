@@ -60,6 +60,7 @@ class VendorSource(BaseModel):
     bad_rows: Literal["stop", "skip"] = "stop"
     # which of the CRM user's fields say the rep's team, segment and hire date, and which users are reps
     team_field: str | None = None
+    team: str | None = None                  # one team for every rep (a constant), instead of team_field
     segment_field: str | None = None
     hire_date_field: str | None = None
     reps_when: Rules | None = None
@@ -70,6 +71,11 @@ class VendorSource(BaseModel):
             raise ValueError("give either `url:` or `url_env:`")
         if (self.url is not None or self.url_env is not None) and self.folder != ".":
             raise ValueError("give either `folder:` (exported files) or `url:` (a database the CRM is synced to)")
+        if self.team is not None and self.team_field is not None:
+            raise ValueError("give either `team:` (one team for every rep) or `team_field:` (the column of each "
+                             "rep's team), not both")
+        if self.team is not None and not self.team.strip():
+            raise ValueError("`team:` is empty; name the team (e.g. `team: Sales`) or remove the key")
         return self
 
 
@@ -100,7 +106,22 @@ def config_model(model: type[M], config: dict) -> M:
         first = err.errors()[0]
         key = ".".join(str(p) for p in first["loc"]) or "(top level)"
         message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden" and (known := known_keys(model, first["loc"][:-1])):
+            message = f"unknown key; the known ones are {', '.join(known)}"
         raise SourceError(f"source YAML key `{key}`: {message}") from None
+
+
+def known_keys(model: type[BaseModel], path: Sequence) -> list[str]:
+    """The keys the YAML may give at ``path`` inside ``model`` (``()``: its top level), as the YAML spells them;
+    empty when ``path`` does not lead to a model."""
+    for part in path:
+        fields = {f.alias or name: f for name, f in model.model_fields.items()}
+        field = fields.get(part)
+        inner = getattr(field, "annotation", None)
+        if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
+            return []
+        model = inner
+    return [f.alias or name for name, f in model.model_fields.items()]
 
 
 def clean_text(series: pd.Series) -> pd.Series:
