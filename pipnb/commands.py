@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +39,7 @@ from pipnb.batch import (
 from pipnb.batch.prepare import Batch, absolute_source
 from pipnb.cluster import ClusterError
 from pipnb.dashboard import dashboard, format_table, to_json
+from pipnb.dates import FORMAT, DateError, read_day
 from pipnb.demo import demo_data
 from pipnb.errors import PlanError
 from pipnb.findings import plural
@@ -283,16 +283,11 @@ def event_line(entry: HistoryEntry) -> str:
 
 
 def _iso_day(value: str | None, option: str) -> dt.date | None:
-    """A date given as YYYY-MM-DD exactly; None when not given."""
-    if value is None:
-        return None
-    text = value.strip()
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        raise PlanError(f"'{value}' is not a date as YYYY-MM-DD", key=option)
+    """A date given as ISO 8601 (:func:`pipnb.dates.read_day`); None when not given."""
     try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise PlanError(f"'{value}' is not a real day (YYYY-MM-DD)", key=option) from None
+        return read_day(value, option)
+    except DateError as err:
+        raise PlanError(err.problem + f" (use {FORMAT})", key=option) from None
 
 
 def demo(out: str, source: str | None, *, reports: str, params: str, echo: Echo, **run: Any) -> RunSummary:
