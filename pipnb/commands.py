@@ -39,6 +39,7 @@ from pipnb.batch import (
 from pipnb.batch.prepare import Batch, absolute_source
 from pipnb.cluster import ClusterError
 from pipnb.dashboard import dashboard, format_table, to_json
+from pipnb.data import rep_hint
 from pipnb.dates import FORMAT, DateError, read_day
 from pipnb.demo import demo_data
 from pipnb.errors import PlanError
@@ -229,6 +230,18 @@ def _reason_note(paths: list, reason: str, echo: Echo) -> None:
 def _flagged(batch: Batch, as_of: str) -> list[str]:
     card = scorecard(batch.data, as_of=as_of or None, policy=batch.policy, panel=batch.panel)
     return flagged_reps(card, plan_metrics_only=True)
+
+
+def existing_plan_file(path: str) -> str:
+    """``review --plan FILE``: the file, or a :class:`PlanError` with a did-you-mean over the plan files beside it
+    (:func:`pipnb.data.rep_hint`: ``r07.yaml`` for ``R07.yaml``)."""
+    file = Path(path)
+    if file.is_file():
+        return path
+    known = sorted(p.name for p in file.parent.glob("*.yaml")) if file.parent.is_dir() else []
+    hint = (rep_hint(file.name, known, examples="the plan files there are") if known else
+            f"{file.parent} holds no plan file; draft one with pipnb plan --data SRC --rep ID")
+    raise PlanError(f"{path}: file not found; {hint}")
 
 
 def review_json(source: str, plan: Plan, stage: str, params: str, *, bad_rows: str | None = None) -> str:
