@@ -160,3 +160,17 @@ def test_plan_event_dates_are_iso_too(tmp_path):
         result = _cli("plan", "event", "R01", "--params", str(tmp_path), "--kind", "territory", option, value,
                       "--note", "moved", "--by", "Mia")
         assert result.exit_code == 2 and f"'{value}' is not a date (use YYYY-MM-DD)" in result.stderr, result.output
+
+
+def test_a_plans_signed_steps_and_events_take_iso_text_and_refuse_the_rest(demo):
+    plan = pn.demo_plan(demo).model_copy(update={"status": "draft"})
+    active = plan.transition("activate", by="Mia", on=str(plan.start))              # ISO text is a date here too
+    assert active.history[-1].date == plan.start
+    day = plan.diagnosis_window.end
+    signed = active.record_event("territory", on=day.isoformat(), note="accounts moved", by="Mia")
+    assert signed.history[-1].event.start == day
+    for text in ("07/01/2026", "2026-7-1"):
+        with pytest.raises(pn.PlanError, match=f"^on: '{text}' is not a date \\(use YYYY-MM-DD\\)"):
+            active.record_event("territory", on=text, note="x", by="Mia")
+        with pytest.raises(pn.PlanError, match=f"^on: '{text}' is not a date"):
+            active.transition("acknowledge", by="Mia", on=text)
