@@ -344,9 +344,9 @@ def plan_history(ctx, rep_id, params):
     """Show a plan's status, lock and signed history (who, when, why), and any edit since it was locked."""
     # pipnb.commands loads pandas and the statistics (~1 s): only the command that runs pays it
     from pipnb.commands import history_lines
-    from pipnb.plan import Plan  # pipnb.plan (pydantic, yaml: 0.4 s): not on the `pipnb --help` path
+    from pipnb.plan import Plan, plan_file  # pipnb.plan (pydantic, yaml: 0.4 s): not on the `pipnb --help` path
 
-    path = plan_path(Path(params or ctx.obj.get("params") or "params"), rep_id)
+    path = plan_file(Path(params or ctx.obj.get("params") or "params"), rep_id)     # did-you-mean when missing
     for line in history_lines(path, Plan.from_yaml(path)):
         echo(line)
 
@@ -370,11 +370,11 @@ def review(data_source, bad_rows, plan_file, checkpoint, fmt, reports, params, f
     from pipnb.batch.prepare import absolute_source  # pipnb.batch (pandas: 0.35 s): not on the `pipnb --help` path
 
     # pipnb.commands loads pandas and the statistics (~1 s): only the command that runs pays it
-    from pipnb.commands import review_json, review_report
+    from pipnb.commands import existing_plan_file, review_json, review_report
     from pipnb.plan import Plan  # pipnb.plan (pydantic, yaml: 0.4 s): not on the `pipnb --help` path
 
     plan_file, data_source = str(Path(plan_file).expanduser().absolute()), absolute_source(data_source)
-    plan_obj = Plan.from_yaml(plan_file)
+    plan_obj = Plan.from_yaml(existing_plan_file(plan_file))
     stage = parse_stage(checkpoint, len(plan_obj.checkpoints), file=plan_file)
     plan_obj.check_lock(file=plan_file)
     if fmt == "json":

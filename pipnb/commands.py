@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +40,8 @@ from pipnb.batch import (
 from pipnb.batch.prepare import Batch, absolute_source
 from pipnb.cluster import ClusterError
 from pipnb.dashboard import dashboard, format_table, to_json
+from pipnb.data import rep_hint
+from pipnb.dates import FORMAT, DateError, read_day
 from pipnb.demo import demo_data
 from pipnb.errors import PlanError
 from pipnb.findings import plural
@@ -232,6 +233,18 @@ def _flagged(batch: Batch, as_of: str) -> list[str]:
     return flagged_reps(card, plan_metrics_only=True)
 
 
+def existing_plan_file(path: str) -> str:
+    """``review --plan FILE``: the file, or a :class:`PlanError` with a did-you-mean over the plan files beside it
+    (:func:`pipnb.data.rep_hint`: ``r07.yaml`` for ``R07.yaml``)."""
+    file = Path(path)
+    if file.is_file():
+        return path
+    known = sorted(p.name for p in file.parent.glob("*.yaml")) if file.parent.is_dir() else []
+    hint = (rep_hint(file.name, known, examples="the plan files there are") if known else
+            f"{file.parent} holds no plan file; draft one with pipnb plan --data SRC --rep ID")
+    raise PlanError(f"{path}: file not found; {hint}")
+
+
 def review_json(source: str, plan: Plan, stage: str, params: str, *, bad_rows: str | None = None) -> str:
     """``pipnb review --format json``: the review computed here (no notebook), with the notes it warned of."""
     policy_path = Path(params) / "policy.yaml"
@@ -284,16 +297,11 @@ def event_line(entry: HistoryEntry) -> str:
 
 
 def _iso_day(value: str | None, option: str) -> dt.date | None:
-    """A date given as YYYY-MM-DD exactly; None when not given."""
-    if value is None:
-        return None
-    text = value.strip()
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        raise PlanError(f"'{value}' is not a date as YYYY-MM-DD", key=option)
+    """A date given as ISO 8601 (:func:`pipnb.dates.read_day`); None when not given."""
     try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise PlanError(f"'{value}' is not a real day (YYYY-MM-DD)", key=option) from None
+        return read_day(value, option)
+    except DateError as err:
+        raise PlanError(err.problem + f" (use {FORMAT})", key=option) from None
 
 
 def demo(out: str, source: str | None, *, reports: str, params: str, echo: Echo, **run: Any) -> RunSummary:

@@ -19,13 +19,14 @@ from pipnb.schema import TABLES
 SNAPSHOT = "snapshot.json"
 
 
-def _rep_hint(rep_id: str, known: list[str]) -> str:
-    """"did you mean 'R07'?" for an id in the wrong case or with a typo, else a few ids as examples."""
+def rep_hint(rep_id: str, known: list[str], *, examples: str = "rep ids look like") -> str:
+    """"did you mean 'R07'?" for an id in the wrong case or with a typo, else a few ids as examples: the one
+    did-you-mean of a rep id (the API, and every command that takes a rep or a plan)."""
     same = [r for r in known if r.casefold() == rep_id.casefold()]
     close = same or difflib.get_close_matches(rep_id, known, n=1, cutoff=0.75)
     if close:
         return f"did you mean '{close[0]}'?"
-    return f"rep ids look like: {', '.join(known[:5])}"
+    return f"{examples}: {', '.join(known[:5])}" + (", …" if len(known) > 5 else "")
 
 
 def _vouched(folder: Path) -> bool:
@@ -96,7 +97,7 @@ class SalesData:
         hit = self.reps.loc[self.reps["rep_id"] == str(rep_id)]
         if hit.empty:
             raise UnknownRepError(f"rep '{rep_id}' is not in the data from {self.source}: "
-                                  f"{_rep_hint(str(rep_id), self.rep_ids)} (`pipnb scan` lists the reps)")
+                                  f"{rep_hint(str(rep_id), self.rep_ids)} (`pipnb scan` lists the reps)")
         return hit.iloc[0]
 
     @property

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from pipnb.dates import DateError, read_day
 from pipnb.diagnosis import Diagnosis
 from pipnb.errors import PlanError
 from pipnb.plan import Area, DeadOpportunity, HistoryEntry, Plan, Target, Window
@@ -23,19 +24,15 @@ from pipnb.schema import METRICS, PLAN_METRICS
 
 
 def _plan_start(value: str | dt.date, day_after: dt.date) -> dt.date:
-    """A plan's first day from a date or ``YYYY-MM-DD``; anything else is a :class:`PlanError` with a hint."""
-    if isinstance(value, dt.date):
-        return pd.Timestamp(value).date()         # a Timestamp or datetime is a date too: its day
+    """A plan's first day from a date or ISO 8601 text (:func:`pipnb.dates.read_day`); anything else --
+    ``07/06/2026``, ``2026-7-6``, ``next monday`` -- is a :class:`PlanError` with a hint."""
     try:
-        stamp = pd.Timestamp(str(value))
-        if pd.isna(stamp):
-            raise ValueError(value)                # NaT, nan, '': not a date
-        return stamp.date()
-    except (ValueError, TypeError, OverflowError):
+        return read_day(value, "start")
+    except DateError as err:
         monday = day_after + dt.timedelta(days=-day_after.weekday() % 7)
-        raise PlanError(f"'{value}' is not a date: use YYYY-MM-DD, e.g. '{monday:%Y-%m-%d}' (the first "
-                        f"Monday after the diagnosis window), or leave it out for the day after it "
-                        f"({day_after:%Y-%m-%d})", key="start") from None
+        raise PlanError(f"{err.problem}: use YYYY-MM-DD, e.g. '{monday:%Y-%m-%d}' (the first Monday after the "
+                        f"diagnosis window), or leave it out for the day after it ({day_after:%Y-%m-%d})",
+                        key="start") from None
 
 
 def draft_plan(diagnosis, start: str | dt.date | None = None, policy: Policy | str | Path | None = None, *,
@@ -89,9 +86,9 @@ def draft_plan(diagnosis, start: str | dt.date | None = None, policy: Policy | s
              for r in diagnosis.drivers.itertuples()]
     window_start = pd.Timestamp(diagnosis.window_start).date()
     if start <= window_start:
-        raise PlanError(f"start {start:%Y-%m-%d} is not after the diagnosis window's first day "
-                        f"({window_start:%Y-%m-%d}): a plan starts after what it is drafted from; leave --start out "
-                        f"for {day_after:%Y-%m-%d}", key="start")
+        raise PlanError(f"{start:%Y-%m-%d} is not after the diagnosis window's first day ({window_start:%Y-%m-%d}): "
+                        f"a plan starts after what it is drafted from; leave the start out for {day_after:%Y-%m-%d} "
+                        "(the day after the diagnosis window)", key="start")
     window_end = min(pd.Timestamp(diagnosis.window_end).date(), start - dt.timedelta(days=1))
     try:
         return _plan(diagnosis, policy, start, window_start, window_end, targets, areas, reason)

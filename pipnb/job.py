@@ -29,6 +29,8 @@ from pipnb.record import IndexEntry
 __all__ = ["Job", "JobResult", "JobStatus", "Problem", "RunSummary"]
 
 JobStatus = Literal["ok", "failed", "skipped"]
+#: Why a review skipped in a run waits (:attr:`Problem.state`): counted apart from the other skipped jobs.
+WAITING = ("not due", "draft")
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,13 @@ class JobResult:
     def label(self) -> str:
         return self.job.label if self.job is not None else self.problem.label if self.problem else ""
 
+    @property
+    def outcome(self) -> str:
+        """What the run's summary counts this job as: ``ok``, ``failed``, ``skipped``, or, for a review not run,
+        why it waits (``not due``, ``draft``: :data:`WAITING`). The text summary and the JSON both use it."""
+        state = getattr(self.problem, "state", None) if self.status == "skipped" else None
+        return state if state in WAITING else self.status
+
     def index_entry(self) -> IndexEntry:
         """This result as a row of ``reports/index.html``: the report, or the kept notebook of a
         failure, under the header's ``rep_name`` and ``stage`` (the label when there is no stage)."""
@@ -209,13 +218,18 @@ class RunSummary:
     def failed(self) -> list[JobResult]:
         return self._with("failed")
 
+    def counts(self) -> dict[str, int]:
+        """How many jobs ended each way (:attr:`JobResult.outcome`): ok, skipped, failed, not due, draft."""
+        outcomes = [r.outcome for r in self.results]
+        return {name: outcomes.count(name) for name in ("ok", "skipped", "failed", *WAITING)}
+
     def __str__(self) -> str:
         executed = sum(r.seconds for r in self.results)
-        waiting = {s: [r for r in self.skipped if r.problem is not None and r.problem.state == s]
-                   for s in ("not due", "draft")}
-        later = "".join(f", {len(rs)} {s}" for s, rs in waiting.items() if rs)
-        lines = [f"{len(self.ok)} ok, {len(self.skipped) - sum(map(len, waiting.values()))} skipped, "
-                 f"{len(self.failed)} failed{later} ({len(self.results)} jobs, {executed:.1f} s of execution)"]
+        counts = self.counts()
+        waiting = {s: [r for r in self.results if r.outcome == s] for s in WAITING}
+        later = "".join(f", {counts[s]} {s}" for s in WAITING if counts[s])
+        lines = [f"{counts['ok']} ok, {counts['skipped']} skipped, "
+                 f"{counts['failed']} failed{later} ({len(self.results)} jobs, {executed:.1f} s of execution)"]
         for state, rs in waiting.items():
             if rs:
                 lines.append(f"{state}:")
@@ -224,7 +238,7 @@ class RunSummary:
         if retried:
             lines.append("retried after a lost Dask worker:")
             lines += [f"  {r.label}  ({r.lost_workers} lost, {r.status})" for r in retried]
-        ignored = [r for r in self.skipped if r.problem is not None and not r.problem.state]
+        ignored = [r for r in self.skipped if r.problem is not None and r.outcome == "skipped"]
         if ignored:
             lines.append("not run:")
             lines += [f"  {r.label}  {r.error}" for r in ignored]

@@ -27,6 +27,7 @@ from typing import Any, Literal, Self
 
 from pydantic import ValidationError, model_validator
 
+from pipnb.dates import DateError, read_day
 from pipnb.errors import PlanError
 from pipnb.policy import StrictModel
 
@@ -192,7 +193,7 @@ class Lifecycle:
             allowed = ", ".join(s for s, (starts, _) in TRANSITIONS.items() if self.status in starts) or "none"
             raise PlanError(f"the plan of {self.rep_id} is {self.status}: it cannot {action} (steps allowed from "
                             f"{self.status}: {allowed})")
-        on = on or dt.date.today()
+        on = _day(on, "on") or dt.date.today()
         update: dict[str, Any] = {"status": status}
         lines = []
         if action == "activate":
@@ -260,6 +261,7 @@ class Lifecycle:
             leave without its end (or a kind given metrics it does not take).
         """
         by, note = " ".join(str(by).split()), " ".join(str(note).split())
+        on, until, signed_on = _day(on, "on"), _day(until, "until"), _day(signed_on, "signed_on")   # ISO only
         cmd = f"pipnb plan event {self.rep_id}"
         if kind not in EVENT_METRICS:
             raise PlanError(f"'{kind}' is not a kind of plan event (use {', '.join(EVENT_KINDS)})", key="kind")
@@ -402,3 +404,12 @@ def _short(value: Any) -> str:
         return "[" + ", ".join(_short(v) for v in value) + "]"
     return str(value)
 
+
+
+def _day(value: object, name: str) -> dt.date | None:
+    """A date argument of the API (:func:`pipnb.dates.read_day`: ``YYYY-MM-DD`` or a date): a :class:`PlanError`
+    naming ``name`` otherwise."""
+    try:
+        return read_day(value, name)
+    except DateError as err:
+        raise PlanError(f"{err.problem} (use YYYY-MM-DD)", key=name) from None

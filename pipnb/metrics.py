@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from pipnb.data import SalesData
+from pipnb.dates import read_date
 from pipnb.errors import DataError
 from pipnb.limits import PANEL_CELL_BYTES, check_fits
 from pipnb.schema import METRICS, SNAPSHOT_ROWS, STALE_DAYS, WIN_RATE_BASES
@@ -118,7 +119,7 @@ class _Grid:
 
 def _as_of_instant(as_of) -> pd.Timestamp:
     """The instant that ends the day ``as_of`` (dates include their whole day)."""
-    return pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+    return pd.Timestamp(read_date(as_of, "as_of")).normalize() + pd.Timedelta(days=1)
 
 
 @accepts_path
@@ -362,9 +363,9 @@ def data_window(data: SalesData, as_of: str | pd.Timestamp | None = None, weeks:
         raise DataError(f"the window needs at least 1 week (weeks = {weeks}); use --weeks 1 or more")
     first, last = (stamp.normalize() for stamp in data.period)
     span = f"the data runs from {first:%Y-%m-%d} to {last:%Y-%m-%d}"
-    day = pd.Timestamp(as_of).normalize() if as_of is not None else last
+    day = pd.Timestamp(read_date(as_of, "as_of")).normalize() if as_of is not None else last    # ISO only
     back = pd.Timedelta(weeks=int(weeks) - 1)
-    start = week_start(pd.Timestamp(since)) if since is not None else week_start(day) - back
+    start = week_start(pd.Timestamp(read_date(since, "since"))) if since is not None else week_start(day) - back
     if day < first:
         raise DataError(f"no data in the window ending {day:%Y-%m-%d}: {span}; choose an as-of date in between")
     if start > last:
@@ -405,7 +406,7 @@ def window_metrics(panel: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, 
     """
     if win_rate_basis not in WIN_RATE_BASES:
         raise DataError(f"win_rate_basis '{win_rate_basis}' is not known (use {' or '.join(WIN_RATE_BASES)})")
-    start, end = week_start(pd.Timestamp(start)), week_start(pd.Timestamp(end))
+    start, end = (week_start(pd.Timestamp(read_date(day, name))) for day, name in ((start, "start"), (end, "end")))
     rows = panel[(panel["week"] >= start) & (panel["week"] <= end)]
     flows = rows[~rows["metric"].isin(SNAPSHOT_ROWS)]
     pooled = flows.groupby(["rep_id", "metric"], sort=False)[["numerator", "denominator"]].sum()

@@ -23,22 +23,20 @@ def written_paths(summary: RunSummary) -> list[Path]:
 
 
 def run_json(summary: RunSummary, *, pdfs: list[Path] | tuple[Path, ...] = (), **files: Path | None) -> str:
-    """The run's results as one JSON object: ``summary`` counts, one entry per job (label, status, state --
-    ``not due`` or ``draft`` for a review not run, seconds, attempts, version, html, ipynb, error, messages),
-    the other ``files`` written (index, data quality) and the ``pdfs`` printed."""
+    """The run's results as one JSON object: ``summary`` counts, one entry per job (label, status -- what the
+    summary counts it as (:attr:`~pipnb.job.JobResult.outcome`): ``ok``, ``skipped``, ``failed``, or ``not due``
+    or ``draft`` for a review not run --, state, seconds, attempts, version, html, ipynb, error, messages), the
+    other ``files`` written (index, data quality) and the ``pdfs`` printed."""
     def path(p: Path | None) -> str | None:
         return None if p is None else str(p)
 
     jobs: list[dict[str, Any]] = [{
-        "label": r.label, "status": r.status, "state": getattr(r.problem, "state", None) or None,
+        "label": r.label, "status": r.outcome, "state": getattr(r.problem, "state", None) or None,
         "seconds": round(r.seconds, 3), "attempts": r.attempts,
         "version": r.version, "html": path(r.html), "ipynb": path(r.ipynb), "error": r.error,
         "messages": list(r.messages),
     } for r in summary.results]
-    waiting = {state: sum(1 for r in summary.skipped if getattr(r.problem, "state", None) == state)
-               for state in ("not due", "draft")}
-    counts = {"ok": len(summary.ok), "skipped": len(summary.skipped) - sum(waiting.values()),
-              "failed": len(summary.failed), **waiting,
-              "jobs": len(summary.results), "seconds": round(sum(r.seconds for r in summary.results), 3)}
+    counts = {**summary.counts(), "jobs": len(summary.results),
+              "seconds": round(sum(r.seconds for r in summary.results), 3)}
     return json.dumps({"summary": counts, "jobs": jobs, "files": {k: path(v) for k, v in files.items()},
                        "pdfs": [str(p) for p in pdfs]}, indent=1)

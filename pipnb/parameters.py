@@ -4,7 +4,9 @@ Papermill injects ``-p`` values as a cell of assignments headed ``# Parameters``
 ``parameters``, and only *warns* about a name the notebook does not declare, so ``-p rep_idd R07`` would run
 the default rep. Each lifecycle notebook therefore calls :func:`check_parameters` in the cell after its
 parameters: an injected name the notebook does not declare, a value of the wrong type, or a required
-parameter left empty is a :class:`~pipnb.errors.PipnbError` that says how to fix it.
+parameter left empty is a :class:`~pipnb.errors.PipnbError` that says how to fix it. A date parameter
+(:data:`DATE_PARAMETERS`) is ISO 8601 text (``-p as_of 2026-06-01``; read by :func:`pipnb.dates.read_date`):
+``06/01/2026`` is refused; a date YAML gave as a date (``-y "as_of: 2026-06-01"``) becomes that text.
 
 Relative paths are the caller's: papermill runs the kernel in the caller's working directory (unless
 ``--cwd``), so ``-p data_source data/demo`` means ``./data/demo`` there. An *empty* ``data_source`` or
@@ -15,17 +17,21 @@ relative to the notebook's own folder.
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import difflib
 from collections.abc import Mapping, MutableMapping, Sequence
 from pathlib import Path
 
+from pipnb.dates import DateError, read_date
 from pipnb.errors import PipnbError
 from pipnb.workdir import find_workdir
 
-__all__ = ["check_parameters", "data_path", "injected_names"]
+__all__ = ["DATE_PARAMETERS", "check_parameters", "data_path", "injected_names"]
 
 #: The header of the cell papermill injects (its Python translator's comment line).
 _INJECTED_HEADER = "# Parameters"
+#: The notebooks' date parameters (text, ``YYYY-MM-DD``; empty for the default).
+DATE_PARAMETERS = ("as_of", "start", "since", "today", "data_date")
 
 
 def injected_names(history: Sequence[str]) -> list[str]:
@@ -42,7 +48,7 @@ def injected_names(history: Sequence[str]) -> list[str]:
 
 
 def check_parameters(namespace: MutableMapping[str, object], declared: Mapping[str, type], *,
-                     required: Sequence[str] = ()) -> None:
+                     required: Sequence[str] = (), dates: Sequence[str] | None = None) -> None:
     """Check a notebook's parameters in its namespace (``globals()``); raise on the first mistake.
 
     Parameters
@@ -54,12 +60,15 @@ def check_parameters(namespace: MutableMapping[str, object], declared: Mapping[s
         Every parameter of the notebook and its type, as in its ``parameters`` cell.
     required
         Parameters that must not be left empty (the rep: it has no default).
+    dates
+        Date parameters: ISO 8601 text or empty (default: the declared ones named in :data:`DATE_PARAMETERS`). A
+        ``datetime.date`` there (a YAML date) is turned into its ``YYYY-MM-DD`` text.
 
     Raises
     ------
     PipnbError
-        An unknown parameter (with the closest declared name), a value of the wrong type, or a required
-        parameter left empty.
+        An unknown parameter (with the closest declared name), a value of the wrong type, a date that is not
+        ``YYYY-MM-DD`` (``06/01/2026``), or a required parameter left empty.
     """
     history = namespace.get("In")
     names = injected_names(history) if isinstance(history, list) else []
@@ -78,13 +87,28 @@ def check_parameters(namespace: MutableMapping[str, object], declared: Mapping[s
             namespace[name] = value = str(value)          # papermill -p reads "7" as a number
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = namespace[name] = float(value)
+        if kind is str and isinstance(value, dt.date) and name in _dates(declared, dates):
+            value = namespace[name] = value.isoformat() if not isinstance(value, dt.datetime) else \
+                value.isoformat(timespec="minutes")                           # a YAML date: its ISO text
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise PipnbError(f"parameter {name!r} is {value!r}, not a {kind.__name__} (pass e.g. -p {name} "
                              f"{_example(kind)})")
+    for name in _dates(declared, dates):
+        value = namespace[name]
+        if value not in ("", None):
+            try:
+                read_date(value, name)
+            except DateError as err:
+                raise PipnbError(f"parameter {name!r}: {err.problem}: use YYYY-MM-DD (pass e.g. -p {name} "
+                                 f"2026-06-01), or leave it empty for the default") from None
     for name in required:
         if namespace.get(name) in ("", None):
             raise PipnbError(f"parameter {name!r} is not set: pass it (papermill -p {name} VALUE) or set it in "
                              "the notebook's parameters cell")
+
+
+def _dates(declared: Mapping[str, type], dates: Sequence[str] | None) -> list[str]:
+    return [n for n in declared if n in DATE_PARAMETERS] if dates is None else [n for n in dates if n in declared]
 
 
 def _example(kind: type) -> str:

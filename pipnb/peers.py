@@ -28,6 +28,7 @@ import pandas as pd
 
 from pipnb.alerts import not_measurable
 from pipnb.data import SalesData
+from pipnb.dates import read_date
 from pipnb.errors import UnknownRepError
 from pipnb.findings import (
     CONTEXT,
@@ -487,7 +488,7 @@ def peers_of(data: SalesData, rep_id: str, *, on: str | pd.Timestamp, peer_by: s
              policy: Policy | None = None) -> list[str]:
     """The rep's peers on a date: same peer group by the policy's ``peer_by``, not ramping, the rep excluded."""
     policy = (policy or Policy.default()).with_overrides(peer_by=peer_by)
-    return peers_in(peer_table(data, on=on, policy=policy), rep_id)
+    return peers_in(peer_table(data, on=pd.Timestamp(read_date(on, "on")), policy=policy), rep_id)
 
 
 @accepts_path

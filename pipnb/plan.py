@@ -19,10 +19,11 @@ import numpy as np
 import yaml
 from pydantic import Field, field_validator, model_validator
 
+from pipnb.data import rep_hint
 from pipnb.display import card_html, plan_facts, short_repr
 from pipnb.errors import PipnbError, PlanError
 from pipnb.fingerprint import fingerprint_until
-from pipnb.io import atomic_write_text
+from pipnb.io import atomic_write_text, read_yaml
 from pipnb.lifecycle import STATUSES, HistoryEntry, Lifecycle, Lock
 from pipnb.locks import writing
 from pipnb.policy import Policy, RangeModel, StrictModel, check_checkpoints, load_yaml_model
@@ -335,9 +336,9 @@ def sign_plan(params: str | Path, rep_id: str, action: str, *, by: str, note: st
     if action == "extend" and weeks is None:
         policy = Path(params) / "policy.yaml"
         weeks = (Policy.from_yaml(policy) if policy.is_file() else Policy.default()).review.extension_weeks
-    path = _plan_file(Path(params), rep_id)
+    path = plan_file(Path(params), rep_id)
     with writing(params):               # read, change, write: one writer at a time (pipnb.locks)
-        plan = Plan.from_yaml(_plan_file(Path(params), rep_id))
+        plan = Plan.from_yaml(plan_file(Path(params), rep_id))
         if plan.rep_id != rep_id:
             raise PlanError(f"holds the plan of {plan.rep_id!r}, not {rep_id!r}", file=str(path))
         signed = plan.transition(action, by=by, note=note, extension_weeks=weeks)
@@ -362,9 +363,9 @@ def record_plan_event(params: str | Path, rep_id: str, kind: str, *, on: dt.date
         No plan file for the rep, a file holding another rep's plan, or an event the plan does not allow (nothing
         is written then).
     """
-    path = _plan_file(Path(params), rep_id)
+    path = plan_file(Path(params), rep_id)
     with writing(params):               # read, change, write: one writer at a time (pipnb.locks)
-        plan = Plan.from_yaml(_plan_file(Path(params), rep_id))
+        plan = Plan.from_yaml(plan_file(Path(params), rep_id))
         if plan.rep_id != rep_id:
             raise PlanError(f"holds the plan of {plan.rep_id!r}, not {rep_id!r}", file=str(path))
         signed = plan.record_event(kind, on=on, note=note, by=by, until=until, weeks=weeks, metrics=metrics)
@@ -372,9 +373,28 @@ def record_plan_event(params: str | Path, rep_id: str, kind: str, *, on: dt.date
     return path, signed
 
 
-def _plan_file(params: Path, rep_id: str) -> Path:
+def plan_file(params: Path, rep_id: str) -> Path:
+    """The rep's plan file in ``params/plans/``; a rep with none is a :class:`PlanError` with a did-you-mean over
+    the plans there (:func:`pipnb.data.rep_hint`: ``r07`` for ``R07``), or how to draft one."""
     path = plan_path(params, rep_id)
-    if not path.is_file():
-        raise PlanError(f"no plan for {rep_id} (looked for {path}); draft it with pipnb plan --data SRC --rep "
-                        f"{rep_id}")
-    return path
+    if path.is_file():
+        return path
+    known = plan_rep_ids(params)
+    hint = rep_hint(rep_id, known, examples="the plans there are for") if known else \
+        f"there is no plan in {path.parent} yet"
+    draft = f"draft it with pipnb plan --data SRC --rep {rep_id}"
+    raise PlanError(f"no plan for {rep_id} (looked for {path}); {hint}" + (
+        "" if hint.startswith("did you mean") else f"; {draft}"))
+
+
+def plan_rep_ids(params: Path) -> list[str]:
+    """The reps with a plan file in ``params/plans/``: each file's ``rep_id`` (its name when it cannot be read)."""
+    ids = []
+    for path in sorted(plan_path(params, "x").parent.glob("*.yaml")):
+        try:
+            content = read_yaml(path, aliases=False)
+        except PipnbError:
+            content = None
+        rep_id = content.get("rep_id") if isinstance(content, dict) else None
+        ids.append(str(rep_id) if rep_id else path.stem)
+    return ids

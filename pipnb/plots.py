@@ -1,8 +1,13 @@
 """Charts for the reports (seaborn on matplotlib).
 
-Importing this module changes no global state: no backend switch, no seaborn theme, no rcParams. The
-report style (seaborn's ``whitegrid``, text never parsed as math) is applied inside each function only
-(:func:`styled`), so an analyst's own ``plt.plot(...)`` in the same notebook looks and displays as usual.
+Neither importing this module nor drawing a chart changes pyplot's state: no backend switch, no interactive
+mode, no seaborn theme, no rcParams, no current figure. The report style (seaborn's ``whitegrid``, text never
+parsed as math) is applied inside each function only (:func:`styled`), and every chart is a
+:class:`ReportFigure` built without pyplot (:func:`_figure`): pyplot never registers it, so its backend is not
+loaded inside the style's ``rc_context`` (IPython's inline backend, set up on that first load, would be undone
+when the context ends, and the analyst's next ``plt.plot(...)`` would show nothing), and the inline backend
+does not show it a second time at the end of the cell. An analyst's own ``plt.plot(...)`` in the same notebook
+looks and displays as usual, and a chart returned as a cell's value displays once.
 
 Every chart shows one rep against their peers as a *distribution*: peers are never named or labelled.
 Functions return the matplotlib Figure so that notebooks can display it and tests can inspect it.
@@ -21,11 +26,14 @@ import functools
 import io
 import textwrap
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from IPython.display import Image, display
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from pipnb.peers import peer_ids, plan_peers
@@ -51,14 +59,31 @@ def report_style() -> dict:
 
 
 def styled(draw):
-    """Run ``draw`` inside ``plt.rc_context(report_style())``: the style applies to its figure only."""
+    """Run ``draw`` inside ``matplotlib.rc_context(report_style())``: the style applies to its figure only."""
 
     @functools.wraps(draw)
     def wrapper(*args, **kwargs):
-        with plt.rc_context(report_style()):
+        with matplotlib.rc_context(report_style()):
             return draw(*args, **kwargs)
 
     return wrapper
+
+
+class ReportFigure(Figure):
+    """A report chart: a matplotlib Figure that pyplot does not manage, shown once as a PNG when a notebook cell
+    returns it (at :data:`DPI`; :func:`show` gives one image per panel, with alt text)."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+        return buffer.getvalue()
+
+
+def _figure(rows: int = 1, columns: int = 1, *, figsize: tuple[float, float]):
+    """A :class:`ReportFigure` of ``rows`` × ``columns`` axes (a 2-D array), drawn by Agg, unknown to pyplot."""
+    fig = ReportFigure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(rows, columns, squeeze=False)
 
 
 def describe(target, text: str):
@@ -91,7 +116,7 @@ def _grid(n: int, columns: int, width: float, height: float) -> tuple[plt.Figure
     n = max(n, 1)
     columns = min(columns, n)
     rows = -(-n // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False)
+    fig, axes = _figure(rows, columns, figsize=(width * columns, height * rows))
     flat = list(axes.ravel())
     for ax in flat[n:]:
         ax.set_visible(False)
@@ -236,7 +261,7 @@ def funnel(card: pd.DataFrame, rep_id: str) -> plt.Figure:
     long = pd.DataFrame({"stage": stages.columns, "This rep": stages.loc[rep_id].to_numpy(),
                          "Peer median": stages.loc[peers].median().to_numpy()}).melt(
         id_vars="stage", var_name="who", value_name="per week")
-    fig, ax = plt.subplots(figsize=(4.6, 3.3))
+    fig, ((ax,),) = _figure(figsize=(4.6, 3.3))
     sns.barplot(data=long, x="stage", y="per week", hue="who", palette=[REP_COLOR, PEER_COLOR], ax=ax)
     for container in ax.containers:
         ax.bar_label(container, fmt="%.1f", fontsize=TICK_PT)
@@ -392,7 +417,7 @@ def scan_heatmap(card: pd.DataFrame, metrics: list[str] | None = None, *, max_re
         pct, flag = grid.iat[i, j], flags.iat[i, j]
         labels.iat[i, j] = ("" if order[i].endswith("not judged") else "n/a") if not np.isfinite(pct) else \
             f"{pct:.0f}" + ("\nshort" if flag == "shortfall" else "")
-    fig, ax = plt.subplots(figsize=(9, 0.36 * len(grid) + 2.1))
+    fig, ((ax,),) = _figure(figsize=(9, 0.36 * len(grid) + 2.1))
     ax.set_facecolor("#d5d8dc")                                  # not judged / unavailable: grey
     sns.heatmap(grid.astype(float), cmap="RdBu", vmin=0, vmax=100, center=50, annot=labels.to_numpy(), fmt="",
                 cbar_kws={"label": "percentile among peers (higher = better)"}, ax=ax, annot_kws={"fontsize": 7},
@@ -490,7 +515,8 @@ def counterfactual_grid(data, rv, *, panel: pd.DataFrame) -> plt.Figure:
 
 @styled
 def show(fig: plt.Figure, *, dpi: int = DPI, alt: str | None = None):
-    """Display a figure as inline PNGs, each with its description as alt text, and close it.
+    """Display a figure as inline PNGs, each with its description as alt text, and close it (a pyplot figure of the
+    analyst's own is closed in pyplot, so the inline backend does not show it again).
 
     A panel figure (:func:`panels`) shows one image per panel, cut out of the drawn figure, so a report sets
     them side by side as far as the screen allows; any other figure is one image. ``alt`` replaces the

@@ -157,6 +157,9 @@ def review(data: SalesData, plan: Plan, checkpoint: int | str, *, panel: pd.Data
     UserWarning
         When the data behind the plan (up to the end of its diagnosis) is not the data it was drafted from.
     """
+    if not isinstance(plan, Plan):
+        raise PlanError(f"review takes a plan, not a {type(plan).__name__}: pn.review(data, "
+                        "pn.Plan.from_yaml('params/plans/<rep>.yaml'), 1)")
     plan.check_lock()                          # an edited locked plan is refused until it is re-activated
     for note in plan.data_notes(data):         # the data behind the plan changed since it was drafted
         warnings.warn(note, stacklevel=2)
@@ -168,8 +171,7 @@ def review(data: SalesData, plan: Plan, checkpoint: int | str, *, panel: pd.Data
     as_of = plan.start + dt.timedelta(weeks=week, days=-1)
     data_end = data.period[1].date()
     if not plan.data_reaches(stage, data_end):
-        raise PlanError(f"{stage} ends {as_of} but the data ends {data_end}; run it once the data reaches "
-                        f"{as_of}", key=stage)
+        raise PlanError(not_reached(plan, stage, data_end), key=stage)
     panel = without_leave(weekly_panel(data) if panel is None else panel, plan)   # a leave's weeks set aside
     start_window = plan.start + dt.timedelta(weeks=previous)
     look = plan.stages().index(stage)
@@ -195,6 +197,19 @@ def review(data: SalesData, plan: Plan, checkpoint: int | str, *, panel: pd.Data
         if out.recommendation == "extend":
             out.extended_end = plan.end + dt.timedelta(weeks=policy.review.extension_weeks)
     return out
+
+
+def not_reached(plan: Plan, stage: str, data_end: dt.date) -> str:
+    """Why data ending ``data_end`` cannot review ``stage`` yet, and what to do: the latest review it covers, or
+    the data to pass."""
+    ends, first = plan.checkpoint_dates(), plan.stages()[0]
+    covered = [s for s in plan.stages() if plan.data_reaches(s, data_end)]
+    if covered:
+        instead = f"run {covered[-1]} (ends {ends[covered[-1]]}) with this data, or "
+    else:
+        instead = "" if stage == first else f"no review is due with this data ({first} ends {ends[first]}); "
+    return (f"the data ends {data_end}; the {stage} review needs data to {ends[stage]}: {instead}pass data that "
+            f"reaches {ends[stage]}")
 
 
 BOOK_BASELINE_WEEKS = 12       # the verdicts' default baseline: the 12 weeks before the diagnosis window

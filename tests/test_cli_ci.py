@@ -113,3 +113,38 @@ def test_run_options_the_stage_cannot_use_are_errors(tmp_path, demo_folder, args
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"{named} cannot apply to --stage" in result.stderr and result.stderr.count("\n") == 1
     assert not (tmp_path / "reports").exists()
+
+
+def test_run_json_gives_each_job_the_status_the_text_summary_counts_it_as(demo, demo_panel, demo_folder, tmp_path):
+    """Drafts and reviews not due yet are counted apart in the summary; the JSON's jobs say the same (not all
+    "skipped")."""
+    import collections
+    import json
+    import re
+    import shutil
+    from pathlib import Path
+
+    import pipnb as pn
+    from pipnb.workdir import plan_path
+
+    params = tmp_path / "params"
+    for case in ("article", "responder", "non_responder"):
+        plan = pn.draft_plan(pn.diagnose(demo, DEMO_CASES[case], panel=demo_panel), reason="the test")
+        if case == "non_responder":                    # active, its final review weeks after the data ends
+            plan = plan.with_status("active", on=plan.start)
+        plan.to_yaml(plan_path(params, plan.rep_id))
+    shutil.copy(plan_path(params, DEMO_CASES["article"]), params / "plans" / "copy.yaml")   # not run: a copy
+    args = ["run", "--data", demo_folder, "--stage", "final", "--params", params, "--reports", tmp_path / "reports"]
+    text = cli(*args)
+    assert text.returncode == 0, text.stderr
+    first = next(line for line in text.stdout.splitlines() if re.match(r"\d+ ok, ", line))
+    counted = {name: int(n) for n, name in re.findall(r"(\d+) (ok|skipped|failed|not due|draft)\b", first)}
+    assert counted == {"ok": 0, "skipped": 1, "failed": 0, "not due": 1, "draft": 2}, first
+    result = cli(*args, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    statuses = collections.Counter(job["status"] for job in out["jobs"])
+    assert {name: statuses[name] for name in counted} == counted == {k: out["summary"][k] for k in counted}
+    by_label = {Path(job["label"]).name: job["status"] for job in out["jobs"]}
+    assert by_label == {f"{DEMO_CASES['article']} final": "draft", f"{DEMO_CASES['responder']} final": "draft",
+                        f"{DEMO_CASES['non_responder']} final": "not due", "copy.yaml": "skipped"}

@@ -207,7 +207,7 @@ def test_reviews_follow_the_glide_path(demo, demo_panel):
 
 def test_review_before_the_data_reaches_the_checkpoint_is_an_error(demo, demo_panel):
     plan = pn.demo_plan(demo).model_copy(update={"start": demo_plan_start().date() + dt.timedelta(weeks=4)})
-    with pytest.raises(PlanError, match="final ends .* but the data ends"):
+    with pytest.raises(PlanError, match=r"data ends .*; the final review needs data to .*: run checkpoint-\d \(ends "):
         pn.review(demo, plan, "final", panel=demo_panel)
 
 

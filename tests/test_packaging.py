@@ -88,3 +88,23 @@ def test_every_folder_of_pipnb_is_a_listed_package_and_the_notebooks_ship_inside
     assert setuptools["package-data"]["pipnb.notebooks"] == ["*.ipynb"]
     assert not (ROOT / "pipnb" / "notebooks").exists()              # one copy: the top-level folder
     assert len(list((ROOT / "notebooks").glob("*.ipynb"))) == 5
+
+
+def test_the_license_is_an_spdx_string_with_its_file_and_installing_warns_nothing_about_it():
+    """PEP 639: ``license = "MIT"`` and ``license-files`` (setuptools 77 on), not the deprecated table that made
+    every install print setuptools' ``project.license`` warning twice."""
+    import subprocess
+    import sys
+
+    project = _project()
+    assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    assert not any("License ::" in c for c in project.get("classifiers", []))       # deprecated beside it
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    [setuptools] = [r for r in requires if r.startswith("setuptools")]
+    assert tuple(int(n) for n in setuptools.split(">=")[1].split(".")) >= (77,)
+    result = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
+                             "--dry-run", "--no-input", "-e", str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    said = (result.stdout + result.stderr).lower()
+    assert "project.license" not in said and "license classifiers" not in said and "deprecat" not in said, said

@@ -231,7 +231,7 @@ def test_cli_plan_event_and_history(tmp_path, active):
     assert "territory change from 2024-08-05: rebaselines opps_created_per_week, emails_per_week" in ok.output
     written = path.read_text()
     for args, message in [
-        (["--kind", "territory", "--date", "05/08/2024", "--note", "x"], "is not a date as YYYY-MM-DD"),
+        (["--kind", "territory", "--date", "05/08/2024", "--note", "x"], "is not a date (use YYYY-MM-DD)"),
         (["--kind", "territory", "--date", "2024-02-30", "--note", "x"], "is not a real day"),
         (["--kind", "leave", "--date", "2024-10-14", "--note", "x"], "a leave needs its end"),
         (["--kind", "leave", "--date", "2024-10-14", "--until", "2024-10-1", "--note", "x"], "YYYY-MM-DD"),

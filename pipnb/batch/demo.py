@@ -64,6 +64,8 @@ def demo_plan(data: SalesData, case: str = "responder") -> Plan:
 
     What the review notebooks use when they are opened with their defaults (no plan file yet).
     """
+    if case not in DEMO_CASES:
+        raise PipnbError(f"{case!r} is not a demo case (use {', '.join(repr(c) for c in DEMO_CASES)})")
     policy = Policy.default()
     start = demo_plan_start(f"{data.period[1]:%Y-%m-%d}")
     dx = diagnose(data, DEMO_CASES[case], as_of=start - pd.Timedelta(days=1), policy=policy)
