@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from pipnb.cli_events import event_command
+from pipnb.cli_verify import verify_command
 from pipnb.errors import DataError, PipnbError
 from pipnb.kernel.__main__ import main as kernel_commands
 from pipnb.options import absolute_path as _absolute
@@ -579,6 +580,7 @@ def render(notebook: str, out: str | None) -> None:
 
 
 main.add_command(kernel_commands, name="kernel")      # python -m pipnb.kernel's commands, as pipnb kernel
+main.add_command(verify_command(echo, _absolute))     # pipnb verify: pipnb.cli_verify
 
 
 if __name__ == "__main__":  # pragma: no cover

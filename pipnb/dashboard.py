@@ -37,7 +37,7 @@ from typing import Any
 
 from pipnb.errors import PipnbError
 from pipnb.plan import plans_by_folder
-from pipnb.record import Version, reading_once, versions
+from pipnb.record import Version, reading_once, trusted, versions
 from pipnb.stages import stage_title
 from pipnb.workdir import rep_dir, rep_info
 
@@ -292,7 +292,9 @@ def _review_names(folder: Path, plan) -> list[str]:
 
 
 def _latest(base: Path) -> Version | None:
-    good = [v for v in versions(base) if v.good]
+    """The newest good version of a report whose notebook is as pipnb wrote it (an outcome edited by hand in an
+    executed notebook is never shown: :func:`pipnb.record.trusted`)."""
+    good = [v for v in versions(base) if v.good and trusted(v)]
     return good[-1] if good else None
 
 
