@@ -333,7 +333,8 @@ def _sign(action: str, rep_id: str, *, by: str, note: str, params: str, weeks: i
     entry = signed.history[-1]
     line = f"{path}: {signed.status}, signed by {entry.by} on {entry.date}"
     if entry.lock:
-        line += f"; targets and dates locked (sha256 {entry.lock}); plan period {signed.start} to {signed.end}"
+        line += (f"; the whole plan locked ({signed.lock.how()} {entry.lock}); plan period {signed.start} to "
+                 f"{signed.end}")
     echo(line + (f"; {entry.note}" if entry.note else ""))
 
 

@@ -225,6 +225,10 @@ def _plan_row(reports: Path, folder: Path, plan, info: Mapping[str, str], today:
             f" (new end {outcome['extended_end']})" if outcome.get("extended_end") else "")
     else:
         latest = str(outcome.get("status_line", ""))
+    edited = [s for s in plan.stages() if any(v.good and not trusted(v) for v in versions(folder / s))]
+    if edited:                    # never shown as the plan's outcome, and never silently dropped
+        latest = (f"{stage_title(edited[-1])}: its notebook was edited after it was written, so its outcome is not "
+                  f"shown (pipnb verify names the file)" + (f"; {latest}" if latest else ""))
     report = last_review or _latest(folder / "plan")
     every = []
     for stage in ("diagnose", "plan", *plan.stages()):

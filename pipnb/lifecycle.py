@@ -465,7 +465,8 @@ class Lifecycle:
     def signed_status(self) -> str:
         """The status as a report header and the index show it: signed (who locked it, when) or not."""
         if self.lock is not None:
-            return f"{self.status} (targets and dates locked {self.lock.on:%d %b %Y} by {self.lock.by})"
+            what = "the whole plan" if self.lock.scheme else "targets and dates"     # a lock from before the whole text
+            return f"{self.status} ({what} locked {self.lock.on:%d %b %Y} by {self.lock.by})"
         return self.status if self.status == "draft" else f"{self.status} (not signed: never activated with pipnb plan)"
 
     def _validated(self, update: dict[str, Any]) -> Self:
@@ -495,7 +496,8 @@ def _differences(before: dict[str, Any], after: dict[str, Any], prefix: str = ""
         elif isinstance(before[key], dict) and isinstance(after[key], dict):
             out += _differences(before[key], after[key], f"{name}.")
         elif isinstance(before[key], list) and isinstance(after[key], list) and _nested(before[key], after[key]):
-            out += _differences(dict(enumerate(before[key])), dict(enumerate(after[key])), f"{name}.")
+            out += _differences({f"[{i + 1}]": v for i, v in enumerate(before[key])},
+                                {f"[{i + 1}]": v for i, v in enumerate(after[key])}, name)
         elif json.dumps(before[key], sort_keys=True) != json.dumps(after[key], sort_keys=True):
             out.append(f"{name} {_short(before[key])} → {_short(after[key])}")
     return out

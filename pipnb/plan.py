@@ -430,14 +430,15 @@ def audit_mismatch(plan: Plan, log: list[dict], folder: Path) -> str:
     chained = [h.hash for h in plan.history if h.hash]
     if chained and chained[-1] == last.get("hash"):
         return ""
-    told = (f"{folder / AUDIT} records {len(steps)} signed steps, the last {last.get('action')} "
+    told = (f"{folder.parent.name}/{folder.name}/{AUDIT} records {len(steps)} signed steps, the last "
+            f"{last.get('action')} "
             f"({last.get('status')}) on {last.get('date')} by {last.get('by')}")
     if plan.lock is None and not plan.history:
         return f"the plan file was stripped back to a draft: {told}"
     ends = plan.history[-1] if plan.history else None
     where = f"ends with {ends.status} on {ends.date}" if ends is not None else "is empty"
-    if last.get("hash") in chained:
-        return f"the plan file is an older copy or its history was cut: {told}; its history {where}"
+    if chained and chained[-1] in {str(line.get("hash")) for line in steps}:
+        return f"the plan file is an older copy, or its history was cut: {told}; its history {where}"
     return f"the plan file is not the one last signed: {told}; its history {where}"
 
 

@@ -147,7 +147,9 @@ def _plan(plan: Plan, path: Path, folder: Path, log: list[dict]) -> tuple[list[F
     if mismatch:
         broke(mismatch)
     steps = [line for line in log if line.get("kind") == "step" and line.get("rep_id") == plan.rep_id]
-    if steps and lock is not None and steps[-1].get("lock") not in (None, lock.sha256) and not mismatch:
+    recomputed = any("the lock was recomputed" in f.what for f in out)
+    if steps and lock is not None and steps[-1].get("lock") not in (None, lock.sha256) and not mismatch \
+            and not recomputed:
         broke(f"the lock was recomputed: the audit log recorded lock {str(steps[-1].get('lock'))[:12]} at the last "
               f"step, the file holds {lock.sha256[:12]}")
     if any(h.hash for h in plan.history) and not steps:
@@ -165,7 +167,8 @@ def _plan(plan: Plan, path: Path, folder: Path, log: list[dict]) -> tuple[list[F
     elif not lock.scheme:
         how = "legacy lock, unchained"
     else:
-        how = f"{plan.status}, {len([h for h in plan.history if h.hash])} chained steps, " + (
+        chained = len([h for h in plan.history if h.hash])
+        how = f"{plan.status}, {chained} chained step{'s' if chained != 1 else ''}, " + (
             "hmac-sha256" if lock.how() == KEYED else f"{PLAIN}, unkeyed")
     return out, how
 
