@@ -31,7 +31,8 @@ from pipnb.schema import METRICS, PLAN_METRICS
 from pipnb.stages import FINAL, checkpoint_number, parse_stage, review_stages
 from pipnb.workdir import plan_path, rep_dir, safe_name
 
-__all__ = ["Area", "DeadOpportunity", "Plan", "Target", "Window", "plans_by_folder", "record_plan_event", "sign_plan"]
+__all__ = ["Area", "DeadOpportunity", "Plan", "Target", "Window", "audit_mismatch", "final_review", "log_signed_step",
+           "plans_by_folder", "record_plan_event", "sign_plan"]
 
 DATA_GRACE_DAYS = 2      # a review is due when the data reaches its last day less a weekend
 
@@ -368,7 +369,7 @@ def sign_plan(params: str | Path, rep_id: str, action: str, *, by: str, note: st
         signed = plan.transition(action, by=by, note=note, extension_weeks=weeks, reports=files,
                                  active_before=logged if plan.signed_activation() is None else "")
         signed.to_yaml(path)
-        _log_step(folder, signed, action)
+        log_signed_step(folder, signed, action)
     return path, signed
 
 
@@ -403,7 +404,7 @@ def record_plan_event(params: str | Path, rep_id: str, kind: str, *, on: dt.date
                             f"reason: pipnb plan activate {rep_id} --by NAME --note WHY", file=str(path))
         signed = plan.record_event(kind, on=on, note=note, by=by, until=until, weeks=weeks, metrics=metrics)
         signed.to_yaml(path)
-        _log_step(folder, signed, "event")
+        log_signed_step(folder, signed, "event")
     return path, signed
 
 
@@ -412,7 +413,11 @@ def _reports_root(params: str | Path, reports: str | Path | None) -> Path:
     return Path(reports).expanduser().resolve() if reports else Path(params).expanduser().resolve().parent / "reports"
 
 
-def _log_step(folder: Path, plan: Plan, action: str) -> None:
+def log_signed_step(folder: Path, plan: Plan, action: str) -> None:
+    """Record a plan's last signed step in the rep's audit log (``folder``: their reports folder; the caller holds
+    its lock). :func:`sign_plan` and :func:`record_plan_event` do it; code that signs a step with
+    :meth:`~pipnb.lifecycle.Lifecycle.transition` and writes the file itself (the demo) calls it, else
+    ``pipnb verify`` finds a chained history its audit log does not know."""
     entry = plan.history[-1]
     append_audit(folder, {"kind": "step", "rep_id": plan.rep_id, "action": action, "status": entry.status,
                           "date": f"{entry.date}", "by": entry.by, "hash": entry.hash,
