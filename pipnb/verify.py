@@ -98,8 +98,8 @@ def _rep(name: str, plan_file: Path | None, folder: Path) -> list[Finding]:
     found = [Finding(who, _shown(folder / AUDIT), f"audit log: {b}", True) for b in breaks if b not in unchecked]
     if unchecked:                 # one line for the lines a missing or another key cannot check
         what = "cannot verify signature" if signing_key() is None else f"signatures do not match {KEY_ENV}"
-        found.append(Finding(who, _shown(folder / AUDIT), f"audit log: {len(unchecked)} lines signed with a key: "
-                             f"{what}", True))
+        lines = f"{len(unchecked)} line{'s' if len(unchecked) != 1 else ''}"
+        found.append(Finding(who, _shown(folder / AUDIT), f"audit log: {lines} signed with a key: {what}", True))
     how = "no plan"
     if plan_file is not None:
         try:
