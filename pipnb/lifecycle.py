@@ -2,9 +2,13 @@
 
 :meth:`Lifecycle.transition` (``pipnb plan activate|acknowledge|extend|complete|close REP --by NAME``)
 checks the step (draft → active → acknowledged → extended → completed / not-completed, :data:`TRANSITIONS`),
-appends who, when and why to the plan's history, and on activation (or extension) locks its targets and dates:
-a :class:`Lock` holds the signed terms and their hash. :meth:`Lifecycle.check_lock` names any later edit of
-them in one line; every review calls it, and refuses an edited plan until it is re-activated with a reason.
+appends who, when and why to the plan's history, and on activation (or extension) locks the plan's whole text
+(targets, dates, consequences, resources, coaching, names, areas: every key but the status, the history and the
+lock): a :class:`Lock` holds the signed copy and its signature. :meth:`Lifecycle.check_lock` names any later edit
+(``key old → new``) in one line; every review calls it, and refuses an edited plan until it is re-activated with
+a reason. Each step is chained to the one before (:class:`HistoryEntry`, :func:`chain_breaks`) and signed with
+plain SHA-256, or HMAC-SHA256 when ``PIPNB_SIGNING_KEY`` is set (:mod:`pipnb.record`); :mod:`pipnb.plan` records
+each step in the rep's audit log, and :mod:`pipnb.verify` checks the whole record.
 
 :class:`Lifecycle` is the part of :class:`pipnb.plan.Plan` that does this (the plan document inherits it); it
 reads only the plan's ``rep_id``, ``status``, ``start``, ``weeks``, ``end``, ``history``, ``lock``, ``reason``,

@@ -13,6 +13,12 @@ other inputs writes the next one beside it. A failed run writes its executed not
 the next version would go (or, for a report that keeps one version, to ``<base>.failed.ipynb``), and never
 touches a good report.
 
+**Signatures and the audit log.** :func:`sign` signs a JSON value with plain SHA-256, or HMAC-SHA256 with the key
+in ``PIPNB_SIGNING_KEY`` (never stored, never printed). Each rep's reports folder keeps an append-only audit log
+(``audit.jsonl``, :func:`append_audit`): a line per signed plan step and per report file a run wrote (its SHA-256,
+:func:`record_written`), each line chained to the one before. An executed notebook is believed (:func:`trusted`)
+only while it has the hash recorded for it.
+
 Example
 -------
 >>> rec = read_record("reports/R07/diagnose.ipynb")        # doctest: +SKIP
@@ -333,7 +339,21 @@ def check_signature(value: Any, signature: str, how: str) -> str:
 
 
 def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file's bytes (hex)."""
+    """The SHA-256 of a file's bytes (hex); a file read before and unchanged since (same size and modification
+    time) is not read again (the dashboard checks every report's notebook)."""
+    stat = os.stat(path)
+    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHED:
+        if len(_HASHED) > 4096:
+            _HASHED.clear()
+        _HASHED[key] = _read_sha256(path)
+    return _HASHED[key]
+
+
+_HASHED: dict[tuple[str, int, int], str] = {}
+
+
+def _read_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
