@@ -128,8 +128,8 @@ class HistoryEntry(StrictModel):
                                                      *(("event",) if self.event is None else ())})
 
     def chained(self) -> dict[str, Any]:
-        """What the entry's signature covers: the entry, the previous signature and the reports."""
-        return {"entry": self.sealed(), "prev": self.prev, "reports": dict(self.reports)}
+        """What the entry's signature covers: the entry, the previous signature, the reports and the scheme."""
+        return {"entry": self.sealed(), "prev": self.prev, "reports": dict(self.reports), "scheme": self.scheme}
 
     def signed(self, prev: str, reports: dict[str, str] | None = None) -> HistoryEntry:
         """The entry chained to ``prev`` and signed now (keyed when ``PIPNB_SIGNING_KEY`` is set)."""

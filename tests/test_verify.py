@@ -303,3 +303,87 @@ def test_audit_log_lines_are_chained(tmp_path):
     assert audit_breaks(edited) == ["line 2 was edited (its hash does not match)"]
     assert audit_breaks(lines[1:]) == ["line 1 is not the first line written (the log was cut at its start)",
                                        "line 2 does not follow line 1 (a line was removed, added or reordered)"]
+
+
+# -- how often verify is wrong: random hand edits, and clean signed plans ----------------------------------
+def _small_plan() -> Plan:
+    """A hand-built 12-week plan with two targets (no data needed)."""
+    targets = [{"metric": "opps_created_per_week", "label": "Opportunities created per week",
+                "direction": "at_least", "baseline": 4.0, "target": 5.0, "glide": [4.25, 4.5, 4.75, 5.0],
+                "focus": True, "rule": "hand-built"},
+               {"metric": "win_rate", "label": "Win rate", "direction": "at_least", "baseline": 0.2, "target": 0.25,
+                "glide": [0.21, 0.22, 0.24, 0.25], "focus": False, "rule": "hand-built"}]
+    return Plan.model_validate({
+        "rep_id": "R01", "rep_name": "Rep One", "team": "Team A", "start": "2024-10-07", "weeks": 12,
+        "checkpoints": [3, 6, 9], "diagnosis_window": {"start": "2024-07-15", "end": "2024-10-06"},
+        "data_fingerprint": "", "targets": targets, "consequences": ["may lead to termination"],
+        "resources": ["weekly 1:1"], "coaching": ["call reviews"]})
+
+
+def _leaves(node, path=()):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _leaves(value, (*path, i))
+    else:
+        yield path, node
+
+
+def _changed(value, rng):
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + rng.choice([1, -1, 0.5])
+    if value is None:
+        return 1.0
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value + dt.timedelta(days=1)
+    return f"{value}x"
+
+
+def test_random_hand_edits_are_always_named_and_clean_signed_plans_never(tmp_path):
+    """A world written for this test: signed lifecycles of random steps (never a false alarm), then one random
+    value changed by hand in the plan's text, its history or its lock's signed copy (always named). The report
+    of the branch gives the larger run's rates with Wilson intervals."""
+    import random
+
+    from pipnb.plan import record_plan_event, sign_plan
+    from pipnb.verify import verify as check
+
+    rng = random.Random(24)
+    alarms, missed, tried = 0, [], 0
+    for i in range(24):
+        params = tmp_path / f"w{i}" / "params"
+        _small_plan().to_yaml(params / "plans" / "R01.yaml")
+        sign_plan(params, "R01", "activate", by="Mia")
+        for step in rng.sample(["acknowledge", "event", "extend"], k=rng.randint(0, 3)):
+            if step == "event":
+                record_plan_event(params, "R01", "territory", on=dt.date(2024, 10, 20), note="accounts moved", by="Mia")
+            elif step == "extend":
+                sign_plan(params, "R01", "extend", by="Mia", weeks=2)
+            elif Plan.from_yaml(params / "plans" / "R01.yaml").status == "active":
+                sign_plan(params, "R01", "acknowledge", by="Rep")
+        if rng.random() < 0.5:
+            sign_plan(params, "R01", rng.choice(["complete", "close"]), by="HR", note="no final review here")
+        alarms += any(f.broken for f in check(params, params.parent / "reports"))
+        path = params / "plans" / "R01.yaml"
+        raw = yaml.safe_load(path.read_text())
+        where = ("text", "history", "lock")[i % 3]
+        node = ({k: v for k, v in raw.items() if k not in ("lock", "history", "status")} if where == "text" else
+                {"history": raw["history"]} if where == "history" else {"lock": {"terms": raw["lock"]["terms"]}})
+        key, value = rng.choice(list(_leaves(node)))
+        target = raw
+        for k in key[:-1]:
+            target = target[k]
+        target[key[-1]] = _changed(value, rng)
+        path.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
+        try:
+            Plan.from_yaml(path)
+        except pn.PlanError:
+            continue                       # refused by the file's own validation: not counted
+        tried += 1
+        if not any(f.broken for f in check(params, params.parent / "reports")):
+            missed.append((where, key))
+    assert alarms == 0 and missed == [] and tried >= 12, (alarms, missed, tried)
