@@ -297,7 +297,7 @@ _STEPS = {
     "activate": "Activate a plan: its targets and dates are locked (re-activating an edited plan needs --note).",
     "acknowledge": "Record that the rep acknowledged the active plan.",
     "extend": "Extend the plan: its end moves by the policy's review.extension_weeks (or --weeks).",
-    "complete": "Close the plan as completed.",
+    "complete": "Close the plan as completed (needs its final review, or --note saying why not).",
     "close": "Close the plan as not completed (the consequences apply).",
 }
 
