@@ -314,7 +314,8 @@ class Lifecycle:
         the status and history sealed."""
         how = scheme()
         lock = self.lock
-        if lock is not None and lock.how() != PLAIN and how == PLAIN and not relock:
+        keyed = (lock is not None and lock.how() == KEYED) or any(h.scheme == KEYED for h in self.history)
+        if keyed and how == PLAIN:        # once signed with the key, every later step is
             raise PlanError(f"the plan of {self.rep_id} was signed with {KEY_ENV}: set it to sign the next step "
                             "(it is never stored in the folder)")
         if relock or lock is None or not lock.scheme:

@@ -428,6 +428,9 @@ def audit_breaks(lines: list[Mapping[str, Any]]) -> list[str]:
             out.append(f"line {i}: its signature does not match (hmac-sha256: another key, or edited)")
         elif state == "bad":
             out.append(f"line {i} was edited (its hash does not match)")
+        if line.get("scheme") != KEYED and any(ln.get("scheme") == KEYED for ln in lines[:i - 1]):
+            out.append(f"line {i} is not signed with the key, after lines that are (written without {KEY_ENV}, "
+                       "or forged)")
         if line.get("n") != i or line.get("prev", "") != prev:
             out.append(f"line {i} does not follow line {i - 1} (a line was removed, added or reordered)"
                        if i > 1 else "line 1 is not the first line written (the log was cut at its start)")
@@ -446,10 +449,14 @@ def record_written(ipynb: Path | None, html: Path | None = None, *, version: int
 
 def recorded_state(path: Path, written_at: str = "") -> str:
     """Whether a report file is as pipnb wrote it, from its folder's audit log: ``"ok"`` (its hash is the one last
-    recorded for it), ``"edited"`` (it differs), ``"unrecorded"`` (the log has lines written before it was, so it
-    should be there: a line was removed) or ``"legacy"`` (no line for it, written before pipnb recorded reports)."""
+    recorded for it), ``"edited"`` (it differs, or the log itself was edited), ``"unrecorded"`` (the log has lines
+    written before it was, so it should be there: a line was removed) or ``"legacy"`` (no line for it, written
+    before pipnb recorded reports)."""
     path = Path(path)
-    lines = [ln for ln in read_audit(path.parent) if ln.get("kind") == "report"]
+    log = read_audit(path.parent)
+    if any("cannot verify" not in b for b in audit_breaks(log)):
+        return "edited"                   # the log itself was edited: nothing it records is believed
+    lines = [ln for ln in log if ln.get("kind") == "report"]
     mine = [ln for ln in lines if ln.get("file") == path.name]
     if mine:
         try:

@@ -236,6 +236,21 @@ def test_a_signing_key_present_absent_or_wrong(work):
     assert f"signed with {KEY_ENV}: set it" in one_error_line(refused) and secret not in refused.stderr
 
 
+def test_with_a_key_a_line_forged_without_it_cannot_bless_an_edited_outcome(work, monkeypatch):
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    assert cli(work, "plan", "activate", REP, "--by", "Ann Lee", "--note", "keyed", key="k3y").returncode == 0
+    notebook = work / "reports" / REP / "final.ipynb"
+    nb = json.loads(notebook.read_text())
+    nb["metadata"]["pipnb"]["outcome"]["recommendation"] = "complete"
+    notebook.write_text(json.dumps(nb))
+    append_audit(notebook.parent, {"kind": "report", "file": notebook.name, "version": 1,    # forged, without the key
+                                   "sha256": file_sha256(notebook)})
+    assert f"{REP}: reports/{REP}/audit.jsonl: audit log: line 6 is not signed with the key, after lines that are " \
+           f"(written without {KEY_ENV}, or forged)" in verify(work, key="k3y")
+    [row] = dashboard(work / "reports", work / "params").plans
+    assert row.decision != "completion recommended" and "edited after it was written" in row.latest
+
+
 # -- plans from before the chain ---------------------------------------------------------------------------
 def test_a_legacy_lock_verifies_unchained_and_is_chained_from_its_next_step(work):
     (work / "reports" / REP / "audit.jsonl").unlink()        # a folder from before the audit log
