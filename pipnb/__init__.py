@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from pipnb.diagnosis import Diagnosis, diagnose
     from pipnb.drafting import draft_plan
     from pipnb.errors import DataError, PipnbError, PlanError, UnknownRepError
+    from pipnb.locks import LockedError
     from pipnb.metrics import touch_gaps, weekly_panel, window_metrics
     from pipnb.parameters import check_parameters, data_path
     from pipnb.peers import peer_ids, peers_of, plan_peers, scorecard
@@ -59,14 +60,16 @@ _HOMES = {
     "pipnb.parameters": ("check_parameters", "data_path"),
     "pipnb.workdir": ("init",),
     "pipnb.errors": ("PipnbError", "DataError", "PlanError", "UnknownRepError"),
+    "pipnb.locks": ("LockedError",),
 }
 #: Submodules a notebook uses as ``pn.plots``, ``pn.text``, ...
 _MODULES = ("plots", "text", "stats", "quality", "outcome")
 
 __getattr__, __dir__ = lazy_names(__name__, _HOMES, globals(), modules=_MODULES)
 
-__all__ = ["DEMO_CASES", "DRIVER_METRICS", "DataError", "Diagnosis", "METRICS", "OUTCOME_METRICS", "PipnbError",
-           "Plan", "PlanError", "Policy", "Review", "SalesData", "UnknownRepError", "__version__", "check_parameters",
-           "data_path", "demo_data", "demo_plan", "diagnose", "draft_plan", "flagged_reps", "init", "load", "outcome",
-           "peer_ids", "peers_of", "plan_peers", "plots", "quality", "read_panel", "report_data", "review",
-           "scorecard", "stats", "team_card", "text", "touch_gaps", "weekly_panel", "window_metrics", "write_layout"]
+__all__ = ["DEMO_CASES", "DRIVER_METRICS", "DataError", "Diagnosis", "LockedError", "METRICS", "OUTCOME_METRICS",
+           "PipnbError", "Plan", "PlanError", "Policy", "Review", "SalesData", "UnknownRepError", "__version__",
+           "check_parameters", "data_path", "demo_data", "demo_plan", "diagnose", "draft_plan", "flagged_reps", "init",
+           "load", "outcome", "peer_ids", "peers_of", "plan_peers", "plots", "quality", "read_panel", "report_data",
+           "review", "scorecard", "stats", "team_card", "text", "touch_gaps", "weekly_panel", "window_metrics",
+           "write_layout"]

@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from pipnb.cli_events import event_command
+from pipnb.cli_verify import verify_command
 from pipnb.errors import PipnbError
 from pipnb.kernel.__main__ import main as kernel_commands
 from pipnb.options import absolute_path as _absolute
@@ -296,7 +297,7 @@ _STEPS = {
     "activate": "Activate a plan: its targets and dates are locked (re-activating an edited plan needs --note).",
     "acknowledge": "Record that the rep acknowledged the active plan.",
     "extend": "Extend the plan: its end moves by the policy's review.extension_weeks (or --weeks).",
-    "complete": "Close the plan as completed.",
+    "complete": "Close the plan as completed (needs its final review, or --note saying why not).",
     "close": "Close the plan as not completed (the consequences apply).",
 }
 
@@ -332,7 +333,8 @@ def _sign(action: str, rep_id: str, *, by: str, note: str, params: str, weeks: i
     entry = signed.history[-1]
     line = f"{path}: {signed.status}, signed by {entry.by} on {entry.date}"
     if entry.lock:
-        line += f"; targets and dates locked (sha256 {entry.lock}); plan period {signed.start} to {signed.end}"
+        line += (f"; the whole plan locked ({signed.lock.how()} {entry.lock}); plan period {signed.start} to "
+                 f"{signed.end}")
     echo(line + (f"; {entry.note}" if entry.note else ""))
 
 
@@ -563,6 +565,7 @@ def render(notebook: str, out: str | None) -> None:
 
 
 main.add_command(kernel_commands, name="kernel")      # python -m pipnb.kernel's commands, as pipnb kernel
+main.add_command(verify_command(echo, _absolute))     # pipnb verify: pipnb.cli_verify
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -259,7 +259,7 @@ def review_json(source: str, plan: Plan, stage: str, params: str, *, bad_rows: s
 def history_lines(path: Path, plan: Plan) -> list[str]:
     """``pipnb plan history``: the plan's status, lock and signed history (who, when, why), and any edit since
     it was locked."""
-    lock = (f"locked {plan.lock.on} by {plan.lock.by} (sha256 {plan.lock.sha256[:12]})"
+    lock = (f"locked {plan.lock.on} by {plan.lock.by} ({plan.lock.how()} {plan.lock.sha256[:12]})"
             if plan.lock is not None else "not locked")
     lines = [f"{path}: {plan.status}, {plan.start} to {plan.end}, {lock}"]
     for h in plan.history:

@@ -37,7 +37,7 @@ from typing import Any
 
 from pipnb.errors import PipnbError
 from pipnb.plan import plans_by_folder
-from pipnb.record import Version, reading_once, versions
+from pipnb.record import Version, reading_once, trusted, versions
 from pipnb.stages import stage_title
 from pipnb.workdir import rep_dir, rep_info
 
@@ -225,6 +225,10 @@ def _plan_row(reports: Path, folder: Path, plan, info: Mapping[str, str], today:
             f" (new end {outcome['extended_end']})" if outcome.get("extended_end") else "")
     else:
         latest = str(outcome.get("status_line", ""))
+    edited = [s for s in plan.stages() if any(v.good and not trusted(v) for v in versions(folder / s))]
+    if edited:                    # never shown as the plan's outcome, and never silently dropped
+        latest = (f"{stage_title(edited[-1])}: its notebook was edited after it was written, so its outcome is not "
+                  f"shown (pipnb verify names the file)" + (f"; {latest}" if latest else ""))
     report = last_review or _latest(folder / "plan")
     every = []
     for stage in ("diagnose", "plan", *plan.stages()):
@@ -292,7 +296,9 @@ def _review_names(folder: Path, plan) -> list[str]:
 
 
 def _latest(base: Path) -> Version | None:
-    good = [v for v in versions(base) if v.good]
+    """The newest good version of a report whose notebook is as pipnb wrote it (an outcome edited by hand in an
+    executed notebook is never shown: :func:`pipnb.record.trusted`)."""
+    good = [v for v in versions(base) if v.good and trusted(v)]
     return good[-1] if good else None
 
 

@@ -2,9 +2,13 @@
 
 :meth:`Lifecycle.transition` (``pipnb plan activate|acknowledge|extend|complete|close REP --by NAME``)
 checks the step (draft → active → acknowledged → extended → completed / not-completed, :data:`TRANSITIONS`),
-appends who, when and why to the plan's history, and on activation (or extension) locks its targets and dates:
-a :class:`Lock` holds the signed terms and their hash. :meth:`Lifecycle.check_lock` names any later edit of
-them in one line; every review calls it, and refuses an edited plan until it is re-activated with a reason.
+appends who, when and why to the plan's history, and on activation (or extension) locks the plan's whole text
+(targets, dates, consequences, resources, coaching, names, areas: every key but the status, the history and the
+lock): a :class:`Lock` holds the signed copy and its signature. :meth:`Lifecycle.check_lock` names any later edit
+(``key old → new``) in one line; every review calls it, and refuses an edited plan until it is re-activated with
+a reason. Each step is chained to the one before (:class:`HistoryEntry`, :func:`chain_breaks`) and signed with
+plain SHA-256, or HMAC-SHA256 when ``PIPNB_SIGNING_KEY`` is set (:mod:`pipnb.record`); :mod:`pipnb.plan` records
+each step in the rep's audit log, and :mod:`pipnb.verify` checks the whole record.
 
 :class:`Lifecycle` is the part of :class:`pipnb.plan.Plan` that does this (the plan document inherits it); it
 reads only the plan's ``rep_id``, ``status``, ``start``, ``weeks``, ``end``, ``history``, ``lock``, ``reason``,
@@ -21,7 +25,6 @@ an event affects from its date, and set a leave's weeks aside (:mod:`pipnb.revie
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from typing import Any, Literal, Self
 
@@ -30,6 +33,7 @@ from pydantic import ValidationError, model_validator
 from pipnb.dates import DateError, read_day
 from pipnb.errors import PlanError
 from pipnb.policy import StrictModel
+from pipnb.record import KEY_ENV, KEYED, PLAIN, check_signature, scheme, sign
 
 STATUSES = ("draft", "active", "acknowledged", "extended", "completed", "not-completed")
 #: The signed steps of a plan's lifecycle: the statuses each may start from, and the status it leads to.
@@ -98,7 +102,13 @@ def _monday(day: dt.date) -> dt.date:
 class HistoryEntry(StrictModel):
     """One step of the plan's life: the status it led to, on which day, who signed it, why, and when exactly
     (``at``, UTC); an activation or an extension also names the hash of the lock it set, a plan event the
-    :class:`PlanEvent` it records (the status is then unchanged)."""
+    :class:`PlanEvent` it records (the status is then unchanged).
+
+    Every step signed since pipnb chained the history also carries the chain: the previous step's signature
+    (``prev``; for the first chained step after older, unchained ones, the SHA-256 of those), the SHA-256 of the
+    report files it rests on (``reports``: for a close or a completion, the final review's notebook and HTML), how
+    it is signed (``scheme``: ``sha256``, or ``hmac-sha256`` with ``PIPNB_SIGNING_KEY``) and its own signature
+    (``hash``), so an entry edited, removed or replayed shows (:func:`chain_breaks`)."""
 
     date: dt.date
     status: Literal[STATUSES]  # type: ignore[valid-type]
@@ -107,32 +117,96 @@ class HistoryEntry(StrictModel):
     at: dt.datetime | None = None
     lock: str = ""
     event: PlanEvent | None = None
+    prev: str = ""
+    reports: dict[str, str] = {}
+    scheme: str = ""
+    hash: str = ""
 
     def sealed(self) -> dict[str, Any]:
-        """The entry as the seal reads it (an entry without an event as it was before events existed)."""
-        return self.model_dump(mode="json", exclude={"event"} if self.event is None else None)
+        """The entry as the seal reads it (an entry without an event as it was before events existed; the chain's
+        fields are covered by the entry's own signature)."""
+        return self.model_dump(mode="json", exclude={"prev", "reports", "scheme", "hash",
+                                                     *(("event",) if self.event is None else ())})
+
+    def chained(self) -> dict[str, Any]:
+        """What the entry's signature covers: the entry, the previous signature, the reports and the scheme."""
+        return {"entry": self.sealed(), "prev": self.prev, "reports": dict(self.reports), "scheme": self.scheme}
+
+    def signed(self, prev: str, reports: dict[str, str] | None = None) -> HistoryEntry:
+        """The entry chained to ``prev`` and signed now (keyed when ``PIPNB_SIGNING_KEY`` is set)."""
+        how = scheme()
+        entry = self.model_copy(update={"prev": prev, "reports": dict(reports or {}), "scheme": how, "hash": ""})
+        return entry.model_copy(update={"hash": sign(entry.chained(), how)})
+
+
+def chain_link(history: list[HistoryEntry]) -> str:
+    """What the next step's ``prev`` is: the last entry's signature, or, when it has none (a history written
+    before the chain), the SHA-256 of the history so far; ``""`` for an empty history."""
+    if not history:
+        return ""
+    if history[-1].hash:
+        return history[-1].hash
+    return sign([h.sealed() for h in history], PLAIN)
+
+
+def chain_breaks(history: list[HistoryEntry]) -> list[str]:
+    """What is wrong with a history's chain, one phrase each (``[]`` when every chained entry checks)."""
+    out = []
+    for i, entry in enumerate(history):
+        what = f"step {i + 1} ({entry.status} on {entry.date})"
+        if not entry.hash:
+            if any(h.hash for h in history[:i]):
+                out.append(f"{what} is not signed, after signed steps")
+            continue
+        state = check_signature(entry.chained(), entry.hash, entry.scheme)
+        if state == "no key":
+            out.append(f"{what}: cannot verify signature ({KEY_ENV} is not set)")
+        elif state == "bad":
+            out.append(f"{what} was edited (its signature does not match)" if entry.scheme == KEYED else
+                       f"{what} was edited (its hash does not match)")
+        if entry.prev != chain_link(history[:i]):
+            out.append(f"{what} does not follow step {i} (a step was removed, added or edited before it)" if i else
+                       f"{what} follows a step the history no longer holds (the history was cut)")
+    return out
 
 
 class Lock(StrictModel):
-    """The terms a plan was activated with (:data:`LOCKED_FIELDS` and the targets' numbers), who locked them
-    and when, and the SHA-256 of all that (``sha256``): an edit to the plan, or to the lock itself, shows. Every
-    signed step also seals the status and the history (``record``), so neither can be rewritten by hand."""
+    """The terms a plan was activated with, who locked them and when, and their signature (``sha256``): an edit
+    to the plan, or to the lock itself, shows. Every signed step also seals the status and the history
+    (``record``), so neither can be rewritten by hand.
+
+    ``scheme`` says what the lock covers and how it is signed: ``sha256``, or ``hmac-sha256`` (with
+    ``PIPNB_SIGNING_KEY``: nobody without the key can recompute it), over the plan's whole text (every key of
+    the file but ``status``, ``history`` and ``lock``); ``""`` for a lock set before pipnb locked the whole text,
+    which covers :data:`LOCKED_FIELDS` and the targets' numbers only (plain SHA-256)."""
 
     sha256: str
     on: dt.date
     by: str
     record: str = ""
+    scheme: str = ""
     terms: dict[str, Any]
 
     @staticmethod
-    def digest(terms: dict[str, Any], on: dt.date, by: str) -> str:
-        text = json.dumps({"terms": terms, "on": f"{on}", "by": by}, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+    def digest(terms: dict[str, Any], on: dt.date, by: str, how: str = PLAIN) -> str:
+        return sign({"terms": terms, "on": f"{on}", "by": by}, how)
 
     @staticmethod
-    def seal(status: str, history: list[HistoryEntry]) -> str:
-        raw = {"status": status, "history": [h.sealed() for h in history]}
-        return hashlib.sha256(json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    def seal(status: str, history: list[HistoryEntry], how: str = PLAIN) -> str:
+        return sign({"status": status, "history": [h.sealed() for h in history]}, how)
+
+    def how(self) -> str:
+        """The signature scheme (a lock set before schemes were recorded: plain SHA-256)."""
+        return self.scheme or PLAIN
+
+    def signature(self) -> str:
+        """``"ok"``, ``"bad"`` or ``"no key"`` (:func:`pipnb.record.check_signature`) for the lock's terms."""
+        return check_signature({"terms": self.terms, "on": f"{self.on}", "by": self.by}, self.sha256, self.how())
+
+    def sealed_as(self, status: str, history: list[HistoryEntry]) -> str:
+        """``"ok"``, ``"bad"`` or ``"no key"`` for the seal of the status and history (``record``)."""
+        return check_signature({"status": status, "history": [h.sealed() for h in history]}, self.record,
+                               self.how())
 
 
 class Lifecycle:
@@ -144,10 +218,16 @@ class Lifecycle:
         entry = HistoryEntry(date=on or dt.date.today(), status=status, note=note)
         return self.model_copy(update={"status": status, "history": [*self.history, entry]})
 
-    def terms(self) -> dict[str, Any]:
-        """What activation locks (:data:`LOCKED_FIELDS`, and per target :data:`LOCKED_TARGET_FIELDS`), as plain
-        JSON values."""
+    def terms(self, whole: bool = True) -> dict[str, Any]:
+        """What activation locks, as plain JSON values: the plan's whole text (every key but ``status``,
+        ``history`` and ``lock``; the targets by metric), or with ``whole=False`` what a lock set before pipnb
+        locked the whole text covered (:data:`LOCKED_FIELDS`, per target :data:`LOCKED_TARGET_FIELDS`, and the
+        reason)."""
         raw = self.model_dump(mode="json")
+        if whole:
+            text = {key: value for key, value in raw.items() if key not in ("status", "history", "lock")}
+            text["targets"] = {t["metric"]: t for t in raw["targets"]}
+            return text
         terms = {key: raw[key] for key in LOCKED_FIELDS}
         terms["targets"] = {t["metric"]: {k: t[k] for k in LOCKED_TARGET_FIELDS} for t in raw["targets"]}
         if raw.get("reason"):       # why a plan without a shortfall was drafted is part of what was signed
@@ -155,7 +235,8 @@ class Lifecycle:
         return terms
 
     def transition(self, action: str, *, by: str, note: str = "", on: dt.date | None = None,
-                   extension_weeks: int | None = None) -> Self:
+                   extension_weeks: int | None = None, reports: dict[str, str] | None = None,
+                   active_before: str = "") -> Self:
         """The plan after one signed step of its lifecycle.
 
         Parameters
@@ -170,6 +251,11 @@ class Lifecycle:
             The day recorded (default today); the history also records the exact time.
         extension_weeks
             ``extend`` only: the weeks added to the plan (the policy's ``review.extension_weeks``).
+        reports
+            The SHA-256 of the report files the step rests on, by file name (kept in its history entry).
+        active_before
+            When the plan file shows no activation but the rep's audit log does (a plan stripped back to a
+            draft), what the log says, in words: re-activating then needs a ``note`` too.
 
         Returns
         -------
@@ -198,7 +284,9 @@ class Lifecycle:
         lines = []
         if action == "activate":
             before = self.edits()
-            if self.signed_activation() is not None:
+            if self.signed_activation() is None and active_before:
+                before = f"its lock and history were removed from the file ({active_before})"
+            if self.signed_activation() is not None or active_before:
                 if not note:
                     raise PlanError(f"the plan of {self.rep_id} was activated before: say why it is re-activated "
                                     f"with --note (what changed: {before or 'nothing'})")
@@ -215,16 +303,34 @@ class Lifecycle:
             plan = self._validated(update)
         except PlanError as err:
             raise PlanError(f"cannot {action} the plan of {self.rep_id}: {err}") from None
-        if action in ("activate", "extend"):
-            terms = plan.terms()
-            lock = Lock(sha256=Lock.digest(terms, on, by), on=on, by=by, terms=terms)
-            plan = plan.model_copy(update={"lock": lock})
+        relock = action in ("activate", "extend")
         entry = HistoryEntry(date=on, status=status, by=by, note="; ".join([*lines, note] if note else lines),
-                             at=dt.datetime.now(dt.UTC).replace(microsecond=0),
-                             lock=plan.lock.sha256[:12] if action in ("activate", "extend") else "")
-        history = [*plan.history, entry]
-        sealed = plan.lock.model_copy(update={"record": Lock.seal(status, history)})
-        return plan.model_copy(update={"history": history, "lock": sealed})
+                             at=dt.datetime.now(dt.UTC).replace(microsecond=0))
+        return plan._signed_step(entry, status, relock=relock, reports=reports)
+
+    def _signed_step(self, entry: HistoryEntry, status: str, *, relock: bool,
+                     reports: dict[str, str] | None = None) -> Self:
+        """The plan with ``entry`` chained to its history and signed, the lock set anew when ``relock`` (or when
+        it is a lock set before pipnb locked the whole text: from this step on, the whole text is locked), and
+        the status and history sealed."""
+        how = scheme()
+        lock = self.lock
+        keyed = (lock is not None and lock.how() == KEYED) or any(h.scheme == KEYED for h in self.history)
+        if keyed and how == PLAIN:        # once signed with the key, every later step is
+            raise PlanError(f"the plan of {self.rep_id} was signed with {KEY_ENV}: set it to sign the next step "
+                            "(it is never stored in the folder)")
+        if relock or lock is None or not lock.scheme:
+            terms = self.terms()
+            lock = Lock(sha256=Lock.digest(terms, entry.date, entry.by, how), on=entry.date, by=entry.by,
+                        scheme=how, terms=terms)
+            if not relock and self.lock is not None:
+                entry = entry.model_copy(update={"note": "; ".join(
+                    x for x in ("the whole text of the plan is locked from this step on", entry.note) if x)})
+            entry = entry.model_copy(update={"lock": lock.sha256[:12]})
+        entry = entry.signed(chain_link(self.history), reports)
+        history = [*self.history, entry]
+        sealed = lock.model_copy(update={"record": Lock.seal(status, history, lock.how())})
+        return self.model_copy(update={"status": status, "history": history, "lock": sealed})
 
     def record_event(self, kind: str, *, on: dt.date, note: str, by: str, until: dt.date | None = None,
                      weeks: int | None = None, metrics: list[str] | tuple[str, ...] | None = None,
@@ -314,9 +420,7 @@ class Lifecycle:
         event = PlanEvent(kind=kind, start=on, end=end, metrics=affected)
         entry = HistoryEntry(date=signed_on or dt.date.today(), status=self.status, by=by, note=note,
                              at=dt.datetime.now(dt.UTC).replace(microsecond=0), event=event)
-        history = [*self.history, entry]
-        sealed = self.lock.model_copy(update={"record": Lock.seal(self.status, history)})
-        return self.model_copy(update={"history": history, "lock": sealed})
+        return self._signed_step(entry, self.status, relock=False)
 
     def events(self) -> list[HistoryEntry]:
         """The history entries that record a plan event, in the order they were signed."""
@@ -327,22 +431,27 @@ class Lifecycle:
         return next((h for h in reversed(self.history) if h.lock), None)
 
     def edits(self) -> str | None:
-        """What changed since the plan was locked, in one line; None when it is as signed (or never was)."""
+        """What changed since the plan was locked, in one line (``key old → new``, each value shortened); None
+        when it is as signed (or never was). A signature that needs ``PIPNB_SIGNING_KEY`` is not checked without
+        it (``pipnb verify`` says so); the text is still compared with the signed copy."""
         if self.lock is None:
             signed = self.signed_activation()
             return None if signed is None else f"its lock was removed (locked {signed.date} by {signed.by})"
-        if Lock.digest(self.lock.terms, self.lock.on, self.lock.by) != self.lock.sha256:
-            return "its lock was edited (the signed terms no longer match their hash)"
-        changes = _differences(self.lock.terms, self.terms())
+        if self.lock.signature() == "bad":
+            return "its lock was edited (the signed terms no longer match their signature)"
+        changes = _differences(self.lock.terms, self.terms(whole=bool(self.lock.scheme)))
         if changes:
             more = f" and {len(changes) - 3} more" if len(changes) > 3 else ""
             return ", ".join(changes[:3]) + more
         if self.history and self.history[-1].status != self.status:
             return (f"its status was set to {self.status} by hand (the history ends with {self.history[-1].status}; "
                     "use pipnb plan to change it)")
-        if self.lock.record and Lock.seal(self.status, self.history) != self.lock.record:
+        if self.lock.record and self.lock.sealed_as(self.status, self.history) == "bad":
             return (f"its status ({self.status}) or its history was edited by hand (they no longer match what the "
                     "last signed step sealed; use pipnb plan to change them)")
+        broken = [b for b in chain_breaks(self.history) if "cannot verify" not in b]
+        if broken:
+            return f"its history was edited by hand: {broken[0]}"
         return None
 
     def check_lock(self, *, file: str | None = None, signed: bool = False) -> None:
@@ -363,7 +472,8 @@ class Lifecycle:
     def signed_status(self) -> str:
         """The status as a report header and the index show it: signed (who locked it, when) or not."""
         if self.lock is not None:
-            return f"{self.status} (targets and dates locked {self.lock.on:%d %b %Y} by {self.lock.by})"
+            what = "the whole plan" if self.lock.scheme else "targets and dates"     # a lock from before the whole text
+            return f"{self.status} ({what} locked {self.lock.on:%d %b %Y} by {self.lock.by})"
         return self.status if self.status == "draft" else f"{self.status} (not signed: never activated with pipnb plan)"
 
     def _validated(self, update: dict[str, Any]) -> Self:
@@ -392,17 +502,34 @@ def _differences(before: dict[str, Any], after: dict[str, Any], prefix: str = ""
             out.append(f"{name} added")
         elif isinstance(before[key], dict) and isinstance(after[key], dict):
             out += _differences(before[key], after[key], f"{name}.")
-        elif before[key] != after[key]:
+        elif isinstance(before[key], list) and isinstance(after[key], list) and _nested(before[key], after[key]):
+            out += _differences({f"[{i + 1}]": v for i, v in enumerate(before[key])},
+                                {f"[{i + 1}]": v for i, v in enumerate(after[key])}, name)
+        elif json.dumps(before[key], sort_keys=True) != json.dumps(after[key], sort_keys=True):
             out.append(f"{name} {_short(before[key])} → {_short(after[key])}")
     return out
+
+
+#: The most characters of one value a changed line shows.
+SHOWN = 60
+
+
+def _nested(before: list, after: list) -> bool:
+    """Whether two lists are compared item by item: lists of text or of records (not lists of numbers, such
+    as a glide path, which read best whole)."""
+    return any(isinstance(v, (str, dict)) for v in [*before, *after])
 
 
 def _short(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, list):
-        return "[" + ", ".join(_short(v) for v in value) + "]"
-    return str(value)
+        text = "[" + ", ".join(_short(v) for v in value) + "]"
+    elif isinstance(value, str):
+        text = repr(value) if value != " ".join(value.split()) or not value else value
+    else:
+        text = str(value)
+    return text if len(text) <= SHOWN else text[:SHOWN - 1] + "…"
 
 
 

@@ -35,6 +35,7 @@ from typing import Literal
 
 from pipnb.errors import PipnbError
 from pipnb.io import atomic_path
+from pipnb.locks import writing
 from pipnb.progress import one_line
 from pipnb.stages import FINAL, checkpoint_number
 
@@ -283,10 +284,23 @@ class _DevTools:
 
 
 def print_pdfs(paths: Iterable[str | os.PathLike[str]], *, paper: Paper = "a4", force: bool = False) -> list[Path]:
-    """Print several reports (Chromium is looked for once); returns the PDFs in order."""
+    """Print several reports (Chromium is looked for once); returns the PDFs in order. The reports folders they
+    are in are locked while they are printed (one writer at a time, :mod:`pipnb.locks`; a run that prints its
+    reports already holds the lock)."""
     paths = list(paths)
     chromium = find_chromium() if paths else None
-    return [print_pdf(p, paper=paper, chromium=chromium, force=force) for p in paths]
+    with writing(*{_reports_folder(Path(p)) for p in paths}):
+        return [print_pdf(p, paper=paper, chromium=chromium, force=force) for p in paths]
+
+
+def _reports_folder(source: Path) -> Path:
+    """The folder whose lock a PDF of ``source`` is written under: the reports folder of a rep's (or the team's)
+    report (``reports/<rep>/x.html``: the folder holding ``rep.json``, or one whose parent holds the index), else
+    the report's own folder."""
+    folder = source.expanduser().resolve().parent
+    if (folder / "rep.json").is_file() or (folder.parent / "index.html").is_file():
+        return folder.parent
+    return folder
 
 
 def _frozen(source: Path) -> bool:

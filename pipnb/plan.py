@@ -24,14 +24,16 @@ from pipnb.display import card_html, plan_facts, short_repr
 from pipnb.errors import PipnbError, PlanError
 from pipnb.fingerprint import fingerprint_until
 from pipnb.io import atomic_write_text, read_yaml
-from pipnb.lifecycle import STATUSES, HistoryEntry, Lifecycle, Lock
+from pipnb.lifecycle import STATUSES, TRANSITIONS, HistoryEntry, Lifecycle, Lock
 from pipnb.locks import writing
 from pipnb.policy import Policy, RangeModel, StrictModel, check_checkpoints, load_yaml_model
+from pipnb.record import AUDIT, append_audit, file_sha256, read_audit, trusted, versions
 from pipnb.schema import METRICS, PLAN_METRICS
 from pipnb.stages import FINAL, checkpoint_number, parse_stage, review_stages
-from pipnb.workdir import plan_path, safe_name
+from pipnb.workdir import plan_path, rep_dir, safe_name
 
-__all__ = ["Area", "DeadOpportunity", "Plan", "Target", "Window", "plans_by_folder", "record_plan_event", "sign_plan"]
+__all__ = ["Area", "DeadOpportunity", "Plan", "Target", "Window", "audit_mismatch", "final_review", "log_signed_step",
+           "plans_by_folder", "record_plan_event", "sign_plan"]
 
 DATA_GRACE_DAYS = 2      # a review is due when the data reaches its last day less a weekend
 
@@ -245,7 +247,12 @@ class Plan(Lifecycle, StrictModel):
         for entry in raw["history"]:          # an entry without an event is written as before events existed
             if entry.get("event", 0) is None:
                 del entry["event"]
+            if not entry.get("hash"):         # and one signed before the chain as it was written then
+                for key in ("prev", "reports", "scheme", "hash"):
+                    entry.pop(key, None)
         lock = raw.pop("lock")
+        if lock is not None and not lock.get("scheme"):
+            del lock["scheme"]
         text = yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=100)
         if lock is not None:
             terms = lock.pop("terms")
@@ -310,9 +317,10 @@ def plans_by_folder(params: Path) -> dict[str, Plan]:
 
 
 def sign_plan(params: str | Path, rep_id: str, action: str, *, by: str, note: str = "",
-              weeks: int | None = None) -> tuple[Path, Plan]:
+              weeks: int | None = None, reports: str | Path | None = None) -> tuple[Path, Plan]:
     """Take one signed step of a rep's plan (:meth:`~pipnb.lifecycle.Lifecycle.transition`) on its file,
-    ``params/plans/<rep>.yaml``, and write it back (``pipnb plan activate|... REP --by NAME``).
+    ``params/plans/<rep>.yaml``, write it back (``pipnb plan activate|... REP --by NAME``) and record the step in
+    the rep's audit log (``reports/<rep>/audit.jsonl``, :func:`pipnb.record.append_audit`).
 
     Parameters
     ----------
@@ -322,6 +330,9 @@ def sign_plan(params: str | Path, rep_id: str, action: str, *, by: str, note: st
         Whose plan, which step, who signs it and why.
     weeks
         ``extend`` only: the weeks added (default: the policy's ``review.extension_weeks``).
+    reports
+        The reports folder (default: ``reports`` beside ``params``): the audit log, and the final review a
+        completion rests on.
 
     Returns
     -------
@@ -331,26 +342,44 @@ def sign_plan(params: str | Path, rep_id: str, action: str, *, by: str, note: st
     Raises
     ------
     PlanError
-        No plan file for the rep, a file holding another rep's plan, or a step the plan does not allow.
+        No plan file for the rep, a file holding another rep's plan, a step the plan does not allow, a plan file
+        that is not the one the audit log last recorded (an older copy put back, a history cut, a plan stripped
+        back to a draft: only a re-activation with ``note`` accepts it), or a completion without a final review
+        of the plan (unless ``note`` says why).
     """
     if action == "extend" and weeks is None:
         policy = Path(params) / "policy.yaml"
         weeks = (Policy.from_yaml(policy) if policy.is_file() else Policy.default()).review.extension_weeks
     path = plan_file(Path(params), rep_id)
-    with writing(params):               # read, change, write: one writer at a time (pipnb.locks)
+    root = _reports_root(params, reports)
+    with writing(params, root):         # read, change, write: one writer at a time (pipnb.locks)
         plan = Plan.from_yaml(plan_file(Path(params), rep_id))
         if plan.rep_id != rep_id:
             raise PlanError(f"holds the plan of {plan.rep_id!r}, not {rep_id!r}", file=str(path))
-        signed = plan.transition(action, by=by, note=note, extension_weeks=weeks)
+        folder = rep_dir(root, rep_id)
+        logged = audit_mismatch(plan, read_audit(folder), folder)
+        if logged and not (action == "activate" and plan.signed_activation() is None):
+            if action != "activate" or not " ".join(note.split()):
+                raise PlanError(f"{logged}; put the last signed file back, or re-activate the plan as it is with "
+                                f"a reason: pipnb plan activate {rep_id} --by NAME --note WHY", file=str(path))
+        files = final_review(plan, folder) if action in ("complete", "close") else {}
+        if action == "complete" and plan.status in TRANSITIONS[action][0] and not files and not note.strip():
+            raise PlanError(f"no final review of the plan of {rep_id} (ending {plan.end}) has been written: run it "
+                            f"(pipnb review --plan {path} --checkpoint final), or say why the plan is completed "
+                            f"without it: pipnb plan complete {rep_id} --by NAME --note WHY", file=str(path))
+        signed = plan.transition(action, by=by, note=note, extension_weeks=weeks, reports=files,
+                                 active_before=logged if plan.signed_activation() is None else "")
         signed.to_yaml(path)
+        log_signed_step(folder, signed, action)
     return path, signed
 
 
 def record_plan_event(params: str | Path, rep_id: str, kind: str, *, on: dt.date, note: str, by: str,
                       until: dt.date | None = None, weeks: int | None = None,
-                      metrics: list[str] | None = None) -> tuple[Path, Plan]:
+                      metrics: list[str] | None = None, reports: str | Path | None = None) -> tuple[Path, Plan]:
     """Sign a plan event (:meth:`~pipnb.lifecycle.Lifecycle.record_event`) on a rep's plan file,
-    ``params/plans/<rep>.yaml``, and write it back (``pipnb plan event REP --kind K --date D --note TEXT --by NAME``).
+    ``params/plans/<rep>.yaml``, write it back (``pipnb plan event REP --kind K --date D --note TEXT --by NAME``)
+    and record it in the rep's audit log (``reports`` as for :func:`sign_plan`).
 
     Returns
     -------
@@ -360,17 +389,77 @@ def record_plan_event(params: str | Path, rep_id: str, kind: str, *, on: dt.date
     Raises
     ------
     PlanError
-        No plan file for the rep, a file holding another rep's plan, or an event the plan does not allow (nothing
-        is written then).
+        No plan file for the rep, a file holding another rep's plan, a plan file that is not the one the audit
+        log last recorded, or an event the plan does not allow (nothing is written then).
     """
     path = plan_file(Path(params), rep_id)
-    with writing(params):               # read, change, write: one writer at a time (pipnb.locks)
+    root = _reports_root(params, reports)
+    with writing(params, root):         # read, change, write: one writer at a time (pipnb.locks)
         plan = Plan.from_yaml(plan_file(Path(params), rep_id))
         if plan.rep_id != rep_id:
             raise PlanError(f"holds the plan of {plan.rep_id!r}, not {rep_id!r}", file=str(path))
+        folder = rep_dir(root, rep_id)
+        logged = audit_mismatch(plan, read_audit(folder), folder)
+        if logged:
+            raise PlanError(f"{logged}; put the last signed file back, or re-activate the plan as it is with a "
+                            f"reason: pipnb plan activate {rep_id} --by NAME --note WHY", file=str(path))
         signed = plan.record_event(kind, on=on, note=note, by=by, until=until, weeks=weeks, metrics=metrics)
         signed.to_yaml(path)
+        log_signed_step(folder, signed, "event")
     return path, signed
+
+
+def _reports_root(params: str | Path, reports: str | Path | None) -> Path:
+    """The reports folder a signed step records in: ``reports``, or ``reports`` beside the params folder."""
+    return Path(reports).expanduser().resolve() if reports else Path(params).expanduser().resolve().parent / "reports"
+
+
+def log_signed_step(folder: Path, plan: Plan, action: str) -> None:
+    """Record a plan's last signed step in the rep's audit log (``folder``: their reports folder; the caller holds
+    its lock). :func:`sign_plan` and :func:`record_plan_event` do it; code that signs a step with
+    :meth:`~pipnb.lifecycle.Lifecycle.transition` and writes the file itself (the demo) calls it, else
+    ``pipnb verify`` finds a chained history its audit log does not know."""
+    entry = plan.history[-1]
+    append_audit(folder, {"kind": "step", "rep_id": plan.rep_id, "action": action, "status": entry.status,
+                          "date": f"{entry.date}", "by": entry.by, "hash": entry.hash,
+                          "lock": plan.lock.sha256 if plan.lock is not None else "", "steps": len(plan.history)})
+
+
+def audit_mismatch(plan: Plan, log: list[dict], folder: Path) -> str:
+    """How the plan file differs from what the rep's audit log last recorded, in words (``""`` when it is the
+    file last signed, or the log records no step): an older copy put back, a history cut, or a plan stripped back
+    to a draft."""
+    steps = [line for line in log if line.get("kind") == "step" and line.get("rep_id") == plan.rep_id]
+    if not steps:
+        return ""
+    last = steps[-1]
+    chained = [h.hash for h in plan.history if h.hash]
+    if chained and chained[-1] == last.get("hash"):
+        return ""
+    told = (f"{folder.parent.name}/{folder.name}/{AUDIT} records {len(steps)} signed steps, the last "
+            f"{last.get('action')} "
+            f"({last.get('status')}) on {last.get('date')} by {last.get('by')}")
+    if plan.lock is None and not plan.history:
+        return f"the plan file was stripped back to a draft: {told}"
+    ends = plan.history[-1] if plan.history else None
+    where = f"ends with {ends.status} on {ends.date}" if ends is not None else "is empty"
+    if chained and chained[-1] in {str(line.get("hash")) for line in steps}:
+        return f"the plan file is an older copy, or its history was cut: {told}; its history {where}"
+    return f"the plan file is not the one last signed: {told}; its history {where}"
+
+
+def final_review(plan: Plan, folder: Path) -> dict[str, str]:
+    """The SHA-256 of the files of the plan's final review (its last good version for the plan's end), by file
+    name; ``{}`` when none was written. A final review whose notebook was edited after it was written is refused
+    (a :class:`PlanError`): a step never rests on it."""
+    good = [v for v in versions(folder / FINAL) if v.good and v.record.as_of == f"{plan.end}"]
+    if not good:
+        return {}
+    last = good[-1]
+    if not trusted(last):
+        raise PlanError(f"{last.ipynb}: the final review's notebook was edited after it was written (it no longer "
+                        "matches the hash its audit log recorded); run pipnb verify, and run the review again")
+    return {p.name: file_sha256(p) for p in (last.ipynb, last.html) if p.is_file()}
 
 
 def plan_file(params: Path, rep_id: str) -> Path:

@@ -13,6 +13,12 @@ other inputs writes the next one beside it. A failed run writes its executed not
 the next version would go (or, for a report that keeps one version, to ``<base>.failed.ipynb``), and never
 touches a good report.
 
+**Signatures and the audit log.** :func:`sign` signs a JSON value with plain SHA-256, or HMAC-SHA256 with the key
+in ``PIPNB_SIGNING_KEY`` (never stored, never printed). Each rep's reports folder keeps an append-only audit log
+(``audit.jsonl``, :func:`append_audit`): a line per signed plan step and per report file a run wrote (its SHA-256,
+:func:`record_written`), each line chained to the one before. An executed notebook is believed (:func:`trusted`)
+only while it has the hash recorded for it.
+
 Example
 -------
 >>> rec = read_record("reports/R07/diagnose.ipynb")        # doctest: +SKIP
@@ -23,6 +29,9 @@ Example
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -32,7 +41,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["KEY", "RunRecord", "Version", "failure_path", "read_record", "version_path", "versions", "write_record"]
+__all__ = ["AUDIT", "KEY", "KEY_ENV", "RunRecord", "Version", "append_audit", "audit_breaks", "failure_path",
+           "read_audit", "read_record", "record_written", "recorded_state", "sign", "trusted", "version_path",
+           "versions", "write_record"]
 
 #: The key under the notebook's metadata.
 KEY = "pipnb"
@@ -278,3 +289,186 @@ def read_outcome(nb: Any) -> dict[str, Any] | None:
             if isinstance(data, Mapping) and isinstance(data.get(MIME), Mapping):
                 found = dict(data[MIME])
     return found
+
+
+# -- signatures: plain SHA-256, or HMAC-SHA256 with the signing key --------------------------------------
+#: The environment variable holding the signing key (never stored in a folder, never printed).
+KEY_ENV = "PIPNB_SIGNING_KEY"
+PLAIN, KEYED = "sha256", "hmac-sha256"
+
+
+def signing_key() -> bytes | None:
+    """The signing key from :data:`KEY_ENV` (UTF-8 bytes), or None when it is unset or empty."""
+    text = os.environ.get(KEY_ENV, "")
+    return text.encode() if text.strip() else None
+
+
+def scheme() -> str:
+    """How a step signed now is signed: :data:`KEYED` with a signing key, else :data:`PLAIN`."""
+    return KEYED if signing_key() is not None else PLAIN
+
+
+def canonical(value: Any) -> str:
+    """The one text of a JSON value that a signature covers (keys sorted, no spaces)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def sign(value: Any, how: str | None = None) -> str:
+    """The signature of a JSON value: HMAC-SHA256 with the signing key (``how`` :data:`KEYED`, the default when
+    a key is set) or plain SHA-256 (:data:`PLAIN`), hex. Raises LookupError for :data:`KEYED` without a key."""
+    how = how or scheme()
+    data = canonical(value).encode()
+    if how == KEYED:
+        key = signing_key()
+        if key is None:
+            raise LookupError(f"{KEY_ENV} is not set")
+        return hmac.new(key, data, hashlib.sha256).hexdigest()
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_signature(value: Any, signature: str, how: str) -> str:
+    """``"ok"``, ``"bad"`` (the value or its signature was changed, or another key signed it) or ``"no key"`` (a
+    keyed signature and no :data:`KEY_ENV` to check it with)."""
+    if how not in (PLAIN, KEYED):
+        return "bad"                      # a scheme pipnb never writes: the record was edited
+    if how == KEYED and signing_key() is None:
+        return "no key"
+    try:
+        return "ok" if hmac.compare_digest(sign(value, how), str(signature)) else "bad"
+    except (LookupError, TypeError, ValueError):
+        return "bad"
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes (hex); a file read before and unchanged since (same size and modification
+    time) is not read again (the dashboard checks every report's notebook)."""
+    stat = os.stat(path)
+    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHED:
+        if len(_HASHED) > 4096:
+            _HASHED.clear()
+        _HASHED[key] = _read_sha256(path)
+    return _HASHED[key]
+
+
+_HASHED: dict[tuple[str, int, int], str] = {}
+
+
+def _read_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# -- the audit log beside a rep's reports: what pipnb signed and wrote, each line chained to the one before ----
+#: A rep's audit log, in their reports folder: one JSON line per signed plan step and per report file pipnb
+#: wrote, each carrying the signature of the line before (``prev``) and its own (``mac``). Append-only: pipnb never
+#: rewrites a line; a line removed or edited breaks the chain, and with :data:`KEY_ENV` nobody without the key can
+#: write a line that checks.
+AUDIT = "audit.jsonl"
+_AUDIT_MAX = 8 * 1024 * 1024            # an audit log is a few KB: a larger one is not read
+
+
+def read_audit(folder: Path) -> list[dict[str, Any]]:
+    """The lines of a folder's audit log (``[]`` when it has none); a line that is not a JSON object is kept as
+    ``{"broken": text}`` (:func:`audit_breaks` names it)."""
+    path = Path(folder) / AUDIT
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read(_AUDIT_MAX + 1)
+    except OSError:
+        return []
+    lines = []
+    for raw in text.splitlines():
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            line = None
+        lines.append(line if isinstance(line, dict) else {"broken": raw[:80]})
+    return lines
+
+
+def append_audit(folder: Path, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """Append one signed line to a folder's audit log (the caller holds the folder's lock: :mod:`pipnb.locks`)
+    and return it. The line records ``entry``, when (``at``, UTC), the line before's ``mac`` (``prev``), how it
+    is signed (``scheme``) and its signature (``mac``)."""
+    folder = Path(folder)
+    before = read_audit(folder)
+    line: dict[str, Any] = {**entry, "n": len(before) + 1,
+                            "at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+                            "prev": str(before[-1].get("mac", "")) if before else "", "scheme": scheme()}
+    line["mac"] = sign(line, line["scheme"])
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / AUDIT, "a", encoding="utf-8") as f:
+        f.write(canonical(line) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return line
+
+
+def audit_breaks(lines: list[Mapping[str, Any]]) -> list[str]:
+    """What is wrong with an audit log's chain, one phrase each (``[]`` when every line checks; a keyed line
+    without the key is named too: it cannot be checked)."""
+    out: list[str] = []
+    prev = ""
+    for i, line in enumerate(lines, 1):
+        if "broken" in line or not isinstance(line.get("mac"), str):
+            out.append(f"line {i} is not a signed audit line")
+            prev = ""
+            continue
+        body = {k: v for k, v in line.items() if k != "mac"}
+        state = check_signature(body, line["mac"], str(line.get("scheme", PLAIN)))
+        if state == "no key":
+            out.append(f"line {i} is signed with a key: cannot verify signature ({KEY_ENV} is not set)")
+        elif state == "bad" and line.get("scheme") == KEYED:
+            out.append(f"line {i}: its signature does not match (hmac-sha256: another key, or edited)")
+        elif state == "bad":
+            out.append(f"line {i} was edited (its hash does not match)")
+        if line.get("scheme") != KEYED and any(ln.get("scheme") == KEYED for ln in lines[:i - 1]):
+            out.append(f"line {i} is not signed with the key, after lines that are (written without {KEY_ENV}, "
+                       "or forged)")
+        if line.get("n") != i or line.get("prev", "") != prev:
+            out.append(f"line {i} does not follow line {i - 1} (a line was removed, added or reordered)"
+                       if i > 1 else "line 1 is not the first line written (the log was cut at its start)")
+        prev = line["mac"]
+    return out
+
+
+def record_written(ipynb: Path | None, html: Path | None = None, *, version: int = 1) -> None:
+    """Record the SHA-256 of a report's executed notebook and HTML, as written, in their folder's audit log (the
+    process that claims versions calls it, holding the reports folder's lock)."""
+    for path in (ipynb, html):
+        if path is not None and Path(path).is_file():
+            append_audit(Path(path).parent, {"kind": "report", "file": Path(path).name, "version": version,
+                                             "sha256": file_sha256(Path(path))})
+
+
+def recorded_state(path: Path, written_at: str = "") -> str:
+    """Whether a report file is as pipnb wrote it, from its folder's audit log: ``"ok"`` (its hash is the one last
+    recorded for it), ``"edited"`` (it differs, or the log itself was edited), ``"unrecorded"`` (the log has lines
+    written before it was, so it should be there: a line was removed) or ``"legacy"`` (no line for it, written
+    before pipnb recorded reports)."""
+    path = Path(path)
+    log = read_audit(path.parent)
+    if any("cannot verify" not in b for b in audit_breaks(log)):
+        return "edited"                   # the log itself was edited: nothing it records is believed
+    lines = [ln for ln in log if ln.get("kind") == "report"]
+    mine = [ln for ln in lines if ln.get("file") == path.name]
+    if mine:
+        try:
+            return "ok" if file_sha256(path) == mine[-1].get("sha256") else "edited"
+        except OSError:
+            return "edited"
+    first = min((str(ln.get("at", "")) for ln in lines), default="")
+    return "unrecorded" if first and written_at and first <= written_at else "legacy"
+
+
+def trusted(version: Version) -> bool:
+    """Whether a version's notebook can be believed: it is as pipnb wrote it (or was written before pipnb
+    recorded report hashes). An executed notebook edited by hand (e.g. its ``metadata.pipnb.outcome``) is not."""
+    written = version.record.written_at if version.record is not None else ""
+    return recorded_state(version.ipynb, written) in ("ok", "legacy")

@@ -40,6 +40,7 @@ from pipnb.errors import JobError
 from pipnb.execute import describe_error, preload, run_job
 from pipnb.job import Job, JobResult, Problem
 from pipnb.progress import progress_bar
+from pipnb.record import record_written
 from pipnb.versions import Output, input_hash, plan_output
 from pipnb.workers import KERNEL_LOG, init_pool_worker
 
@@ -118,6 +119,11 @@ def run_jobs(jobs: Sequence[Job | Problem], *, jobs_n: int | None = None, force:
             bar.update(len(items) - len(todo))
             for i, result in stream:
                 results[i] = result
+                if result.status == "ok":       # the hashes of what it wrote, in its folder's audit log
+                    try:
+                        record_written(result.ipynb, result.html, version=result.version)
+                    except OSError as err:
+                        log.warning("%s: its hashes were not recorded in the audit log: %s", result.label, err)
                 for message in result.messages:
                     log.warning("%s: %s", result.label, message)
                 if result.status == "failed":

@@ -24,7 +24,7 @@ from typing import Any
 
 from pipnb.job import Job
 from pipnb.pdf import pdf_path, whole_pdf
-from pipnb.record import Version, failure_path, version_path, versions
+from pipnb.record import Version, failure_path, trusted, version_path, versions
 from pipnb.report import read_input_hash
 
 #: Bump when what a run writes changes in a way that should invalidate every up-to-date report.
@@ -77,10 +77,11 @@ class Output:
 
 
 def _good(version: Version, job: Job) -> bool:
-    """A successful run whose report (when the job has one) exists whole and was written by that run, and (a
-    frozen report) whose PDF, when there is one, is a whole PDF."""
+    """A successful run whose notebook is as it was written (:func:`pipnb.record.trusted`: an outcome edited by
+    hand is never up to date), whose report (when the job has one) exists whole and was written by that run, and
+    (a frozen report) whose PDF, when there is one, is a whole PDF."""
     record = version.record
-    if record is None or not record.ok:
+    if record is None or not record.ok or not trusted(version):   # a notebook edited by hand is not believed
         return False
     if job.output_html is None:
         return True

@@ -141,6 +141,8 @@ def test_a_damaged_file_of_a_version_makes_the_next_run_write_beside_it(tmp_path
     again, = run_jobs([_review_job(tmp_path)], progress=False)
     assert again.status == "ok" and again.html.name == "checkpoint-1.v2.html", damage
     after = tree(tmp_path)
+    log = "R14/audit.jsonl"                  # the rep's audit log only grows: the new version's lines appended
+    assert after[log].startswith(before.pop(log)) and b'"version":2' in after[log]
     assert {k: after[k] for k in before} == before                        # every file of version 1 as it was
     assert [v.number for v in versions(first.ipynb.with_suffix(""))][-1] == 2
 

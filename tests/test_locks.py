@@ -23,6 +23,7 @@ from pipnb.errors import PipnbError
 from pipnb.fingerprint import fingerprint_until
 from pipnb.locks import LockedError, holder_file, lock_file, writing
 from pipnb.plan import Plan
+from pipnb.record import read_audit
 
 REP = DEMO_CASES["non_responder"]        # R14
 
@@ -62,10 +63,13 @@ def work(tmp_path_factory, demo, demo_panel) -> Path:
 
 def test_two_signed_steps_at_once_never_lose_a_record(work, tmp_path):
     path = work / "params" / "plans" / f"{REP}.yaml"
-    active = tmp_path / "active.yaml"
+    log = work / "reports" / REP / "audit.jsonl"          # the rep's audit log: restored with the plan each round
+    active, active_log = tmp_path / "active.yaml", tmp_path / "audit.jsonl"
     shutil.copy(path, active)
+    shutil.copy(log, active_log)
     for _ in range(4):
         shutil.copy(active, path)
+        shutil.copy(active_log, log)
         steps = {"acknowledged": popen(work, "plan", "acknowledge", REP, "--by", "Sam Rep"),
                  "extended": popen(work, "plan", "extend", REP, "--by", "Ann Lee", "--note", "a second look")}
         done = {status: proc.communicate(timeout=120) + (proc.returncode,) for status, proc in steps.items()}
@@ -77,7 +81,10 @@ def test_two_signed_steps_at_once_never_lose_a_record(work, tmp_path):
                 one_error_line(subprocess.CompletedProcess([], code, out, err))
         assert history[-1] in {s for s, (_, _, code) in done.items() if code == 0}
         assert len(history) == 2 + sum(code == 0 for _, _, code in done.values())   # drafted, active, the steps
+        steps_logged = [line["status"] for line in read_audit(log.parent) if line["kind"] == "step"]
+        assert steps_logged == history[1:]                  # the audit log lost no step either
     shutil.copy(active, path)
+    shutil.copy(active_log, log)
 
 
 def test_a_held_lock_stops_a_second_writer_with_one_line_naming_the_holder(work):

@@ -193,11 +193,12 @@ def _frozen(out: Path, notebook: str = "toy_trivial", **parameters) -> Job:
 
 
 def test_a_frozen_report_gets_a_new_version_beside_it_never_a_rewrite(tmp_path):
-    from pipnb.record import versions
+    from pipnb.record import read_audit, versions
 
     first, = run_jobs([_frozen(tmp_path)], progress=False)
-    v1 = {p.name: p.read_bytes() for p in (tmp_path / "R30").iterdir()}
+    v1 = {p.name: p.read_bytes() for p in (tmp_path / "R30").iterdir() if p.name != "audit.jsonl"}
     assert first.version == 1 and sorted(v1) == ["checkpoint-1.html", "checkpoint-1.ipynb"]
+    assert [line["file"] for line in read_audit(tmp_path / "R30")] == sorted(v1)[::-1]    # their hashes, recorded
     changed = replace(_frozen(tmp_path), inputs={"plan": "p2"})
     second, = run_jobs([changed], progress=False)
     assert (second.status, second.version, second.html.name) == ("ok", 2, "checkpoint-1.v2.html")

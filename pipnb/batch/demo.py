@@ -18,12 +18,12 @@ from pipnb.demo import DEMO_CASES, demo_plan_start
 from pipnb.diagnosis import diagnose
 from pipnb.drafting import draft_plan
 from pipnb.errors import PipnbError
-from pipnb.plan import Plan
+from pipnb.plan import Plan, log_signed_step
 from pipnb.policy import Policy
 from pipnb.scan import flagged_reps
 from pipnb.sources import accepts_path
 from pipnb.stages import review_stages
-from pipnb.workdir import plan_path
+from pipnb.workdir import plan_path, rep_dir
 
 
 def demo_jobs(batch: Batch, *, force: bool = False) -> list:
@@ -38,8 +38,10 @@ def demo_jobs(batch: Batch, *, force: bool = False) -> list:
             continue
         plan = draft_plan(batch_diagnosis(batch, rep_id, before), start=start, policy=batch.policy)
         plan = plan.model_copy(update={"data_fingerprint": batch.fingerprint_until(plan.diagnosis_window.end)})
-        plan.transition("activate", by="pipnb demo (the rep's manager)", on=start.date(),
-                        note="agreed with the rep at the plan meeting").to_yaml(path)
+        signed = plan.transition("activate", by="pipnb demo (the rep's manager)", on=start.date(),
+                                 note="agreed with the rep at the plan meeting")
+        signed.to_yaml(path)
+        log_signed_step(rep_dir(batch.reports, rep_id), signed, "activate")     # pipnb verify knows the step
     card = batch_scorecard(batch, "")                # the team's, as of the last day (draft_plans shares it)
     flagged = [r for r in flagged_reps(card, plan_metrics_only=True) if r not in active]
     plans = [*draft_plans(batch, flagged, force=force), *(plan_path(batch.params, r) for r in active)]
