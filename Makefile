@@ -14,11 +14,11 @@ demo: $(STAMP)
 
 # The import contract first (pyproject.toml, [tool.importlinter]: the layers); then the fork-server kernel
 # tests run alone (they time kernels and read their environment); the rest run on two workers, one test file
-# per worker.
+# per worker, handed out in the order tests/conftest.py collects them (the slowest files first, so none trails).
 test: $(TEST_STAMP) browser
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q tests/test_kernel.py
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --ignore=tests/test_kernel.py
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --ignore=tests/test_kernel.py
 
 # The checkout is a working folder (params/): the notebooks find data/demo and params/ from notebooks/.
 lab: $(LAB_STAMP)
