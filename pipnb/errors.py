@@ -19,9 +19,15 @@ class PipnbError(Exception):
     """Root of every error a user can cause; ``str(err)`` is one line that says how to fix it."""
 
     exit_code = 2
+    #: The longest message shown: whatever value a message quotes (a 100 KB cell, a pasted file), the line a user
+    #: sees stays readable and bounded; the rest is counted, never printed.
+    MAX_CHARS = 2000
 
     def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))
+        text = " ".join(str(message).split())
+        if len(text) > self.MAX_CHARS:
+            text = f"{text[:self.MAX_CHARS]}… ({len(text) - self.MAX_CHARS:,} more characters not shown)"
+        super().__init__(text)
 
 
 class DataError(PipnbError):

@@ -345,3 +345,17 @@ def test_a_cluster_whose_workers_run_another_pipnb_version_is_refused_in_one_lin
             run_jobs([job], scheduler=cluster.scheduler_address, progress=False)
     assert "runs pipnb 0.1.0 and this client pipnb 0.0.0-client (1 of 1 workers differ)" in str(caught.value)
     assert not (tmp_path / "R01").exists()
+
+
+def test_an_error_quoting_a_huge_value_shows_a_bounded_prefix_and_counts_the_rest():
+    from pipnb.errors import PipnbError
+
+    value = "x" * 50_000
+    err = DataError(f"rep_name {value!r} is too long", file="reps.csv", row=7)
+    text = str(err)
+    assert text.startswith("reps.csv row 7: rep_name 'xxx")
+    shown = PipnbError.MAX_CHARS
+    assert len(text) < shown + 60
+    hidden = len(f"reps.csv row 7: rep_name {value!r} is too long") - shown
+    assert text.endswith(f"… ({hidden:,} more characters not shown)")
+    assert str(PipnbError("short, as it was")) == "short, as it was"
