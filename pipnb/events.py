@@ -36,13 +36,14 @@ import pandas as pd
 
 from pipnb.lifecycle import MIN_EVENT_WEEKS, HistoryEntry
 from pipnb.metrics import week_start, window_metrics
+from pipnb.peer_change import count_dispersion
 from pipnb.plan import Plan
 from pipnb.schema import METRICS
 from pipnb.stats.intervals import level_interval
 from pipnb.stats.windows import Window
 
-__all__ = ["Rebaseline", "event_facts", "event_verdicts", "leave_weeks", "rebaselines", "reference_level",
-           "without_leave"]
+__all__ = ["Rebaseline", "event_facts", "event_verdicts", "leave_weeks", "leave_weeks_between", "rebaselines",
+           "reference_level", "without_leave"]
 
 WEEK = dt.timedelta(weeks=1)
 
@@ -75,6 +76,16 @@ def leave_weeks(plan: Plan) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(sorted(set().union(*weeks))) if weeks else pd.DatetimeIndex([])
 
 
+def leave_weeks_between(plan: Plan, first: dt.date, last: dt.date) -> int:
+    """How many of the weeks from ``first``'s week to ``last``'s week (both included) a signed leave sets aside:
+    the weeks a review of that stretch does not count as plan weeks."""
+    weeks = leave_weeks(plan)
+    if not len(weeks):
+        return 0
+    start, end = week_start(pd.Timestamp(first)), week_start(pd.Timestamp(last))
+    return int(((weeks >= start) & (weeks <= end)).sum())
+
+
 def without_leave(panel: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     """The panel without the rep's rows in the weeks a leave sets aside (the panel itself when there are none)."""
     weeks = leave_weeks(plan)
@@ -99,11 +110,12 @@ def rebaselines(plan: Plan) -> dict[str, Rebaseline]:
 
 
 def reference_level(panel: pd.DataFrame, plan: Plan, rb: Rebaseline) -> tuple[float, float, float, int]:
-    """The rep's level of ``rb.metric`` over its reference weeks, its 95% interval (:func:`level_interval`) and
-    how many of those weeks hold the rep's rows."""
-    rows = panel[panel["rep_id"] == plan.rep_id]
+    """The rep's level of ``rb.metric`` over its reference weeks, its 95% interval (:func:`level_interval`, the
+    week-to-week dispersion read relative to the other reps' weeks in ``panel``, the peers as a review passes it:
+    :func:`pipnb.peer_change.count_dispersion`) and how many of those weeks hold the rep's rows."""
     start, end = pd.Timestamp(rb.reference_start), pd.Timestamp(rb.reference_end)
-    rows = rows[(week_start(rows["week"]) >= start) & (week_start(rows["week"]) <= end)]
+    inside = panel[(week_start(panel["week"]) >= start) & (week_start(panel["week"]) <= end)]
+    rows = inside[inside["rep_id"] == plan.rep_id]
     n = int(week_start(rows["week"]).nunique())
     if n == 0:
         return math.nan, math.nan, math.nan, 0
@@ -111,9 +123,14 @@ def reference_level(panel: pd.DataFrame, plan: Plan, rb: Rebaseline) -> tuple[fl
     if rb.metric not in pooled.index:
         return math.nan, math.nan, math.nan, n
     model = METRICS[rb.metric].model or "count"
-    weekly = rows[rows["metric"] == rb.metric].groupby("week")["numerator"].sum().to_numpy(float)
+    mine = rows[rows["metric"] == rb.metric].pivot_table(index="week", columns="metric", values="numerator",
+                                                        aggfunc="sum")
+    others = inside[(inside["rep_id"] != plan.rep_id) & (inside["metric"] == rb.metric)]
+    season = others.pivot_table(index="week", columns="metric", values="numerator", aggfunc="sum")
     level, low, high = level_interval(model, numerator=float(pooled.loc[rb.metric, "numerator"]),
-                                      denominator=float(pooled.loc[rb.metric, "denominator"]), weekly=weekly)
+                                      denominator=float(pooled.loc[rb.metric, "denominator"]),
+                                      weekly=mine[rb.metric].fillna(0.0).to_numpy(float) if rb.metric in mine else
+                                      np.array([]), dispersion=count_dispersion(mine, season, rb.metric))
     return float(level), float(low), float(high), n
 
 

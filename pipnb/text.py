@@ -220,19 +220,29 @@ def bullet_list(items: list[str], empty: str = "None stated.") -> str:
 
 
 def review_summary(rv: Review) -> str:
-    """The review's conclusion first: the status line, one sentence per focus measure, then the window."""
+    """The review's conclusion first: the status line, one sentence per focus measure, then the window. Weeks a
+    signed leave set aside are not plan weeks: the counts leave them out and the line says how many there were."""
+    from pipnb.events import leave_weeks_between  # pipnb.events loads the stats models (statsmodels, 1.5 s)
+
     weeks = (rv.window_end - rv.plan.start).days // 7 + 1
     focus = rv.table[rv.table["focus"]] if rv.table["focus"].any() else rv.table
     lines = [f"**{esc(status_line(rv))}**", ""]
     lines += [f"- {esc(measure_reason(row))}" for row in focus.itertuples()]
     first = (rv.window_start - rv.plan.start).days // 7 + 1
+    away_plan = leave_weeks_between(rv.plan, rv.plan.start, rv.window_end)
+    away_window = leave_weeks_between(rv.plan, rv.window_start, rv.window_end)
+    plan_weeks, window_weeks = weeks - away_plan, weeks - first + 1 - away_window
     if rv.is_final:
-        judged = (f"each final target is judged on the last {weeks - first + 1} weeks, with a 95% interval; the glide "
-                  f"path on all {weeks} plan weeks")
+        judged = (f"each final target is judged on the last {plural(window_weeks, 'plan week')}, with a 95% "
+                  f"interval; the glide path on all {plural(plan_weeks, 'plan week')}")
     else:
-        judged = f"every target is judged on all {weeks} plan weeks so far, with a 95% interval"
+        judged = f"every target is judged on all {plural(plan_weeks, 'plan week')} so far, with a 95% interval"
+    if away_plan:
+        judged += (f" ({plural(away_plan, 'week')} of leave set aside"
+                   + (f", {away_window} of them in this window)" if rv.is_final else ")"))
+    where = f"plan week {first} to {weeks}" if not away_plan else f"calendar weeks {first} to {weeks} of the plan"
     lines += ["", f"{stage_title(rv.stage)} of the plan for **{esc(rv.plan.rep_name)}**: the window "
-              f"{rv.window_start:%d %b} – {rv.window_end:%d %b %Y} (plan week {first} to {weeks}); {judged}."]
+              f"{rv.window_start:%d %b} – {rv.window_end:%d %b %Y} ({where}); {judged}."]
     return "\n".join(lines)
 
 
