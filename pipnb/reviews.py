@@ -405,7 +405,8 @@ def plan_verdicts(data: SalesData, plan: Plan, *, panel: pd.DataFrame, as_of: dt
     panel = without_leave(panel, plan)            # a leave's weeks are not plan weeks
     args = dict(metrics=metrics, peers=peers, targets={t.metric: t.target for t in plan.targets}, gaps=gaps,
                 diagnosis_start=plan.diagnosis_window.start, diagnosis_end=plan.diagnosis_window.end,
-                focus=focus, fractions=plan.look_fractions(), look=look)
+                focus=focus, look_ends=[plan.start + dt.timedelta(weeks=plan.checkpoint_week(s), days=-1)
+                                        for s in plan.stages()], look=look)    # each metric's own information
     verdicts = assess(panel, plan.rep_id, plan_start=plan.start, as_of=as_of, **args)
     return event_verdicts(verdicts, panel, plan, as_of=as_of, **args)   # metrics a plan event rebaselined
 
