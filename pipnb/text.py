@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pipnb.diagnosis import driver_groups, remaining_dead
+from pipnb.events import leave_weeks_between
 from pipnb.findings import plural
 from pipnb.scan import flagged_reps, headline, team_findings, unavailable_notes
 from pipnb.schema import FLAG_METRICS, METRICS
@@ -220,30 +221,19 @@ def bullet_list(items: list[str], empty: str = "None stated.") -> str:
 
 
 def review_summary(rv: Review) -> str:
-    """The review's conclusion first: the status line, one sentence per focus measure, then the window. Weeks a
-    signed leave set aside are not plan weeks: the counts leave them out and the line says how many there were."""
-    from pipnb.events import leave_weeks_between  # pipnb.events loads the stats models (statsmodels, 1.5 s)
-
-    weeks = (rv.window_end - rv.plan.start).days // 7 + 1
+    """The conclusion first: status line, a sentence per focus measure, the window (a leave's weeks not counted)."""
+    weeks, first = (rv.window_end - rv.plan.start).days // 7 + 1, (rv.window_start - rv.plan.start).days // 7 + 1
     focus = rv.table[rv.table["focus"]] if rv.table["focus"].any() else rv.table
-    lines = [f"**{esc(status_line(rv))}**", ""]
-    lines += [f"- {esc(measure_reason(row))}" for row in focus.itertuples()]
-    first = (rv.window_start - rv.plan.start).days // 7 + 1
-    away_plan = leave_weeks_between(rv.plan, rv.plan.start, rv.window_end)
-    away_window = leave_weeks_between(rv.plan, rv.window_start, rv.window_end)
-    plan_weeks, window_weeks = weeks - away_plan, weeks - first + 1 - away_window
-    if rv.is_final:
-        judged = (f"each final target is judged on the last {plural(window_weeks, 'plan week')}, with a 95% "
-                  f"interval; the glide path on all {plural(plan_weeks, 'plan week')}")
-    else:
-        judged = f"every target is judged on all {plural(plan_weeks, 'plan week')} so far, with a 95% interval"
-    if away_plan:
-        judged += (f" ({plural(away_plan, 'week')} of leave set aside"
-                   + (f", {away_window} of them in this window)" if rv.is_final else ")"))
-    where = f"plan week {first} to {weeks}" if not away_plan else f"calendar weeks {first} to {weeks} of the plan"
-    lines += ["", f"{stage_title(rv.stage)} of the plan for **{esc(rv.plan.rep_name)}**: the window "
-              f"{rv.window_start:%d %b} – {rv.window_end:%d %b %Y} ({where}); {judged}."]
-    return "\n".join(lines)
+    away, inside = (leave_weeks_between(rv.plan, day, rv.window_end) for day in (rv.plan.start, rv.window_start))
+    judged = (f"each final target is judged on the last {plural(weeks - first + 1 - inside, 'plan week')}, with "
+              f"a 95% interval; the glide path on all {plural(weeks - away, 'plan week')}" if rv.is_final else
+              f"every target is judged on all {plural(weeks - away, 'plan week')} so far, with a 95% interval")
+    judged += f" ({plural(away, 'week')} of leave set aside{f', {inside} of them in this window' * rv.is_final})" * (
+        away > 0)
+    where = f"plan week {first} to {weeks}" if not away else f"calendar weeks {first} to {weeks} of the plan"
+    return "\n".join([f"**{esc(status_line(rv))}**", "", *[f"- {esc(measure_reason(r))}" for r in focus.itertuples()],
+                      "", f"{stage_title(rv.stage)} of the plan for **{esc(rv.plan.rep_name)}**: the window "
+                      f"{rv.window_start:%d %b} – {rv.window_end:%d %b %Y} ({where}); {judged}."])
 
 
 def status_line(rv: Review) -> str:
