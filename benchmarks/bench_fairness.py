@@ -39,7 +39,9 @@ plan event), ar1 (rho 0.5), nb (alpha 0.5), small (teams of 5-8), ramping (half 
 lowvol (0.3 opportunities a week). In each world, the promises of issue 23's "Targets" that apply: rate,
 Wilson 95% interval, n, target and a mark: *meets* (the whole interval on the target's side), *misses*
 (the whole interval on the other side) or *undecided*. Every world's replications share seeds, so worlds
-differ by their untidiness only (common random numbers). ``--minutes``: stop starting replications after
+differ by their untidiness only (common random numbers). ``--kinds equal,recovered,territory,detection,mde_emails``
+runs only those replication kinds (the MDE calibration of first meetings, touches and follow-ups first fits effect
+curves, about 200 CPU s a process each). ``--minutes``: stop starting replications after
 that long and report what finished (replications are interleaved, so every world gets about the same n).
 Worlds run interleaved in one pool, so each world's wall time is the run's wall time shared out by its CPU
 seconds (the tidy world's includes the one-off effect curves of its MDE calibration, ~200 CPU s a process).
