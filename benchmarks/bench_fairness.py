@@ -39,7 +39,9 @@ plan event), ar1 (rho 0.5), nb (alpha 0.5), small (teams of 5-8), ramping (half 
 lowvol (0.3 opportunities a week). In each world, the promises of issue 23's "Targets" that apply: rate,
 Wilson 95% interval, n, target and a mark: *meets* (the whole interval on the target's side), *misses*
 (the whole interval on the other side) or *undecided*. Every world's replications share seeds, so worlds
-differ by their untidiness only (common random numbers). ``--minutes``: stop starting replications after
+differ by their untidiness only (common random numbers). ``--kinds equal,recovered,territory,detection,mde_emails``
+runs only those replication kinds (the MDE calibration of first meetings, touches and follow-ups first fits effect
+curves, about 200 CPU s a process each). ``--minutes``: stop starting replications after
 that long and report what finished (replications are interleaved, so every world gets about the same n).
 Worlds run interleaved in one pool, so each world's wall time is the run's wall time shared out by its CPU
 seconds (the tidy world's includes the one-off effect curves of its MDE calibration, ~200 CPU s a process).
@@ -197,9 +199,10 @@ WORLD_LINES = [   # (key, text, op, bound, applies to): op "<=", ">=", "~" (80% 
 ]
 
 
-def _world_tasks(worlds: list[str], reps: int, seed: int) -> list[tuple]:
+def _world_tasks(worlds: list[str], reps: int, seed: int, only: set[str] | None = None) -> list[tuple]:
     """(world, kind, driver, index, seed) per replication; the seed depends on the kind and index only, so
-    every world replays the same draws (common random numbers)."""
+    every world replays the same draws (common random numbers). ``only``: the kinds to run (``equal``,
+    ``recovered``, ``territory``, ``detection``, ``mde_<driver>``; default all)."""
     out = []
     for i in range(reps):
         for name in worlds:
@@ -209,6 +212,8 @@ def _world_tasks(worlds: list[str], reps: int, seed: int) -> list[tuple]:
                 kinds.append("detection")
             kinds += [f"mde_{d}" for d in spec.mde_drivers]
             for kind in kinds:
+                if only and kind not in only:
+                    continue
                 code = {"equal": 1, "recovered": 2, "territory": 3, "detection": 4}.get(kind, 5)
                 driver = sw.DRIVERS[i % len(sw.DRIVERS)] if kind == "recovered" else kind.removeprefix("mde_")
                 sub = sw.DRIVERS.index(driver) if kind.startswith("mde_") else 0
@@ -300,7 +305,7 @@ def main_worlds(args) -> int:
                   "signed_on=plan.start)\n  (simworld.record_territory_event)")
         names = [w for w in names if w not in skipped]
     reps = 12 if args.quick else args.reps
-    jobs = _world_tasks(names, reps, args.seed)
+    jobs = _world_tasks(names, reps, args.seed, set(args.kinds.split(",")) if args.kinds else None)
     print(f"untidy worlds (issue 23): {reps} replications per scenario and world, seed {args.seed}, "
           f"{args.jobs} processes, {len(jobs)} replications", flush=True)
     deadline = time.perf_counter() + 60 * args.minutes if args.minutes else float("inf")
@@ -351,6 +356,9 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="*", choices=GROUPS, help="run only these scenario groups")
     parser.add_argument("--worlds", help="issue 23's untidy worlds instead: comma-separated names "
                         f"({', '.join(sw.WORLDS)}) or 'all'")
+    parser.add_argument("--kinds", help="worlds: only these replication kinds, comma-separated (equal, recovered, "
+                        "territory, detection, mde_emails, mde_opps, ...; the MDE calibration of first meetings, "
+                        "touches and follow-ups first fits effect curves, ~200 CPU s a process each)")
     parser.add_argument("--minutes", type=float, default=0.0,
                         help="worlds: stop starting replications after this many minutes (0: run all)")
     args = parser.parse_args(argv)

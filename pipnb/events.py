@@ -36,13 +36,14 @@ import pandas as pd
 
 from pipnb.lifecycle import MIN_EVENT_WEEKS, HistoryEntry
 from pipnb.metrics import week_start, window_metrics
+from pipnb.peer_change import count_dispersion
 from pipnb.plan import Plan
 from pipnb.schema import METRICS
 from pipnb.stats.intervals import level_interval
 from pipnb.stats.windows import Window
 
-__all__ = ["Rebaseline", "event_facts", "event_verdicts", "leave_weeks", "rebaselines", "reference_level",
-           "without_leave"]
+__all__ = ["Rebaseline", "event_facts", "event_verdicts", "leave_weeks", "leave_weeks_between", "rebaselines",
+           "reference_level", "without_leave"]
 
 WEEK = dt.timedelta(weeks=1)
 
@@ -57,10 +58,19 @@ class Rebaseline:
     reference_start: dt.date
     reference_end: dt.date
     judged_start: dt.date
+    verdict_start: dt.date | None = None     # the verdict's reference weeks, when the statuses' lie in the
+    verdict_end: dt.date | None = None       # window that selected the rep (see :func:`rebaselines`)
 
     @property
     def reference_weeks(self) -> int:
         return (self.reference_end - self.reference_start).days // 7 + 1
+
+    @property
+    def verdict_reference(self) -> tuple[dt.date, dt.date, dt.date]:
+        """The verdict's reference weeks (first day, last day) and its first judged day."""
+        if self.verdict_start is None or self.verdict_end is None:
+            return self.reference_start, self.reference_end, self.judged_start
+        return self.verdict_start, self.verdict_end, self.verdict_end + dt.timedelta(days=1)
 
     def label(self) -> str:
         """The reference weeks in words, as the verdicts name a window (``'4 Mar – 31 Mar 2024'``)."""
@@ -75,6 +85,16 @@ def leave_weeks(plan: Plan) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(sorted(set().union(*weeks))) if weeks else pd.DatetimeIndex([])
 
 
+def leave_weeks_between(plan: Plan, first: dt.date, last: dt.date) -> int:
+    """How many of the weeks from ``first``'s week to ``last``'s week (both included) a signed leave sets aside:
+    the weeks a review of that stretch does not count as plan weeks."""
+    weeks = leave_weeks(plan)
+    if not len(weeks):
+        return 0
+    start, end = week_start(pd.Timestamp(first)), week_start(pd.Timestamp(last))
+    return int(((weeks >= start) & (weeks <= end)).sum())
+
+
 def without_leave(panel: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     """The panel without the rep's rows in the weeks a leave sets aside (the panel itself when there are none)."""
     weeks = leave_weeks(plan)
@@ -86,24 +106,44 @@ def without_leave(panel: pd.DataFrame, plan: Plan) -> pd.DataFrame:
 
 def rebaselines(plan: Plan) -> dict[str, Rebaseline]:
     """The metric → :class:`Rebaseline` of every plan metric a territory, segment or other event affects (the
-    latest event by its date, then by when it was signed)."""
+    latest event by its date, then by when it was signed).
+
+    The reference weeks must not be the weeks that chose the rep. A rep is put on a plan (and a metric made a
+    focus) because the diagnosis window looked low; part of that is chance, which does not repeat, so a reference
+    measured in it is low by chance too and the plan weeks "improve" on it without any change (regression to the
+    mean: the verdicts' own baseline is the weeks before the diagnosis window for that reason). So:
+
+    * an event in the diagnosis window (an event is never dated before it): no week after the event is free of
+      selection before the plan. The statuses keep the weeks from the event to the plan start (at least
+      :data:`~pipnb.lifecycle.MIN_EVENT_WEEKS`): a reference low by chance lowers the goals, which errs towards
+      the rep, and a shortfall must stand beyond the reference's interval too. The verdict (whether the rep
+      changed) takes its reference from the first ``MIN_EVENT_WEEKS`` plan weeks, which chose nobody, and judges
+      the weeks after them (``verdict_start`` .. ``verdict_end``); a rep who improved at once keeps that in the
+      statuses, only the word "improved" waits for a change beyond those weeks;
+    * an event after the diagnosis window: the weeks from it on (at least ``MIN_EVENT_WEEKS``), for both.
+    """
     out: dict[str, Rebaseline] = {}
     changes = sorted((h for h in plan.events() if h.event.kind != "leave"), key=lambda h: h.event.start)
+    span = MIN_EVENT_WEEKS * WEEK - dt.timedelta(days=1)
     for entry in changes:
         day = entry.event.start
         first = day + dt.timedelta(days=(7 - day.weekday()) % 7)          # the first whole week from the event
-        end = max(plan.start - dt.timedelta(days=1), first + MIN_EVENT_WEEKS * WEEK - dt.timedelta(days=1))
+        end = max(plan.start - dt.timedelta(days=1), first + span)
+        verdict: tuple[dt.date | None, dt.date | None] = (None, None)
+        if first <= plan.diagnosis_window.end:                             # the weeks after it chose the rep
+            verdict = (plan.start, max(plan.start + span, end))
         for metric in entry.event.metrics:
-            out[metric] = Rebaseline(metric, entry, first, end, end + dt.timedelta(days=1))
+            out[metric] = Rebaseline(metric, entry, first, end, end + dt.timedelta(days=1), *verdict)
     return out
 
 
 def reference_level(panel: pd.DataFrame, plan: Plan, rb: Rebaseline) -> tuple[float, float, float, int]:
-    """The rep's level of ``rb.metric`` over its reference weeks, its 95% interval (:func:`level_interval`) and
-    how many of those weeks hold the rep's rows."""
-    rows = panel[panel["rep_id"] == plan.rep_id]
+    """The rep's level of ``rb.metric`` over its reference weeks, its 95% interval (:func:`level_interval`, the
+    week-to-week dispersion read relative to the other reps' weeks in ``panel``, the peers as a review passes it:
+    :func:`pipnb.peer_change.count_dispersion`) and how many of those weeks hold the rep's rows."""
     start, end = pd.Timestamp(rb.reference_start), pd.Timestamp(rb.reference_end)
-    rows = rows[(week_start(rows["week"]) >= start) & (week_start(rows["week"]) <= end)]
+    inside = panel[(week_start(panel["week"]) >= start) & (week_start(panel["week"]) <= end)]
+    rows = inside[inside["rep_id"] == plan.rep_id]
     n = int(week_start(rows["week"]).nunique())
     if n == 0:
         return math.nan, math.nan, math.nan, 0
@@ -111,9 +151,14 @@ def reference_level(panel: pd.DataFrame, plan: Plan, rb: Rebaseline) -> tuple[fl
     if rb.metric not in pooled.index:
         return math.nan, math.nan, math.nan, n
     model = METRICS[rb.metric].model or "count"
-    weekly = rows[rows["metric"] == rb.metric].groupby("week")["numerator"].sum().to_numpy(float)
+    mine = rows[rows["metric"] == rb.metric].pivot_table(index="week", columns="metric", values="numerator",
+                                                        aggfunc="sum")
+    others = inside[(inside["rep_id"] != plan.rep_id) & (inside["metric"] == rb.metric)]
+    season = others.pivot_table(index="week", columns="metric", values="numerator", aggfunc="sum")
     level, low, high = level_interval(model, numerator=float(pooled.loc[rb.metric, "numerator"]),
-                                      denominator=float(pooled.loc[rb.metric, "denominator"]), weekly=weekly)
+                                      denominator=float(pooled.loc[rb.metric, "denominator"]),
+                                      weekly=mine[rb.metric].fillna(0.0).to_numpy(float) if rb.metric in mine else
+                                      np.array([]), dispersion=count_dispersion(mine, season, rb.metric))
     return float(level), float(low), float(high), n
 
 
@@ -137,15 +182,14 @@ def event_verdicts(verdicts: pd.DataFrame, panel: pd.DataFrame, plan: Plan, *, a
     from pipnb.stats import assess  # statsmodels (1.5 s): the change models behind assess
     from pipnb.stats._common import NOT_JUDGED, TOO_EARLY  # scipy (0.3 s): loaded with the models above
 
-    by_window: dict[tuple[dt.date, dt.date], list[Rebaseline]] = {}
+    by_window: dict[tuple[dt.date, dt.date, dt.date], list[Rebaseline]] = {}
     for rb in rebaselines(plan).values():
-        by_window.setdefault((rb.reference_start, rb.reference_end), []).append(rb)
+        by_window.setdefault(rb.verdict_reference, []).append(rb)
     if not by_window or verdicts.empty:
         return verdicts
     out = verdicts.copy()
     index = {m: i for i, m in zip(out.index, out["metric"])}
-    for (start, end), group in by_window.items():
-        judged = end + dt.timedelta(days=1)
+    for (start, end, judged), group in by_window.items():
         scaled = {rb.metric: _scaled_target(panel, plan, rb) for rb in group}
         kind, day = group[0].entry.event.kind, group[0].entry.event.start
         if as_of < judged + dt.timedelta(days=4):
@@ -167,7 +211,8 @@ def event_verdicts(verdicts: pd.DataFrame, panel: pd.DataFrame, plan: Plan, *, a
             for column in out.columns:
                 if column in row.index:
                     out.at[i, column] = row[column]
-            out.at[i, "baseline_window"] = f"{rb.label()}, re-measured after the {kind} change of {day:%d %b %Y}"
+            out.at[i, "baseline_window"] = (f"{_label(start, end)}, re-measured after the {kind} change of "
+                                            f"{day:%d %b %Y}")
             out.at[i, "caveat"] = " ".join(x for x in (str(row["caveat"] or ""), _selecting(rb, plan)) if x)
     return out
 
@@ -177,18 +222,26 @@ def _scaled_target(panel: pd.DataFrame, plan: Plan, rb: Rebaseline) -> float:
     return plan.target(rb.metric).target * factor(plan, rb.metric, level)
 
 
+def _label(start: dt.date, end: dt.date) -> str:
+    return Window(pd.Timestamp(start), pd.Timestamp(end - dt.timedelta(days=6))).label()
+
+
 def _too_early(rb: Rebaseline, as_of: dt.date) -> str:
     event = rb.entry.event
+    start, end, _ = rb.verdict_reference
     return (f"Its reference level is re-measured after the {event.kind} change of {event.start:%d %b %Y} over "
-            f"{rb.reference_weeks} weeks to {rb.reference_end:%d %b %Y}, and judged only on the weeks after them; "
+            f"{(end - start).days // 7 + 1} weeks to {end:%d %b %Y}, and judged only on the weeks after them; "
             f"by {as_of:%d %b %Y} none of those weeks is complete.")
 
 
 def _selecting(rb: Rebaseline, plan: Plan) -> str:
-    if rb.reference_start > plan.diagnosis_window.end:
+    """Why the verdict's reference weeks are plan weeks, when they are (the facts of :func:`rebaselines`)."""
+    start, end, _ = rb.verdict_reference
+    if rb.verdict_start is None:
         return ""
-    return ("Its reference weeks lie partly in the stretch that put the rep on the plan, so some recovery by "
-            "chance may show as improvement.")
+    return (f"The weeks from the change to the plan start are the stretch that put the rep on the plan, which a "
+            f"low stretch by chance would make look like improvement afterwards; the change is read against plan "
+            f"weeks {(start - plan.start).days // 7 + 1}–{(end - plan.start).days // 7 + 1} instead.")
 
 
 def event_facts(plan: Plan, table: pd.DataFrame, *, as_of: dt.date) -> list[dict]:

@@ -419,7 +419,7 @@ def window_metrics(panel: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, 
     if "touch_gap_closed" in wide_n:
         wide_n["avg_days_between_touches"] = wide_n["touch_gap_closed"] + wide_n["touch_gap_open"]
         wide_d["avg_days_between_touches"] = wide_d["touch_gap_closed"] + wide_d["touch_gap_open"]
-    if win_rate_basis == "all":
+    if win_rate_basis == "all" and "win_rate_all" in wide_n:     # a panel cut to other metrics has none
         wide_n["win_rate"], wide_d["win_rate"] = wide_n["win_rate_all"], wide_d["win_rate_all"]
     keep = [m for m in METRICS if m in wide_n.columns]
     out = pd.DataFrame({

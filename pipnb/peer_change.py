@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pipnb.schema import METRICS
+from pipnb.stats.intervals import weekly_dispersion
 
 Z95 = 1.959963984540054
 
@@ -129,3 +130,25 @@ def widen(model: str, level: float, low: float, high: float, change: TeamChange)
         half = abs(fwd(end) - centre)
         out.append(float(back(centre + sign * np.sqrt(half ** 2 + extra))))
     return out[0], out[1]
+
+
+def count_dispersion(weekly: pd.DataFrame, season: pd.DataFrame | None, metric: str) -> float:
+    """The week-to-week dispersion of the rep's weekly numerators of ``metric``, read relative to the peers' weeks
+    (:func:`deseasoned`): a dip or a busy week every rep shares is the team's, not the rep's noise. The one home of
+    that reading, for the plain statuses and the rebaselined ones alike."""
+    rep = deseasoned(weekly, season)
+    return weekly_dispersion(rep[metric].fillna(0.0).to_numpy(float) if metric in rep else np.array([]))
+
+
+def deseasoned(weekly: pd.DataFrame, season: pd.DataFrame | None) -> pd.DataFrame:
+    """The rep's weekly counts divided by the peers' weekly index (their week's total over their mean week), per
+    metric: what is left once the weeks every rep shares are taken out. Weeks where the peers have nothing, and
+    metrics without peers, stay as they are."""
+    if season is None or season.empty:
+        return weekly
+    out = weekly.copy()
+    for metric in out.columns.intersection(season.columns):
+        peers = season[metric].reindex(out.index).astype(float)
+        index = peers / peers.mean()
+        out[metric] = out[metric] / index.where(index > 0).fillna(1.0)
+    return out

@@ -69,9 +69,9 @@ class Review:
         (:data:`STATUSES`): ``final_status`` at the final review, ``glide_status`` at a checkpoint. The levels
         asked for move with the peers (issue 23): adjusted_target / adjusted_final_target are the glide average and
         the final target moved by the peers' change from the diagnosis window (team_before, team_now,
-        team_change with team_change_low / team_change_high, team_peers, from plan week team_weeks_from: over
-        the status's own weeks), status_low / status_high the rep's interval widened by that change's
-        uncertainty; the statuses read those, and ``unadjusted`` is the status by the rep's level alone (the
+        team_change with team_change_low / team_change_high, team_peers, from plan week team_weeks_from to
+        team_weeks_to: over the status's own weeks), status_low / status_high the rep's interval widened by that
+        change's uncertainty; the statuses read those, and ``unadjusted`` is the status by the rep's level alone (the
         raw interval against the raw target).
     verdicts
         The statistics of improvement per metric (see :func:`pipnb.stats.assess`).
@@ -330,8 +330,7 @@ def team_clause(row) -> str:
     raw, adjusted = (row.final_target, row.adjusted_final_target) if final else (row.target, row.adjusted_target)
     if not _moved_text(spec, raw, adjusted):
         return ""
-    first, last = int(row.team_weeks_from), int(row.team_weeks_from) + int(
-        row.window_weeks if final else row.plan_weeks) - 1
+    first, last = int(row.team_weeks_from), int(row.team_weeks_to)     # calendar weeks: the peers took no leave
     weeks = f"plan week {first}" if first == last else f"plan weeks {first}–{last}"
     what = spec.label[0].lower() + spec.label[1:]
     if (spec.model or "count") == "ratio":
@@ -421,7 +420,8 @@ def plan_verdicts(data: SalesData, plan: Plan, *, panel: pd.DataFrame, as_of: dt
     panel = without_leave(panel, plan)            # a leave's weeks are not plan weeks
     args = dict(metrics=metrics, peers=peers, targets={t.metric: t.target for t in plan.targets}, gaps=gaps,
                 diagnosis_start=plan.diagnosis_window.start, diagnosis_end=plan.diagnosis_window.end,
-                focus=focus, fractions=plan.look_fractions(), look=look)
+                focus=focus, look_ends=[plan.start + dt.timedelta(weeks=plan.checkpoint_week(s), days=-1)
+                                        for s in plan.stages()], look=look)    # each metric's own information
     verdicts = assess(panel, plan.rep_id, plan_start=plan.start, as_of=as_of, **args)
     return event_verdicts(verdicts, panel, plan, as_of=as_of, **args)   # metrics a plan event rebaselined
 

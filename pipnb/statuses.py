@@ -18,11 +18,11 @@ from pipnb.alerts import CREATED, nobody_created
 from pipnb.events import factor, rebaselines, reference_level
 from pipnb.lifecycle import MIN_EVENT_WEEKS
 from pipnb.metrics import window_metrics
-from pipnb.peer_change import moved, team_change, widen
+from pipnb.peer_change import count_dispersion, moved, team_change, widen
 from pipnb.plan import Plan, Target
 from pipnb.policy import Policy
 from pipnb.schema import METRICS
-from pipnb.stats.intervals import level_interval, weekly_dispersion
+from pipnb.stats.intervals import level_interval
 
 MET, NOT_MET, NOT_YET_CLEAR, NO_DATA = "met", "not met", "not yet clear", "no data"
 STATUSES = (MET, NOT_MET, NOT_YET_CLEAR, NO_DATA)
@@ -57,9 +57,10 @@ def status_table(plan: Plan, look: int, plan_week: int, window: pd.DataFrame, si
                   team: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None = None) -> pd.DataFrame:
     """One row per target. ``team``: the pooled diagnosis window and review window of the rep and the peers, and the
     peers' weekly totals over the plan weeks; the week-to-week dispersion of a count is read from the rep's weeks
-    relative to the peers' (:func:`deseasoned`: a dip every rep shares is not the rep's noise), and the
-    expected levels move with the peers' change from the diagnosis window (:func:`pipnb.peer_change.team_change`),
-    and the statuses read the rep's interval widened by that change's uncertainty (:func:`pipnb.peer_change.widen`)."""
+    relative to the peers' (:func:`pipnb.peer_change.count_dispersion`: a dip every rep shares is not the rep's
+    noise), and the expected levels move with the peers' change from the diagnosis window
+    (:func:`pipnb.peer_change.team_change`), and the statuses read the rep's interval widened by that change's
+    uncertainty (:func:`pipnb.peer_change.widen`)."""
     rows = []
     recent = weekly[weekly.index >= pd.Timestamp(window_start)] if window_start is not None else weekly
     mine = since.loc[plan.rep_id] if plan.rep_id in since.index.get_level_values(0) else pd.DataFrame()
@@ -68,7 +69,7 @@ def status_table(plan: Plan, look: int, plan_week: int, window: pd.DataFrame, si
         spec, metric = METRICS[target.metric], target.metric
         model = spec.model or "count"
         num, den = _get(mine, metric, "numerator"), _get(mine, metric, "denominator")
-        phi = weekly_dispersion(_series(deseasoned(weekly, season), metric))   # all plan weeks so far
+        phi = count_dispersion(weekly, season, metric)                         # all plan weeks so far
         level, low, high = level_interval(model, numerator=num, denominator=den, weekly=_series(weekly, metric),
                                           dispersion=phi)
         w_num, w_den = _get(window, metric, "numerator"), _get(window, metric, "denominator")
@@ -99,7 +100,7 @@ def status_table(plan: Plan, look: int, plan_week: int, window: pd.DataFrame, si
             "adjusted_target": glide_goal, "adjusted_final_target": final_goal if final else np.nan,
             "team_before": shown.before, "team_now": shown.now, "team_change": shown.change,
             "team_change_low": shown.low, "team_change_high": shown.high, "team_peers": shown.peers,
-            "team_weeks_from": _plan_week(plan, window_start) if final else 1,
+            "team_weeks_from": _plan_week(plan, window_start) if final else 1, "team_weeks_to": plan_week,
             "status_low": status_low, "status_high": status_high, "unadjusted": raw_status,
             "actual": w_level if model == "count" else _get(window, metric, "value"),
             "actual_low": w_low, "actual_high": w_high, "numerator": w_num, "denominator": w_den,
@@ -152,7 +153,8 @@ def rebaselined(table: pd.DataFrame, plan: Plan, mine: pd.DataFrame, peers: list
             continue
         model = spec.model or "count"
         rep = since.loc[plan.rep_id] if plan.rep_id in since.index.get_level_values(0) else pd.DataFrame()
-        phi = weekly_dispersion(_series(weekly, metric))
+        season = weekly_numerators(mine[mine["rep_id"].isin(peers)], None, rb.judged_start, as_of)
+        phi = count_dispersion(weekly, season, metric)                         # the judged weeks, as above
         s_level, s_low, s_high = level_interval(model, numerator=_get(rep, metric, "numerator"),
                                                 denominator=_get(rep, metric, "denominator"),
                                                 weekly=_series(weekly, metric), dispersion=phi)
@@ -212,20 +214,6 @@ def _event_status(interval: tuple[float, float, float], goal: float, k: float, k
 
 def _plan_week(plan: Plan, day: dt.date | None) -> int:
     return 1 if day is None else (day - plan.start).days // 7 + 1
-
-
-def deseasoned(weekly: pd.DataFrame, season: pd.DataFrame | None) -> pd.DataFrame:
-    """The rep's weekly counts divided by the peers' weekly index (their week's total over their mean week), per
-    metric: what is left once the weeks every rep shares are taken out. Weeks where the peers have nothing, and
-    metrics without peers, stay as they are."""
-    if season is None or season.empty:
-        return weekly
-    out = weekly.copy()
-    for metric in out.columns.intersection(season.columns):
-        peers = season[metric].reindex(out.index).astype(float)
-        index = peers / peers.mean()
-        out[metric] = out[metric] / index.where(index > 0).fillna(1.0)
-    return out
 
 
 def _series(weekly: pd.DataFrame, metric: str) -> np.ndarray:

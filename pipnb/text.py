@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pipnb.diagnosis import driver_groups, remaining_dead
+from pipnb.events import leave_weeks_between
 from pipnb.findings import plural
 from pipnb.scan import flagged_reps, headline, scan_notes, team_findings
 from pipnb.schema import FLAG_METRICS, METRICS
@@ -220,20 +221,19 @@ def bullet_list(items: list[str], empty: str = "None stated.") -> str:
 
 
 def review_summary(rv: Review) -> str:
-    """The review's conclusion first: the status line, one sentence per focus measure, then the window."""
-    weeks = (rv.window_end - rv.plan.start).days // 7 + 1
+    """The conclusion first: status line, a sentence per focus measure, the window (a leave's weeks not counted)."""
+    weeks, first = (rv.window_end - rv.plan.start).days // 7 + 1, (rv.window_start - rv.plan.start).days // 7 + 1
     focus = rv.table[rv.table["focus"]] if rv.table["focus"].any() else rv.table
-    lines = [f"**{esc(status_line(rv))}**", ""]
-    lines += [f"- {esc(measure_reason(row))}" for row in focus.itertuples()]
-    first = (rv.window_start - rv.plan.start).days // 7 + 1
-    if rv.is_final:
-        judged = (f"each final target is judged on the last {weeks - first + 1} weeks, with a 95% interval; the glide "
-                  f"path on all {weeks} plan weeks")
-    else:
-        judged = f"every target is judged on all {weeks} plan weeks so far, with a 95% interval"
-    lines += ["", f"{stage_title(rv.stage)} of the plan for **{esc(rv.plan.rep_name)}**: the window "
-              f"{rv.window_start:%d %b} – {rv.window_end:%d %b %Y} (plan week {first} to {weeks}); {judged}."]
-    return "\n".join(lines)
+    away, inside = (leave_weeks_between(rv.plan, day, rv.window_end) for day in (rv.plan.start, rv.window_start))
+    judged = (f"each final target is judged on the last {plural(weeks - first + 1 - inside, 'plan week')}, with "
+              f"a 95% interval; the glide path on all {plural(weeks - away, 'plan week')}" if rv.is_final else
+              f"every target is judged on all {plural(weeks - away, 'plan week')} so far, with a 95% interval")
+    judged += f" ({plural(away, 'week')} of leave set aside{f', {inside} of them in this window' * rv.is_final})" * (
+        away > 0)
+    where = f"plan week {first} to {weeks}" if not away else f"calendar weeks {first} to {weeks} of the plan"
+    return "\n".join([f"**{esc(status_line(rv))}**", "", *[f"- {esc(measure_reason(r))}" for r in focus.itertuples()],
+                      "", f"{stage_title(rv.stage)} of the plan for **{esc(rv.plan.rep_name)}**: the window "
+                      f"{rv.window_start:%d %b} – {rv.window_end:%d %b %Y} ({where}); {judged}."])
 
 
 def status_line(rv: Review) -> str:

@@ -239,3 +239,42 @@ def test_peers_with_a_change_are_never_called_missing():
     assert "No peers" not in sentence and "Peers over the same weeks: -30%" in sentence
     row = verdict_record(replace(_change(1.2, 0.1), peer_change=math.nan, placebo_n=0), "improved")
     assert "No peers to compare with" in sentences.describe_verdict(row)
+
+
+# -- leave weeks are not plan weeks (issue 23) ---------------------------------------------------------------
+def on_leave(plan_weeks: list[int], *, stage="final") -> tuple[pn.Review, str]:
+    """R1 at the peers' 60 emails a week, nearly nothing in the given plan weeks, recorded as a signed leave."""
+    away = {PLAN_WEEK1 + w - 1 for w in plan_weeks}
+    data = team(lambda w: 0.5 if w in away else 60.0)
+    draft = email_plan(baseline=60.0, target=60.0).model_copy(update={"status": "draft"})
+    plan = draft.transition("activate", by="Mia Manager", on=draft.start)
+    first = plan.start + dt.timedelta(weeks=plan_weeks[0] - 1)
+    plan = plan.record_event("leave", on=first, weeks=len(plan_weeks), note="sick leave", by="Mia Manager")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rv = pn.review(data, plan, stage)
+    return rv, text.review_summary(rv)
+
+
+def test_the_review_summary_never_counts_leave_weeks_as_plan_weeks():
+    rv, summary = on_leave([11])                     # plan week 11 of 12: in the final review's window (weeks 10-12)
+    row = rv.table.iloc[0]
+    assert (row["window_weeks"], row["plan_weeks"]) == (2, 11)
+    assert "judged on the last 2 plan weeks" in summary and "the glide path on all 11 plan weeks" in summary
+    assert "1 week of leave set aside, 1 of them in this window" in summary
+    assert "calendar weeks 10 to 12 of the plan" in summary
+    assert "12 plan weeks" not in summary and "last 3" not in summary
+    assert "over the last 2 weeks" in text.measure_reason(next(rv.table.itertuples()))
+    assert row["status"] != "not met" and rv.recommendation != "consequences"   # the empty week is set aside
+
+
+def test_a_checkpoint_summary_counts_the_weeks_worked():
+    rv, summary = on_leave([2, 3], stage=2)          # checkpoint 2 (plan week 6), two weeks of leave
+    assert rv.table.iloc[0]["plan_weeks"] == 4
+    assert "every target is judged on all 4 plan weeks so far" in summary and "2 weeks of leave set aside" in summary
+
+
+def test_without_a_leave_the_summary_reads_as_before(dropped_at_the_end):
+    summary = text.review_summary(dropped_at_the_end)
+    assert "(plan week 10 to 12)" in summary and "judged on the last 3 plan weeks" in summary
+    assert "the glide path on all 12 plan weeks" in summary and "leave" not in summary

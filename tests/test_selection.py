@@ -372,3 +372,58 @@ def test_a_listed_rep_without_records_is_not_judged_nor_a_peer_and_cannot_be_dia
     assert "1 with no records in the window (Ghost (Q99))" in pn.scan.headline(card)
     with pytest.raises(DataError, match="no records in the window"):
         pn.diagnose(data, "Q99", weeks=12)
+
+
+# -- a plan event's reference weeks are free of selection (issue 23) ------------------------------------
+def _event_plan():
+    """A hand-built active plan: 12 weeks from Mon 7 Oct 2024, diagnosed on 15 Jul – 6 Oct 2024."""
+    import datetime as dt
+
+    from pipnb.plan import Plan
+    targets = [{"metric": "opps_created_per_week", "label": "Opportunities created per week",
+                "direction": "at_least", "baseline": 4.0, "target": 5.0, "glide": [4.25, 4.5, 4.75, 5.0],
+                "focus": True, "rule": "hand-built"}]
+    plan = Plan.model_validate({"rep_id": "R01", "rep_name": "Rep One", "team": "Team A", "start": "2024-10-07",
+                                "weeks": 12, "checkpoints": [3, 6, 9], "data_fingerprint": "", "targets": targets,
+                                "diagnosis_window": {"start": "2024-07-15", "end": "2024-10-06"}})
+    return plan.transition("activate", by="Mia", on=dt.date(2024, 10, 7))
+
+
+def test_an_event_in_the_window_that_chose_the_rep_takes_the_verdict_s_reference_from_the_plan():
+    import datetime as dt
+
+    from pipnb.events import rebaselines
+    plan = _event_plan()
+    inside = rebaselines(plan.record_event("territory", on=dt.date(2024, 7, 15), note="x", by="Mia"))
+    rb = inside["opps_created_per_week"]
+    # statuses: the weeks after the event up to the plan (low by chance, which errs towards the rep) ...
+    assert (rb.reference_start, rb.reference_end, rb.judged_start) == (
+        dt.date(2024, 7, 15), dt.date(2024, 10, 6), dt.date(2024, 10, 7))
+    # ... the verdict: the first four plan weeks, judged from plan week 5
+    assert rb.verdict_reference == (dt.date(2024, 10, 7), dt.date(2024, 11, 3), dt.date(2024, 11, 4))
+    short = rebaselines(plan.record_event("territory", on=dt.date(2024, 9, 23), note="x", by="Mia"))
+    rb = short["opps_created_per_week"]           # two weeks before the plan: four weeks of reference, two in it
+    assert (rb.reference_end, rb.judged_start) == (dt.date(2024, 10, 20), dt.date(2024, 10, 21))
+    assert rb.verdict_reference == (dt.date(2024, 10, 7), dt.date(2024, 11, 3), dt.date(2024, 11, 4))
+    late = rebaselines(plan.record_event("territory", on=dt.date(2024, 10, 21), note="x", by="Mia"))
+    rb = late["opps_created_per_week"]            # in the plan: the weeks from it on, free of selection already
+    assert rb.verdict_reference == (dt.date(2024, 10, 21), dt.date(2024, 11, 17), dt.date(2024, 11, 18))
+
+
+def test_a_reference_in_the_selection_window_shows_improvement_by_chance_and_plan_weeks_do_not():
+    """Why: a generator written here (40 reps, Poisson 5 a week, nobody changes). The rep lowest over the last
+    8 weeks before the plan is chosen; a one-sided 5% test of plan weeks 5-12 against those 8 weeks says
+    "improved" far more often than 5% (regression to the mean); against plan weeks 1-4 about 5%."""
+    rng = np.random.default_rng(23)
+    n, hits = 3000, {"selection": 0, "plan": 0}
+    chosen = rng.poisson(5, (n, 40, 8)).sum(axis=2)
+    worst = chosen.argmin(axis=1)
+    ref_sel = chosen[np.arange(n), worst]
+    ref_plan = rng.poisson(5 * 4, n)                 # plan weeks 1-4 of the chosen rep (independent of selection)
+    judged = rng.poisson(5 * 8, n)                   # plan weeks 5-12
+    for key, ref, weeks in (("selection", ref_sel, 8), ("plan", ref_plan, 4)):
+        log_ratio = np.log((judged + 0.5) / 8) - np.log((ref + 0.5) / weeks)
+        z = log_ratio / np.sqrt(1 / (judged + 0.5) + 1 / (ref + 0.5))
+        hits[key] = float((z > 1.6448536269514722).mean())
+    assert hits["selection"] > 0.15, hits
+    assert hits["plan"] == pytest.approx(0.05, abs=0.02), hits

@@ -783,3 +783,86 @@ def test_the_rep_s_own_history_checks_the_count_variance_with_placebo_plan_start
     assert np.mean(inflation["swinging"]) > 1.2, inflation
     # a right model still widens a little: its scale is estimated from ~16 placebos (t_16 / z = 1.08), not known
     assert np.mean(inflation["steady"]) < 1.10, inflation
+
+
+# -- information fractions per metric (issue 23) ----------------------------------------------------
+def test_each_metric_s_fractions_are_the_information_it_has_accrued():
+    """Looks at plan weeks 3, 6, 9 and 13 after a 12-week baseline: emails (no carry-over) accrue 3, 6, 9, 13
+    judged weeks; the follow-up ratio (3 carry-over weeks) 0, 3, 6, 10, so it has no information at the first
+    look; a week without the rep's rows (a leave set aside, plan week 5) is not information either."""
+    rng = np.random.default_rng(3)
+    panel = team_panel(simulate_team(rng, n_reps=10))
+    ends = [PLAN_START + pd.Timedelta(weeks=w, days=-1) for w in (3, 6, 9, 13)]
+    from pipnb.stats.assessment import measure_change, metric_fractions
+    windows = stats.plan_windows(panel, "R00", plan_start=PLAN_START, as_of=ends[1])
+    emails = measure_change(panel, "R00", "emails_per_week", windows=windows, peers=peers_of(10))
+    ratio = measure_change(panel, "R00", "followup_meeting_ratio", windows=windows, peers=peers_of(10))
+    assert metric_fractions(panel, "R00", emails, windows=windows, look_ends=ends) == pytest.approx(
+        stats.information_fractions([3, 6, 9, 13], 12))
+    own = metric_fractions(panel, "R00", ratio, windows=windows, look_ends=ends)
+    assert own[0] < 1e-5 and own[1:] == pytest.approx(stats.information_fractions([0, 3, 6, 10], 12)[1:])
+    away = panel[~((panel["rep_id"] == "R00") & (panel["week"] == PLAN_START + pd.Timedelta(weeks=4)))]
+    emails = measure_change(away, "R00", "emails_per_week", windows=windows, peers=peers_of(10))
+    assert metric_fractions(away, "R00", emails, windows=windows, look_ends=ends) == pytest.approx(
+        stats.information_fractions([3, 5, 8, 12], 12))
+    # assess judges each metric at its own boundary: the ratio's first look is out of reach
+    rows = stats.assess(panel, "R00", metrics=["emails_per_week", "followup_meeting_ratio"], plan_start=PLAN_START,
+                        as_of=ends[0], peers=peers_of(10), look_ends=ends, look=0).set_index("metric")
+    assert rows.loc["emails_per_week", "boundary"] == pytest.approx(stats.sequential_boundaries(
+        stats.information_fractions([3, 6, 9, 13], 12), 0.025)[0])
+    assert not np.isfinite(rows.loc["followup_meeting_ratio", "boundary"]) or \
+        rows.loc["followup_meeting_ratio", "verdict"] == "too early to tell"
+
+
+def test_a_carry_over_metric_spends_alpha_on_its_own_fractions_by_simulation():
+    """A metric judged after 3 carry-over weeks has 0, 3, 6, 9 judged weeks at looks in plan weeks 3-12. A
+    generator written here (weekly N(0, 1) values, no change) shows its own fractions spend alpha over the looks,
+    and the plan's shared fractions (0.40, 0.67, 0.86, 1) spend more (about 2.8% for 2.5%: they hold its later
+    looks to boundaries meant for more information than it has)."""
+    own = stats.information_fractions([0, 3, 6, 9], 12)
+    shared = stats.information_fractions([3, 6, 9, 12], 12)
+    rng = np.random.default_rng(12)
+    n = 300_000
+    base = rng.normal(size=n) / math.sqrt(12)
+    plan = rng.normal(size=(n, 3)) * math.sqrt(3)
+    weeks = np.array([3, 6, 9])
+    z = (plan.cumsum(axis=1) / weeks - base[:, None]) / np.sqrt(1 / 12 + 1 / weeks)   # looks 2-4; look 1: none
+
+    def error(t):
+        return float((z >= stats.sequential_boundaries(t, 0.025)[1:]).any(axis=1).mean())
+    assert error(own) == pytest.approx(0.025, abs=0.001)                  # MC sd 0.0003
+    assert error(shared) > 0.0265
+
+
+def test_the_stated_detectable_change_is_found_about_80_percent_of_the_time_by_simulation():
+    """The promise of a review's smallest detectable change, on the rule that decides: a generator written here
+    (ten reps, 20 emails a week times a log-normal AR(1) factor, rho 0.5, sd 0.2: weeks that swing together, so
+    the placebo widening is well above 1). The change stated on a no-change history (final look of four, Holm
+    across three focus metrics) is planted in the rep's plan weeks; the decision's z must cross the same boundary
+    about 80% of the time. Counting the decision's allowances (``t_k / z``, the largest of several estimates)
+    in the estimate's own scatter as well made the stated change too large (found 83-88% of the time)."""
+    from dataclasses import replace
+
+    from pipnb.stats.sequential import look_boundary
+    from pipnb.stats.verdicts import rule_mde
+    rng = np.random.default_rng(5)
+    boundary = look_boundary(stats.information_fractions([3, 6, 9, 12], 12), 3, 0.05 / 3)
+    found, n = 0, 150
+    for _ in range(n):
+        x = np.zeros((10, 37))
+        x[:, 0] = rng.normal(0, 0.2, 10)
+        for t in range(1, 37):
+            x[:, t] = 0.5 * x[:, t - 1] + 0.2 * math.sqrt(0.75) * rng.normal(size=10)
+        mean = 20 * np.exp(x - 0.02)
+        panel = counts_panel(rng.poisson(mean))
+        windows = stats.plan_windows(panel, "R00", plan_start=PLAN_START, as_of=AS_OF)
+        change = stats.count_change(panel, "R00", "emails_per_week", peers=peers_of(10), windows=windows)
+        stated = rule_mde(change, boundary)
+        assert 1 < stated <= rule_mde(replace(change, widening={**change.widening, "scatter": change.inflation}),
+                                      boundary)
+        moved = mean.copy()
+        moved[0, IS_PLAN] *= stated
+        again = stats.count_change(counts_panel(rng.poisson(moved)), "R00", "emails_per_week", peers=peers_of(10),
+                                   windows=windows)
+        found += again.z >= boundary
+    assert 0.70 <= found / n <= 0.88, found / n            # 80% +- 5 points, with room for 150 draws (sd 3.3)

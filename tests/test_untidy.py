@@ -21,9 +21,10 @@ from claims import check_review
 import pipnb as pn
 from pipnb import sentences, text
 from pipnb.book import book_counts
-from pipnb.peer_change import TeamChange, moved, team_change, widen
+from pipnb.peer_change import TeamChange, count_dispersion, moved, team_change, widen
 from pipnb.plan import Plan
 from pipnb.reviews import book_sentence, target_reason
+from pipnb.stats.intervals import level_interval, weekly_dispersion
 
 START = pd.Timestamp("2025-01-06")          # a Monday: week 1
 PLAN_WEEK1 = 25                              # the plan runs weeks 25-36, diagnosed on weeks 13-24
@@ -137,6 +138,40 @@ def test_a_team_wide_dip_does_not_read_as_not_met(dipped):
     assert row["status"] != "not met" and row["glide_status"] != "not met"
     assert row["adjusted_final_target"] < 45 and row["final_target"] == 60
     assert dipped.recommendation != "consequences"
+
+
+def test_a_counts_weekly_dispersion_is_read_relative_to_the_peers_weeks_known_answer():
+    weeks = pd.date_range("2025-01-06", periods=4, freq="W-MON")
+    rep = pd.DataFrame({"emails_per_week": [60.0, 60.0, 36.0, 36.0]}, index=weeks)
+    peers = pd.DataFrame({"emails_per_week": [540.0, 540.0, 324.0, 324.0]}, index=weeks)   # the same dip
+    assert weekly_dispersion(rep["emails_per_week"].to_numpy()) == pytest.approx(192 / 48)  # var 192, mean 48
+    assert count_dispersion(rep, peers, "emails_per_week") == 1.0       # 48 every week once the season is out
+    assert count_dispersion(rep, None, "emails_per_week") == pytest.approx(4.0)
+
+
+def test_a_rebaselined_status_reads_the_dispersion_as_the_plain_status_does():
+    """A territory event rebaselines emails; the whole team dips in plan weeks 7-12. The rebaselined row's interval
+    uses the one dispersion rule (relative to the peers' weeks), so the team's dip does not widen it."""
+    data = team(dip(60.0))
+    plan = plan_of().model_copy(update={"status": "draft"})
+    plan = plan.transition("activate", by="Mia", on=plan.start).record_event(
+        "territory", on=DIAGNOSIS[0].date() + dt.timedelta(weeks=8), note="accounts moved", by="Mia")
+    rv = review(data, plan, 3)                                          # checkpoint 3: plan weeks 1-9
+    row = rv.table.iloc[0]
+    assert row["rebaselined"]
+    panel = pn.weekly_panel(data)
+    end = pd.Timestamp(plan.start + dt.timedelta(weeks=9, days=-1))
+    inside = panel[(panel["metric"] == "emails_per_week") & (panel["week"] >= pd.Timestamp(plan.start))
+                   & (panel["week"] <= end)]
+    weekly = inside[inside["rep_id"] == "R1"].pivot_table(index="week", columns="metric", values="numerator")
+    season = inside[inside["rep_id"] != "R1"].pivot_table(index="week", columns="metric", values="numerator",
+                                                          aggfunc="sum")
+    phi = count_dispersion(weekly, season, "emails_per_week")
+    raw = weekly_dispersion(weekly["emails_per_week"].to_numpy())
+    assert raw > 2 * phi                                               # the dip alone swings the raw weeks
+    level, low, high = level_interval("count", numerator=float(weekly.sum().iloc[0]), denominator=9.0,
+                                      weekly=weekly["emails_per_week"].to_numpy(), dispersion=phi)
+    assert (row["since_low"], row["since_high"]) == pytest.approx((low, high))
 
 
 def test_the_words_say_what_the_rep_did_and_what_the_team_did(dipped):

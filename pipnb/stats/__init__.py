@@ -73,6 +73,7 @@ if TYPE_CHECKING:   # the same names, for editors and type checkers
         estimated_scale,
         placebo_inflation,
         placebo_rank,
+        placebo_scatter,
     )
     from pipnb.stats.assessment import assess, measure_change, metric_kind, verdict_record
     from pipnb.stats.counts import count_change
@@ -100,7 +101,7 @@ if TYPE_CHECKING:   # the same names, for editors and type checkers
 _HOMES = {
     "pipnb.stats._common": ("IMPROVED", "NO_CLEAR_CHANGE", "NOT_JUDGED", "TOO_EARLY", "VERDICT_COLUMNS",
                             "VERDICTS", "WORSE", "MetricChange", "Trend", "autocorrelation_inflation",
-                            "estimated_scale", "placebo_inflation", "placebo_rank"),
+                            "estimated_scale", "placebo_inflation", "placebo_rank", "placebo_scatter"),
     "pipnb.stats.assessment": ("assess", "measure_change", "metric_kind", "verdict_record"),
     "pipnb.stats.counts": ("count_change",),
     "pipnb.stats.gaps": ("gap_change",),
@@ -122,6 +123,6 @@ __all__ = ["IMPROVED", "MetricChange", "NOT_JUDGED", "NO_CLEAR_CHANGE", "PlanWin
            "count_change", "decide_verdict", "detectable", "estimated_scale", "funnel_limit", "funnel_scale",
            "funnel_z", "gap_change", "holm", "information_fractions", "mde_proportion", "mde_rate_ratio",
            "measure_change", "metric_kind", "nothing_detectable", "null_variance", "obf_spending", "oriented_z",
-           "overdispersion", "placebo_inflation", "placebo_rank", "plan_windows", "pooled_rate_ratio", "ratio_change",
-           "rule_mde", "segmented_count_model", "sequential_boundaries", "sequential_holm", "target_change",
-           "trend_test", "verdict_record", "working_days"]
+           "overdispersion", "placebo_inflation", "placebo_rank", "placebo_scatter", "plan_windows",
+           "pooled_rate_ratio", "ratio_change", "rule_mde", "segmented_count_model", "sequential_boundaries",
+           "sequential_holm", "target_change", "trend_test", "verdict_record", "working_days"]

@@ -27,6 +27,7 @@ from pipnb.stats._common import (
 from pipnb.stats.counts import count_change
 from pipnb.stats.gaps import gap_change
 from pipnb.stats.ratios import MIN_TRIALS, ratio_change
+from pipnb.stats.sequential import information_fractions
 from pipnb.stats.verdicts import (
     decide_verdict,
     decision_boundaries,
@@ -116,6 +117,7 @@ def assess(
     focus: Sequence[str] | None = None,
     fractions: Sequence[float] = (1.0,),
     look: int = -1,
+    look_ends: Sequence[Any] | None = None,
 ) -> pd.DataFrame:
     """Judge, per plan metric, whether the rep has improved since the plan started.
 
@@ -154,6 +156,10 @@ def assess(
         Information fraction of every look of the plan (:meth:`pipnb.plan.Plan.look_fractions`: the
         information accrued by the look over the final review's, the final review 1.0) and which look this
         is (0-based; -1 the last). One look at 1.0 is a fixed-sample test.
+    look_ends
+        The last day of every look of the plan (the checkpoints' and the final review's). When given, each
+        metric's information fractions are those it has accrued (:func:`metric_fractions`: its own judged weeks
+        with data, after its carry-over weeks, against its own baseline weeks) and ``fractions`` is not used.
 
     Returns
     -------
@@ -196,7 +202,11 @@ def assess(
                               family=family, alpha=alpha, power=power) for m in metrics]
     judged = [focus is None or c.metric in focus for c in changes]
     z = [oriented_z(c) if j else math.nan for c, j in zip(changes, judged, strict=True)]
-    look = look % len(fractions)
+    if look_ends is not None:
+        look = look % len(look_ends)
+        fractions = [metric_fractions(rows, rep_id, c, windows=windows, look_ends=look_ends) for c in changes]
+    else:
+        look = look % len(fractions)
     family = sum(judged)                # one Holm family per plan: its focus metrics, the same m at every look
     crossed, boundary = sequential_holm(z, fractions=fractions, look=look, alpha=alpha, family=family)
     decided = decision_boundaries(z, fractions=fractions, look=look, alpha=alpha, family=family)
@@ -205,6 +215,32 @@ def assess(
     records = [_verdict_record(c, int(x), float(b), float(d), j, targets.get(c.metric), windows)
                for c, x, b, d, j in zip(changes, crossed, boundary, decided, judged, strict=True)]
     return pd.DataFrame.from_records(records, columns=list(VERDICT_COLUMNS))
+
+
+def metric_fractions(panel: pd.DataFrame, rep_id: str, change: MetricChange, *, windows: PlanWindows,
+                     look_ends: Sequence[Any]) -> list[float]:
+    """The information fraction of every look for one metric, from the information it has actually accrued.
+
+    The change's variance is proportional to ``1/B + 1/P`` (:func:`pipnb.stats.sequential.information_fractions`)
+    with ``B`` the metric's baseline weeks with data and ``P`` its judged plan weeks by the look: the weeks from its
+    own plan period's first week (after its carry-over weeks, :func:`cohort_windows`; after a plan event's reference
+    weeks when the plan period was moved) to the look's last complete week, without the weeks already past in
+    which the rep has no row for it (a leave set aside, no data yet); weeks still to come count as planned. A
+    metric with no judged week by a look has (almost) no information there, so its boundary is out of reach.
+    """
+    own = cohort_windows(windows, change.metric).plan
+    rows = panel[(panel["rep_id"] == rep_id) & (panel["metric"] == change.metric)]
+    present = set(week_start(rows["week"]))
+    today = windows.plan.last_week if windows.plan.n_weeks else own.first_week - pd.Timedelta(weeks=1)
+    weeks = []
+    for end in look_ends:
+        last = week_start(pd.Timestamp(end) - pd.Timedelta(days=6))    # the look's last complete week
+        span = pd.date_range(own.first_week, last, freq="W-MON")
+        weeks.append(sum(1 for w in span if w > today or w in present))
+    base = change.baseline_weeks or windows.baseline.n_weeks
+    if base <= 0 or weeks[-1] <= 0:             # nothing to judge (no estimate either): the looks before it are moot
+        return [1e-6 * (k + 1) for k in range(len(weeks) - 1)] + [1.0]
+    return information_fractions(weeks, base)
 
 
 def _relevant_rows(panel: pd.DataFrame, units: Sequence[str], metrics: Sequence[str],

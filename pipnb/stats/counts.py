@@ -231,7 +231,8 @@ def count_change(panel: pd.DataFrame, rep_id: str, metric: str, *, windows: Plan
     out = _finish(fit, alpha=alpha, higher_is_better=higher, own_placebo_z=in_time, weekly_floor=weekly_floor)
     variance = _count_variance(extra)
     mde = math.nan if variance is None else detectable_change(
-        variance, _z_crit(alpha, "two-sided"), power=power, inflation=out["inflation"], higher_is_better=higher)
+        variance, _z_crit(alpha, "two-sided"), power=power, inflation=out["inflation"],
+        scatter=out["widening"]["scatter"], higher_is_better=higher)
     base, plan = extra["parts"]["B"], extra["parts"]["P"]
     rate = {k: _per_week(p["y"][0], p["e"][0]) for k, p in (("B", base), ("P", plan))}
     weekly_counts, weekly_exposure, weekly_valid = extra["weekly"]

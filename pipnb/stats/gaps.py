@@ -106,7 +106,8 @@ def gap_change(gaps: pd.DataFrame, rep_id: str, *, windows: PlanWindows, peers: 
     fit, variance = _gap_fit(sums, len(units))
     out = _finish(fit, alpha=alpha, higher_is_better=False)
     mde = math.nan if variance is None else detectable_change(
-        variance, _z_crit(alpha, "two-sided"), power=power, inflation=out["inflation"], higher_is_better=False)
+        variance, _z_crit(alpha, "two-sided"), power=power, inflation=out["inflation"],
+        scatter=out["widening"]["scatter"], higher_is_better=False)
     peers_txt = f", peer change from {len(units) - 1} peers" if len(units) > 1 else ", no peers"
     mean = {k: float(s["t"][0] / s["d"][0]) if s["d"][0] > 0 else math.nan for k, s in sums.items()}
     own = gaps.loc[gaps["rep_id"] == rep_id]

@@ -11,12 +11,14 @@ from pipnb.stats._common import _NORMAL, Alternative, ChangeVariance, _two_sided
 
 
 def detectable_change(variance: ChangeVariance, crit: float, *, power: float = 0.8, inflation: float = 1.0,
-                      higher_is_better: bool = True) -> float:
+                      scatter: float | None = None, higher_is_better: bool = True) -> float:
     """Smallest change in the better direction that a rule rejecting at ``|z| >= crit`` detects with ``power``.
 
-    Solves ``d = inflation * (crit * sqrt(variance.at(x)) + z_power * sqrt(variance.sampling(x)))`` with
+    Solves ``d = inflation * crit * sqrt(variance.at(x)) + scatter * z_power * sqrt(variance.sampling(x))`` with
     ``x = +-d`` the change on the model scale: the rule rejects when the estimate passes ``crit`` times the
-    standard error it computes, and the estimate scatters with its own standard deviation, both under the
+    standard error it computes (widened by the decision's ``inflation``), and the estimate scatters with its own
+    standard deviation (widened by ``scatter``, the point estimate of the true widening,
+    :func:`pipnb.stats.placebo_scatter`; the decision's ``inflation`` when not given), both under the
     alternative (more events after a rise, the binomial variance at the new rate), not the null data's.
 
     Returns
@@ -35,7 +37,8 @@ def detectable_change(variance: ChangeVariance, crit: float, *, power: float = 0
     if not math.isfinite(crit) or not math.isfinite(variance.fixed):
         return math.inf if higher_is_better else (0.0 if variance.kind == "log" else -math.inf)
     widen = max(float(inflation), 1.0)
-    k_rule, k_power = crit * widen, _NORMAL.inv_cdf(power) * widen
+    spread = widen if scatter is None or not math.isfinite(scatter) else min(max(float(scatter), 1.0), widen)
+    k_rule, k_power = crit * widen, _NORMAL.inv_cdf(power) * spread
     sign = 1.0 if higher_is_better else -1.0
     if variance.kind == "log":
         upper = 20.0

@@ -163,7 +163,7 @@ def ratio_change(panel: pd.DataFrame, rep_id: str, metric: str, *, windows: Plan
     variance = ChangeVariance("points", fixed=float(extra["peer_var"]), p0=float(extra["base"]),
                               n_b=float(extra["n_b"]), n_p=float(extra["n_p"]), base_var=float(extra["base_var"]))
     mde = detectable_change(variance, _z_crit(alpha, "two-sided"), power=power, inflation=out["inflation"],
-                            higher_is_better=higher)
+                            scatter=out["widening"]["scatter"], higher_is_better=higher)
     peers_txt = (f", week-standardized peer change from {len(units) - 1} peers" if len(units) > 1
                  else ", no peers")
     weekly = _safe_div(succ[0], trials[0])[is_plan & present[0]]

@@ -16,6 +16,7 @@ the final look is close to the fixed-sample boundary.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -77,8 +78,11 @@ def _boundaries(fractions: tuple[float, ...], alpha: float) -> tuple[float, ...]
         step_sd = np.sqrt(t[k] - t[k - 1])
         weights = density * _STEP
 
-        c = float(optimize.brentq(_crossing, -5.0, 12.0, xtol=1e-9,
-                                  args=(weights, grid, step_sd, float(t[k]), float(budget))))
+        args = (weights, grid, step_sd, float(t[k]), float(budget))
+        if _crossing(12.0, *args) >= 0:             # a look with (almost) no new information spends nothing
+            c = math.inf
+        else:
+            c = float(optimize.brentq(_crossing, -5.0, 12.0, xtol=1e-9, args=args))
         kernel = sps.norm.pdf(np.arange(-len(grid) + 1, len(grid)) * _STEP / step_sd) / step_sd
         moved = signal.fftconvolve(weights, kernel)[len(grid) - 1: 2 * len(grid) - 1]
         density = np.where(grid < c * np.sqrt(t[k]), moved, 0.0)
@@ -120,4 +124,10 @@ def information_fractions(look_weeks: Sequence[float], baseline_weeks: float) ->
     def information(p: float) -> float:
         return 1.0 / (1.0 / baseline_weeks + 1.0 / p) if p > 0 else 0.0
     final = information(weeks[-1])
-    return [max(information(p) / final, 1e-6 * (k + 1)) for k, p in enumerate(weeks)]
+    out = [information(p) / final for p in weeks]
+    out[-1] = 1.0
+    for k in range(len(out) - 2, -1, -1):          # a look that adds no week (a leave) adds (almost) no information
+        out[k] = min(out[k], out[k + 1] - 1e-6)
+    for k in range(len(out)):
+        out[k] = max(out[k], 1e-6 * (k + 1), out[k - 1] + 1e-7 if k else 0.0)
+    return out

@@ -88,7 +88,8 @@ def sequential_holm(z: ArrayLike, *, fractions: Sequence[float], look: int, alph
     z
         Each metric's z-score of the change, oriented so that positive is better (NaN: not judged).
     fractions
-        The information fraction of every look of the plan (checkpoint week ÷ plan weeks).
+        The information fraction of every look of the plan, one sequence for every metric or one sequence per
+        metric (the information each has accrued by each look).
     look
         Which look this is (0-based).
     alpha
@@ -107,13 +108,21 @@ def sequential_holm(z: ArrayLike, *, fractions: Sequence[float], look: int, alph
     z = np.asarray(z, dtype=float)
     finite = np.flatnonzero(np.isfinite(z))
     boundary = np.full(z.shape, np.nan)
-    if finite.size:
-        boundary[finite] = look_boundary(fractions, look, alpha / _family_size(finite.size, family))
+    m = _family_size(finite.size, family)
+    for index in finite:
+        boundary[index] = look_boundary(_fractions_of(fractions, index), look, alpha / m)
     return crossed, boundary
 
 
 def _family_size(finite: int, family: int | None) -> int:
     return max(finite, int(family or 0), 1)
+
+
+def _fractions_of(fractions: Sequence[float] | Sequence[Sequence[float]], index: int) -> Sequence[float]:
+    """The information fractions metric ``index`` is judged on: one shared sequence, or one per metric (the
+    information each metric has accrued: :func:`pipnb.stats.assessment.metric_fractions`)."""
+    first = fractions[0] if len(fractions) else None
+    return fractions[index] if isinstance(first, (Sequence, np.ndarray)) else fractions
 
 
 def decision_boundaries(z: ArrayLike, *, fractions: Sequence[float], look: int, alpha: float = 0.05,
@@ -130,26 +139,39 @@ def decision_boundaries(z: ArrayLike, *, fractions: Sequence[float], look: int, 
     return _holm_steps(z, fractions=fractions, look=look, alpha=alpha, family=family)[1]
 
 
-def _holm_steps(z: ArrayLike, *, fractions: Sequence[float], look: int, alpha: float, family: int | None = None
-                ) -> tuple[np.ndarray, np.ndarray]:
+def _holm_steps(z: ArrayLike, *, fractions: Sequence[float] | Sequence[Sequence[float]], look: int, alpha: float,
+                family: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Holm's step-down, each metric against its own boundary (its own information fractions).
+
+    The metrics are taken in order of their margin ``z / c(alpha / m)`` over their first-step boundary (the order
+    of z when the metrics share their fractions); the j-th must reach its own boundary at ``alpha / (m - j)``.
+    Any order keeps the family's error at ``alpha``: a true null is only ever tested at a level of at most
+    ``alpha / m0`` (``m0`` the true nulls), whatever came before it, so the chance that any true null crosses
+    is at most ``m0 * alpha / m0``. A metric that did not cross is given its own boundary at the level where
+    the steps stopped (never below its own z, so its decision range keeps no change inside)."""
     z = np.asarray(z, dtype=float)
     crossed = np.zeros(z.shape, dtype=int)
     decided = np.full(z.shape, np.nan)
     finite = np.flatnonzero(np.isfinite(z))
     m = _family_size(finite.size, family)
+
+    def bound(index: int, level: float) -> float:
+        return look_boundary(_fractions_of(fractions, index), look, level)
+    first = {int(i): bound(int(i), alpha / m) for i in finite}
     for sign in (1, -1):
-        order = finite[np.argsort(-sign * z[finite], kind="stable")]
-        stop = math.nan
+        order = sorted(finite, key=lambda i: (-sign * z[i] / first[int(i)], i))
+        level = math.nan
         for j, index in enumerate(order):
-            step = look_boundary(fractions, look, alpha / (m - j))
+            step = bound(index, alpha / (m - j))
             if sign * z[index] < step:
-                stop = step
+                level = alpha / (m - j)
                 break
             crossed[index] = sign
             decided[index] = step
-        mine = order[(sign * z[order] >= 0) if sign > 0 else (sign * z[order] > 0)]
-        rest = mine[crossed[mine] == 0]
-        decided[rest] = stop
+        mine = [i for i in order if (sign * z[i] >= 0 if sign > 0 else sign * z[i] > 0) and crossed[i] == 0]
+        for index in mine:
+            decided[index] = max(bound(index, level), np.nextafter(sign * z[index], np.inf)) \
+                if np.isfinite(level) else math.nan
     return crossed, decided
 
 
@@ -208,16 +230,18 @@ def oriented_z(change: MetricChange) -> float:
 def rule_mde(change: MetricChange, boundary: float, power: float = 0.8) -> float:
     """Smallest change (``effect`` scale, the better way) the rule detects with ``power`` at this look.
 
-    ``boundary`` is the look's group-sequential z boundary (after Holm); the variance is the change's own
-    under the alternative (:class:`ChangeVariance`) times the placebo inflation, so the stated change is
-    the one this look's decision would find 80% of the time. Without a variance model, ``(boundary +
+    ``boundary`` is the look's group-sequential z boundary (after Holm); the rule's threshold is that boundary
+    times the change's standard error with the decision's placebo inflation, and the estimate scatters with the
+    change's own variance under the alternative (:class:`ChangeVariance`) times the point estimate of the true
+    widening (``widening["scatter"]``, :func:`pipnb.stats.placebo_scatter`), so the stated change is the one
+    this look's decision would find 80% of the time. Without a variance model, ``(boundary +
     z_power) * se``. ``inf`` when nothing is detectable.
     """
     if not np.isfinite(boundary):
         return math.inf
     if change.variance is not None:
         return detectable_change(change.variance, float(boundary), power=power, inflation=change.inflation,
-                                 higher_is_better=change.higher_is_better)
+                                 scatter=change.widening.get("scatter"), higher_is_better=change.higher_is_better)
     if not np.isfinite(change.se) or change.se <= 0:
         return math.inf
     size = (boundary + NormalDist().inv_cdf(power)) * change.se
