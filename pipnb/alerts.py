@@ -8,7 +8,8 @@ Each warning is a :class:`DataWarning` (the facts: what, which metric, how many,
   than compare zeros, and nothing may be set or judged on it.
 - ``all_zero``: a metric where more is better is 0 for every rep (a mapping that misses a kind of activity, a
   column left blank ...).
-- ``ledger``: a warning the load recorded (a skip that left a rep with one outcome ...), whatever its kind.
+- ``ledger``: a warning the load recorded (:class:`pipnb.ledger.LoadWarning`: a skip that left a rep with one
+  outcome).
 """
 
 from __future__ import annotations
@@ -88,21 +89,9 @@ def window_warnings(pooled: pd.DataFrame, *, start: pd.Timestamp | None = None, 
 
 
 def ledger_warnings(data: SalesData) -> list[DataWarning]:
-    """The warnings the load recorded (``data.quality.warnings``: objects with a ``text``, such as the ledger's
-    ``LoadWarning``, or plain lines; or listed rows whose action is ``warning``), each as given."""
-    quality = data.quality
-    texts: list[str] = []
-    recorded = getattr(quality, "warnings", None)
-    if isinstance(recorded, pd.DataFrame):
-        column = next((c for c in ("message", "text", "warning", "reason") if c in recorded), None)
-        texts += [str(t) for t in recorded[column]] if column else []
-    elif recorded:
-        texts += [str(getattr(t, "text", getattr(t, "message", t))) for t in recorded]   # LoadWarning.text ...
-    issues = quality.issues
-    if "action" in issues:
-        listed = issues[issues["action"] == "warning"]
-        texts += [f"{r.table} {r.column}: {r.reason}" if r.column else f"{r.table}: {r.reason}"
-                  for r in listed.drop_duplicates(["table", "column", "reason"]).itertuples(index=False)]
+    """The warnings the load recorded (``data.quality.warnings``: the ledger's :class:`~pipnb.ledger.LoadWarning`
+    records, such as a skip that left reps with one outcome), each worded as the ledger words it."""
+    texts = [w.text for w in data.quality.warnings]
     return [DataWarning(LEDGER, text=t) for t in dict.fromkeys(texts)]
 
 

@@ -20,7 +20,7 @@ import pipnb as pn
 from pipnb.alerts import ALL_ZERO, LEDGER, NO_CREATED, NOT_MEASURABLE, card_warnings, ledger_warnings, warning_line
 from pipnb.cli import main
 from pipnb.data import SalesData
-from pipnb.ledger import DataQuality
+from pipnb.ledger import ONE_OUTCOME, DataQuality, LoadWarning
 from pipnb.quality import quality_report, quality_section
 from pipnb.scan import format_scan
 from pipnb.text import esc, scan_summary
@@ -80,23 +80,16 @@ def test_a_metric_zero_for_every_rep_is_said_once():
     assert warning_line(warnings[0]).startswith("emails per week is 0 for every rep from 2024-01-08 to 2024-01-28")
 
 
-def test_ledger_warnings_are_printed_whatever_their_kind():
-    issues = pd.DataFrame({"table": ["opportunities"] * 2, "file": "deals.csv", "row": [5, 9], "column": "outcome",
-                           "value": "", "action": "warning",
-                           "reason": "the rows set aside leave R1 with only won deals"})
-    data = dataclasses.replace(team(created="2024-01-10"), quality=DataQuality(issues=issues))
+def test_the_loads_own_warnings_are_printed_as_the_ledger_words_them():
+    warning = LoadWarning(kind=ONE_OUTCOME, table="opportunities", file="deals.csv", reps=("R1",), left="won",
+                          count=2, reasons=("closed_at: is empty on a closed (won or lost) deal",))
+    data = dataclasses.replace(team(created="2024-01-10"), quality=DataQuality(warnings=(warning, warning)))
     got = ledger_warnings(data)
-    assert [(w.kind, w.text) for w in got] == [
-        (LEDGER, "opportunities outcome: the rows set aside leave R1 with only won deals")]
+    assert [(w.kind, w.text) for w in got] == [(LEDGER, warning.text)]        # once, however often recorded
+    assert "R1" in warning.text and "2 lost deals set aside" in warning.text
     report = quality_report(data)
-    assert report.warnings == ("opportunities outcome: the rows set aside leave R1 with only won deals",)
-    assert "warning" not in set(report.reasons["action"])
-    assert f"**Warning**: {esc('opportunities outcome: the rows set aside leave R1 with only won deals')}." in \
-        quality_section(data)
-    recorded = dataclasses.replace(data, quality=dataclasses.replace(DataQuality(), issues=issues.iloc[:0]))
-    for shape in (["a rep has one outcome"], [dataclasses.make_dataclass("W", ["text"])("a rep has one outcome")]):
-        object.__setattr__(recorded.quality, "warnings", shape)     # the ledger's LoadWarning (.text), or lines
-        assert [w.text for w in ledger_warnings(recorded)] == ["a rep has one outcome"]
+    assert report.warnings == (warning.text,)
+    assert f"**Warning**: {esc(warning.text)}." in quality_section(data)
 
 
 def test_check_and_scan_print_the_warning_line(tmp_path):
