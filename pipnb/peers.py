@@ -29,7 +29,7 @@ import pandas as pd
 from pipnb.alerts import not_measurable
 from pipnb.data import SalesData
 from pipnb.dates import read_date
-from pipnb.errors import UnknownRepError
+from pipnb.errors import PipnbError, UnknownRepError
 from pipnb.findings import (
     CONTEXT,
     INACTIVE,
@@ -494,4 +494,7 @@ def peers_of(data: SalesData, rep_id: str, *, on: str | pd.Timestamp, peer_by: s
 @accepts_path
 def plan_peers(data: SalesData, plan, *, policy: Policy | None = None) -> list[str]:
     """A plan's comparison group: the rep's peers when the diagnosis window began."""
+    if not all(hasattr(plan, k) for k in ("rep_id", "diagnosis_window", "peer_by")):
+        raise PipnbError(f"plan_peers takes a plan, not a {type(plan).__name__}: pn.plan_peers(data, "
+                         "pn.Plan.from_yaml('params/plans/<rep>.yaml'))")
     return peers_of(data, plan.rep_id, on=plan.diagnosis_window.start, peer_by=plan.peer_by, policy=policy)

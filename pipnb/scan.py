@@ -8,6 +8,7 @@ import pandas as pd
 
 from pipnb.alerts import card_warnings, warning_line
 from pipnb.data import SalesData
+from pipnb.errors import PipnbError
 from pipnb.findings import INACTIVE, NO_RECORDS, NOT_JUDGED, RAMPING, SHORTFALL, UNAVAILABLE, plural
 from pipnb.peers import missing_sources, scorecard
 from pipnb.schema import DRIVER_METRICS, METRICS, PLAN_METRICS
@@ -49,6 +50,11 @@ def flagged_reps(card: pd.DataFrame, *, plan_metrics_only: bool = False) -> list
     With ``plan_metrics_only``, only shortfalls on the win rate and its drivers count (the reps a batch
     run diagnoses with ``--flagged``).
     """
+    if not isinstance(card, pd.DataFrame) or not {"rep_id", "metric", "flag"} <= set(card.columns):
+        what = ("a table without the scorecard's rep_id, metric and flag columns" if isinstance(card, pd.DataFrame)
+                else f"a {type(card).__name__}")
+        raise PipnbError(f"flagged_reps takes a scan's scorecard, not {what}: "
+                         "pn.flagged_reps(pn.scorecard(data, as_of='YYYY-MM-DD'))")
     short = card[card["flag"] == SHORTFALL]
     if plan_metrics_only:
         short = short[short["metric"].isin(("win_rate", *DRIVER_METRICS))]

@@ -7,11 +7,13 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 import pipnb as pn
 from pipnb.demo import DEMO_CASES
+from pipnb.errors import PipnbError
 from pipnb.workdir import plan_path
 
 ARTICLE = DEMO_CASES["article"]            # "R07"
@@ -109,3 +111,13 @@ def test_a_review_of_something_that_is_not_a_plan_says_how_to_load_one(demo):
         pn.review(demo, "params/plans/R07.yaml", 1)
     with pytest.raises(pn.PipnbError, match="'nobody' is not a demo case"):
         pn.demo_plan(demo, "nobody")
+
+
+def test_api_functions_given_the_wrong_object_say_what_they_take():
+    data = pn.demo_data()
+    with pytest.raises(PipnbError, match=r"plan_peers takes a plan, not a str: pn.plan_peers\(data, pn.Plan"):
+        pn.plan_peers(data, "R07")
+    with pytest.raises(PipnbError, match=r"flagged_reps takes a scan's scorecard, not a str: pn.flagged_reps\("):
+        pn.flagged_reps("R07")
+    with pytest.raises(PipnbError, match="not a table without the scorecard's rep_id, metric and flag columns"):
+        pn.flagged_reps(pd.DataFrame({"rep_id": ["R07"]}))
