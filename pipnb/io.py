@@ -62,7 +62,7 @@ MANIFEST = "manifest.json"
 
 def write_manifest(folder: Path, key: dict[str, str] | None = None) -> None:
     """Record, last, the SHA-256 of every file in ``folder`` (and ``key``, what the folder was built for)."""
-    files = {str(p.relative_to(folder)): _sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+    files = {str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
     atomic_write_text(folder / MANIFEST, json.dumps({**(key or {}), "files": files}, indent=1))
 
 
@@ -75,12 +75,13 @@ def manifest_matches(folder: Path, needed: set[str], key: dict[str, str] | None 
         if any(manifest.get(k) != v for k, v in (key or {}).items()):
             return False
         files = manifest["files"]
-        return needed <= set(files) and all(_sha256(folder / name) == digest for name, digest in files.items())
+        return needed <= set(files) and all(sha256_file(folder / name) == digest for name, digest in files.items())
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file's bytes (hex), read a megabyte at a time."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -41,6 +41,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pipnb.io import sha256_file
+
 __all__ = ["AUDIT", "KEY", "KEY_ENV", "RunRecord", "Version", "append_audit", "audit_breaks", "failure_path",
            "read_audit", "read_record", "record_written", "recorded_state", "sign", "trusted", "version_path",
            "versions", "write_record"]
@@ -347,19 +349,11 @@ def file_sha256(path: Path) -> str:
     if key not in _HASHED:
         if len(_HASHED) > 4096:
             _HASHED.clear()
-        _HASHED[key] = _read_sha256(path)
+        _HASHED[key] = sha256_file(path)
     return _HASHED[key]
 
 
 _HASHED: dict[tuple[str, int, int], str] = {}
-
-
-def _read_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # -- the audit log beside a rep's reports: what pipnb signed and wrote, each line chained to the one before ----
