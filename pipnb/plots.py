@@ -522,26 +522,46 @@ def show(fig: plt.Figure, *, dpi: int = DPI, alt: str | None = None):
     them side by side as far as the screen allows; any other figure is one image. ``alt`` replaces the
     figure's own description (:func:`alt_text`). The same in any kernel or backend.
     """
-    from matplotlib.transforms import Bbox  # matplotlib (loaded with pyplot)
-
     pieces = panels(fig) if alt is None else []
     if not pieces:
         _display_png(fig, dpi, alt or alt_text(fig))
     else:
-        renderer = fig.canvas.get_renderer()
-        to_inches = fig.dpi_scale_trans.inverted()
-        for ax in pieces:
-            box = ax.get_tightbbox(renderer).transformed(to_inches)
-            _display_png(fig, dpi, ax.pipnb_alt, bbox=Bbox.from_extents(box.x0 - 0.04, box.y0 - 0.04,
-                                                                          box.x1 + 0.04, box.y1 + 0.04))
+        for ax, png in zip(pieces, _panel_pngs(fig, dpi, pieces)):
+            display(Image(data=png, format="png", alt=ax.pipnb_alt))
     plt.close(fig)
 
 
-def _display_png(fig: plt.Figure, dpi: int, alt: str, bbox=None) -> None:
+def _display_png(fig: plt.Figure, dpi: int, alt: str) -> None:
     buffer = io.BytesIO()
     # the figures are laid out already (tight_layout): no second "tight" drawing pass; light compression
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches=bbox, pil_kwargs={"compress_level": 3})
+    fig.savefig(buffer, format="png", dpi=dpi, pil_kwargs={"compress_level": 3})
     display(Image(data=buffer.getvalue(), format="png", alt=alt))
+
+
+def _panel_pngs(fig: plt.Figure, dpi: int, pieces: list[plt.Axes]) -> list[bytes]:
+    """Each panel's PNG, cut (with a 0.04-inch margin) out of one drawing of the whole figure at ``dpi``: one
+    drawing for all the panels, not one per panel."""
+    from PIL import Image as Picture  # pillow, matplotlib's own PNG writer
+
+    was = fig.dpi
+    fig.set_dpi(dpi)
+    try:
+        fig.canvas.draw()
+        pixels = np.asarray(fig.canvas.buffer_rgba())
+        renderer = fig.canvas.get_renderer()
+        height, width = pixels.shape[:2]
+        margin = 0.04 * dpi
+        pngs = []
+        for ax in pieces:
+            box = ax.get_tightbbox(renderer)                 # display pixels, origin at the bottom left
+            left, right = max(int(box.x0 - margin), 0), min(int(np.ceil(box.x1 + margin)), width)
+            top, bottom = max(int(height - box.y1 - margin), 0), min(int(np.ceil(height - box.y0 + margin)), height)
+            buffer = io.BytesIO()
+            Picture.fromarray(pixels[top:bottom, left:right]).save(buffer, format="png", compress_level=3)
+            pngs.append(buffer.getvalue())
+        return pngs
+    finally:
+        fig.set_dpi(was)
 
 
 @styled
