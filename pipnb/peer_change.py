@@ -26,8 +26,13 @@ from pipnb.stats.intervals import weekly_dispersion
 Z95 = 1.959963984540054
 
 
-def _get(frame: pd.DataFrame, metric: str, column: str) -> float:
-    return float(frame.loc[metric, column]) if metric in frame.index else np.nan
+def peer_values(frame: pd.DataFrame, peers: list[str], metric: str, column: str) -> np.ndarray:
+    """``column`` of ``metric`` for each of ``peers`` from a pooled ``(rep_id, metric)`` frame, NaN for a peer or
+    metric it does not hold: one lookup for the whole group."""
+    if column not in frame.columns or metric not in frame.index.get_level_values(1):
+        return np.full(len(peers), np.nan)
+    by_rep = frame[column].xs(metric, level=1)
+    return by_rep.reindex(list(peers)).to_numpy(dtype=float, na_value=np.nan)
 
 
 @dataclass(frozen=True)
@@ -60,15 +65,11 @@ def team_change(metric: str, before: pd.DataFrame | None, now: pd.DataFrame | No
     if before is None or now is None or not peers:
         return TeamChange()
     model = METRICS[metric].model or "count"
-    own = []
-    totals = np.zeros(4)
-    for peer in peers:
-        parts = [_get(frame.loc[peer], metric, col) if peer in frame.index.get_level_values(0) else np.nan
-                 for frame in (before, now) for col in ("numerator", "denominator")]
-        if not np.all(np.isfinite(parts)) or parts[1] <= 0 or parts[3] <= 0:
-            continue
-        totals += parts
-        own.append(_link(model, parts[2], parts[3], half=True) - _link(model, parts[0], parts[1], half=True))
+    parts = np.column_stack([peer_values(frame, peers, metric, col) for frame in (before, now)
+                             for col in ("numerator", "denominator")])
+    keep = np.all(np.isfinite(parts), axis=1) & (parts[:, 1] > 0) & (parts[:, 3] > 0)
+    totals = parts[keep].sum(axis=0) if keep.any() else np.zeros(4)
+    own = [_link(model, n1, d1, half=True) - _link(model, n0, d0, half=True) for n0, d0, n1, d1 in parts[keep]]
     n0, d0, n1, d1 = totals
     if not own or n0 <= 0 or n1 <= 0:
         return TeamChange()
@@ -136,9 +137,10 @@ def count_dispersion(weekly: pd.DataFrame, season: pd.DataFrame | None, metric: 
     """The week-to-week dispersion of the rep's weekly numerators of ``metric``, read relative to the peers' weeks
     (:func:`deseasoned`): a dip or a busy week every rep shares is the team's, not the rep's noise. The one home of
     that reading, for the plain statuses and the rebaselined ones alike."""
-    rep = deseasoned(weekly, season)
-    return weekly_dispersion(rep[metric].fillna(0.0).to_numpy(float) if metric in rep else np.array([]))
-
+    if metric not in weekly:
+        return weekly_dispersion(np.array([]))
+    rep = deseasoned(weekly[[metric]], season)
+    return weekly_dispersion(rep[metric].fillna(0.0).to_numpy(float))
 
 def deseasoned(weekly: pd.DataFrame, season: pd.DataFrame | None) -> pd.DataFrame:
     """The rep's weekly counts divided by the peers' weekly index (their week's total over their mean week), per

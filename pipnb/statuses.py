@@ -18,7 +18,7 @@ from pipnb.alerts import CREATED, nobody_created
 from pipnb.events import factor, rebaselines, reference_level
 from pipnb.lifecycle import MIN_EVENT_WEEKS
 from pipnb.metrics import window_metrics
-from pipnb.peer_change import count_dispersion, moved, team_change, widen
+from pipnb.peer_change import count_dispersion, moved, peer_values, team_change, widen
 from pipnb.plan import Plan, Target
 from pipnb.policy import Policy
 from pipnb.schema import METRICS
@@ -232,9 +232,9 @@ def _status(level: float, low: float, high: float, goal: float, up: bool) -> str
 
 
 def _peer_level(since: pd.DataFrame, peers: list[str], metric: str) -> float:
-    values = [_get(since.loc[p], metric, "value") for p in peers if p in since.index.get_level_values(0)]
-    values = [v for v in values if np.isfinite(v)]
-    return float(np.median(values)) if values else np.nan
+    values = peer_values(since, peers, metric, "value")
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if values.size else np.nan
 
 
 def _beyond(high: float, low: float, peer_level: float, margin: float, up: bool, *, worse: bool) -> bool:

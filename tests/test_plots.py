@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from pipnb import plots  # noqa: E402
+from pipnb import figures, plots  # noqa: E402
 from pipnb.demo import demo_data  # noqa: E402
 from pipnb.peers import peer_ids, scorecard  # noqa: E402
 from pipnb.plots import scan_heatmap  # noqa: E402
@@ -149,7 +149,7 @@ def test_fit_markers_moves_a_marker_off_the_axis():
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)                                          # both markers half outside
         assert len(_markers(ax)) == 2
-        plots._fit_markers(ax)
+        plots.fit_markers(ax)
         box = ax.get_window_extent()
         for x, y, r in _markers(ax):
             assert box.x0 + 1 <= x - r and x + r <= box.x1 - 1 and box.y0 + 1 <= y - r and y + r <= box.y1 - 1
@@ -203,7 +203,7 @@ def test_alt_text_is_written_from_the_numbers_drawn(demo_charts):
 
 def test_show_gives_each_panel_its_own_image_and_alt_text(monkeypatch):
     shown = []
-    monkeypatch.setattr(plots, "display", shown.append)
+    monkeypatch.setattr(figures, "display", shown.append)
     card = scorecard(demo_data())
     fig = plots.funnel_grid(card)
     alts = [ax.pipnb_alt for ax in plots.panels(fig)]

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 import pipnb as pn
-from pipnb import plots
+from pipnb import figures, plots
 from pipnb.demo import DEMO_CASES
 
 ARTICLE = DEMO_CASES["article"]
@@ -83,7 +83,7 @@ def test_every_chart_and_show_leave_rcparams_interactive_mode_backend_and_curren
         card_file, demo, demo_panel, monkeypatch):
     import matplotlib.pyplot as plt
 
-    monkeypatch.setattr(plots, "display", lambda image: None)        # show() renders, without a front end
+    monkeypatch.setattr(figures, "display", lambda image: None)        # show() renders, without a front end
     card = pd.read_pickle(card_file)
     was_interactive = plt.isinteractive()
     plt.ion()                                                        # an analyst's state, not the default
