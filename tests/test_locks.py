@@ -103,7 +103,8 @@ def test_a_held_lock_stops_a_second_writer_with_one_line_naming_the_holder(work)
     assert cli(work, "plan", "history", REP).returncode == 0
 
 
-def test_a_killed_holders_lock_frees_itself(work):
+def test_a_killed_holders_lock_frees_itself(work, monkeypatch):
+    monkeypatch.setenv("PIPNB_LOCK_WAIT", "1")       # the refusal while it lives, without the default 30 s wait
     folder = work / "params"
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from pipnb.locks import writing\n"
