@@ -35,3 +35,20 @@ def lazy_names(package: str, homes: dict[str, tuple[str, ...]], namespace: dict[
         return sorted(set(namespace) | set(home) | set(submodules))
 
     return __getattr__, __dir__
+
+
+class LazyModule:
+    """A module imported on its first attribute read: ``sps = LazyModule("scipy.stats")``, then ``sps.norm`` as
+    usual. A command that computes no statistic (``pipnb plan acknowledge``, ``pipnb check``) never pays the
+    0.7 s of importing scipy.stats; the report kernels preload it (``pipnb.kernel.forkserver``)."""
+
+    def __init__(self, name: str) -> None:
+        self.__dict__["_lazy_name"] = name
+
+    def __getattr__(self, attr: str) -> Any:
+        value = getattr(importlib.import_module(self.__dict__["_lazy_name"]), attr)
+        self.__dict__[attr] = value          # later reads are plain attribute reads
+        return value
+
+    def __repr__(self) -> str:
+        return f"<lazy module {self.__dict__['_lazy_name']!r}>"

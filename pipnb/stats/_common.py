@@ -11,7 +11,10 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
+
+from pipnb._lazy import LazyModule
+
+sps = LazyModule("scipy.stats")
 
 # -- vocabulary ---------------------------------------------------------------------------------
 IMPROVED = "improved"

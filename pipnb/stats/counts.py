@@ -9,9 +9,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
-from scipy import stats as sps
 
+from pipnb._lazy import LazyModule
 from pipnb.schema import METRICS
 from pipnb.stats._common import (
     ChangeVariance,
@@ -29,6 +28,9 @@ from pipnb.stats._common import (
 from pipnb.stats.power import detectable_change
 from pipnb.stats.trend import trend_test
 from pipnb.stats.windows import PlanWindows, working_days
+
+optimize = LazyModule("scipy.optimize")
+sps = LazyModule("scipy.stats")
 
 DAYS_PER_WORKING_WEEK = 5.0
 

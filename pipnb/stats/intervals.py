@@ -20,7 +20,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats as sps
+
+from pipnb._lazy import LazyModule
+
+sps = LazyModule("scipy.stats")
 
 __all__ = ["count_interval", "weekly_dispersion", "garwood_interval", "proportion_interval", "gap_interval",
            "level_interval"]

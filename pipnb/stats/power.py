@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 
-from scipy import optimize
-
+from pipnb._lazy import LazyModule
 from pipnb.stats._common import _NORMAL, Alternative, ChangeVariance, _two_sided_p, _z_crit
+
+optimize = LazyModule("scipy.optimize")
 
 
 def detectable_change(variance: ChangeVariance, crit: float, *, power: float = 0.8, inflation: float = 1.0,

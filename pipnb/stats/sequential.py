@@ -21,8 +21,12 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
-from scipy import optimize, signal
-from scipy import stats as sps
+
+from pipnb._lazy import LazyModule
+
+optimize = LazyModule("scipy.optimize")
+signal = LazyModule("scipy.signal")
+sps = LazyModule("scipy.stats")
 
 __all__ = ["obf_spending", "sequential_boundaries", "look_boundary", "information_fractions"]
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats as sps
 
+from pipnb._lazy import LazyModule
 from pipnb.stats._common import ArrayLike, Trend, _two_sided_p
+
+sps = LazyModule("scipy.stats")
 
 
 def trend_test(values: ArrayLike) -> Trend:

@@ -73,6 +73,8 @@ DEFAULT_PRELOAD: tuple[str, ...] = (
     "matplotlib.backends.backend_agg",
     "seaborn",
     "scipy.stats",
+    "scipy.optimize",
+    "scipy.signal",         # pipnb's statistics import scipy lazily (pipnb._lazy.LazyModule): loaded here once
     "statsmodels.api",
     "statsmodels.formula.api",
     "IPython",
