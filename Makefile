@@ -40,6 +40,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/bench_batch.py
 	$(BIN)/python benchmarks/bench_index.py
 	$(BIN)/python benchmarks/bench_scale.py
+	$(BIN)/python benchmarks/bench_feedback.py
 
 # The runtime only, with pip's progress shown; then the pipnb-fast kernel.
 $(STAMP): pyproject.toml
