@@ -258,9 +258,6 @@ def plan(ctx, data_source, bad_rows, rep_id, as_of, start, reason, reports, para
             activate locks the targets and dates; a re-activation needs --note (why).
     History: pipnb plan history REP       Event: pipnb plan event REP --kind K --date D --note TEXT --by NAME
     """
-    # pipnb.commands loads pandas and the statistics (~1 s): only the command that runs pays it
-    from pipnb.commands import draft
-
     ctx.ensure_object(dict)["params"] = params
     if ctx.invoked_subcommand is not None:
         if data_source or rep_id or reason:
@@ -270,6 +267,9 @@ def plan(ctx, data_source, bad_rows, rep_id, as_of, start, reason, reports, para
     if not data_source or not rep_id:
         raise click.UsageError("draft a plan with --data SRC --rep ID, or sign a step of one: pipnb plan "
                                "activate|acknowledge|extend|complete|close REP --by NAME")
+    # pipnb.commands loads pandas (~0.9 s): drafting pays it, a lifecycle step (a subcommand) does not
+    from pipnb.commands import draft
+
     _check_redraft(params, rep_id, force=force, start=start, as_of=as_of)
     draft(data_source, rep_id, bad_rows=bad_rows, as_of=_iso(as_of, "--as-of"), start=_iso(start, "--start"),
           reason=reason, reports=reports, params=params, echo=_echo_redacted, force=force, kernel=kernel, pdf=pdf,

@@ -19,10 +19,8 @@ import numpy as np
 import yaml
 from pydantic import Field, field_validator, model_validator
 
-from pipnb.data import rep_hint
 from pipnb.display import card_html, plan_facts, short_repr
 from pipnb.errors import PipnbError, PlanError
-from pipnb.fingerprint import fingerprint_until
 from pipnb.io import atomic_write_text, read_yaml
 from pipnb.lifecycle import STATUSES, TRANSITIONS, HistoryEntry, Lifecycle, Lock
 from pipnb.locks import writing
@@ -281,6 +279,8 @@ class Plan(Lifecycle, StrictModel):
         end = self.diagnosis_window.end
         if not self.data_fingerprint or (now is None and self.data_fingerprint == data.fingerprint()):
             return []
+        from pipnb.fingerprint import fingerprint_until  # pandas (0.35 s): a plan step reads no data
+
         now = now or fingerprint_until(data, end)
         if now == self.data_fingerprint:
             return []
@@ -468,6 +468,8 @@ def plan_file(params: Path, rep_id: str) -> Path:
     path = plan_path(params, rep_id)
     if path.is_file():
         return path
+    from pipnb.data import rep_hint  # pandas (0.35 s): only for the hint, a plan step reads no data
+
     known = plan_rep_ids(params)
     hint = rep_hint(rep_id, known, examples="the plans there are for") if known else \
         f"there is no plan in {path.parent} yet"
