@@ -14,7 +14,7 @@ import pytest
 from pipnb.demo import DEMO_CASES
 from pipnb.index_page import sparkline
 
-pytestmark = pytest.mark.slow(16)       # seconds on a quiet machine: scheduled first (conftest.py)
+pytestmark = pytest.mark.slow(8)       # seconds on a quiet machine: scheduled first (conftest.py)
 
 RESPONDER, NON_RESPONDER, ARTICLE = DEMO_CASES["responder"], DEMO_CASES["non_responder"], DEMO_CASES["article"]
 

@@ -17,7 +17,7 @@ from pipnb.plan import Plan
 from pipnb.policy import Policy
 from pipnb.schema import METRICS
 
-pytestmark = pytest.mark.slow(43)       # seconds on a quiet machine: scheduled first (conftest.py)
+pytestmark = pytest.mark.slow(25)       # seconds on a quiet machine: scheduled first (conftest.py)
 
 POLICY = Policy.from_yaml()
 # The article rep's win rate and follow-up ratio fall short beyond noise in the 12 weeks to 26 April (z -2.7 and

@@ -20,7 +20,7 @@ from pipnb import batch as batches
 from pipnb.demo import DEMO_CASES
 from pipnb.runner import run_jobs
 
-pytestmark = pytest.mark.slow(69)       # seconds on a quiet machine: scheduled first (conftest.py)
+pytestmark = pytest.mark.slow(79)       # seconds on a quiet machine: scheduled first (conftest.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"

@@ -24,7 +24,7 @@ from pipnb.demo import DEMO_CASES, demo_plan_start
 from pipnb.fingerprint import fingerprint_until
 from pipnb.record import read_record, versions
 
-pytestmark = pytest.mark.slow(59)       # seconds on a quiet machine: scheduled first (conftest.py)
+pytestmark = pytest.mark.slow(36)       # seconds on a quiet machine: scheduled first (conftest.py)
 
 RESPONDER = DEMO_CASES["responder"]                          # R17
 CHECKPOINT_1 = demo_plan_start() + pd.Timedelta(days=20)     # 26 Apr 2026

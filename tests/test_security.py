@@ -27,7 +27,7 @@ from pipnb.errors import SourceError
 from pipnb.redact import Redactor, parse_url, show_url
 from pipnb.workdir import plan_path, rep_dir, safe_name
 
-pytestmark = pytest.mark.slow(58)       # seconds on a quiet machine: scheduled first (conftest.py)
+pytestmark = pytest.mark.slow(63)       # seconds on a quiet machine: scheduled first (conftest.py)
 
 PASSWORD = "Pl@nted S3cr3t/ü:%x"       # every character that has defeated a redactor
 
