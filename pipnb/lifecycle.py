@@ -214,7 +214,11 @@ class Lifecycle:
     ``model_copy`` / ``model_dump`` they use): each step returns a validated copy."""
 
     def with_status(self, status: str, *, on: dt.date | None = None, note: str = "") -> Self:
-        """A copy with a new status and a history entry, unsigned and unchecked (see :meth:`transition`)."""
+        """A copy with a new status and a history entry, unsigned and unchecked (see :meth:`transition`); a status
+        that is not one of :data:`STATUSES` is a :class:`~pipnb.errors.PlanError` naming them."""
+        if status not in STATUSES:
+            raise PlanError(f"'{status}' is not a plan status (use {', '.join(STATUSES)}); to sign a step of the "
+                            "lifecycle, use transition() or pipnb plan activate|acknowledge|extend|complete|close")
         entry = HistoryEntry(date=on or dt.date.today(), status=status, note=note)
         return self.model_copy(update={"status": status, "history": [*self.history, entry]})
 
@@ -294,8 +298,11 @@ class Lifecycle:
         else:
             self.check_lock(signed=True)
         if action == "extend":
-            if not extension_weeks or extension_weeks < 1:
-                raise PlanError("an extension needs a number of weeks (the policy's review.extension_weeks)")
+            if extension_weeks is None:
+                raise PlanError("an extension needs a number of weeks (extension_weeks=, or the policy's "
+                                "review.extension_weeks)")
+            if not 1 <= extension_weeks <= 26:
+                raise PlanError(f"an extension of {extension_weeks} weeks is not one: extend by 1 to 26 weeks")
             update["weeks"] = self.weeks + int(extension_weeks)
             new_end = self.start + dt.timedelta(weeks=update["weeks"], days=-1)
             lines.append(f"extended by {extension_weeks} weeks: the plan now ends {new_end} (was {self.end})")

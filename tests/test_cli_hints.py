@@ -121,3 +121,19 @@ def test_api_functions_given_the_wrong_object_say_what_they_take():
         pn.flagged_reps("R07")
     with pytest.raises(PipnbError, match="not a table without the scorecard's rep_id, metric and flag columns"):
         pn.flagged_reps(pd.DataFrame({"rep_id": ["R07"]}))
+
+
+def test_a_status_that_is_not_one_names_the_statuses_and_how_to_sign_a_step(plan):
+    with pytest.raises(pn.PlanError, match=r"'bogus' is not a plan status \(use draft, active, acknowledged, "
+                                           r"extended, completed, not-completed\).*pipnb plan activate"):
+        plan.with_status("bogus")
+    assert plan.with_status("active").status == "active"
+
+
+def test_an_extension_of_no_weeks_says_the_range_not_the_policy_key(plan):
+    active = plan.transition("activate", by="Ann Lee")
+    with pytest.raises(pn.PlanError, match="an extension of 0 weeks is not one: extend by 1 to 26 weeks"):
+        active.transition("extend", by="Ann Lee", extension_weeks=0)
+    with pytest.raises(pn.PlanError, match=r"extension_weeks=, or the policy's review.extension_weeks"):
+        active.transition("extend", by="Ann Lee")
+    assert active.transition("extend", by="Ann Lee", extension_weeks=2).weeks == plan.weeks + 2
