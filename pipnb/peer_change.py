@@ -142,6 +142,7 @@ def count_dispersion(weekly: pd.DataFrame, season: pd.DataFrame | None, metric: 
     rep = deseasoned(weekly[[metric]], season)
     return weekly_dispersion(rep[metric].fillna(0.0).to_numpy(float))
 
+
 def deseasoned(weekly: pd.DataFrame, season: pd.DataFrame | None) -> pd.DataFrame:
     """The rep's weekly counts divided by the peers' weekly index (their week's total over their mean week), per
     metric: what is left once the weeks every rep shares are taken out. Weeks where the peers have nothing, and
