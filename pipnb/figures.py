@@ -10,10 +10,11 @@ does not show it a second time at the end of the cell. An analyst's own ``plt.pl
 looks and displays as usual, and a chart returned as a cell's value displays once.
 
 Every chart carries its description, written from the numbers it draws (:func:`describe`); :func:`show` gives
-it to the image as its alt text. A chart of several metrics is a figure of *panels* (:func:`grid`): :func:`show`
-shows each panel as its own image, cut out of one drawing of the whole figure, so a report sets them side by side
-as far as the screen allows. Legends sit above the plotting area, never on the data (:func:`legend_above`), and
-markers are kept wholly inside their axes (:func:`fit_markers`). The charts themselves are in :mod:`pipnb.plots`.
+it to the image as its alt text. A chart of several metrics is a figure of *panels* (:func:`panel_grid`):
+:func:`show` shows each panel as its own image, cut out of one drawing of the whole figure, so a report sets them
+side by side as far as the screen allows. Legends sit above the plotting area, never on the data
+(:func:`legend_above`), and markers are kept wholly inside their axes (:func:`fit_markers`). The charts themselves
+are in :mod:`pipnb.plots`.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def panels(fig: plt.Figure) -> list[plt.Axes]:
     return [ax for ax in fig.axes if getattr(ax, "pipnb_alt", "")]
 
 
-def grid(n: int, columns: int, width: float, height: float) -> tuple[plt.Figure, list[plt.Axes]]:
+def panel_grid(n: int, columns: int, width: float, height: float) -> tuple[plt.Figure, list[plt.Axes]]:
     """A panel figure: ``n`` panels of ``width`` × ``height`` inches, ``columns`` to a row (unused cells hidden)."""
     n = max(n, 1)
     columns = min(columns, n)

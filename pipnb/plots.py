@@ -34,10 +34,10 @@ from pipnb.figures import (
     alt_text,
     describe,
     fit_markers,
-    grid,
     legend_above,
     marker_points,
     new_figure,
+    panel_grid,
     panels,
     report_style,
     show,
@@ -78,7 +78,7 @@ def peer_distribution(card: pd.DataFrame, rep_id: str, metrics: list[str]) -> pl
     rep = card[card["rep_id"] == rep_id].set_index("metric")
     peers = card[card["rep_id"].isin(peer_ids(card, rep_id))]
     metrics = [m for m in metrics if m in rep.index and np.isfinite(rep.loc[m, "value"])]
-    fig, axes = grid(len(metrics), 3, 2.35, 3.0)
+    fig, axes = panel_grid(len(metrics), 3, 2.35, 3.0)
     jitter = np.random.default_rng(0)     # fixed, so the same data always draws the same picture
     for ax, metric in zip(axes, metrics):
         spec, scale = METRICS[metric], _scale(metric)
@@ -224,7 +224,7 @@ def trend_grid(panel: pd.DataFrame, rep_id: str, metrics: list[str], *, peers: l
                since: dt.date | None = None, weeks: int = 4) -> plt.Figure:
     """:func:`trend` for several metrics stacked in one figure."""
     metrics = [m for m in metrics if m in set(panel["metric"])]
-    fig, axes = grid(len(metrics), 1, 4.6, 3.2)
+    fig, axes = panel_grid(len(metrics), 1, 4.6, 3.2)
     for ax, metric in zip(axes, metrics):
         _trend_on(ax, panel, rep_id, metric, peers=peers, plan=plan, since=since, weeks=weeks)
         _month_ticks(ax)
@@ -371,7 +371,7 @@ def counterfactual_grid(data, rv, *, panel: pd.DataFrame) -> plt.Figure:
                            diagnosis_start=plan.diagnosis_window.start, diagnosis_end=plan.diagnosis_window.end)
     peers = plan_peers(data, plan)
     metrics = [t.metric for t in plan.targets]
-    fig, axes = grid(len(metrics), 1, 4.6, 3.4)
+    fig, axes = panel_grid(len(metrics), 1, 4.6, 3.4)
     for ax, metric in zip(axes, metrics):
         counterfactual(ax, panel, plan.rep_id, metric, peers=peers, windows=windows)
         _month_ticks(ax)
@@ -392,7 +392,7 @@ def funnel_grid(card: pd.DataFrame, metrics: list[str] | None = None) -> plt.Fig
     """
     metrics = metrics or [m for m in PLAN_METRICS if m in set(card["metric"])]
     crit = card.attrs.get("z_crit", 2.33)
-    fig, axes = grid(len(metrics), 3, 3.2, 2.9)
+    fig, axes = panel_grid(len(metrics), 3, 3.2, 2.9)
     for ax, metric in zip(axes, metrics):
         _funnel_panel(ax, card[card["metric"] == metric], METRICS[metric], crit, funnel_scale, funnel_limit)
     fig.tight_layout()
