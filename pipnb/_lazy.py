@@ -52,3 +52,9 @@ class LazyModule:
 
     def __repr__(self) -> str:
         return f"<lazy module {self.__dict__['_lazy_name']!r}>"
+
+
+#: scipy's modules as pipnb's statistics use them, each imported on first use (one handle each, shared).
+sps = LazyModule("scipy.stats")
+optimize = LazyModule("scipy.optimize")
+signal = LazyModule("scipy.signal")

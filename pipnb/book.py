@@ -29,10 +29,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from pipnb._lazy import LazyModule
+from pipnb._lazy import sps
 from pipnb.data import SalesData
-
-sps = LazyModule("scipy.stats")
 
 BOOK_MEASURES = {"accounts_worked": "accounts worked", "new_opp_accounts": "accounts of new opportunities"}
 SHRINK_LEVEL = 0.95     # one-sided: the book shrank when the change's upper 95% bound lies below no change

@@ -12,9 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from pipnb._lazy import LazyModule
-
-sps = LazyModule("scipy.stats")
+from pipnb._lazy import sps
 
 # -- vocabulary ---------------------------------------------------------------------------------
 IMPROVED = "improved"

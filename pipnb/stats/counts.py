@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipnb._lazy import LazyModule
+from pipnb._lazy import optimize, sps
 from pipnb.schema import METRICS
 from pipnb.stats._common import (
     ChangeVariance,
@@ -28,9 +28,6 @@ from pipnb.stats._common import (
 from pipnb.stats.power import detectable_change
 from pipnb.stats.trend import trend_test
 from pipnb.stats.windows import PlanWindows, working_days
-
-optimize = LazyModule("scipy.optimize")
-sps = LazyModule("scipy.stats")
 
 DAYS_PER_WORKING_WEEK = 5.0
 

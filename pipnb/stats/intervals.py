@@ -21,9 +21,7 @@ import math
 
 import numpy as np
 
-from pipnb._lazy import LazyModule
-
-sps = LazyModule("scipy.stats")
+from pipnb._lazy import sps
 
 __all__ = ["count_interval", "weekly_dispersion", "garwood_interval", "proportion_interval", "gap_interval",
            "level_interval"]

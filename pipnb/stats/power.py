@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import math
 
-from pipnb._lazy import LazyModule
+from pipnb._lazy import optimize
 from pipnb.stats._common import _NORMAL, Alternative, ChangeVariance, _two_sided_p, _z_crit
-
-optimize = LazyModule("scipy.optimize")
 
 
 def detectable_change(variance: ChangeVariance, crit: float, *, power: float = 0.8, inflation: float = 1.0,

@@ -22,11 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from pipnb._lazy import LazyModule
-
-optimize = LazyModule("scipy.optimize")
-signal = LazyModule("scipy.signal")
-sps = LazyModule("scipy.stats")
+from pipnb._lazy import optimize, signal, sps
 
 __all__ = ["obf_spending", "sequential_boundaries", "look_boundary", "information_fractions"]
 

@@ -6,10 +6,8 @@ import math
 
 import numpy as np
 
-from pipnb._lazy import LazyModule
+from pipnb._lazy import sps
 from pipnb.stats._common import ArrayLike, Trend, _two_sided_p
-
-sps = LazyModule("scipy.stats")
 
 
 def trend_test(values: ArrayLike) -> Trend:
