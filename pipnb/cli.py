@@ -48,8 +48,9 @@ class _Group(click.Group):
             echo("pipnb: aborted", err=True)
             sys.exit(1)
         except click.ClickException as err:
-            hint = f" (see pipnb {err.ctx.command_path.split(' ', 1)[-1]} --help)" if getattr(err, "ctx", None) \
-                and " " in err.ctx.command_path else " (see pipnb --help)"
+            ctx = getattr(err, "ctx", None)            # the command's own name, however pipnb was started
+            sub = ctx.command_path[len(ctx.find_root().command_path):].strip() if ctx else ""
+            hint = f" (see pipnb {sub} --help)" if sub else " (see pipnb --help)"
             _fail(err.format_message() + (hint if isinstance(err, click.UsageError) else ""), err.exit_code)
         sys.exit(code if isinstance(code, int) else 0)
 
