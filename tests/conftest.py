@@ -14,13 +14,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 # Files not marked: their seconds (the sum of their tests' wall time on one of `make test`'s two workers, a quiet
-# 2-core machine, measured 2026-12-06 after the speed-ups of issue 26). A file's own ``slow`` mark takes precedence.
-UNMARKED_SLOW = {"test_docs.py": 62, "test_signoff.py": 54, "test_attacks.py": 48, "test_locks.py": 28,
-                 "test_untidy_worlds.py": 25, "test_validation.py": 24, "test_install.py": 24,
-                 "test_verify.py": 21, "test_limits.py": 15, "test_stages.py": 14, "test_check.py": 13,
-                 "test_drafting.py": 11, "test_isolation.py": 11, "test_exports.py": 10, "test_stats.py": 10,
-                 "test_plots_inline.py": 10, "test_cluster.py": 9, "test_claims.py": 8, "test_plots.py": 8,
-                 "test_bundle.py": 7}
+# 2-core machine, measured 2026-12-06 after the forked command line of tests/cliproc.py). A file's own ``slow`` mark
+# takes precedence.
+UNMARKED_SLOW = {"test_docs.py": 54, "test_signoff.py": 26, "test_attacks.py": 22, "test_install.py": 21,
+                 "test_locks.py": 21, "test_untidy_worlds.py": 19, "test_limits.py": 14, "test_check.py": 12,
+                 "test_stats.py": 11, "test_plots_inline.py": 10, "test_cluster.py": 9, "test_drafting.py": 9,
+                 "test_verify.py": 9, "test_claims.py": 8, "test_plots.py": 7, "test_bundle.py": 7,
+                 "test_cliproc.py": 6, "test_selection.py": 6, "test_warnings.py": 6, "test_exports.py": 5,
+                 "test_untidy.py": 5, "test_demo.py": 5, "test_stages.py": 5, "test_isolation.py": 5}
 
 
 def _file(item) -> str:

@@ -16,12 +16,12 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from cliproc import pipnb
 
 from pipnb.errors import PlanError, SourceError
 from pipnb.io import YAML_MAX_DEPTH, read_yaml
@@ -30,13 +30,11 @@ from pipnb.record import read_record, versions
 from pipnb.runner import run_jobs
 
 FIXTURES = Path(__file__).parent / "notebooks_fixture"
-PIPNB = Path(sys.executable).with_name("pipnb")
 SECRET = "S3cretT0ken"
 
 
 def cli(cwd: Path, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([str(PIPNB), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PIPNB_DB_URL": "", **(env or {})})
+    return pipnb(*args, cwd=cwd, timeout=timeout, env={**os.environ, "PIPNB_DB_URL": "", **(env or {})})
 
 
 def one_line_exit_2(result: subprocess.CompletedProcess, *words: str) -> str:

@@ -6,21 +6,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cliproc import pipnb as forked_pipnb
 
 from pipnb.demo import DEMO_CASES
 from pipnb.index_page import sparkline
 
-pytestmark = pytest.mark.slow(8)       # seconds on a quiet machine: scheduled first (conftest.py)
+pytestmark = pytest.mark.slow(4)       # seconds on a quiet machine: scheduled first (conftest.py)
 
 RESPONDER, NON_RESPONDER, ARTICLE = DEMO_CASES["responder"], DEMO_CASES["non_responder"], DEMO_CASES["article"]
 
 
 def pipnb(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipnb", *args], cwd=cwd, capture_output=True, text=True)
+    return forked_pipnb(*args, cwd=cwd)
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,12 @@ import io
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from cliproc import pipnb
 
 from pipnb.cli import main
 from pipnb.errors import DataError, SourceError
@@ -36,7 +36,7 @@ def cli(*args: str):
 
 def run(*args: str) -> subprocess.CompletedProcess:
     """The real command line, in its own process."""
-    return subprocess.run([sys.executable, "-m", "pipnb", *map(str, args)], capture_output=True, text=True)
+    return pipnb(*args)
 
 
 def copy_crm(tmp_path: Path, yaml_edit=None, **files: tuple[str, str]) -> Path:
@@ -446,10 +446,8 @@ def test_skip_on_a_database_url(tmp_path):
 
 
 def test_a_command_line_mistake_is_one_line_and_exit_2(tmp_path):
-    import subprocess
-    import sys
 
     for args in (["scan", "--data", str(tmp_path), "--weeks", "-3"], ["scan", "--bogus"], ["nosuch"]):
-        done = subprocess.run([sys.executable, "-m", "pipnb", *args], capture_output=True, text=True)
+        done = pipnb(*args)
         assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
         assert done.stderr.startswith("pipnb: error: ") and "--help" in done.stderr

@@ -19,7 +19,7 @@ import simworld as sw
 
 import pipnb as pn
 
-pytestmark = pytest.mark.slow(116)       # seconds on a quiet machine: scheduled first (conftest.py)
+pytestmark = pytest.mark.slow(97)       # seconds on a quiet machine: scheduled first (conftest.py)
 
 N_TEAMS = 24                        # all-equal teams: 240 reps scanned, 24 noise-selected plans
 PLANTED_SEEDS = {"emails": 3, "opps": 2, "first_meetings": 2, "followup": 2, "touches": 2}

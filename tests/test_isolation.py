@@ -8,11 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from cliproc import pipnb
 
 import pipnb as pn
 from pipnb.demo import DEMO_CASES, demo_plan_start
@@ -28,7 +28,7 @@ BAD = {                                      # file: what the summary must say a
 
 
 def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipnb", *args], cwd=cwd, capture_output=True, text=True)
+    return pipnb(*args, cwd=cwd)
 
 
 @pytest.fixture(scope="module")

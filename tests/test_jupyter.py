@@ -13,7 +13,7 @@ from pipnb.parameters import check_parameters, injected_names
 
 ARTICLE = DEMO_CASES["article"]
 
-pytestmark = pytest.mark.slow(8)       # seconds on a quiet machine: scheduled first (conftest.py)
+pytestmark = pytest.mark.slow(7)       # seconds on a quiet machine: scheduled first (conftest.py)
 
 
 def test_importing_pipnb_plots_changes_no_matplotlib_or_seaborn_state():

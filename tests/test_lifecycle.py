@@ -2,13 +2,12 @@
 
 import datetime as dt
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from cliproc import pipnb
 
 import pipnb as pn
 from pipnb.demo import DEMO_CASES, demo_plan_start
@@ -17,7 +16,7 @@ from pipnb.plan import Plan
 from pipnb.policy import Policy
 from pipnb.schema import METRICS
 
-pytestmark = pytest.mark.slow(25)       # seconds on a quiet machine: scheduled first (conftest.py)
+pytestmark = pytest.mark.slow(11)       # seconds on a quiet machine: scheduled first (conftest.py)
 
 POLICY = Policy.from_yaml()
 # The article rep's win rate and follow-up ratio fall short beyond noise in the 12 weeks to 26 April (z -2.7 and
@@ -168,8 +167,7 @@ def test_bad_plan_yaml_is_one_line_naming_the_key(tmp_path, article, demo_folder
     if key:
         assert f": {key}" in str(err.value)
     assert words in str(err.value)
-    result = subprocess.run([sys.executable, "-m", "pipnb", "review", "--data", str(demo_folder), "--plan",
-                             str(path), "--checkpoint", "1", "--format", "json"], capture_output=True, text=True)
+    result = pipnb("review", "--data", demo_folder, "--plan", path, "--checkpoint", "1", "--format", "json")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and str(path) in result.stderr
 
@@ -215,8 +213,7 @@ def test_review_before_the_data_reaches_the_checkpoint_is_an_error(demo, demo_pa
 
 def test_review_json_for_scripts(demo_folder, tmp_path, demo):
     path = pn.demo_plan(demo).to_yaml(tmp_path / "plan.yaml")
-    result = subprocess.run([sys.executable, "-m", "pipnb", "review", "--data", str(demo_folder), "--plan",
-                             str(path), "--checkpoint", "final", "--format", "json"], capture_output=True, text=True)
+    result = pipnb("review", "--data", demo_folder, "--plan", path, "--checkpoint", "final", "--format", "json")
     assert result.returncode == 0, result.stderr
     import json
 
@@ -241,8 +238,8 @@ def test_demo_responder_improves_and_non_responder_does_not(demo, demo_panel):
 def test_scan_and_diagnosis_give_one_win_rate_for_one_rep_window_and_basis(demo, demo_panel, demo_folder):
     rep = DEMO_CASES["article"]
     for basis in ("closed", "all"):
-        scan = subprocess.run([sys.executable, "-m", "pipnb", "scan", "--data", str(demo_folder), "--format",
-                               "json", "--win-rate-basis", basis], capture_output=True, text=True, check=True)
+        scan = pipnb("scan", "--data", demo_folder, "--format", "json", "--win-rate-basis", basis)
+        assert scan.returncode == 0, scan.stderr
         result = yaml.safe_load(scan.stdout)
         assert result["basis"]["win_rate_basis"] == basis
         rows = [r for r in result["rows"] if r["rep_id"] == rep and r["metric"] == "win_rate"]
@@ -277,15 +274,12 @@ def test_peers_follow_the_policy_grouping_in_flags_shares_and_plans(demo, demo_p
 def test_a_cli_flag_overrides_the_policy_and_a_bad_setting_is_one_line(demo_folder, tmp_path):
     policy = tmp_path / "policy.yaml"
     policy.write_text(open(pn.policy.DEFAULT_POLICY).read().replace("win_rate_basis: closed", "win_rate_basis: all"))
-    out = subprocess.run([sys.executable, "-m", "pipnb", "scan", "--data", str(demo_folder), "--policy", str(policy)],
-                         capture_output=True, text=True, check=True).stdout
+    out = pipnb("scan", "--data", demo_folder, "--policy", policy).stdout
     assert "win rate on all opportunities" in out.splitlines()[0]
-    out = subprocess.run([sys.executable, "-m", "pipnb", "scan", "--data", str(demo_folder), "--policy", str(policy),
-                          "--win-rate-basis", "closed"], capture_output=True, text=True, check=True).stdout
+    out = pipnb("scan", "--data", demo_folder, "--policy", policy, "--win-rate-basis", "closed").stdout
     assert "win rate on closed deals" in out.splitlines()[0]
     policy.write_text("peer_by: region\n")
-    bad = subprocess.run([sys.executable, "-m", "pipnb", "scan", "--data", str(demo_folder), "--policy", str(policy)],
-                         capture_output=True, text=True)
+    bad = pipnb("scan", "--data", demo_folder, "--policy", policy)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.count("\n") == 1 and "peer_by" in bad.stderr
 

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from cliproc import pipnb
 
 from pipnb import batch as batches
 from pipnb.demo import DEMO_CASES
 from pipnb.runner import run_jobs
 
-pytestmark = pytest.mark.slow(79)       # seconds on a quiet machine: scheduled first (conftest.py)
+pytestmark = pytest.mark.slow(64)       # seconds on a quiet machine: scheduled first (conftest.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -183,10 +184,9 @@ def test_cli_run_lists_a_review_not_due_and_exits_0(tmp_path, demo_folder, demo)
     later = demo_plan(demo, "non_responder")
     later = later.model_copy(update={"start": later.start.replace(year=later.start.year + 1)})
     later.to_yaml(params / "plans" / f"{NON_RESPONDER}.yaml")
-    command = [sys.executable, "-m", "pipnb", "run", "--data", str(demo_folder), "--stage", "checkpoint-1",
-               "--plans", str(params / "plans" / "*.yaml"), "--jobs", "2", "--reports", str(tmp_path / "reports"),
-               "--params", str(params)]
-    result = subprocess.run(command, capture_output=True, text=True)
+    command = ["run", "--data", demo_folder, "--stage", "checkpoint-1", "--plans", params / "plans" / "*.yaml",
+               "--jobs", "2", "--reports", tmp_path / "reports", "--params", params]
+    result = pipnb(*command)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 ok, 0 skipped, 0 failed, 1 not due" in result.stdout
     assert re.search(rf"not due:\n  {NON_RESPONDER} checkpoint-1  due {later.checkpoint_dates()['checkpoint-1']}; "
@@ -195,7 +195,7 @@ def test_cli_run_lists_a_review_not_due_and_exits_0(tmp_path, demo_folder, demo)
     assert not list((tmp_path / "reports" / NON_RESPONDER).glob("checkpoint-1*"))      # no kernel was started
     assert good.exists()
     assert not list((tmp_path / "reports").rglob("*.tmp*"))
-    again = subprocess.run(command, capture_output=True, text=True)        # the good one is up to date
+    again = pipnb(*command)                                             # the good one is up to date
     assert again.returncode == 0 and "0 ok, 1 skipped, 0 failed, 1 not due" in again.stdout
     index = (tmp_path / "reports" / "index.html").read_text()
     assert "not due" in index and "pipnb-status-failed\"" not in index
@@ -289,24 +289,23 @@ def test_notebooks_are_thin_with_a_typed_parameters_cell(name):
 
 
 def test_cli_plan_drafts_the_yaml_then_the_report_and_keeps_an_edited_plan(tmp_path, demo_folder):
-    base = [sys.executable, "-m", "pipnb", "plan", "--data", str(demo_folder), "--rep", ARTICLE,
+    base = ["plan", "--data", str(demo_folder), "--rep", ARTICLE,
             "--reports", str(tmp_path / "reports"), "--params", str(tmp_path / "params")]
-    first = subprocess.run(base, capture_output=True, text=True)
+    first = pipnb(*base)
     assert first.returncode == 0, first.stdout + first.stderr
     yaml_path = tmp_path / "params" / "plans" / f"{ARTICLE}.yaml"
     assert f"plan: {yaml_path}" in first.stdout
     assert (tmp_path / "reports" / ARTICLE / "plan.html").exists()
     edited = yaml_path.read_text().replace("status: draft", "status: active", 1)
     yaml_path.write_text(edited)
-    again = subprocess.run([*base, "--force"], capture_output=True, text=True)
+    again = pipnb(*base, "--force")
     assert again.returncode == 0, again.stderr
     assert yaml_path.read_text() == edited                  # an active plan is never redrafted
     assert "status <strong>active</strong>" in (tmp_path / "reports" / ARTICLE / "plan.html").read_text()
 
 
 def test_cli_diagnose_unknown_rep_is_one_line(tmp_path, demo_folder):
-    result = subprocess.run([sys.executable, "-m", "pipnb", "diagnose", "--data", str(demo_folder), "--rep", "R99",
-                             "--reports", str(tmp_path / "reports")], capture_output=True, text=True)
+    result = pipnb("diagnose", "--data", demo_folder, "--rep", "R99", "--reports", tmp_path / "reports")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("pipnb: error: rep 'R99' is not in the data")
     assert not (tmp_path / "reports" / "R99").exists()
@@ -386,8 +385,7 @@ def test_dashboard_in_headless_chromium_at_desk_and_phone_width(batch, results, 
                                                               ("plan", ARTICLE, "letter", (2, 7))])
 def test_pdf_for_the_hr_file(batch, results, demo, stage, rep, paper, pages):
     html = batch.reports / rep / f"{stage}.html"
-    result = subprocess.run([sys.executable, "-m", "pipnb", "pdf", str(html), "--paper", paper],
-                            capture_output=True, text=True)
+    result = pipnb("pdf", html, "--paper", paper)
     assert result.returncode == 0, result.stderr
     pdf = html.with_suffix(".pdf")
     assert result.stdout.strip() == f"pdf: {pdf}" and pdf.read_bytes()[:5] == b"%PDF-"
@@ -423,8 +421,7 @@ def test_pdf_without_chromium_is_one_line(batch, results, tmp_path):
 
     html = batch.reports / RESPONDER / "checkpoint-1.html"
     env = {**os.environ, "PATH": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "pipnb", "pdf", str(html)], capture_output=True, text=True,
-                            env=env)
+    result = pipnb("pdf", html, env=env)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "no chromium found" in result.stderr
     assert not list(html.parent.glob(".*.tmp"))
@@ -549,7 +546,6 @@ def _headings_kept(html: Path, pdf: Path) -> None:
 
 
 def print_and_read(html: Path) -> Path:
-    result = subprocess.run([sys.executable, "-m", "pipnb", "pdf", str(html), "--force"], capture_output=True,
-                            text=True)
+    result = pipnb("pdf", html, "--force")
     assert result.returncode == 0, result.stderr
     return html.with_suffix(".pdf")

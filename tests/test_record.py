@@ -13,18 +13,18 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from cliproc import pipnb
 
 import pipnb as pn
 from pipnb.demo import DEMO_CASES, demo_plan_start
 from pipnb.fingerprint import fingerprint_until
 from pipnb.record import read_record, versions
 
-pytestmark = pytest.mark.slow(36)       # seconds on a quiet machine: scheduled first (conftest.py)
+pytestmark = pytest.mark.slow(19)       # seconds on a quiet machine: scheduled first (conftest.py)
 
 RESPONDER = DEMO_CASES["responder"]                          # R17
 CHECKPOINT_1 = demo_plan_start() + pd.Timedelta(days=20)     # 26 Apr 2026
@@ -36,8 +36,7 @@ def cli(cwd: Path, *args: str, limit: int | None = None) -> subprocess.Completed
 
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    return subprocess.run([sys.executable, "-m", "pipnb", *args], cwd=cwd, capture_output=True, text=True,
-                          preexec_fn=cap if limit else None)
+    return pipnb(*args, cwd=cwd, preexec=cap if limit else None)
 
 
 def files(folder: Path) -> dict[str, bytes]:

@@ -15,7 +15,7 @@ from pipnb.report import read_input_hash
 from pipnb.runner import run_jobs
 from pipnb.versions import input_hash
 
-pytestmark = pytest.mark.slow(24)       # seconds on a quiet machine: scheduled first (conftest.py)
+pytestmark = pytest.mark.slow(22)       # seconds on a quiet machine: scheduled first (conftest.py)
 
 FIXTURES = Path(__file__).parent / "notebooks_fixture"
 

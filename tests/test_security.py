@@ -21,13 +21,14 @@ from urllib.parse import quote, quote_plus
 
 import pandas as pd
 import pytest
+from cliproc import pipnb
 
 from pipnb.demo import DEMO_CASES
 from pipnb.errors import SourceError
 from pipnb.redact import Redactor, parse_url, show_url
 from pipnb.workdir import plan_path, rep_dir, safe_name
 
-pytestmark = pytest.mark.slow(63)       # seconds on a quiet machine: scheduled first (conftest.py)
+pytestmark = pytest.mark.slow(34)       # seconds on a quiet machine: scheduled first (conftest.py)
 
 PASSWORD = "Pl@nted S3cr3t/ü:%x"       # every character that has defeated a redactor
 
@@ -35,8 +36,7 @@ PASSWORD = "Pl@nted S3cr3t/ü:%x"       # every character that has defeated a re
 def cli(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     import os
 
-    return subprocess.run([sys.executable, "-m", "pipnb", *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})})
+    return pipnb(*args, cwd=cwd, env={**os.environ, **(env or {})})
 
 
 def spellings(secret: str) -> set[str]:

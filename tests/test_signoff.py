@@ -9,12 +9,12 @@ import datetime as dt
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from cliproc import pipnb
 
 import pipnb as pn
 from pipnb.demo import DEMO_CASES, demo_plan_start
@@ -25,7 +25,7 @@ NON_RESPONDER, ARTICLE = DEMO_CASES["non_responder"], DEMO_CASES["article"]
 
 
 def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipnb", *args], cwd=cwd, capture_output=True, text=True)
+    return pipnb(*args, cwd=cwd)
 
 
 def one_error_line(result: subprocess.CompletedProcess) -> str:

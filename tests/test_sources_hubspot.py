@@ -7,12 +7,11 @@ meetings, incoming and forwarded emails, a deal and an email without an owner, a
 """
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from cliproc import pipnb
 
 from pipnb.errors import DataError, SourceError
 from pipnb.sources import load
@@ -139,8 +138,7 @@ def test_source_yaml_mistake_names_the_key(tmp_path):
 
 def test_cli_reports_a_hubspot_error_in_one_line(tmp_path):
     folder = broken(tmp_path, "unknown owner")
-    result = subprocess.run([sys.executable, "-m", "pipnb", "scan", "--data", str(folder)],
-                            capture_output=True, text=True)
+    result = pipnb("scan", "--data", folder)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
         f"pipnb: error: {BAD['unknown owner'][-1]}; export it there too or remove this row"]

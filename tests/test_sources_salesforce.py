@@ -8,11 +8,11 @@ CloseDate is before its CreatedDate, and users who own nothing.
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from cliproc import pipnb
 
 from pipnb.errors import DataError, SourceError
 from pipnb.sources import load
@@ -35,7 +35,7 @@ def copy(tmp_path: Path, **edits: tuple[str, str]) -> Path:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipnb", *args], capture_output=True, text=True)
+    return pipnb(*args)
 
 
 # -- ids -------------------------------------------------------------------------------------------

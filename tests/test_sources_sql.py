@@ -6,12 +6,12 @@ DuckDB file (typed TIMESTAMP columns, upper-case names as a warehouse may answer
 
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
+from cliproc import pipnb
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
@@ -67,7 +67,7 @@ def duckdb_file(tmp_path_factory) -> Path:
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipnb", *args], capture_output=True, text=True, env=env)
+    return pipnb(*args, env=env)
 
 
 # -- loading ---------------------------------------------------------------------------------------

@@ -3,10 +3,10 @@
 import datetime as dt
 import json
 import subprocess
-import sys
 
 import pytest
 import yaml
+from cliproc import pipnb
 
 import pipnb as pn
 from pipnb.demo import DEMO_CASES, demo_plan_start
@@ -19,7 +19,7 @@ FOUR = ["checkpoint-1", "checkpoint-2", "checkpoint-3", "checkpoint-4", "final"]
 
 
 def pipnb_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipnb", *args], capture_output=True, text=True)
+    return pipnb(*args)
 
 
 def test_review_stages_follow_the_number_of_checkpoints():

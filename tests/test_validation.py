@@ -1,10 +1,10 @@
 """Every bad input ends in one line naming the file, row and column, exit code 2, no traceback."""
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cliproc import pipnb
 
 from pipnb.errors import DataError
 from pipnb.sources import load
@@ -29,7 +29,7 @@ def write(folder: Path, reps=REPS, opps=OPPS, acts=ACTS, encoding="utf-8") -> Pa
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipnb", *args], capture_output=True, text=True, cwd=cwd)
+    return pipnb(*args, cwd=cwd)
 
 
 def test_good_folder_loads(tmp_path):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cliproc import pipnb
 
 import pipnb as pn
 from pipnb.dashboard import dashboard
@@ -39,7 +40,7 @@ def cli(cwd: Path, *args: str, key: str | None = None) -> subprocess.CompletedPr
     env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
     if key is not None:
         env[KEY_ENV] = key
-    return subprocess.run([sys.executable, "-m", "pipnb", *args], cwd=cwd, capture_output=True, text=True, env=env)
+    return pipnb(*args, cwd=cwd, env=env)
 
 
 def verify(cwd: Path, *args: str, key: str | None = None) -> list[str]:
