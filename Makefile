@@ -42,24 +42,31 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/bench_scale.py
 	$(BIN)/python benchmarks/bench_feedback.py
 
-# The runtime only, with pip's progress shown; then the pipnb-fast kernel.
+# Installs go through uv (from PyPI, installed by the venv's pip): the same packages from the same registry in
+# about 7 s where pip takes about 38 (a fresh `make test`, warm caches, 2 cores). uv does not read pip's
+# configuration (pip.conf, PIP_INDEX_URL): when it cannot install (another index, no uv for the platform), pip does.
+define install
+	$(BIN)/python -m pip install -q uv && $(BIN)/uv pip install --python $(BIN)/python -e '$(1)' \
+	  || { echo "uv could not install $(1); installing with pip"; $(BIN)/python -m pip install -e '$(1)'; }
+endef
+
+# The runtime only, with the installer's progress shown; then the pipnb-fast kernel.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -e .
+	$(call install,.)
 	$(BIN)/pipnb kernel install --sys-prefix
 	touch $(STAMP)
 
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -e '.[test]'
+	$(call install,.[test])
 	touch $(TEST_STAMP)
 
 $(DOCS_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -e '.[docs]'
+	$(call install,.[docs])
 	touch $(DOCS_STAMP)
 
 $(LAB_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -e '.[lab]'
+	$(call install,.[lab])
 	touch $(LAB_STAMP)
 
 # The browser tests and the PDFs drive Debian's Chromium (never a downloaded browser); the PDF tests read the

@@ -191,6 +191,8 @@ BLAS_THREADS = (
 
 def test_blas_thread_pools_are_sized_after_the_fork_from_the_kernel_environment(server, tmp_path, monkeypatch):
     nb = notebook(tmp_path / "nb.ipynb", BLAS_THREADS)
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)        # a kernel of a user who set none (other tests may have)
     cores = len(os.sched_getaffinity(0))
     assert run(nb).cells[0].outputs[0]["text"] == f"[{cores}]\n"  # the server itself runs with 1
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
