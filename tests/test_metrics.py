@@ -169,3 +169,62 @@ def test_stale_means_more_than_14_whole_days_untouched():
     assert dead[["opp_id", "days_since_touch"]].values.tolist() == [["o6", 15.0]]
     later = dead_opportunities(data, touch_gaps(data, "2024-01-22"))       # a day later: 16, 15 and 14
     assert later[["opp_id", "days_since_touch"]].values.tolist() == [["o6", 16.0], ["o7", 15.0]]
+
+
+# -- window_metrics on integer codes equals the pandas reshapes it replaced ------------------------------------
+def _reference_window_metrics(panel, start, end, *, win_rate_basis="closed"):
+    """The pandas version of :func:`window_metrics` (group, unstack, stack, merge), kept as its reference."""
+    from pipnb.metrics import week_start
+    from pipnb.schema import METRICS, SNAPSHOT_ROWS
+
+    start, end = week_start(T(start)), week_start(T(end))
+    rows = panel[(panel["week"] >= start) & (panel["week"] <= end)]
+    flows = rows[~rows["metric"].isin(SNAPSHOT_ROWS)]
+    pooled = flows.groupby(["rep_id", "metric"], sort=False)[["numerator", "denominator"]].sum()
+    weeks = rows.groupby("rep_id")["week"].nunique().rename("weeks")
+    last_week = rows["week"] == rows.groupby("rep_id")["week"].transform("max")
+    snaps = rows[last_week & rows["metric"].isin(SNAPSHOT_ROWS)].set_index(["rep_id", "metric"])
+    pooled = pd.concat([pooled, snaps[["numerator", "denominator"]]])
+    wide_n, wide_d = pooled["numerator"].unstack("metric"), pooled["denominator"].unstack("metric")
+    if "touch_gap_closed" in wide_n:
+        wide_n["avg_days_between_touches"] = wide_n["touch_gap_closed"] + wide_n["touch_gap_open"]
+        wide_d["avg_days_between_touches"] = wide_d["touch_gap_closed"] + wide_d["touch_gap_open"]
+    if win_rate_basis == "all" and "win_rate_all" in wide_n:
+        wide_n["win_rate"], wide_d["win_rate"] = wide_n["win_rate_all"], wide_d["win_rate_all"]
+    keep = [m for m in METRICS if m in wide_n.columns]
+    out = pd.DataFrame({"numerator": wide_n[keep].stack(future_stack=True),
+                        "denominator": wide_d[keep].stack(future_stack=True)})
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["value"] = np.where(out["denominator"] > 0, out["numerator"] / out["denominator"], np.nan)
+    out = out.reset_index()
+    wide = out.pivot(index="rep_id", columns="metric", values="value")
+    needed = ("opps_created_per_week", "win_rate", "avg_deal_size", "sales_cycle_days")
+    if all(m in wide for m in needed):
+        cycle = wide["sales_cycle_days"].where(wide["sales_cycle_days"] > 0)
+        value = wide["opps_created_per_week"] * wide["win_rate"] * wide["avg_deal_size"] / cycle
+        out = pd.concat([out, pd.DataFrame({"rep_id": wide.index, "metric": "pipeline_velocity", "numerator": np.nan,
+                                            "denominator": np.nan, "value": value.to_numpy()})], ignore_index=True)
+    out = out.merge(weeks, left_on="rep_id", right_index=True, how="left")
+    return out.sort_values(["rep_id", "metric"], kind="stable").reset_index(drop=True)
+
+
+@pytest.mark.parametrize("basis", ["closed", "all"])
+def test_window_metrics_equal_the_pandas_reference_on_every_window(demo, demo_panel, data, basis):
+    left = demo.reps.assign(end_date=pd.NaT)                      # reps who joined late and left early
+    left.loc[left.index[:3], "end_date"] = T("2026-02-10")
+    left.loc[left.index[3:5], "hire_date"] = T("2026-01-20")
+    changed = weekly_panel(SalesData(left, demo.opportunities, demo.activities))
+    cut = demo_panel[demo_panel["metric"].isin(["emails_per_week", "touch_gap_open", "stale_opp_share"])]
+    cases = [(weekly_panel(data), "2024-01-01", "2024-01-22"), (weekly_panel(data), "2024-01-10", "2024-01-10"),
+             (demo_panel, "2026-01-05", "2026-03-23"), (demo_panel, "2025-06-02", "2026-06-22"),
+             (changed, "2026-01-05", "2026-03-23"), (changed, "2026-02-02", "2026-04-27"),
+             (cut, "2026-01-05", "2026-03-23"), (demo_panel, "2031-01-06", "2031-03-24")]
+    for panel, start, end in cases:
+        got = window_metrics(panel, T(start), T(end), win_rate_basis=basis)
+        want = _reference_window_metrics(panel, start, end, win_rate_basis=basis)
+        if want.empty:
+            assert got.empty and list(got.columns) == ["rep_id", "metric", "numerator", "denominator", "value",
+                                                       "weeks"]
+            continue
+        pd.testing.assert_frame_equal(got, want, check_dtype=False, check_exact=False, rtol=1e-12)
+        assert got["weeks"].dtype == np.int64 and got["numerator"].dtype == float
