@@ -13,6 +13,9 @@ beside its baseline in the same run (the old way, kept here as the baseline).
 4. ``peer lookups``: the numerators and denominators of four metrics for the rest of the demo team in two windows,
    as :func:`pipnb.peer_change.team_change` reads them: one lookup for the group (now) against the per-peer
    ``.loc`` loop it replaced (the same numbers, checked).
+5. ``window metrics``: :func:`pipnb.window_metrics` of the demo's 12 weeks before its plan, on integer codes (now)
+   against the pandas group/unstack/stack/merge version it replaced (``tests/test_metrics.py`` keeps it as the
+   reference; the same frame, checked). A review pools several windows.
 
 Each figure is the median of ``--repeats`` runs (interleaved with its baseline) with the lowest and highest;
 the ratio is before / now. Run: ``.venv/bin/python benchmarks/bench_feedback.py [--repeats 7]``.
@@ -159,13 +162,32 @@ def bench_peers(repeats: int) -> None:
     _line("peer lookups", a, b)
 
 
+def bench_windows(repeats: int) -> None:
+    import pipnb as pn
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_metrics import _reference_window_metrics
+
+    panel = pn.weekly_panel(pn.demo_data())
+    end = demo_plan_start() - pd.Timedelta(weeks=1)
+    start = end - pd.Timedelta(weeks=11)
+    pd.testing.assert_frame_equal(pn.window_metrics(panel, start, end), _reference_window_metrics(panel, start, end),
+                                  check_dtype=False)
+    a, b = [], []
+    for _ in range(repeats):
+        a.append(_timed(lambda: pn.window_metrics(panel, start, end)))
+        b.append(_timed(lambda: _reference_window_metrics(panel, start, end)))
+    _line("window metrics", a, b)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     one, five, _ = os.getloadavg()
     print(f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, load average "
-          f"{one:.1f} (1 min) {five:.1f} (5 min); median [lowest-highest] of {args.repeats} (yaml: x5, peers: x3)")
+          f"{one:.1f} (1 min) {five:.1f} (5 min); median [lowest-highest] of {args.repeats} "
+          "(yaml: x5, peers and windows: x3)")
     import tempfile
 
     import pipnb as pn
@@ -178,6 +200,7 @@ def main() -> None:
         bench_yaml(args.repeats * 5, plan)
     bench_start(args.repeats)
     bench_peers(args.repeats * 3)
+    bench_windows(args.repeats * 3)
 
 
 if __name__ == "__main__":
