@@ -31,14 +31,23 @@ def test_a_forked_command_answers_as_a_fresh_interpreter_does(args, demo_folder,
     assert (forked.returncode, forked.stdout, forked.stderr) == (fresh.returncode, fresh.stdout, fresh.stderr)
 
 
-def test_the_child_has_its_own_folder_environment_and_warning_filters(tmp_path, monkeypatch):
+STATE = ("import json, logging, signal, warnings\n"
+         "print(json.dumps([[a, c.__name__, getattr(m, 'pattern', m)] for a, _, c, m, _ in warnings.filters]\n"
+         "                 + [len(logging.getLogger().handlers), logging.getLogger().level,\n"
+         "                    signal.getsignal(signal.SIGINT) is signal.default_int_handler]))")
+
+
+def test_the_child_has_its_own_folder_environment_and_a_fresh_interpreters_state(tmp_path, monkeypatch):
     monkeypatch.setenv("PIPNB_TEST_PARENT_ONLY", "1")
     warnings.simplefilter("error")                    # pytest restores the filters after the test
-    env = {k: v for k, v in os.environ.items() if k != "PIPNB_TEST_PARENT_ONLY"}
-    done = pipnb("demo-data", "--out", "team", "--weeks", "52", cwd=tmp_path, env=env)
+    env = {k: v for k, v in os.environ.items() if k not in ("PIPNB_TEST_PARENT_ONLY", "PYTHONWARNINGS")}
+    done = pipnb("demo-data", "--out", "team", "--weeks", "52", cwd=tmp_path, env=env,
+                 preexec=lambda: exec(STATE))
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "team" / "reps.csv").is_file() and not (tmp_path.parent / "team").exists()
     assert "PIPNB_TEST_PARENT_ONLY" in os.environ    # the parent's environment is untouched
+    fresh = subprocess.run([sys.executable, "-c", STATE], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[0] == fresh.stdout.strip()
 
 
 def test_a_timeout_kills_the_child():
