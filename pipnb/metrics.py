@@ -407,8 +407,42 @@ def window_metrics(panel: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, 
     if win_rate_basis not in WIN_RATE_BASES:
         raise DataError(f"win_rate_basis '{win_rate_basis}' is not known (use {' or '.join(WIN_RATE_BASES)})")
     start, end = (week_start(pd.Timestamp(read_date(day, name))) for day, name in ((start, "start"), (end, "end")))
-    # On integer codes (a review asks for several windows; the pandas reshapes cost 4x as much, see
-    # tests/test_metrics.py, which keeps them as the reference this must equal)
+    columns, reps, weeks = _pooled(panel, start, end)
+    if "touch_gap_closed" in columns:
+        (closed_n, closed_d), (open_n, open_d) = columns["touch_gap_closed"], columns["touch_gap_open"]
+        columns["avg_days_between_touches"] = (closed_n + open_n, closed_d + open_d)
+    if win_rate_basis == "all" and "win_rate_all" in columns:     # a panel cut to other metrics has none
+        columns["win_rate"] = columns["win_rate_all"]
+    values = {}
+    for name in (m for m in METRICS if m in columns):
+        n, d = columns[name]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values[name] = (n, d, np.where(d > 0, n / d, np.nan))
+    needed = ("opps_created_per_week", "win_rate", "avg_deal_size", "sales_cycle_days")
+    if len(reps) and all(m in values for m in needed):
+        opps, rate, deal, cycle = (values[m][2] for m in needed)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            velocity = opps * rate * deal / np.where(cycle > 0, cycle, np.nan)
+        values["pipeline_velocity"] = (np.full(len(reps), np.nan), np.full(len(reps), np.nan), velocity)
+    order = sorted(values)                                 # rows by rep, then metric name
+
+    def column(part: int) -> np.ndarray:
+        return np.stack([values[m][part] for m in order], axis=1).ravel() if order else np.zeros(0)
+    names = np.array(order, dtype=object)
+    return pd.DataFrame({"rep_id": np.repeat(reps, len(order)), "metric": np.tile(names, len(reps)),
+                         "numerator": column(0), "denominator": column(1), "value": column(2),
+                         "weeks": np.repeat(weeks, len(order))})
+
+
+def _pooled(panel: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
+            ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray, np.ndarray]:
+    """Each metric's pooled numerators and denominators over the weeks ``start``..``end`` (``{metric: (num,
+    den)}``, one value per rep, NaN where a rep has no row of it), the reps (sorted) and each rep's weeks.
+
+    Flows are summed over the weeks; a snapshot takes the rep's last week in the window. On integer rep × metric
+    codes: about 3x faster than pandas' group/unstack/stack (``tests/test_metrics.py`` keeps that version as the
+    reference this must equal), and a review pools several windows.
+    """
     week = panel["week"].to_numpy(dtype="datetime64[ns]")
     inside = (week >= start.to_datetime64()) & (week <= end.to_datetime64())
     rep, reps = pd.factorize(panel["rep_id"].to_numpy(dtype=object)[inside], sort=True)
@@ -416,50 +450,22 @@ def window_metrics(panel: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, 
     week = week[inside].astype("int64")
     numerator = panel["numerator"].to_numpy(dtype=float)[inside]
     denominator = panel["denominator"].to_numpy(dtype=float)[inside]
-    n_reps, n_names = len(reps), len(names)
-    weeks = np.bincount(np.unique(np.stack([rep, week]), axis=1)[0], minlength=n_reps) if len(rep) else \
-        np.zeros(0, dtype=np.int64)
+    n_reps, size = len(reps), len(reps) * len(names)
+    weeks = np.bincount(np.unique(np.stack([rep, week]), axis=1)[0], minlength=n_reps).astype(np.int64)
     last = np.full(n_reps, np.iinfo(np.int64).min)
     np.maximum.at(last, rep, week)
     snapshot = np.isin(np.asarray(names, dtype=object), SNAPSHOT_ROWS)[metric]
-    cell = rep * n_names + metric
-    flow = ~snapshot
-    size = n_reps * n_names
+    cell, flow = rep * len(names) + metric, ~snapshot
     present = np.bincount(cell[flow], minlength=size) > 0
-    wide_n = np.bincount(cell[flow], weights=np.nan_to_num(numerator[flow]), minlength=size).astype(float)
-    wide_d = np.bincount(cell[flow], weights=np.nan_to_num(denominator[flow]), minlength=size).astype(float)
+    sums = [np.bincount(cell[flow], weights=np.nan_to_num(x[flow]), minlength=size).astype(float)
+            for x in (numerator, denominator)]
     snap = snapshot & (week == last[rep])
-    wide_n[cell[snap]], wide_d[cell[snap]], present[cell[snap]] = numerator[snap], denominator[snap], True
-    wide_n[~present], wide_d[~present] = np.nan, np.nan
-    columns = dict(zip(names, zip(wide_n.reshape(n_reps, n_names).T, wide_d.reshape(n_reps, n_names).T)))
-    if "touch_gap_closed" in columns:
-        (closed_n, closed_d), (open_n, open_d) = columns["touch_gap_closed"], columns["touch_gap_open"]
-        columns["avg_days_between_touches"] = (closed_n + open_n, closed_d + open_d)
-    if win_rate_basis == "all" and "win_rate_all" in columns:     # a panel cut to other metrics has none
-        columns["win_rate"] = columns["win_rate_all"]
-    keep = [m for m in METRICS if m in columns]
-    values = {}
-    for name in keep:
-        n, d = columns[name]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            values[name] = (n, d, np.where(d > 0, n / d, np.nan))
-    needed = ("opps_created_per_week", "win_rate", "avg_deal_size", "sales_cycle_days")
-    if n_reps and all(m in values for m in needed):
-        opps, rate, deal, cycle = (values[m][2] for m in needed)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            velocity = opps * rate * deal / np.where(cycle > 0, cycle, np.nan)
-        values["pipeline_velocity"] = (np.full(n_reps, np.nan), np.full(n_reps, np.nan), velocity)
-    order = sorted(values)
-    parts = [values[m] for m in order]
-    k = len(order)
-    return pd.DataFrame({
-        "rep_id": np.repeat(np.asarray(reps, dtype=object), k),
-        "metric": np.tile(np.asarray(order, dtype=object), n_reps),
-        "numerator": np.stack([p[0] for p in parts], axis=1).ravel() if k else np.zeros(0),
-        "denominator": np.stack([p[1] for p in parts], axis=1).ravel() if k else np.zeros(0),
-        "value": np.stack([p[2] for p in parts], axis=1).ravel() if k else np.zeros(0),
-        "weeks": np.repeat(weeks.astype(np.int64), k),
-    })
+    present[cell[snap]] = True
+    for total, x in zip(sums, (numerator, denominator)):
+        total[cell[snap]] = x[snap]
+        total[~present] = np.nan
+    wide_n, wide_d = (total.reshape(n_reps, len(names)).T for total in sums)
+    return dict(zip(names, zip(wide_n, wide_d))), np.asarray(reps, dtype=object), weeks
 
 
 def window_moments(panel: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
