@@ -46,6 +46,15 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def _side_by_side(name: str, repeats: int, now, before) -> None:
+    """Time ``now`` and ``before`` ``repeats`` times, interleaved, and print the line."""
+    a, b = [], []
+    for _ in range(repeats):
+        a.append(_timed(now))
+        b.append(_timed(before))
+    _line(name, a, b)
+
+
 def _line(name: str, now: list[float], before: list[float]) -> None:
     def fmt(xs):
         return f"{statistics.median(xs) * 1000:8.1f} ms [{min(xs) * 1000:.1f}-{max(xs) * 1000:.1f}]"
@@ -81,11 +90,7 @@ def bench_panels(repeats: int) -> None:
     def now():
         plots.show(plots.counterfactual_grid(data, rv, panel=panel))
 
-    a, b = [], []
-    for _ in range(repeats):
-        a.append(_timed(now))
-        b.append(_timed(before))
-    _line("panel PNGs", a, b)
+    _side_by_side("panel PNGs", repeats, now, before)
 
 
 def bench_yaml(repeats: int, path: Path) -> None:
@@ -102,22 +107,14 @@ def bench_yaml(repeats: int, path: Path) -> None:
         return pio.read_yaml(path, aliases=False)
 
     assert now() == before()
-    a, b = [], []
-    for _ in range(repeats):
-        a.append(_timed(now))
-        b.append(_timed(before))
-    _line("plan YAML", a, b)
+    _side_by_side("plan YAML", repeats, now, before)
 
 
 def bench_start(repeats: int) -> None:
     def run(code):
         return lambda: subprocess.run([sys.executable, "-c", code], check=True)
 
-    a, b = [], []
-    for _ in range(repeats):
-        a.append(_timed(run("import pipnb.commands")))
-        b.append(_timed(run("import scipy.stats, pipnb.commands")))
-    _line("command start", a, b)
+    _side_by_side("command start", repeats, run("import pipnb.commands"), run("import scipy.stats, pipnb.commands"))
 
 
 def bench_peers(repeats: int) -> None:
@@ -155,11 +152,7 @@ def bench_peers(repeats: int) -> None:
     for metric in metrics:
         np.testing.assert_array_equal(now_parts(metric), np.array(loop_parts(metric)))
 
-    a, b = [], []
-    for _ in range(repeats):
-        a.append(_timed(now))
-        b.append(_timed(before))
-    _line("peer lookups", a, b)
+    _side_by_side("peer lookups", repeats, now, before)
 
 
 def bench_windows(repeats: int) -> None:
@@ -173,11 +166,8 @@ def bench_windows(repeats: int) -> None:
     start = end - pd.Timedelta(weeks=11)
     pd.testing.assert_frame_equal(pn.window_metrics(panel, start, end), _reference_window_metrics(panel, start, end),
                                   check_dtype=False)
-    a, b = [], []
-    for _ in range(repeats):
-        a.append(_timed(lambda: pn.window_metrics(panel, start, end)))
-        b.append(_timed(lambda: _reference_window_metrics(panel, start, end)))
-    _line("window metrics", a, b)
+    _side_by_side("window metrics", repeats, lambda: pn.window_metrics(panel, start, end),
+                  lambda: _reference_window_metrics(panel, start, end))
 
 
 def main() -> None:
