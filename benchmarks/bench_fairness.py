@@ -41,10 +41,10 @@ Wilson 95% interval, n, target and a mark: *meets* (the whole interval on the ta
 (the whole interval on the other side) or *undecided*. Every world's replications share seeds, so worlds
 differ by their untidiness only (common random numbers). ``--kinds equal,recovered,territory,detection,mde_emails``
 runs only those replication kinds (the MDE calibration of first meetings, touches and follow-ups first fits effect
-curves, about 200 CPU s a process each). ``--minutes``: stop starting replications after
+curves, about 16 CPU s a process each). ``--minutes``: stop starting replications after
 that long and report what finished (replications are interleaved, so every world gets about the same n).
 Worlds run interleaved in one pool, so each world's wall time is the run's wall time shared out by its CPU
-seconds (the tidy world's includes the one-off effect curves of its MDE calibration, ~200 CPU s a process).
+seconds (the tidy world's includes the one-off effect curves of its MDE calibration, ~16 CPU s a curve and process).
 """
 
 from __future__ import annotations
@@ -358,7 +358,7 @@ def main(argv=None) -> int:
                         f"({', '.join(sw.WORLDS)}) or 'all'")
     parser.add_argument("--kinds", help="worlds: only these replication kinds, comma-separated (equal, recovered, "
                         "territory, detection, mde_emails, mde_opps, ...; the MDE calibration of first meetings, "
-                        "touches and follow-ups first fits effect curves, ~200 CPU s a process each)")
+                        "touches and follow-ups first fits effect curves, ~16 CPU s a process each)")
     parser.add_argument("--minutes", type=float, default=0.0,
                         help="worlds: stop starting replications after this many minutes (0: run all)")
     args = parser.parse_args(argv)
