@@ -185,6 +185,18 @@ def test_the_rule_s_detectable_change_of_a_ratio_has_its_power_by_simulation(p0,
     assert 0.78 <= power <= 0.82, (d, power)
 
 
+@pytest.mark.parametrize("count", [1, 3, 14, 22, 430])
+def test_the_planning_count_is_the_exact_poisson_lower_limit(count):
+    """The count a stated change is computed from: the rate whose chance of showing ``count`` or more events is
+    the level (Garwood's exact limit, here against scipy's Poisson tail), below the count, closer to it the
+    more events there are; a smaller level reads a lower count."""
+    from pipnb.stats.counts import BASELINE_COUNT_LEVEL, planning_count
+    low = planning_count(count)
+    assert sps.poisson.sf(count - 1, low) == pytest.approx(BASELINE_COUNT_LEVEL, rel=1e-9)
+    assert 0 < low < count and (count - low) / count < 1.5 / math.sqrt(count)
+    assert planning_count(count, 0.1) < low < planning_count(count, 0.5) and planning_count(0) == 0.0
+
+
 def test_two_sided_and_overdispersed_checks_need_larger_changes():
     base = stats.mde_rate_ratio(5, 12, 13)
     assert base > stats.mde_rate_ratio(5, 12, 13, alternative="larger")
