@@ -13,8 +13,9 @@ demo: $(STAMP)
 	$(BIN)/pipnb demo
 
 # The import contract first (pyproject.toml, [tool.importlinter]: the layers); then the fork-server kernel
-# tests run alone (they time kernels and read their environment); the rest run on two workers, one test file
-# per worker, handed out in the order tests/conftest.py collects them (the slowest files first, so none trails).
+# tests run alone (they start and stop this environment's fork server and count its threads); the rest run on
+# two workers, one test file per worker, handed out in the order tests/conftest.py collects them (the slowest
+# files first, so none trails).
 test: $(TEST_STAMP) browser
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q tests/test_kernel.py

@@ -208,9 +208,11 @@ def test_a_changed_module_is_seen_by_the_next_report(server, tmp_path):
     assert run(nb).cells[0].outputs[0]["text"] == "2\n"
 
 
-def test_same_outputs_as_the_python3_kernel_in_a_fraction_of_the_time(server, tmp_path):
-    nb = notebook(
-        tmp_path / "glm.ipynb",
+def test_same_outputs_as_the_python3_kernel_from_a_forked_process(server, tmp_path):
+    """The fast kernel gives the python3 kernel's outputs, and is a process the fork server forked (not a kernel
+    started afresh). How much sooner it answers is measured, not asserted: ``benchmarks/bench_batch.py`` prints
+    its start and this notebook's run beside the python3 kernel's."""
+    cells = (
         "import numpy as np, pandas as pd, seaborn as sns\n"
         "import statsmodels.api as sm, statsmodels.formula.api as smf",
         "df = pd.DataFrame({'week': range(12), 'calls': [3, 5, 4, 6, 8, 7, 9, 12, 10, 13, 15, 14]})\n"
@@ -220,22 +222,31 @@ def test_same_outputs_as_the_python3_kernel_in_a_fraction_of_the_time(server, tm
         "ax = sns.lineplot(data=df, x='week', y='calls')",
         "np.linalg.inv(np.array([[2.0, 1.0], [1.0, 3.0]]))",
     )
-    started = time.perf_counter()
-    normal = run(nb, kernel="python3")
-    normal_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    forked = run(nb)
-    fast_seconds = time.perf_counter() - started
-    assert [c.outputs for c in forked.cells] == [c.outputs for c in normal.cells]
+    nb = notebook(tmp_path / "glm.ipynb", *cells, "import os, json; print(json.dumps({'parent': os.getppid()}))")
+    normal, forked = run(nb, kernel="python3"), run(nb)
+    assert [c.outputs for c in forked.cells[:-1]] == [c.outputs for c in normal.cells[:-1]]
     assert any("image/png" in o.get("data", {}) for o in forked.cells[2].outputs)
-    assert fast_seconds < normal_seconds / 2, (fast_seconds, normal_seconds)
+    assert printed(forked)["parent"] == server["pid"] != printed(normal)["parent"]
 
 
-def test_kernel_starts_in_well_under_a_second(server):
-    from pipnb.kernel.bench import time_start
-
-    kernel_info, _ = min(time_start(FAST) for _ in range(2))
-    assert kernel_info < 1.0, kernel_info
+def test_a_kernel_started_twice_answers_from_a_fresh_fork_each_time(server):
+    """Start-up: each kernel is its own fork (a new pid under the server), answers kernel_info and is gone after
+    shutdown. Its start-up time is a benchmark figure (``benchmarks/bench_batch.py``), not an assertion."""
+    pids = []
+    for _ in range(2):
+        km = KernelManager(kernel_name=FAST)
+        km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=30)
+            assert km.provisioner.forked
+            pids.append(km.provisioner.pid)
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
+    assert len(set(pids)) == 2 and server["pid"] not in pids
+    assert wait_until(lambda: not any(running(pid) for pid in pids))
 
 
 def test_interrupt_restart_and_shutdown_behave_as_with_a_normal_kernel(server):
