@@ -277,9 +277,11 @@ class Plan(Lifecycle, StrictModel):
         it was drafted from; ``[]`` when it is. Data added after the diagnosis changes nothing here. ``now``:
         the data's fingerprint up to the end of the diagnosis when already known (a batch keeps them)."""
         end = self.diagnosis_window.end
-        if not self.data_fingerprint or (now is None and self.data_fingerprint == data.fingerprint()):
+        if not self.data_fingerprint:
             return []
         from pipnb.fingerprint import fingerprint_until  # pandas (0.35 s): a plan step reads no data
+
+        # one hash of the data as it stood at the end of the diagnosis (the whole data's when nothing is cut)
 
         now = now or fingerprint_until(data, end)
         if now == self.data_fingerprint:
