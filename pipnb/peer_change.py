@@ -29,10 +29,18 @@ Z95 = 1.959963984540054
 def peer_values(frame: pd.DataFrame, peers: list[str], metric: str, column: str) -> np.ndarray:
     """``column`` of ``metric`` for each of ``peers`` from a pooled ``(rep_id, metric)`` frame, NaN for a peer or
     metric it does not hold: one lookup for the whole group."""
-    if column not in frame.columns or metric not in frame.index.get_level_values(1):
-        return np.full(len(peers), np.nan)
-    by_rep = frame[column].xs(metric, level=1)
-    return by_rep.reindex(list(peers)).to_numpy(dtype=float, na_value=np.nan)
+    return peer_columns(frame, peers, metric, [column])[:, 0]
+
+
+def peer_columns(frame: pd.DataFrame, peers: list[str], metric: str, columns: list[str]) -> np.ndarray:
+    """:func:`peer_values` of several ``columns`` at once: one row per peer, one column per column asked for."""
+    out = np.full((len(peers), len(columns)), np.nan)
+    have = [i for i, c in enumerate(columns) if c in frame.columns]
+    if not have or metric not in frame.index.get_level_values(1).unique():
+        return out
+    rows = frame[[columns[i] for i in have]].xs(metric, level=1).reindex(list(peers))
+    out[:, have] = rows.to_numpy(dtype=float, na_value=np.nan)
+    return out
 
 
 @dataclass(frozen=True)
@@ -65,8 +73,8 @@ def team_change(metric: str, before: pd.DataFrame | None, now: pd.DataFrame | No
     if before is None or now is None or not peers:
         return TeamChange()
     model = METRICS[metric].model or "count"
-    parts = np.column_stack([peer_values(frame, peers, metric, col) for frame in (before, now)
-                             for col in ("numerator", "denominator")])
+    parts = np.column_stack([peer_columns(frame, peers, metric, ["numerator", "denominator"])
+                             for frame in (before, now)])
     keep = np.all(np.isfinite(parts), axis=1) & (parts[:, 1] > 0) & (parts[:, 3] > 0)
     totals = parts[keep].sum(axis=0) if keep.any() else np.zeros(4)
     own = [_link(model, n1, d1, half=True) - _link(model, n0, d0, half=True) for n0, d0, n1, d1 in parts[keep]]
