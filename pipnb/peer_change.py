@@ -29,17 +29,25 @@ Z95 = 1.959963984540054
 def peer_values(frame: pd.DataFrame, peers: list[str], metric: str, column: str) -> np.ndarray:
     """``column`` of ``metric`` for each of ``peers`` from a pooled ``(rep_id, metric)`` frame, NaN for a peer or
     metric it does not hold: one lookup for the whole group."""
-    return peer_columns(frame, peers, metric, [column])[:, 0]
+    if column not in frame.columns:
+        return np.full(len(peers), np.nan)
+    try:
+        by_rep = frame[column].xs(metric, level=1)
+    except KeyError:                                            # no rep has the metric
+        return np.full(len(peers), np.nan)
+    return by_rep.reindex(list(peers)).to_numpy(dtype=float, na_value=np.nan)
 
 
 def peer_columns(frame: pd.DataFrame, peers: list[str], metric: str, columns: list[str]) -> np.ndarray:
     """:func:`peer_values` of several ``columns`` at once: one row per peer, one column per column asked for."""
     out = np.full((len(peers), len(columns)), np.nan)
     have = [i for i, c in enumerate(columns) if c in frame.columns]
-    if not have or metric not in frame.index.get_level_values(1).unique():
-        return out
-    rows = frame[[columns[i] for i in have]].xs(metric, level=1).reindex(list(peers))
-    out[:, have] = rows.to_numpy(dtype=float, na_value=np.nan)
+    try:
+        rows = frame[[columns[i] for i in have]].xs(metric, level=1) if have else None
+    except KeyError:
+        rows = None
+    if rows is not None:
+        out[:, have] = rows.reindex(list(peers)).to_numpy(dtype=float, na_value=np.nan)
     return out
 
 
