@@ -282,7 +282,6 @@ class Plan(Lifecycle, StrictModel):
         from pipnb.fingerprint import fingerprint_until  # pandas (0.35 s): a plan step reads no data
 
         # one hash of the data as it stood at the end of the diagnosis (the whole data's when nothing is cut)
-
         now = now or fingerprint_until(data, end)
         if now == self.data_fingerprint:
             return []

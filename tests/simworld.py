@@ -925,7 +925,7 @@ def effect_curve(driver: str, params: WorldParams = WorldParams(), level: float 
     as precise for the same cost: the worlds share every draw the change does not touch (common random
     numbers), so neither the baseline's nor the controls' noise enters, and every rep is treated. The old
     curve's error was systematic for every plan of a run: for first meetings at ``f = 2.8`` it gave 1.029
-    where six seeds average 0.977 (sd 0.032); this one gives 0.986 (six seeds' sd 0.009)."""
+    where six seeds average 0.977 (sd 0.032); this one gives 0.995 (six seeds average 0.986, sd 0.009)."""
     from pipnb.schema import METRICS
 
     big = replace(params, n_reps=n_reps, rep_cv=0.0)
