@@ -786,6 +786,9 @@ def scenario_planted(seed: int, driver: str, *, windows: Sequence[int] = (12, 26
     run = run_plan(low, rep, every_look=False)
     tally_plan(t, f"s5.{driver}", run, metric=metric)
     tally_plan(t, "s5.all", run, metric=metric)
+    seen = "found" if metric in run.areas or metric in run.focus else "unseen"   # did the plan hold the rep to it?
+    for key in (f"s5.{driver}", "s5.all"):
+        t.add(f"{key}.complete_{seen}", run.recommendation == "complete")
     back = generate(seed, params, low_rep(driver, after=1.0))
     recovered = run_plan(back, rep, every_look=False)
     tally_plan(t, f"s3.{driver}", recovered, metric=metric)
@@ -1099,9 +1102,13 @@ def targets(drivers: Sequence[str] = DRIVERS) -> list[Target]:
                 Target(f"s4.{d}.w26", f"  {d}: 26-week window"),
                 Target(f"s4.{d}.confirmed", f"  {d}: 12 weeks, the shortfall also required in the 12 before")]
     out += [Target("s4.others_any.w12", "  the other reps of those teams flagged on any plan metric (12 wk)"),
-            Target("s5.all.complete", "5 truly low, unchanged through the plan: complete", "<=", 0.05)]
+            Target("s5.all.complete", "5 truly low, unchanged through the plan: complete", "<=", 0.05),
+            Target("s5.all.complete_found", "  ... when the diagnosis named the driver (the plan holds the rep to it)",
+                   "<=", 0.05),
+            Target("s5.all.complete_unseen", "  ... when it did not (a shortfall the scan could not see)")]
     for d in drivers:
         out += [Target(f"s5.{d}.complete", f"  {d}: complete", "<=", 0.05),
+                Target(f"s5.{d}.complete_found", f"  {d}: complete when the diagnosis named it", "<=", 0.05),
                 Target(f"s5.{d}.consequences", f"  {d}: consequences", ">=" if d == "emails" else "", 0.80),
                 Target(f"s5.{d}.focus", f"  {d}: the diagnosis names it an improvement area")]
     out += [
