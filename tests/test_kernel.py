@@ -55,6 +55,22 @@ def printed(nb: nbformat.NotebookNode, cell: int = -1) -> dict:
     return json.loads("".join(o["text"] for o in nb.cells[cell].outputs if o["output_type"] == "stream"))
 
 
+@contextlib.contextmanager
+def ready_kernel(*, now: bool = False):
+    """A fast kernel started, its client's channels open and the kernel ready: ``(manager, client)``; the
+    channels closed and the kernel shut down (``now``: without asking it first) on leaving."""
+    km = KernelManager(kernel_name=FAST)
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=30)
+        yield km, kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=now)
+
+
 def running(pid: int) -> bool:
     """True while ``pid`` exists and is not a zombie."""
     try:
@@ -234,28 +250,15 @@ def test_a_kernel_started_twice_answers_from_a_fresh_fork_each_time(server):
     shutdown. Its start-up time is a benchmark figure (``benchmarks/bench_batch.py``), not an assertion."""
     pids = []
     for _ in range(2):
-        km = KernelManager(kernel_name=FAST)
-        km.start_kernel()
-        kc = km.client()
-        kc.start_channels()
-        try:
-            kc.wait_for_ready(timeout=30)
+        with ready_kernel(now=True) as (km, _):
             assert km.provisioner.forked
             pids.append(km.provisioner.pid)
-        finally:
-            kc.stop_channels()
-            km.shutdown_kernel(now=True)
     assert len(set(pids)) == 2 and server["pid"] not in pids
     assert wait_until(lambda: not any(running(pid) for pid in pids))
 
 
 def test_interrupt_restart_and_shutdown_behave_as_with_a_normal_kernel(server):
-    km = KernelManager(kernel_name=FAST)
-    km.start_kernel()
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=30)
+    with ready_kernel() as (km, kc):
         assert km.provisioner.forked and km.transport == "ipc"
         msg_id = kc.execute(  # stop_on_error=False: the request after the interrupt is not aborted
             "import time\nx = 41\nprint('sleeping', flush=True)\ntime.sleep(30)", stop_on_error=False
@@ -278,10 +281,7 @@ def test_interrupt_restart_and_shutdown_behave_as_with_a_normal_kernel(server):
         assert km.provisioner.pid != first and not os.path.exists(f"/proc/{first}")  # exited and reaped
         reply = kc.execute_interactive("x", timeout=10)
         assert reply["content"]["ename"] == "NameError"
-    finally:
-        kc.stop_channels()
         second = km.provisioner.pid
-        km.shutdown_kernel()
     assert not km.is_alive()
     assert wait_until(lambda: not os.path.exists(f"/proc/{second}"), 5)  # reaped by the server: no zombie
 
